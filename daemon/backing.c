@@ -1,0 +1,191 @@
+/*
+ * Backing objects of regular files: creation under the file's provider,
+ * moves between providers, eviction, the orphan sweep at start, and the
+ * declared sizes the pool splits its budget by.  Not for: passthrough ids
+ * (fsops_file.c) or the budget arithmetic (pool.c).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "log.h"
+
+static struct gm_prov_inst *gm_backing_inst(struct gm_fs *fs, enum gm_pagesize ps)
+{
+	struct gm_prov_inst *pi = gm_pool_inst(&fs->pool, gm_policy_provider(ps));
+
+	if (!pi)
+		gm_err("policy %s: no provider instance serves it", gm_policy_name(ps));
+	return pi;
+}
+
+/* Open the backing for id in pi, creating it.  When replaying, an existing
+ * object is the file's contents; a missing one means they are gone. */
+static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay)
+{
+	int fd;
+
+	if (replay) {
+		fd = pi->prov->backing_open(pi, id, false);
+		if (fd != -ENOENT)
+			return fd;
+		gm_warn("file %llu: backing object missing in %s; it comes back empty",
+			(unsigned long long)id, pi->dir);
+	}
+	fd = pi->prov->backing_open(pi, id, true);
+	if (fd == -EEXIST) {
+		/* A leftover of a crash before the journal named it. */
+		pi->prov->backing_unlink(pi, id);
+		fd = pi->prov->backing_open(pi, id, true);
+	}
+	return fd;
+}
+
+int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
+{
+	struct gm_prov_inst *pi = gm_backing_inst(fs, inode->policy);
+	int fd;
+
+	if (!pi)
+		return -EOPNOTSUPP;
+	fd = gm_backing_open(pi, inode->ino, replay);
+	if (fd < 0) {
+		gm_err("file %llu: creating its backing in %s failed: %s",
+		       (unsigned long long)inode->ino, pi->dir, strerror(-fd));
+		return fd;
+	}
+	inode->pi = pi;
+	inode->backing_fd = fd;
+	return 0;
+}
+
+int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
+		    bool replay)
+{
+	struct gm_prov_inst *pi = gm_backing_inst(fs, ps);
+	struct stat st;
+	int fd, err;
+
+	if (!pi)
+		return -EOPNOTSUPP;
+	if (pi == inode->pi)
+		return 0;
+	err = gm_backing_stat(inode, &st);
+	if (err)
+		return err;
+	err = -EBUSY;
+	if (!replay && (st.st_size || st.st_blocks || inode->nopen)) {
+		gm_warn("file %llu: policy change refused: it holds data or is open",
+			(unsigned long long)inode->ino);
+		return err;
+	}
+	fd = gm_backing_open(pi, inode->ino, replay);
+	if (fd < 0)
+		return fd;
+	close(inode->backing_fd);
+	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
+	if (err && err != -ENOENT)
+		gm_warn("file %llu: removing old backing in %s: %s",
+			(unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
+	inode->pi = pi;
+	inode->backing_fd = fd;
+	return 0;
+}
+
+void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
+{
+	int err;
+
+	(void)it;
+	if (inode->type != S_IFREG || inode->is_virtual || !inode->pi)
+		return;
+	if (inode->backing_fd >= 0)
+		close(inode->backing_fd);
+	inode->backing_fd = -1;
+	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
+	if (err && err != -ENOENT)
+		gm_err("file %llu: removing backing in %s failed: %s",
+		       (unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
+}
+
+int gm_backing_stat(struct gm_inode *inode, struct stat *st)
+{
+	if (inode->backing_fd < 0)
+		return -EBADF;
+	return fstat(inode->backing_fd, st) ? -errno : 0;
+}
+
+struct gm_sweep {
+	struct gm_fs *fs;
+	struct gm_prov_inst *pi;
+	unsigned removed;
+};
+
+static int gm_sweep_one(void *ctx, uint64_t id)
+{
+	struct gm_sweep *sw = ctx;
+	struct gm_inode *inode = gm_inode_find(&sw->fs->it, id);
+	bool ours = inode && inode->pi == sw->pi;
+
+	if (inode)
+		gm_inode_put(&sw->fs->it, inode, 1);
+	if (ours)
+		return 0;
+	if (sw->pi->prov->backing_unlink(sw->pi, id) == 0)
+		sw->removed++;
+	return 0;
+}
+
+void gm_backing_sweep_orphans(struct gm_fs *fs)
+{
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		struct gm_sweep sw = { .fs = fs, .pi = &fs->pool.inst[i] };
+
+		if (!sw.pi->prov)
+			continue;
+		sw.pi->prov->for_each_backing(sw.pi, gm_sweep_one, &sw);
+		if (sw.removed)
+			gm_info("%s: removed %u backing objects no file refers to",
+				sw.pi->dir, sw.removed);
+	}
+}
+
+static uint64_t gm_backing_declared(struct gm_inode *inode)
+{
+	struct stat st;
+	uint64_t bytes;
+
+	if (fstat(inode->backing_fd, &st))
+		return 0;
+	bytes = (uint64_t)st.st_blocks * 512;
+	return (uint64_t)st.st_size > bytes ? (uint64_t)st.st_size : bytes;
+}
+
+/* Callers hold no inode lock: each file is locked here in turn. */
+int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
+			 uint64_t extra_size)
+{
+	uint64_t declared[GM_NPROV] = { 0 };
+	struct cds_lfht_iter iter;
+	struct gm_inode *inode;
+
+	rcu_read_lock();
+	cds_lfht_for_each_entry(fs->it.inodes, &iter, inode, hnode) {
+		uint64_t bytes;
+
+		if (inode->type != S_IFREG || inode->is_virtual)
+			continue;
+		pthread_mutex_lock(&inode->lock);
+		if (inode->pi && inode->backing_fd >= 0) {
+			bytes = gm_backing_declared(inode);
+			if (inode == extra_inode && extra_size > bytes)
+				bytes = extra_size;
+			declared[inode->pi->prov->id] += bytes;
+		}
+		pthread_mutex_unlock(&inode->lock);
+	}
+	rcu_read_unlock();
+	return gm_pool_rebalance(&fs->pool, declared);
+}

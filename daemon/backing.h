@@ -1,0 +1,30 @@
+/*
+ * A regular file's backing object: the provider file that holds its memory
+ * and that FUSE passthrough hands to the kernel.  Not for: choosing the
+ * policy (namespace.c) or passthrough ids (fsops_file.c).
+ */
+#ifndef GM_BACKING_H
+#define GM_BACKING_H
+
+#include <sys/stat.h>
+
+#include "fs.h"
+
+/* Create (or, when replaying, find) the backing of a new file under its
+ * policy's provider.  Sets inode->pi and inode->backing_fd. */
+int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay);
+/* Move an empty file's backing to the provider of policy ps. */
+int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
+		    bool replay);
+/* The evict hook of the inode table: closes and removes the backing. */
+void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode);
+/* fstat of the backing; inode->lock held or the inode otherwise stable. */
+int gm_backing_stat(struct gm_inode *inode, struct stat *st);
+/* Remove backing objects no inode refers to (crash leftovers). */
+void gm_backing_sweep_orphans(struct gm_fs *fs);
+/* Re-split the pool from the sizes files declare; extra_inode may grow to
+ * extra_size (a truncate or fallocate about to happen). */
+int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
+			 uint64_t extra_size);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * The read-only views under MOUNT/.gmemfs.  Each open takes a snapshot
+ * (so a reader sees one consistent document however it splits its reads),
+ * served with direct_io because the size is only known at open.
+ * Not for: what the views say (stats.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsops.h"
+
+struct gm_ctl_snap {
+	size_t len;
+	char *data;
+};
+
+int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info *fi)
+{
+	struct gm_ctl_snap *snap;
+
+	if (inode != fs->stats_file)
+		return -EISDIR;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC)
+		return -EACCES;		/* even for root: it is a view */
+	snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		return -ENOMEM;
+	snap->data = gm_stats_json(fs, &snap->len);
+	if (!snap->data) {
+		free(snap);
+		return -ENOMEM;
+	}
+	fi->fh = (uintptr_t)snap;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+void gm_ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off)
+{
+	struct gm_ctl_snap *snap = (struct gm_ctl_snap *)(uintptr_t)fi->fh;
+
+	if (!snap || off < 0 || (size_t)off >= snap->len)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	if (size > snap->len - off)
+		size = snap->len - off;
+	fuse_reply_buf(req, snap->data + off, size);
+}
+
+void gm_ctl_release(struct fuse_file_info *fi)
+{
+	struct gm_ctl_snap *snap = (struct gm_ctl_snap *)(uintptr_t)fi->fh;
+
+	if (!snap)
+		return;
+	free(snap->data);
+	free(snap);
+}

@@ -1,0 +1,95 @@
+/*
+ * The mounted filesystem's state, shared by every part of gmemfsd, and the
+ * one way FUSE nodeids become inodes.
+ *
+ * A nodeid is the address of the daemon's struct gm_inode (FUSE_ROOT_ID
+ * names the root).  Every reply that hands the kernel a nodeid (lookup,
+ * create, mkdir, link, readdirplus) carries one reference that FUSE forget
+ * gives back; gm_fs_inode() is the only way from a nodeid to an inode and
+ * takes a reference of its own, released with gm_fs_put().
+ *
+ * Not for: the tables' mechanics (inode.h), journaling (namespace.h).
+ */
+#ifndef GM_FS_H
+#define GM_FS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FUSE_USE_VERSION 317
+#include <fuse_lowlevel.h>
+
+#include "inode.h"
+#include "journal.h"
+#include "options.h"
+#include "pool.h"
+#include "gmemfs.h"
+
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(struct gm_inode *),
+	       "nodeids carry inode pointers");
+
+/* Request counters shown in .gmemfs/stats. */
+enum gm_op {
+	GM_OP_LOOKUP, GM_OP_FORGET, GM_OP_GETATTR, GM_OP_SETATTR, GM_OP_MKNOD,
+	GM_OP_MKDIR, GM_OP_UNLINK, GM_OP_RMDIR, GM_OP_RENAME, GM_OP_LINK,
+	GM_OP_OPEN, GM_OP_READ, GM_OP_WRITE, GM_OP_FLUSH, GM_OP_RELEASE,
+	GM_OP_FSYNC, GM_OP_OPENDIR, GM_OP_READDIR, GM_OP_RELEASEDIR,
+	GM_OP_STATFS, GM_OP_SETXATTR, GM_OP_GETXATTR, GM_OP_LISTXATTR,
+	GM_OP_REMOVEXATTR, GM_OP_ACCESS, GM_OP_CREATE, GM_OP_FALLOCATE,
+	GM_OP_IOCTL, GM_OP_COUNT,
+};
+extern const char *const gm_op_names[GM_OP_COUNT];
+
+/* Stable inode numbers of the fixed inodes; user files start above. */
+#define GM_INO_ROOT	1
+#define GM_INO_CTL	2
+#define GM_INO_STATS	3
+#define GM_INO_FIRST	16
+
+struct gm_fs {
+	struct gm_opts *opts;		/* immutable after start */
+	struct gm_itable it;
+	struct gm_inode *root;		/* never evicted */
+	struct gm_inode *ctl_dir;	/* .gmemfs: virtual */
+	struct gm_inode *stats_file;	/* .gmemfs/stats: virtual */
+	uint64_t next_ino;		/* under it.tree_lock */
+	struct gm_journal journal;	/* appends under it.tree_lock */
+	bool journaling;		/* false while replaying */
+	struct gm_pool pool;
+	bool passthrough;		/* negotiated in init; then immutable */
+	struct fuse_session *se;
+	atomic_uint_fast64_t ops[GM_OP_COUNT];
+};
+
+static inline void gm_count(struct gm_fs *fs, enum gm_op op)
+{
+	atomic_fetch_add_explicit(&fs->ops[op], 1, memory_order_relaxed);
+}
+
+/* The inode behind a nodeid, with a reference. */
+static inline struct gm_inode *gm_fs_inode(struct gm_fs *fs, fuse_ino_t nodeid)
+{
+	struct gm_inode *inode;
+
+	inode = nodeid == FUSE_ROOT_ID ? fs->root : (struct gm_inode *)(uintptr_t)nodeid;
+	gm_inode_ref(inode, 1);
+	return inode;
+}
+
+static inline fuse_ino_t gm_fs_nodeid(struct gm_fs *fs, struct gm_inode *inode)
+{
+	return inode == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+}
+
+static inline void gm_fs_put(struct gm_fs *fs, struct gm_inode *inode)
+{
+	gm_inode_put(&fs->it, inode, 1);
+}
+
+static inline struct gm_fs *gm_req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * The table of FUSE operations and the helpers every handler shares
+ * (attributes, entry replies).  Handlers live in fsops_<area>.c.
+ * Not for: session setup (main.c).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "backing.h"
+#include "fsops.h"
+#include "log.h"
+
+const char *const gm_op_names[GM_OP_COUNT] = {
+	[GM_OP_LOOKUP] = "lookup", [GM_OP_FORGET] = "forget",
+	[GM_OP_GETATTR] = "getattr", [GM_OP_SETATTR] = "setattr",
+	[GM_OP_MKNOD] = "mknod", [GM_OP_MKDIR] = "mkdir",
+	[GM_OP_UNLINK] = "unlink", [GM_OP_RMDIR] = "rmdir",
+	[GM_OP_RENAME] = "rename", [GM_OP_LINK] = "link",
+	[GM_OP_OPEN] = "open", [GM_OP_READ] = "read", [GM_OP_WRITE] = "write",
+	[GM_OP_FLUSH] = "flush", [GM_OP_RELEASE] = "release",
+	[GM_OP_FSYNC] = "fsync", [GM_OP_OPENDIR] = "opendir",
+	[GM_OP_READDIR] = "readdir", [GM_OP_RELEASEDIR] = "releasedir",
+	[GM_OP_STATFS] = "statfs", [GM_OP_SETXATTR] = "setxattr",
+	[GM_OP_GETXATTR] = "getxattr", [GM_OP_LISTXATTR] = "listxattr",
+	[GM_OP_REMOVEXATTR] = "removexattr", [GM_OP_ACCESS] = "access",
+	[GM_OP_CREATE] = "create", [GM_OP_FALLOCATE] = "fallocate",
+	[GM_OP_IOCTL] = "ioctl",
+};
+
+/* Regular files change size and population behind the daemon's back
+ * (passthrough writes and faults), so their attributes are never cached;
+ * directories change only through the daemon. */
+#define GM_DIR_TIMEOUT 1.0
+
+static void gm_fill_file_stat(struct gm_inode *inode, struct stat *st)
+{
+	struct stat bst;
+
+	if (inode->is_virtual || gm_backing_stat(inode, &bst))
+		return;
+	st->st_size = bst.st_size;
+	st->st_blocks = bst.st_blocks;
+	st->st_atim = bst.st_atim;
+	st->st_mtim = bst.st_mtim;
+	if (bst.st_ctim.tv_sec > st->st_ctim.tv_sec ||
+	    (bst.st_ctim.tv_sec == st->st_ctim.tv_sec &&
+	     bst.st_ctim.tv_nsec > st->st_ctim.tv_nsec))
+		st->st_ctim = bst.st_ctim;
+	st->st_blksize = inode->pi ? inode->pi->prov->page_size : 4096;
+}
+
+int gm_fill_stat(struct gm_inode *inode, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&inode->lock);
+	st->st_ino = inode->ino;
+	st->st_mode = inode->type | inode->perm;
+	/* A directory's count also holds its "." entry. */
+	st->st_nlink = inode->nlink + (inode->type == S_IFDIR);
+	st->st_uid = inode->uid;
+	st->st_gid = inode->gid;
+	st->st_atim = inode->atime;
+	st->st_mtim = inode->mtime;
+	st->st_ctim = inode->ctime;
+	st->st_blksize = 4096;
+	if (inode->type == S_IFDIR)
+		st->st_size = 4096;
+	else
+		gm_fill_file_stat(inode, st);
+	pthread_mutex_unlock(&inode->lock);
+	return 0;
+}
+
+void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = gm_fs_nodeid(fs, inode);
+	e->generation = inode->ino;	/* nodeids are addresses and get reused */
+	gm_fill_stat(inode, &e->attr);
+	e->entry_timeout = GM_DIR_TIMEOUT;
+	e->attr_timeout = inode->type == S_IFDIR ? GM_DIR_TIMEOUT : 0;
+}
+
+void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode)
+{
+	struct fuse_entry_param e;
+
+	gm_fill_entry(fs, inode, &e);
+	fuse_reply_entry(req, &e);
+}
+
+void gm_reply_err(fuse_req_t req, int neg_errno)
+{
+	fuse_reply_err(req, -neg_errno);
+}
+
+static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct gm_fs *fs = userdata;
+
+	/* Passthrough and writeback caching exclude each other in the kernel;
+	 * the data path must be passthrough. */
+	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	/* Without this the kernel asks for security.capability before every
+	 * write() to decide whether to drop privileges: a daemon round trip on
+	 * the data path.  With it the kernel marks inodes S_NOSEC and leaves
+	 * suid/sgid clearing to us (setattr); passthrough writes cannot clear
+	 * them, which is harmless since gmemfs mounts are nosuid. */
+	fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
+	fs->passthrough = fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+	if (!fs->passthrough)
+		gm_err("the kernel offers no FUSE passthrough: reads and writes will "
+		       "go through the daemon and mappings will not reach the pool");
+	conn->time_gran = 1;
+}
+
+const struct fuse_lowlevel_ops gm_fsops = {
+	.init = gm_op_init,
+	.lookup = gm_op_lookup,
+	.forget = gm_op_forget,
+	.forget_multi = gm_op_forget_multi,
+	.getattr = gm_op_getattr,
+	.setattr = gm_op_setattr,
+	.mknod = gm_op_mknod,
+	.mkdir = gm_op_mkdir,
+	.symlink = gm_op_symlink,
+	.unlink = gm_op_unlink,
+	.rmdir = gm_op_rmdir,
+	.rename = gm_op_rename,
+	.link = gm_op_link,
+	.open = gm_op_open,
+	.create = gm_op_create,
+	.read = gm_op_read,
+	.write = gm_op_write,
+	.flush = gm_op_flush,
+	.release = gm_op_release,
+	.fsync = gm_op_fsync,
+	.opendir = gm_op_opendir,
+	.readdir = gm_op_readdir,
+	.readdirplus = gm_op_readdirplus,
+	.releasedir = gm_op_releasedir,
+	.statfs = gm_op_statfs,
+	.access = gm_op_access,
+	.setxattr = gm_op_setxattr,
+	.getxattr = gm_op_getxattr,
+	.listxattr = gm_op_listxattr,
+	.removexattr = gm_op_removexattr,
+	.fallocate = gm_op_fallocate,
+	.ioctl = gm_op_ioctl,
+};

@@ -1,0 +1,90 @@
+/*
+ * The FUSE operations of gmemfsd, grouped by area in fsops_*.c and wired in
+ * one table in fsops.c.  Every handler ends in exactly one fuse_reply_*();
+ * errors inside the daemon are negative errnos, turned positive only here,
+ * at the FUSE boundary.
+ */
+#ifndef GM_FSOPS_H
+#define GM_FSOPS_H
+
+#include <sys/stat.h>
+
+#include "fs.h"
+
+extern const struct fuse_lowlevel_ops gm_fsops;
+
+/* Shared helpers (fsops.c). */
+int gm_fill_stat(struct gm_inode *inode, struct stat *st);
+/* Reply with an entry for inode; the caller's reference goes to the
+ * kernel (given back by forget). */
+void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode);
+void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_param *e);
+void gm_reply_err(fuse_req_t req, int neg_errno);
+
+/* fsops_ns.c */
+/* Create a file or directory for a request (owner, umask, setgid dirs). */
+int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		 struct gm_inode **out);
+void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void gm_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void gm_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void gm_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void gm_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		 dev_t rdev);
+void gm_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void gm_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void gm_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void gm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname, unsigned int flags);
+void gm_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void gm_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void gm_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void gm_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+void gm_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* fsops_attr.c */
+void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi);
+void gm_op_statfs(fuse_req_t req, fuse_ino_t ino);
+void gm_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+/* fsops_file.c */
+void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
+void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void gm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void gm_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void gm_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void gm_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		     struct fuse_file_info *fi);
+void gm_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		 size_t in_bufsz, size_t out_bufsz);
+
+/* fsops_xattr.c */
+void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags);
+void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void gm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* ctl.c: the read-only views under .gmemfs */
+int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info *fi);
+void gm_ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off);
+void gm_ctl_release(struct fuse_file_info *fi);
+
+/* stats.c: the JSON of .gmemfs/stats; malloc'd, or NULL. */
+char *gm_stats_json(struct gm_fs *fs, size_t *len);
+
+/* mapped.c: is the object (dev, ino) mapped by any process?  1 (and the
+ * first pid found), 0, or -errno. */
+int gm_object_mapped(dev_t dev, ino_t ino, pid_t *pid);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * FUSE operations on attributes: getattr, setattr (mode, owner, times and
+ * size), statfs and access.  Sizes are checked against the pool here;
+ * everything else about a change goes through namespace.c or the backing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "fsops.h"
+#include "log.h"
+#include "namespace.h"
+
+void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	struct stat st;
+
+	(void)fi;
+	gm_count(fs, GM_OP_GETATTR);
+	gm_fill_stat(inode, &st);
+	gm_fs_put(fs, inode);
+	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? 1.0 : 0);
+}
+
+/* Shrinking a file under a running VM would pull its memory away: refuse
+ * while any process maps it.  inode->lock held. */
+static int gm_check_shrink(struct gm_inode *inode, off_t size)
+{
+	struct stat st;
+	pid_t pid = 0;
+	int err;
+
+	err = gm_backing_stat(inode, &st);
+	if (err || size >= st.st_size)
+		return err;
+	err = gm_object_mapped(st.st_dev, st.st_ino, &pid);
+	if (err < 0)
+		return err;
+	if (err > 0) {
+		gm_warn("file %llu: truncate to %lld refused: process %d maps it",
+			(unsigned long long)inode->ino, (long long)size, (int)pid);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int gm_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
+{
+	int err;
+
+	err = -EISDIR;
+	if (inode->type == S_IFDIR)
+		return err;
+	err = -EPERM;
+	if (inode->is_virtual)
+		return err;
+	err = -EFBIG;
+	if ((uint64_t)size > fs->pool.budget) {
+		gm_info("file %llu: size %lld refused: larger than the pool (%llu bytes)",
+			(unsigned long long)inode->ino, (long long)size,
+			(unsigned long long)fs->pool.budget);
+		return err;
+	}
+	gm_backing_rebalance(fs, inode, size);
+	pthread_mutex_lock(&inode->lock);
+	err = gm_check_shrink(inode, size);
+	if (!err && ftruncate(inode->backing_fd, size))
+		err = -errno;
+	pthread_mutex_unlock(&inode->lock);
+	return err;
+}
+
+static struct timespec gm_attr_time(const struct stat *attr, int to_set, bool atime)
+{
+	int now = atime ? FUSE_SET_ATTR_ATIME_NOW : FUSE_SET_ATTR_MTIME_NOW;
+	int set = atime ? FUSE_SET_ATTR_ATIME : FUSE_SET_ATTR_MTIME;
+	struct timespec ts = { .tv_nsec = UTIME_OMIT };
+
+	if (to_set & now)
+		ts.tv_nsec = UTIME_NOW;
+	else if (to_set & set)
+		ts = atime ? attr->st_atim : attr->st_mtim;
+	return ts;
+}
+
+static int gm_set_times(struct gm_inode *inode, const struct stat *attr, int to_set)
+{
+	struct timespec ts[2] = { gm_attr_time(attr, to_set, true),
+				  gm_attr_time(attr, to_set, false) };
+	int err = 0;
+
+	pthread_mutex_lock(&inode->lock);
+	if (inode->type == S_IFREG && !inode->is_virtual) {
+		if (futimens(inode->backing_fd, ts))
+			err = -errno;
+	} else {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		for (int i = 0; i < 2; i++) {
+			struct timespec *t = i ? &inode->mtime : &inode->atime;
+
+			if (ts[i].tv_nsec == UTIME_NOW)
+				*t = now;
+			else if (ts[i].tv_nsec != UTIME_OMIT)
+				*t = ts[i];
+		}
+		inode->ctime = now;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return err;
+}
+
+static int gm_setattr_apply(struct gm_fs *fs, struct gm_inode *inode,
+			    struct stat *attr, int to_set)
+{
+	unsigned mask = 0;
+	int err = 0;
+
+	if (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID) &&
+	    !(to_set & FUSE_SET_ATTR_MODE)) {
+		pthread_mutex_lock(&inode->lock);
+		attr->st_mode = inode->perm;
+		pthread_mutex_unlock(&inode->lock);
+		if (to_set & FUSE_SET_ATTR_KILL_SUID)
+			attr->st_mode &= ~S_ISUID;
+		if (to_set & FUSE_SET_ATTR_KILL_SGID)
+			attr->st_mode &= ~S_ISGID;
+		to_set |= FUSE_SET_ATTR_MODE;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		mask |= GM_ATTR_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		mask |= GM_ATTR_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		mask |= GM_ATTR_GID;
+	if (mask)
+		err = gm_ns_set_attr(fs, inode, mask, attr->st_mode, attr->st_uid,
+				     attr->st_gid, 0);
+	if (!err && to_set & FUSE_SET_ATTR_SIZE)
+		err = gm_set_size(fs, inode, attr->st_size);
+	if (!err && to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
+		err = gm_set_times(inode, attr, to_set);
+	return err;
+}
+
+void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	struct stat st;
+	int err;
+
+	(void)fi;
+	gm_count(fs, GM_OP_SETATTR);
+	err = gm_setattr_apply(fs, inode, attr, to_set);
+	if (!err)
+		gm_fill_stat(inode, &st);
+	gm_fs_put(fs, inode);
+	if (err)
+		return gm_reply_err(req, err);
+	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? 1.0 : 0);
+}
+
+#define GM_MAX_FILES (1ULL << 20)
+
+void gm_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_pool_usage u;
+	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096,
+			      .f_namemax = GM_J_NAME_MAX };
+	long ninodes = atomic_load(&fs->it.ninodes);
+	int err;
+
+	(void)ino;
+	gm_count(fs, GM_OP_STATFS);
+	err = gm_pool_usage(&fs->pool, &u);
+	if (err)
+		return gm_reply_err(req, err);
+	sv.f_blocks = u.budget / sv.f_frsize;
+	sv.f_bfree = sv.f_bavail = u.free / sv.f_frsize;
+	sv.f_files = GM_MAX_FILES;
+	sv.f_ffree = sv.f_favail = GM_MAX_FILES - (uint64_t)ninodes;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Only asked when mounted without default_permissions: check the mode
+ * bits the way the kernel would. */
+void gm_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	unsigned perm;
+	int err = 0;
+
+	gm_count(fs, GM_OP_ACCESS);
+	pthread_mutex_lock(&inode->lock);
+	perm = inode->perm;
+	if (ctx->uid == inode->uid)
+		perm >>= 6;
+	else if (ctx->gid == inode->gid)
+		perm >>= 3;
+	pthread_mutex_unlock(&inode->lock);
+	if (ctx->uid != 0 && (mask & (R_OK | W_OK | X_OK) & ~perm))
+		err = -EACCES;
+	gm_fs_put(fs, inode);
+	gm_reply_err(req, err);
+}

@@ -1,0 +1,273 @@
+/*
+ * FUSE operations on open files.  open and create answer with FUSE
+ * passthrough to the file's backing object, so read, write and mmap never
+ * come back here; the kernel insists on one backing per inode, so the
+ * passthrough id is registered at the first open and closed at the last
+ * release.  read/write below serve only a kernel without passthrough, and
+ * are counted so tests can prove they are not used.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "fsops.h"
+#include "log.h"
+
+/* Register the passthrough backing for another open of inode. */
+static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode,
+				struct fuse_file_info *fi)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&inode->lock);
+	if (fs->passthrough && inode->nopen == 0) {
+		int id = fuse_passthrough_open(req, inode->backing_fd);
+
+		if (id <= 0) {
+			err = -EIO;
+			gm_err("file %llu: registering its backing for passthrough failed",
+			       (unsigned long long)inode->ino);
+			goto out_unlock;
+		}
+		inode->backing_id = id;
+	}
+	inode->nopen++;
+	if (fs->passthrough)
+		fi->backing_id = inode->backing_id;
+	fi->keep_cache = 0;	/* with a backing id the kernel fails the open */
+	fi->fh = 0;
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	return err;
+}
+
+void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);	/* kept by the open file */
+	int err;
+
+	gm_count(fs, GM_OP_OPEN);
+	if (inode->is_virtual)
+		err = gm_ctl_open(fs, inode, fi);
+	else
+		err = gm_file_open_backing(req, fs, inode, fi);
+	if (err) {
+		gm_fs_put(fs, inode);
+		return gm_reply_err(req, err);
+	}
+	fuse_reply_open(req, fi);
+}
+
+void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct fuse_entry_param e;
+	struct gm_inode *inode;
+	int err;
+
+	gm_count(fs, GM_OP_CREATE);
+	err = gm_fsops_new(req, parent, name, mode, &inode);
+	if (err)
+		return gm_reply_err(req, err);
+	err = gm_file_open_backing(req, fs, inode, fi);
+	if (err) {
+		gm_fs_put(fs, inode);	/* the name stays; only the open failed */
+		return gm_reply_err(req, err);
+	}
+	gm_inode_ref(inode, 1);			/* the open file's */
+	gm_fill_entry(fs, inode, &e);
+	fuse_reply_create(req, &e, fi);
+}
+
+void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
+
+	gm_count(fs, GM_OP_RELEASE);
+	if (ino == FUSE_ROOT_ID || inode->is_virtual) {
+		gm_ctl_release(fi);
+	} else {
+		pthread_mutex_lock(&inode->lock);
+		if (--inode->nopen == 0 && inode->backing_id > 0) {
+			fuse_passthrough_close(req, inode->backing_id);
+			inode->backing_id = -1;
+		}
+		pthread_mutex_unlock(&inode->lock);
+	}
+	/* An unlinked file's memory goes with this last reference. */
+	gm_fs_put(fs, ino == FUSE_ROOT_ID ? fs->root : inode);
+	fuse_reply_err(req, 0);
+}
+
+void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	if (ino != FUSE_ROOT_ID && inode->is_virtual)
+		return gm_ctl_read(req, fi, size, off);
+	gm_count(fs, GM_OP_READ);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = inode->backing_fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void gm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
+	ssize_t n;
+
+	(void)fi;
+	gm_count(fs, GM_OP_WRITE);
+	if (ino == FUSE_ROOT_ID || inode->is_virtual)
+		return gm_reply_err(req, -EACCES);
+	n = pwrite(inode->backing_fd, buf, size, off);
+	if (n < 0)
+		return gm_reply_err(req, -errno);
+	fuse_reply_write(req, n);
+}
+
+void gm_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	gm_count(gm_req_fs(req), GM_OP_FLUSH);
+	fuse_reply_err(req, 0);
+}
+
+void gm_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	int err = 0;
+
+	(void)fi;
+	gm_count(fs, GM_OP_FSYNC);
+	/* Memory has no stable storage: the backing's fsync is the truth
+	 * (a no-op on tmpfs), and the journal is written synchronously. */
+	if (inode->type == S_IFREG && !inode->is_virtual &&
+	    (datasync ? fdatasync(inode->backing_fd) : fsync(inode->backing_fd)))
+		err = -errno;
+	gm_fs_put(fs, inode);
+	gm_reply_err(req, err);
+}
+
+static int gm_file_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
+			     off_t offset, off_t length)
+{
+	uint64_t end = (uint64_t)offset + (uint64_t)length;
+	int err;
+
+	err = -EOPNOTSUPP;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+		return err;
+	if (inode->type != S_IFREG || inode->is_virtual)
+		return -ENODEV;
+	if (!(mode & FALLOC_FL_PUNCH_HOLE)) {
+		err = -ENOSPC;
+		if (end > fs->pool.budget) {
+			gm_info("file %llu: fallocate to %llu refused: larger than the pool",
+				(unsigned long long)inode->ino, (unsigned long long)end);
+			return err;
+		}
+		gm_backing_rebalance(fs, inode, end);
+	}
+	pthread_mutex_lock(&inode->lock);
+	err = fallocate(inode->backing_fd, mode, offset, length) ? -errno : 0;
+	pthread_mutex_unlock(&inode->lock);
+	if (err == -ENOSPC)
+		gm_info("file %llu: fallocate of %lld bytes at %lld: the pool is full",
+			(unsigned long long)inode->ino, (long long)length, (long long)offset);
+	return err;
+}
+
+void gm_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		     struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	int err;
+
+	(void)fi;
+	gm_count(fs, GM_OP_FALLOCATE);
+	err = gm_file_fallocate(fs, inode, mode, offset, length);
+	gm_fs_put(fs, inode);
+	gm_reply_err(req, err);
+}
+
+static bool gm_info_in_valid(const struct gmemfs_info *in)
+{
+	if (in->in_flags || in->__pad)
+		return false;
+	for (unsigned i = 0; i < sizeof(in->reserved) / sizeof(in->reserved[0]); i++) {
+		if (in->reserved[i])
+			return false;
+	}
+	return true;
+}
+
+static int gm_file_info(struct gm_fs *fs, struct gm_inode *inode, struct gmemfs_info *out)
+{
+	struct stat st;
+	int err;
+
+	pthread_mutex_lock(&inode->lock);
+	err = gm_backing_stat(inode, &st);
+	if (!err) {
+		out->provider = inode->pi->prov->id;
+		out->page_size = inode->pi->prov->page_size;
+		out->id = inode->ino;
+		out->size = st.st_size;
+		out->populated = (uint64_t)st.st_blocks * 512;
+		out->flags = (fs->passthrough ? GMEMFS_INFO_PASSTHROUGH : 0) |
+			     (inode->nlink == 0 ? GMEMFS_INFO_UNLINKED : 0);
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return err;
+}
+
+void gm_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		 size_t in_bufsz, size_t out_bufsz)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	struct gmemfs_info info = { 0 };
+	int err;
+
+	(void)arg;
+	(void)fi;
+	(void)flags;
+	gm_count(fs, GM_OP_IOCTL);
+	err = -ENOTTY;
+	if (cmd != GMEMFS_IOC_INFO || inode->type != S_IFREG || inode->is_virtual)
+		goto out;
+	err = -EINVAL;
+	if (in_bufsz != sizeof(info) || out_bufsz != sizeof(info))
+		goto out;
+	memcpy(&info, in_buf, sizeof(info));
+	if (!gm_info_in_valid(&info)) {
+		gm_info("file %llu: GMEMFS_IOC_INFO with nonzero in_flags or reserved "
+			"fields refused", (unsigned long long)inode->ino);
+		goto out;
+	}
+	err = gm_file_info(fs, inode, &info);
+out:
+	gm_fs_put(fs, inode);
+	if (err)
+		return gm_reply_err(req, err);
+	fuse_reply_ioctl(req, 0, &info, sizeof(info));
+}

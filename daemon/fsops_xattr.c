@@ -1,0 +1,173 @@
+/*
+ * FUSE extended-attribute operations.  user.gmemfs.pagesize is the page-size
+ * policy (a view of inode->policy, changed through namespace.c); other
+ * user.* attributes are stored and journaled as given; the trusted,
+ * security and system namespaces are not supported.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/limits.h>	/* XATTR_NAME_MAX */
+#include <sys/xattr.h>
+
+#include "fsops.h"
+#include "log.h"
+#include "namespace.h"
+
+#define GM_XATTR_USER "user."
+
+/* Classify a name: 1 = our policy xattr, 0 = a plain user xattr, or a
+ * negative errno for names we do not take. */
+static int gm_xattr_kind(struct gm_inode *inode, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > XATTR_NAME_MAX)
+		return -ERANGE;
+	if (!strcmp(name, GMEMFS_XATTR_PAGESIZE))
+		return 1;
+	if (!strncmp(name, GMEMFS_XATTR_PREFIX, strlen(GMEMFS_XATTR_PREFIX))) {
+		gm_info("file %llu: xattr %s refused: not a gmemfs attribute",
+			(unsigned long long)inode->ino, name);
+		return -EINVAL;
+	}
+	if (!strncmp(name, GM_XATTR_USER, strlen(GM_XATTR_USER)))
+		return len > strlen(GM_XATTR_USER) ? 0 : -EINVAL;
+	if (!strchr(name, '.') || name[0] == '.')
+		return -EINVAL;
+	return -EOPNOTSUPP;
+}
+
+static int gm_set_pagesize(struct gm_fs *fs, struct gm_inode *inode, const char *value,
+			   size_t size)
+{
+	enum gm_pagesize ps;
+	int err;
+
+	err = gm_policy_parse(value, size, &ps);
+	if (err) {
+		gm_info("file %llu: %s value '%.*s' refused: use 4k, 2m-thp or auto",
+			(unsigned long long)inode->ino, GMEMFS_XATTR_PAGESIZE,
+			(int)(size > 32 ? 32 : size), value);
+		return err;
+	}
+	err = gm_ns_set_policy(fs, inode, ps);
+	if (err == -EBUSY)
+		gm_info("file %llu: policy change to %s refused: the file holds data "
+			"or is open", (unsigned long long)inode->ino, gm_policy_name(ps));
+	return err;
+}
+
+void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	int kind, err;
+
+	gm_count(fs, GM_OP_SETXATTR);
+	kind = gm_xattr_kind(inode, name);
+	err = kind < 0 ? kind : 0;
+	if (!err && inode->is_virtual)
+		err = -EPERM;
+	else if (!err && flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		err = -EINVAL;
+	else if (!err && kind == 1)
+		err = gm_set_pagesize(fs, inode, value, size);
+	else if (!err)
+		err = size > GM_J_VALUE_MAX ? -E2BIG :
+		      gm_ns_xattr_set(fs, inode, name, value, size, flags);
+	gm_fs_put(fs, inode);
+	gm_reply_err(req, err);
+}
+
+/* Copy value out, or its size when asked with size 0. */
+static void gm_reply_xattr_value(fuse_req_t req, const void *value, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	int kind = gm_xattr_kind(inode, name);
+	struct gm_xattr *x;
+	const char *pol;
+
+	gm_count(fs, GM_OP_GETXATTR);
+	if (kind < 0 || inode->is_virtual) {
+		gm_fs_put(fs, inode);
+		return gm_reply_err(req, kind == -ERANGE ? kind : -ENODATA);
+	}
+	if (kind == 1) {
+		pol = gm_policy_name(inode->type == S_IFDIR ? gm_ns_dir_policy(fs, inode) :
+				     inode->policy);
+		gm_fs_put(fs, inode);
+		return gm_reply_xattr_value(req, pol, strlen(pol), size);
+	}
+	pthread_mutex_lock(&inode->lock);
+	for (x = inode->xattrs; x && strcmp(x->name, name); x = x->next)
+		;
+	if (x)
+		gm_reply_xattr_value(req, x->value, x->len, size);
+	else
+		fuse_reply_err(req, ENODATA);
+	pthread_mutex_unlock(&inode->lock);
+	gm_fs_put(fs, inode);
+}
+
+void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	size_t len = 0, pos = 0;
+	char *buf;
+
+	gm_count(fs, GM_OP_LISTXATTR);
+	pthread_mutex_lock(&inode->lock);
+	if (!inode->is_virtual)
+		len = sizeof(GMEMFS_XATTR_PAGESIZE);
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
+		len += strlen(x->name) + 1;
+	buf = malloc(len ? len : 1);
+	if (buf && !inode->is_virtual) {
+		memcpy(buf, GMEMFS_XATTR_PAGESIZE, sizeof(GMEMFS_XATTR_PAGESIZE));
+		pos = sizeof(GMEMFS_XATTR_PAGESIZE);
+	}
+	for (struct gm_xattr *x = inode->xattrs; buf && x; x = x->next) {
+		memcpy(buf + pos, x->name, strlen(x->name) + 1);
+		pos += strlen(x->name) + 1;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	gm_fs_put(fs, inode);
+	if (!buf)
+		return gm_reply_err(req, -ENOMEM);
+	gm_reply_xattr_value(req, buf, len, size);
+	free(buf);
+}
+
+void gm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+	int kind = gm_xattr_kind(inode, name);
+	int err = kind < 0 ? kind : 0;
+
+	gm_count(fs, GM_OP_REMOVEXATTR);
+	if (!err && inode->is_virtual)
+		err = -EPERM;
+	else if (!err && kind == 1 && inode->type == S_IFDIR)
+		err = gm_ns_set_policy(fs, inode, GM_PS_INHERIT);
+	else if (!err && kind == 1)
+		err = -EINVAL;	/* a file's policy can be changed, not removed */
+	else if (!err)
+		err = gm_ns_xattr_del(fs, inode, name);
+	gm_fs_put(fs, inode);
+	gm_reply_err(req, err);
+}

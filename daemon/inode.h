@@ -1,0 +1,136 @@
+/*
+ * The inode and directory tables.  Both are RCU lock-free hash tables
+ * (liburcu rculfhash, "bulletproof" flavour so libfuse's worker threads need
+ * no registration), read on every lookup without locks:
+ *   itable->inodes:   gm_inode by stable ino (journal ids, stats, replay)
+ *   itable->dentries: gm_dentry by (parent ino, name)
+ * Each directory also keeps its entries on a list ordered by a cookie that
+ * only grows, which is what readdir offsets are.
+ *
+ * Lifetime: an inode lives while inode->refs > 0.  Holders: each dentry
+ * naming it, each kernel lookup (nlookup; dropped by FUSE forget), each open
+ * file handle, and short-lived references taken by gm_inode_get()-style
+ * accessors.  The last gm_inode_put() removes it from the table, calls the
+ * table's evict hook (which releases the backing object) and frees it after
+ * an RCU grace period.
+ *
+ * Locking (lock order, outermost first):
+ *   itable->tree_lock  (fs-wide mutex: every namespace change, dir lists,
+ *                       nlink, parent, journal appends)
+ *   inode->lock        (per-inode mutex: attributes, xattrs, backing state)
+ *   pool->lock         (pool.h)
+ * Lookups take neither: RCU read side plus a get-unless-zero reference.
+ *
+ * Not for: FUSE (fsops_*.c) or journaling (namespace.c).
+ */
+#ifndef GM_INODE_H
+#define GM_INODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <urcu-bp.h>		/* maps rcu_read_lock() etc. to the bp flavour */
+#include <urcu/list.h>
+#include <urcu/rculfhash.h>
+
+#include "policy.h"
+
+struct gm_prov_inst;
+
+struct gm_xattr {
+	struct gm_xattr *next;
+	char *name;
+	void *value;
+	size_t len;
+};
+
+struct gm_inode {
+	/* Immutable after gm_inode_alloc(). */
+	uint64_t ino;
+	mode_t type;				/* S_IFREG or S_IFDIR */
+	bool is_virtual;			/* .gmemfs views: never journaled */
+	struct cds_lfht_node hnode;		/* itable->inodes; RCU */
+	struct rcu_head rcu;
+	atomic_long refs;
+
+	pthread_mutex_t lock;
+	/* Under lock. */
+	mode_t perm;				/* 07777 bits */
+	uid_t uid;
+	gid_t gid;
+	struct timespec atime, mtime, ctime;	/* dirs; files use the backing's */
+	enum gm_pagesize policy;		/* dirs: own (may be INHERIT); files: concrete */
+	struct gm_prov_inst *pi;		/* files: provider instance */
+	int backing_fd;				/* files: -1 until attached */
+	int backing_id;				/* passthrough id while nopen > 0 */
+	unsigned nopen;				/* open file handles */
+	struct gm_xattr *xattrs;		/* user.* xattrs other than ours */
+
+	/* Under itable->tree_lock. */
+	uint32_t nlink;
+	struct gm_inode *parent;		/* dirs: containing dir (root: self) */
+	struct cds_list_head children;		/* dirs: gm_dentry.sibling by cookie */
+	uint64_t next_cookie;			/* dirs: readdir offsets, never reused */
+	uint64_t nchildren;			/* dirs: entries, for rmdir/rename */
+	uint64_t emit_mark;			/* compaction: emitted in this pass */
+};
+
+struct gm_dentry {
+	struct cds_lfht_node hnode;		/* itable->dentries; RCU */
+	struct rcu_head rcu;
+	struct cds_list_head sibling;		/* parent->children; tree_lock */
+	uint64_t parent_ino;			/* immutable */
+	uint64_t cookie;			/* immutable */
+	struct gm_inode *inode;			/* holds a reference; immutable */
+	char name[];				/* immutable */
+};
+
+struct gm_itable;
+typedef void (*gm_evict_fn)(struct gm_itable *it, struct gm_inode *inode);
+
+struct gm_itable {
+	struct cds_lfht *inodes;
+	struct cds_lfht *dentries;
+	pthread_mutex_t tree_lock;
+	gm_evict_fn evict;			/* releases backing; may be NULL */
+	void *owner;				/* the gm_fs, for evict */
+	atomic_long ninodes;
+};
+
+int gm_itable_init(struct gm_itable *it, gm_evict_fn evict, void *owner);
+/* Drop every dentry and inode (daemon exit).  No lookups may run. */
+void gm_itable_fini(struct gm_itable *it);
+
+/* New inode with refs == 0, not yet in the table. */
+struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
+/* Insert into the inode table; -EEXIST if the ino is taken. */
+int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode);
+
+/* Reference counting.  gm_inode_find() returns NULL for an inode whose last
+ * reference is already gone (it is being evicted). */
+struct gm_inode *gm_inode_find(struct gm_itable *it, uint64_t ino);
+void gm_inode_ref(struct gm_inode *inode, long n);
+void gm_inode_put(struct gm_itable *it, struct gm_inode *inode, long n);
+
+/* Dentry lookup: the child's inode with a reference, or NULL. */
+struct gm_inode *gm_dentry_lookup(struct gm_itable *it, uint64_t parent_ino,
+				  const char *name);
+/* The dentry itself; tree_lock held, no reference taken. */
+struct gm_dentry *gm_dentry_find_locked(struct gm_itable *it, uint64_t parent_ino,
+					const char *name);
+/* Link inode under dir as name (tree_lock held).  Takes a reference on
+ * inode; bumps nlink.  -EEXIST, -ENOMEM. */
+int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
+			 const char *name, struct gm_inode *inode);
+/* Remove a dentry (tree_lock held): drops its inode reference and nlink. */
+void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
+			  struct gm_dentry *d);
+
+/* The first entry of dir with cookie > after, or NULL (tree_lock held). */
+struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after);
+
+#endif

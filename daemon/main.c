@@ -1,0 +1,293 @@
+/*
+ * gmemfsd: option parsing, state-directory set-up, and the FUSE session's
+ * life (mount, optional daemonizing, the multi-threaded loop, clean
+ * unmount on SIGINT/SIGTERM/SIGHUP).  Not for: anything a request does.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsops.h"
+#include "log.h"
+#include "recover.h"
+#include "statedir.h"
+
+struct gm_cli {
+	char *pool_size;
+	char *pagesize;
+	char *state_dir;
+	char *log_level;
+	int version;
+};
+
+#define GM_OPT(t, f) { t, offsetof(struct gm_cli, f), 1 }
+static const struct fuse_opt gm_cli_spec[] = {
+	GM_OPT("--pool-size=%s", pool_size),
+	GM_OPT("--pagesize=%s", pagesize),
+	GM_OPT("--state-dir=%s", state_dir),
+	GM_OPT("--log-level=%s", log_level),
+	GM_OPT("--version", version),
+	FUSE_OPT_END
+};
+
+static void gm_usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n\n"
+	       "gmemfs: a memory filesystem for virtual-machine guest memory.\n\n"
+	       "gmemfs options:\n"
+	       "    --pool-size=SIZE       memory budget shared by all files: bytes with\n"
+	       "                           K/M/G/T suffix, or N%% of RAM (default %d%%)\n"
+	       "    --pagesize=POLICY      default page-size policy: 4k, 2m-thp or auto\n"
+	       "                           (default auto; per directory or file with the\n"
+	       "                           xattr " GMEMFS_XATTR_PAGESIZE ")\n"
+	       "    --state-dir=DIR        backing stores and journal (default\n"
+	       "                           " GM_STATE_ROOT "/<escaped mountpoint>)\n"
+	       "    --log-level=LEVEL      error, warn, info or debug (default info)\n"
+	       "    --version              print versions and exit\n\n",
+	       prog, GM_POOL_DEFAULT_PCT);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
+{
+	o->pagesize = GM_PS_AUTO;
+	if (cli->pagesize && gm_policy_parse(cli->pagesize, strlen(cli->pagesize), &o->pagesize)) {
+		fprintf(stderr, "gmemfsd: --pagesize=%s: use 4k, 2m-thp or auto\n", cli->pagesize);
+		return -EINVAL;
+	}
+	o->log_level = GM_LOG_INFO;
+	if (cli->log_level && gm_log_parse_level(cli->log_level, &o->log_level)) {
+		fprintf(stderr, "gmemfsd: --log-level=%s: use error, warn, info or debug\n",
+			cli->log_level);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int gm_opts_pool(struct gm_cli *cli, struct gm_opts *o)
+{
+	uint64_t mem = gm_mem_total();
+	char dflt[16];
+	const char *s = cli->pool_size;
+
+	snprintf(dflt, sizeof(dflt), "%d%%", GM_POOL_DEFAULT_PCT);
+	if (!s)
+		s = dflt;
+	if (gm_parse_size(s, mem, &o->pool_bytes) || o->pool_bytes < GM_POOL_MIN) {
+		fprintf(stderr, "gmemfsd: --pool-size=%s: want bytes with a K/M/G/T suffix "
+			"or a percentage of RAM, at least %llu MiB\n", s,
+			(unsigned long long)(GM_POOL_MIN >> 20));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int gm_opts_state_dir(struct gm_cli *cli, struct gm_opts *o)
+{
+	char abs[PATH_MAX];
+
+	if (!cli->state_dir) {
+		o->state_dir = gm_state_dir_default(o->mountpoint);
+		return o->state_dir ? 0 : -ENAMETOOLONG;
+	}
+	if (gm_state_dir_prepare(cli->state_dir) || !realpath(cli->state_dir, abs)) {
+		fprintf(stderr, "gmemfsd: --state-dir=%s: %s\n", cli->state_dir, strerror(errno));
+		return -EINVAL;
+	}
+	o->state_dir = strdup(abs);
+	return o->state_dir ? 0 : -ENOMEM;
+}
+
+static int gm_opts_finish(struct gm_cli *cli, struct gm_opts *o)
+{
+	int err;
+
+	err = gm_opts_policy(cli, o);
+	if (!err)
+		err = gm_opts_pool(cli, o);
+	if (!err)
+		err = gm_opts_state_dir(cli, o);
+	gm_log_level = o->log_level;
+	return err;
+}
+
+/* Mount options every gmemfs mount needs: the kernel checks permissions
+ * like a local filesystem, and a root-owned mount serves every user. */
+static int gm_args_defaults(struct fuse_args *args)
+{
+	bool fsname = false;
+	int err = 0;
+
+	for (int i = 0; i < args->argc; i++)
+		fsname |= strstr(args->argv[i], "fsname=") != NULL;
+	err |= fuse_opt_add_arg(args, "-odefault_permissions");
+	err |= fuse_opt_add_arg(args, "-osubtype=gmemfs");
+	if (!fsname)
+		err |= fuse_opt_add_arg(args, "-ofsname=gmemfs");
+	if (geteuid() == 0)
+		err |= fuse_opt_add_arg(args, "-oallow_other");
+	return err ? -ENOMEM : 0;
+}
+
+/* A daemon killed with SIGKILL leaves its mount behind, dead.  Restarting
+ * with the same arguments is the way back, so clear such a mount. */
+static void gm_clear_dead_mount(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) == 0 || errno != ENOTCONN)
+		return;
+	if (umount2(mnt, MNT_DETACH) == 0)
+		gm_warn("%s: detached the dead mount a previous gmemfsd left", mnt);
+}
+
+static void gm_banner(struct gm_fs *fs)
+{
+	const struct gm_opts *o = fs->opts;
+
+	gm_info("gmemfs %s mounted at %s: pool %llu MiB, page size %s, state %s",
+		GMEMFS_VERSION, o->mountpoint, (unsigned long long)(o->pool_bytes >> 20),
+		gm_policy_name(o->pagesize), o->state_dir);
+	if (!o->foreground)
+		return;
+	printf("\nUse it:\n"
+	       "  truncate -s 1G %s/vm0.ram          # guest RAM for a VMM (mmap it)\n"
+	       "  setfattr -n %s -v 4k %s/dir   # page-size policy\n"
+	       "  stat -f %s; cat %s/%s/%s       # pool and per-file figures\n"
+	       "  qemu ... -object memory-backend-file,id=m,size=1G,mem-path=%s/vm0.ram,share=on\n"
+	       "Ctrl-C unmounts; files stay in %s for the next start.\n\n",
+	       o->mountpoint, GMEMFS_XATTR_PAGESIZE, o->mountpoint, o->mountpoint,
+	       o->mountpoint, GMEMFS_CTL_DIR, GMEMFS_STATS_FILE, o->mountpoint, o->state_dir);
+	fflush(stdout);
+}
+
+/* fuse_daemonize() forks; liburcu's helper threads must be told, or the
+ * child would wait forever for grace periods its threads were to drive. */
+static int gm_daemonize(bool foreground)
+{
+	int err;
+
+	if (foreground)
+		return 0;
+	urcu_bp_before_fork();
+	call_rcu_before_fork();
+	err = fuse_daemonize(0);
+	call_rcu_after_fork_child();
+	urcu_bp_after_fork_child();
+	return err;
+}
+
+static int gm_loop(struct fuse_session *se, bool single)
+{
+	struct fuse_loop_config *cfg;
+	int err;
+
+	if (single)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	err = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return err;
+}
+
+static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
+{
+	int err = -EIO;
+
+	fs->se = fuse_session_new(args, &gm_fsops, sizeof(gm_fsops), fs);
+	if (!fs->se)
+		return err;
+	if (fuse_set_signal_handlers(fs->se))
+		goto out_session;
+	gm_clear_dead_mount(fs->opts->mountpoint);
+	if (fuse_session_mount(fs->se, fs->opts->mountpoint))
+		goto out_signals;
+	gm_banner(fs);
+	err = gm_daemonize(fs->opts->foreground);
+	if (!err)
+		err = gm_loop(fs->se, single);
+	fuse_session_unmount(fs->se);
+	gm_info("%s unmounted", fs->opts->mountpoint);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_session:
+	fuse_session_destroy(fs->se);
+	return err;
+}
+
+static int gm_start(struct gm_opts *o, struct fuse_args *args, bool single)
+{
+	static struct gm_fs fs;	/* lives as long as the mount */
+	int lock_fd, err;
+
+	err = gm_state_dir_prepare(o->state_dir);
+	if (err) {
+		gm_err("state dir %s: %s", o->state_dir, strerror(-err));
+		return err;
+	}
+	lock_fd = gm_state_dir_lock(o->state_dir);
+	if (lock_fd < 0) {
+		gm_err("state dir %s: %s", o->state_dir, lock_fd == -EBUSY ?
+		       "another gmemfsd is using it" : strerror(-lock_fd));
+		return lock_fd;
+	}
+	err = gm_fs_setup(&fs, o);
+	if (!err) {
+		err = gm_serve(&fs, args, single);
+		gm_fs_teardown(&fs);
+	}
+	close(lock_fd);
+	return err;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fo = { 0 };
+	struct gm_cli cli = { 0 };
+	struct gm_opts o = { 0 };
+	int err = 1;
+
+	if (fuse_opt_parse(&args, &cli, gm_cli_spec, NULL) || fuse_parse_cmdline(&args, &fo))
+		goto out;
+	if (fo.show_help) {
+		gm_usage(argv[0]);
+		err = 0;
+		goto out;
+	}
+	if (cli.version || fo.show_version) {
+		printf("gmemfsd %s\n", GMEMFS_VERSION);
+		fuse_lowlevel_version();
+		err = 0;
+		goto out;
+	}
+	if (!fo.mountpoint) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT  (--help for more)\n", argv[0]);
+		goto out;
+	}
+	o.mountpoint = fo.mountpoint;
+	o.foreground = fo.foreground;
+	if (gm_opts_finish(&cli, &o) || gm_args_defaults(&args))
+		goto out;
+	err = gm_start(&o, &args, fo.singlethread) ? 1 : 0;
+out:
+	free(o.state_dir);
+	free(fo.mountpoint);
+	free(cli.pool_size);
+	free(cli.pagesize);
+	free(cli.state_dir);
+	free(cli.log_level);
+	fuse_opt_free_args(&args);
+	return err;
+}

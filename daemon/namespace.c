@@ -1,0 +1,538 @@
+/*
+ * Namespace and metadata changes (see namespace.h): validate, journal,
+ * then apply.  Runs under fs->it.tree_lock, so the checks and the change
+ * see the same tree.
+ */
+#include <errno.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include "backing.h"
+#include "log.h"
+#include "namespace.h"
+
+uint64_t gm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct timespec gm_ts(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
+}
+
+int gm_ns_check_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > GM_J_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (len == 0 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+static int gm_ns_journal(struct gm_fs *fs, const struct gm_jrec *r)
+{
+	int err;
+
+	if (!fs->journaling)
+		return 0;
+	err = gm_journal_append(&fs->journal, r);
+	if (err)
+		gm_err("journal %s: append of record type %u failed: %s",
+		       fs->journal.path, r->type, strerror(-err));
+	return err;
+}
+
+/* A directory's contents changed: its mtime and ctime move (tree_lock). */
+static void gm_ns_touch_dir(struct gm_inode *dir, uint64_t time_ns)
+{
+	pthread_mutex_lock(&dir->lock);
+	dir->mtime = dir->ctime = gm_ts(time_ns);
+	pthread_mutex_unlock(&dir->lock);
+}
+
+enum gm_pagesize gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir)
+{
+	enum gm_pagesize ps = GM_PS_INHERIT;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	for (struct gm_inode *d = dir; ps == GM_PS_INHERIT; d = d->parent) {
+		ps = d->policy;
+		if (d == fs->root)
+			break;
+	}
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return gm_policy_effective(ps, fs->opts->pagesize);
+}
+
+/* Checks shared by everything that adds a name to dir. */
+static int gm_ns_check_target(struct gm_fs *fs, struct gm_inode *dir, const char *name)
+{
+	int err;
+
+	err = gm_ns_check_name(name);
+	if (err)
+		return err;
+	err = -ENOTDIR;
+	if (dir->type != S_IFDIR)
+		return err;
+	err = -EPERM;
+	if (dir->is_virtual)
+		return err;
+	err = -ENOENT;
+	if (dir != fs->root && dir->nlink == 0)
+		return err;	/* removed directory */
+	err = -EEXIST;
+	if (gm_dentry_find_locked(&fs->it, dir->ino, name))
+		return err;
+	return 0;
+}
+
+static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *a,
+				    enum gm_pagesize dir_policy)
+{
+	uint64_t ino = a->ino ? a->ino : fs->next_ino;
+	struct gm_inode *inode;
+
+	inode = gm_inode_alloc(ino, a->mode, a->uid, a->gid);
+	if (!inode)
+		return NULL;
+	if (S_ISDIR(a->mode))
+		inode->policy = a->policy;	/* own setting; INHERIT by default */
+	else
+		inode->policy = a->policy ? a->policy : dir_policy;
+	if (a->time_ns)
+		inode->atime = inode->mtime = inode->ctime = gm_ts(a->time_ns);
+	return inode;
+}
+
+static int __gm_ns_new(struct gm_fs *fs, struct gm_inode *dir,
+		       const struct gm_new_args *a, struct gm_inode *inode)
+{
+	struct gm_jrec r = {
+		.type = GM_J_NEW, .ino = inode->ino, .parent = dir->ino,
+		.name = a->name, .mode = a->mode, .uid = a->uid, .gid = a->gid,
+		.policy = inode->policy, .time_ns = a->time_ns,
+	};
+	int err;
+
+	if (S_ISREG(a->mode)) {
+		err = gm_backing_attach(fs, inode, !fs->journaling);
+		if (err)
+			return err;
+	}
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto err_backing;
+	err = gm_inode_hash_add(&fs->it, inode);
+	if (err)
+		goto err_backing;
+	gm_inode_ref(inode, 1);		/* the caller's */
+	err = gm_dentry_add_locked(&fs->it, dir, a->name, inode);
+	if (err) {
+		gm_err("%s: adding the entry after journaling it failed: %s",
+		       a->name, strerror(-err));
+		gm_inode_put(&fs->it, inode, 1);	/* evicts: removes backing */
+		return err;
+	}
+	if (inode->ino >= fs->next_ino)
+		fs->next_ino = inode->ino + 1;
+	gm_ns_touch_dir(dir, a->time_ns);
+	return 0;
+
+err_backing:
+	gm_backing_evict(&fs->it, inode);
+	return err;
+}
+
+int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *a,
+	      struct gm_inode **out)
+{
+	struct gm_new_args args = *a;
+	enum gm_pagesize dir_policy;
+	struct gm_inode *inode;
+	int err;
+
+	err = -EPERM;
+	if (!S_ISREG(a->mode) && !S_ISDIR(a->mode))
+		return err;
+	if (!args.time_ns)
+		args.time_ns = gm_now_ns();
+	dir_policy = gm_ns_dir_policy(fs, dir);
+	pthread_mutex_lock(&fs->it.tree_lock);
+	err = gm_ns_check_target(fs, dir, a->name);
+	if (err)
+		goto out_unlock;
+	err = -ENOMEM;
+	inode = gm_ns_alloc(fs, &args, dir_policy);
+	if (!inode)
+		goto out_unlock;
+	err = __gm_ns_new(fs, dir, &args, inode);
+	if (err) {
+		pthread_mutex_destroy(&inode->lock);
+		free(inode);
+		goto out_unlock;
+	}
+	*out = inode;
+out_unlock:
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
+	       const char *name, uint64_t time_ns)
+{
+	struct gm_jrec r = { .type = GM_J_LINK, .ino = inode->ino, .parent = dir->ino,
+			     .name = name, .time_ns = time_ns ? time_ns : gm_now_ns() };
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	err = -EPERM;
+	if (inode->type != S_IFREG || inode->is_virtual)
+		goto out_unlock;
+	err = -ENOENT;
+	if (inode->nlink == 0)
+		goto out_unlock;	/* no linking an unlinked-but-open file back */
+	err = gm_ns_check_target(fs, dir, name);
+	if (err)
+		goto out_unlock;
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	err = gm_dentry_add_locked(&fs->it, dir, name, inode);
+	if (err)
+		goto out_unlock;
+	gm_ns_touch_dir(dir, r.time_ns);
+	pthread_mutex_lock(&inode->lock);
+	inode->ctime = gm_ts(r.time_ns);
+	pthread_mutex_unlock(&inode->lock);
+out_unlock:
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+/* May d's inode leave dir through unlink/rmdir? */
+static int gm_ns_check_remove(struct gm_dentry *d, bool rmdir)
+{
+	struct gm_inode *inode = d->inode;
+
+	if (inode->is_virtual)
+		return -EPERM;
+	if (rmdir && inode->type != S_IFDIR)
+		return -ENOTDIR;
+	if (!rmdir && inode->type == S_IFDIR)
+		return -EISDIR;
+	if (rmdir && inode->nchildren)
+		return -ENOTEMPTY;
+	return 0;
+}
+
+int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
+		 bool rmdir, uint64_t time_ns)
+{
+	struct gm_jrec r = { .type = GM_J_UNLINK, .parent = dir->ino, .name = name,
+			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+	struct gm_dentry *d;
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	err = -ENOENT;
+	d = gm_dentry_find_locked(&fs->it, dir->ino, name);
+	if (!d)
+		goto out_unlock;
+	err = gm_ns_check_remove(d, rmdir);
+	if (err)
+		goto out_unlock;
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	pthread_mutex_lock(&d->inode->lock);
+	d->inode->ctime = gm_ts(r.time_ns);
+	pthread_mutex_unlock(&d->inode->lock);
+	gm_dentry_del_locked(&fs->it, dir, d);
+	gm_ns_touch_dir(dir, r.time_ns);
+out_unlock:
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+/* Is dir the same as, or below, ancestor?  tree_lock held. */
+static bool gm_ns_is_within(struct gm_fs *fs, struct gm_inode *dir,
+			    struct gm_inode *ancestor)
+{
+	for (;;) {
+		if (dir == ancestor)
+			return true;
+		if (dir == fs->root)
+			return false;
+		dir = dir->parent;
+	}
+}
+
+/* May src's inode replace dst's (plain rename over an existing name)? */
+static int gm_ns_check_replace(struct gm_dentry *src, struct gm_dentry *dst)
+{
+	struct gm_inode *s = src->inode, *t = dst->inode;
+
+	if (t->is_virtual)
+		return -EPERM;
+	if (s->type == S_IFDIR && t->type != S_IFDIR)
+		return -ENOTDIR;
+	if (s->type != S_IFDIR && t->type == S_IFDIR)
+		return -EISDIR;
+	if (t->type == S_IFDIR && t->nchildren)
+		return -ENOTEMPTY;
+	return 0;
+}
+
+struct gm_rename {
+	struct gm_inode *odir, *ndir;
+	struct gm_dentry *src, *dst;
+	const char *oname, *nname;
+	unsigned flags;
+};
+
+static int gm_ns_check_rename(struct gm_fs *fs, struct gm_rename *rn)
+{
+	int err;
+
+	err = -EINVAL;
+	if (rn->flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
+	    (rn->flags & RENAME_NOREPLACE && rn->flags & RENAME_EXCHANGE))
+		return err;
+	err = gm_ns_check_name(rn->nname);
+	if (err)
+		return err;
+	err = -ENOENT;
+	rn->src = gm_dentry_find_locked(&fs->it, rn->odir->ino, rn->oname);
+	if (!rn->src)
+		return err;
+	err = -EPERM;
+	if (rn->src->inode->is_virtual || rn->ndir->is_virtual || rn->ndir->type != S_IFDIR)
+		return err;
+	err = -EINVAL;	/* a directory cannot move below itself */
+	if (rn->src->inode->type == S_IFDIR && gm_ns_is_within(fs, rn->ndir, rn->src->inode))
+		return err;
+	rn->dst = gm_dentry_find_locked(&fs->it, rn->ndir->ino, rn->nname);
+	if (rn->flags & RENAME_EXCHANGE) {
+		if (!rn->dst)
+			return -ENOENT;
+		if (rn->dst->inode->is_virtual)
+			return -EPERM;
+		if (rn->dst->inode->type == S_IFDIR &&
+		    gm_ns_is_within(fs, rn->odir, rn->dst->inode))
+			return -EINVAL;
+		return 0;
+	}
+	if (!rn->dst)
+		return 0;
+	if (rn->flags & RENAME_NOREPLACE)
+		return -EEXIST;
+	return gm_ns_check_replace(rn->src, rn->dst);
+}
+
+/* Apply a validated rename.  The moved inodes are pinned by extra
+ * references while their old dentries go. */
+static int gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn)
+{
+	struct gm_inode *s = rn->src->inode;
+	struct gm_inode *t = rn->dst ? rn->dst->inode : NULL;
+	int err;
+
+	gm_inode_ref(s, 1);
+	if (t)
+		gm_inode_ref(t, 1);
+	gm_dentry_del_locked(&fs->it, rn->odir, rn->src);
+	if (rn->dst)
+		gm_dentry_del_locked(&fs->it, rn->ndir, rn->dst);
+	err = gm_dentry_add_locked(&fs->it, rn->ndir, rn->nname, s);
+	if (!err && t && rn->flags & RENAME_EXCHANGE)
+		err = gm_dentry_add_locked(&fs->it, rn->odir, rn->oname, t);
+	if (err)
+		gm_err("rename %s -> %s: applying after journaling failed: %s",
+		       rn->oname, rn->nname, strerror(-err));
+	gm_inode_put(&fs->it, s, 1);
+	if (t)
+		gm_inode_put(&fs->it, t, 1);	/* a replaced file goes here */
+	return err;
+}
+
+int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
+		 struct gm_inode *ndir, const char *nname, unsigned flags,
+		 uint64_t time_ns)
+{
+	struct gm_rename rn = { .odir = odir, .ndir = ndir, .oname = oname,
+				.nname = nname, .flags = flags };
+	struct gm_jrec r = { .type = GM_J_RENAME, .parent = odir->ino, .name = oname,
+			     .parent2 = ndir->ino, .name2 = nname, .flags = flags,
+			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	err = gm_ns_check_rename(fs, &rn);
+	if (err)
+		goto out_unlock;
+	if (rn.dst && rn.dst->inode == rn.src->inode)
+		goto out_unlock;	/* two names of one file: nothing to do */
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	err = gm_ns_apply_rename(fs, &rn);
+	gm_ns_touch_dir(odir, r.time_ns);
+	gm_ns_touch_dir(ndir, r.time_ns);
+out_unlock:
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
+		   mode_t perm, uid_t uid, gid_t gid, uint64_t time_ns)
+{
+	struct gm_jrec r = { .type = GM_J_ATTR, .ino = inode->ino,
+			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	r.mode = mask & GM_ATTR_MODE ? (perm & 07777) : inode->perm;
+	r.uid = mask & GM_ATTR_UID ? uid : inode->uid;
+	r.gid = mask & GM_ATTR_GID ? gid : inode->gid;
+	err = -EPERM;
+	if (inode->is_virtual)
+		goto out_unlock;
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	inode->perm = r.mode;
+	inode->uid = r.uid;
+	inode->gid = r.gid;
+	inode->ctime = gm_ts(r.time_ns);
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps)
+{
+	struct gm_jrec r = { .type = GM_J_POLICY, .ino = inode->ino, .policy = ps };
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	err = -EPERM;
+	if (inode->is_virtual)
+		goto out_unlock;
+	err = -EINVAL;
+	if (inode->type == S_IFREG && ps == GM_PS_INHERIT)
+		goto out_unlock;	/* a file always has a concrete policy */
+	if (inode->type == S_IFREG && ps != inode->policy) {
+		err = gm_backing_move(fs, inode, ps, !fs->journaling);
+		if (err)
+			goto out_unlock;
+	}
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;	/* the moved backing is empty: harmless */
+	inode->policy = ps;
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+static struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name)
+{
+	struct gm_xattr **p;
+
+	for (p = &inode->xattrs; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->name, name))
+			break;
+	}
+	return p;
+}
+
+static int gm_xattr_store(struct gm_xattr **slot, const char *name,
+			  const void *value, size_t len)
+{
+	struct gm_xattr *x = *slot;
+	void *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, value, len);
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x || !(x->name = strdup(name))) {
+			free(x);
+			free(copy);
+			return -ENOMEM;
+		}
+		*slot = x;
+	}
+	free(x->value);
+	x->value = copy;
+	x->len = len;
+	return 0;
+}
+
+int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
+		    const void *value, size_t len, int flags)
+{
+	struct gm_jrec r = { .type = GM_J_XATTR_SET, .ino = inode->ino, .name = name,
+			     .value = value, .value_len = len };
+	struct gm_xattr **slot;
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	slot = gm_xattr_slot(inode, name);
+	err = -EEXIST;
+	if (*slot && flags & XATTR_CREATE)
+		goto out_unlock;
+	err = -ENODATA;
+	if (!*slot && flags & XATTR_REPLACE)
+		goto out_unlock;
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	err = gm_xattr_store(slot, name, value, len);
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
+{
+	struct gm_jrec r = { .type = GM_J_XATTR_DEL, .ino = inode->ino, .name = name };
+	struct gm_xattr **slot, *x;
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	slot = gm_xattr_slot(inode, name);
+	err = -ENODATA;
+	if (!*slot)
+		goto out_unlock;
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	x = *slot;
+	*slot = x->next;
+	free(x->name);
+	free(x->value);
+	free(x);
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}

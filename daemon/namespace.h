@@ -1,0 +1,59 @@
+/*
+ * Namespace and metadata changes: the one implementation used both by the
+ * FUSE handlers (which journal each change) and by journal replay at start
+ * (which must reach the same tree).  Every function validates first,
+ * journals second (when fs->journaling) and changes memory last, so a
+ * change that fails leaves nothing behind.  All take fs->it.tree_lock.
+ *
+ * Not for: FUSE replies or permission checks (the kernel does those with
+ * default_permissions); backing objects (backing.h).
+ */
+#ifndef GM_NAMESPACE_H
+#define GM_NAMESPACE_H
+
+#include "fs.h"
+
+struct gm_new_args {
+	const char *name;
+	mode_t mode;			/* S_IFREG or S_IFDIR | permission bits */
+	uid_t uid;
+	gid_t gid;
+	uint64_t ino;			/* replay: the recorded ino; else 0 */
+	enum gm_pagesize policy;	/* replay: recorded; else 0 (inherit) */
+	uint64_t time_ns;		/* replay: recorded; else 0 (now) */
+};
+
+/* A name a directory entry may have: -ENAMETOOLONG or -EINVAL. */
+int gm_ns_check_name(const char *name);
+
+/* The policy new children of dir get (walks up through INHERIT). */
+enum gm_pagesize gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir);
+
+int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *a,
+	      struct gm_inode **out);
+int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
+	       const char *name, uint64_t time_ns);
+int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
+		 bool rmdir, uint64_t time_ns);
+int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
+		 struct gm_inode *ndir, const char *nname, unsigned flags,
+		 uint64_t time_ns);
+
+#define GM_ATTR_MODE	(1U << 0)
+#define GM_ATTR_UID	(1U << 1)
+#define GM_ATTR_GID	(1U << 2)
+int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
+		   mode_t perm, uid_t uid, gid_t gid, uint64_t time_ns);
+
+/* Page-size policy of a directory (INHERIT clears it) or an empty,
+ * unopened file (moves it to the policy's provider; -EBUSY otherwise). */
+int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
+
+/* user.* xattrs other than gmemfs's own.  flags: XATTR_CREATE/REPLACE. */
+int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
+		    const void *value, size_t len, int flags);
+int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name);
+
+uint64_t gm_now_ns(void);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * Size parsing for gmemfsd's options.  Not for: the option table itself,
+ * which lives in main.c next to the libfuse argument handling.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+#define GM_SIZE_ALIGN (2ULL << 20)
+
+static int gm_size_shift(char unit, unsigned *shift)
+{
+	switch (unit) {
+	case 'k': case 'K': *shift = 10; return 0;
+	case 'm': case 'M': *shift = 20; return 0;
+	case 'g': case 'G': *shift = 30; return 0;
+	case 't': case 'T': *shift = 40; return 0;
+	default: return -EINVAL;
+	}
+}
+
+int gm_parse_size(const char *s, uint64_t mem_total, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+	int err;
+
+	err = -EINVAL;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return err;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s)
+		return err;
+	err = -ERANGE;
+	if (errno == ERANGE)
+		return err;
+	if (*end == '%' && end[1] == '\0') {
+		err = -EINVAL;
+		if (v == 0 || v > 100 || mem_total == 0)
+			return err;
+		v = (uint64_t)((unsigned __int128)mem_total * v / 100);
+	} else if (*end) {
+		err = -EINVAL;
+		if (end[1] != '\0' && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
+			return err;
+		if (gm_size_shift(*end, &shift))
+			return err;
+		err = -ERANGE;
+		if (v > (UINT64_MAX >> shift))
+			return err;
+		v <<= shift;
+	}
+	*out = v & ~(GM_SIZE_ALIGN - 1);
+	return 0;
+}
+
+uint64_t gm_mem_total(void)
+{
+	unsigned long long kb = 0;
+	char line[256];
+	FILE *f;
+
+	f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return (uint64_t)kb << 10;
+}

@@ -1,0 +1,36 @@
+/*
+ * gmemfsd's own command-line options (the FUSE ones are left for libfuse).
+ * Parsing of sizes and percentages is pure and unit-tested (check_path.c).
+ */
+#ifndef GM_OPTIONS_H
+#define GM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "policy.h"
+
+struct gm_opts {
+	char *mountpoint;		/* absolute, from libfuse's parser */
+	char *state_dir;		/* --state-dir, or derived from mountpoint */
+	uint64_t pool_bytes;		/* --pool-size, page-aligned */
+	enum gm_pagesize pagesize;	/* --pagesize: the root directory's policy */
+	enum gm_log_level log_level;	/* --log-level */
+	bool foreground;
+	bool show_help;
+	bool show_version;
+};
+
+/* "1073741824", "512M", "2G", "1T", "50%" (of mem_total).  Result is
+ * rounded down to 2 MiB so that THP files can use the whole pool.
+ * 0 or -EINVAL / -ERANGE. */
+int gm_parse_size(const char *s, uint64_t mem_total, uint64_t *out);
+
+/* MemTotal from /proc/meminfo in bytes, or 0. */
+uint64_t gm_mem_total(void);
+
+#define GM_POOL_DEFAULT_PCT	50
+#define GM_POOL_MIN		(16ULL << 20)
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * The page pool (see pool.h): attaches the provider instances under the
+ * state dir and keeps the sum of their size limits within the budget, so
+ * the kernel, not the daemon, refuses memory past it.
+ *
+ * Lock order: pool->lock is the innermost lock of the daemon; nothing is
+ * taken while it is held.  It serializes limit changes and guards
+ * inst[].limit; the rest of struct gm_pool is immutable after init.
+ *
+ * Not for: deciding what files declare (callers sum file sizes) or how a
+ * store is mounted (prov_tmpfs.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pool.h"
+#include "../uapi/gmemfs.h"
+
+_Static_assert(GMEMFS_PROV_SHIM < GM_NPROV, "inst[] is indexed by provider id");
+
+/* Limits are whole pages: tmpfs counts its size= in pages. */
+#define POOL_PAGE		4096ULL
+/* A shrink loses a race when a fault or write grows the store between our
+ * reading its use and the remount; usage only grows so far in a burst. */
+#define POOL_REBALANCE_TRIES	4
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
+/* The providers every pool attaches; others arrive with later issues. */
+static const struct gm_provider *const pool_providers[] = {
+	&gm_prov_shmem_4k,
+	&gm_prov_shmem_thp,
+};
+
+static const struct gm_provider *pool_provider(uint32_t prov_id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pool_providers); i++) {
+		if (pool_providers[i]->id == prov_id)
+			return pool_providers[i];
+	}
+	return NULL;
+}
+
+/* Whole pages covering bytes; saturates so that pages * POOL_PAGE fits. */
+static uint64_t pages_up(uint64_t bytes)
+{
+	uint64_t pages = bytes / POOL_PAGE + (bytes % POOL_PAGE != 0);
+
+	return pages > UINT64_MAX / POOL_PAGE ? UINT64_MAX / POOL_PAGE : pages;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * Overcommit: every instance keeps what it uses, and the free pages are
+ * shared in proportion to what each still lacks for its declared sizes.
+ * Shares are rounded down; the default provider takes the pages left over.
+ */
+static void split_overcommit(uint64_t free_pg, const bool present[GM_NPROV],
+			     const uint64_t used_pg[GM_NPROV], const uint64_t need_pg[GM_NPROV],
+			     uint64_t lack_total, uint64_t target_pg[GM_NPROV], uint64_t *spare)
+{
+	uint64_t given = 0;
+
+	for (int i = 0; i < GM_NPROV; i++) {
+		uint64_t share;
+
+		if (!present[i])
+			continue;
+		/* free < lack_total here, so each share is below its lack. */
+		share = (uint64_t)((unsigned __int128)free_pg * (need_pg[i] - used_pg[i]) /
+				   lack_total);
+		target_pg[i] = used_pg[i] + share;
+		given += share;
+	}
+	*spare = free_pg - given;
+}
+
+void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM_NPROV],
+		   const uint64_t used[GM_NPROV], const uint64_t declared[GM_NPROV],
+		   uint64_t target[GM_NPROV])
+{
+	uint64_t used_pg[GM_NPROV] = { 0 }, need_pg[GM_NPROV] = { 0 }, target_pg[GM_NPROV] = { 0 };
+	uint64_t budget_pg = budget / POOL_PAGE, sum_used = 0, sum_need = 0, spare = 0;
+
+	/* In pages, sums of GM_NPROV figures cannot overflow 64 bits. */
+	for (int i = 0; i < GM_NPROV; i++) {
+		if (!present[i])
+			continue;
+		/* Never 0: a tmpfs with size=0 has no limit at all. */
+		used_pg[i] = max_u64(pages_up(used[i]), 1);
+		need_pg[i] = max_u64(used_pg[i], pages_up(declared[i]));
+		sum_used += used_pg[i];
+		sum_need += need_pg[i];
+	}
+
+	if (sum_need <= budget_pg) {
+		memcpy(target_pg, need_pg, sizeof(target_pg));
+		spare = budget_pg - sum_need;
+	} else if (sum_used <= budget_pg) {
+		split_overcommit(budget_pg - sum_used, present, used_pg, need_pg,
+				 sum_need - sum_used, target_pg, &spare);
+	} else {
+		/* Someone changed the stores behind our back: no limit may go
+		 * below use, so the budget cannot hold; the caller logs it. */
+		memcpy(target_pg, used_pg, sizeof(target_pg));
+	}
+	if (default_prov < GM_NPROV && present[default_prov])
+		target_pg[default_prov] += spare;
+
+	for (int i = 0; i < GM_NPROV; i++)
+		target[i] = present[i] ? target_pg[i] * POOL_PAGE : 0;
+}
+
+/* Refresh used[] and the instances' limits from the kernel. */
+static int pool_read_usage(struct gm_pool *pool, bool present[GM_NPROV],
+			   uint64_t used[GM_NPROV], uint64_t *used_total)
+{
+	*used_total = 0;
+	for (int i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+		int err;
+
+		present[i] = pi->prov != NULL;
+		used[i] = 0;
+		if (!present[i])
+			continue;
+		err = pi->prov->usage(pi, &used[i], &pi->limit);
+		if (err) {
+			gm_err("pool: cannot read the use of %s: %s", pi->dir, strerror(-err));
+			return err;
+		}
+		*used_total += used[i];
+	}
+	return 0;
+}
+
+static int pool_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
+{
+	int err;
+
+	err = pi->prov->set_limit(pi, bytes);
+	if (err)
+		return err;
+	pi->limit = bytes;
+	return 0;
+}
+
+/*
+ * Move the limits to target[], all shrinks before any grow, so the sum of
+ * the limits stays within the budget at every instant.  *raced tells that a
+ * shrink was refused because the store grew past the target meanwhile.
+ */
+static int pool_apply(struct gm_pool *pool, const uint64_t target[GM_NPROV], bool *raced)
+{
+	int err;
+
+	*raced = false;
+	for (int i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+
+		if (!pi->prov || target[i] >= pi->limit)
+			continue;
+		err = pool_set_limit(pi, target[i]);
+		if (err) {
+			*raced = err == -EINVAL;
+			return err;
+		}
+	}
+	for (int i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+
+		if (!pi->prov || target[i] <= pi->limit)
+			continue;
+		err = pool_set_limit(pi, target[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* gm_pool_rebalance() with pool->lock held. */
+static int __gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV])
+{
+	uint64_t used[GM_NPROV], target[GM_NPROV], used_total;
+	bool present[GM_NPROV], raced;
+	int err = 0;
+
+	for (int tries = 0; tries < POOL_REBALANCE_TRIES; tries++) {
+		err = pool_read_usage(pool, present, used, &used_total);
+		if (err)
+			return err;
+		if (used_total > pool->budget)
+			gm_warn("pool: stores hold %" PRIu64 " bytes, over the budget of "
+				"%" PRIu64 "; limits stay at their use", used_total, pool->budget);
+		gm_pool_split(pool->budget, pool->default_prov, present, used, declared, target);
+		err = pool_apply(pool, target, &raced);
+		if (!raced)
+			return err;
+		gm_dbg("pool: a store grew during rebalance, recomputing");
+	}
+	gm_warn("pool: rebalance gave up after %d tries: %s", POOL_REBALANCE_TRIES,
+		strerror(-err));
+	return err;
+}
+
+int gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV])
+{
+	int err;
+
+	pthread_mutex_lock(&pool->lock);
+	err = __gm_pool_rebalance(pool, declared);
+	pthread_mutex_unlock(&pool->lock);
+	return err;
+}
+
+/*
+ * Attach with the smallest limit: a fresh store gets one page and a reused
+ * one keeps at least what it holds; the split that follows gives the
+ * default provider the rest, so the budget is never exceeded on the way.
+ */
+static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
+		       const char *state_dir)
+{
+	struct gm_prov_inst *pi = &pool->inst[prov->id];
+	bool reused = false;
+	int err;
+
+	if (asprintf(&pi->dir, "%s/%s", state_dir, prov->name) < 0) {
+		pi->dir = NULL;
+		return -ENOMEM;
+	}
+	pi->prov = prov;
+	err = prov->attach(pi, POOL_PAGE, &reused);
+	if (err) {
+		gm_err("pool: cannot attach %s at %s: %s", prov->name, pi->dir, strerror(-err));
+		free(pi->dir);
+		pi->dir = NULL;
+		pi->prov = NULL;
+		return err;
+	}
+	gm_info("pool: %s %s at %s", prov->name, reused ? "reused" : "mounted", pi->dir);
+	return 0;
+}
+
+static void pool_detach_all(struct gm_pool *pool)
+{
+	for (int i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+
+		if (!pi->prov)
+			continue;
+		pi->prov->detach(pi);
+		free(pi->dir);
+		pi->dir = NULL;
+		pi->prov = NULL;
+	}
+}
+
+int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
+		 uint32_t default_prov)
+{
+	static const uint64_t nothing_declared[GM_NPROV];
+	int err;
+
+	memset(pool, 0, sizeof(*pool));
+	for (int i = 0; i < GM_NPROV; i++)
+		pool->inst[i].dirfd = -1;
+	pool->budget = budget & ~(POOL_PAGE - 1);
+	pool->default_prov = default_prov;
+
+	err = -EINVAL;
+	if (!pool_provider(default_prov)) {
+		gm_err("pool: default provider %" PRIu32 " is not one the pool serves",
+		       default_prov);
+		return err;
+	}
+	if (pool->budget < ARRAY_SIZE(pool_providers) * POOL_PAGE) {
+		gm_err("pool: budget of %" PRIu64 " bytes is below one page per provider",
+		       budget);
+		return err;
+	}
+	err = -pthread_mutex_init(&pool->lock, NULL);
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < ARRAY_SIZE(pool_providers); i++) {
+		err = pool_attach(pool, pool_providers[i], state_dir);
+		if (err)
+			goto err_detach;
+	}
+	pthread_mutex_lock(&pool->lock);
+	err = __gm_pool_rebalance(pool, nothing_declared);
+	pthread_mutex_unlock(&pool->lock);
+	if (err)
+		goto err_detach;
+	return 0;
+
+err_detach:
+	pool_detach_all(pool);
+	pthread_mutex_destroy(&pool->lock);
+	return err;
+}
+
+void gm_pool_fini(struct gm_pool *pool)
+{
+	pool_detach_all(pool);
+	pthread_mutex_destroy(&pool->lock);
+}
+
+struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id)
+{
+	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov)
+		return NULL;
+	return &pool->inst[prov_id];
+}
+
+int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
+{
+	uint64_t used[GM_NPROV], used_total;
+	bool present[GM_NPROV];
+	int err;
+
+	memset(u, 0, sizeof(*u));
+	pthread_mutex_lock(&pool->lock);
+	err = pool_read_usage(pool, present, used, &used_total);
+	for (int i = 0; !err && i < GM_NPROV; i++) {
+		u->prov[i].used = used[i];
+		u->prov[i].limit = present[i] ? pool->inst[i].limit : 0;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (err)
+		return err;
+	u->budget = pool->budget;
+	u->used = used_total;
+	u->free = used_total < pool->budget ? pool->budget - used_total : 0;
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * The page pool: one budget (bytes) shared by every file of a mount, split
+ * among the provider instances.  The kernel enforces it: the sum of the
+ * instances' tmpfs size= limits never exceeds the budget, so a write, fault
+ * or fallocate past it fails in the kernel (ENOSPC, or SIGBUS for a fault)
+ * without the daemon being asked and without touching stored pages.
+ *
+ * Rebalancing moves free space between instances: each instance gets what
+ * it uses plus room for the sizes its files declared (ftruncate/fallocate),
+ * and the remaining free space goes to the default provider.  When declared
+ * sizes overcommit the budget, free space is shared in proportion to what
+ * each instance still lacks.  Limits are shrunk before any is grown, so the
+ * sum stays within the budget at every instant.
+ *
+ * Locking: pool->lock serializes rebalancing and limit changes; it nests
+ * inside fs->tree_lock and inode locks (it is always taken last).
+ * Not for: per-file bookkeeping (the caller passes declared sizes).
+ */
+#ifndef GM_POOL_H
+#define GM_POOL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prov.h"
+
+#define GM_NPROV 8	/* indexed by enum gmemfs_provider */
+
+struct gm_pool {
+	pthread_mutex_t lock;
+	uint64_t budget;		/* bytes, page-aligned; immutable */
+	uint32_t default_prov;		/* enum gmemfs_provider; immutable */
+	struct gm_prov_inst inst[GM_NPROV];	/* .prov NULL if absent */
+};
+
+struct gm_pool_usage {
+	uint64_t budget;
+	uint64_t used;			/* sum over instances */
+	uint64_t free;			/* budget - used */
+	struct {
+		uint64_t used;
+		uint64_t limit;
+	} prov[GM_NPROV];
+};
+
+/* Attach every provider under state_dir with the budget split so that the
+ * default provider gets all the free space.  0 or -errno (logged). */
+int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
+		 uint32_t default_prov);
+/* Detach the instances; their stores (and the files in them) stay. */
+void gm_pool_fini(struct gm_pool *pool);
+
+/* The instance serving a provider id, or NULL. */
+struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id);
+
+/* Re-split the budget given the bytes each provider's files declare
+ * (declared[prov_id], sum of file sizes).  0 or -errno. */
+int gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV]);
+
+/* Pure arithmetic of rebalancing, exposed for unit tests: given budget,
+ * used[] and declared[] for the present providers (present[i]), compute
+ * target[] limits (page-aligned, target[i] >= used[i], sum <= budget). */
+void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM_NPROV],
+		   const uint64_t used[GM_NPROV], const uint64_t declared[GM_NPROV],
+		   uint64_t target[GM_NPROV]);
+
+int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u);
+
+#endif

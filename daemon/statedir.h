@@ -1,0 +1,33 @@
+/*
+ * The state directory: where a mount's backing stores and journal live, so
+ * a restarted daemon with the same arguments finds the same files.
+ *   STATE/journal        metadata journal (journal.h)
+ *   STATE/shmem-4k/      tmpfs, huge=never     (prov_shmem_4k.c)
+ *   STATE/shmem-thp/     tmpfs, huge=within_size (prov_shmem_thp.c)
+ *   STATE/lock           flock()ed by the running daemon
+ */
+#ifndef GM_STATEDIR_H
+#define GM_STATEDIR_H
+
+#include <stddef.h>
+
+#define GM_STATE_ROOT "/run/gmemfs"
+
+/* Escape an absolute path into one file name, systemd-style: strip
+ * leading/trailing '/', '/' becomes '-', and '-', '\' and bytes outside
+ * [A-Za-z0-9:_.] become \xNN (a leading '.' too); "/" becomes "-".
+ * Injective, so two mountpoints never share a state directory.
+ * 0, or -ENAMETOOLONG if it does not fit in cap. */
+int gm_path_escape(const char *path, char *buf, size_t cap);
+
+/* GM_STATE_ROOT "/" escaped(mountpoint); malloc'd, or NULL. */
+char *gm_state_dir_default(const char *mountpoint);
+
+/* mkdir -p with mode 0700 for the last component.  0 or -errno. */
+int gm_state_dir_prepare(const char *dir);
+
+/* Take the state directory's lock so two daemons never share it.
+ * Returns the lock fd (keep it open) or -errno (-EBUSY if held). */
+int gm_state_dir_lock(const char *dir);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * The JSON document behind MOUNT/.gmemfs/stats: the pool's figures, the
+ * requests the daemon served (per operation; read and write must stay 0
+ * when passthrough works) and one record per file.
+ * Not for: serving it (ctl.c).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backing.h"
+#include "fsops.h"
+
+static void gm_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void gm_stats_pool(FILE *f, struct gm_fs *fs)
+{
+	struct gm_pool_usage u = { 0 };
+	bool first = true;
+
+	gm_pool_usage(&fs->pool, &u);
+	fprintf(f, "\"pool\":{\"budget\":%llu,\"used\":%llu,\"free\":%llu,\"providers\":[",
+		(unsigned long long)u.budget, (unsigned long long)u.used,
+		(unsigned long long)u.free);
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		const struct gm_provider *p = fs->pool.inst[i].prov;
+
+		if (!p)
+			continue;
+		fprintf(f, "%s{\"name\":\"%s\",\"page_size\":%llu,\"used\":%llu,\"limit\":%llu}",
+			first ? "" : ",", p->name, (unsigned long long)p->page_size,
+			(unsigned long long)u.prov[i].used, (unsigned long long)u.prov[i].limit);
+		first = false;
+	}
+	fputs("]}", f);
+}
+
+static void gm_stats_requests(FILE *f, struct gm_fs *fs)
+{
+	fputs("\"requests\":{", f);
+	for (unsigned i = 0; i < GM_OP_COUNT; i++)
+		fprintf(f, "%s\"%s\":%llu", i ? "," : "", gm_op_names[i],
+			(unsigned long long)atomic_load(&fs->ops[i]));
+	fputc('}', f);
+}
+
+static void gm_stats_file(FILE *f, struct gm_inode *inode, const char *path, bool *first)
+{
+	struct stat st = { 0 };
+
+	pthread_mutex_lock(&inode->lock);
+	gm_backing_stat(inode, &st);
+	fprintf(f, "%s{\"path\":", *first ? "" : ",");
+	gm_json_str(f, path);
+	fprintf(f, ",\"id\":%llu,\"provider\":\"%s\",\"policy\":\"%s\",\"size\":%lld,"
+		"\"populated\":%llu,\"open\":%u,\"nlink\":%u}",
+		(unsigned long long)inode->ino, inode->pi ? inode->pi->prov->name : "none",
+		gm_policy_name(inode->policy), (long long)st.st_size,
+		(unsigned long long)st.st_blocks * 512, inode->nopen, inode->nlink);
+	pthread_mutex_unlock(&inode->lock);
+	*first = false;
+}
+
+/* Depth first below dir; path holds dir's path.  tree_lock held. */
+static void gm_stats_walk(FILE *f, struct gm_inode *dir, char *path, size_t len, bool *first)
+{
+	struct gm_dentry *d;
+
+	cds_list_for_each_entry(d, &dir->children, sibling) {
+		size_t n = strlen(d->name);
+
+		if (d->inode->is_virtual || len + 1 + n >= PATH_MAX)
+			continue;
+		path[len] = '/';
+		memcpy(path + len + 1, d->name, n + 1);
+		if (d->inode->type == S_IFDIR)
+			gm_stats_walk(f, d->inode, path, len + 1 + n, first);
+		else
+			gm_stats_file(f, d->inode, path, first);
+		path[len] = '\0';
+	}
+}
+
+char *gm_stats_json(struct gm_fs *fs, size_t *len)
+{
+	char *buf = NULL, *path;
+	bool first = true;
+	FILE *f;
+
+	path = calloc(1, PATH_MAX);
+	f = path ? open_memstream(&buf, len) : NULL;
+	if (!f) {
+		free(path);
+		return NULL;
+	}
+	fputc('{', f);
+	gm_stats_pool(f, fs);
+	fputc(',', f);
+	gm_stats_requests(f, fs);
+	fprintf(f, ",\"passthrough\":%s,\"files\":[", fs->passthrough ? "true" : "false");
+	pthread_mutex_lock(&fs->it.tree_lock);
+	gm_stats_walk(f, fs->root, path, 0, &first);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	fputs("]}\n", f);
+	free(path);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

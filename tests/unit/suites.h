@@ -1,0 +1,13 @@
+/* The Check suites of the unit-test runner, one per daemon area. */
+#ifndef GM_TEST_SUITES_H
+#define GM_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *make_policy_suite(void);
+Suite *make_path_suite(void);
+Suite *make_journal_suite(void);
+Suite *make_pool_suite(void);
+Suite *make_inode_suite(void);
+
+#endif
