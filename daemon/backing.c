@@ -98,7 +98,8 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 {
 	int err;
 
-	(void)it;
+	struct gm_fs *fs = it->owner;
+
 	if (inode->type != S_IFREG || inode->is_virtual || !inode->pi)
 		return;
 	if (inode->backing_fd >= 0)
@@ -108,6 +109,8 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 	if (err && err != -ENOENT)
 		gm_err("file %llu: removing backing in %s failed: %s",
 		       (unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
+	if (fs)
+		gm_rebalancer_kick(&fs->rebalancer);	/* its memory may be free now */
 }
 
 int gm_backing_stat(struct gm_inode *inode, struct stat *st)
@@ -160,7 +163,10 @@ static uint64_t gm_backing_declared(struct gm_inode *inode)
 	if (fstat(inode->backing_fd, &st))
 		return 0;
 	bytes = (uint64_t)st.st_blocks * 512;
-	return (uint64_t)st.st_size > bytes ? (uint64_t)st.st_size : bytes;
+	if ((uint64_t)st.st_size > bytes)
+		bytes = st.st_size;
+	/* An empty file still marks its provider as one that needs room. */
+	return bytes ? bytes : 4096;
 }
 
 /* Callers hold no inode lock: each file is locked here in turn. */

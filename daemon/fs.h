@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "options.h"
 #include "pool.h"
+#include "rebalancer.h"
 #include "gmemfs.h"
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(struct gm_inode *),
@@ -57,7 +58,9 @@ struct gm_fs {
 	struct gm_journal journal;	/* appends under it.tree_lock */
 	bool journaling;		/* false while replaying */
 	struct gm_pool pool;
+	struct gm_rebalancer rebalancer;
 	bool passthrough;		/* negotiated in init; then immutable */
+	dev_t fuse_dev;			/* the mount's st_dev; set once mounted */
 	struct fuse_session *se;
 	atomic_uint_fast64_t ops[GM_OP_COUNT];
 };

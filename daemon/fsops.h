@@ -83,8 +83,14 @@ void gm_ctl_release(struct fuse_file_info *fi);
 /* stats.c: the JSON of .gmemfs/stats; malloc'd, or NULL. */
 char *gm_stats_json(struct gm_fs *fs, size_t *len);
 
-/* mapped.c: is the object (dev, ino) mapped by any process?  1 (and the
- * first pid found), 0, or -errno. */
-int gm_object_mapped(dev_t dev, ino_t ino, pid_t *pid);
+/* mapped.c: is any of the objects ids[0..n) mapped by some process?
+ * 1 (and the first pid found), 0, or -errno. */
+struct gm_devino {
+	dev_t dev;
+	ino_t ino;
+};
+int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid);
+/* The device number of a mount point, from /proc/self/mountinfo, or 0. */
+dev_t gm_mount_dev(const char *mountpoint);
 
 #endif

@@ -29,9 +29,11 @@ void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* Shrinking a file under a running VM would pull its memory away: refuse
- * while any process maps it.  inode->lock held. */
-static int gm_check_shrink(struct gm_inode *inode, off_t size)
+ * while any process maps it, through the mount or a backing fd.
+ * inode->lock held. */
+static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 {
+	struct gm_devino ids[2];
 	struct stat st;
 	pid_t pid = 0;
 	int err;
@@ -39,7 +41,9 @@ static int gm_check_shrink(struct gm_inode *inode, off_t size)
 	err = gm_backing_stat(inode, &st);
 	if (err || size >= st.st_size)
 		return err;
-	err = gm_object_mapped(st.st_dev, st.st_ino, &pid);
+	ids[0] = (struct gm_devino){ fs->fuse_dev, inode->ino };
+	ids[1] = (struct gm_devino){ st.st_dev, st.st_ino };
+	err = gm_object_mapped(ids, 2, &pid);
 	if (err < 0)
 		return err;
 	if (err > 0) {
@@ -69,7 +73,7 @@ static int gm_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	}
 	gm_backing_rebalance(fs, inode, size);
 	pthread_mutex_lock(&inode->lock);
-	err = gm_check_shrink(inode, size);
+	err = gm_check_shrink(fs, inode, size);
 	if (!err && ftruncate(inode->backing_fd, size))
 		err = -errno;
 	pthread_mutex_unlock(&inode->lock);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backing.h"
 #include "fsops.h"
 #include "log.h"
 #include "namespace.h"
@@ -73,6 +74,8 @@ int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	}
 	pthread_mutex_unlock(&dir->lock);
 	err = gm_ns_new(fs, dir, &a, out);
+	if (!err && S_ISREG(mode))
+		gm_backing_rebalance(fs, NULL, 0);	/* its store needs headroom now */
 	if (err == -EPERM && !S_ISREG(mode) && !S_ISDIR(mode))
 		gm_info("%s: refused: only regular files and directories hold guest "
 			"memory (mode %#o)", name, (unsigned)(mode & S_IFMT));

@@ -213,10 +213,14 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_clear_dead_mount(fs->opts->mountpoint);
 	if (fuse_session_mount(fs->se, fs->opts->mountpoint))
 		goto out_signals;
+	fs->fuse_dev = gm_mount_dev(fs->opts->mountpoint);
 	gm_banner(fs);
 	err = gm_daemonize(fs->opts->foreground);
 	if (!err)
+		err = gm_rebalancer_start(&fs->rebalancer, fs);
+	if (!err)
 		err = gm_loop(fs->se, single);
+	gm_rebalancer_stop(&fs->rebalancer);
 	fuse_session_unmount(fs->se);
 	gm_info("%s unmounted", fs->opts->mountpoint);
 out_signals:

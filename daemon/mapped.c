@@ -1,20 +1,35 @@
 /*
- * Is a backing object mapped by some process?  The kernel keeps no
- * question-able count for this, so the daemon looks the way an operator
- * would: every /proc/PID/maps line names the device and inode it maps.
+ * Is a file mapped by some process?  The kernel offers no such query, so
+ * the daemon looks the way an operator would: every /proc/PID/maps line
+ * names the device and inode it maps.  A passthrough mapping is shown
+ * with the FUSE inode (the user-visible one), a mapping of a backing fd
+ * with the backing's, so callers pass both.
  * Used only before shrinking a file, which is rare, so the scan's cost
  * (one pass over all processes) is acceptable.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/sysmacros.h>
 
 #include "fsops.h"
 
-static int gm_maps_has(pid_t pid, dev_t dev, ino_t ino)
+static bool gm_devino_match(const struct gm_devino *ids, unsigned n, unsigned maj,
+			    unsigned min, unsigned long long ino)
+{
+	for (unsigned k = 0; k < n; k++) {
+		if (maj == major(ids[k].dev) && min == minor(ids[k].dev) &&
+		    ino == (unsigned long long)ids[k].ino)
+			return true;
+	}
+	return false;
+}
+
+static int gm_maps_has(pid_t pid, const struct gm_devino *ids, unsigned n)
 {
 	char path[64], line[512];
 	unsigned maj, min;
@@ -28,14 +43,14 @@ static int gm_maps_has(pid_t pid, dev_t dev, ino_t ino)
 		return 0;	/* gone, or a kernel thread */
 	while (!found && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &i) == 3 &&
-		    maj == major(dev) && min == minor(dev) && i == (unsigned long long)ino)
+		    gm_devino_match(ids, n, maj, min, i))
 			found = 1;
 	}
 	fclose(f);
 	return found;
 }
 
-int gm_object_mapped(dev_t dev, ino_t ino, pid_t *pid)
+int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid)
 {
 	struct dirent *de;
 	int found = 0;
@@ -48,8 +63,29 @@ int gm_object_mapped(dev_t dev, ino_t ino, pid_t *pid)
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		*pid = atoi(de->d_name);
-		found = gm_maps_has(*pid, dev, ino);
+		found = gm_maps_has(*pid, ids, n);
 	}
 	closedir(d);
 	return found;
+}
+
+dev_t gm_mount_dev(const char *mountpoint)
+{
+	char line[4096], mnt[PATH_MAX];
+	unsigned maj, min;
+	dev_t dev = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	/* Mount points with spaces are octal-escaped there; gmemfs's own
+	 * are compared as written, which covers the usual paths. */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
+		    !strcmp(mnt, mountpoint))
+			dev = makedev(maj, min);	/* the last one is on top */
+	}
+	fclose(f);
+	return dev;
 }

@@ -82,6 +82,34 @@ static void split_overcommit(uint64_t free_pg, const bool present[GM_NPROV],
 	*spare = free_pg - given;
 }
 
+/*
+ * Spare pages are shared equally by the providers that hold files (and
+ * the default one, which new files go to): faults and passthrough writes
+ * never ask the daemon, so each store needs headroom of its own.  The
+ * remainder of the division goes to the default provider.
+ */
+static void split_spare(uint64_t spare, uint32_t default_prov, const bool present[GM_NPROV],
+			const uint64_t used[GM_NPROV], const uint64_t declared[GM_NPROV],
+			uint64_t target_pg[GM_NPROV])
+{
+	bool active[GM_NPROV] = { false };
+	uint64_t n = 0, share;
+
+	for (int i = 0; i < GM_NPROV; i++) {
+		active[i] = present[i] && (used[i] || declared[i] || (uint32_t)i == default_prov);
+		n += active[i];
+	}
+	if (n == 0)
+		return;
+	share = spare / n;
+	for (int i = 0; i < GM_NPROV; i++) {
+		if (active[i])
+			target_pg[i] += share;
+	}
+	if (default_prov < GM_NPROV && active[default_prov])
+		target_pg[default_prov] += spare - share * n;
+}
+
 void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM_NPROV],
 		   const uint64_t used[GM_NPROV], const uint64_t declared[GM_NPROV],
 		   uint64_t target[GM_NPROV])
@@ -111,8 +139,7 @@ void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM
 		 * below use, so the budget cannot hold; the caller logs it. */
 		memcpy(target_pg, used_pg, sizeof(target_pg));
 	}
-	if (default_prov < GM_NPROV && present[default_prov])
-		target_pg[default_prov] += spare;
+	split_spare(spare, default_prov, present, used, declared, target_pg);
 
 	for (int i = 0; i < GM_NPROV; i++)
 		target[i] = present[i] ? target_pg[i] * POOL_PAGE : 0;
@@ -222,8 +249,8 @@ int gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV])
 
 /*
  * Attach with the smallest limit: a fresh store gets one page and a reused
- * one keeps at least what it holds; the split that follows gives the
- * default provider the rest, so the budget is never exceeded on the way.
+ * one keeps at least what it holds; the split that follows shares out the
+ * rest, so the budget is never exceeded on the way.
  */
 static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
 		       const char *state_dir)

@@ -7,7 +7,8 @@
  *
  * Rebalancing moves free space between instances: each instance gets what
  * it uses plus room for the sizes its files declared (ftruncate/fallocate),
- * and the remaining free space goes to the default provider.  When declared
+ * and the remaining free space is shared equally by the instances holding
+ * files and the default one (remainder to the default).  When declared
  * sizes overcommit the budget, free space is shared in proportion to what
  * each instance still lacks.  Limits are shrunk before any is grown, so the
  * sum stays within the budget at every instant.
@@ -44,8 +45,8 @@ struct gm_pool_usage {
 	} prov[GM_NPROV];
 };
 
-/* Attach every provider under state_dir with the budget split so that the
- * default provider gets all the free space.  0 or -errno (logged). */
+/* Attach every provider under state_dir and split the budget among them
+ * (gm_pool_split with nothing declared yet).  0 or -errno (logged). */
 int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 		 uint32_t default_prov);
 /* Detach the instances; their stores (and the files in them) stay. */

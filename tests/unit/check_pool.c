@@ -81,20 +81,35 @@ START_TEST(test_split_declared_fit)
 	uint64_t decl[GM_NPROV] = { [P4K] = 16 * MiB, [PTHP] = 10 * MiB };
 	uint64_t target[GM_NPROV];
 
+	/* Each gets its declared size; both hold files, so the 38 MiB
+	 * spare is halved whichever is the default. */
 	gm_pool_split(64 * MiB, P4K, both, used, decl, target);
 	assert_sane_split(64 * MiB, both, used, target);
-	ck_assert_uint_eq(target[PTHP], 10 * MiB);
-	ck_assert_uint_eq(target[P4K], 54 * MiB);
+	ck_assert_uint_eq(target[P4K], 16 * MiB + 19 * MiB);
+	ck_assert_uint_eq(target[PTHP], 10 * MiB + 19 * MiB);
 
 	gm_pool_split(64 * MiB, PTHP, both, used, decl, target);
-	ck_assert_uint_eq(target[P4K], 16 * MiB);
-	ck_assert_uint_eq(target[PTHP], 48 * MiB);
+	ck_assert_uint_eq(target[P4K], 16 * MiB + 19 * MiB);
+	ck_assert_uint_eq(target[PTHP], 10 * MiB + 19 * MiB);
 
-	/* Declared below use (sparse files, or use not yet trimmed): use wins. */
+	/* An odd number of spare pages (9727): the odd one is the default's. */
+	decl[PTHP] = 10 * MiB + PAGE;
+	gm_pool_split(64 * MiB, P4K, both, used, decl, target);
+	assert_sane_split(64 * MiB, both, used, target);
+	ck_assert_uint_eq(target[P4K], 16 * MiB + 4863 * PAGE + PAGE);
+	ck_assert_uint_eq(target[PTHP], 10 * MiB + PAGE + 4863 * PAGE);
+	ck_assert_uint_eq(sum_of(target), 64 * MiB);
+
+	gm_pool_split(64 * MiB, PTHP, both, used, decl, target);
+	ck_assert_uint_eq(target[P4K], 16 * MiB + 4863 * PAGE);
+	ck_assert_uint_eq(target[PTHP], 10 * MiB + PAGE + 4863 * PAGE + PAGE);
+
+	/* Declared below use (sparse files, or use not yet trimmed): use wins,
+	 * leaving 46 MiB spare, not the 47 MiB a 1 MiB need would leave. */
 	decl[PTHP] = 1 * MiB;
 	gm_pool_split(64 * MiB, P4K, both, used, decl, target);
-	ck_assert_uint_eq(target[PTHP], 2 * MiB);
-	ck_assert_uint_eq(target[P4K], 62 * MiB);
+	ck_assert_uint_eq(target[PTHP], 2 * MiB + 23 * MiB);
+	ck_assert_uint_eq(target[P4K], 16 * MiB + 23 * MiB);
 }
 END_TEST
 
@@ -124,10 +139,42 @@ START_TEST(test_split_page_alignment)
 	uint64_t decl[GM_NPROV] = { [P4K] = 4097, [PTHP] = 10000 };
 	uint64_t budget = 64 * MiB + 123, target[GM_NPROV];
 
+	/* Needs round up to 2 and 3 pages, the budget down to 16384 pages:
+	 * 16379 spare, 8189 each and the odd one to the default. */
 	gm_pool_split(budget, P4K, both, used, decl, target);
 	assert_sane_split(budget, both, used, target);
-	ck_assert_uint_eq(target[PTHP], 3 * PAGE);
-	ck_assert_uint_eq(target[P4K], 64 * MiB - 3 * PAGE);
+	ck_assert_uint_eq(target[P4K], 2 * PAGE + 8189 * PAGE + PAGE);
+	ck_assert_uint_eq(target[PTHP], 3 * PAGE + 8189 * PAGE);
+	ck_assert_uint_eq(sum_of(target), 64 * MiB);
+
+	gm_pool_split(budget, PTHP, both, used, decl, target);
+	assert_sane_split(budget, both, used, target);
+	ck_assert_uint_eq(target[P4K], 2 * PAGE + 8189 * PAGE);
+	ck_assert_uint_eq(target[PTHP], 3 * PAGE + 8189 * PAGE + PAGE);
+}
+END_TEST
+
+START_TEST(test_split_declared_unused_shares_spare)
+{
+	/* shmem-thp has files declared but not yet written: it holds files,
+	 * so it gets an equal share of spare.  hugetlb-2m is present with
+	 * nothing in it and keeps its one page; hugetlb-1g is absent and gets
+	 * nothing, whatever is declared for it. */
+	const bool three[GM_NPROV] = { [P4K] = true, [PTHP] = true,
+				       [GMEMFS_PROV_HUGETLB_2M] = true };
+	uint64_t used[GM_NPROV] = { 0 };
+	uint64_t decl[GM_NPROV] = { [PTHP] = 8 * MiB + 1, [GMEMFS_PROV_HUGETLB_1G] = 8 * MiB };
+	uint64_t target[GM_NPROV];
+
+	/* Needs of 1, 2049 and 1 pages leave 14333 spare: 7166 each to
+	 * shmem-4k (the default) and shmem-thp, the odd one to the default. */
+	gm_pool_split(64 * MiB, P4K, three, used, decl, target);
+	assert_sane_split(64 * MiB, three, used, target);
+	ck_assert_uint_eq(target[P4K], PAGE + 7166 * PAGE + PAGE);
+	ck_assert_uint_eq(target[PTHP], 2049 * PAGE + 7166 * PAGE);
+	ck_assert_uint_eq(target[GMEMFS_PROV_HUGETLB_2M], PAGE);
+	ck_assert_uint_eq(target[GMEMFS_PROV_HUGETLB_1G], 0);
+	ck_assert_uint_eq(sum_of(target), 64 * MiB);
 }
 END_TEST
 
@@ -396,7 +443,9 @@ START_TEST(test_pool_kernel_enforces_budget)
 	declared[PTHP] = 16 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
-	ck_assert_uint_ge(u.prov[PTHP].limit, 16 * MiB);
+	/* 8 and 16 MiB needed, the 40 MiB spare halved between them. */
+	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 20 * MiB);
+	ck_assert_uint_eq(u.prov[PTHP].limit, 16 * MiB + 20 * MiB);
 	ck_assert_uint_le(sum_limits(&u), 64 * MiB);
 	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, u.prov[PTHP].limit);
 
@@ -418,7 +467,7 @@ END_TEST
 
 START_TEST(test_pool_restart_reuses_stores)
 {
-	uint64_t id4k, idthp;
+	uint64_t declared[GM_NPROV] = { 0 }, id4k, idthp;
 	struct gm_pool_usage u;
 	struct gm_pool pool;
 	char state[256], d4k[300], dthp[300];
@@ -433,6 +482,7 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_uint_eq(write_pattern(fd, 8 * MiB, 3, &err), 8 * MiB);
 	close(fd);
+	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, 64 * MiB - PAGE);
 	id4k = mount_id(d4k);
 	idthp = mount_id(dthp);
 	gm_pool_fini(&pool);
@@ -441,8 +491,9 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_eq(mounts_at(d4k), 1);
 	ck_assert_uint_eq(mount_id(d4k), id4k);
 
-	/* The restarted pool gives shmem-thp the room: it must take the
-	 * reused shmem-4k down to its use, not stack a new mount. */
+	/* The restarted pool shares the room with shmem-thp, its default: it
+	 * must shrink the reused shmem-4k, not stack a new mount.  Needs of
+	 * 2048 and 1 pages leave 14335 spare: 7167 each, the odd one to thp. */
 	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP), 0);
 	ck_assert_uint_eq(mount_id(d4k), id4k);
 	ck_assert_uint_eq(mount_id(dthp), idthp);
@@ -450,6 +501,16 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_eq(mounts_at(dthp), 1);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.used, 8 * MiB);
+	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 7167 * PAGE);
+	ck_assert_uint_eq(u.prov[PTHP].limit, PAGE + 7167 * PAGE + PAGE);
+
+	/* shmem-thp's files claim the rest: the reused store goes down to
+	 * its use, still in place. */
+	declared[PTHP] = 56 * MiB;
+	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
+	ck_assert_uint_eq(mount_id(d4k), id4k);
+	ck_assert_int_eq(mounts_at(d4k), 1);
+	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB);
 	ck_assert_uint_eq(u.prov[PTHP].limit, 56 * MiB);
 
@@ -554,7 +615,10 @@ START_TEST(test_reuse_restores_huge_option)
 	ck_assert_uint_eq(mount_id(dir), id);
 	mountinfo_of(dir, info, sizeof(info));
 	ck_assert_msg(strstr(info, ",huge=within_size"), "not fixed: %s", info);
-	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, 512 * KiB);
+	/* Holding files, shmem-thp shares spare with the default: needs of 1
+	 * and 128 pages leave 16255, 8127 each, the odd one to shmem-4k. */
+	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, 512 * KiB + 8127 * PAGE);
+	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, PAGE + 8127 * PAGE + PAGE);
 	fd = gm_prov_shmem_thp.backing_open(gm_pool_inst(&pool, PTHP), 0xab, false);
 	ck_assert_int_ge(fd, 0);
 	assert_pattern(fd, 512 * KiB, 4);
@@ -633,7 +697,7 @@ START_TEST(test_rebalance_retries_lost_shrink)
 {
 	uint64_t declared[GM_NPROV] = { [P4K] = 32 * MiB };
 	struct gm_provider racy = gm_prov_shmem_4k;
-	struct gm_prov_inst *pi;
+	struct gm_prov_inst *pi, *thp;
 	struct gm_pool pool;
 	char state[256];
 
@@ -641,32 +705,45 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	make_state_dir(state, sizeof(state), "retry");
 	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP), 0);
 	pi = gm_pool_inst(&pool, P4K);
+	thp = gm_pool_inst(&pool, PTHP);
+	/* 32 MiB declared plus half of the 8191 spare pages; the odd one is
+	 * shmem-thp's, the default. */
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
-	ck_assert_uint_eq(pi->limit, 32 * MiB);
+	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
+	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE + PAGE);
 	racer.fd = pi->prov->backing_open(pi, 0x42, true);
 	ck_assert_int_ge(racer.fd, 0);
 	ck_assert_int_eq(posix_fallocate(racer.fd, 0, 4 * MiB), 0);
 	racy.set_limit = racy_set_limit;
 	pi->prov = &racy;
 
-	/* Twice outrun, then the third computation from fresh use holds. */
+	/* shmem-thp's files declare the whole budget, so shmem-4k is cut to
+	 * its use, no spare left: the tightest shrink, which the store's
+	 * growth outruns.  Twice outrun, then the third computation from
+	 * fresh use holds. */
 	racer.grow_times = 2;
 	declared[P4K] = 0;
+	declared[PTHP] = 64 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_int_eq(racer.grow_times, 0);
 	ck_assert_uint_eq(pi->limit, 6 * MiB);
-	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, 58 * MiB);
+	ck_assert_uint_eq(thp->limit, 58 * MiB);
 	assert_limits_match_kernel(&pool);
 
 	/* Always outrun: a bounded number of tries, then the kernel's error,
 	 * with no grow applied past the budget. */
 	declared[P4K] = 32 * MiB;
+	declared[PTHP] = 0;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
+	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
+	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE + PAGE);
 	racer.grow_times = 100;
 	declared[P4K] = 0;
+	declared[PTHP] = 64 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), -EINVAL);
 	ck_assert_int_gt(racer.grow_times, 90);
-	ck_assert_uint_eq(pi->limit, 32 * MiB);
+	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
+	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE + PAGE);
 	assert_limits_match_kernel(&pool);
 
 	pi->prov = &gm_prov_shmem_4k;
@@ -845,6 +922,7 @@ Suite *make_pool_suite(void)
 	tcase_add_test(split, test_split_declared_fit);
 	tcase_add_test(split, test_split_overcommit_proportional);
 	tcase_add_test(split, test_split_page_alignment);
+	tcase_add_test(split, test_split_declared_unused_shares_spare);
 	tcase_add_test(split, test_split_never_zero);
 	tcase_add_test(split, test_split_used_over_budget);
 	tcase_add_test(split, test_split_huge_declared_no_overflow);
