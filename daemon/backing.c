@@ -102,9 +102,12 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 
 	if (inode->type != S_IFREG || inode->is_virtual || !inode->pi)
 		return;
+	/* The rebalancer may be reading this inode's fd under its lock. */
+	pthread_mutex_lock(&inode->lock);
 	if (inode->backing_fd >= 0)
 		close(inode->backing_fd);
 	inode->backing_fd = -1;
+	pthread_mutex_unlock(&inode->lock);
 	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
 	if (err && err != -ENOENT)
 		gm_err("file %llu: removing backing in %s failed: %s",

@@ -12,6 +12,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "namespace.h"
+#include "recover.h"
 
 void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -74,8 +75,9 @@ int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	}
 	pthread_mutex_unlock(&dir->lock);
 	err = gm_ns_new(fs, dir, &a, out);
-	if (!err && S_ISREG(mode))
-		gm_backing_rebalance(fs, NULL, 0);	/* its store needs headroom now */
+	/* A store that held no files has no headroom yet: give it some now. */
+	if (!err && S_ISREG(mode) && gm_pool_low(&fs->pool, (*out)->pi->prov->id))
+		gm_backing_rebalance(fs, NULL, 0);
 	if (err == -EPERM && !S_ISREG(mode) && !S_ISDIR(mode))
 		gm_info("%s: refused: only regular files and directories hold guest "
 			"memory (mode %#o)", name, (unsigned)(mode & S_IFMT));
@@ -126,6 +128,8 @@ static void gm_reply_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	gm_fs_put(fs, dir);
 	gm_reply_err(req, err);
+	if (!err)
+		gm_fs_maybe_compact(fs);	/* after the reply: not on its latency */
 }
 
 void gm_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -369,3 +369,15 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 	u->free = used_total < pool->budget ? pool->budget - used_total : 0;
 	return 0;
 }
+
+bool gm_pool_low(struct gm_pool *pool, uint32_t prov_id)
+{
+	struct gm_pool_usage u;
+	uint64_t room;
+
+	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov || gm_pool_usage(pool, &u))
+		return false;
+	room = u.prov[prov_id].limit > u.prov[prov_id].used ?
+	       u.prov[prov_id].limit - u.prov[prov_id].used : 0;
+	return u.free && room * 8 <= u.free;	/* a full pool has nothing to give */
+}

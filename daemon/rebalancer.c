@@ -31,13 +31,22 @@ static bool gm_rebalancer_due(struct gm_rebalancer *rb, const struct gm_pool_usa
 	return false;
 }
 
+static bool gm_rebalancer_any_low(struct gm_pool *pool, const struct gm_pool_usage *u)
+{
+	for (uint32_t i = 0; i < GM_NPROV; i++) {
+		if (pool->inst[i].prov && u->prov[i].used && gm_pool_low(pool, i))
+			return true;
+	}
+	return false;
+}
+
 static bool gm_rebalancer_wait(struct gm_rebalancer *rb, bool *kicked)
 {
 	struct timespec until;
 	bool stop;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += GM_REBALANCE_PERIOD_MS * 1000000L;
+	until.tv_nsec += (rb->hurry ? GM_REBALANCE_HURRY_MS : GM_REBALANCE_PERIOD_MS) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
@@ -65,6 +74,7 @@ static void *gm_rebalancer_main(void *arg)
 	while (gm_rebalancer_wait(rb, &kicked)) {
 		if (gm_pool_usage(pool, &u))
 			continue;
+		rb->hurry = gm_rebalancer_any_low(pool, &u);
 		if (!kicked && !gm_rebalancer_due(rb, &u))
 			continue;
 		/* A failed split (a store grew meanwhile) is retried next tick. */

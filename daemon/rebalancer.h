@@ -25,12 +25,16 @@ struct gm_rebalancer {
 	pthread_cond_t cond;
 	bool stop;			/* under lock */
 	bool kicked;			/* under lock */
+	bool hurry;			/* thread-private: tick fast */
 	/* Thread-private: each store's use and headroom after the last split. */
 	uint64_t base_used[GM_NPROV];
 	uint64_t base_room[GM_NPROV];
 };
 
+/* The tick; shorter while some store is low on headroom, since a store
+ * filling at memory speed eats megabytes per millisecond. */
 #define GM_REBALANCE_PERIOD_MS 100
+#define GM_REBALANCE_HURRY_MS 10
 
 int gm_rebalancer_start(struct gm_rebalancer *rb, struct gm_fs *fs);
 void gm_rebalancer_stop(struct gm_rebalancer *rb);

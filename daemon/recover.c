@@ -296,6 +296,22 @@ int gm_fs_compact(struct gm_fs *fs)
 	return err;
 }
 
+/* A tree needs about one record per name; allow four, plus slack, so
+ * compaction (a full rewrite under the tree lock) stays rare. */
+#define GM_COMPACT_SLACK 4096
+
+void gm_fs_maybe_compact(struct gm_fs *fs)
+{
+	uint64_t live = (uint64_t)atomic_load(&fs->it.ninodes);
+	uint64_t records;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	records = fs->journal.records;
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	if (records > 4 * live + GM_COMPACT_SLACK)
+		gm_fs_compact(fs);
+}
+
 static int gm_fs_replay(struct gm_fs *fs)
 {
 	uint64_t dropped = 0;

@@ -15,5 +15,8 @@ void gm_fs_teardown(struct gm_fs *fs);
 
 /* Rewrite the journal from the live tree (also used by unit tests). */
 int gm_fs_compact(struct gm_fs *fs);
+/* Compact when the journal holds many more records than the tree needs
+ * (create/unlink churn of a long-lived mount).  No locks held. */
+void gm_fs_maybe_compact(struct gm_fs *fs);
 
 #endif
