@@ -9,5 +9,6 @@ Suite *make_path_suite(void);
 Suite *make_journal_suite(void);
 Suite *make_pool_suite(void);
 Suite *make_inode_suite(void);
+Suite *make_namespace_suite(void);
 
 #endif
