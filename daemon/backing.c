@@ -22,8 +22,10 @@ static struct gm_prov_inst *gm_backing_inst(struct gm_fs *fs, enum gm_pagesize p
 }
 
 /* Open the backing for id in pi, creating it.  When replaying, an existing
- * object is the file's contents; a missing one means they are gone. */
-static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay)
+ * object is the file's contents; a missing one means they are gone, or
+ * that a later record deletes the file (recover.c warns of survivors). */
+static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay,
+			   bool *recreated)
 {
 	int fd;
 
@@ -31,8 +33,7 @@ static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay)
 		fd = pi->prov->backing_open(pi, id, false);
 		if (fd != -ENOENT)
 			return fd;
-		gm_warn("file %llu: backing object missing in %s; it comes back empty",
-			(unsigned long long)id, pi->dir);
+		*recreated = true;
 	}
 	fd = pi->prov->backing_open(pi, id, true);
 	if (fd == -EEXIST) {
@@ -50,7 +51,7 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
 
 	if (!pi)
 		return -EOPNOTSUPP;
-	fd = gm_backing_open(pi, inode->ino, replay);
+	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
 	if (fd < 0) {
 		gm_err("file %llu: creating its backing in %s failed: %s",
 		       (unsigned long long)inode->ino, pi->dir, strerror(-fd));
@@ -65,23 +66,13 @@ int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize p
 		    bool replay)
 {
 	struct gm_prov_inst *pi = gm_backing_inst(fs, ps);
-	struct stat st;
 	int fd, err;
 
 	if (!pi)
 		return -EOPNOTSUPP;
 	if (pi == inode->pi)
 		return 0;
-	err = gm_backing_stat(inode, &st);
-	if (err)
-		return err;
-	err = -EBUSY;
-	if (!replay && (st.st_size || st.st_blocks || inode->nopen)) {
-		gm_warn("file %llu: policy change refused: it holds data or is open",
-			(unsigned long long)inode->ino);
-		return err;
-	}
-	fd = gm_backing_open(pi, inode->ino, replay);
+	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
 	if (fd < 0)
 		return fd;
 	close(inode->backing_fd);
@@ -178,10 +169,13 @@ int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
 {
 	uint64_t declared[GM_NPROV] = { 0 };
 	struct cds_lfht_iter iter;
-	struct gm_inode *inode;
+	struct cds_lfht_node *node;
 
-	rcu_read_lock();
-	cds_lfht_for_each_entry(fs->it.inodes, &iter, inode, hnode) {
+	gm_rcu_read_lock();
+	/* Not cds_lfht_for_each_entry: it computes container_of(NULL) at the
+	 * end of the table, which is undefined behaviour. */
+	cds_lfht_for_each(fs->it.inodes, &iter, node) {
+		struct gm_inode *inode = caa_container_of(node, struct gm_inode, hnode);
 		uint64_t bytes;
 
 		if (inode->type != S_IFREG || inode->is_virtual)
@@ -195,6 +189,15 @@ int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
 		}
 		pthread_mutex_unlock(&inode->lock);
 	}
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	return gm_pool_rebalance(&fs->pool, declared);
+}
+
+void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode)
+{
+	struct gm_pool_usage u;
+
+	if (!gm_pool_low(&fs->pool, inode->pi->prov->id) || gm_pool_usage(&fs->pool, &u))
+		return;
+	gm_backing_rebalance(fs, inode, u.free / 2);
 }

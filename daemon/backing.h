@@ -13,7 +13,8 @@
 /* Create (or, when replaying, find) the backing of a new file under its
  * policy's provider.  Sets inode->pi and inode->backing_fd. */
 int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay);
-/* Move an empty file's backing to the provider of policy ps. */
+/* Move an empty file's backing to the provider of policy ps (the caller
+ * checked that it is empty and unopened).  inode->lock held. */
 int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
 		    bool replay);
 /* The evict hook of the inode table: closes and removes the backing. */
@@ -22,6 +23,11 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode);
 int gm_backing_stat(struct gm_inode *inode, struct stat *st);
 /* Remove backing objects no inode refers to (crash leftovers). */
 void gm_backing_sweep_orphans(struct gm_fs *fs);
+/* A new file's store may have no headroom (it held no files): split now,
+ * reserving half the pool's free space for the new file until the next
+ * split sees its real size, since a new file is the likeliest next writer
+ * (a VMM's RAM being filled, a dd).  No locks held. */
+void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode);
 /* Re-split the pool from the sizes files declare; extra_inode may grow to
  * extra_size (a truncate or fallocate about to happen). */
 int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,

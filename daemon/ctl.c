@@ -41,12 +41,21 @@ int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info 
 void gm_ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off)
 {
 	struct gm_ctl_snap *snap = (struct gm_ctl_snap *)(uintptr_t)fi->fh;
+	char *copy;
 
 	if (!snap || off < 0 || (size_t)off >= snap->len)
 		return (void)fuse_reply_buf(req, NULL, 0);
 	if (size > snap->len - off)
 		size = snap->len - off;
-	fuse_reply_buf(req, snap->data + off, size);
+	/* Reply from a copy: once the reply reaches the kernel, the reader
+	 * may close and its RELEASE free snap on another worker while this
+	 * one is still returning from writev. */
+	copy = malloc(size);
+	if (!copy)
+		return (void)fuse_reply_err(req, ENOMEM);
+	memcpy(copy, snap->data + off, size);
+	fuse_reply_buf(req, copy, size);
+	free(copy);
 }
 
 void gm_ctl_release(struct fuse_file_info *fi)

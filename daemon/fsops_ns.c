@@ -75,9 +75,8 @@ int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	}
 	pthread_mutex_unlock(&dir->lock);
 	err = gm_ns_new(fs, dir, &a, out);
-	/* A store that held no files has no headroom yet: give it some now. */
-	if (!err && S_ISREG(mode) && gm_pool_low(&fs->pool, (*out)->pi->prov->id))
-		gm_backing_rebalance(fs, NULL, 0);
+	if (!err && S_ISREG(mode))
+		gm_backing_make_room(fs, *out);
 	if (err == -EPERM && !S_ISREG(mode) && !S_ISDIR(mode))
 		gm_info("%s: refused: only regular files and directories hold guest "
 			"memory (mode %#o)", name, (unsigned)(mode & S_IFMT));

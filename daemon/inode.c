@@ -79,10 +79,10 @@ int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode)
 {
 	struct cds_lfht_node *old;
 
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	old = cds_lfht_add_unique(it->inodes, gm_hash_ino(inode->ino), gm_inode_match,
 				  &inode->ino, &inode->hnode);
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	if (old != &inode->hnode)
 		return -EEXIST;
 	atomic_fetch_add(&it->ninodes, 1);
@@ -108,7 +108,7 @@ struct gm_inode *gm_inode_find(struct gm_itable *it, uint64_t ino)
 	struct cds_lfht_node *node;
 	struct gm_inode *inode = NULL;
 
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	cds_lfht_lookup(it->inodes, gm_hash_ino(ino), gm_inode_match, &ino, &iter);
 	node = cds_lfht_iter_get_node(&iter);
 	if (node) {
@@ -116,7 +116,7 @@ struct gm_inode *gm_inode_find(struct gm_itable *it, uint64_t ino)
 		if (!gm_inode_tryget(inode))
 			inode = NULL;
 	}
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	return inode;
 }
 
@@ -154,12 +154,13 @@ void gm_inode_put(struct gm_itable *it, struct gm_inode *inode, long n)
 		return;
 	if (old < n)
 		abort();	/* more puts than gets: a refcount bug, not input */
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	cds_lfht_del(it->inodes, &inode->hnode);
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	atomic_fetch_sub(&it->ninodes, 1);
 	if (it->evict)
 		it->evict(it, inode);
+	gm_rcu_online();
 	call_rcu(&inode->rcu, gm_inode_free_rcu);
 }
 
@@ -195,11 +196,11 @@ struct gm_inode *gm_dentry_lookup(struct gm_itable *it, uint64_t parent_ino,
 	struct gm_inode *inode = NULL;
 	struct gm_dentry *d;
 
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	d = gm_dentry_find_rcu(it, parent_ino, name);
 	if (d && gm_inode_tryget(d->inode))
 		inode = d->inode;
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	return inode;
 }
 
@@ -208,9 +209,9 @@ struct gm_dentry *gm_dentry_find_locked(struct gm_itable *it, uint64_t parent_in
 {
 	struct gm_dentry *d;
 
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	d = gm_dentry_find_rcu(it, parent_ino, name);
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	return d;	/* stays valid: removal needs the tree_lock we hold */
 }
 
@@ -229,10 +230,10 @@ int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
 	d->cookie = dir->next_cookie++;
 	d->inode = inode;
 	cds_lfht_node_init(&d->hnode);
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	old = cds_lfht_add_unique(it->dentries, gm_hash_dentry(dir->ino, name),
 				  gm_dentry_match, &key, &d->hnode);
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	if (old != &d->hnode) {
 		free(d);
 		return -EEXIST;
@@ -258,9 +259,9 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 {
 	struct gm_inode *inode = d->inode;
 
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	cds_lfht_del(it->dentries, &d->hnode);
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 	cds_list_del(&d->sibling);
 	dir->nchildren--;
 	inode->nlink--;
@@ -268,6 +269,7 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 		dir->nlink--;
 		inode->nlink = 0;	/* a directory has one name; "." goes with it */
 	}
+	gm_rcu_online();
 	call_rcu(&d->rcu, gm_dentry_free_rcu);
 	gm_inode_put(it, inode, 1);
 }
@@ -288,7 +290,7 @@ static void gm_itable_drain(struct cds_lfht *ht, bool dentries)
 	struct cds_lfht_iter iter;
 	struct cds_lfht_node *node;
 
-	rcu_read_lock();
+	gm_rcu_read_lock();
 	cds_lfht_first(ht, &iter);
 	while ((node = cds_lfht_iter_get_node(&iter)) != NULL) {
 		cds_lfht_next(ht, &iter);
@@ -303,7 +305,7 @@ static void gm_itable_drain(struct cds_lfht *ht, bool dentries)
 			call_rcu(&inode->rcu, gm_inode_free_rcu);
 		}
 	}
-	rcu_read_unlock();
+	gm_rcu_read_unlock();
 }
 
 void gm_itable_fini(struct gm_itable *it)
@@ -312,6 +314,7 @@ void gm_itable_fini(struct gm_itable *it)
 	 * so inodes are freed without the evict hook. */
 	gm_itable_drain(it->dentries, true);
 	gm_itable_drain(it->inodes, false);
+	gm_rcu_online();
 	rcu_barrier();
 	cds_lfht_destroy(it->dentries, NULL);
 	cds_lfht_destroy(it->inodes, NULL);

@@ -1,7 +1,7 @@
 /*
  * The inode and directory tables.  Both are RCU lock-free hash tables
- * (liburcu rculfhash, "bulletproof" flavour so libfuse's worker threads need
- * no registration), read on every lookup without locks:
+ * (liburcu rculfhash; threads register lazily, see rcu.h), read on every
+ * lookup without locks:
  *   itable->inodes:   gm_inode by stable ino (journal ids, stats, replay)
  *   itable->dentries: gm_dentry by (parent ino, name)
  * Each directory also keeps its entries on a list ordered by a cookie that
@@ -33,9 +33,9 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include <urcu-bp.h>		/* maps rcu_read_lock() etc. to the bp flavour */
 #include <urcu/list.h>
-#include <urcu/rculfhash.h>
+
+#include "rcu.h"
 
 #include "policy.h"
 
@@ -69,6 +69,7 @@ struct gm_inode {
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
 	struct gm_xattr *xattrs;		/* user.* xattrs other than ours */
+	bool backing_recreated;			/* replay found no backing: came back empty */
 
 	/* Under itable->tree_lock. */
 	uint32_t nlink;

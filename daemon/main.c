@@ -176,11 +176,9 @@ static int gm_daemonize(bool foreground)
 
 	if (foreground)
 		return 0;
-	urcu_bp_before_fork();
 	call_rcu_before_fork();
 	err = fuse_daemonize(0);
 	call_rcu_after_fork_child();
-	urcu_bp_after_fork_child();
 	return err;
 }
 
@@ -220,6 +218,12 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 		err = gm_rebalancer_start(&fs->rebalancer, fs);
 	if (!err)
 		err = gm_loop(fs->se, single);
+	/* The loop returns the number of the signal that ended it: SIGINT,
+	 * SIGTERM and SIGHUP are how an operator stops us, not failures. */
+	if (err > 0) {
+		gm_info("stopping on signal %d", err);
+		err = 0;
+	}
 	gm_rebalancer_stop(&fs->rebalancer);
 	fuse_session_unmount(fs->se);
 	gm_info("%s unmounted", fs->opts->mountpoint);

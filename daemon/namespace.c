@@ -421,6 +421,23 @@ out_unlock:
 	return err;
 }
 
+/* A file's memory stays where it is: its policy may change only while it
+ * holds nothing and nobody has it open.  inode->lock held. */
+static int gm_ns_check_file_empty(struct gm_fs *fs, struct gm_inode *inode)
+{
+	struct stat st;
+	int err;
+
+	if (!fs->journaling)
+		return 0;	/* replay: it was checked when it happened */
+	err = gm_backing_stat(inode, &st);
+	if (err)
+		return err;
+	if (st.st_size || st.st_blocks || inode->nopen)
+		return -EBUSY;
+	return 0;
+}
+
 int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps)
 {
 	struct gm_jrec r = { .type = GM_J_POLICY, .ino = inode->ino, .policy = ps };
@@ -435,6 +452,9 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 	if (inode->type == S_IFREG && ps == GM_PS_INHERIT)
 		goto out_unlock;	/* a file always has a concrete policy */
 	if (inode->type == S_IFREG && ps != inode->policy) {
+		err = gm_ns_check_file_empty(fs, inode);
+		if (err)
+			goto out_unlock;
 		err = gm_backing_move(fs, inode, ps, !fs->journaling);
 		if (err)
 			goto out_unlock;

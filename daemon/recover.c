@@ -343,6 +343,31 @@ static int gm_fs_replay(struct gm_fs *fs)
 	return 0;
 }
 
+/* Files whose backing was gone at replay and that still exist lost their
+ * contents (the stores were unmounted or the machine rebooted). */
+static void gm_fs_warn_recreated(struct gm_fs *fs)
+{
+	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
+	unsigned n = 0;
+
+	gm_rcu_read_lock();
+	cds_lfht_for_each(fs->it.inodes, &iter, node) {
+		struct gm_inode *inode = caa_container_of(node, struct gm_inode, hnode);
+
+		if (!inode->backing_recreated)
+			continue;
+		inode->backing_recreated = false;
+		if (n++ < 16)
+			gm_warn("file %llu: its backing object was missing; it came back empty",
+				(unsigned long long)inode->ino);
+	}
+	gm_rcu_read_unlock();
+	if (n)
+		gm_warn("%u files came back empty: their stores under %s were lost",
+			n, fs->opts->state_dir);
+}
+
 int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 {
 	int err;
@@ -362,6 +387,7 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 	err = gm_fs_replay(fs);
 	if (err)
 		goto err_pool;
+	gm_fs_warn_recreated(fs);
 	gm_backing_sweep_orphans(fs);
 	err = gm_fs_compact(fs);
 	if (err)
