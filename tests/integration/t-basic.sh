@@ -1,0 +1,198 @@
+#!/bin/bash
+#
+# t-basic: a shell user's day on a gmemfs mount: mkdir, echo, cat, dd,
+# fallocate (preallocate and punch), ls, chmod/chown, touch -d, hard links,
+# mv, rm, rmdir, stat -f, user xattrs, permissions for an unprivileged
+# user; FIFOs and symlinks refused with EPERM; --help; SIGTERM and SIGINT
+# unmount cleanly.
+# Not for: mmap, page sizes or the pool budget (their own tests).
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+gm_init
+
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+check "--help exits 0 and documents --pool-size" \
+	bash -c '"$1" --help 2>&1 | grep -q -- --pool-size' _ "$GMEMFSD"
+
+gm_start || gm_bail "gmemfsd mounts"
+M=$GM_MNT
+T=$GM_TMP
+
+check_eq "mount type is fuse.gmemfs" "fuse.gmemfs" \
+	"$(awk -v m="$M" '$2 == m { print $3 }' /proc/self/mounts)"
+check_eq "new mount lists no files" "" "$(ls "$M")"
+
+# --- directories and small files ---
+check "mkdir -p a/b/c" mkdir -p "$M/a/b/c"
+check "echo > file" bash -c 'echo "hello gmemfs" >"$1/a/hello"' _ "$M"
+check_eq "cat reads it back" "hello gmemfs" "$(cat "$M/a/hello")"
+check "echo >> appends" bash -c 'echo "line 2" >>"$1/a/hello"' _ "$M"
+check_eq "appended content" "$(printf 'hello gmemfs\nline 2')" "$(cat "$M/a/hello")"
+check_eq "stat size after append" 20 "$(stat -c %s "$M/a/hello")"
+
+# --- dd: 4 MiB of random data through write() and read() ---
+head -c 4M /dev/urandom >"$T/rand"
+check "dd 4 MiB in" dd if="$T/rand" of="$M/a/b/rand" bs=64K status=none
+check "cmp after dd" cmp "$T/rand" "$M/a/b/rand"
+check "dd overwrite 1 block mid-file (notrunc)" \
+	dd if=/dev/zero of="$M/a/b/rand" bs=4K seek=10 count=1 conv=notrunc status=none
+dd if=/dev/zero of="$T/rand" bs=4K seek=10 count=1 conv=notrunc status=none
+check "cmp after partial overwrite" cmp "$T/rand" "$M/a/b/rand"
+
+# --- fallocate: preallocate, then punch a hole keeping the size ---
+check "fallocate -l 8M" fallocate -l 8M "$M/falloc"
+check_eq "fallocated size" $((8 << 20)) "$(stat -c %s "$M/falloc")"
+blocks=$(stat -c %b "$M/falloc")
+check_cond "fallocated blocks cover 8 MiB" "$blocks * 512 >= (8 << 20)"
+dd if=/dev/urandom of="$M/falloc" bs=1M count=8 conv=notrunc status=none
+# 2 MiB-aligned, so a huge page (if the default policy gives them) goes whole.
+check "punch 2 MiB hole at 2 MiB (keep size)" fallocate -p -o 2M -l 2M "$M/falloc"
+check_eq "size unchanged by punch" $((8 << 20)) "$(stat -c %s "$M/falloc")"
+after=$(stat -c %b "$M/falloc")
+check_cond "punch freed 2 MiB of blocks" "($blocks - $after) * 512 >= (2 << 20)"
+check "hole reads as zeros" cmp -n $((2 << 20)) -i $((2 << 20)):0 "$M/falloc" /dev/zero
+check "data after the hole kept" bash -c '! cmp -s -n 4096 -i $((4 << 20)):0 "$1" /dev/zero' _ "$M/falloc"
+
+# --- listing ---
+mkdir "$M/many"
+for i in $(seq 1 300); do : >"$M/many/f$i"; done
+check_eq "ls sees all 300 entries" 300 "$(find "$M/many" -mindepth 1 | wc -l)"
+# shellcheck disable=SC2012 # ls -l is the point here
+check_eq "ls -l shows a regular file" "-rw-r--r--" "$(ls -l "$M/a/hello" | cut -c1-10)"
+check "ls -la of a directory" bash -c 'ls -la "$1/a" | grep -q " hello$"' _ "$M"
+
+# --- attributes ---
+check "chmod 0640" chmod 0640 "$M/a/hello"
+check_eq "mode is 640" 640 "$(stat -c %a "$M/a/hello")"
+check "chown 1234:5678" chown 1234:5678 "$M/a/hello"
+check_eq "owner is 1234:5678" 1234:5678 "$(stat -c %u:%g "$M/a/hello")"
+check "chmod a directory 0711" chmod 0711 "$M/a/b"
+check_eq "dir mode is 711" 711 "$(stat -c %a "$M/a/b")"
+check "touch -d sets mtime" touch -d '2001-02-03 04:05:06 UTC' "$M/a/hello"
+check_eq "mtime" 981173106 "$(stat -c %Y "$M/a/hello")"
+check "touch -a -d sets atime" touch -a -d '2002-02-03 04:05:06 UTC' "$M/a/hello"
+check_eq "atime" 1012709106 "$(stat -c %X "$M/a/hello")"
+check_eq "content unchanged by attribute changes" "$(printf 'hello gmemfs\nline 2')" \
+	"$(cat "$M/a/hello")"
+
+# --- unprivileged user: allow_other and default_permissions ---
+if command -v setpriv >/dev/null; then
+	echo "root only" >"$M/private"
+	chmod 0600 "$M/private"
+	check "another user can list the mount (allow_other)" as_nobody ls "$M"
+	check_fails "another user cannot read a 0600 file" "Permission denied" \
+		as_nobody cat "$M/private"
+	check_fails "another user cannot write a 0644 root file" "Permission denied" \
+		as_nobody bash -c 'echo x >"$1/a/b/rand"' _ "$M"
+	check_fails "another user cannot create in a 0755 root dir" "Permission denied" \
+		as_nobody touch "$M/a/new"
+	mkdir "$M/pub" && chmod 0777 "$M/pub"
+	check "another user can create in a 0777 dir" as_nobody touch "$M/pub/mine"
+	check_eq "and owns what it created" 65534:65534 "$(stat -c %u:%g "$M/pub/mine")"
+else
+	gm_say "setpriv missing: permission checks skipped"
+fi
+
+# --- hard links, rename, remove ---
+check "ln (hard link)" ln "$M/a/hello" "$M/hello-link"
+check_eq "link count 2" 2 "$(stat -c %h "$M/a/hello")"
+check_eq "same inode" "$(stat -c %i "$M/a/hello")" "$(stat -c %i "$M/hello-link")"
+echo "via link" >>"$M/hello-link"
+check "write through one name shows through the other" grep -q "via link" "$M/a/hello"
+check "mv across directories" mv "$M/a/b/rand" "$M/a/b/c/moved"
+check "moved file keeps content" cmp "$T/rand" "$M/a/b/c/moved"
+check "old name is gone" test ! -e "$M/a/b/rand"
+check "mv renames a directory" mv "$M/a/b" "$M/a/bee"
+check "content under the renamed dir" cmp "$T/rand" "$M/a/bee/c/moved"
+check "rm one link" rm "$M/a/hello"
+check_eq "other link remains, count 1" 1 "$(stat -c %h "$M/hello-link")"
+check_fails "rmdir of a non-empty dir" "Directory not empty" rmdir "$M/a/bee/c"
+check "rm the file" rm "$M/a/bee/c/moved"
+check "rmdir the now empty dir" rmdir "$M/a/bee/c"
+check "rm -r a tree" rm -r "$M/many" "$M/a"
+check "it is gone" test ! -e "$M/a"
+
+# --- statfs ---
+read -r bsize budget free used < <(gm_statfs)
+check_eq "stat -f block size" 4096 "$bsize"
+check_cond "stat -f reports a budget" "$budget > 0 && $free <= $budget"
+check_eq "stat -f budget equals stats pool.budget" "$budget" "$(gm_stats 'd["pool"]["budget"]')"
+check_eq "stat -f used equals stats pool.used" "$used" "$(gm_stats 'd["pool"]["used"]')"
+check_eq "stat -f name length limit" 255 "$(stat -f -c %l "$M")"
+
+# --- user xattrs ---
+check "setfattr user.color" setfattr -n user.color -v blue "$M/falloc"
+check_eq "getfattr user.color" blue "$(getfattr --absolute-names --only-values -n user.color "$M/falloc")"
+check "setfattr replaces the value" setfattr -n user.color -v green "$M/falloc"
+check_eq "getfattr new value" green "$(getfattr --absolute-names --only-values -n user.color "$M/falloc")"
+check "setfattr on a directory" setfattr -n user.dir -v yes "$M/pub"
+check "getfattr -d lists user.color" bash -c 'getfattr --absolute-names -d "$1" | grep -q "^user.color=\"green\""' _ "$M/falloc"
+check "setfattr -x removes it" setfattr -x user.color "$M/falloc"
+check_fails "removed attribute is gone" "No such attribute" \
+	getfattr --absolute-names -n user.color "$M/falloc"
+check_errno "getxattr of a missing name: ENODATA" ENODATA getxattr "$M/falloc" user.nope
+
+# --- unsupported file types ---
+check_fails "mkfifo refused" "Operation not permitted" mkfifo "$M/fifo"
+check_errno "mknod FIFO: EPERM" EPERM mknod "$M/fifo" fifo
+check_errno "mknod char device: EPERM" EPERM mknod "$M/chr" chr
+check_errno "mknod socket: EPERM" EPERM mknod "$M/sock" sock
+check_fails "ln -s refused" "Operation not permitted" ln -s falloc "$M/sym"
+check "nothing was left behind" test ! -e "$M/fifo" -a ! -e "$M/sym" -a ! -e "$M/chr"
+
+# --- all of the above stayed on the kernel's data path ---
+check_eq "no read request reached the daemon" 0 "$(gm_stats 'd["requests"]["read"]')"
+check_eq "no write request reached the daemon" 0 "$(gm_stats 'd["requests"]["write"]')"
+
+# --- the stats file is read-only ---
+check "stats is valid JSON" gm_stats 'd["pool"]["budget"]'
+check_fails "stats cannot be written" "" bash -c 'echo x >"$1"' _ "$M/$GMEMFS_STATS"
+
+# --- clean unmount on SIGTERM and SIGINT, data kept across ---
+sum=$(sha256sum <"$M/falloc")
+check "SIGTERM: gmemfsd exits and unmounts" gm_stop TERM
+check_eq "SIGTERM: exit status 0" 0 "$GM_STOP_STATUS"
+gm_start || gm_bail "gmemfsd remounts"
+check_eq "content back after a clean restart" "$sum" "$(sha256sum <"$M/falloc")"
+check "SIGINT: gmemfsd exits and unmounts" gm_stop INT
+check_eq "SIGINT: exit status 0" 0 "$GM_STOP_STATUS"
+
+# --- FUSE options: -s (single-threaded) and -o fsname= ---
+gm_start -s -o fsname=gm-test || gm_bail "gmemfsd mounts with -s -o fsname=gm-test"
+check_eq "-o fsname= names the mount's source" gm-test \
+	"$(awk -v m="$M" '$2 == m { print $1 }' /proc/self/mounts)"
+check_eq "-s: content readable" "$sum" "$(sha256sum <"$M/falloc")"
+check "-s: write and read a new file" \
+	bash -c 'echo st >"$1/st" && [[ $(cat "$1/st") == st ]]' _ "$M"
+check "-s: stop" gm_stop
+
+# --- without -f: gmemfsd daemonizes, and unmounting ends it ---
+check "without -f: gmemfsd returns once mounted" \
+	timeout 10 "$GMEMFSD" --state-dir="$GM_STATE" "$M"
+check "without -f: the mount is there" gm_poll 10 gm_mounted
+check_eq "without -f: content readable" "$sum" "$(sha256sum <"$M/falloc")"
+check "umount" umount "$M"
+check "umount ends the daemon (its state lock is free)" \
+	gm_poll 10 flock -n "$GM_STATE/lock" true
+
+# --- the default state dir: derived from the mountpoint, found on restart ---
+run_mounts() { gm_mount_list | grep '^/run/gmemfs/' | sort; }
+before=$(run_mounts)
+GM_DEFAULT_STATE=1
+gm_start || gm_bail "gmemfsd mounts without --state-dir"
+new=$(comm -13 <(echo "$before") <(run_mounts) | head -n 1)
+def_state=${new%/*}
+[[ -n $new ]] && GM_EXTRA_STATE+=("$def_state")
+check "without --state-dir, the stores are under /run/gmemfs" test -n "$new"
+gm_say "default state dir: $def_state"
+echo kept >"$M/default-state"
+check "stop" gm_stop
+gm_start || gm_bail "gmemfsd restarts without --state-dir"
+check_eq "a restart with the same arguments finds the same files" kept \
+	"$(cat "$M/default-state" 2>&1)"
+check "stop" gm_stop
+unset GM_DEFAULT_STATE
+
+gm_done

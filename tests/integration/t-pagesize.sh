@@ -1,0 +1,141 @@
+#!/bin/bash
+#
+# t-pagesize: the user.gmemfs.pagesize policy decides the page size the
+# kernel really uses.  A 64 MiB 2m-thp file populated through a mapping gets
+# huge pages (ShmemHugePages grows by about its size and the mapping is
+# PMD-mapped); a 4k file of the same size gets none.  Policies are inherited
+# from directories by files created afterwards, a non-empty or open file's
+# policy cannot change (EBUSY), bad values and unknown user.gmemfs.* names
+# are EINVAL, and --pagesize sets the mount's default.
+# Not for: restart (t-restart) or the pool (t-pool).
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+shmem=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+if [[ -r $shmem ]]; then
+	mode=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$shmem")
+	case $mode in
+	deny | force)
+		gm_skip "shmem_enabled is [$mode]: it overrides every tmpfs huge= option," \
+			"so the page size a policy gives cannot be observed (not changed here)" ;;
+	esac
+else
+	gm_skip "no $shmem: kernel without shmem THP"
+fi
+
+gm_init
+gm_start || gm_bail "gmemfsd mounts"
+M=$GM_MNT
+X=user.gmemfs.pagesize
+SIZE=$((64 << 20))
+
+pagesize_of() { getfattr --absolute-names --only-values -n "$X" "$1" 2>&1; }
+smaps_field() { awk -F= -v k="$2" '$1 == k { print $2 }' <<<"$1"; }
+
+# --- directory policies and inheritance ---
+mkdir "$M/thp" "$M/small"
+check "setfattr 2m-thp on a directory" setfattr -n "$X" -v 2m-thp "$M/thp"
+check "setfattr 4k on a directory" setfattr -n "$X" -v 4k "$M/small"
+check_eq "getfattr shows the directory's policy" 2m-thp "$(pagesize_of "$M/thp")"
+mkdir "$M/thp/sub"
+: >"$M/thp/sub/deep"
+check_eq "policy inherited through a subdirectory" 2m-thp "$(pagesize_of "$M/thp/sub/deep")"
+
+# --- a THP file really gets huge pages ---
+before=$(gm_meminfo ShmemHugePages)
+smaps=$("$GM_BIN/gm-mmap" "$M/thp/vm" 64M smaps)
+check_eq "THP file populated through a mapping" 0 "$?"
+after=$(gm_meminfo ShmemHugePages)
+gm_say "THP file: ShmemHugePages ${before} -> ${after} kB; smaps: $(echo "$smaps" | tr '\n' ' ')"
+check_cond "THP file: ShmemHugePages grew by >= 90% of 64 MiB" \
+	"($after - $before) * 1024 >= $SIZE * 9 / 10"
+pmd=$(($(smaps_field "$smaps" ShmemPmdMapped) + $(smaps_field "$smaps" FilePmdMapped)))
+check_cond "THP file: >= 90% of the mapping is PMD-mapped" "$pmd * 1024 >= $SIZE * 9 / 10"
+check_eq "THP file: getfattr shows 2m-thp" 2m-thp "$(pagesize_of "$M/thp/vm")"
+check_eq "THP file: ioctl provider shmem-thp" 2 "$(gm_info "$M/thp/vm" provider)"
+check_eq "THP file: ioctl page size 2 MiB" 2097152 "$(gm_info "$M/thp/vm" page_size)"
+check_eq "THP file: stats provider" shmem-thp "$(gm_stats 'file("/thp/vm")["provider"]')"
+check_eq "THP file: stats policy" 2m-thp "$(gm_stats 'file("/thp/vm")["policy"]')"
+
+# --- a 4k file of the same size gets none ---
+before=$(gm_meminfo ShmemHugePages)
+smaps=$("$GM_BIN/gm-mmap" "$M/small/vm" 64M smaps)
+check_eq "4k file populated through a mapping" 0 "$?"
+after=$(gm_meminfo ShmemHugePages)
+gm_say "4k file: ShmemHugePages ${before} -> ${after} kB; smaps: $(echo "$smaps" | tr '\n' ' ')"
+pmd=$(($(smaps_field "$smaps" ShmemPmdMapped) + $(smaps_field "$smaps" FilePmdMapped)))
+check_eq "4k file: nothing PMD-mapped" 0 "$pmd"
+check_eq "4k file: no anonymous huge pages either" 0 "$(smaps_field "$smaps" AnonHugePages)"
+check_eq "4k file: all of it resident" $((SIZE >> 10)) "$(smaps_field "$smaps" Rss)"
+# Global figure: allow for other users of THP on the machine.
+check_cond "4k file: ShmemHugePages did not grow by its size" \
+	"($after - $before) * 1024 < $SIZE / 2"
+check_eq "4k file: ioctl provider shmem-4k" 1 "$(gm_info "$M/small/vm" provider)"
+check_eq "4k file: ioctl page size 4 KiB" 4096 "$(gm_info "$M/small/vm" page_size)"
+check_eq "4k file: stats provider" shmem-4k "$(gm_stats 'file("/small/vm")["provider"]')"
+
+# --- a file's own policy: only while empty and not open ---
+# Every refused change below would move the file to another provider.
+: >"$M/own"
+check "setfattr 4k on an empty file" setfattr -n "$X" -v 4k "$M/own"
+check_eq "its getfattr" 4k "$(pagesize_of "$M/own")"
+check_eq "its provider" 1 "$(gm_info "$M/own" provider)"
+check "setfattr 2m-thp while still empty" setfattr -n "$X" -v 2m-thp "$M/own"
+check_eq "its provider follows" 2 "$(gm_info "$M/own" provider)"
+check "write to it" bash -c 'echo data >"$1"' _ "$M/own"
+check_errno "policy change of a non-empty file: EBUSY" EBUSY setxattr "$M/own" "$X" 4k
+check_eq "policy unchanged" 2m-thp "$(pagesize_of "$M/own")"
+check_eq "provider unchanged" 2 "$(gm_info "$M/own" provider)"
+check_eq "content unchanged" data "$(cat "$M/own")"
+: >"$M/held"
+check "setfattr 4k on another empty file" setfattr -n "$X" -v 4k "$M/held"
+exec 3<"$M/held"
+check_errno "policy change of an empty file open elsewhere: EBUSY" EBUSY \
+	setxattr "$M/held" "$X" 2m-thp
+exec 3<&-
+check "after close it can change" gm_poll 5 setfattr -n "$X" -v 2m-thp "$M/held"
+check_eq "and the provider follows" 2 "$(gm_info "$M/held" provider)"
+check "auto is accepted on an empty file" setfattr -n "$X" -v auto "$M/held"
+
+# --- a 4k file is written the way a user would: write(), no ftruncate ---
+check "dd 8 MiB into a new 4k-policy file" \
+	dd if=/dev/zero of="$M/small/written" bs=1M count=8 status=none
+check_eq "all of it is there" $((8 << 20)) "$(stat -c %s "$M/small/written")"
+
+# --- a directory's policy applies only to files created afterwards ---
+: >"$M/small/before"
+check "change a directory's policy" setfattr -n "$X" -v 2m-thp "$M/small"
+: >"$M/small/after"
+check_eq "older file keeps its policy" 4k "$(pagesize_of "$M/small/before")"
+check_eq "newer file gets the new one" 2m-thp "$(pagesize_of "$M/small/after")"
+check_eq "the populated 4k file keeps its provider" 1 "$(gm_info "$M/small/vm" provider)"
+
+# --- bad values and names ---
+for v in 1g 2M huge "" 4K-thp; do
+	check_errno "pagesize value '$v': EINVAL" EINVAL setxattr "$M/held" "$X" "$v"
+	check_errno "pagesize value '$v' on a dir: EINVAL" EINVAL setxattr "$M/thp" "$X" "$v"
+done
+check_errno "unknown user.gmemfs.* name on a file: EINVAL" EINVAL \
+	setxattr "$M/held" user.gmemfs.color blue
+check_errno "unknown user.gmemfs.* name on a dir: EINVAL" EINVAL \
+	setxattr "$M/thp" user.gmemfs.pagesizes 4k
+check_eq "directory policy unchanged by the bad values" 2m-thp "$(pagesize_of "$M/thp")"
+check "other user.* names are stored" setfattr -n user.gmemfs_not -v ok "$M/held"
+
+# --- the mount's default policy ---
+check "stop" gm_stop
+gm_start --pagesize=4k || gm_bail "gmemfsd mounts with --pagesize=4k"
+: >"$M/default4k"
+check_eq "--pagesize=4k: new root file gets shmem-4k" 1 "$(gm_info "$M/default4k" provider)"
+check_eq "existing THP file kept its policy" 2m-thp "$(pagesize_of "$M/thp/vm")"
+check "stop" gm_stop
+gm_start --pagesize=2m-thp || gm_bail "gmemfsd mounts with --pagesize=2m-thp"
+: >"$M/defaultthp"
+check_eq "--pagesize=2m-thp: new root file gets shmem-thp" 2 "$(gm_info "$M/defaultthp" provider)"
+mkdir "$M/d4"
+setfattr -n "$X" -v 4k "$M/d4"
+: >"$M/d4/f"
+check_eq "a 4k directory wins over the mount default" 1 "$(gm_info "$M/d4/f" provider)"
+
+gm_done

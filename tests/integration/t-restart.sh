@@ -1,0 +1,142 @@
+#!/bin/bash
+#
+# t-restart: nothing is lost when gmemfsd dies.  A VMM-like process writes a
+# pattern through a mapping and keeps a second mapping; gmemfsd is killed
+# with SIGKILL.  The held mapping keeps working while the daemon is down
+# (it maps the backing file), and after a restart on the same state dir
+# every file, directory, mode, owner, xattr, policy and byte is back, and
+# what the held mapping wrote meanwhile is visible through the new mount.
+# Then the journal's last record is torn (garbage appended, or a few bytes
+# cut off) and gmemfsd must still start, losing at most that last change.
+# Not for: clean-shutdown details (t-basic).
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+gm_init
+M=$GM_MNT
+T=$GM_TMP
+X=user.gmemfs.pagesize
+J=$GM_STATE/journal
+
+# The tree's metadata, one line per entry, sorted: what must come back.
+tree_of() {
+	(cd "$M" && find . -path ./.gmemfs -prune -o -mindepth 1 \
+		-printf '%p %y %m %u:%g %s %n\n' | sort)
+}
+# user.* xattrs of every entry (getfattr -d lists only user.* by default).
+xattrs_of() {
+	(cd "$M" && find . -path ./.gmemfs -prune -o -mindepth 1 -print0 | sort -z |
+		xargs -0 getfattr -d --absolute-names 2>/dev/null)
+}
+contents_of() {
+	(cd "$M" && find . -path ./.gmemfs -prune -o -type f -print0 | sort -z |
+		xargs -0 sha256sum)
+}
+snapshot() { { tree_of; xattrs_of; contents_of; } >"$1"; }
+
+gm_start || gm_bail "gmemfsd mounts"
+
+# --- build a tree worth restoring ---
+mkdir -p "$M/vm/disk" "$M/thp" "$M/small" "$M/private"
+setfattr -n "$X" -v 2m-thp "$M/thp"
+setfattr -n "$X" -v 4k "$M/small"
+check "a 64 MiB THP guest memory file, written through a mapping" \
+	"$GM_BIN/gm-mmap" "$M/thp/ram" 64M write 11
+check "a 16 MiB 4k file, written with write()" "$GM_BIN/gm-mmap" "$M/small/ram" 16M pwrite 12
+: >"$M/own"
+setfattr -n "$X" -v 2m-thp "$M/own"
+echo "owned" >"$M/private/owned"
+chown 1234:5678 "$M/private/owned"
+chmod 0600 "$M/private/owned"
+chmod 0750 "$M/private"
+chown 42:43 "$M/private"
+ln "$M/private/owned" "$M/vm/hardlink"
+echo "cfg" >"$M/vm/disk/config"
+setfattr -n user.note -v "kept across restarts" "$M/vm/disk/config"
+setfattr -n user.dirnote -v yes "$M/vm"
+mv "$M/vm/disk/config" "$M/vm/disk/config.json"
+: >"$M/gone" && rm "$M/gone"
+touch -d '2001-02-03 04:05:06 UTC' "$M/vm/disk/config.json"
+mtime=$(stat -c %Y "$M/vm/disk/config.json")
+snapshot "$T/before"
+ino=$(stat -c %i "$M/thp/ram")
+
+# --- a VMM keeps the THP file mapped ---
+check "a VMM maps the THP file" gm_hold_start vmm "$M/thp/ram" 64M
+check_eq "the VMM sees the pattern" ok "$(gm_hold_cmd vmm 'verify 11')"
+
+# --- kill -9 ---
+kill -KILL "$GM_PID"
+check "gmemfsd is gone after SIGKILL" gm_poll 10 gm_dead "$GM_PID"
+wait "$GM_PID" 2>/dev/null
+GM_PID=""
+check_fails "the dead mount answers ENOTCONN" "not connected" ls "$M/vm"
+
+# --- the mapping works while the daemon is down ---
+check_eq "daemon down: the VMM still reads its pattern" ok "$(gm_hold_cmd vmm 'verify 11')"
+check_eq "daemon down: the VMM writes a new one" ok "$(gm_hold_cmd vmm 'write 21')"
+check_eq "daemon down: and reads it back" ok "$(gm_hold_cmd vmm 'verify 21')"
+
+# --- restart on the same state dir ---
+check "detach the dead mount" umount -l "$M"
+gm_start || gm_bail "gmemfsd restarts after SIGKILL"
+check "the THP file has what the VMM wrote while the daemon was down" \
+	"$GM_BIN/gm-mmap" "$M/thp/ram" 64M verify 21
+check_eq "the THP file kept its id" "$ino" "$(stat -c %i "$M/thp/ram")"
+# The THP file's bytes changed on purpose (seed 21); compare the rest.
+snapshot "$T/after"
+check "tree, modes, owners, sizes, link counts, xattrs and contents are back" \
+	diff <(grep -v ' \./thp/ram$' "$T/before") <(grep -v ' \./thp/ram$' "$T/after")
+check_eq "the mtime is back" "$mtime" "$(stat -c %Y "$M/vm/disk/config.json")"
+check_eq "the THP dir policy is back" 2m-thp "$(getfattr --absolute-names --only-values -n "$X" "$M/thp")"
+check_eq "the THP file's provider is back" 2 "$(gm_info "$M/thp/ram" provider)"
+check_eq "the 4k file's provider is back" 1 "$(gm_info "$M/small/ram" provider)"
+check_eq "the empty file's own policy is back" 2m-thp "$(getfattr --absolute-names --only-values -n "$X" "$M/own")"
+check "the 4k file's content is back" "$GM_BIN/gm-mmap" "$M/small/ram" 16M verify 12
+check_eq "hard links still share an inode" "$(stat -c %i "$M/private/owned")" \
+	"$(stat -c %i "$M/vm/hardlink")"
+check "the removed file stayed removed" test ! -e "$M/gone"
+check_eq "a new file in a restored dir inherits its policy" 4k \
+	"$(: >"$M/small/new" && getfattr --absolute-names --only-values -n "$X" "$M/small/new")"
+check_eq "new ids do not collide with restored ones" 4 \
+	"$(stat -c %i "$M/small/new" "$M/thp/ram" "$M/small/ram" "$M/own" | sort -u | wc -l)"
+
+# --- the old mapping and the new mount share the memory ---
+check_eq "the VMM's mapping survived the restart" ok "$(gm_hold_cmd vmm 'verify 21')"
+check_eq "the VMM writes again" ok "$(gm_hold_cmd vmm 'write 31')"
+check "the new mount sees that write" "$GM_BIN/gm-mmap" "$M/thp/ram" 64M verify 31
+gm_hold_stop vmm
+check_eq "stats agree with statfs after the restart" "$(gm_statfs_used)" \
+	"$(gm_stats 'd["pool"]["used"]')"
+
+# --- a torn last record: garbage appended ---
+snapshot "$T/before"
+check "clean stop" gm_stop
+check "the journal exists at STATE/journal" test -s "$J"
+printf '\x30\x00\x00\x00\xde\xad\xbe\xef\x01garbage' >>"$J"
+gm_start || gm_bail "gmemfsd starts with garbage after the journal's last record"
+snapshot "$T/after"
+check "nothing lost to appended garbage" diff "$T/before" "$T/after"
+check "and the daemon keeps journaling after it" mkdir "$M/after-garbage"
+
+# --- a torn last record: the tail cut off ---
+# SIGKILL right after the last change, so its record is the journal's last
+# one (a clean stop might rewrite the journal).
+check "clean stop" gm_stop
+gm_start || gm_bail "gmemfsd restarts"
+snapshot "$T/before"
+mkdir "$M/last-change"
+gm_stop KILL
+size=$(stat -c %s "$J")
+check "cut 3 bytes off the journal" truncate -s $((size - 3)) "$J"
+gm_start || gm_bail "gmemfsd starts with the journal's last record cut short"
+test -d "$M/last-change" && rmdir "$M/last-change"
+snapshot "$T/after"
+check "nothing but the last change lost to a cut-off tail" diff "$T/before" "$T/after"
+check "the THP file survived it all" "$GM_BIN/gm-mmap" "$M/thp/ram" 64M verify 31
+check "a new change after recovery" mkdir "$M/after-cut"
+check "clean stop" gm_stop
+gm_start || gm_bail "gmemfsd restarts after the recovery"
+check "the change made after recovery is kept" test -d "$M/after-cut"
+
+gm_done
