@@ -286,7 +286,7 @@ check_cond() {
 # its log for sanitizer reports, print the summary line and, if anything
 # failed, the log's tail.
 gm_done() {
-	[[ -n $GM_PID ]] && gm_stop
+	[[ -n $GM_PID ]] && gm_stop TERM
 	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$GM_LOG" 2>/dev/null; then
 		gm_fail "gmemfsd's log holds a sanitizer report"
 		grep -m1 -A20 -E 'Sanitizer|runtime error:' "$GM_LOG" | sed 's/^/#   /'
