@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gm-size.h"
 #include "gmemfs.h"
 
 #define PAGE		4096UL
@@ -54,26 +55,6 @@ struct bench {
 	double ns[NALT][MAX_ROUNDS];	/* ns per page, per round */
 };
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end || v == 0 || v % PAGE)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int usage(void)
 {
 	fprintf(stderr, "usage: gm-firsttouch [--rounds N] [--size SIZE] [--state-dir DIR]\n"
@@ -93,7 +74,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->rounds = (unsigned int)strtoul(v, NULL, 0);
 			i++;
 		} else if (!strcmp(a, "--size") && v) {
-			if (parse_size(v, &o->size) < 0)
+			if (gm_cli_parse_size(v, &o->size) < 0)
 				return -1;
 			i++;
 		} else if (!strcmp(a, "--state-dir") && v) {

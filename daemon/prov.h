@@ -67,4 +67,14 @@ int prov_tmpfs_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit);
 int prov_tmpfs_for_each_backing(struct gm_prov_inst *pi,
 				int (*fn)(void *ctx, uint64_t id), void *ctx);
 
+/* The operations of a tmpfs-backed provider, for its const table. */
+#define GM_PROV_TMPFS_OPS					\
+	.attach = prov_tmpfs_attach,				\
+	.detach = prov_tmpfs_detach,				\
+	.backing_open = prov_tmpfs_backing_open,		\
+	.backing_unlink = prov_tmpfs_backing_unlink,		\
+	.set_limit = prov_tmpfs_set_limit,			\
+	.usage = prov_tmpfs_usage,				\
+	.for_each_backing = prov_tmpfs_for_each_backing
+
 #endif

@@ -5,7 +5,7 @@
  * this file only says what this provider is.
  */
 #include "prov.h"
-#include "../uapi/gmemfs.h"
+#include "gmemfs.h"
 
 const struct gm_provider gm_prov_shmem_4k = {
 	.name = "shmem-4k",
@@ -13,11 +13,5 @@ const struct gm_provider gm_prov_shmem_4k = {
 	.page_size = 4096,
 	.passthrough = true,
 	.tmpfs_huge = "never",
-	.attach = prov_tmpfs_attach,
-	.detach = prov_tmpfs_detach,
-	.backing_open = prov_tmpfs_backing_open,
-	.backing_unlink = prov_tmpfs_backing_unlink,
-	.set_limit = prov_tmpfs_set_limit,
-	.usage = prov_tmpfs_usage,
-	.for_each_backing = prov_tmpfs_for_each_backing,
+	GM_PROV_TMPFS_OPS,
 };

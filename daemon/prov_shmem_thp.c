@@ -8,7 +8,7 @@
  * passthrough.  The mechanics are in prov_tmpfs.c.
  */
 #include "prov.h"
-#include "../uapi/gmemfs.h"
+#include "gmemfs.h"
 
 const struct gm_provider gm_prov_shmem_thp = {
 	.name = "shmem-thp",
@@ -16,11 +16,5 @@ const struct gm_provider gm_prov_shmem_thp = {
 	.page_size = 2 << 20,
 	.passthrough = true,
 	.tmpfs_huge = "within_size",
-	.attach = prov_tmpfs_attach,
-	.detach = prov_tmpfs_detach,
-	.backing_open = prov_tmpfs_backing_open,
-	.backing_unlink = prov_tmpfs_backing_unlink,
-	.set_limit = prov_tmpfs_set_limit,
-	.usage = prov_tmpfs_usage,
-	.for_each_backing = prov_tmpfs_for_each_backing,
+	GM_PROV_TMPFS_OPS,
 };

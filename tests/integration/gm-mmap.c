@@ -36,6 +36,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gm-size.h"
+
 #define PAGE		4096UL
 #define HUGE_ALIGN	(2UL << 20)
 #define IO_CHUNK	(1UL << 20)
@@ -58,26 +60,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	bus_addr = (uintptr_t)si->si_addr;
 	siglongjmp(bus_jmp, 1);
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end || v == 0 || v % PAGE)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -395,7 +377,7 @@ int main(int argc, char **argv)
 	bool seeded;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 4 || argc > 5 || parse_size(argv[2], &size) < 0)
+	if (argc < 4 || argc > 5 || gm_cli_parse_size(argv[2], &size) < 0)
 		return usage();
 	mode = argv[3];
 	arg = argc == 5 ? argv[4] : NULL;
