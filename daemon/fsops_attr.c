@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -174,7 +175,20 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? 1.0 : 0);
 }
 
-#define GM_MAX_FILES (1ULL << 20)
+/* Files: every regular file takes one inode of its provider's store, so
+ * the stores' inode figures are the truth (directories take none). */
+static void gm_statfs_files(struct gm_fs *fs, struct statvfs *sv)
+{
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		struct statfs st;
+
+		if (!fs->pool.inst[i].prov || fstatfs(fs->pool.inst[i].dirfd, &st))
+			continue;
+		sv->f_files += st.f_files;
+		sv->f_ffree += st.f_ffree;
+	}
+	sv->f_favail = sv->f_ffree;
+}
 
 void gm_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
@@ -182,7 +196,6 @@ void gm_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct gm_pool_usage u;
 	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096,
 			      .f_namemax = GM_J_NAME_MAX };
-	long ninodes = atomic_load(&fs->it.ninodes);
 	int err;
 
 	(void)ino;
@@ -192,8 +205,7 @@ void gm_op_statfs(fuse_req_t req, fuse_ino_t ino)
 		return gm_reply_err(req, err);
 	sv.f_blocks = u.budget / sv.f_frsize;
 	sv.f_bfree = sv.f_bavail = u.free / sv.f_frsize;
-	sv.f_files = GM_MAX_FILES;
-	sv.f_ffree = sv.f_favail = GM_MAX_FILES - (uint64_t)ninodes;
+	gm_statfs_files(fs, &sv);
 	fuse_reply_statfs(req, &sv);
 }
 
