@@ -33,6 +33,20 @@ enum gmemfs_provider {
 	GMEMFS_PROV_SHIM	= 6,	/* reserved: shim issue */
 };
 
+/* The provider's name, as in .gmemfs/stats and the state directory. */
+static inline const char *gmemfs_prov_name(__u32 provider)
+{
+	switch (provider) {
+	case GMEMFS_PROV_SHMEM_4K:	return "shmem-4k";
+	case GMEMFS_PROV_SHMEM_THP:	return "shmem-thp";
+	case GMEMFS_PROV_HUGETLB_2M:	return "hugetlb-2m";
+	case GMEMFS_PROV_HUGETLB_1G:	return "hugetlb-1g";
+	case GMEMFS_PROV_KVM_GMEM:	return "kvm-gmem";
+	case GMEMFS_PROV_SHIM:		return "shim";
+	default:			return "none";
+	}
+}
+
 /* Flags reported in gmemfs_info.flags (output only). */
 #define GMEMFS_INFO_PASSTHROUGH	(1U << 0)	/* opens are served by FUSE passthrough */
 #define GMEMFS_INFO_UNLINKED	(1U << 1)	/* no name left; freed on last close */
