@@ -55,7 +55,8 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
 	if (fd < 0) {
 		gm_err("file %llu: creating its backing in %s failed: %s",
 		       (unsigned long long)inode->ino, pi->dir, strerror(-fd));
-		return fd;
+		/* Out of descriptors means out of room for files, to a client. */
+		return fd == -EMFILE || fd == -ENFILE ? -ENOSPC : fd;
 	}
 	inode->pi = pi;
 	inode->backing_fd = fd;
@@ -72,6 +73,7 @@ int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize p
 		return -EOPNOTSUPP;
 	if (pi == inode->pi)
 		return 0;
+	inode->backing_recreated = false;	/* the old store's answer no longer counts */
 	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
 	if (fd < 0)
 		return fd;
@@ -140,9 +142,13 @@ void gm_backing_sweep_orphans(struct gm_fs *fs)
 	for (unsigned i = 0; i < GM_NPROV; i++) {
 		struct gm_sweep sw = { .fs = fs, .pi = &fs->pool.inst[i] };
 
+		int err;
+
 		if (!sw.pi->prov)
 			continue;
-		sw.pi->prov->for_each_backing(sw.pi, gm_sweep_one, &sw);
+		err = sw.pi->prov->for_each_backing(sw.pi, gm_sweep_one, &sw);
+		if (err)
+			gm_warn("%s: orphan sweep stopped: %s", sw.pi->dir, strerror(-err));
 		if (sw.removed)
 			gm_info("%s: removed %u backing objects no file refers to",
 				sw.pi->dir, sw.removed);
@@ -197,7 +203,7 @@ void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode)
 {
 	struct gm_pool_usage u;
 
-	if (!gm_pool_low(&fs->pool, inode->pi->prov->id) || gm_pool_usage(&fs->pool, &u))
+	if (gm_pool_usage(&fs->pool, &u) || !gm_pool_low(&u, inode->pi->prov->id))
 		return;
 	gm_backing_rebalance(fs, inode, u.free / 2);
 }

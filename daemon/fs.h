@@ -57,6 +57,7 @@ struct gm_fs {
 	uint64_t next_ino;		/* under it.tree_lock */
 	struct gm_journal journal;	/* appends under it.tree_lock */
 	bool journaling;		/* false while replaying */
+	unsigned replay_failures;	/* records that did not apply at start */
 	struct gm_pool pool;
 	struct gm_rebalancer rebalancer;
 	bool passthrough;		/* negotiated in init; then immutable */

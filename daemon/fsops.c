@@ -103,9 +103,12 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
 	/* Without this the kernel asks for security.capability before every
 	 * write() to decide whether to drop privileges: a daemon round trip on
-	 * the data path.  With it the kernel marks inodes S_NOSEC and leaves
-	 * suid/sgid clearing to us (setattr); passthrough writes cannot clear
-	 * them, which is harmless since gmemfs mounts are nosuid. */
+	 * the data path.  With it the kernel marks an inode S_NOSEC after the
+	 * first such check and leaves suid/sgid clearing to us (setattr).  A
+	 * refresh of the attributes clears S_NOSEC again, and regular files'
+	 * attributes are not cached (st_blocks must be true), so a stat()
+	 * between two write()s costs the next write one getxattr.  Passthrough
+	 * writes cannot clear suid bits; harmless, as gmemfs mounts are nosuid. */
 	fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 	fs->passthrough = fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
 	if (!fs->passthrough)

@@ -15,6 +15,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "namespace.h"
+#include "recover.h"
 
 void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -30,8 +31,8 @@ void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* Shrinking a file under a running VM would pull its memory away: refuse
- * while any process maps it, through the mount or a backing fd.
- * inode->lock held. */
+ * while any process maps it, through the mount or a backing fd.  The scan
+ * of /proc runs without the inode lock, which the rebalancer needs. */
 static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 {
 	struct gm_devino ids[2];
@@ -39,7 +40,9 @@ static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	pid_t pid = 0;
 	int err;
 
+	pthread_mutex_lock(&inode->lock);
 	err = gm_backing_stat(inode, &st);
+	pthread_mutex_unlock(&inode->lock);
 	if (err || size >= st.st_size)
 		return err;
 	ids[0] = (struct gm_devino){ fs->fuse_dev, inode->ino };
@@ -72,11 +75,12 @@ static int gm_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 			(unsigned long long)fs->pool.budget);
 		return err;
 	}
+	err = gm_check_shrink(fs, inode, size);
+	if (err)
+		return err;
 	gm_backing_rebalance(fs, inode, size);
 	pthread_mutex_lock(&inode->lock);
-	err = gm_check_shrink(fs, inode, size);
-	if (!err && ftruncate(inode->backing_fd, size))
-		err = -errno;
+	err = ftruncate(inode->backing_fd, size) ? -errno : 0;
 	pthread_mutex_unlock(&inode->lock);
 	return err;
 }
@@ -122,21 +126,35 @@ static int gm_set_times(struct gm_inode *inode, const struct stat *attr, int to_
 	return err;
 }
 
+/* Mode bits a KILL_SUID/KILL_SGID request leaves, as the VFS would:
+ * sgid goes only with group-exec (without it, it means mandatory locking). */
+static mode_t gm_killpriv_mode(struct gm_inode *inode, int to_set)
+{
+	mode_t mode;
+
+	pthread_mutex_lock(&inode->lock);
+	mode = inode->perm;
+	pthread_mutex_unlock(&inode->lock);
+	if (to_set & FUSE_SET_ATTR_KILL_SUID)
+		mode &= ~S_ISUID;
+	if (to_set & FUSE_SET_ATTR_KILL_SGID && mode & S_IXGRP)
+		mode &= ~S_ISGID;
+	return mode;
+}
+
+/* The size goes first: it is the change that can be refused (pool, a
+ * mapping), and a refused setattr must change nothing. */
 static int gm_setattr_apply(struct gm_fs *fs, struct gm_inode *inode,
 			    struct stat *attr, int to_set)
 {
 	unsigned mask = 0;
 	int err = 0;
 
-	if (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID) &&
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		err = gm_set_size(fs, inode, attr->st_size);
+	if (!err && to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID) &&
 	    !(to_set & FUSE_SET_ATTR_MODE)) {
-		pthread_mutex_lock(&inode->lock);
-		attr->st_mode = inode->perm;
-		pthread_mutex_unlock(&inode->lock);
-		if (to_set & FUSE_SET_ATTR_KILL_SUID)
-			attr->st_mode &= ~S_ISUID;
-		if (to_set & FUSE_SET_ATTR_KILL_SGID)
-			attr->st_mode &= ~S_ISGID;
+		attr->st_mode = gm_killpriv_mode(inode, to_set);
 		to_set |= FUSE_SET_ATTR_MODE;
 	}
 	if (to_set & FUSE_SET_ATTR_MODE)
@@ -145,11 +163,9 @@ static int gm_setattr_apply(struct gm_fs *fs, struct gm_inode *inode,
 		mask |= GM_ATTR_UID;
 	if (to_set & FUSE_SET_ATTR_GID)
 		mask |= GM_ATTR_GID;
-	if (mask)
+	if (!err && mask)
 		err = gm_ns_set_attr(fs, inode, mask, attr->st_mode, attr->st_uid,
 				     attr->st_gid, 0);
-	if (!err && to_set & FUSE_SET_ATTR_SIZE)
-		err = gm_set_size(fs, inode, attr->st_size);
 	if (!err && to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
 		err = gm_set_times(inode, attr, to_set);
@@ -173,6 +189,8 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	if (err)
 		return gm_reply_err(req, err);
 	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? 1.0 : 0);
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		gm_fs_maybe_compact(fs);	/* chmod/chown churn journals too */
 }
 
 /* Files: every regular file takes one inode of its provider's store, so

@@ -40,6 +40,7 @@ static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inod
 	if (fs->passthrough)
 		fi->backing_id = inode->backing_id;
 	fi->keep_cache = 0;	/* with a backing id the kernel fails the open */
+	fi->noflush = 1;	/* no FLUSH round trip on every close(): nothing to flush */
 	fi->fh = 0;
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);

@@ -158,6 +158,8 @@ void gm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	gm_fs_put(fs, odir);
 	gm_fs_put(fs, ndir);
 	gm_reply_err(req, err);
+	if (!err)
+		gm_fs_maybe_compact(fs);
 }
 
 void gm_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -246,7 +248,10 @@ static void gm_dirbuf_fill(struct gm_dirbuf *db, struct gm_inode *dir, off_t off
 		return;
 	if (off < 2 && !gm_dirbuf_add(db, "..", dir->parent, 2, false))
 		return;
-	for (d = gm_dentry_next_locked(dir, off); d; d = gm_dentry_next_locked(dir, d->cookie)) {
+	/* Find the resume point once, then walk on: cookies grow along the
+	 * list (liburcu's list has no for_each_entry_from). */
+	for (d = gm_dentry_next_locked(dir, off); d && &d->sibling != &dir->children;
+	     d = caa_container_of(d->sibling.next, struct gm_dentry, sibling)) {
 		if (!gm_dirbuf_add(db, d->name, d->inode, d->cookie, true))
 			return;
 	}

@@ -13,6 +13,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "namespace.h"
+#include "recover.h"
 
 #define GM_XATTR_USER "user."
 
@@ -79,6 +80,8 @@ void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 		      gm_ns_xattr_set(fs, inode, name, value, size, flags);
 	gm_fs_put(fs, inode);
 	gm_reply_err(req, err);
+	if (!err)
+		gm_fs_maybe_compact(fs);	/* after the reply: not on its latency */
 }
 
 /* Copy value out, or its size when asked with size 0. */

@@ -215,29 +215,33 @@ struct gm_dentry *gm_dentry_find_locked(struct gm_itable *it, uint64_t parent_in
 	return d;	/* stays valid: removal needs the tree_lock we hold */
 }
 
-int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
-			 const char *name, struct gm_inode *inode)
+struct gm_dentry *gm_dentry_alloc(const char *name)
 {
 	size_t len = strlen(name);
 	struct gm_dentry *d = calloc(1, sizeof(*d) + len + 1);
-	struct gm_dentry_key key = { dir->ino, name };
-	struct cds_lfht_node *old;
 
 	if (!d)
-		return -ENOMEM;
+		return NULL;
 	memcpy(d->name, name, len + 1);
+	cds_lfht_node_init(&d->hnode);
+	return d;
+}
+
+void gm_dentry_insert_locked(struct gm_itable *it, struct gm_inode *dir,
+			     struct gm_dentry *d, struct gm_inode *inode)
+{
+	struct gm_dentry_key key = { dir->ino, d->name };
+	struct cds_lfht_node *old;
+
 	d->parent_ino = dir->ino;
 	d->cookie = dir->next_cookie++;
 	d->inode = inode;
-	cds_lfht_node_init(&d->hnode);
 	gm_rcu_read_lock();
-	old = cds_lfht_add_unique(it->dentries, gm_hash_dentry(dir->ino, name),
+	old = cds_lfht_add_unique(it->dentries, gm_hash_dentry(dir->ino, d->name),
 				  gm_dentry_match, &key, &d->hnode);
 	gm_rcu_read_unlock();
-	if (old != &d->hnode) {
-		free(d);
-		return -EEXIST;
-	}
+	if (old != &d->hnode)
+		abort();	/* the caller checked under tree_lock: a locking bug */
 	gm_inode_ref(inode, 1);
 	inode->nlink++;
 	if (inode->type == S_IFDIR) {
@@ -246,6 +250,19 @@ int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
 	}
 	cds_list_add_tail(&d->sibling, &dir->children);
 	dir->nchildren++;
+}
+
+int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
+			 const char *name, struct gm_inode *inode)
+{
+	struct gm_dentry *d;
+
+	if (gm_dentry_find_locked(it, dir->ino, name))
+		return -EEXIST;
+	d = gm_dentry_alloc(name);
+	if (!d)
+		return -ENOMEM;
+	gm_dentry_insert_locked(it, dir, d, inode);
 	return 0;
 }
 
@@ -267,7 +284,10 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 	inode->nlink--;
 	if (inode->type == S_IFDIR) {
 		dir->nlink--;
-		inode->nlink = 0;	/* a directory has one name; "." goes with it */
+		/* Removed for good (not renamed): forget the parent, which may go
+		 * before this directory does while someone still has it open. */
+		if (inode->nlink == 0)
+			inode->parent = inode;
 	}
 	gm_rcu_online();
 	call_rcu(&d->rcu, gm_dentry_free_rcu);

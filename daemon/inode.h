@@ -73,7 +73,7 @@ struct gm_inode {
 
 	/* Under itable->tree_lock. */
 	uint32_t nlink;
-	struct gm_inode *parent;		/* dirs: containing dir (root: self) */
+	struct gm_inode *parent;		/* dirs: containing dir (root and removed: self) */
 	struct cds_list_head children;		/* dirs: gm_dentry.sibling by cookie */
 	uint64_t next_cookie;			/* dirs: readdir offsets, never reused */
 	uint64_t nchildren;			/* dirs: entries, for rmdir/rename */
@@ -123,8 +123,15 @@ struct gm_inode *gm_dentry_lookup(struct gm_itable *it, uint64_t parent_ino,
 /* The dentry itself; tree_lock held, no reference taken. */
 struct gm_dentry *gm_dentry_find_locked(struct gm_itable *it, uint64_t parent_ino,
 					const char *name);
-/* Link inode under dir as name (tree_lock held).  Takes a reference on
- * inode; bumps nlink.  -EEXIST, -ENOMEM. */
+/* A dentry for name, not yet linked anywhere, or NULL.  Namespace changes
+ * allocate before they journal, so nothing can fail after the journal
+ * holds the change. */
+struct gm_dentry *gm_dentry_alloc(const char *name);
+/* Link inode under dir through d (tree_lock held; the caller checked that
+ * the name is free).  Takes a reference on inode; bumps nlink. */
+void gm_dentry_insert_locked(struct gm_itable *it, struct gm_inode *dir,
+			     struct gm_dentry *d, struct gm_inode *inode);
+/* Both in one: -EEXIST, -ENOMEM. */
 int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
 			 const char *name, struct gm_inode *inode);
 /* Remove a dentry (tree_lock held): drops its inode reference and nlink. */

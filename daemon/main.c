@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,6 +213,10 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	if (fuse_session_mount(fs->se, fs->opts->mountpoint))
 		goto out_signals;
 	fs->fuse_dev = gm_mount_dev(fs->opts->mountpoint);
+	if (!fs->fuse_dev)
+		gm_warn("%s: mount not found in mountinfo: a truncate can no longer "
+			"tell whether a VMM maps the file through the mount",
+			fs->opts->mountpoint);
 	gm_banner(fs);
 	err = gm_daemonize(fs->opts->foreground);
 	if (!err)
@@ -234,11 +239,25 @@ out_session:
 	return err;
 }
 
+/* Every file keeps its backing open in the daemon: allow as many as the
+ * hard limit lets us, not the shell's default 1024. */
+static void gm_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		gm_warn("cannot raise the open-file limit: %s", strerror(errno));
+}
+
 static int gm_start(struct gm_opts *o, struct fuse_args *args, bool single)
 {
 	static struct gm_fs fs;	/* lives as long as the mount */
 	int lock_fd, err;
 
+	gm_raise_nofile();
 	err = gm_state_dir_prepare(o->state_dir);
 	if (err) {
 		gm_err("state dir %s: %s", o->state_dir, strerror(-err));

@@ -69,6 +69,23 @@ int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid)
 	return found;
 }
 
+/* mountinfo writes space, tab, newline and backslash as \ooo. */
+static void gm_mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
 dev_t gm_mount_dev(const char *mountpoint)
 {
 	char line[4096], mnt[PATH_MAX];
@@ -79,11 +96,11 @@ dev_t gm_mount_dev(const char *mountpoint)
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return 0;
-	/* Mount points with spaces are octal-escaped there; gmemfs's own
-	 * are compared as written, which covers the usual paths. */
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
-		    !strcmp(mnt, mountpoint))
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+			continue;
+		gm_mountinfo_unescape(mnt);
+		if (!strcmp(mnt, mountpoint))
 			dev = makedev(maj, min);	/* the last one is on top */
 	}
 	fclose(f);

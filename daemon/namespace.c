@@ -59,18 +59,28 @@ static void gm_ns_touch_dir(struct gm_inode *dir, uint64_t time_ns)
 	pthread_mutex_unlock(&dir->lock);
 }
 
-enum gm_pagesize gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir)
+/* tree_lock held.  The walk ends at the root, or at a removed directory
+ * (its parent is itself). */
+static enum gm_pagesize __gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir)
 {
 	enum gm_pagesize ps = GM_PS_INHERIT;
 
-	pthread_mutex_lock(&fs->it.tree_lock);
 	for (struct gm_inode *d = dir; ps == GM_PS_INHERIT; d = d->parent) {
 		ps = d->policy;
-		if (d == fs->root)
+		if (d == fs->root || d->parent == d)
 			break;
 	}
-	pthread_mutex_unlock(&fs->it.tree_lock);
 	return gm_policy_effective(ps, fs->opts->pagesize);
+}
+
+enum gm_pagesize gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir)
+{
+	enum gm_pagesize ps;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	ps = __gm_ns_dir_policy(fs, dir);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return ps;
 }
 
 /* Checks shared by everything that adds a name to dir. */
@@ -122,27 +132,25 @@ static int __gm_ns_new(struct gm_fs *fs, struct gm_inode *dir,
 		.name = a->name, .mode = a->mode, .uid = a->uid, .gid = a->gid,
 		.policy = inode->policy, .time_ns = a->time_ns,
 	};
+	struct gm_dentry *d;
 	int err;
 
+	err = -ENOMEM;
+	d = gm_dentry_alloc(a->name);
+	if (!d)
+		return err;
 	if (S_ISREG(a->mode)) {
 		err = gm_backing_attach(fs, inode, !fs->journaling);
 		if (err)
-			return err;
+			goto err_dentry;
 	}
 	err = gm_ns_journal(fs, &r);
 	if (err)
 		goto err_backing;
-	err = gm_inode_hash_add(&fs->it, inode);
-	if (err)
-		goto err_backing;
+	if (gm_inode_hash_add(&fs->it, inode))
+		abort();	/* a free ino was checked under tree_lock */
 	gm_inode_ref(inode, 1);		/* the caller's */
-	err = gm_dentry_add_locked(&fs->it, dir, a->name, inode);
-	if (err) {
-		gm_err("%s: adding the entry after journaling it failed: %s",
-		       a->name, strerror(-err));
-		gm_inode_put(&fs->it, inode, 1);	/* evicts: removes backing */
-		return err;
-	}
+	gm_dentry_insert_locked(&fs->it, dir, d, inode);
 	if (inode->ino >= fs->next_ino)
 		fs->next_ino = inode->ino + 1;
 	gm_ns_touch_dir(dir, a->time_ns);
@@ -150,6 +158,8 @@ static int __gm_ns_new(struct gm_fs *fs, struct gm_inode *dir,
 
 err_backing:
 	gm_backing_evict(&fs->it, inode);
+err_dentry:
+	free(d);
 	return err;
 }
 
@@ -157,8 +167,7 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 	      struct gm_inode **out)
 {
 	struct gm_new_args args = *a;
-	enum gm_pagesize dir_policy;
-	struct gm_inode *inode;
+	struct gm_inode *inode, *dup;
 	int err;
 
 	err = -EPERM;
@@ -166,13 +175,18 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 		return err;
 	if (!args.time_ns)
 		args.time_ns = gm_now_ns();
-	dir_policy = gm_ns_dir_policy(fs, dir);
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = gm_ns_check_target(fs, dir, a->name);
 	if (err)
 		goto out_unlock;
+	err = -EEXIST;		/* a replayed ino already taken: a damaged journal */
+	dup = a->ino ? gm_inode_find(&fs->it, a->ino) : NULL;
+	if (dup) {
+		gm_inode_put(&fs->it, dup, 1);
+		goto out_unlock;
+	}
 	err = -ENOMEM;
-	inode = gm_ns_alloc(fs, &args, dir_policy);
+	inode = gm_ns_alloc(fs, &args, __gm_ns_dir_policy(fs, dir));
 	if (!inode)
 		goto out_unlock;
 	err = __gm_ns_new(fs, dir, &args, inode);
@@ -192,8 +206,11 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 {
 	struct gm_jrec r = { .type = GM_J_LINK, .ino = inode->ino, .parent = dir->ino,
 			     .name = name, .time_ns = time_ns ? time_ns : gm_now_ns() };
+	struct gm_dentry *d = gm_dentry_alloc(name);
 	int err;
 
+	if (!d)
+		return -ENOMEM;
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = -EPERM;
 	if (inode->type != S_IFREG || inode->is_virtual)
@@ -207,15 +224,15 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	err = gm_ns_journal(fs, &r);
 	if (err)
 		goto out_unlock;
-	err = gm_dentry_add_locked(&fs->it, dir, name, inode);
-	if (err)
-		goto out_unlock;
+	gm_dentry_insert_locked(&fs->it, dir, d, inode);
+	d = NULL;
 	gm_ns_touch_dir(dir, r.time_ns);
 	pthread_mutex_lock(&inode->lock);
 	inode->ctime = gm_ts(r.time_ns);
 	pthread_mutex_unlock(&inode->lock);
 out_unlock:
 	pthread_mutex_unlock(&fs->it.tree_lock);
+	free(d);
 	return err;
 }
 
@@ -296,6 +313,7 @@ static int gm_ns_check_replace(struct gm_dentry *src, struct gm_dentry *dst)
 struct gm_rename {
 	struct gm_inode *odir, *ndir;
 	struct gm_dentry *src, *dst;
+	struct gm_dentry *to_new, *to_old;	/* allocated before journaling */
 	const char *oname, *nname;
 	unsigned flags;
 };
@@ -339,13 +357,12 @@ static int gm_ns_check_rename(struct gm_fs *fs, struct gm_rename *rn)
 	return gm_ns_check_replace(rn->src, rn->dst);
 }
 
-/* Apply a validated rename.  The moved inodes are pinned by extra
- * references while their old dentries go. */
-static int gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn)
+/* Apply a validated rename; it cannot fail.  The moved inodes are pinned
+ * by extra references while their old dentries go. */
+static void gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn)
 {
 	struct gm_inode *s = rn->src->inode;
 	struct gm_inode *t = rn->dst ? rn->dst->inode : NULL;
-	int err;
 
 	gm_inode_ref(s, 1);
 	if (t)
@@ -353,16 +370,15 @@ static int gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn)
 	gm_dentry_del_locked(&fs->it, rn->odir, rn->src);
 	if (rn->dst)
 		gm_dentry_del_locked(&fs->it, rn->ndir, rn->dst);
-	err = gm_dentry_add_locked(&fs->it, rn->ndir, rn->nname, s);
-	if (!err && t && rn->flags & RENAME_EXCHANGE)
-		err = gm_dentry_add_locked(&fs->it, rn->odir, rn->oname, t);
-	if (err)
-		gm_err("rename %s -> %s: applying after journaling failed: %s",
-		       rn->oname, rn->nname, strerror(-err));
+	gm_dentry_insert_locked(&fs->it, rn->ndir, rn->to_new, s);
+	rn->to_new = NULL;
+	if (t && rn->flags & RENAME_EXCHANGE) {
+		gm_dentry_insert_locked(&fs->it, rn->odir, rn->to_old, t);
+		rn->to_old = NULL;
+	}
 	gm_inode_put(&fs->it, s, 1);
 	if (t)
 		gm_inode_put(&fs->it, t, 1);	/* a replaced file goes here */
-	return err;
 }
 
 int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
@@ -370,12 +386,17 @@ int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 		 uint64_t time_ns)
 {
 	struct gm_rename rn = { .odir = odir, .ndir = ndir, .oname = oname,
-				.nname = nname, .flags = flags };
+				.nname = nname, .flags = flags,
+				.to_new = gm_dentry_alloc(nname),
+				.to_old = gm_dentry_alloc(oname) };
 	struct gm_jrec r = { .type = GM_J_RENAME, .parent = odir->ino, .name = oname,
 			     .parent2 = ndir->ino, .name2 = nname, .flags = flags,
 			     .time_ns = time_ns ? time_ns : gm_now_ns() };
 	int err;
 
+	err = -ENOMEM;
+	if (!rn.to_new || !rn.to_old)
+		goto out_free;
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = gm_ns_check_rename(fs, &rn);
 	if (err)
@@ -385,11 +406,14 @@ int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 	err = gm_ns_journal(fs, &r);
 	if (err)
 		goto out_unlock;
-	err = gm_ns_apply_rename(fs, &rn);
+	gm_ns_apply_rename(fs, &rn);
 	gm_ns_touch_dir(odir, r.time_ns);
 	gm_ns_touch_dir(ndir, r.time_ns);
 out_unlock:
 	pthread_mutex_unlock(&fs->it.tree_lock);
+out_free:
+	free(rn.to_new);
+	free(rn.to_old);
 	return err;
 }
 
@@ -455,13 +479,17 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 		err = gm_ns_check_file_empty(fs, inode);
 		if (err)
 			goto out_unlock;
+	}
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	/* Journaled first: a replay redoes a move that fails here, and the
+	 * file is empty, so no content can be lost either way. */
+	if (inode->type == S_IFREG && ps != inode->policy) {
 		err = gm_backing_move(fs, inode, ps, !fs->journaling);
 		if (err)
 			goto out_unlock;
 	}
-	err = gm_ns_journal(fs, &r);
-	if (err)
-		goto out_unlock;	/* the moved backing is empty: harmless */
 	inode->policy = ps;
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);
@@ -480,28 +508,37 @@ static struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name)
 	return p;
 }
 
-static int gm_xattr_store(struct gm_xattr **slot, const char *name,
-			  const void *value, size_t len)
-{
-	struct gm_xattr *x = *slot;
-	void *copy = malloc(len ? len : 1);
+/* The memory a set will need, taken before journaling. */
+struct gm_xattr_prep {
+	void *copy;
+	struct gm_xattr *x;	/* a new entry, when the name is new */
+};
 
-	if (!copy)
+static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *name,
+			    const void *value, size_t len)
+{
+	p->copy = malloc(len ? len : 1);
+	p->x = is_new ? calloc(1, sizeof(*p->x)) : NULL;
+	if (p->x)
+		p->x->name = strdup(name);
+	if (!p->copy || (is_new && (!p->x || !p->x->name))) {
+		free(p->copy);
+		if (p->x)
+			free(p->x->name);
+		free(p->x);
 		return -ENOMEM;
-	memcpy(copy, value, len);
-	if (!x) {
-		x = calloc(1, sizeof(*x));
-		if (!x || !(x->name = strdup(name))) {
-			free(x);
-			free(copy);
-			return -ENOMEM;
-		}
-		*slot = x;
 	}
-	free(x->value);
-	x->value = copy;
-	x->len = len;
+	memcpy(p->copy, value, len);
 	return 0;
+}
+
+static void gm_xattr_commit(struct gm_xattr **slot, struct gm_xattr_prep *p, size_t len)
+{
+	if (p->x)
+		*slot = p->x;
+	free((*slot)->value);
+	(*slot)->value = p->copy;
+	(*slot)->len = len;
 }
 
 int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
@@ -509,6 +546,7 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 {
 	struct gm_jrec r = { .type = GM_J_XATTR_SET, .ino = inode->ino, .name = name,
 			     .value = value, .value_len = len };
+	struct gm_xattr_prep prep;
 	struct gm_xattr **slot;
 	int err;
 
@@ -521,10 +559,18 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 	err = -ENODATA;
 	if (!*slot && flags & XATTR_REPLACE)
 		goto out_unlock;
-	err = gm_ns_journal(fs, &r);
+	err = gm_xattr_prepare(&prep, !*slot, name, value, len);
 	if (err)
 		goto out_unlock;
-	err = gm_xattr_store(slot, name, value, len);
+	err = gm_ns_journal(fs, &r);
+	if (err) {
+		free(prep.copy);
+		if (prep.x)
+			free(prep.x->name);
+		free(prep.x);
+		goto out_unlock;
+	}
+	gm_xattr_commit(slot, &prep, len);
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_mutex_unlock(&fs->it.tree_lock);

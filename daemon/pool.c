@@ -370,14 +370,13 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 	return 0;
 }
 
-bool gm_pool_low(struct gm_pool *pool, uint32_t prov_id)
+bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id)
 {
-	struct gm_pool_usage u;
 	uint64_t room;
 
-	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov || gm_pool_usage(pool, &u))
+	if (prov_id >= GM_NPROV)
 		return false;
-	room = u.prov[prov_id].limit > u.prov[prov_id].used ?
-	       u.prov[prov_id].limit - u.prov[prov_id].used : 0;
-	return u.free && room * 8 <= u.free;	/* a full pool has nothing to give */
+	room = u->prov[prov_id].limit > u->prov[prov_id].used ?
+	       u->prov[prov_id].limit - u->prov[prov_id].used : 0;
+	return u->free && room * 8 <= u->free;	/* a full pool has nothing to give */
 }

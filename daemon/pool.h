@@ -68,8 +68,8 @@ void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM
 
 int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u);
 
-/* Is a provider's headroom small next to the pool's free space (an eighth
- * or less)?  Then a split would give it more. */
-bool gm_pool_low(struct gm_pool *pool, uint32_t prov_id);
+/* In the figures u, is a provider's headroom small next to the pool's free
+ * space (an eighth or less)?  Then a split would give it more. */
+bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id);
 
 #endif

@@ -34,7 +34,7 @@ static bool gm_rebalancer_due(struct gm_rebalancer *rb, const struct gm_pool_usa
 static bool gm_rebalancer_any_low(struct gm_pool *pool, const struct gm_pool_usage *u)
 {
 	for (uint32_t i = 0; i < GM_NPROV; i++) {
-		if (pool->inst[i].prov && u->prov[i].used && gm_pool_low(pool, i))
+		if (pool->inst[i].prov && u->prov[i].used && gm_pool_low(u, i))
 			return true;
 	}
 	return false;

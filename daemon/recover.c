@@ -169,9 +169,11 @@ static int gm_replay_one(void *ctx, const struct gm_jrec *r)
 		break;
 	}
 	/* One bad record must not cost the rest of the tree. */
-	if (err)
+	if (err) {
 		gm_warn("journal: record type %u (%s) did not apply: %s", r->type,
 			r->name ? r->name : "-", strerror(-err));
+		fs->replay_failures++;
+	}
 	return 0;
 }
 
@@ -305,6 +307,8 @@ void gm_fs_maybe_compact(struct gm_fs *fs)
 	uint64_t live = (uint64_t)atomic_load(&fs->it.ninodes);
 	uint64_t records;
 
+	if (fs->replay_failures)
+		return;		/* see gm_fs_setup: the journal must keep them */
 	pthread_mutex_lock(&fs->it.tree_lock);
 	records = fs->journal.records;
 	pthread_mutex_unlock(&fs->it.tree_lock);
@@ -388,10 +392,19 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 	if (err)
 		goto err_pool;
 	gm_fs_warn_recreated(fs);
-	gm_backing_sweep_orphans(fs);
-	err = gm_fs_compact(fs);
-	if (err)
-		goto err_journal;
+	if (fs->replay_failures) {
+		/* A file that did not come back still has its backing object:
+		 * sweeping it, or compacting its name away, would make the
+		 * loss final.  Keep both for a start that can apply them. */
+		gm_err("journal %s: %u records did not apply; orphan sweep and "
+		       "compaction skipped, nothing is deleted", fs->journal.path,
+		       fs->replay_failures);
+	} else {
+		gm_backing_sweep_orphans(fs);
+		err = gm_fs_compact(fs);
+		if (err)
+			goto err_journal;
+	}
 	gm_backing_rebalance(fs, NULL, 0);
 	return 0;
 
