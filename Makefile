@@ -1,8 +1,9 @@
 # Entry points for people and CI: make run, make check.  meson and ninja do
 # the building; this file only puts the steps in order.
 #
-# Not for: the shim.  Its Kbuild file sits beside this Makefile, and kbuild
-# reads Kbuild in preference to it, so nothing here is a kbuild variable.
+# Not for: the shim.  Its Kbuild file will sit beside this Makefile, and
+# kbuild reads Kbuild in preference to it, so nothing here is a kbuild
+# variable.
 
 MESON ?= meson
 NINJA ?= ninja
@@ -16,7 +17,8 @@ MNT ?= /mnt/gmemfs
 # runs at its exit (a daemon killed by SIGKILL is simply not checked).
 SAN_ENV := \
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1 \
-	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1
+	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1 \
+	CK_TIMEOUT_MULTIPLIER=3
 # The sanitized build is 2-3x slower; give its tests room before timing out.
 SAN_TIMEOUT_MULT := 3
 
