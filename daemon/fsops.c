@@ -27,10 +27,6 @@ const char *const gm_op_names[GM_OP_COUNT] = {
 	[GM_OP_IOCTL] = "ioctl",
 };
 
-/* Regular files change size and population behind the daemon's back
- * (passthrough writes and faults), so their attributes are never cached;
- * directories change only through the daemon. */
-#define GM_DIR_TIMEOUT 1.0
 
 static void gm_fill_file_stat(struct gm_inode *inode, struct stat *st)
 {
@@ -49,7 +45,7 @@ static void gm_fill_file_stat(struct gm_inode *inode, struct stat *st)
 	st->st_blksize = inode->pi ? inode->pi->prov->page_size : 4096;
 }
 
-int gm_fill_stat(struct gm_inode *inode, struct stat *st)
+void gm_fill_stat(struct gm_inode *inode, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&inode->lock);
@@ -68,7 +64,6 @@ int gm_fill_stat(struct gm_inode *inode, struct stat *st)
 	else
 		gm_fill_file_stat(inode, st);
 	pthread_mutex_unlock(&inode->lock);
-	return 0;
 }
 
 void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_param *e)
@@ -78,7 +73,7 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 	e->generation = inode->ino;	/* nodeids are addresses and get reused */
 	gm_fill_stat(inode, &e->attr);
 	e->entry_timeout = GM_DIR_TIMEOUT;
-	e->attr_timeout = inode->type == S_IFDIR ? GM_DIR_TIMEOUT : 0;
+	e->attr_timeout = gm_attr_timeout(&e->attr);
 }
 
 void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode)

@@ -13,8 +13,18 @@
 
 extern const struct fuse_lowlevel_ops gm_fsops;
 
+/* Regular files change size and population behind the daemon's back
+ * (passthrough writes and faults), so their attributes are never cached;
+ * directories change only through the daemon. */
+#define GM_DIR_TIMEOUT 1.0
+
+static inline double gm_attr_timeout(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) ? GM_DIR_TIMEOUT : 0;
+}
+
 /* Shared helpers (fsops.c). */
-int gm_fill_stat(struct gm_inode *inode, struct stat *st);
+void gm_fill_stat(struct gm_inode *inode, struct stat *st);
 /* Reply with an entry for inode; the caller's reference goes to the
  * kernel (given back by forget). */
 void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode);

@@ -27,7 +27,7 @@ void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	gm_count(fs, GM_OP_GETATTR);
 	gm_fill_stat(inode, &st);
 	gm_fs_put(fs, inode);
-	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? 1.0 : 0);
+	fuse_reply_attr(req, &st, gm_attr_timeout(&st));
 }
 
 /* Shrinking a file under a running VM would pull its memory away: refuse
@@ -188,7 +188,7 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	gm_fs_put(fs, inode);
 	if (err)
 		return gm_reply_err(req, err);
-	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? 1.0 : 0);
+	fuse_reply_attr(req, &st, gm_attr_timeout(&st));
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		gm_fs_maybe_compact(fs);	/* chmod/chown churn journals too */
 }

@@ -93,7 +93,7 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
 
 	gm_count(fs, GM_OP_RELEASE);
-	if (ino == FUSE_ROOT_ID || inode->is_virtual) {
+	if (inode->is_virtual) {
 		gm_ctl_release(fi);
 	} else {
 		pthread_mutex_lock(&inode->lock);
@@ -104,7 +104,7 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_mutex_unlock(&inode->lock);
 	}
 	/* An unlinked file's memory goes with this last reference. */
-	gm_fs_put(fs, ino == FUSE_ROOT_ID ? fs->root : inode);
+	gm_fs_put(fs, inode);
 	fuse_reply_err(req, 0);
 }
 
@@ -115,7 +115,7 @@ void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
-	if (ino != FUSE_ROOT_ID && inode->is_virtual)
+	if (inode->is_virtual)
 		return gm_ctl_read(req, fi, size, off);
 	gm_count(fs, GM_OP_READ);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -133,7 +133,7 @@ void gm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 
 	(void)fi;
 	gm_count(fs, GM_OP_WRITE);
-	if (ino == FUSE_ROOT_ID || inode->is_virtual)
+	if (inode->is_virtual)
 		return gm_reply_err(req, -EACCES);
 	n = pwrite(inode->backing_fd, buf, size, off);
 	if (n < 0)

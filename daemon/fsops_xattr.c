@@ -74,7 +74,8 @@ void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 	else if (!err && flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		err = -EINVAL;
 	else if (!err && kind == 1)
-		err = gm_set_pagesize(fs, inode, value, size);
+		/* Every inode has a policy: there is nothing to create. */
+		err = flags & XATTR_CREATE ? -EEXIST : gm_set_pagesize(fs, inode, value, size);
 	else if (!err)
 		err = size > GM_J_VALUE_MAX ? -E2BIG :
 		      gm_ns_xattr_set(fs, inode, name, value, size, flags);
@@ -115,8 +116,7 @@ void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		return gm_reply_xattr_value(req, pol, strlen(pol), size);
 	}
 	pthread_mutex_lock(&inode->lock);
-	for (x = inode->xattrs; x && strcmp(x->name, name); x = x->next)
-		;
+	x = *gm_xattr_slot(inode, name);
 	if (x)
 		gm_reply_xattr_value(req, x->value, x->len, size);
 	else

@@ -125,14 +125,30 @@ void gm_inode_ref(struct gm_inode *inode, long n)
 	atomic_fetch_add(&inode->refs, n);
 }
 
+struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name)
+{
+	struct gm_xattr **p;
+
+	for (p = &inode->xattrs; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->name, name))
+			break;
+	}
+	return p;
+}
+
+void gm_xattr_free(struct gm_xattr *x)
+{
+	free(x->name);
+	free(x->value);
+	free(x);
+}
+
 static void gm_xattrs_free(struct gm_xattr *x)
 {
 	while (x) {
 		struct gm_xattr *next = x->next;
 
-		free(x->name);
-		free(x->value);
-		free(x);
+		gm_xattr_free(x);
 		x = next;
 	}
 }

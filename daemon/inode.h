@@ -65,7 +65,9 @@ struct gm_inode {
 	struct timespec atime, mtime, ctime;	/* dirs; files use the backing's */
 	enum gm_pagesize policy;		/* dirs: own (may be INHERIT); files: concrete */
 	struct gm_prov_inst *pi;		/* files: provider instance */
-	int backing_fd;				/* files: -1 until attached */
+	int backing_fd;				/* files: -1 until attached; read without
+						 * the lock by handlers of an open file
+						 * (an open stops moves and eviction) */
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
 	struct gm_xattr *xattrs;		/* user.* xattrs other than ours */
@@ -137,6 +139,11 @@ int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
 /* Remove a dentry (tree_lock held): drops its inode reference and nlink. */
 void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 			  struct gm_dentry *d);
+
+/* The link of inode->xattrs that holds name, or the NULL link at the end
+ * (inode->lock held).  A found entry is *slot. */
+struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name);
+void gm_xattr_free(struct gm_xattr *x);
 
 /* The first entry of dir with cookie > after, or NULL (tree_lock held). */
 struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after);

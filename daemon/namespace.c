@@ -497,17 +497,6 @@ out_unlock:
 	return err;
 }
 
-static struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name)
-{
-	struct gm_xattr **p;
-
-	for (p = &inode->xattrs; *p; p = &(*p)->next) {
-		if (!strcmp((*p)->name, name))
-			break;
-	}
-	return p;
-}
-
 /* The memory a set will need, taken before journaling. */
 struct gm_xattr_prep {
 	void *copy;
@@ -594,9 +583,7 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 		goto out_unlock;
 	x = *slot;
 	*slot = x->next;
-	free(x->name);
-	free(x->value);
-	free(x);
+	gm_xattr_free(x);
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_mutex_unlock(&fs->it.tree_lock);

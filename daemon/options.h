@@ -18,8 +18,6 @@ struct gm_opts {
 	enum gm_pagesize pagesize;	/* --pagesize: the root directory's policy */
 	enum gm_log_level log_level;	/* --log-level */
 	bool foreground;
-	bool show_help;
-	bool show_version;
 };
 
 /* "1073741824", "512M", "2G", "1T", "50%" (of mem_total).  Result is
