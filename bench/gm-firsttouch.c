@@ -95,15 +95,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static const char *provider_dir(__u32 prov)
-{
-	switch (prov) {
-	case GMEMFS_PROV_SHMEM_4K: return "shmem-4k";
-	case GMEMFS_PROV_SHMEM_THP: return "shmem-thp";
-	default: return NULL;
-	}
-}
-
 /* Open the gmemfs file (creating it), size it, and find its backing. */
 static int open_gmemfs(struct bench *b)
 {
@@ -128,11 +119,14 @@ static int open_gmemfs(struct bench *b)
 		       "for a per-4K-page figure\n", (unsigned long long)info.page_size);
 	if (b->o.path[ALT_DIRECT])
 		return 0;
-	dir = provider_dir(info.provider);
-	if (!dir) {
-		fprintf(stderr, "gm-firsttouch: provider %u has no tmpfs backing\n", info.provider);
+	/* Only the shmem providers keep a backing file in the state dir, in
+	 * a directory named as the provider is. */
+	if (info.provider != GMEMFS_PROV_SHMEM_4K && info.provider != GMEMFS_PROV_SHMEM_THP) {
+		fprintf(stderr, "gm-firsttouch: provider %s has no tmpfs backing\n",
+			gmemfs_prov_name(info.provider));
 		return -1;
 	}
+	dir = gmemfs_prov_name(info.provider);
 	snprintf(b->backing, sizeof(b->backing), "%s/%s/%016llx", b->o.state_dir, dir,
 		 (unsigned long long)info.id);
 	b->o.path[ALT_DIRECT] = b->backing;

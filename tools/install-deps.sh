@@ -26,6 +26,7 @@ packages=(
 	util-linux mount # findmnt, mountpoint, unshare; mount, umount
 	procps           # free, ps
 	python3          # gm-sys.py, .gmemfs/stats JSON, make check's summary
+	shellcheck       # the 'lint' test: tests/integration/*.sh, tools/*.sh, .ci/run
 	dpkg-dev         # dpkg-source, for apt-get source (libfuse fallback)
 )
 

@@ -19,19 +19,6 @@
 
 #include "gmemfs.h"
 
-static const char *provider_name(__u32 p)
-{
-	switch (p) {
-	case GMEMFS_PROV_SHMEM_4K: return "shmem-4k";
-	case GMEMFS_PROV_SHMEM_THP: return "shmem-thp";
-	case GMEMFS_PROV_HUGETLB_2M: return "hugetlb-2m";
-	case GMEMFS_PROV_HUGETLB_1G: return "hugetlb-1g";
-	case GMEMFS_PROV_KVM_GMEM: return "kvm-gmem";
-	case GMEMFS_PROV_SHIM: return "shim";
-	default: return "none";
-	}
-}
-
 static int print_info(int fd)
 {
 	struct gmemfs_info info;
@@ -45,7 +32,7 @@ static int print_info(int fd)
 	if (fstat(fd, &st) < 0)
 		return 2;
 	printf("provider=%u\nprovider_name=%s\nid=%llu\nino=%llu\n", info.provider,
-	       provider_name(info.provider), (unsigned long long)info.id,
+	       gmemfs_prov_name(info.provider), (unsigned long long)info.id,
 	       (unsigned long long)st.st_ino);
 	printf("size=%llu\nst_size=%lld\npopulated=%llu\nst_blocks_bytes=%lld\n",
 	       (unsigned long long)info.size, (long long)st.st_size,

@@ -58,10 +58,6 @@ def op_fallocate(path, offset, length):
         os.close(fd)
 
 
-def op_open_write(path):
-    os.close(os.open(path, os.O_WRONLY))
-
-
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 

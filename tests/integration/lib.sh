@@ -2,8 +2,14 @@
 #
 # lib.sh: what every integration test shares: a private mountpoint and state
 # directory, starting and stopping gmemfsd, cleanup that leaves no mount and
-# no process behind (even when a test fails half-way), and assertions that
-# count passes and failures and end with an "N passed, N failed" line.
+# no process behind (even when a test fails half-way, or is killed), and
+# assertions that count passes and failures and end with an
+# "N passed, N failed" line.
+#
+# Each test runs in mount and PID namespaces of its own (gm_init runs the
+# script again under unshare): every FUSE and tmpfs mount it makes, and
+# every process it starts, a daemonized gmemfsd included, dies with it,
+# even when meson SIGKILLs a test that timed out and no trap runs.
 #
 # Environment: GMEMFSD (the daemon binary) and GM_BIN (directory of the
 # gm-* helpers), both set by meson; GM_KEEP=1 keeps the private directory
@@ -20,9 +26,11 @@ GM_TMP=""	# private directory: MNT, STATE, logs, scratch files
 GM_MNT=""
 GM_STATE=""
 GM_LOG=""	# gmemfsd's stdout and stderr, all runs appended
+GM_LOG_MARK=0	# check_log reads GM_LOG after this many lines
 GM_PID=""	# the running gmemfsd
 GM_KIDS=()	# helper processes to stop on exit
 GM_EXTRA_STATE=()	# state dirs outside GM_TMP (the daemon's default) to remove
+GM_EXTRA_DIRS=()	# directories outside GM_TMP the test made: removed if empty
 declare -A GM_HOLD_PID=()	# gm-mmap hold processes by name
 declare -A GM_HOLD_FD=()	# and the shell's fd on each one's command fifo
 
@@ -77,6 +85,20 @@ gm_our_mounts() {
 	gm_mount_list | P="${1:-$GM_TMP}/" awk 'index($0, ENVIRON["P"]) == 1' | sort -r
 }
 
+# Mount ids of the FUSE mounts at directory $1, live or dead, stacked or
+# not.  In /proc/self/mountinfo the id is field 1, the mountpoint field 5
+# (escaped as in /proc/self/mounts) and the type the word after " - ".
+gm_fuse_mount_ids() {
+	M="$1" awk '{
+		p = $5
+		gsub(/\\040/, " ", p); gsub(/\\011/, "\t", p)
+		gsub(/\\012/, "\n", p); gsub(/\\134/, "\\\\", p)
+		split(substr($0, index($0, " - ") + 3), rest, " ")
+		if (p == ENVIRON["M"] && rest[1] ~ /^fuse/)
+			print $1
+	}' /proc/self/mountinfo
+}
+
 # Unmount everything under $1; fails if something stays mounted.
 gm_umount_under() {
 	local m
@@ -115,6 +137,9 @@ gm_cleanup() {
 	for m in "${GM_EXTRA_STATE[@]}"; do
 		gm_umount_under "$m" && rm -rf --one-file-system "$m"
 	done
+	for m in "${GM_EXTRA_DIRS[@]}"; do
+		rmdir "$m" 2>/dev/null || gm_say "cleanup: $m is not empty: left in place"
+	done
 	if [[ -n $(gm_our_mounts) ]]; then
 		gm_say "cleanup: still mounted under $GM_TMP, not removing it"
 	elif [[ -n ${GM_KEEP:-} ]]; then
@@ -125,14 +150,30 @@ gm_cleanup() {
 	exit "$rc"
 }
 
-# Check the environment and make the private directory.  Exit 77 (skip)
-# when the machine cannot run FUSE tests at all.
+# Check the environment, move into namespaces of our own, and make the
+# private directory.  Exit 77 (skip) when the machine cannot run FUSE tests
+# at all.  The script runs again (without arguments: no test takes any) as
+# PID 1 of a new PID namespace with a private copy of the mount table: when
+# it ends, however it ends, the kernel kills what it started and drops
+# every mount it made.  The EXIT trap still stops processes by PID and
+# unmounts in the normal case.
 gm_init() {
 	[[ $(id -u) -eq 0 ]] || gm_skip "needs root (FUSE mount, tmpfs mounts in the state dir)"
 	[[ -c /dev/fuse ]] || gm_skip "/dev/fuse is missing"
 	command -v python3 >/dev/null || gm_skip "python3 is missing (parses .gmemfs/stats)"
 	if [[ ! -x $GMEMFSD || ! -d $GM_BIN ]]; then
 		echo "GMEMFSD and GM_BIN must name the daemon and the helpers (meson sets them)"
+		exit 1
+	fi
+	if [[ -z ${GM_OUTER_MNT_NS:-} ]]; then
+		GM_OUTER_MNT_NS=$(readlink /proc/self/ns/mnt)
+		export GM_OUTER_MNT_NS
+		# --kill-child: should unshare itself be killed, the namespace goes too.
+		exec unshare --mount --propagation private --pid --fork --kill-child \
+			--mount-proc -- "$BASH" "$0"
+	fi
+	if [[ $(readlink /proc/self/ns/mnt) == "$GM_OUTER_MNT_NS" || $$ -ne 1 ]]; then
+		echo "not in the private mount and PID namespaces unshare should have made"
 		exit 1
 	fi
 	umask 022
@@ -148,19 +189,27 @@ gm_init() {
 	: >"$GM_LOG"
 }
 
-gm_mounted() {
-	M="$GM_MNT" awk '$2 == ENVIRON["M"] && $3 ~ /^fuse/ { f = 1 } END { exit !f }' \
-		/proc/self/mounts
-}
+# Some FUSE mount, live or dead, is at GM_MNT.
+gm_mounted() { [[ -n $(gm_fuse_mount_ids "$GM_MNT") ]]; }
 
 gm_unmounted() { ! gm_mounted; }
 
-gm_mounted_or_dead() { gm_mounted || gm_dead "$GM_PID"; }
+# A live FUSE mount is on top at GM_MNT: statfs answers with FUSE's magic
+# number.  (A dead one fails with ENOTCONN; mount ids cannot tell an old
+# mount from a new one, since the kernel hands freed ids out again.)
+gm_live_mount() { [[ $(stat -f -c %t "$GM_MNT" 2>/dev/null) == 65735546 ]]; }
+
+gm_live_mount_or_dead() { gm_live_mount || gm_dead "$GM_PID"; }
+
+# What a SIGKILLed gmemfsd leaves: a FUSE mount at GM_MNT that answers
+# nothing (ENOTCONN).
+gm_dead_mount() { gm_mounted && ! gm_live_mount; }
 
 # Start gmemfsd in the foreground (backgrounded here) on the private
 # mountpoint and state dir (the daemon's default state dir instead if
-# GM_DEFAULT_STATE is set), with extra options "$@"; wait up to 10 s for the
-# mount.  Returns 1 (after showing the log) if it did not come up.
+# GM_DEFAULT_STATE is set), with extra options "$@"; wait up to 10 s for a
+# live mount (a dead one a killed gmemfsd left does not count).  Returns 1
+# (after showing the log) if it did not come up.
 gm_start() {
 	local state=(--state-dir="$GM_STATE")
 	[[ -n ${GM_DEFAULT_STATE:-} ]] && state=()
@@ -171,7 +220,7 @@ gm_start() {
 	env --default-signal=INT,QUIT \
 		"$GMEMFSD" -f "${state[@]}" "$@" "$GM_MNT" >>"$GM_LOG" 2>&1 &
 	GM_PID=$!
-	if gm_poll 10 gm_mounted_or_dead && gm_mounted; then
+	if gm_poll 10 gm_live_mount_or_dead && gm_live_mount; then
 		return 0
 	fi
 	gm_say "gmemfsd did not mount $GM_MNT; its log ends with:"
@@ -179,9 +228,11 @@ gm_start() {
 	return 1
 }
 
-# Stop gmemfsd with signal $1 (default TERM).  Returns 0 if it exited
-# within 10 s and the mount went away; otherwise it is killed, the mount
-# detached, and 1 returned.  Its exit status is left in GM_STOP_STATUS.
+# Stop gmemfsd with signal $1 (default TERM); its exit status is left in
+# GM_STOP_STATUS.  SIGKILL leaves the mount behind, dead, as a crash would:
+# the next gmemfsd must clear it (gm_cleanup unmounts it if none does).
+# Any other signal must end gmemfsd within 10 s, with exit status 0 and the
+# mount gone; if not, 1 is returned (gmemfsd killed, its mount detached).
 GM_STOP_STATUS=""
 gm_stop() {
 	local sig=${1:-TERM} rc=0
@@ -190,7 +241,6 @@ gm_stop() {
 	kill -"$sig" "$GM_PID" 2>/dev/null
 	if gm_poll 10 gm_dead "$GM_PID"; then
 		wait "$GM_PID"
-		# shellcheck disable=SC2034 # read by the tests
 		GM_STOP_STATUS=$?
 	else
 		gm_say "gmemfsd ignored SIG$sig for 10 s"
@@ -198,11 +248,16 @@ gm_stop() {
 		rc=1
 	fi
 	GM_PID=""
-	if [[ $sig != KILL ]] && ! gm_poll 5 gm_unmounted; then
-		gm_say "$GM_MNT still mounted after gmemfsd exited"
+	[[ $sig == KILL ]] && return "$rc"
+	if [[ -n $GM_STOP_STATUS && $GM_STOP_STATUS != 0 ]]; then
+		gm_say "gmemfsd exited with status $GM_STOP_STATUS after SIG$sig"
 		rc=1
 	fi
-	gm_mounted && umount -l "$GM_MNT"
+	if ! gm_poll 5 gm_unmounted; then
+		gm_say "$GM_MNT still mounted after gmemfsd exited"
+		umount -l "$GM_MNT"
+		rc=1
+	fi
 	return "$rc"
 }
 
@@ -246,10 +301,15 @@ check_eq() {
 }
 
 # check_fails NAME TEXT CMD...: CMD must fail and print TEXT (an strerror
-# message such as "Operation not permitted").
+# message such as "Operation not permitted"; never empty).
 check_fails() {
 	local name=$1 text=$2 out
 	shift 2
+	if [[ -z $text ]]; then
+		gm_fail "$name"
+		gm_say "  check_fails wants the message the failure prints"
+		return 0
+	fi
 	if out=$("$@" 2>&1); then
 		gm_fail "$name"
 		gm_say "  command succeeded, expected failure: $*"
@@ -282,11 +342,62 @@ check_cond() {
 	fi
 }
 
-# End the test: stop the daemon (sanitizers report leaks at exit), check
-# its log for sanitizer reports, print the summary line and, if anything
-# failed, the log's tail.
+# gm_as_nobody CMD...: run CMD as user and group 65534, no other groups.
+gm_as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+# gm_log_mark: from here on, check_log reads only what gmemfsd logs next.
+gm_log_mark() { GM_LOG_MARK=$(wc -l <"$GM_LOG"); }
+
+# check_log NAME TEXT: gmemfsd logged a line holding TEXT since the last
+# gm_log_mark.
+check_log() {
+	if tail -n +$((GM_LOG_MARK + 1)) "$GM_LOG" | grep -qF -- "$2"; then
+		gm_pass "$1"
+	else
+		gm_fail "$1"
+		gm_say "  no line holding \"$2\" in gmemfsd's log after line $GM_LOG_MARK;" \
+			"the log ends with:"
+		tail -n 5 "$GM_LOG" | sed 's/^/#   /'
+	fi
+}
+
+# check_pool_agrees: statfs and the stats view report the same use.
+check_pool_agrees() {
+	check_eq "statfs used = stats pool.used" "$(gm_statfs_used)" \
+		"$(gm_stats 'd["pool"]["used"]')"
+}
+
+# check_no_data_requests: no read() or write() reached gmemfsd: FUSE
+# passthrough served them all.
+check_no_data_requests() {
+	check_eq "no read or write request reached the daemon" "read 0 write 0" \
+		"$(gm_stats '"read %d write %d" % (d["requests"]["read"], d["requests"]["write"])')"
+}
+
+# check_stats_readonly: the stats view cannot be written, truncated or
+# removed, nothing can be made next to it, and it stays valid JSON.
+check_stats_readonly() {
+	local f=$GM_MNT/$GMEMFS_STATS
+	# shellcheck disable=SC2016 # the inner shell expands $1
+	check_fails "writing the stats file is refused" "Permission denied" \
+		bash -c 'echo x >"$1"' _ "$f"
+	check_fails "truncating the stats file is refused" "Permission denied" \
+		truncate -s 0 "$f"
+	check_fails "creating a file in .gmemfs is refused" "Operation not permitted" \
+		touch "${f%/*}/new"
+	check_fails "removing the stats file is refused" "Operation not permitted" rm -f "$f"
+	check "the stats file is still valid JSON" gm_stats 'd["pool"]["budget"]'
+}
+
+# End the test: stop the daemon (sanitizers report leaks at exit) and check
+# that SIGTERM ended it with status 0 and unmounted, check its log for
+# sanitizer reports, print the summary line and, if anything failed, the
+# log's tail.
 gm_done() {
-	[[ -n $GM_PID ]] && gm_stop TERM
+	if [[ -n $GM_PID ]]; then
+		check "at the end, SIGTERM stops gmemfsd and unmounts" gm_stop TERM
+		check_eq "at the end, gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+	fi
 	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$GM_LOG" 2>/dev/null; then
 		gm_fail "gmemfsd's log holds a sanitizer report"
 		grep -m1 -A20 -E 'Sanitizer|runtime error:' "$GM_LOG" | sed 's/^/#   /'
@@ -340,10 +451,64 @@ gm_statfs_used() {
 	echo "${f[3]}"
 }
 
+# gm_statfs_used_is BYTES: for polling on the pool's use.
+gm_statfs_used_is() { [[ $(gm_statfs_used) == "$1" ]]; }
+
 gm_meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
-# gm_info FILE KEY: one field of gm-info's answer.
-gm_info() { "$GM_BIN/gm-info" "$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+# gm_info FILE KEY, gm_info --fd N KEY: one field of gm-info's answer about
+# a file, or about one of this shell's file descriptors.
+gm_info() {
+	local what=("$1")
+	if [[ $1 == --fd ]]; then
+		what+=("$2")
+		shift
+	fi
+	"$GM_BIN/gm-info" "${what[@]}" | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+
+# gm_pagesize PATH: the page-size policy getfattr shows (or its error).
+gm_pagesize() {
+	getfattr --absolute-names --only-values -n user.gmemfs.pagesize "$1" 2>&1
+}
+
+# gm_tree: what a restart must bring back of the mount's tree (.gmemfs
+# left out): one sorted line per fact, the path relative to the mount first.
+#   PATH TYPE MODE UID:GID SIZE NLINK INO
+#   PATH xattr NAME=VALUE      every name listxattr gives
+#   PATH sha256 HASH           regular files
+gm_tree() {
+	python3 - "$GM_MNT" <<'EOF'
+import hashlib, os, stat, sys
+
+root = sys.argv[1]
+lines = []
+
+def entry(path, rel):
+    st = os.lstat(path)
+    kind = "d" if stat.S_ISDIR(st.st_mode) else "f" if stat.S_ISREG(st.st_mode) else "?"
+    lines.append("%s %s %o %d:%d %d %d %d" % (rel, kind, stat.S_IMODE(st.st_mode),
+                 st.st_uid, st.st_gid, st.st_size, st.st_nlink, st.st_ino))
+    for name in sorted(os.listxattr(path, follow_symlinks=False)):
+        value = os.getxattr(path, name, follow_symlinks=False)
+        lines.append("%s xattr %s=%r" % (rel, name, value))
+    if kind == "f":
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        lines.append("%s sha256 %s" % (rel, h.hexdigest()))
+
+entry(root, ".")
+for top, dirs, files in os.walk(root):
+    if top == root and ".gmemfs" in dirs:
+        dirs.remove(".gmemfs")
+    for name in dirs + files:
+        path = os.path.join(top, name)
+        entry(path, "./" + os.path.relpath(path, root))
+print("\n".join(sorted(lines)))
+EOF
+}
 
 # Start a gm-mmap hold process named NAME on FILE (SIZE bytes); it answers
 # commands sent with gm_hold_cmd.  Returns 1 if it did not map the file.
@@ -380,11 +545,15 @@ gm_hold_cmd() {
 	sed -n "$((n + 1))p" "$GM_TMP/$name.out"
 }
 
-# gm_hold_stop NAME: ask the holder to unmap and exit; wait (bounded).
+# gm_hold_stop NAME: ask the holder to unmap and exit; wait (bounded).  A
+# holder that does not quit within 10 s is a failure (and is killed).
 gm_hold_stop() {
 	local pid=${GM_HOLD_PID[$1]} fd=${GM_HOLD_FD[$1]} i
 	echo quit >&"$fd"
-	gm_poll 10 gm_dead "$pid" || kill -KILL "$pid"
+	if ! gm_poll 10 gm_dead "$pid"; then
+		gm_fail "hold $1 quits when asked (it had to be killed with SIGKILL)"
+		kill -KILL "$pid"
+	fi
 	wait "$pid" 2>/dev/null
 	exec {fd}>&-
 	# Forget the PID so cleanup never signals a recycled one.

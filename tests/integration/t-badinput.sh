@@ -5,8 +5,11 @@
 # (ENAMETOOLONG), unsupported file types (EPERM), shrinking a mapped file
 # (EBUSY, content intact; growing is fine), rename over a non-empty
 # directory (ENOTEMPTY), RENAME_NOREPLACE onto a name (EEXIST),
-# RENAME_EXCHANGE, malformed GMEMFS_IOC_INFO requests (EINVAL).  Afterwards
-# the daemon still runs and an earlier file is intact.
+# RENAME_EXCHANGE, malformed GMEMFS_IOC_INFO requests (EINVAL); each refusal
+# also leaves a log line naming the object and the reason.  Bad command
+# lines exit 1 with a message.  Afterwards the daemon still runs and an
+# earlier file is intact.  A mount whose path holds a space still refuses
+# to shrink a mapped file.
 # Not for: pool limits (t-pool) or page-size effects (t-pagesize).
 
 # shellcheck source=lib.sh
@@ -14,18 +17,22 @@ source "$(dirname "$0")/lib.sh"
 gm_init
 M=$GM_MNT
 
-# refused_cli NAME MNT [ARGS...]: gmemfsd ARGS MNT must exit non-zero
-# (within 10 s) and leave MNT unmounted.
+# refused_cli NAME TEXT MNT [ARGS...]: gmemfsd ARGS MNT must exit with
+# status 1 within 10 s, say TEXT on stderr, and leave MNT unmounted.
 refused_cli() {
-	local name=$1 mnt=$2 rc
-	shift 2
-	timeout 10 "$GMEMFSD" -f "$@" ${mnt:+"$mnt"} >>"$GM_LOG" 2>&1
+	local name=$1 text=$2 mnt=$3 rc err=$GM_TMP/refused.err
+	shift 3
+	timeout 10 "$GMEMFSD" -f "$@" ${mnt:+"$mnt"} >>"$GM_LOG" 2>"$err"
 	rc=$?
-	if ((rc != 0 && rc != 124)) && ! gm_our_mounts | grep -qFx -- "$mnt"; then
+	cat "$err" >>"$GM_LOG"
+	if ((rc == 1)) && grep -qF -- "$text" "$err" &&
+		! gm_our_mounts | grep -qFx -- "$mnt"; then
 		gm_pass "$name"
 	else
 		gm_fail "$name"
-		gm_say "  exit status $rc (124: still running after 10 s)"
+		gm_say "  exit status $rc (want 1; 124: still running after 10 s)"
+		gm_say "  stderr (want \"$text\"):"
+		head -n 5 "$err" | sed 's/^/#   /'
 		[[ -n $mnt ]] && umount -l "$mnt" 2>/dev/null
 	fi
 	return 0
@@ -33,13 +40,22 @@ refused_cli() {
 
 # --- bad command lines: refused before mounting ---
 S=--state-dir=$GM_STATE
-refused_cli "--pagesize=1g is refused" "$M" "$S" --pagesize=1g
-refused_cli "--pool-size=lots is refused" "$M" "$S" --pool-size=lots
-refused_cli "--pool-size=200% is refused" "$M" "$S" --pool-size=200%
-refused_cli "--log-level=loud is refused" "$M" "$S" --log-level=loud
-refused_cli "a missing mountpoint is refused" "$GM_TMP/nowhere" "$S"
-refused_cli "no mountpoint at all is refused" "" "$S"
+POOL_MSG="want bytes with a K/M/G/T suffix or a percentage of RAM, at least 16 MiB"
+refused_cli "--pagesize=1g is refused" "--pagesize=1g: use 4k, 2m-thp or auto" \
+	"$M" "$S" --pagesize=1g
+refused_cli "--pool-size=lots is refused" "--pool-size=lots: $POOL_MSG" \
+	"$M" "$S" --pool-size=lots
+refused_cli "--pool-size=200% is refused" "--pool-size=200%: $POOL_MSG" \
+	"$M" "$S" --pool-size=200%
+refused_cli "--pool-size=8M (below the 16 MiB minimum) is refused" \
+	"--pool-size=8M: $POOL_MSG" "$M" "$S" --pool-size=8M
+refused_cli "--log-level=loud is refused" "--log-level=loud: use error, warn, info or debug" \
+	"$M" "$S" --log-level=loud
+refused_cli "a missing mountpoint is refused" \
+	"bad mount point \`$GM_TMP/nowhere': No such file or directory" "$GM_TMP/nowhere" "$S"
+refused_cli "no mountpoint at all is refused" "[options] MOUNTPOINT  (--help for more)" "" "$S"
 
+# shellcheck disable=SC2119 # started with the default options
 gm_start || gm_bail "gmemfsd mounts"
 X=user.gmemfs.pagesize
 N255=$(printf 'n%.0s' $(seq 255))
@@ -48,8 +64,11 @@ N256=${N255}x
 check "a witness file, written before the bad input" "$GM_BIN/gm-mmap" "$M/witness" 8M write 7
 echo data >"$M/f"
 mkdir "$M/d"
+f_ino=$(stat -c %i "$M/f")
+d_ino=$(stat -c %i "$M/d")
 
 # --- xattrs ---
+gm_log_mark
 for v in bogus 4kb "" 2m 1g; do
 	check_errno "$X='$v' on a file: EINVAL" EINVAL setxattr "$M/f" "$X" "$v"
 done
@@ -59,9 +78,19 @@ check_errno "user.gmemfs.other on a dir: EINVAL" EINVAL setxattr "$M/d" user.gme
 check_errno "user.gmemfs. (empty suffix): EINVAL" EINVAL setxattr "$M/f" user.gmemfs. 1
 check_errno "the rejected name was not stored" ENODATA getxattr "$M/f" user.gmemfs.other
 check_errno "a plain user.* name is fine" OK setxattr "$M/f" user.other 1
+check_log "log: the bad pagesize value, with the file" \
+	"file $f_ino: user.gmemfs.pagesize value 'bogus' refused: use 4k, 2m-thp or auto"
+check_log "log: the bad pagesize value on the dir" \
+	"file $d_ino: user.gmemfs.pagesize value 'bogus' refused"
+check_log "log: the unknown user.gmemfs.* name, with the file" \
+	"file $f_ino: xattr user.gmemfs.other refused: not a gmemfs attribute"
+check_log "log: the unknown user.gmemfs.* name on the dir" \
+	"file $d_ino: xattr user.gmemfs.other refused: not a gmemfs attribute"
 check_errno "removing a missing user.* name: ENODATA" ENODATA removexattr "$M/f" user.missing
 
 # --- names too long ---
+# (The kernel's lookup of a name gets ENAMETOOLONG first, so the create is
+# never sent and gmemfsd has nothing to log.)
 check_errno "create with a 255-byte name works" OK create "$M/$N255"
 check "and it can be found" test -f "$M/$N255"
 check_errno "create with a 256-byte name: ENAMETOOLONG" ENAMETOOLONG create "$M/$N256"
@@ -74,16 +103,25 @@ check_fails "touch with a 256-byte name" "File name too long" touch "$M/$N256"
 check_eq "no 256-byte entry exists" 0 "$(find "$M" -name "$N256" | wc -l)"
 
 # --- unsupported file types ---
+gm_log_mark
+declare -A type_bits=([fifo]=010000 [chr]=020000 [blk]=060000 [sock]=0140000)
 for t in fifo sock chr blk; do
 	check_errno "mknod $t: EPERM" EPERM mknod "$M/node-$t" "$t"
+	check_log "log: mknod $t refused, with its name and type" \
+		"node-$t: refused: only regular files and directories hold guest memory (mode ${type_bits[$t]})"
 done
 check_errno "symlink: EPERM" EPERM symlink f "$M/sym"
+check_log "log: the symlink refused, with its name" \
+	"sym: symlink refused: only regular files and directories"
 check_eq "none of them was created" 0 "$(find "$M" -name 'node-*' -o -name sym | wc -l)"
 
 # --- truncating a mapped file ---
 check "a VMM maps a 16 MiB file" gm_hold_start vmm "$M/guest" 16M
 check_eq "and writes its pattern" ok "$(gm_hold_cmd vmm 'write 9')"
+gm_log_mark
 check_errno "shrink while mapped: EBUSY" EBUSY truncate "$M/guest" $((8 << 20))
+check_log "log: the refused shrink, with the file, the size and the mapping process" \
+	"file $(stat -c %i "$M/guest"): truncate to $((8 << 20)) refused: process ${GM_HOLD_PID[vmm]} maps it"
 check_fails "truncate -s 0 while mapped" "Device or resource busy" truncate -s 0 "$M/guest"
 check_eq "size unchanged" $((16 << 20)) "$(stat -c %s "$M/guest")"
 check_eq "mapping still sees its pattern" ok "$(gm_hold_cmd vmm 'verify 9')"
@@ -96,6 +134,23 @@ check_eq "pattern intact after the refused shrinks" ok "$(gm_hold_cmd vmm 'verif
 gm_hold_stop vmm
 check "after munmap the shrink works" gm_poll 5 truncate -s 4M "$M/guest"
 check "the first 4 MiB kept the pattern" "$GM_BIN/gm-mmap" "$M/guest" 4M verify 9
+
+# --- a refused setattr changes nothing: a setuid file keeps its mode ---
+# A truncate by an unprivileged owner also asks to drop setuid (the VFS
+# does that on a size change); the refused size must take that with it.
+check "a VMM maps a 16 MiB setuid file" gm_hold_start suid "$M/suid" 16M
+check "chmod 4755" chmod 4755 "$M/suid"
+check_errno "root: shrink while mapped: EBUSY" EBUSY truncate "$M/suid" 0
+check_eq "root: the mode is still 4755" 4755 "$(stat -c %a "$M/suid")"
+check "chown it to nobody" chown 65534:65534 "$M/suid"
+check "chmod 4755 again (chown dropped setuid)" chmod 4755 "$M/suid"
+check_fails "owner: shrink while mapped: EBUSY" "Device or resource busy" \
+	gm_as_nobody truncate -s 0 "$M/suid"
+check_eq "owner: the mode is still 4755" 4755 "$(stat -c %a "$M/suid")"
+check_eq "owner: the size is unchanged" $((16 << 20)) "$(stat -c %s "$M/suid")"
+gm_hold_stop suid
+check "owner: once unmapped, the shrink works" gm_poll 5 gm_as_nobody truncate -s 0 "$M/suid"
+check_eq "and drops the setuid bit, as the VFS does" "755 0" "$(stat -c '%a %s' "$M/suid")"
 
 # --- rename ---
 mkdir -p "$M/full1" "$M/full2" "$M/empty"
@@ -127,25 +182,45 @@ check_eq "RENAME_EXCHANGE with a missing name: ENOENT" ENOENT \
 	"$("$GM_BIN/gm-rename" exchange "$M/c" "$M/nothing")"
 
 # --- malformed ioctl ---
+gm_log_mark
 check "GMEMFS_IOC_INFO with in_flags, __pad or reserved set: EINVAL" "$GM_BIN/gm-info" --bad "$M/f"
+check_log "log: the malformed ioctl, with the file" \
+	"file $f_ino: GMEMFS_IOC_INFO with nonzero in_flags or reserved fields refused"
 
 # --- the daemon's own files ---
-check_fails "writing the stats file is refused" "" bash -c 'echo x >"$1"' _ "$M/$GMEMFS_STATS"
-check_fails "creating a file in .gmemfs is refused" "" touch "$M/.gmemfs/new"
-check_fails "removing the stats file is refused" "" rm -f "$M/$GMEMFS_STATS"
-check "the stats file is still valid JSON" gm_stats 'd["pool"]["budget"]'
+check_stats_readonly
 
 # --- a second daemon on the same state dir ---
 mkdir "$GM_TMP/mnt2"
-refused_cli "a second gmemfsd on the same state dir is refused" "$GM_TMP/mnt2" "$S"
-check "the first mount still answers" gm_stats 'd["pool"]["budget"]' 
+refused_cli "a second gmemfsd on the same state dir is refused" \
+	"state dir $GM_STATE: another gmemfsd is using it" "$GM_TMP/mnt2" "$S"
+check "the first mount still answers" gm_stats 'd["pool"]["budget"]'
 
 # --- and nothing else was harmed ---
 check "gmemfsd is still running" gm_alive "$GM_PID"
-check "the mount still answers" gm_mounted
+check "the mount still answers" gm_live_mount
 check "the witness file is intact" "$GM_BIN/gm-mmap" "$M/witness" 8M verify 7
-check_eq "statfs used = stats pool.used" "$(gm_statfs_used)" "$(gm_stats 'd["pool"]["used"]')"
+check_pool_agrees
+# shellcheck disable=SC2016 # the inner shell expands $1
 check "a new file works" bash -c 'echo fine >"$1/after" && [[ $(cat "$1/after") == fine ]]' _ "$M"
 check "SIGTERM still unmounts cleanly" gm_stop
+
+# --- a mountpoint whose path holds a space ---
+# gmemfsd finds the mappings of a file through its mount's device, which it
+# looks up by path in mountinfo, where a space is written \040.
+GM_MNT="$GM_TMP/vm ram"
+M=$GM_MNT
+mkdir "$M"
+# shellcheck disable=SC2119 # started with the default options
+gm_start || gm_bail "gmemfsd mounts at a path with a space"
+check "the witness file is there" "$GM_BIN/gm-mmap" "$M/witness" 8M verify 7
+check "a VMM maps a 16 MiB file there" gm_hold_start spaced "$M/guest" 16M
+gm_log_mark
+check_errno "shrink while mapped: still EBUSY" EBUSY truncate "$M/guest" 0
+check_log "log: the refused shrink names the mapping process" \
+	"refused: process ${GM_HOLD_PID[spaced]} maps it"
+check_eq "size unchanged" $((16 << 20)) "$(stat -c %s "$M/guest")"
+gm_hold_stop spaced
+check "after munmap the shrink works" gm_poll 5 truncate -s 0 "$M/guest"
 
 gm_done

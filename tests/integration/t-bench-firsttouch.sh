@@ -9,6 +9,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 gm_init
+# shellcheck disable=SC2119 # started with the default options
 gm_start || gm_bail "gmemfsd mounts"
 M=$GM_MNT
 B=$GM_BIN/gm-firsttouch
@@ -22,6 +23,7 @@ printf '%s\n' "$out" | sed 's/^/#   /'
 check "prints the command line" grep -q "^command: .*gm-firsttouch --rounds 2 --size 4M" <<<"$out"
 check "every pass populated all 1024 pages" \
 	grep -q "^populated: every pass left all 1024 pages" <<<"$out"
+# shellcheck disable=SC2016 # the inner shell expands $1
 check "reports both medians and the ratio" \
 	bash -c 'grep -q "^gmemfs: median" <<<"$1" && grep -q "^direct: median" <<<"$1" &&
 		grep -q "^ratio gmemfs/direct" <<<"$1"' _ "$out"

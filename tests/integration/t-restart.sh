@@ -6,6 +6,7 @@
 # (it maps the backing file), and after a restart on the same state dir
 # every file, directory, mode, owner, xattr, policy and byte is back, and
 # what the held mapping wrote meanwhile is visible through the new mount.
+# The new gmemfsd clears the dead mount the killed one left by itself.
 # Then the journal's last record is torn (garbage appended, or a few bytes
 # cut off) and gmemfsd must still start, losing at most that last change.
 # Not for: clean-shutdown details (t-basic).
@@ -18,23 +19,28 @@ T=$GM_TMP
 X=user.gmemfs.pagesize
 J=$GM_STATE/journal
 
-# The tree's metadata, one line per entry, sorted: what must come back.
-tree_of() {
-	(cd "$M" && find . -path ./.gmemfs -prune -o -mindepth 1 \
-		-printf '%p %y %m %u:%g %s %n\n' | sort)
-}
-# user.* xattrs of every entry (getfattr -d lists only user.* by default).
-xattrs_of() {
-	(cd "$M" && find . -path ./.gmemfs -prune -o -mindepth 1 -print0 | sort -z |
-		xargs -0 getfattr -d --absolute-names 2>/dev/null)
-}
-contents_of() {
-	(cd "$M" && find . -path ./.gmemfs -prune -o -type f -print0 | sort -z |
-		xargs -0 sha256sum)
-}
-snapshot() { { tree_of; xattrs_of; contents_of; } >"$1"; }
+snapshot() { gm_tree >"$1"; }
 
-gm_start || gm_bail "gmemfsd mounts"
+# up WHY: start gmemfsd on the state dir, or end the test.
+up() {
+	# shellcheck disable=SC2119 # every start here takes the default options
+	gm_start || gm_bail "$1"
+}
+
+# restart_after_kill NAME: start gmemfsd again where a SIGKILLed one left
+# its mount, dead; it must detach that mount itself (and say so), leaving
+# only its own mount there.
+restart_after_kill() {
+	check "$1: the dead mount is still there" gm_dead_mount
+	gm_log_mark
+	up "$1: gmemfsd restarts on the dead mount"
+	check_log "$1: gmemfsd detached the dead mount" \
+		"$M: detached the dead mount a previous gmemfsd left"
+	check_eq "$1: one FUSE mount at the mountpoint, the new one" 1 \
+		"$(gm_fuse_mount_ids "$M" | wc -l)"
+}
+
+up "gmemfsd mounts"
 
 # --- build a tree worth restoring ---
 mkdir -p "$M/vm/disk" "$M/thp" "$M/small" "$M/private"
@@ -66,11 +72,11 @@ check "a VMM maps the THP file" gm_hold_start vmm "$M/thp/ram" 64M
 check_eq "the VMM sees the pattern" ok "$(gm_hold_cmd vmm 'verify 11')"
 
 # --- kill -9 ---
-kill -KILL "$GM_PID"
-check "gmemfsd is gone after SIGKILL" gm_poll 10 gm_dead "$GM_PID"
-wait "$GM_PID" 2>/dev/null
-GM_PID=""
-check_fails "the dead mount answers ENOTCONN" "not connected" ls "$M/vm"
+killed=$GM_PID
+check "gmemfsd is gone after SIGKILL" gm_stop KILL
+check_eq "it died of SIGKILL" $((128 + 9)) "$GM_STOP_STATUS"
+check "no process is left with its pid" gm_dead "$killed"
+check_fails "the dead mount answers ENOTCONN" "Transport endpoint is not connected" ls "$M/vm"
 
 # --- the mapping works while the daemon is down ---
 check_eq "daemon down: the VMM still reads its pattern" ok "$(gm_hold_cmd vmm 'verify 11')"
@@ -78,26 +84,25 @@ check_eq "daemon down: the VMM writes a new one" ok "$(gm_hold_cmd vmm 'write 21
 check_eq "daemon down: and reads it back" ok "$(gm_hold_cmd vmm 'verify 21')"
 
 # --- restart on the same state dir ---
-check "detach the dead mount" umount -l "$M"
-gm_start || gm_bail "gmemfsd restarts after SIGKILL"
+restart_after_kill "after SIGKILL"
 check "the THP file has what the VMM wrote while the daemon was down" \
 	"$GM_BIN/gm-mmap" "$M/thp/ram" 64M verify 21
 check_eq "the THP file kept its id" "$ino" "$(stat -c %i "$M/thp/ram")"
 # The THP file's bytes changed on purpose (seed 21); compare the rest.
 snapshot "$T/after"
-check "tree, modes, owners, sizes, link counts, xattrs and contents are back" \
-	diff <(grep -v ' \./thp/ram$' "$T/before") <(grep -v ' \./thp/ram$' "$T/after")
+check "tree, modes, owners, sizes, link counts, ids, xattrs and contents are back" \
+	diff <(grep -v '^\./thp/ram sha256 ' "$T/before") <(grep -v '^\./thp/ram sha256 ' "$T/after")
 check_eq "the mtime is back" "$mtime" "$(stat -c %Y "$M/vm/disk/config.json")"
-check_eq "the THP dir policy is back" 2m-thp "$(getfattr --absolute-names --only-values -n "$X" "$M/thp")"
+check_eq "the THP dir policy is back" 2m-thp "$(gm_pagesize "$M/thp")"
 check_eq "the THP file's provider is back" 2 "$(gm_info "$M/thp/ram" provider)"
 check_eq "the 4k file's provider is back" 1 "$(gm_info "$M/small/ram" provider)"
-check_eq "the empty file's own policy is back" 2m-thp "$(getfattr --absolute-names --only-values -n "$X" "$M/own")"
+check_eq "the empty file's own policy is back" 2m-thp "$(gm_pagesize "$M/own")"
 check "the 4k file's content is back" "$GM_BIN/gm-mmap" "$M/small/ram" 16M verify 12
 check_eq "hard links still share an inode" "$(stat -c %i "$M/private/owned")" \
 	"$(stat -c %i "$M/vm/hardlink")"
 check "the removed file stayed removed" test ! -e "$M/gone"
 check_eq "a new file in a restored dir inherits its policy" 4k \
-	"$(: >"$M/small/new" && getfattr --absolute-names --only-values -n "$X" "$M/small/new")"
+	"$(: >"$M/small/new" && gm_pagesize "$M/small/new")"
 check_eq "new ids do not collide with restored ones" 4 \
 	"$(stat -c %i "$M/small/new" "$M/thp/ram" "$M/small/ram" "$M/own" | sort -u | wc -l)"
 
@@ -106,15 +111,15 @@ check_eq "the VMM's mapping survived the restart" ok "$(gm_hold_cmd vmm 'verify 
 check_eq "the VMM writes again" ok "$(gm_hold_cmd vmm 'write 31')"
 check "the new mount sees that write" "$GM_BIN/gm-mmap" "$M/thp/ram" 64M verify 31
 gm_hold_stop vmm
-check_eq "stats agree with statfs after the restart" "$(gm_statfs_used)" \
-	"$(gm_stats 'd["pool"]["used"]')"
+check_pool_agrees
+check_no_data_requests
 
 # --- a torn last record: garbage appended ---
 snapshot "$T/before"
 check "clean stop" gm_stop
 check "the journal exists at STATE/journal" test -s "$J"
 printf '\x30\x00\x00\x00\xde\xad\xbe\xef\x01garbage' >>"$J"
-gm_start || gm_bail "gmemfsd starts with garbage after the journal's last record"
+up "gmemfsd starts with garbage after the journal's last record"
 snapshot "$T/after"
 check "nothing lost to appended garbage" diff "$T/before" "$T/after"
 check "and the daemon keeps journaling after it" mkdir "$M/after-garbage"
@@ -123,20 +128,20 @@ check "and the daemon keeps journaling after it" mkdir "$M/after-garbage"
 # SIGKILL right after the last change, so its record is the journal's last
 # one (a clean stop might rewrite the journal).
 check "clean stop" gm_stop
-gm_start || gm_bail "gmemfsd restarts"
+up "gmemfsd restarts"
 snapshot "$T/before"
 mkdir "$M/last-change"
-gm_stop KILL
+check "SIGKILL" gm_stop KILL
 size=$(stat -c %s "$J")
 check "cut 3 bytes off the journal" truncate -s $((size - 3)) "$J"
-gm_start || gm_bail "gmemfsd starts with the journal's last record cut short"
+restart_after_kill "cut-off journal"
 test -d "$M/last-change" && rmdir "$M/last-change"
 snapshot "$T/after"
 check "nothing but the last change lost to a cut-off tail" diff "$T/before" "$T/after"
 check "the THP file survived it all" "$GM_BIN/gm-mmap" "$M/thp/ram" 64M verify 31
 check "a new change after recovery" mkdir "$M/after-cut"
 check "clean stop" gm_stop
-gm_start || gm_bail "gmemfsd restarts after the recovery"
+up "gmemfsd restarts after the recovery"
 check "the change made after recovery is kept" test -d "$M/after-cut"
 
 gm_done

@@ -64,6 +64,7 @@ stress_reader >"$GM_TMP/reader.log" 2>&1 &
 pids+=("$!")
 GM_KIDS+=("$!")
 
+# shellcheck disable=SC2317 # called through gm_poll
 all_dead() {
 	local p
 	for p in "${pids[@]}"; do gm_alive "$p" && return 1; done
@@ -97,15 +98,16 @@ check_eq "three names per kept round" "$((kept * 3))" \
 	"$(find "$M" -xdev -type f -not -path "$M/.gmemfs/*" | wc -l)"
 check_eq "stats lists every name" "$((kept * 3))" "$(gm_stats 'len(d["files"])')"
 check_eq "shared directory is empty again" 0 "$(find "$M/shared" -mindepth 1 | wc -l)"
+check_pool_agrees
+
+check_no_data_requests
 
 # The tree rebuilt from the journal is the tree we had.
-tree() {
-	(cd "$M" && find . -xdev -not -path './.gmemfs*' -printf '%p %y %m %U %G %n %i %s\n' | sort)
-}
-tree >"$GM_TMP/tree.before"
+gm_tree >"$GM_TMP/tree.before"
 check "stop" gm_stop TERM
 check "restart" gm_start --pool-size=256M
-tree >"$GM_TMP/tree.after"
-check "restart rebuilds the same tree" diff "$GM_TMP/tree.before" "$GM_TMP/tree.after"
+gm_tree >"$GM_TMP/tree.after"
+check "restart rebuilds the same tree: names, modes, links, ids, xattrs, contents" \
+	diff "$GM_TMP/tree.before" "$GM_TMP/tree.after"
 
 gm_done

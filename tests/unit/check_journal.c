@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ck_tmpdir.h"
 #include "journal.h"
 #include "suites.h"
 
@@ -129,23 +129,16 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 static char base_dir[64];
 static char test_dir[128];
 
+/* Unchecked, in the parent: the teardown runs even when a test failed in
+ * its child. */
 static void base_setup(void)
 {
-	strcpy(base_dir, "/tmp/gmemfs-check-journal-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base_dir));
+	ck_assert_int_eq(ck_tmpdir_make(base_dir, sizeof(base_dir), "journal"), 0);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-/* Unchecked, in the parent: runs even when a test failed in its child. */
 static void base_teardown(void)
 {
-	nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	ck_tmpdir_sweep(base_dir);
 }
 
 static void test_setup(void)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ck_tmpdir.h"
 #include "options.h"
 #include "statedir.h"
 #include "suites.h"
@@ -90,14 +91,26 @@ START_TEST(test_parse_size_rejects)
 }
 END_TEST
 
+/* The state-dir tests' scratch dir: made and swept in the parent, so a
+ * failed test leaves nothing behind. */
+static char scratch[64];
+
+static void scratch_setup(void)
+{
+	ck_assert_int_eq(ck_tmpdir_make(scratch, sizeof(scratch), "path"), 0);
+}
+
+static void scratch_teardown(void)
+{
+	ck_tmpdir_sweep(scratch);
+}
+
 START_TEST(test_state_dir_lock_excludes)
 {
-	char dir[] = "/tmp/gm-lock-XXXXXX";
-	char sub[64];
+	char sub[128];
 	int a, b;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(sub, sizeof(sub), "%s/x/y", dir);
+	snprintf(sub, sizeof(sub), "%s/x/y", scratch);
 	ck_assert_int_eq(gm_state_dir_prepare(sub), 0);
 	a = gm_state_dir_lock(sub);
 	ck_assert_int_ge(a, 0);
@@ -107,8 +120,6 @@ START_TEST(test_state_dir_lock_excludes)
 	b = gm_state_dir_lock(sub);
 	ck_assert_int_ge(b, 0);
 	close(b);
-	snprintf(sub, sizeof(sub), "rm -rf %s", dir);
-	ck_assert_int_eq(system(sub), 0);
 }
 END_TEST
 
@@ -116,6 +127,7 @@ Suite *make_path_suite(void)
 {
 	Suite *s = suite_create("path");
 	TCase *tc = tcase_create("core");
+	TCase *state = tcase_create("state dir");
 
 	tcase_add_test(tc, test_escape_examples);
 	tcase_add_test(tc, test_escape_injective);
@@ -123,7 +135,10 @@ Suite *make_path_suite(void)
 	tcase_add_test(tc, test_state_dir_default);
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_parse_size_rejects);
-	tcase_add_test(tc, test_state_dir_lock_excludes);
 	suite_add_tcase(s, tc);
+
+	tcase_add_unchecked_fixture(state, scratch_setup, scratch_teardown);
+	tcase_add_test(state, test_state_dir_lock_excludes);
+	suite_add_tcase(s, state);
 	return s;
 }
