@@ -143,8 +143,7 @@ static void base_teardown(void)
 
 static void test_setup(void)
 {
-	snprintf(test_dir, sizeof(test_dir), "%s/t-XXXXXX", base_dir);
-	ck_assert_ptr_nonnull(mkdtemp(test_dir));
+	ck_assert_int_eq(ck_tmpdir_sub(base_dir, test_dir, sizeof(test_dir)), 0);
 }
 
 static char *tpath(char *out, const char *name)

@@ -43,8 +43,7 @@ static void teardown_run(void)
 
 static void setup(void)
 {
-	snprintf(state, sizeof(state), "%s/XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(state));
+	ck_assert_int_eq(ck_tmpdir_sub(base, state, sizeof(state)), 0);
 	opts = (struct gm_opts){ .state_dir = state, .pool_bytes = 64ULL << 20,
 				 .pagesize = GM_PS_AUTO };
 	fs_up();

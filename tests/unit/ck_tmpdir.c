@@ -22,6 +22,13 @@ int ck_tmpdir_make(char *buf, size_t len, const char *tag)
 	return mkdtemp(buf) ? 0 : -errno;
 }
 
+int ck_tmpdir_sub(const char *base, char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/t-XXXXXX", base) >= len)
+		return -ENAMETOOLONG;
+	return mkdtemp(buf) ? 0 : -errno;
+}
+
 /* mountinfo writes space, tab, newline and backslash as \ooo. */
 static void mountinfo_unescape(char *s)
 {

@@ -17,6 +17,10 @@
 /* Make /tmp/gmemfs-check-TAG-XXXXXX and put its path in buf; 0 or -errno. */
 int ck_tmpdir_make(char *buf, size_t len, const char *tag);
 
+/* Make a fresh BASE/t-XXXXXX for one test (inside the suite's directory,
+ * so the suite's sweep takes it too); 0 or -errno. */
+int ck_tmpdir_sub(const char *base, char *buf, size_t len);
+
 /* Unmount everything below dir, then remove dir and all in it.  Complains
  * on stderr about what it could not remove; never fails a test. */
 void ck_tmpdir_sweep(const char *dir);
