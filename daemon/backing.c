@@ -89,9 +89,8 @@ int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize p
 
 void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 {
-	int err;
-
 	struct gm_fs *fs = it->owner;
+	int err;
 
 	if (inode->type != S_IFREG || inode->is_virtual || !inode->pi)
 		return;
@@ -141,7 +140,6 @@ void gm_backing_sweep_orphans(struct gm_fs *fs)
 {
 	for (unsigned i = 0; i < GM_NPROV; i++) {
 		struct gm_sweep sw = { .fs = fs, .pi = &fs->pool.inst[i] };
-
 		int err;
 
 		if (!sw.pi->prov)
@@ -169,34 +167,37 @@ static uint64_t gm_backing_declared(struct gm_inode *inode)
 	return bytes ? bytes : 4096;
 }
 
+struct gm_declared {
+	struct gm_inode *extra_inode;
+	uint64_t extra_size;
+	uint64_t bytes[GM_NPROV];
+};
+
+static void gm_declared_add(struct gm_inode *inode, void *ctx)
+{
+	struct gm_declared *dc = ctx;
+	uint64_t bytes;
+
+	if (inode->type != S_IFREG || inode->is_virtual)
+		return;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->pi && inode->backing_fd >= 0) {
+		bytes = gm_backing_declared(inode);
+		if (inode == dc->extra_inode && dc->extra_size > bytes)
+			bytes = dc->extra_size;
+		dc->bytes[inode->pi->prov->id] += bytes;
+	}
+	pthread_mutex_unlock(&inode->lock);
+}
+
 /* Callers hold no inode lock: each file is locked here in turn. */
 int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
 			 uint64_t extra_size)
 {
-	uint64_t declared[GM_NPROV] = { 0 };
-	struct cds_lfht_iter iter;
-	struct cds_lfht_node *node;
+	struct gm_declared dc = { .extra_inode = extra_inode, .extra_size = extra_size };
 
-	gm_rcu_read_lock();
-	/* Not cds_lfht_for_each_entry: it computes container_of(NULL) at the
-	 * end of the table, which is undefined behaviour. */
-	cds_lfht_for_each(fs->it.inodes, &iter, node) {
-		struct gm_inode *inode = caa_container_of(node, struct gm_inode, hnode);
-		uint64_t bytes;
-
-		if (inode->type != S_IFREG || inode->is_virtual)
-			continue;
-		pthread_mutex_lock(&inode->lock);
-		if (inode->pi && inode->backing_fd >= 0) {
-			bytes = gm_backing_declared(inode);
-			if (inode == extra_inode && extra_size > bytes)
-				bytes = extra_size;
-			declared[inode->pi->prov->id] += bytes;
-		}
-		pthread_mutex_unlock(&inode->lock);
-	}
-	gm_rcu_read_unlock();
-	return gm_pool_rebalance(&fs->pool, declared);
+	gm_itable_for_each(&fs->it, gm_declared_add, &dc);
+	return gm_pool_rebalance(&fs->pool, dc.bytes);
 }
 
 void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode)

@@ -89,6 +89,20 @@ int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode)
 	return 0;
 }
 
+void gm_itable_for_each(struct gm_itable *it, void (*fn)(struct gm_inode *inode, void *ctx),
+			void *ctx)
+{
+	struct cds_lfht_iter iter;
+	struct cds_lfht_node *node;
+
+	gm_rcu_read_lock();
+	/* Not cds_lfht_for_each_entry: it computes container_of(NULL) at the
+	 * end of the table, which is undefined behaviour. */
+	cds_lfht_for_each(it->inodes, &iter, node)
+		fn(caa_container_of(node, struct gm_inode, hnode), ctx);
+	gm_rcu_read_unlock();
+}
+
 /* Take a reference unless the count already reached zero (eviction is in
  * progress and the inode must not be resurrected). */
 static bool gm_inode_tryget(struct gm_inode *inode)

@@ -113,6 +113,11 @@ struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid)
 /* Insert into the inode table; -EEXIST if the ino is taken. */
 int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode);
 
+/* Call fn for every inode in the table, inside one RCU read-side section
+ * (fn may take inode locks; it must not take tree_lock or put the inode). */
+void gm_itable_for_each(struct gm_itable *it, void (*fn)(struct gm_inode *inode, void *ctx),
+			void *ctx);
+
 /* Reference counting.  gm_inode_find() returns NULL for an inode whose last
  * reference is already gone (it is being evicted). */
 struct gm_inode *gm_inode_find(struct gm_itable *it, uint64_t ino);

@@ -372,11 +372,7 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 
 bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id)
 {
-	uint64_t room;
-
 	if (prov_id >= GM_NPROV)
 		return false;
-	room = u->prov[prov_id].limit > u->prov[prov_id].used ?
-	       u->prov[prov_id].limit - u->prov[prov_id].used : 0;
-	return u->free && room * 8 <= u->free;	/* a full pool has nothing to give */
+	return u->free && gm_pool_room(u, prov_id) * 8 <= u->free;	/* a full pool has nothing to give */
 }

@@ -68,6 +68,13 @@ void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM
 
 int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u);
 
+/* A provider's headroom in the figures u: its limit less its use. */
+static inline uint64_t gm_pool_room(const struct gm_pool_usage *u, uint32_t prov_id)
+{
+	return u->prov[prov_id].limit > u->prov[prov_id].used ?
+	       u->prov[prov_id].limit - u->prov[prov_id].used : 0;
+}
+
 /* In the figures u, is a provider's headroom small next to the pool's free
  * space (an eighth or less)?  Then a split would give it more. */
 bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id);

@@ -11,10 +11,9 @@
 
 static void gm_rebalancer_baseline(struct gm_rebalancer *rb, const struct gm_pool_usage *u)
 {
-	for (int i = 0; i < GM_NPROV; i++) {
+	for (uint32_t i = 0; i < GM_NPROV; i++) {
 		rb->base_used[i] = u->prov[i].used;
-		rb->base_room[i] = u->prov[i].limit > u->prov[i].used ?
-				   u->prov[i].limit - u->prov[i].used : 0;
+		rb->base_room[i] = gm_pool_room(u, i);
 	}
 }
 

@@ -349,24 +349,23 @@ static int gm_fs_replay(struct gm_fs *fs)
 
 /* Files whose backing was gone at replay and that still exist lost their
  * contents (the stores were unmounted or the machine rebooted). */
+static void gm_fs_count_recreated(struct gm_inode *inode, void *ctx)
+{
+	unsigned *n = ctx;
+
+	if (!inode->backing_recreated)
+		return;
+	inode->backing_recreated = false;
+	if ((*n)++ < 16)
+		gm_warn("file %llu: its backing object was missing; it came back empty",
+			(unsigned long long)inode->ino);
+}
+
 static void gm_fs_warn_recreated(struct gm_fs *fs)
 {
-	struct cds_lfht_iter iter;
-	struct cds_lfht_node *node;
 	unsigned n = 0;
 
-	gm_rcu_read_lock();
-	cds_lfht_for_each(fs->it.inodes, &iter, node) {
-		struct gm_inode *inode = caa_container_of(node, struct gm_inode, hnode);
-
-		if (!inode->backing_recreated)
-			continue;
-		inode->backing_recreated = false;
-		if (n++ < 16)
-			gm_warn("file %llu: its backing object was missing; it came back empty",
-				(unsigned long long)inode->ino);
-	}
-	gm_rcu_read_unlock();
+	gm_itable_for_each(&fs->it, gm_fs_count_recreated, &n);
 	if (n)
 		gm_warn("%u files came back empty: their stores under %s were lost",
 			n, fs->opts->state_dir);
