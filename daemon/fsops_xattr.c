@@ -13,6 +13,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "namespace.h"
+#include "policy_text.h"
 #include "recover.h"
 
 #define GM_XATTR_USER "user."
@@ -39,26 +40,6 @@ static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 	return -EOPNOTSUPP;
 }
 
-static int gm_set_pagesize(struct gm_fs *fs, struct gm_inode *inode, const char *value,
-			   size_t size)
-{
-	enum gm_pagesize ps;
-	int err;
-
-	err = gm_policy_parse(value, size, &ps);
-	if (err) {
-		gm_info("file %llu: %s value '%.*s' refused: use 4k, 2m-thp or auto",
-			(unsigned long long)inode->ino, GMEMFS_XATTR_PAGESIZE,
-			(int)(size > 32 ? 32 : size), value);
-		return err;
-	}
-	err = gm_ns_set_policy(fs, inode, ps);
-	if (err == -EBUSY)
-		gm_info("file %llu: policy change to %s refused: the file holds data "
-			"or is open", (unsigned long long)inode->ino, gm_policy_name(ps));
-	return err;
-}
-
 void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags)
 {
@@ -75,7 +56,7 @@ void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 		err = -EINVAL;
 	else if (!err && kind == 1)
 		/* Every inode has a policy: there is nothing to create. */
-		err = flags & XATTR_CREATE ? -EEXIST : gm_set_pagesize(fs, inode, value, size);
+		err = flags & XATTR_CREATE ? -EEXIST : gm_policy_set_text(fs, inode, value, size);
 	else if (!err)
 		err = size > GM_J_VALUE_MAX ? -E2BIG :
 		      gm_ns_xattr_set(fs, inode, name, value, size, flags);
@@ -110,8 +91,7 @@ void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		return gm_reply_err(req, kind == -ERANGE ? kind : -ENODATA);
 	}
 	if (kind == 1) {
-		pol = gm_policy_name(inode->type == S_IFDIR ? gm_ns_dir_policy(fs, inode) :
-				     inode->policy);
+		pol = gm_policy_get_text(fs, inode);
 		gm_fs_put(fs, inode);
 		return gm_reply_xattr_value(req, pol, strlen(pol), size);
 	}
