@@ -201,7 +201,8 @@ static unsigned int count_steps(const struct bench *b)
 static void take_sample(struct bench *b, unsigned int sc, unsigned int bk)
 {
 	struct bench_cell *c = &b->cell[sc][bk];
-	struct bench_job job = { .bk = &bench_backends[bk], .st = &b->st[bk] };
+	struct bench_job job = { .bk = &bench_backends[bk], .st = &b->st[bk],
+				 .sample.huge = -1 };
 	int err = bench_scenarios[sc].measure(b, &job);
 
 	if (err == -EOPNOTSUPP) {

@@ -107,6 +107,21 @@ static void fmt_ratio(char *buf, size_t len, double r)
 		snprintf(buf, len, "%.2f", r);
 }
 
+/* Mean share of the object the kernel mapped with huge pages. */
+static double huge_percent(const struct bench *b, const struct bench_cell *c)
+{
+	double sum = 0;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->s[i].huge < 0)
+			continue;
+		sum += (double)c->s[i].huge / (double)b->size;
+		n++;
+	}
+	return n ? 100.0 * sum / n : NAN;
+}
+
 static void table_row(const struct bench *b, unsigned int sc, unsigned int bk)
 {
 	const struct bench_backend *k = &bench_backends[bk];
@@ -131,8 +146,10 @@ static void table_row(const struct bench *b, unsigned int sc, unsigned int bk)
 		rr = ratio_raw(b, sc, bk);
 	fmt_ratio(raw, sizeof(raw), rr);
 	fmt_ratio(gm, sizeof(gm), (k->flags & BK_GMEMFS) ? ratio_gmem(b, sc, bk) : NAN);
-	printf("%11.3f %11.3f %11.3f %8s %8s%s\n", st.median, st.min, st.max, raw, gm,
-	       !isnan(rr) && rr < BEHIND ? "  <- >5% behind raw" : "");
+	printf("%11.3f %11.3f %11.3f %8s %8s", st.median, st.min, st.max, raw, gm);
+	if (bench_scenarios[sc].maps)
+		printf(" %6.0f", huge_percent(b, c));
+	printf("%s\n", !isnan(rr) && rr < BEHIND ? "  <- >5% behind raw" : "");
 }
 
 void bench_report_table(struct bench *b)
@@ -142,7 +159,8 @@ void bench_report_table(struct bench *b)
 
 	printf("\nsize %llu MiB, %u rounds interleaved; median, min, max per row.\n"
 	       "vs raw, vs gmem: relative speed of a gmemfs backend against the raw backing\n"
-	       "it sits on and against in-kernel guest_memfd (>1 faster, <1 slower).\n",
+	       "it sits on and against in-kernel guest_memfd (>1 faster, <1 slower).\n"
+	       "huge%%: share of the object mapped with huge pages (smaps), mean of the rounds.\n",
 	       (unsigned long long)(b->size >> 20), b->rounds);
 	if (b->nceiling)
 		printf("memset ceiling (same size): %.2f GiB/s (min %.2f, max %.2f)\n",
@@ -154,8 +172,8 @@ void bench_report_table(struct bench *b)
 			continue;
 		printf("\n%s: %s, %s%s\n", s->name, s->title, s->unit,
 		       s->throughput ? " (higher is better)" : " (lower is better)");
-		printf("  %-12s %11s %11s %11s %8s %8s\n", "backend", "median", "min", "max",
-		       "vs raw", "vs gmem");
+		printf("  %-12s %11s %11s %11s %8s %8s%s\n", "backend", "median", "min", "max",
+		       "vs raw", "vs gmem", s->maps ? "  huge%" : "");
 		for (bk = 0; bk < bench_nbackends; bk++)
 			table_row(b, sc, bk);
 	}
@@ -197,6 +215,14 @@ static void json_str(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+static void json_str_or_null(FILE *f, const char *s)
+{
+	if (s)
+		json_str(f, s);
+	else
+		fputs("null", f);
 }
 
 static void json_num(FILE *f, double v)
@@ -276,15 +302,9 @@ static void json_params(FILE *f, const struct bench *b)
 {
 	fprintf(f, "\"parameters\":{\"size\":%llu,\"rounds\":%u,\"quick\":%s,\"only\":",
 		(unsigned long long)b->size, b->rounds, b->quick ? "true" : "false");
-	if (b->only)
-		json_str(f, b->only);
-	else
-		fputs("null", f);
+	json_str_or_null(f, b->only);
 	fputs(",\"mount\":", f);
-	if (b->mount)
-		json_str(f, b->mount);
-	else
-		fputs("null", f);
+	json_str_or_null(f, b->mount);
 	fputs("},\"command\":", f);
 	{
 		char *cmd = NULL;
@@ -313,7 +333,10 @@ static void json_samples(FILE *f, const struct bench_sample *s, unsigned int n,
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"value\":", i ? "," : "");
 		json_num(f, s[i].value);
-		fprintf(f, ",\"%s\":%lld}", check_name, s[i].check);
+		fprintf(f, ",\"%s\":%lld", check_name, s[i].check);
+		if (s[i].huge >= 0)
+			fprintf(f, ",\"huge_bytes\":%lld", s[i].huge);
+		fputc('}', f);
 	}
 	fputs("],\"median\":", f);
 	json_num(f, st.median);
@@ -337,10 +360,7 @@ static void json_backends(FILE *f, const struct bench *b)
 		fputs(",\"desc\":", f);
 		json_str(f, k->desc);
 		fputs(",\"sits_on\":", f);
-		if (k->sits_on)
-			json_str(f, k->sits_on);
-		else
-			fputs("null", f);
+		json_str_or_null(f, k->sits_on);
 		fprintf(f, ",\"status\":\"%s\"", st->available ? "measured" : "skipped");
 		if (!st->available) {
 			fputs(",\"reason\":", f);

@@ -91,6 +91,37 @@ static void touch_pages(void *p, uint64_t size, unsigned char v)
 		c[off] = v;
 }
 
+/* Bytes of the mapping at p that the kernel maps with huge pages: shmem
+ * THP mapped by PMD, or hugetlb pages, from its /proc/self/smaps entry.
+ * An entry starts with a line "start-end perms ..." in lowercase hex; its
+ * fields start with a capital letter. */
+static long long mapped_huge_bytes(const void *p)
+{
+	static const char *const keys[] = { "ShmemPmdMapped:", "FilePmdMapped:",
+					    "Shared_Hugetlb:", "Private_Hugetlb:" };
+	char line[512], want[32];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	long long kb, total = 0;
+	int in = 0;
+	unsigned int k;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)p);
+	while (fgets(line, sizeof(line), f)) {
+		if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+			in = !strncmp(line, want, strlen(want));
+			continue;
+		}
+		for (k = 0; in && k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (!strncmp(line, keys[k], strlen(keys[k])) &&
+			    sscanf(line + strlen(keys[k]), "%lld", &kb) == 1)
+				total += kb * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
 /* Bytes of memory the object holds: st_blocks, or where a file system
  * does not count blocks (guest_memfd), the pages mincore() finds. */
 static long long obj_populated(const struct bench *b, const struct bench_obj *obj)
@@ -164,6 +195,7 @@ static int measure_touch(struct bench *b, struct bench_job *job)
 	t0 = bench_now();
 	touch_pages(p, b->size, 1);
 	t1 = bench_now();
+	job->sample.huge = mapped_huge_bytes(p);
 	munmap(p, b->size);
 	job->sample.value = ns_per_page(b, t1 - t0);
 	err = check_populated(b, job, &obj, 1);
@@ -193,6 +225,7 @@ static int measure_refault(struct bench *b, struct bench_job *job)
 	t0 = bench_now();
 	touch_pages(p, b->size, 2);
 	t1 = bench_now();
+	job->sample.huge = mapped_huge_bytes(p);
 	munmap(p, b->size);
 	job->sample.value = ns_per_page(b, t1 - t0);
 	err = check_populated(b, job, &obj, 1);
@@ -257,6 +290,7 @@ static int measure_guest_touch(struct bench *b, struct bench_job *job)
 		goto out;
 	}
 	err = guest_run(b, job, &obj, p);
+	job->sample.huge = mapped_huge_bytes(p);
 	munmap(p, b->size);
 out:
 	bench_obj_release(&obj);
@@ -471,23 +505,23 @@ int bench_measure_ceiling(struct bench *b, struct bench_sample *s)
 
 const struct bench_scenario bench_scenarios[] = {
 	{ "touch", "userspace first touch (mmap, 1 byte per 4K page)", "ns/page", 0,
-	  "bytes_populated", measure_touch },
+	  "bytes_populated", 1, measure_touch },
 	{ "refault", "refault after munmap/mmap (page cache hit)", "ns/page", 0,
-	  "bytes_populated", measure_refault },
+	  "bytes_populated", 1, measure_refault },
 	{ "guest-touch", "guest first touch (KVM vCPU, 1 word per 4K page)", "ns/page", 0,
-	  "pages_verified", measure_guest_touch },
+	  "pages_verified", 1, measure_guest_touch },
 	{ "fallocate", "populate with fallocate", "GiB/s", 1,
-	  "bytes_populated", measure_fallocate },
+	  "bytes_populated", 0, measure_fallocate },
 	{ "write-populate", "populate with write()", "GiB/s", 1,
-	  "bytes_populated", measure_write_populate },
+	  "bytes_populated", 0, measure_write_populate },
 	{ "punch", "punch hole of the whole file", "GiB/s", 1,
-	  "bytes_after_punch", measure_punch },
+	  "bytes_after_punch", 0, measure_punch },
 	{ "seq-read", "sequential read() through the fd", "GiB/s", 1,
-	  "bytes_populated", measure_seq_read },
+	  "bytes_populated", 0, measure_seq_read },
 	{ "seq-write", "sequential write() through the fd (populated file)", "GiB/s", 1,
-	  "bytes_populated", measure_seq_write },
+	  "bytes_populated", 0, measure_seq_write },
 	{ "open-mmap", "open+mmap+munmap+close", "us", 0,
-	  "cycles", measure_open_mmap },
+	  "cycles", 0, measure_open_mmap },
 };
 const unsigned int bench_nscenarios = sizeof(bench_scenarios) / sizeof(bench_scenarios[0]);
 _Static_assert(sizeof(bench_scenarios) / sizeof(bench_scenarios[0]) <= BENCH_MAX_SCENARIOS,

@@ -3,7 +3,8 @@
 # t-bench: gmembench does the work it reports, on a tiny size against a
 # real gmemfs mount: the guest wrote every page (its words checked from the
 # host), fallocate and write() populated the whole file (st_blocks), a
-# punched file holds nothing, first touch populated every page, gmemfs data
+# punched file holds nothing, first touch populated every page (with 4K
+# pages where the backend is 4K, 2M ones on hugetlb), gmemfs data
 # went through passthrough; the JSON is well formed with every backend
 # measured or skipped with a reason, the plot is an SVG, and bad options are
 # refused.  Run by meson in the 'bench' suite with GM_BIN naming bench/'s
@@ -81,6 +82,13 @@ for r in d["results"]:
     for s in r["samples"]:
         if not ok(s[key], bk) or not s["value"] > 0:
             bad.append("%s/%s: %s=%s value=%s" % (sc, bk, key, s[key], s["value"]))
+    # The page size the kernel really used: 4K backends never huge,
+    # hugetlb always (THP may fall back to 4K, so it is not asserted).
+    if sc in ("touch", "refault", "guest-touch"):
+        want_huge = {"guest_memfd": 0, "memfd-4k": 0, "gmemfs-4k": 0, "hugetlb-2m": size}
+        for s in r["samples"]:
+            if bk in want_huge and s.get("huge_bytes") != want_huge[bk]:
+                bad.append("%s/%s: huge_bytes %s" % (sc, bk, s.get("huge_bytes")))
     if backends[bk]["sits_on"] and r.get("speed_vs_raw") is None:
         bad.append("%s/%s: no ratio to its raw backing" % (sc, bk))
 for sc in want:
