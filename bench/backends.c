@@ -4,8 +4,8 @@
  * three functions: setup (is it available here; mount or reserve what it
  * needs), create (a fresh object of the run's size) and teardown.
  *
- * Global state changed here is given back: hugetlb pages are added to
- * /proc/sys/vm/nr_hugepages and the same number subtracted at teardown (so
+ * Global state changed here is given back: 2 MiB hugetlb pages are added
+ * to nr_hugepages and the same number subtracted at teardown (so
  * other users' concurrent changes survive); the THP tmpfs is a private
  * mount in gmembench's own mount namespace, so no sysfs knob is touched.
  *
@@ -28,7 +28,9 @@
 #include "gmemfs.h"
 
 #define HUGE_2M		(2ULL << 20)
-#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+#define HUGE_2M_DIR	"/sys/kernel/mm/hugepages/hugepages-2048kB/"
+#define NR_HUGEPAGES	HUGE_2M_DIR "nr_hugepages"
+#define FREE_HUGEPAGES	HUGE_2M_DIR "free_hugepages"
 #ifndef MFD_HUGE_2MB		/* linux/memfd.h; glibc 2.36's sys/mman.h lacks it */
 #define MFD_HUGE_2MB	(21U << 26)
 #endif
@@ -259,9 +261,15 @@ static int hugetlb_setup(struct bench *b, struct bench_backend_state *st)
 	return 0;
 }
 
+/* Other users of the machine take free huge pages too (a test of theirs
+ * may even write back an old nr_hugepages): before each object, add what
+ * is missing again, and remember it for teardown. */
 static int hugetlb_create(struct bench *b, struct bench_backend_state *st, struct bench_obj *obj)
 {
-	(void)st;
+	long need = (long)(b->size / HUGE_2M), free_now = read_long(FREE_HUGEPAGES);
+
+	if (free_now >= 0 && free_now < need)
+		st->hugepages_added += hugepages_add(need - free_now);
 	return create_memfd(b, obj, MFD_HUGETLB | MFD_HUGE_2MB);
 }
 

@@ -84,7 +84,7 @@ struct bench_scenario {
 	const char *unit;
 	int throughput;		/* higher is better (GiB/s); else lower is better */
 	const char *check_name;	/* JSON key of bench_sample.check */
-	int maps;		/* samples record bench_sample.huge */
+	int maps;		/* its objects are mapped: samples record .huge */
 	/* One sample on a fresh object.  0; -EOPNOTSUPP when the backend
 	 * cannot do it (job->why); any other -errno is a failure (logged). */
 	int (*measure)(struct bench *b, struct bench_job *job);

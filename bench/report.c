@@ -160,7 +160,8 @@ void bench_report_table(struct bench *b)
 	printf("\nsize %llu MiB, %u rounds interleaved; median, min, max per row.\n"
 	       "vs raw, vs gmem: relative speed of a gmemfs backend against the raw backing\n"
 	       "it sits on and against in-kernel guest_memfd (>1 faster, <1 slower).\n"
-	       "huge%%: share of the object mapped with huge pages (smaps), mean of the rounds.\n",
+	       "huge%%: share of the object mapped with huge pages (smaps; after the fill for\n"
+	       "punch and seq-*), mean of the rounds.\n",
 	       (unsigned long long)(b->size >> 20), b->rounds);
 	if (b->nceiling)
 		printf("memset ceiling (same size): %.2f GiB/s (min %.2f, max %.2f)\n",
@@ -440,110 +441,185 @@ int bench_report_json(struct bench *b, const char *path)
 
 /* --- SVG plot ------------------------------------------------------------ */
 
+/*
+ * Two panels over the same scenarios: the gmemfs backends against their raw
+ * backings (where a few percent matter), and against guest_memfd (where a
+ * THP provider is orders of magnitude apart from 4K guest_memfd).  The y
+ * axis of each is log2 of the ratio, symmetric around 1.0, so 2x faster and
+ * 2x slower are bars of one length; each panel scales to its own data.
+ */
 #define SVG_W		900
-#define SVG_H		420
-#define SVG_LEFT	60
-#define SVG_TOP		40
-#define SVG_BOTTOM	120
+#define SVG_LEFT	70
 #define SVG_RIGHT	20
+#define SVG_PANEL_H	190
+#define SVG_GAP		40
+#define SVG_TOP		40
+#define SVG_LABELS	80
+#define SVG_H		(SVG_TOP + 2 * SVG_PANEL_H + SVG_GAP + SVG_LABELS + 60)
 
-static const char *const svg_colors[] = { "#4477aa", "#88ccee", "#cc6677", "#ee99aa",
-					  "#228833", "#99dd99", "#aa7733", "#ddbb77" };
+static const char *const svg_colors[] = { "#4477aa", "#cc6677", "#228833", "#aa7733",
+					  "#88ccee", "#ee99aa", "#99dd99", "#ddbb77" };
 
-/* One bar per (gmemfs backend, comparison) and scenario. */
-struct svg_series {
-	unsigned int bk;
-	int vs_gmem;
+struct svg_panel {
+	int vs_gmem;		/* 0: against the raw backing; 1: against guest_memfd */
+	double top;
+	double span;		/* powers of two each side of 1.0 */
+	double step;		/* between grid lines, in powers of two */
 };
 
-static unsigned int svg_series_of(struct svg_series *s, unsigned int max)
+static double svg_ratio(const struct bench *b, unsigned int sc, unsigned int bk, int vs_gmem)
+{
+	return vs_gmem ? ratio_gmem(b, sc, bk) : ratio_raw(b, sc, bk);
+}
+
+static double svg_y(const struct svg_panel *pn, double ratio)
+{
+	double l = log2(ratio);
+
+	if (l > pn->span)
+		l = pn->span;
+	if (l < -pn->span)
+		l = -pn->span;
+	return pn->top + SVG_PANEL_H / 2.0 - SVG_PANEL_H / 2.0 * l / pn->span;
+}
+
+static unsigned int svg_nselected(const struct bench *b)
+{
+	unsigned int sc, n = 0;
+
+	for (sc = 0; sc < bench_nscenarios; sc++)
+		n += selected(b, sc);
+	return n ? n : 1;
+}
+
+static unsigned int svg_ngmemfs(void)
 {
 	unsigned int bk, n = 0;
 
-	for (bk = 0; bk < bench_nbackends && n + 2 <= max; bk++) {
-		if (!(bench_backends[bk].flags & BK_GMEMFS))
-			continue;
-		s[n++] = (struct svg_series){ bk, 0 };
-		s[n++] = (struct svg_series){ bk, 1 };
-	}
-	return n;
+	for (bk = 0; bk < bench_nbackends; bk++)
+		n += !!(bench_backends[bk].flags & BK_GMEMFS);
+	return n ? n : 1;
 }
 
-static double svg_ratio(const struct bench *b, unsigned int sc, const struct svg_series *s)
+/* The smallest half-power-of-two span (at least 2^0.5, at most 2^8) that
+ * holds every ratio of the panel. */
+static void svg_scale(const struct bench *b, struct svg_panel *pn)
 {
-	return s->vs_gmem ? ratio_gmem(b, sc, s->bk) : ratio_raw(b, sc, s->bk);
+	unsigned int sc, bk;
+
+	pn->span = 0.5;
+	for (sc = 0; sc < bench_nscenarios; sc++)
+		for (bk = 0; bk < bench_nbackends; bk++) {
+			double l;
+
+			if (!selected(b, sc) || !(bench_backends[bk].flags & BK_GMEMFS))
+				continue;
+			l = fabs(log2(svg_ratio(b, sc, bk, pn->vs_gmem)));
+			if (!isnan(l) && l > pn->span)
+				pn->span = l < 8 ? ceil(l * 2) / 2 : 8;
+		}
+	pn->step = pn->span <= 1 ? 0.25 : pn->span <= 3 ? 0.5 : 1;
+}
+
+static void svg_grid(FILE *f, const struct svg_panel *pn)
+{
+	double e;
+
+	fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"13\">%s</text>\n", SVG_LEFT,
+		pn->top - 6, pn->vs_gmem ? "against in-kernel guest_memfd" :
+		"against the raw backing it sits on");
+	for (e = -pn->span; e <= pn->span + 1e-9; e += pn->step) {
+		double y = svg_y(pn, exp2(e));
+
+		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"%s/>"
+			"<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", SVG_LEFT,
+			SVG_W - SVG_RIGHT, y, y, fabs(e) < 1e-9 ? "black" : "#ddd",
+			fabs(e) < 1e-9 ? " stroke-dasharray=\"4 3\"" : "", SVG_LEFT - 4, y + 4,
+			exp2(e));
+	}
+}
+
+/* Bars from the 1.0 line up (faster) or down (slower), one group per
+ * scenario, one bar per gmemfs backend. */
+static void svg_bars(FILE *f, const struct bench *b, const struct svg_panel *pn)
+{
+	double group = (double)(SVG_W - SVG_LEFT - SVG_RIGHT) / svg_nselected(b);
+	double bw = group * 0.7 / svg_ngmemfs(), y1 = svg_y(pn, 1);
+	unsigned int sc, bk, k = 0, i;
+
+	for (sc = 0; sc < bench_nscenarios; sc++) {
+		double x0 = SVG_LEFT + group * k;
+
+		if (!selected(b, sc))
+			continue;
+		for (bk = 0, i = 0; bk < bench_nbackends; bk++) {
+			const struct bench_backend *g = &bench_backends[bk];
+			double r, y;
+
+			if (!(g->flags & BK_GMEMFS))
+				continue;
+			r = svg_ratio(b, sc, bk, pn->vs_gmem);
+			y = svg_y(pn, r);
+			if (!isnan(r))
+				fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+					"height=\"%.1f\" fill=\"%s\"><title>%s: %s vs %s %.3f"
+					"</title></rect>\n", x0 + group * 0.15 + bw * i,
+					y < y1 ? y : y1, bw, fabs(y1 - y) + 0.5, svg_colors[i % 8],
+					bench_scenarios[sc].name, g->name,
+					pn->vs_gmem ? "guest_memfd" : g->sits_on, r);
+			i++;
+		}
+		k++;
+	}
+}
+
+static void svg_labels(FILE *f, const struct bench *b, double top)
+{
+	double group = (double)(SVG_W - SVG_LEFT - SVG_RIGHT) / svg_nselected(b);
+	unsigned int sc, bk, k = 0, i = 0;
+
+	for (sc = 0; sc < bench_nscenarios; sc++)
+		if (selected(b, sc))
+			fprintf(f, "<text transform=\"translate(%.1f,%.1f) rotate(-30)\" "
+				"text-anchor=\"end\">%s</text>\n", SVG_LEFT + group * (k++ + 0.5),
+				top + 12, bench_scenarios[sc].name);
+	for (bk = 0; bk < bench_nbackends; bk++)
+		if (bench_backends[bk].flags & BK_GMEMFS) {
+			fprintf(f, "<rect x=\"%u\" y=\"%.1f\" width=\"10\" height=\"10\" "
+				"fill=\"%s\"/><text x=\"%u\" y=\"%.1f\">%s (raw: %s)</text>\n",
+				SVG_LEFT + i * 260, top + SVG_LABELS, svg_colors[i % 8],
+				SVG_LEFT + i * 260 + 14, top + SVG_LABELS + 9,
+				bench_backends[bk].name, bench_backends[bk].sits_on);
+			i++;
+		}
 }
 
 int bench_report_plot(struct bench *b, const char *path)
 {
-	struct svg_series ser[8];
-	unsigned int nser = svg_series_of(ser, 8), sc, i, nsc = 0, k = 0;
-	double ymax = 1.5, plot_h = SVG_H - SVG_TOP - SVG_BOTTOM, group, y1;
+	struct svg_panel pn[2] = {
+		{ .vs_gmem = 0, .top = SVG_TOP },
+		{ .vs_gmem = 1, .top = SVG_TOP + SVG_PANEL_H + SVG_GAP },
+	};
 	FILE *f = fopen(path, "w");
+	unsigned int i;
 
 	if (!f) {
 		perror(path);
 		return -1;
 	}
-	for (sc = 0; sc < bench_nscenarios; sc++) {
-		if (!selected(b, sc))
-			continue;
-		nsc++;
-		for (i = 0; i < nser; i++) {
-			double r = svg_ratio(b, sc, &ser[i]);
-
-			if (!isnan(r) && r > ymax)
-				ymax = r;
-		}
-	}
-	ymax = ceil(ymax * 2) / 2;
-	group = (double)(SVG_W - SVG_LEFT - SVG_RIGHT) / (nsc ? nsc : 1);
-	y1 = SVG_TOP + plot_h - plot_h / ymax;
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-		"font-family=\"sans-serif\" font-size=\"11\">\n", SVG_W, SVG_H);
-	fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", SVG_W, SVG_H);
-	fprintf(f, "<text x=\"%d\" y=\"20\" font-size=\"14\">gmemfs relative speed "
-		"(&gt;1 faster), size %llu MiB, %u rounds, medians</text>\n", SVG_LEFT,
-		(unsigned long long)(b->size >> 20), b->rounds);
-	for (i = 0; i <= (unsigned int)(ymax * 2); i++) {
-		double v = i * 0.5, y = SVG_TOP + plot_h - plot_h * v / ymax;
-
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-			"<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", SVG_LEFT,
-			SVG_W - SVG_RIGHT, y, y, SVG_LEFT - 4, y + 4, v);
+		"font-family=\"sans-serif\" font-size=\"11\">\n"
+		"<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n"
+		"<text x=\"%d\" y=\"16\" font-size=\"14\">gmemfs relative speed, medians "
+		"(&gt;1 faster, log scale); size %llu MiB, %u rounds</text>\n",
+		SVG_W, SVG_H, SVG_W, SVG_H, SVG_LEFT, (unsigned long long)(b->size >> 20),
+		b->rounds);
+	for (i = 0; i < 2; i++) {
+		svg_scale(b, &pn[i]);
+		svg_grid(f, &pn[i]);
+		svg_bars(f, b, &pn[i]);
 	}
-	for (sc = 0; sc < bench_nscenarios; sc++) {
-		double x0 = SVG_LEFT + group * k, bw = group * 0.8 / (nser ? nser : 1);
-
-		if (!selected(b, sc))
-			continue;
-		for (i = 0; i < nser; i++) {
-			double r = svg_ratio(b, sc, &ser[i]), h;
-
-			if (isnan(r))
-				continue;
-			h = plot_h * r / ymax;
-			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-				"fill=\"%s\"><title>%s %s vs %s: %.3f</title></rect>\n",
-				x0 + group * 0.1 + bw * i, SVG_TOP + plot_h - h, bw, h,
-				svg_colors[i % 8], bench_scenarios[sc].name,
-				bench_backends[ser[i].bk].name,
-				ser[i].vs_gmem ? "guest_memfd" : bench_backends[ser[i].bk].sits_on, r);
-		}
-		fprintf(f, "<text transform=\"translate(%.1f,%.1f) rotate(-35)\" "
-			"text-anchor=\"end\">%s</text>\n", x0 + group / 2,
-			SVG_TOP + plot_h + 14, bench_scenarios[sc].name);
-		k++;
-	}
-	fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"black\" "
-		"stroke-dasharray=\"4 3\"/>\n", SVG_LEFT, SVG_W - SVG_RIGHT, y1, y1);
-	for (i = 0; i < nser; i++)
-		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-			"<text x=\"%d\" y=\"%d\">%s vs %s</text>\n",
-			SVG_LEFT + (int)(i % 4) * 200, SVG_H - 30 + (int)(i / 4) * 14,
-			svg_colors[i % 8], SVG_LEFT + (int)(i % 4) * 200 + 14,
-			SVG_H - 21 + (int)(i / 4) * 14, bench_backends[ser[i].bk].name,
-			ser[i].vs_gmem ? "guest_memfd" : bench_backends[ser[i].bk].sits_on);
+	svg_labels(f, b, pn[1].top + SVG_PANEL_H);
 	fputs("</svg>\n", f);
 	if (fclose(f)) {
 		perror(path);

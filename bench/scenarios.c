@@ -164,7 +164,7 @@ static int check_populated(struct bench *b, struct bench_job *job,
 }
 
 /* Fill the whole object with data through a mapping (every backend can be
- * mapped), untimed. */
+ * mapped), untimed; records how much of it the kernel mapped huge. */
 static int fill_by_mmap(struct bench *b, struct bench_job *job, const struct bench_obj *obj)
 {
 	void *p = obj_map(b, job, obj);
@@ -172,6 +172,7 @@ static int fill_by_mmap(struct bench *b, struct bench_job *job, const struct ben
 	if (!p)
 		return -EIO;
 	memset(p, 0x5a, b->size);
+	job->sample.huge = mapped_huge_bytes(p);
 	munmap(p, b->size);
 	return 0;
 }
@@ -515,11 +516,11 @@ const struct bench_scenario bench_scenarios[] = {
 	{ "write-populate", "populate with write()", "GiB/s", 1,
 	  "bytes_populated", 0, measure_write_populate },
 	{ "punch", "punch hole of the whole file", "GiB/s", 1,
-	  "bytes_after_punch", 0, measure_punch },
+	  "bytes_after_punch", 1, measure_punch },
 	{ "seq-read", "sequential read() through the fd", "GiB/s", 1,
-	  "bytes_populated", 0, measure_seq_read },
+	  "bytes_populated", 1, measure_seq_read },
 	{ "seq-write", "sequential write() through the fd (populated file)", "GiB/s", 1,
-	  "bytes_populated", 0, measure_seq_write },
+	  "bytes_populated", 1, measure_seq_write },
 	{ "open-mmap", "open+mmap+munmap+close", "us", 0,
 	  "cycles", 0, measure_open_mmap },
 };
