@@ -273,6 +273,12 @@ static void json_machine(FILE *f)
 {
 	char cpu[256], mem[64], thp[128], shmem[128], hp[32];
 	struct utsname u;
+	const struct { const char *key, *value; } fields[] = {
+		{ "kernel", u.release }, { "kernel_version", u.version }, { "arch", u.machine },
+		{ "cpu", cpu }, { "mem_total", mem }, { "thp_enabled", thp },
+		{ "thp_shmem_enabled", shmem }, { "nr_hugepages_at_end", hp },
+	};
+	unsigned int i;
 
 	uname(&u);
 	proc_field("/proc/cpuinfo", "model name", cpu, sizeof(cpu));
@@ -280,22 +286,11 @@ static void json_machine(FILE *f)
 	first_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
 	first_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled", shmem, sizeof(shmem));
 	first_line("/proc/sys/vm/nr_hugepages", hp, sizeof(hp));
-	fputs("\"machine\":{\"kernel\":", f);
-	json_str(f, u.release);
-	fputs(",\"kernel_version\":", f);
-	json_str(f, u.version);
-	fputs(",\"arch\":", f);
-	json_str(f, u.machine);
-	fputs(",\"cpu\":", f);
-	json_str(f, cpu);
-	fprintf(f, ",\"cpus_online\":%ld,\"mem_total\":", sysconf(_SC_NPROCESSORS_ONLN));
-	json_str(f, mem);
-	fputs(",\"thp_enabled\":", f);
-	json_str(f, thp);
-	fputs(",\"thp_shmem_enabled\":", f);
-	json_str(f, shmem);
-	fputs(",\"nr_hugepages_at_end\":", f);
-	json_str(f, hp);
+	fprintf(f, "\"machine\":{\"cpus_online\":%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		fprintf(f, ",\"%s\":", fields[i].key);
+		json_str(f, fields[i].value);
+	}
 	fputc('}', f);
 }
 
@@ -324,6 +319,19 @@ static void json_params(FILE *f, const struct bench *b)
 	fprintf(f, ",\"duration_s\":%.3f", b->finished - b->started);
 }
 
+/* ,"median":M,"min":M,"max":M */
+static void json_stat(FILE *f, const struct bench_stat *st)
+{
+	const double v[] = { st->median, st->min, st->max };
+	const char *const key[] = { "median", "min", "max" };
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		fprintf(f, ",\"%s\":", key[i]);
+		json_num(f, v[i]);
+	}
+}
+
 static void json_samples(FILE *f, const struct bench_sample *s, unsigned int n,
 			 const char *check_name)
 {
@@ -339,12 +347,8 @@ static void json_samples(FILE *f, const struct bench_sample *s, unsigned int n,
 			fprintf(f, ",\"huge_bytes\":%lld", s[i].huge);
 		fputc('}', f);
 	}
-	fputs("],\"median\":", f);
-	json_num(f, st.median);
-	fputs(",\"min\":", f);
-	json_num(f, st.min);
-	fputs(",\"max\":", f);
-	json_num(f, st.max);
+	fputc(']', f);
+	json_stat(f, &st);
 }
 
 static void json_backends(FILE *f, const struct bench *b)
@@ -418,9 +422,14 @@ int bench_report_json(struct bench *b, const char *path)
 	json_backends(f, b);
 	fputs(",\"memset_ceiling\":{\"unit\":\"GiB/s\",", f);
 	json_samples(f, b->ceiling, b->nceiling, "bytes");
-	fprintf(f, "},\"gmemfsd_requests\":{\"read\":%lld,\"write\":%lld},\"results\":[",
-		b->daemon_rw_after[0] - b->daemon_rw_before[0],
-		b->daemon_rw_after[1] - b->daemon_rw_before[1]);
+	fputs("},\"gmemfsd_requests\":", f);
+	if (b->daemon_rw_before[0] >= 0 && b->daemon_rw_after[0] >= 0)
+		fprintf(f, "{\"read\":%lld,\"write\":%lld}",
+			b->daemon_rw_after[0] - b->daemon_rw_before[0],
+			b->daemon_rw_after[1] - b->daemon_rw_before[1]);
+	else
+		fputs("null", f);
+	fputs(",\"results\":[", f);
 	for (sc = 0; sc < bench_nscenarios; sc++) {
 		if (!selected(b, sc))
 			continue;

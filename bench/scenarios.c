@@ -179,33 +179,10 @@ static int fill_by_mmap(struct bench *b, struct bench_job *job, const struct ben
 
 /* --- scenarios ----------------------------------------------------------- */
 
-static int measure_touch(struct bench *b, struct bench_job *job)
-{
-	struct bench_obj obj;
-	double t0, t1;
-	void *p;
-	int err = obj_create(b, job, &obj);
-
-	if (err)
-		return err;
-	p = obj_map(b, job, &obj);
-	if (!p) {
-		err = -EIO;
-		goto out;
-	}
-	t0 = bench_now();
-	touch_pages(p, b->size, 1);
-	t1 = bench_now();
-	job->sample.huge = mapped_huge_bytes(p);
-	munmap(p, b->size);
-	job->sample.value = ns_per_page(b, t1 - t0);
-	err = check_populated(b, job, &obj, 1);
-out:
-	bench_obj_release(&obj);
-	return err;
-}
-
-static int measure_refault(struct bench *b, struct bench_job *job)
+/* One timed pass writing a byte per page of a fresh object's mapping: its
+ * first touch, or with refault, a second pass after munmap and mmap, when
+ * every page is in the page cache already. */
+static int touch_sample(struct bench *b, struct bench_job *job, int refault)
 {
 	struct bench_obj obj;
 	double t0, t1;
@@ -216,11 +193,11 @@ static int measure_refault(struct bench *b, struct bench_job *job)
 		return err;
 	err = -EIO;
 	p = obj_map(b, job, &obj);
-	if (!p)
-		goto out;
-	touch_pages(p, b->size, 1);
-	munmap(p, b->size);
-	p = obj_map(b, job, &obj);
+	if (p && refault) {
+		touch_pages(p, b->size, 1);
+		munmap(p, b->size);
+		p = obj_map(b, job, &obj);
+	}
 	if (!p)
 		goto out;
 	t0 = bench_now();
@@ -233,6 +210,16 @@ static int measure_refault(struct bench *b, struct bench_job *job)
 out:
 	bench_obj_release(&obj);
 	return err;
+}
+
+static int measure_touch(struct bench *b, struct bench_job *job)
+{
+	return touch_sample(b, job, 0);
+}
+
+static int measure_refault(struct bench *b, struct bench_job *job)
+{
+	return touch_sample(b, job, 1);
 }
 
 /* The guest's run on a mapping of obj; check = pages it wrote. */
