@@ -21,6 +21,14 @@
  * sends SIGRTMIN (the library installs an empty handler for it on
  * gm_vmm_open) so a guest that does not halt ends with -ETIMEDOUT.
  *
+ * Typical use:
+ *	gm_vmm_open(&vm, -1);			or the VM fd gmemfsd's file is bound to
+ *	fd = gm_vmm_create_gmem(&vm, size, GM_VMM_GMEM_MMAP | GM_VMM_GMEM_INIT_SHARED);
+ *	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+ *	gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, size, fd, 0 });
+ *	gm_vmm_touch(&vm, seed, &ns);  gm_vmm_verify(host, size, seed, &bad);
+ *	gm_vmm_clear_ram(&vm);  munmap(host, size);  close(fd);  gm_vmm_close(&vm);
+ *
  * Not for: real guests (no interrupts, devices, paging, or more than one
  * vCPU); private (encrypted) memory; anything but one RAM slot at a time.
  * The API below is stable: other branches build on it.
@@ -62,9 +70,10 @@ struct gm_vmm {
  * keeps ownership of vm_fd).  Creates the vCPU and the code slot. */
 int gm_vmm_open(struct gm_vmm *vm, int vm_fd);
 
-/* Release the vCPU, the code slot and (if gm_vmm_open made it) the VM.
- * Safe on a zeroed or half-opened struct whose fds are -1 or 0-initialized
- * by gm_vmm_open; RAM slot memory stays the caller's. */
+/* Release the vCPU, the code slot and (if gm_vmm_open made it) the VM; a
+ * caller's VM gets its RAM slot removed.  Safe to call twice, and on a
+ * struct whose gm_vmm_open failed (which has already released it); not on
+ * one gm_vmm_open never saw.  RAM slot memory stays the caller's. */
 void gm_vmm_close(struct gm_vmm *vm);
 
 /* The guest_memfd flags this VM accepts (KVM_CAP_GUEST_MEMFD_FLAGS), 0 if
