@@ -32,7 +32,7 @@ END_TEST
 
 START_TEST(test_parse_rejects)
 {
-	static const char *const bad[] = { "", "4K ", "4", "2m", "1g", "inherit", "auto\n\n",
+	static const char *const bad[] = { "", "4K ", "4", "2M", "1G", "inherit", "auto\n\n",
 					   "4kk", "thp", "AUTO" };
 	enum gm_pagesize ps = GM_PS_4K;
 
