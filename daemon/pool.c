@@ -309,8 +309,15 @@ static void pool_give_back_pages(struct gm_pool *pool, uint32_t prov_id)
 
 	if (!pool->pages_added[prov_id])
 		return;
-	if (prov_hugetlb_pages_add(prov, -pool->pages_added[prov_id], &done) == 0)
+	if (prov_hugetlb_pages_add(prov, -pool->pages_added[prov_id], &done) == 0 &&
+	    -done == pool->pages_added[prov_id])
 		gm_info("pool: gave %ld %s pages back to the kernel", -done, prov->name);
+	else
+		/* Pages that hold files of a store that stays mounted: 1 GiB
+		 * pages cannot become surplus, so the kernel keeps them. */
+		gm_warn("pool: gave %ld of the %ld %s pages added back to the kernel; the "
+			"rest hold files (unmount the store to free them)", -done,
+			pool->pages_added[prov_id], prov->name);
 	pool->pages_added[prov_id] = 0;
 }
 

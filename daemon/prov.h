@@ -107,6 +107,7 @@ int prov_tmpfs_for_each_backing(struct gm_prov_inst *pi,
 
 /* Shared hugetlbfs mechanics of both hugetlb providers (prov_hugetlb.c). */
 int prov_hugetlb_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
+void prov_hugetlb_detach(struct gm_prov_inst *pi);
 int prov_hugetlb_set_limit(struct gm_prov_inst *pi, uint64_t bytes);
 int prov_hugetlb_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit);
 ssize_t prov_hugetlb_read(struct gm_prov_inst *pi, uint64_t id, int fd, void *buf,
@@ -123,7 +124,7 @@ int prov_hugetlb_pages_add(const struct gm_provider *prov, long delta, long *don
 	.passthrough = false,					\
 	.fixed_limit = true,					\
 	.attach = prov_hugetlb_attach,				\
-	.detach = prov_tmpfs_detach,				\
+	.detach = prov_hugetlb_detach,				\
 	.backing_open = prov_tmpfs_backing_open,		\
 	.backing_unlink = prov_tmpfs_backing_unlink,		\
 	.set_limit = prov_hugetlb_set_limit,			\

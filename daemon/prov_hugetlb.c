@@ -9,8 +9,10 @@
  *
  * hugetlbfs ignores size= on remount, so the limit is fixed at mount: the
  * pool carves it out of the budget (pool.c) instead of re-splitting it.
- * The mount outlives the daemon, as the tmpfs stores do; a restart adopts
- * it, and mounts it again with the new size only while it holds no file.
+ * A mount holding files outlives the daemon, as the tmpfs stores do; a
+ * restart adopts it, and mounts it again with the new size only while it
+ * holds no file.  An empty one is unmounted at exit, so that its pages can
+ * go back to the kernel.
  *
  * hugetlbfs has read() but no write(), and FUSE passthrough refuses it
  * (ELOOP): the daemon serves write() through a mapping (prov_mapio.c) and
@@ -240,6 +242,23 @@ int prov_hugetlb_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
 	}
 	*reused = mounted;
 	return 0;
+}
+
+/*
+ * A store that holds no file has nothing to keep for a restart, and its
+ * mount holds a reservation (min_size) that would keep its pages from
+ * going back to the kernel (1 GiB pages cannot become surplus): unmount
+ * it.  A store with files stays mounted, pages and all.
+ */
+void prov_hugetlb_detach(struct gm_prov_inst *pi)
+{
+	unsigned files = 0;
+
+	if (pi->dirfd >= 0 &&
+	    prov_tmpfs_for_each_backing(pi, hugetlb_count_backing, &files) == 0 &&
+	    files == 0 && umount2(pi->dir, MNT_DETACH))
+		gm_warn("%s: cannot unmount the empty store: %s", pi->dir, strerror(errno));
+	prov_tmpfs_detach(pi);
 }
 
 int prov_hugetlb_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
