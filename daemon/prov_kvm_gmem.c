@@ -211,19 +211,8 @@ struct kvm_attach {
 	uint64_t id;
 	int staging_fd;
 	int vm_fd;
+	const char *why;	/* the reason of a refusal, for the log */
 };
-
-static const char *kvm_attach_why(int err)
-{
-	switch (err) {
-	case -EBUSY: return "already attached to a VM (a guest_memfd is bound to one)";
-	case -EINVAL: return "the fd is not a KVM VM, or the file is empty (size it first)";
-	case -EOPNOTSUPP: return "this VM cannot have a guest_memfd, or it cannot be mapped "
-				 "to move the file's bytes into it";
-	case -ENOSPC: return "the pool cannot reserve the file's size";
-	default: return strerror(-err);
-	}
-}
 
 /* Can the instance reserve size bytes, given that the file's staged bytes
  * leave the staging store? */
@@ -260,26 +249,34 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	int gfd, err;
 
 	(void)pool;
+	a->why = "already attached to a VM (a guest_memfd is bound to one)";
 	err = -EBUSY;
 	if (kvm_find(kvm, a->id))
 		return err;
+	a->why = "cannot stat the staging file";
 	err = fstat(a->staging_fd, &st) ? -errno : 0;
 	if (err)
 		return err;
+	a->why = "the file is empty: give it its size first";
 	err = -EINVAL;
 	if (st.st_size == 0)
 		return err;
 	size = ((uint64_t)st.st_size + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1);
 	staged = (uint64_t)st.st_blocks * 512;
+	a->why = "the fd is not a KVM VM, or the VM has no guest_memfd";
 	err = kvm_gmem_flags(a->vm_fd, &flags);
 	if (err)
 		return err;
+	a->why = "bytes were written before attach, and this guest_memfd cannot be "
+		 "mapped to move them in";
 	err = -EOPNOTSUPP;
 	if (staged && !(flags & GUEST_MEMFD_FLAG_MMAP))
 		return err;
+	a->why = "the pool cannot reserve the file's size";
 	err = kvm_gmem_check_room(pi, size, staged);
 	if (err)
 		return err;
+	a->why = "KVM_CREATE_GUEST_MEMFD failed (is the fd a VM, not /dev/kvm?)";
 	err = -ENOMEM;
 	f = calloc(1, sizeof(*f));
 	if (!f)
@@ -288,6 +285,7 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	err = gfd;
 	if (gfd < 0)
 		goto err_free;
+	a->why = "copying the staged bytes into the guest_memfd failed";
 	err = staged ? kvm_gmem_copy_in(a->staging_fd, gfd, (uint64_t)st.st_size) : 0;
 	if (err)
 		goto err_close;
@@ -329,8 +327,8 @@ int prov_kvm_gmem_attach(struct gm_pool *pool, struct gm_prov_inst *pi, uint64_t
 
 	err = gm_pool_locked(pool, kvm_gmem_attach_locked, &a);
 	if (err) {
-		gm_warn("file %llu: attach to a VM refused: %s", (unsigned long long)id,
-			kvm_attach_why(err));
+		gm_warn("file %llu: attach to a VM refused: %s (%s)", (unsigned long long)id,
+			a.why, strerror(-err));
 		return err;
 	}
 	return prov_kvm_gmem_dup(pi, id);
