@@ -22,7 +22,13 @@ SAN_ENV := \
 # The sanitized build is 2-3x slower; give its tests room before timing out.
 SAN_TIMEOUT_MULT := 3
 
-.PHONY: build deps run check clean
+# make bench: every backing side by side (gmembench against a gmemfsd of
+# its own); BENCH_ARGS=--quick for a short run.  JSON and plot go to
+# BENCH_OUT.
+BENCH_ARGS ?=
+BENCH_OUT ?= $(BUILD)/bench
+
+.PHONY: build deps run check clean bench
 
 build: deps
 	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD)
@@ -53,6 +59,12 @@ check: build
 		--timeout-multiplier $(SAN_TIMEOUT_MULT) || rc=1; \
 	python3 -c "$$CHECK_SUMMARY_PY" $(BUILD) $(ASAN_BUILD) || rc=1; \
 	exit $$rc
+
+bench: build
+	bench/run-bench.sh $(BUILD) --json $(BENCH_OUT)/gmembench.json \
+		--plot $(BENCH_OUT)/gmembench-ratios.svg $(BENCH_ARGS)
+	@echo "reproduce: make bench BENCH_ARGS='$(BENCH_ARGS)'" \
+		"(JSON and plot: $(BENCH_OUT)/gmembench.json, gmembench-ratios.svg)"
 
 clean:
 	rm -rf -- $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,111 @@
+#!/bin/bash
+#
+# t-bench: gmembench does the work it reports, on a tiny size against a
+# real gmemfs mount: the guest wrote every page (its words checked from the
+# host), fallocate and write() populated the whole file (st_blocks), a
+# punched file holds nothing, first touch populated every page, gmemfs data
+# went through passthrough; the JSON is well formed with every backend
+# measured or skipped with a reason, the plot is an SVG, and bad options are
+# refused.  Run by meson in the 'bench' suite with GM_BIN naming bench/'s
+# build directory.  Not for: timings (never asserted).
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+gm_init
+# shellcheck disable=SC2119 # started with the default options
+gm_start || gm_bail "gmemfsd mounts"
+B=$GM_BIN/gmembench
+J=$GM_TMP/bench.json
+P=$GM_TMP/bench.svg
+
+out=$("$B" --mount "$GM_MNT" --size 4M --rounds 2 --json "$J" --plot "$P" 2>"$GM_TMP/bench.err")
+check_eq "a tiny run exits 0" 0 "$?"
+printf '%s\n' "$out" | sed 's/^/#   /'
+check "stdout names the command that reproduces it" \
+	grep -q "^command: .*gmembench --mount .* --size 4M --rounds 2" <<<"$out"
+check "stdout has the memset ceiling" grep -q "^memset ceiling" <<<"$out"
+check "stderr has a progress line per step" grep -q "touch round 2/2" "$GM_TMP/bench.err"
+
+# Every assertion on the JSON in one place; prints one line per failure.
+judge() {
+	python3 - "$J" <<'EOF'
+import json, sys
+
+size, page = 4 << 20, 4096
+with open(sys.argv[1]) as f:
+    d = json.load(f)
+bad = []
+for k in ("machine", "parameters", "backends", "results", "memset_ceiling", "command"):
+    if k not in d:
+        bad.append("no %s" % k)
+if d["parameters"]["size"] != size or d["parameters"]["rounds"] != 2:
+    bad.append("parameters %r" % d["parameters"])
+backends = {b["name"]: b for b in d["backends"]}
+for b in d["backends"]:
+    if b["status"] == "skipped" and not b.get("reason"):
+        bad.append("%s skipped without a reason" % b["name"])
+    elif b["status"] not in ("measured", "skipped"):
+        bad.append("%s: status %s" % (b["name"], b["status"]))
+for name in ("memfd-4k", "gmemfs-4k", "gmemfs-thp"):
+    if backends.get(name, {}).get("status") != "measured":
+        bad.append("%s not measured: %s" % (name, backends.get(name)))
+for name in ("gmemfs-4k", "gmemfs-thp"):
+    if not backends[name].get("passthrough"):
+        bad.append("%s: passthrough off" % name)
+if d["gmemfsd_requests"] != {"read": 0, "write": 0}:
+    bad.append("read/write requests reached gmemfsd: %r" % d["gmemfsd_requests"])
+want = {  # scenario: (evidence key, test)
+    "touch": ("bytes_populated", lambda v, b: v >= size),
+    "refault": ("bytes_populated", lambda v, b: v >= size),
+    "guest-touch": ("pages_verified", lambda v, b: v == size // page),
+    "fallocate": ("bytes_populated",
+                  lambda v, b: v >= size or (b == "guest_memfd" and v == -1)),
+    "write-populate": ("bytes_populated", lambda v, b: v >= size),
+    "punch": ("bytes_after_punch", lambda v, b: v == 0),
+    "seq-read": ("bytes_populated", lambda v, b: v >= size),
+    "seq-write": ("bytes_populated", lambda v, b: v >= size),
+    "open-mmap": ("cycles", lambda v, b: v > 0),
+}
+seen = set()
+for r in d["results"]:
+    sc, bk = r["scenario"], r["backend"]
+    seen.add((sc, bk))
+    if r["status"] == "n/a":
+        if not r.get("reason"):
+            bad.append("%s/%s n/a without a reason" % (sc, bk))
+        continue
+    if r["status"] != "measured" or len(r["samples"]) != 2:
+        bad.append("%s/%s: %s, %d samples" % (sc, bk, r["status"], len(r["samples"])))
+        continue
+    key, ok = want[sc]
+    for s in r["samples"]:
+        if not ok(s[key], bk) or not s["value"] > 0:
+            bad.append("%s/%s: %s=%s value=%s" % (sc, bk, key, s[key], s["value"]))
+    if backends[bk]["sits_on"] and r.get("speed_vs_raw") is None:
+        bad.append("%s/%s: no ratio to its raw backing" % (sc, bk))
+for sc in want:
+    for name, b in backends.items():
+        if b["status"] == "measured" and (sc, name) not in seen:
+            bad.append("no result for %s/%s" % (sc, name))
+# Where KVM is there, the guest must really have run on gmemfs memory.
+if backends["guest_memfd"]["status"] == "measured":
+    for name in ("guest_memfd", "gmemfs-4k", "gmemfs-thp"):
+        if ("guest-touch", name) not in seen:
+            bad.append("guest-touch did not run on %s" % name)
+print("\n".join(bad) if bad else "ok")
+EOF
+}
+check_eq "the JSON shows every sample did its work, every skip has a reason" ok "$(judge)"
+check "the plot is an SVG with bars" grep -q "<svg.*<rect" <(tr -d '\n' <"$P")
+check_eq "nothing is left in the mount" "" "$(find "$GM_MNT" -mindepth 1 -maxdepth 1 ! -name .gmemfs)"
+
+out=$("$B" --mount "$GM_MNT" --size 4M --rounds 1 --only punch 2>/dev/null)
+check "--only runs that scenario alone" grep -q "^punch:" <<<"$out"
+# shellcheck disable=SC2016 # the inner shell expands $1
+check "--only leaves the others out" bash -c '! grep -q "^touch:" <<<"$1"' _ "$out"
+check_fails "an unknown scenario is refused" "bad option --only nosuch" \
+	"$B" --only nosuch
+check_fails "a size that is not whole pages is refused" "bad option --size 1000" \
+	"$B" --size 1000
+
+gm_done
