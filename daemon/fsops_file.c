@@ -256,7 +256,8 @@ static int gm_file_info(struct gm_fs *fs, struct gm_inode *inode, struct gmemfs_
 		out->id = inode->ino;
 		out->size = st.st_size;
 		out->populated = (uint64_t)st.st_blocks * 512;
-		out->flags = (fs->passthrough ? GMEMFS_INFO_PASSTHROUGH : 0) |
+		out->flags = (fs->passthrough && inode->pi->prov->passthrough ?
+			      GMEMFS_INFO_PASSTHROUGH : 0) |
 			     (inode->nlink == 0 ? GMEMFS_INFO_UNLINKED : 0);
 	}
 	pthread_mutex_unlock(&inode->lock);
