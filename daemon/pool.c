@@ -482,6 +482,7 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 	for (int i = 0; !err && i < GM_NPROV; i++) {
 		u->prov[i].used = used[i];
 		u->prov[i].limit = present[i] ? pool->inst[i].limit : 0;
+		u->prov[i].fixed = present[i] && pool->inst[i].prov->fixed_limit;
 	}
 	pthread_mutex_unlock(&pool->lock);
 	if (err)
@@ -494,7 +495,7 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 
 bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id)
 {
-	if (prov_id >= GM_NPROV)
+	if (prov_id >= GM_NPROV || u->prov[prov_id].fixed)
 		return false;
 	return u->free && gm_pool_room(u, prov_id) * 8 <= u->free;	/* a full pool has nothing to give */
 }

@@ -52,6 +52,7 @@ struct gm_pool_usage {
 	struct {
 		uint64_t used;
 		uint64_t limit;
+		bool fixed;		/* a hugetlb store: no split gives it more */
 	} prov[GM_NPROV];
 };
 
@@ -94,7 +95,8 @@ static inline uint64_t gm_pool_room(const struct gm_pool_usage *u, uint32_t prov
 }
 
 /* In the figures u, is a provider's headroom small next to the pool's free
- * space (an eighth or less)?  Then a split would give it more. */
+ * space (an eighth or less)?  Then a split would give it more (never for a
+ * fixed store: nothing would). */
 bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id);
 
 #endif

@@ -85,6 +85,10 @@ extern const struct gm_provider gm_prov_hugetlb_2m;
 extern const struct gm_provider gm_prov_hugetlb_1g;
 extern const struct gm_provider gm_prov_kvm_gmem;
 
+/* Open the instance's mount root into pi->dirfd, checking its filesystem
+ * (magic, and block size unless 0).  0 or -errno, logged (prov_tmpfs.c). */
+int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_size);
+
 /* Shared tmpfs mechanics used by both shmem providers (prov_tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
 void prov_tmpfs_detach(struct gm_prov_inst *pi);

@@ -43,6 +43,10 @@
 
 #define HUGETLB_MS_FLAGS	(MS_NOSUID | MS_NODEV)
 #define HUGETLB_SOURCE		"gmemfs"
+/* As for tmpfs: bounds the inodes, and gives statfs a real file count
+ * (without it hugetlbfs reports "unlimited" as ~0, which the mount's
+ * statfs would add up). */
+#define HUGETLB_NR_INODES	65536
 
 static void hugetlb_knob(const struct gm_provider *prov, char *path, size_t len)
 {
@@ -104,30 +108,9 @@ out:
 	return err;
 }
 
-/* Our root fd, checked to be a hugetlbfs of the provider's page size. */
 static int hugetlb_open_root(struct gm_prov_inst *pi)
 {
-	struct statfs sfs;
-	int fd, err;
-
-	fd = open(pi->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		gm_err("%s: cannot open the instance root: %s", pi->dir, strerror(-err));
-		return err;
-	}
-	err = fstatfs(fd, &sfs) ? -errno : 0;
-	if (!err && (sfs.f_type != HUGETLBFS_MAGIC ||
-		     (uint64_t)sfs.f_bsize != pi->prov->page_size))
-		err = -EXDEV;
-	if (err) {
-		gm_err("%s: not a hugetlbfs with %" PRIu64 " KiB pages; unmount what is "
-		       "there: %s", pi->dir, pi->prov->page_size >> 10, strerror(-err));
-		close(fd);
-		return err;
-	}
-	pi->dirfd = fd;
-	return 0;
+	return prov_store_open_root(pi, HUGETLBFS_MAGIC, pi->prov->page_size);
 }
 
 static int hugetlb_mount_fresh(struct gm_prov_inst *pi, uint64_t limit)
@@ -136,7 +119,8 @@ static int hugetlb_mount_fresh(struct gm_prov_inst *pi, uint64_t limit)
 	int err;
 
 	snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,size=%" PRIu64 ",min_size=%" PRIu64
-		 ",mode=0700", pi->prov->page_size >> 10, limit, limit);
+		 ",mode=0700,nr_inodes=%u", pi->prov->page_size >> 10, limit, limit,
+		 HUGETLB_NR_INODES);
 	if (mount(HUGETLB_SOURCE, pi->dir, "hugetlbfs", HUGETLB_MS_FLAGS, opts)) {
 		err = -errno;
 		/* ENOMEM: min_size could not be reserved from the kernel's pool. */

@@ -35,6 +35,7 @@
 
 #include "backing.h"
 #include "fsops.h"
+#include "gm-smaps.h"
 #include "handout.h"
 #include "recover.h"
 #include "vmm.h"
@@ -89,6 +90,7 @@ static int daemon_start(struct daemon *d, char *state, char *mnt)
 		return err;
 	err = -EIO;
 	d->fs.se = fuse_session_new(&args, &gm_fsops, sizeof(gm_fsops), &d->fs);
+	fuse_opt_free_args(&args);	/* the parser made its own copy */
 	if (!d->fs.se)
 		goto err_fs;
 	if (fuse_session_mount(d->fs.se, mnt))
@@ -170,26 +172,6 @@ static int read_back(const char *path, uint32_t seed, uint64_t *bad)
 	}
 	close(fd);
 	return err;
-}
-
-static long smaps_kernel_page_kb(const void *addr)
-{
-	char line[256], want[32];
-	bool in = false;
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
-	while (fgets(line, sizeof(line), f)) {
-		if (strchr(line, '-') && strncmp(line, want, strlen(want)) == 0)
-			in = true;
-		else if (in && sscanf(line, "KernelPageSize: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
 }
 
 /* One backing under test: its mapping and, for guest_memfd, its fd. */
@@ -360,7 +342,7 @@ int main(int argc, char **argv)
 		report(true, "hugetlb: the guest's word in every page, read back through the mount",
 		       NULL);
 	if (!err) {
-		long kb = smaps_kernel_page_kb(rams[1].host);
+		long kb = gm_smaps_kb(rams[1].host, "KernelPageSize");
 
 		snprintf(msg, sizeof(msg), "KernelPageSize %ld kB", kb);
 		report(kb == 2048, "hugetlb: the handed-out fd maps 2 MiB pages", msg);

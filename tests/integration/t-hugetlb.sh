@@ -26,6 +26,7 @@ X=user.gmemfs.pagesize
 gm_start --pool-size=64M --hugepages=2M:4 || gm_bail "gmemfsd mounts with --hugepages=2M:4"
 
 prov() { gm_stats "[p for p in d['pool']['providers'] if p['name'] == '$1'][0]['$2']"; }
+# shellcheck disable=SC2317 # called through check_fails
 map_shared() {
 	python3 -c 'import mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
@@ -48,6 +49,9 @@ check_eq "stats: and says why" "no huge pages reserved for it (--hugepages)" \
 check_eq "stats: the providers' limits sum to the budget" $((64 * MiB)) \
 	"$(gm_stats 'sum(p["limit"] for p in d["pool"]["providers"])')"
 check_eq "statfs: the budget is the pool's size" $((64 * MiB)) "$(gm_statfs | cut -d' ' -f2)"
+# Each store has its own inode limit; hugetlbfs's default is "unlimited" (~0).
+check_eq "statfs: file slots are the 4 stores' inode limits added up" $((4 * 65536)) \
+	"$(stat -f -c %c "$M")"
 
 # --- a 2m file: daemon-served read/write, no shared mmap through the mount ---
 mkdir "$M/huge"

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
+#include "gm-smaps.h"
 #include "pool.h"
 #include "suites.h"
 #include "../../uapi/gmemfs.h"
@@ -478,26 +479,6 @@ START_TEST(test_pool_restart_reuses_stores)
 }
 END_TEST
 
-/* ShmemPmdMapped of the mapping that starts at addr, in kB. */
-static long smaps_pmd_kb(const void *addr)
-{
-	char line[512], start[32];
-	bool in_vma = false;
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	ck_assert_ptr_nonnull(f);
-	snprintf(start, sizeof(start), "%lx-", (unsigned long)addr);
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, start, strlen(start)) == 0)
-			in_vma = true;
-		else if (in_vma && sscanf(line, "ShmemPmdMapped: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
 /* Map len bytes of fd shared at a 2 MiB-aligned address, so every huge
  * page of the file can be mapped by a PMD: carved out of a larger
  * reservation. */
@@ -531,7 +512,7 @@ static long touch_and_measure_pmd(struct gm_prov_inst *pi, uint64_t id, uint64_t
 	ck_assert_int_eq(ftruncate(fd, (off_t)len), 0);
 	p = map_huge_aligned(fd, len);
 	memset(p, 0x5a, len);
-	kb = smaps_pmd_kb(p);
+	kb = gm_smaps_kb(p, "ShmemPmdMapped");
 	munmap(p, len);
 	close(fd);
 	return kb;

@@ -22,6 +22,7 @@
 
 #include "backing.h"
 #include "ck_tmpdir.h"
+#include "gm-smaps.h"
 #include "handout.h"
 #include "namespace.h"
 #include "recover.h"
@@ -127,26 +128,6 @@ static const char *prov_of(struct gm_inode *inode)
 	return inode->pi->prov->name;
 }
 
-/* KernelPageSize (kB) of the mapping at addr, from /proc/self/smaps. */
-static long smaps_kernel_page_kb(const void *addr)
-{
-	char line[256], want[32];
-	bool in = false;
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	ck_assert_ptr_nonnull(f);
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
-	while (fgets(line, sizeof(line), f)) {
-		if (strchr(line, '-') && strncmp(line, want, strlen(want)) == 0)
-			in = true;
-		else if (in && sscanf(line, "KernelPageSize: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
 static long meminfo_kb(const char *key)
 {
 	char line[256];
@@ -244,7 +225,7 @@ START_TEST(test_file_gets_huge_pages_through_handout)
 	map = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ck_assert_ptr_ne(map, MAP_FAILED);
 	memset(map, 0x5a, 4 * MiB);
-	ck_assert_int_eq(smaps_kernel_page_kb(map), 2048);
+	ck_assert_int_eq(gm_smaps_kb(map, "KernelPageSize"), 2048);
 	ck_assert_int_eq(meminfo_kb("HugePages_Free"), free_before - 2);
 
 	/* The daemon's read path sees what the client wrote, and its write
@@ -370,7 +351,7 @@ START_TEST(test_1g_page_or_unavailable)
 	map = mmap(NULL, GiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ck_assert_ptr_ne(map, MAP_FAILED);
 	map[12345] = 7;
-	ck_assert_int_eq(smaps_kernel_page_kb(map), 1048576);
+	ck_assert_int_eq(gm_smaps_kb(map, "KernelPageSize"), 1048576);
 	uint8_t r = 0;
 	ck_assert_int_eq(gm_backing_read(f, &r, 1, 12345), 1);
 	ck_assert_uint_eq(r, 7);
