@@ -209,21 +209,33 @@ static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi, b
 	return 0;
 }
 
-int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
-		    bool replay)
+/* The provider an empty file of policy ps goes to: its current one if ps
+ * allows it (replay found it there), else the first available.  A size
+ * of 0 fits anywhere present, so no other file is looked at (callers hold
+ * this file's lock).  NULL (logged) if none is available. */
+static struct gm_prov_inst *gm_backing_target(struct gm_fs *fs, struct gm_inode *inode,
+					      enum gm_pagesize ps)
 {
 	uint32_t cand[GM_POLICY_MAX_CANDIDATES];
 	unsigned n = gm_policy_candidates(ps, cand);
-	struct gm_prov_inst *pi;
 
-	/* Already where the new policy allows (replay found it there). */
 	for (unsigned i = 0; i < n; i++) {
 		if (inode->pi && inode->pi->prov->id == cand[i])
-			return 0;
+			return inode->pi;
 	}
-	/* The file is empty: a size of 0 fits anywhere present.  Its lock
-	 * is held, and gm_backing_choose leaves it out of its sums. */
-	pi = gm_backing_choose(fs, inode, ps, 0);
+	return gm_backing_choose(fs, inode, ps, 0);
+}
+
+int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps)
+{
+	return gm_backing_target(fs, inode, ps) ? 0 : -ENOSPC;
+}
+
+int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
+		    bool replay)
+{
+	struct gm_prov_inst *pi = gm_backing_target(fs, inode, ps);
+
 	if (!pi)
 		return -ENOSPC;
 	return gm_backing_move_to(inode, pi, replay);

@@ -21,6 +21,10 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay);
  * of them.  inode->lock held.  -ENOSPC when none is available. */
 int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
 		    bool replay);
+/* Could the file take policy ps now (a provider it allows is available)?
+ * 0 or -ENOSPC (logged); checked before a policy change is journaled.
+ * inode->lock held. */
+int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
 /* The evict hook of the inode table: closes and removes the backing. */
 void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode);
 /* fstat of the backing; inode->lock held or the inode otherwise stable. */

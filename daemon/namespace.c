@@ -484,6 +484,11 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 		err = gm_ns_check_file_empty(fs, inode);
 		if (err)
 			goto out_unlock;
+		/* A move that cannot happen must not reach the journal, where
+		 * replay would fail on it at every start. */
+		err = fs->journaling ? gm_backing_policy_check(fs, inode, ps) : 0;
+		if (err)
+			goto out_unlock;
 	}
 	err = gm_ns_journal(fs, &r);
 	if (err)

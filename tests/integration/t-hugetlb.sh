@@ -91,6 +91,8 @@ check_errno "a 1g file: ENOSPC at create" ENOSPC create "$M/g1/f"
 check "a 1g,fallback=2m-thp file is created" touch "$M/g1fb/f"
 check_eq "... on shmem-thp" 2 "$(gm_info "$M/g1fb/f" provider)"
 check_eq "... and keeps its policy" 1g,fallback=2m-thp "$(gm_pagesize "$M/g1fb/f")"
+check_errno "an empty file cannot take the 1g policy either: ENOSPC" ENOSPC \
+	setxattr "$M/g1fb/f" "$X" 1g
 
 # --- auto: sized while unopened, to whole 2 MiB pages: hugetlb-2m ---
 : >"$M/auto"

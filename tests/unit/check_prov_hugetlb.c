@@ -257,6 +257,10 @@ START_TEST(test_room_fallback_and_enospc)
 	ck_assert_int_eq(err, -ENOSPC);
 	c = mkfile_ok(&fs, "big-fb", "1g,fallback=2m-thp");
 	ck_assert_str_eq(prov_of(c), "shmem-thp");
+	/* Nor may an empty file change to it: refused before the journal
+	 * holds the change, so the restart below replays cleanly. */
+	ck_assert_int_eq(gm_ns_set_policy(&fs, c, GM_PS_1G), -ENOSPC);
+	ck_assert_str_eq(gm_policy_text(c->policy), "1g,fallback=2m-thp");
 
 	/* Two 2m files share the store's 8 MiB: sizes are promises. */
 	a = mkfile_ok(&fs, "a", "2m");
@@ -274,6 +278,14 @@ START_TEST(test_room_fallback_and_enospc)
 	ck_assert_int_eq(st.st_size, 8 * MiB);
 	uint8_t one = 1;
 	ck_assert_int_eq(gm_backing_write(&fs, a, &one, 1, 8 * MiB), -ENOSPC);
+	gm_fs_teardown(&fs);
+
+	fs_start(&fs, &o, state, sizeof(state), 64 * MiB, 4, 0);
+	ck_assert_uint_eq(fs.replay_failures, 0);
+	a = gm_dentry_lookup(&fs.it, fs.root->ino, "b");
+	ck_assert_ptr_nonnull(a);
+	gm_fs_put(&fs, a);
+	ck_assert_str_eq(prov_of(a), "shmem-4k");	/* found where it fell back */
 	gm_fs_teardown(&fs);
 }
 END_TEST
