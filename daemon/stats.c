@@ -12,6 +12,7 @@
 
 #include "backing.h"
 #include "fsops.h"
+#include "prov_kvm_gmem.h"
 
 static void gm_json_str(FILE *f, const char *s)
 {
@@ -85,10 +86,14 @@ static void gm_stats_file(FILE *f, struct gm_inode *inode, const char *path, boo
 	fprintf(f, "%s{\"path\":", *first ? "" : ",");
 	gm_json_str(f, path);
 	fprintf(f, ",\"id\":%llu,\"provider\":\"%s\",\"policy\":\"%s\",\"size\":%lld,"
-		"\"populated\":%llu,\"open\":%u,\"nlink\":%u}",
+		"\"populated\":%llu,\"open\":%u,\"nlink\":%u",
 		(unsigned long long)inode->ino, inode->pi ? inode->pi->prov->name : "none",
 		gm_policy_text(inode->policy), (long long)st.st_size,
 		(unsigned long long)st.st_blocks * 512, inode->nopen, inode->nlink);
+	if (inode->pi && inode->pi->prov->id == GMEMFS_PROV_KVM_GMEM)
+		fprintf(f, ",\"attached\":%s",
+			prov_kvm_gmem_attached(inode->pi, inode->ino) ? "true" : "false");
+	fputc('}', f);
 	pthread_mutex_unlock(&inode->lock);
 	*first = false;
 }

@@ -24,6 +24,7 @@ check "write 2 MiB into a kvm-gmem file" dd if="$T/r2" of="$M/vm/ram" bs=1M stat
 check "read it back" cmp "$M/vm/ram" "$T/r2"
 check_eq "ioctl: provider kvm-gmem" 5 "$(gm_info "$M/vm/ram" provider)"
 check_eq "stats: provider kvm-gmem" kvm-gmem "$(gm_stats 'file("/vm/ram")["provider"]')"
+check_eq "stats: not attached to a VM" False "$(gm_stats 'file("/vm/ram")["attached"]')"
 check_cond "stats: the daemon served reads and writes" \
 	"$(gm_stats 'd["requests"]["read"]') > 0 && $(gm_stats 'd["requests"]["write"]') > 0"
 check_fails "mmap(MAP_SHARED) through the mount: ENODEV" "No such device" \
