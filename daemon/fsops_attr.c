@@ -58,7 +58,7 @@ static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	return 0;
 }
 
-static int gm_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
+int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 {
 	int err;
 
@@ -140,7 +140,7 @@ static int gm_setattr_apply(struct gm_fs *fs, struct gm_inode *inode,
 	int err = 0;
 
 	if (to_set & FUSE_SET_ATTR_SIZE)
-		err = gm_set_size(fs, inode, attr->st_size);
+		err = gm_file_set_size(fs, inode, attr->st_size);
 	if (!err && to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID) &&
 	    !(to_set & FUSE_SET_ATTR_MODE)) {
 		attr->st_mode = gm_killpriv_mode(inode, to_set);

@@ -75,10 +75,15 @@ void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int err;
 
 	gm_count(fs, GM_OP_OPEN);
-	if (inode->is_virtual)
+	if (inode->is_virtual) {
 		err = gm_ctl_open(fs, inode, fi);
-	else
-		err = gm_file_open_backing(req, fs, inode, fi);
+	} else {
+		/* libfuse negotiates atomic O_TRUNC: the kernel leaves the
+		 * truncation of an existing file to this open. */
+		err = fi->flags & O_TRUNC ? gm_file_set_size(fs, inode, 0) : 0;
+		if (!err)
+			err = gm_file_open_backing(req, fs, inode, fi);
+	}
 	if (err) {
 		gm_fs_put(fs, inode);
 		return gm_reply_err(req, err);

@@ -74,6 +74,16 @@ check_log "log: the open names the control-socket way" \
 check_eq "mmap(MAP_PRIVATE) through the mount reads the bytes" \
 	"$(sha256sum <"$T/r1" | cut -d' ' -f1)" "$(map_private_sum "$M/huge/ram" $MiB $MiB)"
 
+# --- an O_TRUNC open truncates (the kernel leaves it to the daemon) ---
+echo hello >"$M/plain"
+echo hi >"$M/plain"
+check_eq "echo over a shmem file leaves only the new bytes" hi "$(cat "$M/plain")"
+echo hello >"$M/huge/small"
+echo hi >"$M/huge/small"
+check_eq "echo over a hugetlb file: one page, the new bytes, then zeros" \
+	"$((2 * MiB)) hi" "$(stat -c %s "$M/huge/small") $(head -c 3 "$M/huge/small")"
+rm "$M/huge/small"
+
 # --- sizes: whole pages, within the store ---
 gm_log_mark
 check_errno "truncate to 3 MiB: EINVAL" EINVAL truncate "$M/huge/ram" $((3 * MiB))
