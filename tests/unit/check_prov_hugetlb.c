@@ -6,11 +6,14 @@
  * gm_handout_open hands out), policies with fallbacks and auto choose by
  * size and room, and a restart finds files where auto put them.
  *
- * The suite's unchecked fixture records nr_hugepages of both sizes and,
- * should a forked test die before its pool gave its pages back, takes the
- * surplus back in the runner (the only case where it writes the knobs).
+ * Each test that starts a pool records the pages it added in a file of
+ * the suite's scratch dir until its teardown has given them back; should a
+ * forked test die in between, the runner gives back what such records
+ * still hold (never a figure read from the shared knob, which other users
+ * of the machine move too).
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,7 +37,12 @@
 #define KNOB_1G		"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
 
 static char base[64];
-static long knob_2m_at_start, knob_1g_at_start;
+
+static void setup_run(void)
+{
+	if (ck_tmpdir_make(base, sizeof(base), "hugetlb"))
+		base[0] = '\0';
+}
 
 static long knob_read(const char *path)
 {
@@ -49,53 +57,88 @@ static long knob_read(const char *path)
 	return v;
 }
 
-static void knob_write(const char *path, long v)
+static void knob_add(const char *path, long delta)
 {
-	FILE *f = fopen(path, "we");
+	long now = knob_read(path);
+	FILE *f;
 
+	if (now < 0 || !delta)
+		return;
+	f = fopen(path, "we");
 	if (f) {
-		fprintf(f, "%ld\n", v);
+		fprintf(f, "%ld\n", now + delta);
 		fclose(f);
 	}
 }
 
-static void setup_run(void)
+/* The record of a live pool's added pages: "<2M> <1G>". */
+static void pending_path(char *buf, size_t len)
 {
-	if (ck_tmpdir_make(base, sizeof(base), "hugetlb"))
-		base[0] = '\0';
-	knob_2m_at_start = knob_read(KNOB_2M);
-	knob_1g_at_start = knob_read(KNOB_1G);
+	snprintf(buf, len, "%s/pending-%d", base, (int)getpid());
 }
 
-/* Unmounting the stores drops their reservations; a pool that died
- * before its fini leaves the pages it added, which go back here. */
-static void knob_restore(const char *path, long at_start)
+/* Runs in the runner: records left by tests that died with a live pool. */
+static void give_back_pending(void)
 {
-	long now = knob_read(path);
+	char path[512];
+	struct dirent *de;
+	long n2m, n1g;
+	DIR *d = base[0] ? opendir(base) : NULL;
 
-	if (at_start >= 0 && now > at_start) {
-		fprintf(stderr, "check_prov_hugetlb: %s is %ld, was %ld: taking back %ld\n",
-			path, now, at_start, now - at_start);
-		knob_write(path, knob_read(path) - (now - at_start));
+	while (d && (de = readdir(d)) != NULL) {
+		FILE *f;
+
+		if (strncmp(de->d_name, "pending-", 8) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%ld %ld", &n2m, &n1g) == 2) {
+			fprintf(stderr, "check_prov_hugetlb: a test died with %ld 2M and %ld 1G "
+				"pages added: giving them back\n", n2m, n1g);
+			knob_add(KNOB_2M, -n2m);
+			knob_add(KNOB_1G, -n1g);
+		}
+		fclose(f);
 	}
+	if (d)
+		closedir(d);
 }
 
 static void teardown_run(void)
 {
+	give_back_pending();
 	ck_tmpdir_sweep(base);
-	knob_restore(KNOB_2M, knob_2m_at_start);
-	knob_restore(KNOB_1G, knob_1g_at_start);
 }
 
 static void fs_start(struct gm_fs *fs, struct gm_opts *o, char *state, size_t len,
 		     uint64_t pool, uint32_t n2m, uint32_t n1g)
 {
+	char pending[128];
+	FILE *f;
+
 	if (!state[0])
 		ck_assert_int_eq(ck_tmpdir_sub(base, state, len), 0);
 	*o = (struct gm_opts){ .state_dir = state, .pool_bytes = pool, .pagesize = GM_PS_AUTO,
 			       .hugepages_2m = n2m, .hugepages_1g = n1g };
 	memset(fs, 0, sizeof(*fs));
 	ck_assert_int_eq(gm_fs_setup(fs, o), 0);
+	pending_path(pending, sizeof(pending));
+	f = fopen(pending, "we");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%ld %ld\n", fs->pool.pages_added[GMEMFS_PROV_HUGETLB_2M],
+		fs->pool.pages_added[GMEMFS_PROV_HUGETLB_1G]);
+	fclose(f);
+}
+
+static void fs_stop(struct gm_fs *fs)
+{
+	char pending[128];
+
+	gm_fs_teardown(fs);
+	pending_path(pending, sizeof(pending));
+	unlink(pending);
 }
 
 static struct gm_inode *mkfile(struct gm_fs *fs, const char *name, const char *policy,
@@ -196,7 +239,7 @@ START_TEST(test_reserve_carve_and_give_back)
 	free_before = meminfo_kb("HugePages_Free");
 	ck_assert_int_ge(meminfo_kb("HugePages_Rsvd"), 4);
 
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 	ck_assert_int_eq(knob_read(KNOB_2M), before);
 	ck_assert_int_ge(free_before, 0);
 }
@@ -239,7 +282,7 @@ START_TEST(test_file_gets_huge_pages_through_handout)
 	ck_assert(memcmp(map + 3 * MiB + 100, buf, 5000) == 0);
 	munmap(map, 4 * MiB);
 	close(fd);
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 }
 END_TEST
 
@@ -278,7 +321,7 @@ START_TEST(test_room_fallback_and_enospc)
 	ck_assert_int_eq(st.st_size, 8 * MiB);
 	uint8_t one = 1;
 	ck_assert_int_eq(gm_backing_write(&fs, a, &one, 1, 8 * MiB), -ENOSPC);
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 
 	fs_start(&fs, &o, state, sizeof(state), 64 * MiB, 4, 0);
 	ck_assert_uint_eq(fs.replay_failures, 0);
@@ -286,7 +329,7 @@ START_TEST(test_room_fallback_and_enospc)
 	ck_assert_ptr_nonnull(a);
 	gm_fs_put(&fs, a);
 	ck_assert_str_eq(prov_of(a), "shmem-4k");	/* found where it fell back */
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 }
 END_TEST
 
@@ -307,7 +350,7 @@ START_TEST(test_auto_by_size_and_restart)
 	ck_assert_int_eq(gm_backing_set_size(&fs, odd, 3 * MiB), 0);
 	ck_assert_str_eq(prov_of(odd), "shmem-thp");	/* 2 MiB pages do not divide it */
 	write_read_back(&fs, big, 5 * MiB, 4096, 42);
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 	ck_assert_int_eq(knob_read(KNOB_2M), before);
 
 	/* The restart adopts the store and replay finds the file in it. */
@@ -321,7 +364,7 @@ START_TEST(test_auto_by_size_and_restart)
 	ck_assert_int_eq(gm_backing_read(big, r, sizeof(r), 5 * MiB), sizeof(r));
 	ck_assert(memcmp(r, w, sizeof(r)) == 0);
 	ck_assert_int_eq(knob_read(KNOB_2M), before + 4);
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 	ck_assert_int_eq(knob_read(KNOB_2M), before);
 }
 END_TEST
@@ -351,7 +394,7 @@ START_TEST(test_1g_page_or_unavailable)
 		ck_assert_ptr_nonnull(strstr(fs.pool.absent[GMEMFS_PROV_HUGETLB_1G],
 					     "could not give"));
 		ck_assert_str_eq(prov_of(f), "hugetlb-2m");
-		gm_fs_teardown(&fs);
+		fs_stop(&fs);
 		ck_assert_int_eq(knob_read(KNOB_1G), before);
 		return;
 	}
@@ -376,7 +419,7 @@ START_TEST(test_1g_page_or_unavailable)
 	/* An emptied store is unmounted at exit, so its page can go back
 	 * (a 1 GiB page that holds a file, or a store's reservation, cannot). */
 	ck_assert_int_eq(gm_ns_unlink(&fs, fs.root, "ram", false, 0), 0);
-	gm_fs_teardown(&fs);
+	fs_stop(&fs);
 	ck_assert_int_eq(knob_read(KNOB_1G), before);
 }
 END_TEST
