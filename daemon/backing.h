@@ -1,6 +1,9 @@
 /*
  * A regular file's backing object: the provider file that holds its memory
- * and that FUSE passthrough hands to the kernel.  Not for: choosing the
+ * and that FUSE passthrough hands to the kernel, or that the daemon serves
+ * read/write from when passthrough cannot (hugetlb, kvm-gmem).  Which of a
+ * policy's providers serves a file is decided here (auto and fallbacks, by
+ * the file's first size and the pool's room).  Not for: setting the
  * policy (namespace.c) or passthrough ids (fsops_file.c).
  */
 #ifndef GM_BACKING_H
@@ -13,10 +16,15 @@
 /* Create (or, when replaying, find) the backing of a new file under its
  * policy's provider.  Sets inode->pi and inode->backing_fd. */
 int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay);
-/* Move an empty file's backing to the provider of policy ps (the caller
- * checked that it is empty and unopened).  inode->lock held. */
+/* Move an empty file's backing to a provider of policy ps (the caller
+ * checked that it is empty and unopened); stays if the current one is one
+ * of them.  inode->lock held.  -ENOSPC when none is available. */
 int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
 		    bool replay);
+/* Could the file take policy ps now (a provider it allows is available)?
+ * 0 or -ENOSPC (logged); checked before a policy change is journaled.
+ * inode->lock held. */
+int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
 /* The evict hook of the inode table: closes and removes the backing. */
 void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode);
 /* fstat of the backing; inode->lock held or the inode otherwise stable. */
@@ -32,5 +40,19 @@ void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode);
  * extra_size (a truncate or fallocate about to happen). */
 int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
 			 uint64_t extra_size);
+
+/* Size changes (truncate, and writes past the end of a hugetlb file):
+ * -EFBIG past the pool, -ENOSPC when the policy's providers have no room
+ * (a fallback taken first, if the file is still empty), the provider's own
+ * rules (hugetlb: whole pages; attached kvm-gmem: fixed).  No locks held. */
+int gm_backing_set_size(struct gm_fs *fs, struct gm_inode *inode, uint64_t size);
+/* fallocate with the same checks for what it allocates.  No locks held. */
+int gm_backing_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
+			 uint64_t off, uint64_t len);
+/* read()/write() served by the daemon (no passthrough): through the
+ * provider's read/write, else pread/pwrite.  Bytes or -errno. */
+ssize_t gm_backing_read(struct gm_inode *inode, void *buf, size_t len, off_t off);
+ssize_t gm_backing_write(struct gm_fs *fs, struct gm_inode *inode, const void *buf,
+			 size_t len, off_t off);
 
 #endif

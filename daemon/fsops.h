@@ -103,4 +103,9 @@ int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid);
 /* The device number of a mount point, from /proc/self/mountinfo, or 0. */
 dev_t gm_mount_dev(const char *mountpoint);
 
+/* A file's new size, as truncate or an O_TRUNC open asks (fsops_attr.c):
+ * refused while mapped when it shrinks, checked against the pool and the
+ * provider's rules.  0 or -errno (logged). */
+int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size);
+
 #endif

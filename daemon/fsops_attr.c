@@ -58,7 +58,7 @@ static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	return 0;
 }
 
-static int gm_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
+int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 {
 	int err;
 
@@ -68,21 +68,10 @@ static int gm_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	err = -EPERM;
 	if (inode->is_virtual)
 		return err;
-	err = -EFBIG;
-	if ((uint64_t)size > fs->pool.budget) {
-		gm_info("file %llu: size %lld refused: larger than the pool (%llu bytes)",
-			(unsigned long long)inode->ino, (long long)size,
-			(unsigned long long)fs->pool.budget);
-		return err;
-	}
 	err = gm_check_shrink(fs, inode, size);
 	if (err)
 		return err;
-	gm_backing_rebalance(fs, inode, size);
-	pthread_mutex_lock(&inode->lock);
-	err = ftruncate(inode->backing_fd, size) ? -errno : 0;
-	pthread_mutex_unlock(&inode->lock);
-	return err;
+	return gm_backing_set_size(fs, inode, (uint64_t)size);
 }
 
 static struct timespec gm_attr_time(const struct stat *attr, int to_set, bool atime)
@@ -151,7 +140,7 @@ static int gm_setattr_apply(struct gm_fs *fs, struct gm_inode *inode,
 	int err = 0;
 
 	if (to_set & FUSE_SET_ATTR_SIZE)
-		err = gm_set_size(fs, inode, attr->st_size);
+		err = gm_file_set_size(fs, inode, attr->st_size);
 	if (!err && to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID) &&
 	    !(to_set & FUSE_SET_ATTR_MODE)) {
 		attr->st_mode = gm_killpriv_mode(inode, to_set);

@@ -2,9 +2,14 @@
  * FUSE operations on open files.  open and create answer with FUSE
  * passthrough to the file's backing object, so read, write and mmap never
  * come back here; the kernel insists on one backing per inode, so the
- * passthrough id is registered at the first open and closed at the last
- * release.  read/write below serve only a kernel without passthrough, and
- * are counted so tests can prove they are not used.
+ * passthrough id is registered at the first passthrough open and closed at
+ * the last release.  read/write below serve a kernel without passthrough,
+ * and the files of providers passthrough refuses (hugetlb: ELOOP,
+ * kvm-gmem: EINVAL); they are counted so tests can prove they are not used
+ * otherwise.  Those files are opened with FOPEN_DIRECT_IO, and the daemon
+ * never offers FUSE_DIRECT_IO_ALLOW_MMAP, so a shared mmap of one through
+ * the mount fails with ENODEV instead of mapping a copy: a VMM gets their
+ * memory as an fd from the control socket.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +23,20 @@
 #include "fsops.h"
 #include "log.h"
 
+/* An open the daemon serves: no page cache (the memory is the backing's)
+ * and no shared mmap.  The log names the way that works, once per file
+ * opening (not per open, which a loop of cat would flood). */
+static void gm_file_open_direct(struct gm_fs *fs, struct gm_inode *inode,
+				struct fuse_file_info *fi)
+{
+	fi->direct_io = 1;
+	if (fs->passthrough && inode->nopen == 0)
+		gm_info("file %llu: %s files are served without passthrough: read() and "
+			"write() work through the mount, mmap(MAP_SHARED) fails with ENODEV; "
+			"map the fd the control socket hands out (gmemctl open-exec)",
+			(unsigned long long)inode->ino, inode->pi->prov->name);
+}
+
 /* Register the passthrough backing for another open of inode. */
 static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode,
 				struct fuse_file_info *fi)
@@ -25,7 +44,9 @@ static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inod
 	int err = 0;
 
 	pthread_mutex_lock(&inode->lock);
-	if (fs->passthrough && inode->nopen == 0) {
+	if (!inode->pi->prov->passthrough) {
+		gm_file_open_direct(fs, inode, fi);
+	} else if (fs->passthrough && inode->backing_id <= 0) {
 		int id = fuse_passthrough_open(req, inode->backing_fd);
 
 		if (id <= 0) {
@@ -37,7 +58,7 @@ static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inod
 		inode->backing_id = id;
 	}
 	inode->nopen++;
-	if (fs->passthrough)
+	if (fs->passthrough && inode->pi->prov->passthrough)
 		fi->backing_id = inode->backing_id;
 	fi->keep_cache = 0;	/* with a backing id the kernel fails the open */
 	fi->noflush = 1;	/* no FLUSH round trip on every close(): nothing to flush */
@@ -54,10 +75,15 @@ void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int err;
 
 	gm_count(fs, GM_OP_OPEN);
-	if (inode->is_virtual)
+	if (inode->is_virtual) {
 		err = gm_ctl_open(fs, inode, fi);
-	else
-		err = gm_file_open_backing(req, fs, inode, fi);
+	} else {
+		/* libfuse negotiates atomic O_TRUNC: the kernel leaves the
+		 * truncation of an existing file to this open. */
+		err = fi->flags & O_TRUNC ? gm_file_set_size(fs, inode, 0) : 0;
+		if (!err)
+			err = gm_file_open_backing(req, fs, inode, fi);
+	}
 	if (err) {
 		gm_fs_put(fs, inode);
 		return gm_reply_err(req, err);
@@ -108,6 +134,22 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+static void gm_file_read_direct(fuse_req_t req, struct gm_inode *inode, size_t size,
+				off_t off)
+{
+	void *data = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!data)
+		return gm_reply_err(req, -ENOMEM);
+	n = gm_backing_read(inode, data, size, off);
+	if (n < 0)
+		gm_reply_err(req, (int)n);
+	else
+		fuse_reply_buf(req, data, (size_t)n);
+	free(data);
+}
+
 void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
@@ -118,6 +160,8 @@ void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (inode->is_virtual)
 		return gm_ctl_read(req, fi, size, off);
 	gm_count(fs, GM_OP_READ);
+	if (!inode->pi->prov->passthrough)
+		return gm_file_read_direct(req, inode, size, off);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = inode->backing_fd;
 	buf.buf[0].pos = off;
@@ -135,10 +179,13 @@ void gm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	gm_count(fs, GM_OP_WRITE);
 	if (inode->is_virtual)
 		return gm_reply_err(req, -EACCES);
-	n = pwrite(inode->backing_fd, buf, size, off);
+	if (!inode->pi->prov->passthrough)
+		n = gm_backing_write(fs, inode, buf, size, off);
+	else if ((n = pwrite(inode->backing_fd, buf, size, off)) < 0)
+		n = -errno;
 	if (n < 0)
-		return gm_reply_err(req, -errno);
-	fuse_reply_write(req, n);
+		return gm_reply_err(req, (int)n);
+	fuse_reply_write(req, (size_t)n);
 }
 
 void gm_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -169,30 +216,11 @@ void gm_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 static int gm_file_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
 			     off_t offset, off_t length)
 {
-	uint64_t end = (uint64_t)offset + (uint64_t)length;
-	int err;
-
-	err = -EOPNOTSUPP;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
-		return err;
+		return -EOPNOTSUPP;
 	if (inode->type != S_IFREG || inode->is_virtual)
 		return -ENODEV;
-	if (!(mode & FALLOC_FL_PUNCH_HOLE)) {
-		err = -ENOSPC;
-		if (end > fs->pool.budget) {
-			gm_info("file %llu: fallocate to %llu refused: larger than the pool",
-				(unsigned long long)inode->ino, (unsigned long long)end);
-			return err;
-		}
-		gm_backing_rebalance(fs, inode, end);
-	}
-	pthread_mutex_lock(&inode->lock);
-	err = fallocate(inode->backing_fd, mode, offset, length) ? -errno : 0;
-	pthread_mutex_unlock(&inode->lock);
-	if (err == -ENOSPC)
-		gm_info("file %llu: fallocate of %lld bytes at %lld: the pool is full",
-			(unsigned long long)inode->ino, (long long)length, (long long)offset);
-	return err;
+	return gm_backing_fallocate(fs, inode, mode, (uint64_t)offset, (uint64_t)length);
 }
 
 void gm_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
@@ -233,7 +261,8 @@ static int gm_file_info(struct gm_fs *fs, struct gm_inode *inode, struct gmemfs_
 		out->id = inode->ino;
 		out->size = st.st_size;
 		out->populated = (uint64_t)st.st_blocks * 512;
-		out->flags = (fs->passthrough ? GMEMFS_INFO_PASSTHROUGH : 0) |
+		out->flags = (fs->passthrough && inode->pi->prov->passthrough ?
+			      GMEMFS_INFO_PASSTHROUGH : 0) |
 			     (inode->nlink == 0 ? GMEMFS_INFO_UNLINKED : 0);
 	}
 	pthread_mutex_unlock(&inode->lock);

@@ -22,6 +22,7 @@
 struct gm_cli {
 	char *pool_size;
 	char *pagesize;
+	char *hugepages;
 	char *state_dir;
 	char *log_level;
 	int version;
@@ -31,6 +32,7 @@ struct gm_cli {
 static const struct fuse_opt gm_cli_spec[] = {
 	GM_OPT("--pool-size=%s", pool_size),
 	GM_OPT("--pagesize=%s", pagesize),
+	GM_OPT("--hugepages=%s", hugepages),
 	GM_OPT("--state-dir=%s", state_dir),
 	GM_OPT("--log-level=%s", log_level),
 	GM_OPT("--version", version),
@@ -44,9 +46,13 @@ static void gm_usage(const char *prog)
 	       "gmemfs options:\n"
 	       "    --pool-size=SIZE       memory budget shared by all files: bytes with\n"
 	       "                           K/M/G/T suffix, or N%% of RAM (default %d%%)\n"
-	       "    --pagesize=POLICY      default page-size policy: 4k, 2m-thp or auto\n"
+	       "    --pagesize=POLICY      default page-size policy: 4k, 2m-thp, 2m, 1g,\n"
+	       "                           auto, kvm-gmem, or 2m/1g,fallback=SIZE\n"
 	       "                           (default auto; per directory or file with the\n"
 	       "                           xattr " GMEMFS_XATTR_PAGESIZE ")\n"
+	       "    --hugepages=2M:N,1G:N  add N huge pages to the kernel's pool for\n"
+	       "                           hugetlb files (given back at exit); part of\n"
+	       "                           --pool-size\n"
 	       "    --state-dir=DIR        backing stores and journal (default\n"
 	       "                           " GM_STATE_ROOT "/<escaped mountpoint>)\n"
 	       "    --log-level=LEVEL      error, warn, info or debug (default info)\n"
@@ -59,8 +65,17 @@ static void gm_usage(const char *prog)
 static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
 {
 	o->pagesize = GM_PS_AUTO;
-	if (cli->pagesize && gm_policy_parse(cli->pagesize, strlen(cli->pagesize), &o->pagesize)) {
-		fprintf(stderr, "gmemfsd: --pagesize=%s: use 4k, 2m-thp or auto\n", cli->pagesize);
+	const char *why;
+
+	if (cli->pagesize && gm_policy_parse_why(cli->pagesize, strlen(cli->pagesize),
+						 &o->pagesize, &why)) {
+		fprintf(stderr, "gmemfsd: --pagesize=%s: %s\n", cli->pagesize, why);
+		return -EINVAL;
+	}
+	if (cli->hugepages && gm_parse_hugepages(cli->hugepages, &o->hugepages_2m,
+						 &o->hugepages_1g)) {
+		fprintf(stderr, "gmemfsd: --hugepages=%s: want 2M:N and/or 1G:N, "
+			"comma-separated\n", cli->hugepages);
 		return -EINVAL;
 	}
 	o->log_level = GM_LOG_INFO;
@@ -155,7 +170,7 @@ static void gm_banner(struct gm_fs *fs)
 
 	gm_info("gmemfs %s mounted at %s: pool %llu MiB, page size %s, state %s",
 		GMEMFS_VERSION, o->mountpoint, (unsigned long long)(o->pool_bytes >> 20),
-		gm_policy_name(o->pagesize), o->state_dir);
+		gm_policy_text(o->pagesize), o->state_dir);
 	if (!o->foreground)
 		return;
 	printf("\nUse it:\n"
@@ -313,6 +328,7 @@ out:
 	free(fo.mountpoint);
 	free(cli.pool_size);
 	free(cli.pagesize);
+	free(cli.hugepages);
 	free(cli.state_dir);
 	free(cli.log_level);
 	fuse_opt_free_args(&args);

@@ -173,6 +173,9 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 	err = -EPERM;
 	if (!S_ISREG(a->mode) && !S_ISDIR(a->mode))
 		return err;
+	err = -EINVAL;		/* a replayed policy from a damaged or newer journal */
+	if (!gm_policy_valid(a->policy))
+		return err;
 	if (!args.time_ns)
 		args.time_ns = gm_now_ns();
 	pthread_mutex_lock(&fs->it.tree_lock);
@@ -475,8 +478,15 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 	err = -EINVAL;
 	if (inode->type == S_IFREG && ps == GM_PS_INHERIT)
 		goto out_unlock;	/* a file always has a concrete policy */
+	if (!gm_policy_valid(ps))
+		goto out_unlock;	/* replay of a damaged or newer journal */
 	if (inode->type == S_IFREG && ps != inode->policy) {
 		err = gm_ns_check_file_empty(fs, inode);
+		if (err)
+			goto out_unlock;
+		/* A move that cannot happen must not reach the journal, where
+		 * replay would fail on it at every start. */
+		err = fs->journaling ? gm_backing_policy_check(fs, inode, ps) : 0;
 		if (err)
 			goto out_unlock;
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "options.h"
 
@@ -57,6 +58,46 @@ int gm_parse_size(const char *s, uint64_t mem_total, uint64_t *out)
 		v <<= shift;
 	}
 	*out = v & ~(GM_SIZE_ALIGN - 1);
+	return 0;
+}
+
+int gm_parse_hugepages(const char *s, uint32_t *n2m, uint32_t *n1g)
+{
+	uint32_t v2m = *n2m, v1g = *n1g;
+	bool seen2m = false, seen1g = false;
+
+	if (!*s)
+		return -EINVAL;
+	while (*s) {
+		unsigned long long v;
+		bool *seen;
+		uint32_t *dst;
+		char *end;
+
+		if (strncasecmp(s, "2M:", 3) == 0) {
+			seen = &seen2m;
+			dst = &v2m;
+		} else if (strncasecmp(s, "1G:", 3) == 0) {
+			seen = &seen1g;
+			dst = &v1g;
+		} else {
+			return -EINVAL;
+		}
+		s += 3;
+		if (*seen || *s < '0' || *s > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno || v > UINT32_MAX || (*end && *end != ','))
+			return -EINVAL;
+		*seen = true;
+		*dst = (uint32_t)v;
+		s = *end ? end + 1 : end;
+		if (*end && !*s)
+			return -EINVAL;		/* a trailing comma */
+	}
+	*n2m = v2m;
+	*n1g = v1g;
 	return 0;
 }
 

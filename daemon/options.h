@@ -16,6 +16,8 @@ struct gm_opts {
 	char *state_dir;		/* --state-dir, or derived from mountpoint */
 	uint64_t pool_bytes;		/* --pool-size, page-aligned */
 	enum gm_pagesize pagesize;	/* --pagesize: the root directory's policy */
+	uint32_t hugepages_2m;		/* --hugepages: pages to add to the kernel's */
+	uint32_t hugepages_1g;		/* pools at start (and take back at exit) */
 	enum gm_log_level log_level;	/* --log-level */
 	bool foreground;
 };
@@ -24,6 +26,10 @@ struct gm_opts {
  * rounded down to 2 MiB so that THP files can use the whole pool.
  * 0 or -EINVAL / -ERANGE. */
 int gm_parse_size(const char *s, uint64_t mem_total, uint64_t *out);
+
+/* "2M:N", "1G:N" or both, comma-separated, each at most once (N decimal,
+ * 0 allowed).  Fields not named are left as they are.  0 or -EINVAL. */
+int gm_parse_hugepages(const char *s, uint32_t *n2m, uint32_t *n1g);
 
 /* MemTotal from /proc/meminfo in bytes, or 0. */
 uint64_t gm_mem_total(void);

@@ -29,11 +29,17 @@ _Static_assert(GMEMFS_PROV_SHIM < GM_NPROV, "inst[] is indexed by provider id");
 #define POOL_REBALANCE_TRIES	4
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
-/* The providers every pool attaches; others arrive with later issues. */
+/* The providers every pool attaches (the shim arrives with a later
+ * issue); hugetlb ones only when they have pages (pool_attach_hugetlb). */
 static const struct gm_provider *const pool_providers[] = {
 	&gm_prov_shmem_4k,
 	&gm_prov_shmem_thp,
+	&gm_prov_kvm_gmem,
+	&gm_prov_hugetlb_2m,
+	&gm_prov_hugetlb_1g,
 };
+/* Stores whose limit the split moves; each needs at least a page. */
+#define POOL_NDYNAMIC	3
 
 static const struct gm_provider *pool_provider(uint32_t prov_id)
 {
@@ -212,6 +218,23 @@ static int pool_apply(struct gm_pool *pool, const uint64_t target[GM_NPROV], boo
 	return 0;
 }
 
+/* Fixed stores keep their limit; the others share what is left. */
+static void pool_split_dynamic(struct gm_pool *pool, const bool present[GM_NPROV],
+			       const uint64_t used[GM_NPROV], const uint64_t declared[GM_NPROV],
+			       uint64_t target[GM_NPROV])
+{
+	bool dynamic[GM_NPROV];
+
+	for (int i = 0; i < GM_NPROV; i++)
+		dynamic[i] = present[i] && !pool->inst[i].prov->fixed_limit;
+	gm_pool_split(pool->budget - pool->fixed, pool->default_prov, dynamic, used,
+		      declared, target);
+	for (int i = 0; i < GM_NPROV; i++) {
+		if (present[i] && !dynamic[i])
+			target[i] = pool->inst[i].limit;
+	}
+}
+
 /* gm_pool_rebalance() with pool->lock held. */
 static int __gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV])
 {
@@ -226,7 +249,7 @@ static int __gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_
 		if (used_total > pool->budget)
 			gm_warn("pool: stores hold %" PRIu64 " bytes, over the budget of "
 				"%" PRIu64 "; limits stay at their use", used_total, pool->budget);
-		gm_pool_split(pool->budget, pool->default_prov, present, used, declared, target);
+		pool_split_dynamic(pool, present, used, declared, target);
 		err = pool_apply(pool, target, &raced);
 		if (!raced)
 			return err;
@@ -253,7 +276,7 @@ int gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV])
  * rest, so the budget is never exceeded on the way.
  */
 static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
-		       const char *state_dir)
+		       const char *state_dir, uint64_t limit)
 {
 	struct gm_prov_inst *pi = &pool->inst[prov->id];
 	bool reused = false;
@@ -264,15 +287,91 @@ static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
 		return -ENOMEM;
 	}
 	pi->prov = prov;
-	err = prov->attach(pi, POOL_PAGE, &reused);
+	err = prov->attach(pi, limit, &reused);
 	if (err) {
-		gm_err("pool: cannot attach %s at %s: %s", prov->name, pi->dir, strerror(-err));
+		if (err != -ENOENT || !prov->fixed_limit)
+			gm_err("pool: cannot attach %s at %s: %s", prov->name, pi->dir,
+			       strerror(-err));
 		free(pi->dir);
 		pi->dir = NULL;
 		pi->prov = NULL;
 		return err;
 	}
 	gm_info("pool: %s %s at %s", prov->name, reused ? "reused" : "mounted", pi->dir);
+	return 0;
+}
+
+/* Give the kernel back the huge pages we added for prov_id. */
+static void pool_give_back_pages(struct gm_pool *pool, uint32_t prov_id)
+{
+	const struct gm_provider *prov = pool_provider(prov_id);
+	long done;
+
+	if (!pool->pages_added[prov_id])
+		return;
+	if (prov_hugetlb_pages_add(prov, -pool->pages_added[prov_id], &done) == 0 &&
+	    -done == pool->pages_added[prov_id])
+		gm_info("pool: gave %ld %s pages back to the kernel", -done, prov->name);
+	else
+		/* Pages that hold files of a store that stays mounted: 1 GiB
+		 * pages cannot become surplus, so the kernel keeps them. */
+		gm_warn("pool: gave %ld of the %ld %s pages added back to the kernel; the "
+			"rest hold files (unmount the store to free them)", -done,
+			pool->pages_added[prov_id], prov->name);
+	pool->pages_added[prov_id] = 0;
+}
+
+/*
+ * A hugetlb provider: add the pages asked for to the kernel's pool, then
+ * mount a store holding exactly what the kernel gave (or adopt the store
+ * a previous run left).  Without pages and without a store the provider
+ * is absent, which is not an error; a store that cannot be attached is.
+ */
+static int pool_attach_hugetlb(struct gm_pool *pool, const struct gm_provider *prov,
+			       const char *state_dir, uint32_t asked)
+{
+	uint64_t room = pool->budget - pool->fixed - POOL_NDYNAMIC * POOL_PAGE;
+	long got = 0;
+	int err;
+
+	err = -EINVAL;
+	if (asked && (uint64_t)asked > room / prov->page_size) {
+		gm_err("pool: %" PRIu32 " %s pages are %" PRIu64 " MiB, more than the "
+		       "pool's budget of %" PRIu64 " MiB leaves", asked, prov->name,
+		       (uint64_t)asked * (prov->page_size >> 20), room >> 20);
+		return err;
+	}
+	if (asked) {
+		err = prov_hugetlb_pages_add(prov, asked, &got);
+		if (err)
+			return err;
+		pool->pages_added[prov->id] = got;
+		if (got < (long)asked)
+			gm_warn("pool: the kernel gave %ld of the %" PRIu32 " %s pages asked "
+				"for (memory too fragmented or too small)", got, asked,
+				prov->name);
+	}
+	err = pool_attach(pool, prov, state_dir, (uint64_t)got * prov->page_size);
+	if (err == -ENOENT) {
+		pool->absent[prov->id] = asked ?
+			"the kernel could not give any of the huge pages asked for" :
+			"no huge pages reserved for it (--hugepages)";
+		gm_info("pool: %s unavailable: %s", prov->name, pool->absent[prov->id]);
+		pool_give_back_pages(pool, prov->id);
+		return 0;
+	}
+	if (err) {
+		pool_give_back_pages(pool, prov->id);
+		return err;
+	}
+	err = -EINVAL;
+	if (pool->inst[prov->id].limit > room) {
+		gm_err("pool: %s at %s holds %" PRIu64 " MiB, more than the pool's budget "
+		       "leaves; start with a larger --pool-size", prov->name,
+		       pool->inst[prov->id].dir, pool->inst[prov->id].limit >> 20);
+		return err;	/* the caller detaches it and gives the pages back */
+	}
+	pool->fixed += pool->inst[prov->id].limit;
 	return 0;
 }
 
@@ -288,10 +387,12 @@ static void pool_detach_all(struct gm_pool *pool)
 		pi->dir = NULL;
 		pi->prov = NULL;
 	}
+	for (uint32_t i = 0; i < GM_NPROV; i++)
+		pool_give_back_pages(pool, i);
 }
 
 int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
-		 uint32_t default_prov)
+		 uint32_t default_prov, const uint32_t hugepages[GM_NPROV])
 {
 	static const uint64_t nothing_declared[GM_NPROV];
 	int err;
@@ -308,7 +409,11 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 		       default_prov);
 		return err;
 	}
-	if (pool->budget < ARRAY_SIZE(pool_providers) * POOL_PAGE) {
+	/* New files of a default policy served by a fixed store still need
+	 * the spare space somewhere: THP is the largest page that can grow. */
+	if (pool_provider(default_prov)->fixed_limit)
+		pool->default_prov = GMEMFS_PROV_SHMEM_THP;
+	if (pool->budget < POOL_NDYNAMIC * POOL_PAGE) {
 		gm_err("pool: budget of %" PRIu64 " bytes is below one page per provider",
 		       budget);
 		return err;
@@ -318,7 +423,13 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 		return err;
 
 	for (size_t i = 0; i < ARRAY_SIZE(pool_providers); i++) {
-		err = pool_attach(pool, pool_providers[i], state_dir);
+		const struct gm_provider *prov = pool_providers[i];
+
+		if (prov->fixed_limit)
+			err = pool_attach_hugetlb(pool, prov, state_dir,
+						  hugepages ? hugepages[prov->id] : 0);
+		else
+			err = pool_attach(pool, prov, state_dir, POOL_PAGE);
 		if (err)
 			goto err_detach;
 	}
@@ -341,6 +452,17 @@ void gm_pool_fini(struct gm_pool *pool)
 	pthread_mutex_destroy(&pool->lock);
 }
 
+int gm_pool_locked(struct gm_pool *pool, int (*fn)(struct gm_pool *pool, void *ctx),
+		   void *ctx)
+{
+	int err;
+
+	pthread_mutex_lock(&pool->lock);
+	err = fn(pool, ctx);
+	pthread_mutex_unlock(&pool->lock);
+	return err;
+}
+
 struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id)
 {
 	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov)
@@ -360,6 +482,7 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 	for (int i = 0; !err && i < GM_NPROV; i++) {
 		u->prov[i].used = used[i];
 		u->prov[i].limit = present[i] ? pool->inst[i].limit : 0;
+		u->prov[i].fixed = present[i] && pool->inst[i].prov->fixed_limit;
 	}
 	pthread_mutex_unlock(&pool->lock);
 	if (err)
@@ -372,7 +495,7 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 
 bool gm_pool_low(const struct gm_pool_usage *u, uint32_t prov_id)
 {
-	if (prov_id >= GM_NPROV)
+	if (prov_id >= GM_NPROV || u->prov[prov_id].fixed)
 		return false;
 	return u->free && gm_pool_room(u, prov_id) * 8 <= u->free;	/* a full pool has nothing to give */
 }

@@ -1,10 +1,11 @@
 /*
  * Providers: where a file's memory comes from.  Each provider is a const
- * table of operations in its own file (prov_shmem_4k.c, prov_shmem_thp.c;
- * hugetlb, kvm-gmem and shim arrive with later issues).  A provider instance
- * (struct gm_prov_inst) is that provider attached to one state directory:
- * for the shmem providers, a tmpfs mount the daemon owns at
- * STATE_DIR/<provider name>, whose size= is the provider's share of the pool.
+ * table of operations in its own file (prov_shmem_4k.c, prov_shmem_thp.c,
+ * prov_hugetlb_2m.c, prov_hugetlb_1g.c, prov_kvm_gmem.c; the shim arrives
+ * with a later issue).  A provider instance (struct gm_prov_inst) is that
+ * provider attached to one state directory: a tmpfs or hugetlbfs mount the
+ * daemon owns at STATE_DIR/<provider name>, whose size= is the provider's
+ * share of the pool (docs/providers.md).
  *
  * Backing objects are named by the file's stable id (16 hex digits) inside
  * the instance, so a restarted daemon finds them again.
@@ -16,6 +17,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 struct gm_prov_inst;
 
@@ -24,7 +27,11 @@ struct gm_provider {
 	uint32_t id;			/* enum gmemfs_provider */
 	uint64_t page_size;		/* bytes */
 	bool passthrough;		/* FUSE passthrough can serve its files */
-	const char *tmpfs_huge;		/* tmpfs huge= value, shmem providers */
+	const char *tmpfs_huge;		/* tmpfs huge= value, tmpfs-backed providers */
+	/* The store's size= is set once, at mount (hugetlbfs ignores it on
+	 * remount): the pool carves it out of the budget instead of
+	 * re-splitting it, and set_limit is never called. */
+	bool fixed_limit;
 
 	/* Mount (or find the existing mount of) the instance's store with an
 	 * initial size limit.  *reused tells whether it was already there. */
@@ -45,6 +52,23 @@ struct gm_provider {
 	/* Call fn for every backing id present in the store (orphan sweep). */
 	int (*for_each_backing)(struct gm_prov_inst *pi,
 				int (*fn)(void *ctx, uint64_t id), void *ctx);
+
+	/* Providers FUSE passthrough cannot serve (passthrough false) have the
+	 * daemon serve read() and write() through these; fd is the file's
+	 * backing fd.  Bytes done or -errno. */
+	ssize_t (*read)(struct gm_prov_inst *pi, uint64_t id, int fd, void *buf,
+			size_t len, off_t off);
+	ssize_t (*write)(struct gm_prov_inst *pi, uint64_t id, int fd, const void *buf,
+			 size_t len, off_t off);
+	/* Optional: a provider with its own rules for sizes and allocation
+	 * (NULL: ftruncate/fallocate on fd).  0 or -errno, logged. */
+	int (*truncate)(struct gm_prov_inst *pi, uint64_t id, int fd, uint64_t size);
+	int (*fallocate)(struct gm_prov_inst *pi, uint64_t id, int fd, int mode,
+			 uint64_t off, uint64_t len);
+	/* Optional: correct an fstat of fd (st_blocks of memory held elsewhere). */
+	void (*stat_fixup)(struct gm_prov_inst *pi, uint64_t id, struct stat *st);
+	/* Optional: the file is gone; drop what the instance keeps for it. */
+	void (*forget)(struct gm_prov_inst *pi, uint64_t id);
 };
 
 struct gm_prov_inst {
@@ -52,10 +76,18 @@ struct gm_prov_inst {
 	char *dir;			/* STATE_DIR/<name>; immutable after attach */
 	int dirfd;			/* O_PATH|O_DIRECTORY of the mount root */
 	uint64_t limit;			/* current size limit; under pool->lock */
+	void *priv;			/* the provider's own per-instance state */
 };
 
 extern const struct gm_provider gm_prov_shmem_4k;
 extern const struct gm_provider gm_prov_shmem_thp;
+extern const struct gm_provider gm_prov_hugetlb_2m;
+extern const struct gm_provider gm_prov_hugetlb_1g;
+extern const struct gm_provider gm_prov_kvm_gmem;
+
+/* Open the instance's mount root into pi->dirfd, checking its filesystem
+ * (magic, and block size unless 0).  0 or -errno, logged (prov_tmpfs.c). */
+int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_size);
 
 /* Shared tmpfs mechanics used by both shmem providers (prov_tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
@@ -76,5 +108,41 @@ int prov_tmpfs_for_each_backing(struct gm_prov_inst *pi,
 	.set_limit = prov_tmpfs_set_limit,			\
 	.usage = prov_tmpfs_usage,				\
 	.for_each_backing = prov_tmpfs_for_each_backing
+
+/* Shared hugetlbfs mechanics of both hugetlb providers (prov_hugetlb.c). */
+int prov_hugetlb_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
+void prov_hugetlb_detach(struct gm_prov_inst *pi);
+int prov_hugetlb_set_limit(struct gm_prov_inst *pi, uint64_t bytes);
+int prov_hugetlb_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit);
+ssize_t prov_hugetlb_read(struct gm_prov_inst *pi, uint64_t id, int fd, void *buf,
+			  size_t len, off_t off);
+ssize_t prov_hugetlb_write(struct gm_prov_inst *pi, uint64_t id, int fd, const void *buf,
+			   size_t len, off_t off);
+int prov_hugetlb_truncate(struct gm_prov_inst *pi, uint64_t id, int fd, uint64_t size);
+/* Add delta (may be negative) to the kernel's pool of the provider's huge
+ * pages (nr_hugepages of its size); *done is what the pool really moved by,
+ * which may be less when the kernel cannot find the memory.  0 or -errno. */
+int prov_hugetlb_pages_add(const struct gm_provider *prov, long delta, long *done);
+
+#define GM_PROV_HUGETLB_OPS					\
+	.passthrough = false,					\
+	.fixed_limit = true,					\
+	.attach = prov_hugetlb_attach,				\
+	.detach = prov_hugetlb_detach,				\
+	.backing_open = prov_tmpfs_backing_open,		\
+	.backing_unlink = prov_tmpfs_backing_unlink,		\
+	.set_limit = prov_hugetlb_set_limit,			\
+	.usage = prov_hugetlb_usage,				\
+	.for_each_backing = prov_tmpfs_for_each_backing,	\
+	.read = prov_hugetlb_read,				\
+	.write = prov_hugetlb_write,				\
+	.truncate = prov_hugetlb_truncate
+
+/* Served through a mapping of the backing (prov_mapio.c): for backings
+ * without read_iter/write_iter (hugetlbfs has no write(), guest_memfd
+ * neither).  Pages not yet in the file read as zeros without being
+ * allocated; off + len must lie within the file. */
+ssize_t prov_mapio_read(int fd, uint64_t page_size, void *buf, size_t len, off_t off);
+ssize_t prov_mapio_write(int fd, uint64_t page_size, const void *buf, size_t len, off_t off);
 
 #endif

@@ -193,9 +193,10 @@ static int tmpfs_make_dir(const char *dir)
 	return 0;
 }
 
-/* Opened after any mount, so the fd is the tmpfs root and not the dir
- * underneath it. */
-static int tmpfs_open_root(struct gm_prov_inst *pi)
+/* Opened after any mount, so the fd is the store's root and not the dir
+ * underneath it; checked to be the filesystem the provider mounts (of
+ * block_size blocks, unless 0), which a mount stacked on top would not. */
+int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_size)
 {
 	struct statfs sfs;
 	int fd, err;
@@ -207,15 +208,22 @@ static int tmpfs_open_root(struct gm_prov_inst *pi)
 		return err;
 	}
 	err = fstatfs(fd, &sfs) ? -errno : 0;
-	if (!err && sfs.f_type != TMPFS_MAGIC)
+	if (!err && (sfs.f_type != fs_magic ||
+		     (block_size && (uint64_t)sfs.f_bsize != block_size)))
 		err = -EXDEV;
 	if (err) {
-		gm_err("%s: instance root is not a tmpfs: %s", pi->dir, strerror(-err));
+		gm_err("%s: the instance root is not the %s store it should be; unmount "
+		       "what is there: %s", pi->dir, pi->prov->name, strerror(-err));
 		close(fd);
 		return err;
 	}
 	pi->dirfd = fd;
 	return 0;
+}
+
+static int tmpfs_open_root(struct gm_prov_inst *pi)
+{
+	return prov_store_open_root(pi, TMPFS_MAGIC, 0);
 }
 
 /*

@@ -384,7 +384,9 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 	if (err)
 		goto err_itable;
 	err = gm_pool_init(&fs->pool, opts->state_dir, opts->pool_bytes,
-			   gm_policy_provider(opts->pagesize));
+			   gm_policy_provider(opts->pagesize), (const uint32_t[GM_NPROV]){
+				   [GMEMFS_PROV_HUGETLB_2M] = opts->hugepages_2m,
+				   [GMEMFS_PROV_HUGETLB_1G] = opts->hugepages_1g });
 	if (err)
 		goto err_itable;
 	err = gm_fs_replay(fs);

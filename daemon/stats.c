@@ -12,6 +12,7 @@
 
 #include "backing.h"
 #include "fsops.h"
+#include "prov_kvm_gmem.h"
 
 static void gm_json_str(FILE *f, const char *s)
 {
@@ -29,6 +30,17 @@ static void gm_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* A provider the pool knows but could not attach: listed with the reason,
+ * so an operator sees why hugetlb-1g files fall back or fail. */
+static void gm_stats_absent(FILE *f, struct gm_fs *fs, uint32_t id, bool *first)
+{
+	fprintf(f, "%s{\"name\":\"%s\",\"available\":false,\"used\":0,\"limit\":0,"
+		"\"reason\":", *first ? "" : ",", gmemfs_prov_name(id));
+	gm_json_str(f, fs->pool.absent[id]);
+	fputc('}', f);
+	*first = false;
+}
+
 static void gm_stats_pool(FILE *f, struct gm_fs *fs)
 {
 	struct gm_pool_usage u = { 0 };
@@ -41,11 +53,16 @@ static void gm_stats_pool(FILE *f, struct gm_fs *fs)
 	for (unsigned i = 0; i < GM_NPROV; i++) {
 		const struct gm_provider *p = fs->pool.inst[i].prov;
 
-		if (!p)
+		if (!p) {
+			if (fs->pool.absent[i])
+				gm_stats_absent(f, fs, i, &first);
 			continue;
-		fprintf(f, "%s{\"name\":\"%s\",\"page_size\":%llu,\"used\":%llu,\"limit\":%llu}",
+		}
+		fprintf(f, "%s{\"name\":\"%s\",\"available\":true,\"page_size\":%llu,"
+			"\"used\":%llu,\"limit\":%llu,\"fixed\":%s,\"hugepages_added\":%ld}",
 			first ? "" : ",", p->name, (unsigned long long)p->page_size,
-			(unsigned long long)u.prov[i].used, (unsigned long long)u.prov[i].limit);
+			(unsigned long long)u.prov[i].used, (unsigned long long)u.prov[i].limit,
+			p->fixed_limit ? "true" : "false", fs->pool.pages_added[i]);
 		first = false;
 	}
 	fputs("]}", f);
@@ -69,10 +86,14 @@ static void gm_stats_file(FILE *f, struct gm_inode *inode, const char *path, boo
 	fprintf(f, "%s{\"path\":", *first ? "" : ",");
 	gm_json_str(f, path);
 	fprintf(f, ",\"id\":%llu,\"provider\":\"%s\",\"policy\":\"%s\",\"size\":%lld,"
-		"\"populated\":%llu,\"open\":%u,\"nlink\":%u}",
+		"\"populated\":%llu,\"open\":%u,\"nlink\":%u",
 		(unsigned long long)inode->ino, inode->pi ? inode->pi->prov->name : "none",
-		gm_policy_name(inode->policy), (long long)st.st_size,
+		gm_policy_text(inode->policy), (long long)st.st_size,
 		(unsigned long long)st.st_blocks * 512, inode->nopen, inode->nlink);
+	if (inode->pi && inode->pi->prov->id == GMEMFS_PROV_KVM_GMEM)
+		fprintf(f, ",\"attached\":%s",
+			prov_kvm_gmem_attached(inode->pi, inode->ino) ? "true" : "false");
+	fputc('}', f);
 	pthread_mutex_unlock(&inode->lock);
 	*first = false;
 }

@@ -41,8 +41,13 @@ refused_cli() {
 # --- bad command lines: refused before mounting ---
 S=--state-dir=$GM_STATE
 POOL_MSG="want bytes with a K/M/G/T suffix or a percentage of RAM, at least 16 MiB"
-refused_cli "--pagesize=1g is refused" "--pagesize=1g: use 4k, 2m-thp or auto" \
-	"$M" "$S" --pagesize=1g
+PS_MSG="use 4k, 2m-thp, 2m, 1g, auto or kvm-gmem, or 2m/1g with ,fallback=SIZE"
+refused_cli "--pagesize=1gb is refused" "--pagesize=1gb: $PS_MSG" "$M" "$S" --pagesize=1gb
+refused_cli "--pagesize=auto,fallback=4k is refused" \
+	"--pagesize=auto,fallback=4k: only 2m and 1g take a fallback" \
+	"$M" "$S" --pagesize=auto,fallback=4k
+refused_cli "--hugepages=3M:1 is refused" "--hugepages=3M:1: want 2M:N and/or 1G:N" \
+	"$M" "$S" --hugepages=3M:1
 refused_cli "--pool-size=lots is refused" "--pool-size=lots: $POOL_MSG" \
 	"$M" "$S" --pool-size=lots
 refused_cli "--pool-size=200% is refused" "--pool-size=200%: $POOL_MSG" \
@@ -69,7 +74,7 @@ d_ino=$(stat -c %i "$M/d")
 
 # --- xattrs ---
 gm_log_mark
-for v in bogus 4kb "" 2m 1g; do
+for v in bogus 4kb "" 2M 1G 2m,fallback=1g 1g,fallback=auto 1g,fallback= 2m,fb=4k; do
 	check_errno "$X='$v' on a file: EINVAL" EINVAL setxattr "$M/f" "$X" "$v"
 done
 check_errno "$X=bogus on a dir: EINVAL" EINVAL setxattr "$M/d" "$X" bogus
@@ -79,7 +84,7 @@ check_errno "user.gmemfs. (empty suffix): EINVAL" EINVAL setxattr "$M/f" user.gm
 check_errno "the rejected name was not stored" ENODATA getxattr "$M/f" user.gmemfs.other
 check_errno "a plain user.* name is fine" OK setxattr "$M/f" user.other 1
 check_log "log: the bad pagesize value, with the file" \
-	"file $f_ino: user.gmemfs.pagesize value 'bogus' refused: use 4k, 2m-thp or auto"
+	"file $f_ino: user.gmemfs.pagesize value 'bogus' refused: $PS_MSG"
 check_log "log: the bad pagesize value on the dir" \
 	"file $d_ino: user.gmemfs.pagesize value 'bogus' refused"
 check_log "log: the unknown user.gmemfs.* name, with the file" \

@@ -116,7 +116,7 @@ check_eq "newer file gets the new one" 2m-thp "$(gm_pagesize "$M/small/after")"
 check_eq "the populated 4k file keeps its provider" 1 "$(gm_info "$M/small/vm" provider)"
 
 # --- bad values and names ---
-for v in 1g 2M huge "" 4K-thp; do
+for v in 1G 2M huge "" 4K-thp 1g,fallback=1g; do
 	check_errno "pagesize value '$v': EINVAL" EINVAL setxattr "$M/held" "$X" "$v"
 	check_errno "pagesize value '$v' on a dir: EINVAL" EINVAL setxattr "$M/thp" "$X" "$v"
 done

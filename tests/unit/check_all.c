@@ -50,6 +50,8 @@ int main(void)
 	srunner_add_suite(sr, make_pool_suite());
 	srunner_add_suite(sr, make_inode_suite());
 	srunner_add_suite(sr, make_namespace_suite());
+	srunner_add_suite(sr, make_prov_hugetlb_suite());
+	srunner_add_suite(sr, make_prov_kvm_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
+#include "gm-smaps.h"
 #include "pool.h"
 #include "suites.h"
 #include "../../uapi/gmemfs.h"
@@ -32,6 +33,7 @@
 #define PAGE		4096ULL
 #define P4K		GMEMFS_PROV_SHMEM_4K
 #define PTHP		GMEMFS_PROV_SHMEM_THP
+#define PKVM		GMEMFS_PROV_KVM_GMEM
 
 /* ---- gm_pool_split arithmetic ---- */
 
@@ -367,14 +369,15 @@ START_TEST(test_pool_kernel_enforces_budget)
 	int fd, fd2, err;
 
 	make_state_dir(state, sizeof(state), "budget");
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), 0);
 
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.budget, 64 * MiB);
 	ck_assert_uint_eq(u.used, 0);
 	ck_assert_uint_eq(u.free, 64 * MiB);
 	ck_assert_uint_eq(u.prov[PTHP].limit, PAGE);
-	ck_assert_uint_eq(u.prov[P4K].limit, 64 * MiB - PAGE);
+	ck_assert_uint_eq(u.prov[PKVM].limit, PAGE);
+	ck_assert_uint_eq(u.prov[P4K].limit, 64 * MiB - 2 * PAGE);
 
 	fd = gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 0x1234, true);
 	ck_assert_int_ge(fd, 0);
@@ -388,7 +391,7 @@ START_TEST(test_pool_kernel_enforces_budget)
 	/* Past the budget the kernel says no, and what is stored stays. */
 	written = write_pattern(fd, 128 * MiB, 1, &err);
 	ck_assert_int_eq(err, ENOSPC);
-	ck_assert_uint_eq(written, 64 * MiB - PAGE);
+	ck_assert_uint_eq(written, 64 * MiB - 2 * PAGE);
 	assert_pattern(fd, 8 * MiB, 1);
 	ck_assert_int_eq(ftruncate(fd, 8 * MiB), 0);
 
@@ -397,9 +400,10 @@ START_TEST(test_pool_kernel_enforces_budget)
 	declared[PTHP] = 16 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
-	/* 8 and 16 MiB needed, the 40 MiB spare halved between them. */
-	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 20 * MiB);
-	ck_assert_uint_eq(u.prov[PTHP].limit, 16 * MiB + 20 * MiB);
+	/* 8 and 16 MiB needed (and kvm-gmem's page), the 10239 spare pages
+	 * halved between them, the odd one to the default. */
+	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 5120 * PAGE);
+	ck_assert_uint_eq(u.prov[PTHP].limit, 16 * MiB + 5119 * PAGE);
 	ck_assert_uint_le(sum_limits(&u), 64 * MiB);
 	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, u.prov[PTHP].limit);
 
@@ -410,7 +414,7 @@ START_TEST(test_pool_kernel_enforces_budget)
 	/* ... and shmem-4k can no longer take the whole budget. */
 	written = write_pattern(fd, 64 * MiB, 1, &err);
 	ck_assert_int_eq(err, ENOSPC);
-	ck_assert_uint_eq(written, 64 * MiB - u.prov[PTHP].limit);
+	ck_assert_uint_eq(written, 64 * MiB - u.prov[PTHP].limit - u.prov[PKVM].limit);
 	assert_pattern(fd2, 16 * MiB, 2);
 
 	close(fd2);
@@ -430,12 +434,12 @@ START_TEST(test_pool_restart_reuses_stores)
 	make_state_dir(state, sizeof(state), "restart");
 	inst_dir(d4k, sizeof(d4k), state, &gm_prov_shmem_4k);
 	inst_dir(dthp, sizeof(dthp), state, &gm_prov_shmem_thp);
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), 0);
 	fd = gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 7, true);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_uint_eq(write_pattern(fd, 8 * MiB, 3, &err), 8 * MiB);
 	close(fd);
-	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, 64 * MiB - PAGE);
+	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, 64 * MiB - 2 * PAGE);
 	id4k = mount_id(d4k);
 	idthp = mount_id(dthp);
 	gm_pool_fini(&pool);
@@ -446,8 +450,8 @@ START_TEST(test_pool_restart_reuses_stores)
 
 	/* The restarted pool shares the room with shmem-thp, its default: it
 	 * must shrink the reused shmem-4k, not stack a new mount.  Needs of
-	 * 2048 and 1 pages leave 14335 spare: 7167 each, the odd one to thp. */
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP), 0);
+	 * 2048, 1 and 1 (kvm-gmem) pages leave 14334 spare: 7167 each. */
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP, NULL), 0);
 	ck_assert_uint_eq(mount_id(d4k), id4k);
 	ck_assert_uint_eq(mount_id(dthp), idthp);
 	ck_assert_int_eq(mounts_at(d4k), 1);
@@ -455,7 +459,7 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.used, 8 * MiB);
 	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 7167 * PAGE);
-	ck_assert_uint_eq(u.prov[PTHP].limit, PAGE + 7167 * PAGE + PAGE);
+	ck_assert_uint_eq(u.prov[PTHP].limit, PAGE + 7167 * PAGE);
 
 	/* shmem-thp's files claim the rest: the reused store goes down to
 	 * its use, still in place. */
@@ -465,7 +469,7 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_eq(mounts_at(d4k), 1);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB);
-	ck_assert_uint_eq(u.prov[PTHP].limit, 56 * MiB);
+	ck_assert_uint_eq(u.prov[PTHP].limit, 56 * MiB - PAGE);
 
 	fd = gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 7, false);
 	ck_assert_int_ge(fd, 0);
@@ -474,26 +478,6 @@ START_TEST(test_pool_restart_reuses_stores)
 	gm_pool_fini(&pool);
 }
 END_TEST
-
-/* ShmemPmdMapped of the mapping that starts at addr, in kB. */
-static long smaps_pmd_kb(const void *addr)
-{
-	char line[512], start[32];
-	bool in_vma = false;
-	long kb = -1;
-	FILE *f = fopen("/proc/self/smaps", "re");
-
-	ck_assert_ptr_nonnull(f);
-	snprintf(start, sizeof(start), "%lx-", (unsigned long)addr);
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, start, strlen(start)) == 0)
-			in_vma = true;
-		else if (in_vma && sscanf(line, "ShmemPmdMapped: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
 
 /* Map len bytes of fd shared at a 2 MiB-aligned address, so every huge
  * page of the file can be mapped by a PMD: carved out of a larger
@@ -528,7 +512,7 @@ static long touch_and_measure_pmd(struct gm_prov_inst *pi, uint64_t id, uint64_t
 	ck_assert_int_eq(ftruncate(fd, (off_t)len), 0);
 	p = map_huge_aligned(fd, len);
 	memset(p, 0x5a, len);
-	kb = smaps_pmd_kb(p);
+	kb = gm_smaps_kb(p, "ShmemPmdMapped");
 	munmap(p, len);
 	close(fd);
 	return kb;
@@ -542,7 +526,7 @@ START_TEST(test_thp_store_uses_huge_pages)
 	long kb;
 
 	make_state_dir(state, sizeof(state), "thp");
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), 0);
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 
 	inst_dir(dir, sizeof(dir), state, &gm_prov_shmem_thp);
@@ -582,14 +566,14 @@ START_TEST(test_reuse_restores_huge_option)
 	ck_assert_uint_eq(write_pattern(fd, 512 * KiB, 4, &err), 512 * KiB);
 	close(fd);
 
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), 0);
 	ck_assert_uint_eq(mount_id(dir), id);
 	mountinfo_of(dir, info, sizeof(info));
 	ck_assert_msg(strstr(info, ",huge=within_size"), "not fixed: %s", info);
-	/* Holding files, shmem-thp shares spare with the default: needs of 1
-	 * and 128 pages leave 16255, 8127 each, the odd one to shmem-4k. */
+	/* Holding files, shmem-thp shares spare with the default: needs of 1,
+	 * 128 and 1 (kvm-gmem) pages leave 16254, 8127 each. */
 	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, 512 * KiB + 8127 * PAGE);
-	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, PAGE + 8127 * PAGE + PAGE);
+	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, PAGE + 8127 * PAGE);
 	fd = gm_prov_shmem_thp.backing_open(gm_pool_inst(&pool, PTHP), 0xab, false);
 	ck_assert_int_ge(fd, 0);
 	assert_pattern(fd, 512 * KiB, 4);
@@ -608,7 +592,7 @@ START_TEST(test_reuse_refuses_unlimited_tmpfs)
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	/* size=0 is tmpfs for "no limit", which no remount can take back. */
 	ck_assert_int_eq(mount("other", dir, "tmpfs", 0, "size=0"), 0);
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), -EINVAL);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), -EINVAL);
 	ck_assert_int_eq(mounts_at(dir), 1);
 
 	/* Nor is a subtree of some other tmpfs adopted: resizing it would
@@ -618,7 +602,7 @@ START_TEST(test_reuse_refuses_unlimited_tmpfs)
 	snprintf(other, sizeof(other), "%s/sub", dir);
 	ck_assert_int_eq(mkdir(other, 0700), 0);
 	ck_assert_int_eq(mount(other, dir, NULL, MS_BIND, NULL), 0);
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), -EBUSY);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), -EBUSY);
 	ck_assert_int_eq(mounts_at(dir), 2);
 }
 END_TEST
@@ -672,14 +656,14 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	char state[256];
 
 	make_state_dir(state, sizeof(state), "retry");
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP, NULL), 0);
 	pi = gm_pool_inst(&pool, P4K);
 	thp = gm_pool_inst(&pool, PTHP);
-	/* 32 MiB declared plus half of the 8191 spare pages; the odd one is
-	 * shmem-thp's, the default. */
+	/* 32 MiB declared plus half of the 8190 spare pages (kvm-gmem keeps
+	 * its one). */
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
-	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE + PAGE);
+	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE);
 	racer.fd = pi->prov->backing_open(pi, 0x42, true);
 	ck_assert_int_ge(racer.fd, 0);
 	ck_assert_int_eq(posix_fallocate(racer.fd, 0, 4 * MiB), 0);
@@ -696,7 +680,7 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_int_eq(racer.grow_times, 0);
 	ck_assert_uint_eq(pi->limit, 6 * MiB);
-	ck_assert_uint_eq(thp->limit, 58 * MiB);
+	ck_assert_uint_eq(thp->limit, 58 * MiB - PAGE);
 	assert_limits_match_kernel(&pool);
 
 	/* Always outrun: a bounded number of tries, then the kernel's error,
@@ -705,14 +689,14 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	declared[PTHP] = 0;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
-	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE + PAGE);
+	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE);
 	racer.grow_times = 100;
 	declared[P4K] = 0;
 	declared[PTHP] = 64 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), -EINVAL);
 	ck_assert_int_gt(racer.grow_times, 90);
 	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
-	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE + PAGE);
+	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE);
 	assert_limits_match_kernel(&pool);
 
 	pi->prov = &gm_prov_shmem_4k;
@@ -760,7 +744,7 @@ START_TEST(test_rebalance_races_growing_store)
 	int ok = 0;
 
 	make_state_dir(state, sizeof(state), "race");
-	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, P4K, NULL), 0);
 	g.pi = gm_pool_inst(&pool, P4K);
 	atomic_init(&g.stop, false);
 	ck_assert_int_eq(pthread_create(&thr, NULL, grow_store, &g), 0);
@@ -818,7 +802,7 @@ START_TEST(test_backing_objects_by_id)
 	int fd;
 
 	make_state_dir(state, sizeof(state), "names");
-	ck_assert_int_eq(gm_pool_init(&pool, state, 16 * MiB, P4K), 0);
+	ck_assert_int_eq(gm_pool_init(&pool, state, 16 * MiB, P4K, NULL), 0);
 	pi = gm_pool_inst(&pool, P4K);
 	ck_assert_ptr_null(gm_pool_inst(&pool, GMEMFS_PROV_HUGETLB_2M));
 	ck_assert_ptr_null(gm_pool_inst(&pool, 1000));
@@ -873,9 +857,9 @@ START_TEST(test_init_rejects_bad_arguments)
 {
 	struct gm_pool pool;
 
-	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", 64 * MiB, GMEMFS_PROV_KVM_GMEM),
+	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", 64 * MiB, GMEMFS_PROV_SHIM, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", PAGE, P4K), -EINVAL);
+	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", PAGE, P4K, NULL), -EINVAL);
 }
 END_TEST
 

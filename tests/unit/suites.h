@@ -10,5 +10,7 @@ Suite *make_journal_suite(void);
 Suite *make_pool_suite(void);
 Suite *make_inode_suite(void);
 Suite *make_namespace_suite(void);
+Suite *make_prov_hugetlb_suite(void);
+Suite *make_prov_kvm_suite(void);
 
 #endif
