@@ -124,6 +124,13 @@ int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out)
 	if (*p == '/')
 		return gm_ctl_fail(r, -EINVAL, "absolute path: name files by their path "
 				   "below the mount root");
+	/* The whole path first: a '..' is refused wherever it is, not only
+	 * once the walk reaches it. */
+	while ((err = gm_ctl_next_name(r, &p, name)) > 0)
+		;
+	if (err)
+		return err;
+	p = r->path;
 	cur = r->fs->root;
 	gm_inode_ref(cur, 1);
 	while ((err = gm_ctl_next_name(r, &p, name)) > 0) {
