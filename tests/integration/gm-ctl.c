@@ -6,6 +6,9 @@
  *     info PATH             key=value lines
  *     policy-get PATH | policy-set PATH VALUE | list DIR | pool
  *     attach PATH kvm|devnull|none   attach-vm with a new KVM VM fd, /dev/null, or no fd
+ *     stall                 send list requests without reading a reply until
+ *                           the socket is full, print "stalled", then wait
+ *                           (at most 120 s) to be killed
  *     hostile FILE          malformed, truncated and hostile messages on one
  *                           connection (FILE: a regular file for attach tests);
  *                           each must get its error and leave the connection usable
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/kvm.h>
@@ -99,17 +103,28 @@ static int cmd_open(struct gmemfs_ctl *c, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_attach(struct gmemfs_ctl *c, char **argv)
+/* The fd attach sends: made before --as drops privileges (/dev/kvm is
+ * not for everyone).  -1 for "none", or -errno. */
+static int attach_fd(const char *what)
+{
+	int fd;
+
+	if (!strcmp(what, "kvm"))
+		return new_vm();
+	if (!strcmp(what, "devnull")) {
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	return -1;
+}
+
+static int cmd_attach(struct gmemfs_ctl *c, char **argv, int vm)
 {
 	struct gmemfs_ctl_stat st;
-	int vm = -1, fd;
+	int fd;
 
-	if (!strcmp(argv[1], "kvm"))
-		vm = new_vm();
-	else if (!strcmp(argv[1], "devnull"))
-		vm = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (strcmp(argv[1], "none") && vm < 0) {
-		printf("cannot make the fd to attach: %s\n", strerror(vm == -1 ? errno : -vm));
+		printf("cannot make the fd to attach: %s\n", strerror(-vm));
 		return 2;
 	}
 	fd = gmemfs_ctl_attach_vm(c, argv[0], vm, &st);
@@ -154,18 +169,54 @@ static int cmd_simple(struct gmemfs_ctl *c, const char *cmd, int argc, char **ar
 
 int gm_ctl_hostile(const char *sock, const char *file);
 
+/* A client that stops reading: its replies pile up until the daemon's
+ * thread for it blocks in send; nothing else may notice. */
+static int cmd_stall(const char *sock)
+{
+	struct sockaddr_un sa;
+	struct nl_msg *msg;
+	socklen_t len;
+	int s, dirfd, n = 0;
+
+	if (gm_chan_sockaddr(sock, &sa, &len, &dirfd))
+		return 2;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, len)) {
+		perror("gm-ctl stall: connect");
+		return 2;
+	}
+	msg = gm_chan_new(GMEMFS_CTL_CMD_LIST, 1, NLM_F_REQUEST);
+	if (!msg)
+		return 2;
+	/* Bounded: the socket buffers hold far fewer than this. */
+	while (n < 1000000 && send(s, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len,
+				   MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		n++;
+	nlmsg_free(msg);
+	printf("stalled after %d requests\n", n);
+	fflush(stdout);
+	sleep(120);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	const char *as = NULL;
 	struct gmemfs_ctl *c;
-	int err;
+	int err, vm = -1;
 
 	if (argc > 2 && !strcmp(argv[1], "--as")) {
-		if (drop_to(argv[2])) {
-			fprintf(stderr, "gm-ctl: --as %s: want UID:GID[:G1,G2...]\n", argv[2]);
-			return 2;
-		}
+		as = argv[2];
 		argc -= 2;
 		argv += 2;
+	}
+	if (argc == 5 && !strcmp(argv[2], "attach"))
+		vm = attach_fd(argv[4]);
+	if (as) {
+		if (drop_to(as)) {
+			fprintf(stderr, "gm-ctl: --as %s: want UID:GID[:G1,G2...]\n", as);
+			return 2;
+		}
 	}
 	if (argc < 3) {
 		fprintf(stderr, "usage: gm-ctl [--as UID:GID[:GROUPS]] SOCKET COMMAND ARGS\n");
@@ -173,6 +224,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "hostile") && argc == 4)
 		return gm_ctl_hostile(argv[1], argv[3]);
+	if (!strcmp(argv[2], "stall"))
+		return cmd_stall(argv[1]);
 	err = gmemfs_ctl_connect(argv[1], &c);
 	if (err) {
 		printf("connect %s: %s\n", argv[1], strerror(-err));
@@ -181,7 +234,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[2], "open") && argc >= 4)
 		err = cmd_open(c, argc - 3, argv + 3);
 	else if (!strcmp(argv[2], "attach") && argc == 5)
-		err = cmd_attach(c, argv + 3);
+		err = cmd_attach(c, argv + 3, vm);
 	else
 		err = cmd_simple(c, argv[2], argc - 3, argv + 3);
 	gmemfs_ctl_close(c);
