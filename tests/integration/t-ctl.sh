@@ -81,12 +81,13 @@ check_eq "pool: the budget is statfs's size" "budget=$size" \
 
 # --- gmemctl ---
 G=$GMEMCTL
+# shellcheck disable=SC2016 # the inner shell expands $1 and $2
 check "gmemctl ls shows the files" bash -c '"$1" ls "$2" | grep -q "a.ram$"' _ "$G" "$M"
-# shellcheck disable=SC2016 # python reads its argument
 check_eq "gmemctl --json ls: valid JSON, 3 entries" 3 \
 	"$("$G" --json ls "$M" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
 check_eq "gmemctl --json stat: the size" 8388608 \
 	"$("$G" --json stat "$M/a.ram" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')"
+# shellcheck disable=SC2016 # the inner shell expands $1 and $2
 check "gmemctl stat: human output" bash -c '"$1" stat "$2" | grep -q "^provider: *shmem-thp"' \
 	_ "$G" "$M/a.ram"
 check_eq "gmemctl policy get" "4k" "$("$G" policy get "$M/d")"

@@ -50,6 +50,7 @@ int main(void)
 	srunner_add_suite(sr, make_pool_suite());
 	srunner_add_suite(sr, make_inode_suite());
 	srunner_add_suite(sr, make_namespace_suite());
+	srunner_add_suite(sr, make_chan_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

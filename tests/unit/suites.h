@@ -10,5 +10,6 @@ Suite *make_journal_suite(void);
 Suite *make_pool_suite(void);
 Suite *make_inode_suite(void);
 Suite *make_namespace_suite(void);
+Suite *make_chan_suite(void);
 
 #endif
