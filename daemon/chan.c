@@ -411,3 +411,68 @@ out:
 	*len = offsetof(struct sockaddr_un, sun_path) + strlen(sa->sun_path) + 1;
 	return 0;
 }
+
+int gm_chan_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	/* Room for more fds than a packet may carry: tests send too many. */
+	union {
+		char buf[CMSG_SPACE(2 * GM_CHAN_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (nfds > 2 * GM_CHAN_MAX_FDS)
+		return -EINVAL;
+	if (nfds) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+ssize_t gm_chan_recv(int sock, void *buf, size_t cap, int fds[GM_CHAN_MAX_FDS],
+		     unsigned *nfds, bool *cut)
+{
+	union {
+		char buf[CMSG_SPACE(GM_CHAN_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+
+	*nfds = 0;
+	/* MSG_TRUNC: the real length of a packet too long for buf. */
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*cut = mh.msg_flags & MSG_CTRUNC;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*nfds < GM_CHAN_MAX_FDS)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}

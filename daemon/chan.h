@@ -84,6 +84,23 @@ struct nl_msg *gm_chan_new_error(const struct nlmsghdr *req, uint32_t seq, int e
 				 const char *reason);
 struct nl_msg *gm_chan_new_done(uint32_t seq);
 
+/* Send one packet of len bytes with nfds fds (SCM_RIGHTS); 0 or -errno. */
+int gm_chan_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds);
+/* Send a built message with one fd, or none if fd < 0. */
+static inline int gm_chan_send_msg(int sock, struct nl_msg *msg, int fd)
+{
+	return gm_chan_send(sock, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, &fd, fd >= 0);
+}
+
+#define GM_CHAN_MAX_FDS	4	/* fds a packet may carry; more are cut */
+
+/* Receive one packet into buf (cap bytes): its real length (more than cap
+ * if it was cut; 0 for an empty packet or the peer's close), or -errno.
+ * Up to GM_CHAN_MAX_FDS fds it carried go to fds (close-on-exec), their
+ * count to *nfds; *cut is set if it carried more (the rest are closed). */
+ssize_t gm_chan_recv(int sock, void *buf, size_t cap, int fds[GM_CHAN_MAX_FDS],
+		     unsigned *nfds, bool *cut);
+
 /* The address of the channel's socket at path, for bind or connect.  A
  * path longer than sun_path is reached through its directory, opened into
  * *dirfd (close it after the bind or connect; -1 when not needed), as

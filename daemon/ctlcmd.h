@@ -59,6 +59,8 @@ int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)
 /* The inode r->path names, with a reference (gm_fs_put() it), checking
  * search permission on every directory on the way. */
 int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out);
+/* gm_ctl_resolve, then gm_ctl_require(mask) on what it found. */
+int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out);
 /* Does the requester have permission mask (R_OK|W_OK|X_OK) on inode, as
  * the kernel's mode check would decide?  Root may do everything. */
 bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask);

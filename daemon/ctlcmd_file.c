@@ -81,16 +81,12 @@ static int gm_ctl_file(struct gm_ctl_req *r, int mask, struct gm_inode **out)
 
 	if (flags && nla_get_u32(flags))
 		return gm_ctl_fail(r, -EINVAL, "unknown flags 0x%x", nla_get_u32(flags));
-	err = gm_ctl_resolve(r, &inode);
+	err = gm_ctl_resolve_may(r, mask, &inode);
 	if (err)
 		return err;
-	if (inode->type != S_IFREG)
-		err = gm_ctl_fail(r, -EISDIR, "a directory, not a guest-memory file");
-	else if (mask)
-		err = gm_ctl_require(r, inode, mask);
-	if (err) {
+	if (inode->type != S_IFREG) {
 		gm_fs_put(r->fs, inode);
-		return err;
+		return gm_ctl_fail(r, -EISDIR, "a directory, not a guest-memory file");
 	}
 	*out = inode;
 	return 0;

@@ -84,14 +84,12 @@ int gm_ctl_cmd_list(struct gm_ctl_req *r)
 	struct gm_inode *dir;
 	int err;
 
-	err = gm_ctl_resolve(r, &dir);
+	err = gm_ctl_resolve_may(r, R_OK | X_OK, &dir);
 	if (err)
 		return err;
 	if (dir->type != S_IFDIR)
 		err = gm_ctl_fail(r, -ENOTDIR, "not a directory");
-	if (!err)
-		err = gm_ctl_require(r, dir, R_OK | X_OK);
-	if (!err)
+	else
 		err = gm_ctl_list_dir(r, dir);
 	gm_fs_put(r->fs, dir);
 	return err;

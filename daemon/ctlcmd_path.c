@@ -121,6 +121,7 @@ int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out)
 	struct gm_inode *cur;
 	int err;
 
+	*out = NULL;
 	if (*p == '/')
 		return gm_ctl_fail(r, -EINVAL, "absolute path: name files by their path "
 				   "below the mount root");
@@ -146,4 +147,17 @@ int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out)
 	}
 	*out = cur;
 	return 0;
+}
+
+int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out)
+{
+	int err = gm_ctl_resolve(r, out);
+
+	if (!err && mask)
+		err = gm_ctl_require(r, *out, mask);
+	if (err && *out) {
+		gm_fs_put(r->fs, *out);
+		*out = NULL;
+	}
+	return err;
 }

@@ -45,55 +45,8 @@ static int gm_ctlsock_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 static int gm_ctl_conn_send(void *arg, struct nl_msg *msg, int fd)
 {
 	struct gm_ctl_conn *c = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct iovec iov = { .iov_base = nlh, .iov_len = nlh->nlmsg_len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
 
-	if (fd >= 0) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	while (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
-}
-
-/* The fds that came with a message; *cut when some did not fit (the
- * kernel closed those). */
-static unsigned gm_ctl_conn_fds(struct msghdr *mh, int *fds, bool *cut)
-{
-	unsigned n = 0;
-
-	*cut = mh->msg_flags & MSG_CTRUNC;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-		unsigned k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (unsigned i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (n < GM_CTLSOCK_MAX_FDS)
-				fds[n++] = fd;
-			else
-				close(fd);
-		}
-	}
-	return n;
+	return gm_chan_send_msg(c->fd, msg, fd);
 }
 
 /* recvmsg's 0 is both an empty packet and the peer's close: tell them apart. */
@@ -107,31 +60,21 @@ static bool gm_ctl_conn_hung_up(struct gm_ctl_conn *c)
 /* One message: 0, or -errno when the connection is over. */
 static int gm_ctl_conn_serve(struct gm_ctl_conn *c)
 {
-	union {
-		char buf[CMSG_SPACE(GM_CTLSOCK_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = c->buf, .iov_len = sizeof(c->buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf) };
-	int fds[GM_CTLSOCK_MAX_FDS];
+	int fds[GM_CHAN_MAX_FDS];
 	unsigned nfds;
 	ssize_t n;
 	bool cut;
 
-	/* MSG_TRUNC: the real length of a packet too long for the buffer, so
-	 * the codec can refuse it by size. */
-	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_TRUNC);
+	n = gm_chan_recv(c->fd, c->buf, sizeof(c->buf), fds, &nfds, &cut);
 	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
-	nfds = gm_ctl_conn_fds(&mh, fds, &cut);
+		return n;
 	if (n == 0 && nfds == 0 && gm_ctl_conn_hung_up(c))
 		return -ECONNRESET;
 	if (cut) {
 		/* More fds than any command takes: refused by count, not served. */
-		for (unsigned i = nfds; i < GM_CTLSOCK_MAX_FDS; i++)
+		for (unsigned i = nfds; i < GM_CHAN_MAX_FDS; i++)
 			fds[i] = -1;
-		nfds = GM_CTLSOCK_MAX_FDS;
+		nfds = GM_CHAN_MAX_FDS;
 	}
 	return gm_ctl_request(c->cs->fs, &c->cred, c->buf, n, fds, nfds, gm_ctl_conn_send, c);
 }

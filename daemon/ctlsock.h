@@ -29,7 +29,6 @@
 #include "fs.h"
 
 #define GM_CTLSOCK_MAX_CONNS	64
-#define GM_CTLSOCK_MAX_FDS	4	/* fds a request may carry before it is cut */
 
 struct gm_ctlsock {
 	struct gm_fs *fs;

@@ -72,62 +72,22 @@ API const char *gmemfs_ctl_reason(const struct gmemfs_ctl *c)
 	return c->reason;
 }
 
-static int ctl_send(struct gmemfs_ctl *c, struct nl_msg *msg, int fd)
-{
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct iovec iov = { .iov_base = nlh, .iov_len = nlh->nlmsg_len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
-
-	if (fd >= 0) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
 /* One reply into m; *fd gets the fd it carried (or -1).  0, the daemon's
  * -errno, or -EBADMSG/-ETIMEDOUT/... for a broken exchange. */
 static int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
 {
-	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = c->buf, .iov_len = sizeof(c->buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf) };
+	int fds[GM_CHAN_MAX_FDS];
+	unsigned nfds;
 	ssize_t n;
+	bool cut;
 	int err;
 
-	*fd = -1;
-	do
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_TRUNC);
-	while (n < 0 && errno == EINTR);
+	n = gm_chan_recv(c->fd, c->buf, sizeof(c->buf), fds, &nfds, &cut);
 	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int got;
-
-			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (*fd < 0)
-				*fd = got;
-			else
-				close(got);	/* more than any reply carries */
-		}
-	}
+		return n == -EAGAIN ? -ETIMEDOUT : n;
+	*fd = nfds ? fds[0] : -1;
+	for (unsigned i = 1; i < nfds; i++)
+		close(fds[i]);	/* more than any reply carries */
 	if (n == 0)
 		err = -ECONNRESET;
 	else
@@ -168,7 +128,7 @@ static int ctl_call(struct gmemfs_ctl *c, struct nl_msg *msg, int fd_in,
 
 	if (!msg)
 		return c->reason[0] ? -ENAMETOOLONG : -ENOMEM;
-	err = ctl_send(c, msg, fd_in);
+	err = gm_chan_send_msg(c->fd, msg, fd_in);
 	nlmsg_free(msg);
 	if (!err)
 		err = ctl_recv(c, m, &fd);

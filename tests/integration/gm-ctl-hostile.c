@@ -63,28 +63,6 @@ static uint32_t raw_req(struct raw *r, uint8_t cmd, uint8_t version)
 	return seq;
 }
 
-static int send_raw(int s, const void *buf, size_t len, const int *fds, unsigned nfds)
-{
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
-
-	if (nfds) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
 /* The reply to seq: its errno (0 for an answer), or 1 if broken. */
 static int recv_reply(int s, uint32_t seq, struct gm_chan_msg *m, char *buf, size_t cap)
 {
@@ -120,7 +98,7 @@ static bool still_usable(int s)
 	uint32_t seq = raw_req(&r, GMEMFS_CTL_CMD_POOL, GMEMFS_GENL_VERSION);
 
 	raw_fix(&r);
-	return send_raw(s, r.b, r.len, NULL, 0) == 0 &&
+	return gm_chan_send(s, r.b, r.len, NULL, 0) == 0 &&
 	       recv_reply(s, seq, &m, buf, sizeof(buf)) == 0 && m.tb[GMEMFS_CTL_A_POOL_BUDGET];
 }
 
@@ -132,7 +110,7 @@ static void expect(int s, const char *name, const void *buf, size_t len, uint32_
 	struct gm_chan_msg m;
 	int got;
 
-	if (send_raw(s, buf, len, fds, nfds)) {
+	if (gm_chan_send(s, buf, len, fds, nfds)) {
 		printf("#   send: %s\n", strerror(errno));
 		result(false, name);
 		return;
@@ -184,55 +162,62 @@ static void hostile_framing(int s)
 	expect_req(s, "command 0", &r, seq, -EOPNOTSUPP);
 }
 
+/* A request of cmd with up to two attributes; what it must get. */
+struct attr_case {
+	const char *name;
+	uint8_t cmd;
+	struct {
+		uint16_t type;
+		const char *data;
+		uint16_t len;
+	} a[2];
+	int want;
+};
+
+#define INFO	GMEMFS_CTL_CMD_INFO
+#define PATH	GMEMFS_CTL_A_PATH
+#define NESTED	NLA_F_NESTED
+
 /* Attributes: missing, mistyped, oversized, repeated, nested garbage. */
 static void hostile_attrs(int s)
 {
 	static char big[6000];
-	uint32_t seq, v = 1;
+	static const struct attr_case cases[] = {
+		{ "info without PATH", INFO, { { 0 } }, -EINVAL },
+		{ "PATH without its NUL", INFO, { { PATH, "abcd", 4 } }, -EINVAL },
+		{ "PATH with a NUL inside", INFO, { { PATH, "a\0b", 4 } }, -EINVAL },
+		{ "PATH of 0 bytes", INFO, { { PATH, "", 0 } }, -EINVAL },
+		{ "PATH of 6000 bytes", INFO, { { PATH, big, sizeof(big) } }, -ENAMETOOLONG },
+		{ "FLAGS of 2 bytes", GMEMFS_CTL_CMD_OPEN,
+		  { { PATH, "x", 2 }, { GMEMFS_CTL_A_FLAGS, "\1\0", 2 } }, -EINVAL },
+		{ "unknown attribute 200", GMEMFS_CTL_CMD_POOL, { { 200, "\1\0\0", 4 } }, -EINVAL },
+		{ "PATH on pool, which takes none", GMEMFS_CTL_CMD_POOL, { { PATH, "x", 2 } },
+		  -EINVAL },
+		{ "PATH twice", INFO, { { PATH, "x", 2 }, { PATH, "y", 2 } }, -EINVAL },
+		{ "PATH flagged nested, garbage inside", INFO,
+		  { { PATH | NESTED, "\x08\0\x01\0zzzz", 8 } }, -EINVAL },
+		{ "a nest of garbage on info", INFO,
+		  { { PATH, "x", 2 }, { GMEMFS_CTL_A_POOL_PROV | NESTED, "\xff\xff\x01\0\x03\0\0", 8 } },
+		  -EINVAL },
+	};
 	struct raw r;
+	uint32_t seq;
 
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	expect_req(s, "info without PATH", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "abcd", 4);
-	expect_req(s, "PATH without its NUL", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "a\0b", 4);
-	expect_req(s, "PATH with a NUL inside", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "", 0);
-	expect_req(s, "PATH of 0 bytes", &r, seq, -EINVAL);
 	memset(big, 'a', sizeof(big) - 1);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, big, sizeof(big));
-	expect_req(s, "PATH of 6000 bytes", &r, seq, -ENAMETOOLONG);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_OPEN, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "x", 2);
-	raw_attr(&r, GMEMFS_CTL_A_FLAGS, &v, 2);
-	expect_req(s, "FLAGS of 2 bytes", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_POOL, GMEMFS_GENL_VERSION);
-	raw_attr(&r, 200, &v, 4);
-	expect_req(s, "unknown attribute 200", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_POOL, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "x", 2);
-	expect_req(s, "PATH on pool, which takes none", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "x", 2);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "y", 2);
-	expect_req(s, "PATH twice", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH | NLA_F_NESTED, "\x08\0\x01\0zzzz", 8);
-	expect_req(s, "PATH flagged nested, garbage inside", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "x", 2);
-	raw_attr(&r, GMEMFS_CTL_A_POOL_PROV | NLA_F_NESTED, "\xff\xff\x01\0\x03\0\0\0", 8);
-	expect_req(s, "a nest of garbage on info", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "x", 2);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct attr_case *c = &cases[i];
+
+		seq = raw_req(&r, c->cmd, GMEMFS_GENL_VERSION);
+		for (unsigned k = 0; k < 2 && c->a[k].type; k++)
+			raw_attr(&r, c->a[k].type, c->a[k].data, c->a[k].len);
+		expect_req(s, c->name, &r, seq, c->want);
+	}
+	seq = raw_req(&r, INFO, GMEMFS_GENL_VERSION);
+	raw_attr(&r, PATH, "x", 2);
 	raw_put(&r, "\x40\0\x01\0", 4);	/* claims 64 bytes, 4 are there */
 	expect_req(s, "an attribute longer than the message", &r, seq, -EINVAL);
-	seq = raw_req(&r, GMEMFS_CTL_CMD_INFO, GMEMFS_GENL_VERSION);
-	raw_attr(&r, GMEMFS_CTL_A_PATH, "x", 2);
+	seq = raw_req(&r, INFO, GMEMFS_GENL_VERSION);
+	raw_attr(&r, PATH, "x", 2);
 	raw_put(&r, "\1\2\3", 3);
 	expect_req(s, "3 bytes of garbage after the attributes", &r, seq, -EINVAL);
 }
@@ -332,7 +317,7 @@ static void pipelined(int s)
 	for (int i = 0; i < 50 && ok; i++) {
 		raw_req(&r, GMEMFS_CTL_CMD_POOL, GMEMFS_GENL_VERSION);
 		raw_fix(&r);
-		ok = send_raw(s, r.b, r.len, NULL, 0) == 0;
+		ok = gm_chan_send(s, r.b, r.len, NULL, 0) == 0;
 	}
 	for (int i = 0; i < 50 && ok; i++)
 		ok = recv_reply(s, first + i, &m, buf, sizeof(buf)) == 0;
