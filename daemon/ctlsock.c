@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -24,7 +23,7 @@ struct gm_ctl_conn {
 	struct gm_ctlsock *cs;
 	int fd;				/* closed by the reaper, after the join */
 	pthread_t thread;
-	atomic_bool done;		/* the thread is about to return */
+	bool done;			/* the thread is about to return; cs->lock */
 	struct gm_ctl_cred cred;	/* immutable after accept */
 	unsigned char buf[GMEMFS_CTL_MSG_MAX];
 };
@@ -82,10 +81,16 @@ static int gm_ctl_conn_serve(struct gm_ctl_conn *c)
 static void *gm_ctl_conn_main(void *arg)
 {
 	struct gm_ctl_conn *c = arg;
+	struct gm_ctlsock *cs = c->cs;
 
 	while (gm_ctl_conn_serve(c) == 0)
 		;
-	atomic_store(&c->done, true);
+	/* Counted out here, not when reaped: a client that reconnects at
+	 * once after closing many must find room. */
+	pthread_mutex_lock(&cs->lock);
+	cs->nconns--;
+	c->done = true;
+	pthread_mutex_unlock(&cs->lock);
 	return NULL;
 }
 
@@ -127,13 +132,12 @@ static void gm_ctlsock_reap(struct gm_ctlsock *cs, bool all)
 
 	pthread_mutex_lock(&cs->lock);
 	cds_list_for_each_entry_safe(c, tmp, &cs->conns, node) {
-		if (!all && !atomic_load(&c->done))
+		if (!all && !c->done)
 			continue;
 		if (all)
 			shutdown(c->fd, SHUT_RDWR);	/* wakes a blocked recv or send */
 		cds_list_del(&c->node);
 		cds_list_add(&c->node, &dead);
-		cs->nconns--;
 	}
 	pthread_mutex_unlock(&cs->lock);
 	cds_list_for_each_entry_safe(c, tmp, &dead, node) {

@@ -40,8 +40,9 @@ struct gm_ctlsock {
 	pthread_t thread;		/* the accept thread */
 	bool running;			/* thread started; main thread only */
 	pthread_mutex_t lock;
-	struct cds_list_head conns;	/* struct gm_ctl_conn; under lock */
-	unsigned nconns;		/* under lock */
+	struct cds_list_head conns;	/* struct gm_ctl_conn, live or not yet
+					 * joined; under lock */
+	unsigned nconns;		/* live connections; under lock */
 };
 
 /* Bind and listen on path (a stale socket a dead daemon left is replaced,

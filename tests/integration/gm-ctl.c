@@ -9,6 +9,9 @@
  *     stall                 send list requests without reading a reply until
  *                           the socket is full, print "stalled", then wait
  *                           (at most 120 s) to be killed
+ *     flood N               hold N connections open at once; print how many
+ *                           were served a pool request, close them all, and
+ *                           check that a new connection is served at once
  *     hostile FILE          malformed, truncated and hostile messages on one
  *                           connection (FILE: a regular file for attach tests);
  *                           each must get its error and leave the connection usable
@@ -169,6 +172,32 @@ static int cmd_simple(struct gmemfs_ctl *c, const char *cmd, int argc, char **ar
 
 int gm_ctl_hostile(const char *sock, const char *file);
 
+static int cmd_flood(const char *sock, int n)
+{
+	struct gmemfs_ctl *c[256], *again;
+	struct gmemfs_ctl_pool pool;
+	int served = 0, opened = 0, err;
+
+	if (n < 1 || n > 256)
+		return 2;
+	for (; opened < n; opened++) {
+		if (gmemfs_ctl_connect(sock, &c[opened]))
+			break;
+	}
+	for (int i = 0; i < opened; i++)
+		served += gmemfs_ctl_pool(c[i], &pool) == 0;
+	for (int i = 0; i < opened; i++)
+		gmemfs_ctl_close(c[i]);
+	printf("%d connections, %d served\n", opened, served);
+	err = gmemfs_ctl_connect(sock, &again);
+	if (!err) {
+		err = gmemfs_ctl_pool(again, &pool);
+		gmemfs_ctl_close(again);
+	}
+	printf("then a new connection: %s\n", err ? strerror(-err) : "served");
+	return err ? 1 : 0;
+}
+
 /* A client that stops reading: its replies pile up until the daemon's
  * thread for it blocks in send; nothing else may notice. */
 static int cmd_stall(const char *sock)
@@ -226,6 +255,8 @@ int main(int argc, char **argv)
 		return gm_ctl_hostile(argv[1], argv[3]);
 	if (!strcmp(argv[2], "stall"))
 		return cmd_stall(argv[1]);
+	if (!strcmp(argv[2], "flood") && argc == 4)
+		return cmd_flood(argv[1], atoi(argv[3]));
 	err = gmemfs_ctl_connect(argv[1], &c);
 	if (err) {
 		printf("connect %s: %s\n", argv[1], strerror(-err));

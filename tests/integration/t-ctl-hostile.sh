@@ -4,7 +4,8 @@
 # lengths, unknown commands and attributes, nested garbage, fds where none
 # are expected, huge attribute counts, paths that try to leave the mount)
 # each get their error while the connection, the other files and the daemon
-# carry on; a stale socket from a killed daemon is replaced, a live one is
+# carry on; more than 64 connections are refused without harm; a stale
+# socket from a killed daemon is replaced, a live one is
 # never taken over; a socket path longer than sun_path works.
 # Not for: the commands themselves (t-ctl.sh).
 
@@ -15,6 +16,13 @@ gm_init
 gm_start --pool-size=128M || gm_bail "gmemfsd mounts"
 M=$GM_MNT
 SOCK=$GM_STATE.sock
+# More connections than the daemon serves at once (64); first, while no
+# other connection is open.
+check_eq "100 connections at once: 64 are served, the rest closed" \
+	"100 connections, 64 served
+then a new connection: served" "$("$GM_BIN/gm-ctl" "$SOCK" flood 100)"
+check "the refusals are logged" grep -q "refused: too many connections" "$GM_LOG"
+
 "$GM_BIN/gm-mmap" "$M/f.ram" 4M write 3 || gm_bail "a file with a pattern"
 
 out=$("$GM_BIN/gm-ctl" "$SOCK" hostile f.ram)
