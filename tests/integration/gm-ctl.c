@@ -12,6 +12,8 @@
  *     flood N               hold N connections open at once; print how many
  *                           were served a pool request, close them all, and
  *                           check that a new connection is served at once
+ *     bench PATH N          N info and N open requests on one connection;
+ *                           prints the mean round trip of each in us
  *     hostile FILE          malformed, truncated and hostile messages on one
  *                           connection (FILE: a regular file for attach tests);
  *                           each must get its error and leave the connection usable
@@ -29,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -172,6 +175,38 @@ static int cmd_simple(struct gmemfs_ctl *c, const char *cmd, int argc, char **ar
 
 int gm_ctl_hostile(const char *sock, const char *file);
 
+static double now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int cmd_bench(struct gmemfs_ctl *c, const char *path, int n)
+{
+	struct gmemfs_ctl_stat st;
+	double t0, t1, t2;
+	int fd;
+
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		if (gmemfs_ctl_info(c, path, &st))
+			return refused(c, -EIO);
+	}
+	t1 = now_us();
+	for (int i = 0; i < n; i++) {
+		fd = gmemfs_ctl_open(c, path, &st);
+		if (fd < 0)
+			return refused(c, fd);
+		close(fd);
+	}
+	t2 = now_us();
+	printf("info %.1f us, open (with fd) %.1f us per request, %d each\n",
+	       (t1 - t0) / n, (t2 - t1) / n, n);
+	return 0;
+}
+
 static int cmd_flood(const char *sock, int n)
 {
 	struct gmemfs_ctl *c[256], *again;
@@ -264,6 +299,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "open") && argc >= 4)
 		err = cmd_open(c, argc - 3, argv + 3);
+	else if (!strcmp(argv[2], "bench") && argc == 5)
+		err = cmd_bench(c, argv[3], atoi(argv[4]));
 	else if (!strcmp(argv[2], "attach") && argc == 5)
 		err = cmd_attach(c, argv + 3, vm);
 	else
