@@ -18,6 +18,8 @@
 #include "ctlsock.h"
 #include "log.h"
 
+#define GM_CTLSOCK_RETRY_MS 100
+
 struct gm_ctl_conn {
 	struct cds_list_head node;	/* cs->conns; under cs->lock */
 	struct gm_ctlsock *cs;
@@ -146,15 +148,15 @@ static void gm_ctlsock_reap(struct gm_ctlsock *cs, bool all)
 	}
 }
 
-static void gm_ctlsock_accept(struct gm_ctlsock *cs)
+/* 0, or -errno when accept itself failed. */
+static int gm_ctlsock_accept(struct gm_ctlsock *cs)
 {
 	struct gm_ctl_conn *c;
 	int fd, err;
 
 	fd = accept4(cs->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
-		return;
-	gm_ctlsock_reap(cs, false);
+		return errno == EINTR || errno == EAGAIN || errno == ECONNABORTED ? 0 : -errno;
 	c = calloc(1, sizeof(*c));
 	err = -ENOMEM;
 	if (!c)
@@ -174,7 +176,7 @@ static void gm_ctlsock_accept(struct gm_ctlsock *cs)
 	}
 	pthread_mutex_unlock(&cs->lock);
 	if (!err)
-		return;
+		return 0;
 	gm_warn("ctl: connection of pid %d uid %u refused: %s", (int)c->cred.pid,
 		(unsigned)c->cred.uid, err == -EMFILE ? "too many connections" : strerror(-err));
 err_free:
@@ -182,6 +184,7 @@ err_free:
 	free(c);
 err_close:
 	close(fd);
+	return 0;
 }
 
 static void *gm_ctlsock_main(void *arg)
@@ -191,14 +194,28 @@ static void *gm_ctlsock_main(void *arg)
 		{ .fd = cs->listen_fd, .events = POLLIN },
 		{ .fd = cs->stop_fd, .events = POLLIN },
 	};
+	bool failing = false;
+	int err;
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 2, failing ? GM_CTLSOCK_RETRY_MS : -1) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
-		if (pfd[0].revents)
-			gm_ctlsock_accept(cs);
+		/* Finished connections give their fds back before the next accept. */
+		gm_ctlsock_reap(cs, false);
+		if (!(pfd[0].revents & POLLIN) && !failing)
+			continue;
+		err = gm_ctlsock_accept(cs);
+		/* Out of fds or memory, the connection stays queued and poll
+		 * would return at once: retry on a timer instead. */
+		if (err && !failing)
+			gm_warn("control socket %s: accept: %s; retrying every %d ms",
+				cs->path, strerror(-err), GM_CTLSOCK_RETRY_MS);
+		else if (!err && failing)
+			gm_info("control socket %s: accepting again", cs->path);
+		failing = err != 0;
+		pfd[0].events = failing ? 0 : POLLIN;
 	}
 	return NULL;
 }
@@ -242,7 +259,9 @@ static int gm_ctlsock_bind(struct gm_ctlsock *cs)
 	err = gm_chan_sockaddr(cs->path, &sa, &len, &dirfd);
 	if (err)
 		return err;
-	cs->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: the accept thread retries on a timer and must never
+	 * sleep in accept where the stop eventfd cannot wake it. */
+	cs->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	err = cs->listen_fd < 0 ? -errno : 0;
 	if (!err && bind(cs->listen_fd, (struct sockaddr *)&sa, len))
 		err = -errno;

@@ -14,6 +14,9 @@
  *                           check that a new connection is served at once
  *     bench PATH N          N info and N open requests on one connection;
  *                           prints the mean round trip of each in us
+ *     hold N SECS           open up to N connections without waiting for the
+ *                           daemon to accept them, print "held K", keep them
+ *                           SECS seconds, close them
  *     hostile FILE          malformed, truncated and hostile messages on one
  *                           connection (FILE: a regular file for attach tests);
  *                           each must get its error and leave the connection usable
@@ -207,6 +210,30 @@ static int cmd_bench(struct gmemfs_ctl *c, const char *path, int n)
 	return 0;
 }
 
+static int cmd_hold(const char *sock, int n, int secs)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int dirfd, k = 0, fds[256];
+
+	if (n < 1 || n > 256 || gm_chan_sockaddr(sock, &sa, &len, &dirfd))
+		return 2;
+	for (; k < n; k++) {
+		fds[k] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fds[k] < 0 || connect(fds[k], (struct sockaddr *)&sa, len)) {
+			if (fds[k] >= 0)
+				close(fds[k]);
+			break;	/* the backlog is full: enough */
+		}
+	}
+	printf("held %d\n", k);
+	fflush(stdout);
+	sleep(secs);
+	while (k--)
+		close(fds[k]);
+	return 0;
+}
+
 static int cmd_flood(const char *sock, int n)
 {
 	struct gmemfs_ctl *c[256], *again;
@@ -290,6 +317,8 @@ int main(int argc, char **argv)
 		return gm_ctl_hostile(argv[1], argv[3]);
 	if (!strcmp(argv[2], "stall"))
 		return cmd_stall(argv[1]);
+	if (!strcmp(argv[2], "hold") && argc == 5)
+		return cmd_hold(argv[1], atoi(argv[3]), atoi(argv[4]));
 	if (!strcmp(argv[2], "flood") && argc == 4)
 		return cmd_flood(argv[1], atoi(argv[3]));
 	err = gmemfs_ctl_connect(argv[1], &c);

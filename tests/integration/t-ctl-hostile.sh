@@ -4,7 +4,8 @@
 # lengths, unknown commands and attributes, nested garbage, fds where none
 # are expected, huge attribute counts, paths that try to leave the mount)
 # each get their error while the connection, the other files and the daemon
-# carry on; more than 64 connections are refused without harm; a stale
+# carry on; more than 64 connections are refused without harm, and
+# running out of fds makes the daemon wait, not spin; a stale
 # socket from a killed daemon is replaced, a live one is
 # never taken over; a socket path longer than sun_path works.
 # Not for: the commands themselves (t-ctl.sh).
@@ -48,6 +49,26 @@ check_fails "a second daemon on the same socket is refused" "another gmemfsd ser
 check "the first still serves it" "$GM_BIN/gm-ctl" "$SOCK" info f.ram
 gm_stop TERM
 check "a clean stop removes the socket file" test ! -e "$SOCK"
+
+# Out of fds: the accept thread retries on a timer instead of spinning on
+# the queued connections, and accepts again once fds come back.
+printf '#!/bin/sh\nexec prlimit --nofile=40:40 "%s" "$@"\n' "$GMEMFSD" >"$GM_TMP/lowfd"
+chmod +x "$GM_TMP/lowfd"
+GMEMFSD=$GM_TMP/lowfd gm_start --pool-size=128M || gm_bail "gmemfsd with 40 fds"
+"$GM_BIN/gm-ctl" "$SOCK" hold 100 5 >"$GM_TMP/hold.out" 2>&1 &
+holder=$!
+GM_KIDS+=("$holder")
+check "100 connections queued against 40 fds" gm_poll 10 grep -q held "$GM_TMP/hold.out"
+check "accept runs out of fds, logged" gm_poll 10 grep -q "accept: Too many open files" "$GM_LOG"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$GM_PID/stat"; }
+t0=$(cpu_ticks)
+sleep 1	# a measurement over an interval, not a wait
+check "meanwhile the daemon does not spin (< 0.2 s CPU in 1 s)" test $(($(cpu_ticks) - t0)) -lt 20
+check "the holder lets go" gm_poll 15 gm_dead "$holder"
+check "then a new client is served" "$GM_BIN/gm-ctl" "$SOCK" info f.ram
+check "and the log says accepting again" grep -q "accepting again" "$GM_LOG"
+check_eq "the out-of-fds warning came once" 1 "$(grep -c "accept: Too many open files" "$GM_LOG")"
+gm_stop TERM
 
 # A socket path longer than sun_path (108 bytes).
 long=$GM_TMP/$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..60})
