@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 
 #include "fsops.h"
+#include "gmemfs_ctl.h"
 #include "log.h"
 #include "namespace.h"
 #include "policy_text.h"
@@ -18,8 +19,9 @@
 
 #define GM_XATTR_USER "user."
 
-/* Classify a name: 1 = our policy xattr, 0 = a plain user xattr, or a
- * negative errno for names we do not take. */
+/* Classify a name: 1 = our policy xattr, 2 = the control socket's path
+ * (read-only, on the root), 0 = a plain user xattr, or a negative errno
+ * for names we do not take. */
 static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 {
 	size_t len = strlen(name);
@@ -28,6 +30,8 @@ static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 		return -ERANGE;
 	if (!strcmp(name, GMEMFS_XATTR_PAGESIZE))
 		return 1;
+	if (!strcmp(name, GMEMFS_XATTR_CTL_SOCKET))
+		return 2;
 	if (!strncmp(name, GMEMFS_XATTR_PREFIX, strlen(GMEMFS_XATTR_PREFIX))) {
 		gm_info("file %llu: xattr %s refused: not a gmemfs attribute",
 			(unsigned long long)inode->ino, name);
@@ -50,7 +54,7 @@ void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 	gm_count(fs, GM_OP_SETXATTR);
 	kind = gm_xattr_kind(inode, name);
 	err = kind < 0 ? kind : 0;
-	if (!err && inode->is_virtual)
+	if (!err && (inode->is_virtual || kind == 2))
 		err = -EPERM;
 	else if (!err && flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		err = -EINVAL;
@@ -90,9 +94,12 @@ void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		gm_fs_put(fs, inode);
 		return gm_reply_err(req, kind == -ERANGE ? kind : -ENODATA);
 	}
-	if (kind == 1) {
-		pol = gm_policy_get_text(fs, inode);
+	if (kind == 1 || kind == 2) {
+		pol = kind == 1 ? gm_policy_get_text(fs, inode) :
+		      inode == fs->root ? fs->opts->ctl_socket : NULL;
 		gm_fs_put(fs, inode);
+		if (!pol)
+			return gm_reply_err(req, -ENODATA);
 		return gm_reply_xattr_value(req, pol, strlen(pol), size);
 	}
 	pthread_mutex_lock(&inode->lock);
@@ -143,7 +150,7 @@ void gm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int err = kind < 0 ? kind : 0;
 
 	gm_count(fs, GM_OP_REMOVEXATTR);
-	if (!err && inode->is_virtual)
+	if (!err && (inode->is_virtual || kind == 2))
 		err = -EPERM;
 	else if (!err && kind == 1 && inode->type == S_IFDIR)
 		err = gm_ns_set_policy(fs, inode, GM_PS_INHERIT);

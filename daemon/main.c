@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "fsops.h"
 #include "log.h"
 #include "recover.h"
@@ -25,6 +26,7 @@ struct gm_cli {
 	char *hugepages;
 	char *state_dir;
 	char *log_level;
+	char *ctl_socket;
 	int version;
 };
 
@@ -35,6 +37,7 @@ static const struct fuse_opt gm_cli_spec[] = {
 	GM_OPT("--hugepages=%s", hugepages),
 	GM_OPT("--state-dir=%s", state_dir),
 	GM_OPT("--log-level=%s", log_level),
+	GM_OPT("--ctl-socket=%s", ctl_socket),
 	GM_OPT("--version", version),
 	FUSE_OPT_END
 };
@@ -56,6 +59,7 @@ static void gm_usage(const char *prog)
 	       "    --state-dir=DIR        backing stores and journal (default\n"
 	       "                           " GM_STATE_ROOT "/<escaped mountpoint>)\n"
 	       "    --log-level=LEVEL      error, warn, info or debug (default info)\n"
+	       "    --ctl-socket=PATH      control socket (default STATE_DIR.sock)\n"
 	       "    --version              print versions and exit\n\n",
 	       prog, GM_POOL_DEFAULT_PCT);
 	fuse_cmdline_help();
@@ -121,6 +125,28 @@ static int gm_opts_state_dir(struct gm_cli *cli, struct gm_opts *o)
 	return o->state_dir ? 0 : -ENOMEM;
 }
 
+/* Beside the state directory, not in it: that one is root's alone, and
+ * the socket must be reachable by every user. */
+static int gm_opts_ctl_socket(struct gm_cli *cli, struct gm_opts *o)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (!cli->ctl_socket)
+		n = asprintf(&o->ctl_socket, "%s.sock", o->state_dir);
+	else if (cli->ctl_socket[0] == '/')
+		n = asprintf(&o->ctl_socket, "%s", cli->ctl_socket);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = asprintf(&o->ctl_socket, "%s/%s", cwd, cli->ctl_socket);
+	else
+		n = -1;
+	if (n < 0) {
+		o->ctl_socket = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int gm_opts_finish(struct gm_cli *cli, struct gm_opts *o)
 {
 	int err;
@@ -130,6 +156,8 @@ static int gm_opts_finish(struct gm_cli *cli, struct gm_opts *o)
 		err = gm_opts_pool(cli, o);
 	if (!err)
 		err = gm_opts_state_dir(cli, o);
+	if (!err)
+		err = gm_opts_ctl_socket(cli, o);
 	gm_log_level = o->log_level;
 	return err;
 }
@@ -178,9 +206,11 @@ static void gm_banner(struct gm_fs *fs)
 	       "  setfattr -n %s -v 4k %s/dir   # page-size policy\n"
 	       "  stat -f %s; cat %s/%s/%s       # pool and per-file figures\n"
 	       "  qemu ... -object memory-backend-file,id=m,size=1G,mem-path=%s/vm0.ram,share=on\n"
+	       "  gmemctl ls %s          # control socket %s\n"
 	       "Ctrl-C unmounts; files stay in %s for the next start.\n\n",
 	       o->mountpoint, GMEMFS_XATTR_PAGESIZE, o->mountpoint, o->mountpoint,
-	       o->mountpoint, GMEMFS_CTL_DIR, GMEMFS_STATS_FILE, o->mountpoint, o->state_dir);
+	       o->mountpoint, GMEMFS_CTL_DIR, GMEMFS_STATS_FILE, o->mountpoint,
+	       o->mountpoint, o->ctl_socket, o->state_dir);
 	fflush(stdout);
 }
 
@@ -217,6 +247,7 @@ static int gm_loop(struct fuse_session *se, bool single)
 
 static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 {
+	static struct gm_ctlsock ctl;	/* lives as long as the mount */
 	int err = -EIO;
 
 	fs->se = fuse_session_new(args, &gm_fsops, sizeof(gm_fsops), fs);
@@ -224,9 +255,13 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 		return err;
 	if (fuse_set_signal_handlers(fs->se))
 		goto out_session;
+	err = gm_ctlsock_open(&ctl, fs, fs->opts->ctl_socket);
+	if (err)
+		goto out_signals;
+	err = -EIO;
 	gm_clear_dead_mount(fs->opts->mountpoint);
 	if (fuse_session_mount(fs->se, fs->opts->mountpoint))
-		goto out_signals;
+		goto out_ctl;
 	fs->fuse_dev = gm_mount_dev(fs->opts->mountpoint);
 	if (!fs->fuse_dev)
 		gm_warn("%s: mount not found in mountinfo: a truncate can no longer "
@@ -236,6 +271,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	err = gm_daemonize(fs->opts->foreground);
 	if (!err)
 		err = gm_rebalancer_start(&fs->rebalancer, fs);
+	if (!err)
+		err = gm_ctlsock_start(&ctl);
 	if (!err)
 		err = gm_loop(fs->se, single);
 	/* The loop returns the number of the signal that ended it: SIGINT,
@@ -247,6 +284,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_rebalancer_stop(&fs->rebalancer);
 	fuse_session_unmount(fs->se);
 	gm_info("%s unmounted", fs->opts->mountpoint);
+out_ctl:
+	gm_ctlsock_close(&ctl);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:
@@ -325,12 +364,14 @@ int main(int argc, char *argv[])
 	err = gm_start(&o, &args, fo.singlethread) ? 1 : 0;
 out:
 	free(o.state_dir);
+	free(o.ctl_socket);
 	free(fo.mountpoint);
 	free(cli.pool_size);
 	free(cli.pagesize);
 	free(cli.hugepages);
 	free(cli.state_dir);
 	free(cli.log_level);
+	free(cli.ctl_socket);
 	fuse_opt_free_args(&args);
 	return err;
 }

@@ -14,6 +14,7 @@
 struct gm_opts {
 	char *mountpoint;		/* absolute, from libfuse's parser */
 	char *state_dir;		/* --state-dir, or derived from mountpoint */
+	char *ctl_socket;		/* --ctl-socket, or STATE_DIR.sock */
 	uint64_t pool_bytes;		/* --pool-size, page-aligned */
 	enum gm_pagesize pagesize;	/* --pagesize: the root directory's policy */
 	uint32_t hugepages_2m;		/* --hugepages: pages to add to the kernel's */

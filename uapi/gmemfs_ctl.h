@@ -3,20 +3,88 @@
  * Control-socket channel of the gmemfs netlink family (see gmemfs_nl.h):
  * commands and attributes between gmemfsd and its clients.
  * Numbers are ABI; commands stay within GMEMFS_CTL_CMD_FIRST..LAST.
+ *
+ * One request, one reply, on a unix SOCK_SEQPACKET socket (one message per
+ * packet).  A request is nlmsghdr (type GMEMFS_CTL_NLMSG_TYPE, flags
+ * NLM_F_REQUEST, a sequence number the reply echoes) + genlmsghdr (cmd,
+ * version GMEMFS_GENL_VERSION) + attributes.  The reply is either a message
+ * of the same type and cmd carrying the answer, or NLMSG_ERROR (struct
+ * nlmsgerr with a negative errno, NLM_F_CAPPED, and with NLM_F_ACK_TLVS the
+ * reason as NLMSGERR_ATTR_MSG).  LIST answers with one NLM_F_MULTI message
+ * per entry, then NLMSG_DONE.  File descriptors travel as SCM_RIGHTS on the
+ * request (ATTACH_VM: the VM fd) or the reply (OPEN, ATTACH_VM); a request
+ * of any other command that carries fds is refused and its fds closed.
+ *
+ * Files are named by GMEMFS_CTL_A_PATH, relative to the mount root ("" or
+ * "." is the root); ".." components and a leading '/' are refused.
  */
 #ifndef _UAPI_GMEMFS_CTL_H
 #define _UAPI_GMEMFS_CTL_H
 
+/* Read-only xattr on the mount root: the control socket's path. */
+#define GMEMFS_XATTR_CTL_SOCKET		"user.gmemfs.ctl-socket"
+
 enum gmemfs_ctl_cmd {
 	GMEMFS_CTL_CMD_UNSPEC = 0,
-	/* Filled in by the control-socket issue, from 64 on. */
+	/* PATH [FLAGS] -> file attributes; the backing fd (O_RDWR) in SCM_RIGHTS.
+	 * Needs read and write permission on the file. */
+	GMEMFS_CTL_CMD_OPEN = 64,
+	/* PATH -> file attributes (what GMEMFS_IOC_INFO gives, plus owner,
+	 * mode and policy).  Needs search permission on the way only. */
+	GMEMFS_CTL_CMD_INFO = 65,
+	/* -> POOL_BUDGET, POOL_USED, POOL_FREE, one POOL_PROV per provider. */
+	GMEMFS_CTL_CMD_POOL = 66,
+	/* PATH -> POLICY.  Needs read permission. */
+	GMEMFS_CTL_CMD_POLICY_GET = 67,
+	/* PATH POLICY -> (no attributes).  Needs write permission. */
+	GMEMFS_CTL_CMD_POLICY_SET = 68,
+	/* PATH [FLAGS] + a KVM VM fd in SCM_RIGHTS -> file attributes and the
+	 * file's guest_memfd fd bound to that VM.  Needs read and write. */
+	GMEMFS_CTL_CMD_ATTACH_VM = 69,
+	/* [PATH] (a directory; default the root) -> per entry NAME + entry
+	 * attributes, NLM_F_MULTI; then NLMSG_DONE.  Needs read and search. */
+	GMEMFS_CTL_CMD_LIST = 70,
+	/* The snapshot issue continues from 71. */
 	__GMEMFS_CTL_CMD_END,
 };
+#define GMEMFS_CTL_CMD_MAX (__GMEMFS_CTL_CMD_END - 1)
 
 enum gmemfs_ctl_attr {
 	GMEMFS_CTL_A_UNSPEC = 0,
+	GMEMFS_CTL_A_PATH,		/* string, NUL-terminated, < PATH_MAX */
+	GMEMFS_CTL_A_POLICY,		/* string: "4k", "2m-thp", "auto", ... */
+	GMEMFS_CTL_A_FLAGS,		/* u32, request flags: none yet, must be 0 */
+	GMEMFS_CTL_A_NAME,		/* string: a LIST entry's name */
+	GMEMFS_CTL_A_MODE,		/* u32: st_mode (type and permission bits) */
+	GMEMFS_CTL_A_UID,		/* u32 */
+	GMEMFS_CTL_A_GID,		/* u32 */
+	GMEMFS_CTL_A_ID,		/* u64: the stable id (st_ino) */
+	GMEMFS_CTL_A_PROVIDER,		/* u32: enum gmemfs_provider (files) */
+	GMEMFS_CTL_A_SIZE,		/* u64: bytes (files) */
+	GMEMFS_CTL_A_POPULATED,		/* u64: bytes of memory held (files) */
+	GMEMFS_CTL_A_PAGE_SIZE,		/* u64: bytes (files) */
+	GMEMFS_CTL_A_INFO_FLAGS,	/* u32: GMEMFS_INFO_* (files) */
+	GMEMFS_CTL_A_POOL_BUDGET,	/* u64 */
+	GMEMFS_CTL_A_POOL_USED,		/* u64 */
+	GMEMFS_CTL_A_POOL_FREE,		/* u64 */
+	GMEMFS_CTL_A_POOL_PROV,		/* nested, repeated: GMEMFS_CTL_PROV_A_* */
 	__GMEMFS_CTL_A_END,
 };
 #define GMEMFS_CTL_A_MAX (__GMEMFS_CTL_A_END - 1)
+
+/* Inside GMEMFS_CTL_A_POOL_PROV: one provider instance of the pool. */
+enum gmemfs_ctl_prov_attr {
+	GMEMFS_CTL_PROV_A_UNSPEC = 0,
+	GMEMFS_CTL_PROV_A_ID,		/* u32: enum gmemfs_provider */
+	GMEMFS_CTL_PROV_A_NAME,		/* string */
+	GMEMFS_CTL_PROV_A_PAGE_SIZE,	/* u64 */
+	GMEMFS_CTL_PROV_A_USED,		/* u64 */
+	GMEMFS_CTL_PROV_A_LIMIT,	/* u64 */
+	__GMEMFS_CTL_PROV_A_END,
+};
+#define GMEMFS_CTL_PROV_A_MAX (__GMEMFS_CTL_PROV_A_END - 1)
+
+/* The largest message either side sends or accepts, in bytes. */
+#define GMEMFS_CTL_MSG_MAX		16384
 
 #endif /* _UAPI_GMEMFS_CTL_H */

@@ -12,5 +12,6 @@ Suite *make_inode_suite(void);
 Suite *make_namespace_suite(void);
 Suite *make_prov_hugetlb_suite(void);
 Suite *make_prov_kvm_suite(void);
+Suite *make_chan_suite(void);
 
 #endif

@@ -1,0 +1,170 @@
+/*
+ * Control commands on one file: info, open (the backing fd) and attach-vm
+ * (the guest_memfd fd bound to the client's VM).  The fds come from the
+ * handout seam (handout.h); the figures are GMEMFS_IOC_INFO's.
+ *
+ * Not for: choosing or creating backings (providers, handout.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "ctlcmd.h"
+#include "handout.h"
+#include "policy_text.h"
+
+/* What a regular file's backing says, as GMEMFS_IOC_INFO reports it. */
+static int gm_ctl_put_file(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode)
+{
+	uint32_t prov = 0, flags;
+	uint64_t page_size = 0;
+	struct stat st;
+	int err;
+
+	pthread_mutex_lock(&inode->lock);
+	err = gm_backing_stat(inode, &st);
+	if (!err && inode->pi) {
+		prov = inode->pi->prov->id;
+		page_size = inode->pi->prov->page_size;
+	}
+	flags = (fs->passthrough ? GMEMFS_INFO_PASSTHROUGH : 0) |
+		(inode->nlink == 0 ? GMEMFS_INFO_UNLINKED : 0);
+	pthread_mutex_unlock(&inode->lock);
+	if (err)
+		return err;
+	if (nla_put_u32(msg, GMEMFS_CTL_A_PROVIDER, prov) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_SIZE, st.st_size) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_POPULATED, (uint64_t)st.st_blocks * 512) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_PAGE_SIZE, page_size) < 0 ||
+	    nla_put_u32(msg, GMEMFS_CTL_A_INFO_FLAGS, flags) < 0)
+		return -EMSGSIZE;
+	return 0;
+}
+
+int gm_ctl_put_attrs(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode)
+{
+	/* Takes tree_lock for a directory: before inode->lock, in lock order. */
+	const char *policy = gm_policy_get_text(fs, inode);
+	uint32_t mode, uid, gid;
+
+	pthread_mutex_lock(&inode->lock);
+	mode = inode->type | inode->perm;
+	uid = inode->uid;
+	gid = inode->gid;
+	pthread_mutex_unlock(&inode->lock);
+	if (nla_put_u32(msg, GMEMFS_CTL_A_MODE, mode) < 0 ||
+	    nla_put_u32(msg, GMEMFS_CTL_A_UID, uid) < 0 ||
+	    nla_put_u32(msg, GMEMFS_CTL_A_GID, gid) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_ID, inode->ino) < 0 ||
+	    nla_put_string(msg, GMEMFS_CTL_A_POLICY, policy) < 0)
+		return -EMSGSIZE;
+	return inode->type == S_IFREG ? gm_ctl_put_file(fs, msg, inode) : 0;
+}
+
+/* The attributes into the reply, failing the request with a reason. */
+static int gm_ctl_reply_attrs(struct gm_ctl_req *r, struct gm_inode *inode)
+{
+	int err = gm_ctl_put_attrs(r->fs, r->reply, inode);
+
+	return err ? gm_ctl_fail(r, err, "file %llu: cannot read its backing",
+				 (unsigned long long)inode->ino) : 0;
+}
+
+/* Resolve PATH to a regular file the requester may act on with mask. */
+static int gm_ctl_file(struct gm_ctl_req *r, int mask, struct gm_inode **out)
+{
+	struct nlattr *flags = r->m.tb[GMEMFS_CTL_A_FLAGS];
+	struct gm_inode *inode;
+	int err;
+
+	if (flags && nla_get_u32(flags))
+		return gm_ctl_fail(r, -EINVAL, "unknown flags 0x%x", nla_get_u32(flags));
+	err = gm_ctl_resolve_may(r, mask, &inode);
+	if (err)
+		return err;
+	if (inode->type != S_IFREG) {
+		gm_fs_put(r->fs, inode);
+		return gm_ctl_fail(r, -EISDIR, "a directory, not a guest-memory file");
+	}
+	*out = inode;
+	return 0;
+}
+
+int gm_ctl_cmd_info(struct gm_ctl_req *r)
+{
+	struct gm_inode *inode;
+	int err;
+
+	err = gm_ctl_resolve(r, &inode);
+	if (err)
+		return err;
+	err = gm_ctl_reply_attrs(r, inode);
+	gm_fs_put(r->fs, inode);
+	return err;
+}
+
+int gm_ctl_cmd_open(struct gm_ctl_req *r)
+{
+	struct gm_inode *inode;
+	int err;
+
+	err = gm_ctl_file(r, R_OK | W_OK, &inode);
+	if (err)
+		return err;
+	err = gm_ctl_reply_attrs(r, inode);
+	if (err)
+		goto out_put;
+	err = gm_handout_open(r->fs, inode);
+	if (err < 0) {
+		err = gm_ctl_fail(r, err, "file %llu: no backing to hand out",
+				  (unsigned long long)inode->ino);
+		goto out_put;
+	}
+	r->fd_out = err;
+	err = 0;
+out_put:
+	gm_fs_put(r->fs, inode);
+	return err;
+}
+
+/* Is fd a KVM VM (what KVM_CREATE_VM returns)?  The daemon hands it to
+ * KVM_CREATE_GUEST_MEMFD, so anything else is refused before. */
+static bool gm_ctl_is_kvm_vm(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:kvm-vm") == 0;
+}
+
+int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
+{
+	struct gm_inode *inode;
+	int err;
+
+	if (!gm_ctl_is_kvm_vm(r->fd_in))
+		return gm_ctl_fail(r, -EBADF, "the fd attached is not a KVM VM "
+				   "(want the fd KVM_CREATE_VM returned)");
+	err = gm_ctl_file(r, R_OK | W_OK, &inode);
+	if (err)
+		return err;
+	err = gm_handout_attach_vm(r->fs, inode, r->fd_in);
+	if (err < 0) {
+		err = gm_ctl_fail(r, err, "file %llu (policy %s) cannot be bound to a VM: "
+				  "only kvm-gmem files can", (unsigned long long)inode->ino,
+				  gm_policy_get_text(r->fs, inode));
+		goto out_put;
+	}
+	r->fd_out = err;
+	err = gm_ctl_reply_attrs(r, inode);
+out_put:
+	gm_fs_put(r->fs, inode);
+	return err;
+}

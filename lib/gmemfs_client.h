@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * libgmemfs: the client side of gmemfsd's control socket, for VMMs and
+ * tools.  The shortest way to a file's backing fd (needed for hugetlb and
+ * guest_memfd files, which FUSE cannot map):
+ *
+ *	struct gmemfs_ctl_stat st;
+ *	int fd = gmemfs_open_backing("/mnt/gmemfs/vm1.ram", &st);
+ *	if (fd < 0)
+ *		errx(1, "vm1.ram: %s", strerror(-fd));
+ *	void *ram = mmap(NULL, st.info.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+ *
+ * Build with `pkg-config --cflags --libs gmemfs`.  Every call returns 0 (or
+ * an fd) on success and a negative errno on failure; after a failure the
+ * daemon's reason is in gmemfs_ctl_reason().  A connection serves one
+ * thread at a time.  The wire format is uapi/gmemfs_ctl.h.
+ */
+#ifndef GMEMFS_CLIENT_H
+#define GMEMFS_CLIENT_H
+
+#include <stddef.h>
+
+#include "gmemfs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gmemfs_ctl;
+
+/* What the daemon tells about a file or directory. */
+struct gmemfs_ctl_stat {
+	__u64 id;			/* stable id (st_ino) */
+	__u32 mode;			/* st_mode */
+	__u32 uid, gid;
+	char policy[32];		/* page-size policy, as the xattr shows it */
+	/* Regular files: provider, size, populated, page_size, flags (as
+	 * GMEMFS_IOC_INFO); all zero for directories. */
+	struct gmemfs_info info;
+};
+
+#define GMEMFS_CTL_POOL_MAX_PROV 8
+
+struct gmemfs_ctl_pool {
+	__u64 budget, used, free;	/* bytes */
+	unsigned nprov;
+	struct {
+		__u32 id;		/* enum gmemfs_provider */
+		char name[32];
+		__u64 page_size, used, limit;
+	} prov[GMEMFS_CTL_POOL_MAX_PROV];
+};
+
+/* Connect to the control socket at socket_path: 0 and *out, or -errno. */
+int gmemfs_ctl_connect(const char *socket_path, struct gmemfs_ctl **out);
+/* Find the gmemfs mount that holds path (any file or directory on it),
+ * read its socket's path from the mount root's user.gmemfs.ctl-socket
+ * xattr and connect.  *rel (if rel) gets path relative to the mount root,
+ * to free().  -ENOENT if path is not on a gmemfs mount. */
+int gmemfs_ctl_connect_path(const char *path, struct gmemfs_ctl **out, char **rel);
+void gmemfs_ctl_close(struct gmemfs_ctl *c);
+/* The daemon's reason for the last refused request, or "". */
+const char *gmemfs_ctl_reason(const struct gmemfs_ctl *c);
+
+/* Paths below are relative to the mount root ("" is the root). */
+
+/* The backing fd (O_RDWR, close-on-exec) of a file: fd or -errno. */
+int gmemfs_ctl_open(struct gmemfs_ctl *c, const char *path, struct gmemfs_ctl_stat *st);
+int gmemfs_ctl_info(struct gmemfs_ctl *c, const char *path, struct gmemfs_ctl_stat *st);
+int gmemfs_ctl_policy_get(struct gmemfs_ctl *c, const char *path, char *buf, size_t len);
+int gmemfs_ctl_policy_set(struct gmemfs_ctl *c, const char *path, const char *policy);
+/* Bind a kvm-gmem file to the VM behind vm_fd (from KVM_CREATE_VM): the
+ * guest_memfd fd for KVM_SET_USER_MEMORY_REGION2, or -errno. */
+int gmemfs_ctl_attach_vm(struct gmemfs_ctl *c, const char *path, int vm_fd,
+			 struct gmemfs_ctl_stat *st);
+int gmemfs_ctl_pool(struct gmemfs_ctl *c, struct gmemfs_ctl_pool *pool);
+/* Call fn for each entry of directory dir; a non-zero return from fn
+ * stops the listing (the rest of the answer is still read) and is
+ * returned. */
+int gmemfs_ctl_list(struct gmemfs_ctl *c, const char *dir,
+		    int (*fn)(void *ctx, const char *name, const struct gmemfs_ctl_stat *st),
+		    void *ctx);
+
+/* All in one: connect through path's mount, open, close: fd or -errno. */
+int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * gmemctl: the operator's tool for gmemfs mounts, over the control socket.
+ *   ls, stat, policy get|set, pool: human output, or JSON with --json;
+ *   exec --fd N=PATH -- CMD: run CMD with a file's backing fd at number N,
+ *   so that e.g. QEMU's mem-path=/dev/fd/N maps hugetlb or any memory.
+ * Not for: the wire format (libgmemfs does that).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gmemfs_client.h"
+
+static bool json;
+static const char *sock_path;	/* --socket: paths are then mount-relative */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: gmemctl [--json] [--socket=PATH] COMMAND [ARGS]\n"
+		"  ls [DIR]                       entries of a directory\n"
+		"  stat PATH                      what backs a file (or a directory's policy)\n"
+		"  policy get PATH                page-size policy\n"
+		"  policy set PATH VALUE          4k, 2m-thp, auto, ...\n"
+		"  pool [PATH]                    the mount's pool and its providers\n"
+		"  exec --fd N=PATH [--fd N=PATH ...] -- CMD [ARG...]\n"
+		"                                 run CMD with PATH's backing fd at number N\n"
+		"                                 (open-exec is the same)\n"
+		"PATHs are paths on a gmemfs mount (the control socket is found through\n"
+		"the mount root's xattr user.gmemfs.ctl-socket); with --socket they are\n"
+		"relative to the mount root.  DIR and PATH default to '.'.\n");
+}
+
+static int fail(const char *what, const char *path, int err, struct gmemfs_ctl *c)
+{
+	const char *why = c ? gmemfs_ctl_reason(c) : "";
+
+	fprintf(stderr, "gmemctl: %s %s: %s%s%s%s\n", what, path, strerror(-err),
+		*why ? " (" : "", why, *why ? ")" : "");
+	return 1;
+}
+
+/* Connect for path: *rel is what to name it in requests (to free). */
+static int ctl_for(const char *path, struct gmemfs_ctl **c, char **rel)
+{
+	int err;
+
+	if (!sock_path)
+		return gmemfs_ctl_connect_path(path, c, rel);
+	err = gmemfs_ctl_connect(sock_path, c);
+	if (!err) {
+		*rel = strdup(path);
+		if (!*rel) {
+			gmemfs_ctl_close(*c);
+			err = -ENOMEM;
+		}
+	}
+	return err;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void print_stat_json(const char *name, const struct gmemfs_ctl_stat *st)
+{
+	printf("{\"name\":");
+	json_str(name);
+	printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,\"id\":%llu,"
+	       "\"policy\":", S_ISDIR(st->mode) ? "dir" : "file", st->mode & 07777,
+	       st->uid, st->gid, (unsigned long long)st->id);
+	json_str(st->policy);
+	if (!S_ISDIR(st->mode))
+		printf(",\"provider\":\"%s\",\"size\":%llu,\"populated\":%llu,\"page_size\":%llu,"
+		       "\"passthrough\":%s,\"unlinked\":%s",
+		       gmemfs_prov_name(st->info.provider), (unsigned long long)st->info.size,
+		       (unsigned long long)st->info.populated,
+		       (unsigned long long)st->info.page_size,
+		       st->info.flags & GMEMFS_INFO_PASSTHROUGH ? "true" : "false",
+		       st->info.flags & GMEMFS_INFO_UNLINKED ? "true" : "false");
+	putchar('}');
+}
+
+struct ls_state {
+	unsigned n;
+};
+
+static int ls_entry(void *ctx, const char *name, const struct gmemfs_ctl_stat *st)
+{
+	struct ls_state *ls = ctx;
+
+	if (json) {
+		printf("%s", ls->n ? ",\n " : "");
+		print_stat_json(name, st);
+	} else if (S_ISDIR(st->mode)) {
+		printf("d %04o %5u %5u %14s %14s %-10s %-7s %s/\n", st->mode & 07777, st->uid,
+		       st->gid, "-", "-", "-", st->policy, name);
+	} else {
+		printf("- %04o %5u %5u %14llu %14llu %-10s %-7s %s\n", st->mode & 07777,
+		       st->uid, st->gid, (unsigned long long)st->info.size,
+		       (unsigned long long)st->info.populated,
+		       gmemfs_prov_name(st->info.provider), st->policy, name);
+	}
+	ls->n++;
+	return 0;
+}
+
+static int cmd_ls(struct gmemfs_ctl *c, const char *path, char **argv)
+{
+	struct ls_state ls = { 0 };
+	int err;
+
+	(void)argv;
+	if (json)
+		printf("[");
+	else
+		printf("T MODE    UID   GID           SIZE      POPULATED PROVIDER   POLICY  NAME\n");
+	err = gmemfs_ctl_list(c, path, ls_entry, &ls);
+	if (json)
+		printf("]\n");
+	return err ? fail("ls", path, err, c) : 0;
+}
+
+static int cmd_stat(struct gmemfs_ctl *c, const char *path, char **argv)
+{
+	struct gmemfs_ctl_stat st;
+	int err;
+
+	(void)argv;
+	err = gmemfs_ctl_info(c, path, &st);
+	if (err)
+		return fail("stat", path, err, c);
+	if (json) {
+		print_stat_json(path, &st);
+		putchar('\n');
+		return 0;
+	}
+	printf("path:       %s\ntype:       %s\nmode:       %04o\nowner:      %u:%u\n"
+	       "id:         %llu\npolicy:     %s\n", *path ? path : ".",
+	       S_ISDIR(st.mode) ? "directory" : "file", st.mode & 07777, st.uid, st.gid,
+	       (unsigned long long)st.id, st.policy);
+	if (!S_ISDIR(st.mode))
+		printf("provider:   %s\nsize:       %llu\npopulated:  %llu\npage size:  %llu\n"
+		       "passthrough: %s\n", gmemfs_prov_name(st.info.provider),
+		       (unsigned long long)st.info.size, (unsigned long long)st.info.populated,
+		       (unsigned long long)st.info.page_size,
+		       st.info.flags & GMEMFS_INFO_PASSTHROUGH ? "yes" : "no");
+	return 0;
+}
+
+static int cmd_policy_get(struct gmemfs_ctl *c, const char *path, char **argv)
+{
+	char pol[32];
+	int err;
+
+	(void)argv;
+	err = gmemfs_ctl_policy_get(c, path, pol, sizeof(pol));
+	if (err)
+		return fail("policy get", path, err, c);
+	if (json) {
+		printf("{\"policy\":");
+		json_str(pol);
+		printf("}\n");
+	} else {
+		printf("%s\n", pol);
+	}
+	return 0;
+}
+
+static int cmd_policy_set(struct gmemfs_ctl *c, const char *path, char **argv)
+{
+	int err = gmemfs_ctl_policy_set(c, path, argv[0]);
+
+	return err ? fail("policy set", path, err, c) : 0;
+}
+
+static int cmd_pool(struct gmemfs_ctl *c, const char *path, char **argv)
+{
+	struct gmemfs_ctl_pool p;
+	int err;
+
+	(void)argv;
+	err = gmemfs_ctl_pool(c, &p);
+	if (err)
+		return fail("pool", path, err, c);
+	if (json)
+		printf("{\"budget\":%llu,\"used\":%llu,\"free\":%llu,\"providers\":[",
+		       (unsigned long long)p.budget, (unsigned long long)p.used,
+		       (unsigned long long)p.free);
+	else
+		printf("budget %llu used %llu free %llu\nPROVIDER   PAGE SIZE           USED"
+		       "          LIMIT\n", (unsigned long long)p.budget,
+		       (unsigned long long)p.used, (unsigned long long)p.free);
+	for (unsigned i = 0; i < p.nprov; i++) {
+		if (json) {
+			printf("%s{\"name\":", i ? "," : "");
+			json_str(p.prov[i].name);
+			printf(",\"page_size\":%llu,\"used\":%llu,\"limit\":%llu}",
+			       (unsigned long long)p.prov[i].page_size,
+			       (unsigned long long)p.prov[i].used,
+			       (unsigned long long)p.prov[i].limit);
+		} else {
+			printf("%-10s %9llu %14llu %14llu\n", p.prov[i].name,
+			       (unsigned long long)p.prov[i].page_size,
+			       (unsigned long long)p.prov[i].used,
+			       (unsigned long long)p.prov[i].limit);
+		}
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}
+
+static int fcntl_clear_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+}
+
+/* "N=PATH": the backing fd of PATH moved to number N, inheritable.  The
+ * connection is closed first: its socket may hold number N. */
+static int exec_fd(const char *spec)
+{
+	struct gmemfs_ctl *c;
+	char *end, *rel;
+	long n;
+	int fd, err;
+
+	n = strtol(spec, &end, 10);
+	if (end == spec || *end != '=' || n < 0 || n > 1023 || !end[1]) {
+		fprintf(stderr, "gmemctl: --fd %s: want N=PATH\n", spec);
+		return 1;
+	}
+	err = ctl_for(end + 1, &c, &rel);
+	if (err)
+		return fail("exec: connect for", end + 1, err, NULL);
+	fd = gmemfs_ctl_open(c, rel, NULL);
+	err = fd < 0 ? fail("exec: open", end + 1, fd, c) : 0;
+	free(rel);
+	gmemfs_ctl_close(c);
+	if (err)
+		return err;
+	if (fd == n)
+		return fcntl_clear_cloexec(fd) ? fail("exec: fcntl for", end + 1, -errno, NULL) : 0;
+	/* dup2 leaves FD_CLOEXEC off on the copy. */
+	err = dup2(fd, n) < 0 ? fail("exec: dup2 for", end + 1, -errno, NULL) : 0;
+	close(fd);
+	return err;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--"); i++) {
+		if (strcmp(argv[i], "--fd") || i + 1 >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		if (exec_fd(argv[++i]))
+			return 1;
+	}
+	if (i + 1 >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	execvp(argv[i + 1], argv + i + 1);
+	fprintf(stderr, "gmemctl: exec %s: %s\n", argv[i + 1], strerror(errno));
+	return 127;
+}
+
+struct cmd {
+	const char *name;
+	int nargs;		/* after the path */
+	int (*fn)(struct gmemfs_ctl *c, const char *path, char **argv);
+};
+
+static const struct cmd cmds[] = {
+	{ "ls", 0, cmd_ls },
+	{ "stat", 0, cmd_stat },
+	{ "policy get", 0, cmd_policy_get },
+	{ "policy set", 1, cmd_policy_set },
+	{ "pool", 0, cmd_pool },
+};
+
+/* The command argv names, and how many words its name took. */
+static const struct cmd *find_cmd(int argc, char **argv, int *words)
+{
+	char name[32];
+
+	for (unsigned i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		*words = strchr(cmds[i].name, ' ') ? 2 : 1;
+		if (argc < *words)
+			continue;
+		snprintf(name, sizeof(name), *words == 2 ? "%s %s" : "%s", argv[0],
+			 *words == 2 ? argv[1] : "");
+		if (!strcmp(name, cmds[i].name))
+			return &cmds[i];
+	}
+	return NULL;
+}
+
+static int run(const struct cmd *cmd, int argc, char **argv)
+{
+	const char *path = argc > 0 ? argv[0] : sock_path ? "" : ".";
+	struct gmemfs_ctl *c;
+	char *rel;
+	int err;
+
+	if (argc > 1 + cmd->nargs || (cmd->nargs && argc != 1 + cmd->nargs)) {
+		usage(stderr);
+		return 2;
+	}
+	err = ctl_for(path, &c, &rel);
+	if (err)
+		return fail(sock_path ? "connect to" : "find the gmemfs mount of",
+			    sock_path ? sock_path : path, err, NULL);
+	err = cmd->fn(c, rel, argv + 1);
+	free(rel);
+	gmemfs_ctl_close(c);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const struct cmd *cmd;
+	int o, words;
+
+	while ((o = getopt_long(argc, argv, "+js:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j': json = true; break;
+		case 's': sock_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0 && (!strcmp(argv[0], "exec") || !strcmp(argv[0], "open-exec")))
+		return cmd_exec(argc - 1, argv + 1);
+	cmd = argc > 0 ? find_cmd(argc, argv, &words) : NULL;
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	return run(cmd, argc - words, argv + words);
+}
