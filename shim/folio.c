@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The one way to a page of a shim file, for user faults, read/write, the
+ * pfncache and the daemon's POPULATE: look in the page cache; on a miss
+ * allocate (auto mode) or ask the daemon and wait (ask mode).  A present,
+ * shared page never involves the daemon: that is the fast path.
+ *
+ * Lookups and insertions hold mapping->invalidate_lock shared; punch hole,
+ * truncate and conversion hold it exclusive, so none of them sees a page
+ * appear in a range it is clearing.  The lock is dropped while waiting for
+ * the daemon, so a slow daemon never blocks a punch.
+ *
+ * Not for: the netlink side of a fault (daemon.c).
+ */
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+
+#include "shim.h"
+
+/* A daemon that answers "done" without populating gets this many tries. */
+#define SHIM_ASK_TRIES	3
+
+/*
+ * 6.3 made __filemap_get_folio() return ERR_PTR(-ENOENT) instead of NULL;
+ * callers here want NULL for "not cached".
+ */
+static struct folio *shim_filemap_lock_folio(struct address_space *mapping,
+					     pgoff_t index)
+{
+	struct folio *folio = filemap_lock_folio(mapping, index);
+
+	return IS_ERR(folio) ? NULL : folio;
+}
+
+/* Locked folio, NULL if missing, or ERR_PTR.  invalidate_lock held. */
+static struct folio *__shim_folio_lookup(struct shim_file *sf, pgoff_t index)
+{
+	struct inode *inode = sf->inode;
+
+	if (index >= DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE))
+		return ERR_PTR(-EINVAL);
+	if (shim_range_private(sf, index))
+		return ERR_PTR(-EACCES);
+	return shim_filemap_lock_folio(inode->i_mapping, index);
+}
+
+/*
+ * A new locked folio in the page cache, holding @data (the rest zero).
+ * -EEXIST if someone got there first.  invalidate_lock held.
+ */
+static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
+					const void *data, size_t len)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	gfp_t gfp = mapping_gfp_mask(mapping);
+	struct folio *folio;
+	void *kaddr;
+	int err;
+
+	folio = folio_alloc(gfp | (data ? 0 : __GFP_ZERO), sf->order);
+	if (!folio)
+		return ERR_PTR(-ENOMEM);
+	if (data) {
+		/* Without highmem a folio is contiguous in the direct map. */
+		kaddr = folio_address(folio);
+		memcpy(kaddr, data, len);
+		memset(kaddr + len, 0, folio_size(folio) - len);
+	}
+	__folio_mark_uptodate(folio);
+	err = filemap_add_folio(mapping, folio,
+				round_down(index, shim_folio_pages(sf)), gfp);
+	if (err) {
+		folio_put(folio);
+		return ERR_PTR(err);
+	}
+	/* Dirty: there is no backing store to read it back from. */
+	folio_mark_dirty(folio);
+	return folio;
+}
+
+static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
+{
+	pgoff_t first = round_down(index, shim_folio_pages(sf));
+	struct shim_req *req;
+	int err;
+
+	req = shim_req_submit(GMEMFS_SHIM_EV_FAULT, sf->id,
+			      (u64)first << PAGE_SHIFT, shim_folio_bytes(sf), 0);
+	if (IS_ERR(req))
+		return PTR_ERR(req);
+	err = shim_req_wait(req);
+	shim_req_put(req);
+	return err;
+}
+
+/*
+ * The locked, referenced folio holding @index.  NULL only for a hole in
+ * an auto-mode file when !@alloc (a read: zeroes, nothing allocated).
+ */
+struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	struct folio *folio;
+	int tries, err;
+
+	for (tries = 0; tries < SHIM_ASK_TRIES; tries++) {
+		filemap_invalidate_lock_shared(mapping);
+		folio = __shim_folio_lookup(sf, index);
+		if (!folio && sf->mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
+			folio = __shim_folio_alloc(sf, index, NULL, 0);
+			if (!IS_ERR(folio))
+				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
+					    folio_pos(folio), folio_size(folio),
+					    folio_nr_pages(folio), 0);
+		}
+		filemap_invalidate_unlock_shared(mapping);
+		if (folio == ERR_PTR(-EEXIST))
+			continue;	/* lost a race with another fault */
+		if (folio || sf->mode == GMEMFS_SHIM_FAULT_AUTO)
+			return folio;
+		err = shim_folio_ask(sf, index);
+		if (err)
+			return ERR_PTR(err);
+	}
+	pr_warn_ratelimited("gmemfs: file %u: daemon answered the fault at page %lu but never populated it\n",
+			    sf->id, index);
+	return ERR_PTR(-EIO);
+}
+
+/* The daemon's POPULATE: data (or zeroes) for a missing page. */
+int shim_folio_populate(struct shim_file *sf, pgoff_t index,
+			const void *data, size_t len)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	struct folio *folio;
+
+	filemap_invalidate_lock_shared(mapping);
+	folio = __shim_folio_lookup(sf, index);
+	if (folio && !IS_ERR(folio)) {
+		folio_unlock(folio);
+		folio_put(folio);
+		folio = ERR_PTR(-EEXIST);
+	} else if (!folio) {
+		folio = __shim_folio_alloc(sf, index, data, len);
+	}
+	filemap_invalidate_unlock_shared(mapping);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	folio_unlock(folio);
+	folio_put(folio);
+	return 0;
+}
+
+/*
+ * Drop [start, end) from the page cache and from every user mapping, the
+ * pfncache first.  invalidate_lock held exclusive, so nothing refills the
+ * range meanwhile.  Returns the base pages freed.
+ */
+long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long before = mapping->nrpages;
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	shim_gpc_invalidate(sf, start, end);
+	unmap_mapping_range(mapping, start, end - start, 0);
+	truncate_inode_pages_range(mapping, start, end - 1);
+	return before - mapping->nrpages;
+}
+
+static vm_fault_t shim_fault(struct vm_fault *vmf)
+{
+	struct shim_file *sf = shim_file_of(file_inode(vmf->vma->vm_file));
+	struct folio *folio;
+
+	folio = shim_folio_get(sf, vmf->pgoff, true);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	/* Locked until the PTE is in: a conversion waits on this lock. */
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+	return VM_FAULT_LOCKED;
+}
+
+/*
+ * No .map_pages (fault-around): it would map cached pages without asking
+ * shim_fault(), private ranges included.
+ */
+const struct vm_operations_struct shim_vm_ops = {
+	.fault		= shim_fault,
+};
+
+/* Pages may be pinned by the pfncache's kernel mappings: never moved. */
+static int shim_migrate_folio(struct address_space *mapping,
+			      struct folio *dst, struct folio *src,
+			      enum migrate_mode mode)
+{
+	return -EBUSY;
+}
+
+const struct address_space_operations shim_aops = {
+	.dirty_folio		= noop_dirty_folio,
+	.migrate_folio		= shim_migrate_folio,
+	.error_remove_page	= generic_error_remove_page,
+};
