@@ -60,6 +60,7 @@ static int shim_release(struct inode *inode, struct file *file)
 		    inode->i_mapping->nrpages, GMEMFS_SHIM_INVAL_RELEASE);
 	/* The inode's pages go in evict, once the last dentry is dropped. */
 	xa_destroy(&sf->private);
+	xa_destroy(&sf->ask_failed);
 	return 0;
 }
 
@@ -122,6 +123,7 @@ static struct shim_file *shim_file_alloc(struct inode *inode, u32 flags,
 	sf->order = order;
 	sf->mode = mode;
 	xa_init(&sf->private);
+	xa_init(&sf->ask_failed);
 	rwlock_init(&sf->gpc_lock);
 	INIT_LIST_HEAD(&sf->gpcs);
 	return sf;
@@ -177,6 +179,8 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	if (IS_ERR(file))
 		goto err_inode;
 	file->f_flags |= O_LARGEFILE;
+	/* alloc_file_pseudo() leaves these to do_dentry_open(), unused here. */
+	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_mapping = inode->i_mapping;
 	sf->file = file;
 	err = xa_alloc_cyclic(&shim_files, &sf->id, sf, xa_limit_31b,

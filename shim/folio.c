@@ -13,6 +13,7 @@
  * Not for: the netlink side of a fault (daemon.c).
  */
 #include <linux/mm.h>
+#include <linux/mmap_lock.h>
 #include <linux/pagemap.h>
 
 #include "shim.h"
@@ -94,16 +95,16 @@ static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
 }
 
 /*
- * The locked, referenced folio holding @index.  NULL only for a hole in
- * an auto-mode file when !@alloc (a read: zeroes, nothing allocated).
+ * Lookup, and allocation in auto mode; never asks the daemon.  NULL for a
+ * miss in ask mode, or a hole in auto mode when !@alloc.
  */
-struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
+static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
+				    bool alloc)
 {
 	struct address_space *mapping = sf->inode->i_mapping;
 	struct folio *folio;
-	int tries, err;
 
-	for (tries = 0; tries < SHIM_ASK_TRIES; tries++) {
+	do {
 		filemap_invalidate_lock_shared(mapping);
 		folio = __shim_folio_lookup(sf, index);
 		if (!folio && sf->mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
@@ -114,8 +115,21 @@ struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
 					    folio_nr_pages(folio), 0);
 		}
 		filemap_invalidate_unlock_shared(mapping);
-		if (folio == ERR_PTR(-EEXIST))
-			continue;	/* lost a race with another fault */
+	} while (folio == ERR_PTR(-EEXIST));	/* lost a race with a fault */
+	return folio;
+}
+
+/*
+ * The locked, referenced folio holding @index.  NULL only for a hole in
+ * an auto-mode file when !@alloc (a read: zeroes, nothing allocated).
+ */
+struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
+{
+	struct folio *folio;
+	int tries, err;
+
+	for (tries = 0; tries < SHIM_ASK_TRIES; tries++) {
+		folio = shim_folio_try(sf, index, alloc);
 		if (folio || sf->mode == GMEMFS_SHIM_FAULT_AUTO)
 			return folio;
 		err = shim_folio_ask(sf, index);
@@ -168,12 +182,65 @@ long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
 	return before - mapping->nrpages;
 }
 
+/*
+ * 6.4 added per-VMA locks: a fault may hold the VMA's lock instead of
+ * mmap_lock, and must drop whichever it holds (release_fault_lock()).
+ */
+static void shim_fault_unlock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		vma_end_read(vmf->vma);
+		return;
+	}
+#endif
+	mmap_read_unlock(vmf->vma->vm_mm);
+}
+
+/*
+ * An ask-mode miss.  Whoever answers may need this mm (a thread of the
+ * faulting process serving its faults, or only malloc()ing), so the first
+ * try waits with mmap_lock dropped and has the fault retried, as
+ * userfaultfd does.  A failure is remembered for the retry, which then
+ * ends in SIGBUS instead of asking again.  Faults that may not drop the
+ * lock wait holding it, still bounded.
+ */
+static vm_fault_t shim_fault_ask(struct vm_fault *vmf, struct shim_file *sf)
+{
+	pgoff_t index = vmf->pgoff;
+	struct folio *folio;
+	struct file *file;
+	int err;
+
+	if ((vmf->flags & FAULT_FLAG_TRIED) && xa_erase(&sf->ask_failed, index))
+		return VM_FAULT_SIGBUS;
+	if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+	    !(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+		file = get_file(vmf->vma->vm_file);	/* the VMA may go */
+		shim_fault_unlock(vmf);
+		err = shim_folio_ask(sf, index);
+		/* Without memory to remember it, the retry asks again. */
+		if (err)
+			xa_store(&sf->ask_failed, index, xa_mk_value(-err),
+				 GFP_KERNEL);
+		fput(file);
+		return VM_FAULT_RETRY;
+	}
+	folio = shim_folio_get(sf, index, true);
+	if (IS_ERR(folio))
+		return VM_FAULT_SIGBUS;
+	vmf->page = folio_file_page(folio, index);
+	return VM_FAULT_LOCKED;
+}
+
 static vm_fault_t shim_fault(struct vm_fault *vmf)
 {
 	struct shim_file *sf = shim_file_of(file_inode(vmf->vma->vm_file));
 	struct folio *folio;
 
-	folio = shim_folio_get(sf, vmf->pgoff, true);
+	folio = shim_folio_try(sf, vmf->pgoff, true);
+	if (!folio)
+		return shim_fault_ask(vmf, sf);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 	/* Locked until the PTE is in: a conversion waits on this lock. */

@@ -56,6 +56,11 @@ struct shim_file {
 	 * under invalidate_lock held exclusive, read under it shared.
 	 */
 	struct xarray private;
+	/*
+	 * Ask-mode faults that failed while mmap_lock was dropped, by page
+	 * index, for their retry to end in SIGBUS.  xa_lock only.
+	 */
+	struct xarray ask_failed;
 	/* pfncache entries; list and entries under gpc_lock */
 	rwlock_t gpc_lock;
 	struct list_head gpcs;
