@@ -153,7 +153,7 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	int err;
 
 	err = -EINVAL;
-	if (size <= 0 || size & ((PAGE_SIZE << order) - 1) ||
+	if (size < 0 || size & ((PAGE_SIZE << order) - 1) ||
 	    size > MAX_LFS_FILESIZE)
 		goto err;
 	err = -ENOENT;

@@ -50,7 +50,7 @@ enum gmemfs_shim_attr {
 	GMEMFS_SHIM_A_UNSPEC = 0,
 	GMEMFS_SHIM_A_FILE_ID = 1,	/* u32 */
 	GMEMFS_SHIM_A_FD = 2,		/* u32 */
-	GMEMFS_SHIM_A_SIZE = 3,		/* u64, bytes, multiple of the page size */
+	GMEMFS_SHIM_A_SIZE = 3,		/* u64, bytes, multiple of the page size; 0 ok */
 	GMEMFS_SHIM_A_FLAGS = 4,	/* u32, GMEMFS_SHIM_F_* / per command */
 	GMEMFS_SHIM_A_PAGE_ORDER = 5,	/* u32: 0 (4K) or 9 (2M) on x86-64 */
 	GMEMFS_SHIM_A_FAULT_MODE = 6,	/* u32, enum gmemfs_shim_fault_mode */
@@ -118,8 +118,9 @@ struct gmemfs_shim_cache_read {
 };
 #define GMEMFS_SHIM_CACHE_HIT		(1u << 0)	/* no refresh was needed */
 
+/* GMEMFS_IOC_MAGIC of gmemfs.h; numbers from 0x40 are the shim's. */
 #define GMEMFS_SHIM_IOC_MAGIC		0xb7
-#define GMEMFS_SHIM_IOC_CONVERT		_IOW(GMEMFS_SHIM_IOC_MAGIC, 1, struct gmemfs_shim_convert)
-#define GMEMFS_SHIM_IOC_CACHE_READ	_IOWR(GMEMFS_SHIM_IOC_MAGIC, 2, struct gmemfs_shim_cache_read)
+#define GMEMFS_SHIM_IOC_CONVERT		_IOW(GMEMFS_SHIM_IOC_MAGIC, 0x40, struct gmemfs_shim_convert)
+#define GMEMFS_SHIM_IOC_CACHE_READ	_IOWR(GMEMFS_SHIM_IOC_MAGIC, 0x41, struct gmemfs_shim_cache_read)
 
 #endif /* _UAPI_GMEMFS_SHIM_H */
