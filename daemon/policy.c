@@ -13,6 +13,7 @@ static const char *const gm_policy_names[GM_PS_COUNT] = {
 	[GM_PS_4K] = "4k",
 	[GM_PS_2M_THP] = "2m-thp",
 	[GM_PS_AUTO] = "auto",
+	[GM_PS_SHIM] = "shim",
 };
 
 int gm_policy_parse(const char *val, size_t len, enum gm_pagesize *out)
@@ -51,6 +52,8 @@ uint32_t gm_policy_provider(enum gm_pagesize ps)
 	case GM_PS_2M_THP:
 	case GM_PS_AUTO:	/* THP is the largest page shmem can give here */
 		return GMEMFS_PROV_SHMEM_THP;
+	case GM_PS_SHIM:
+		return GMEMFS_PROV_SHIM;
 	default:
 		return GMEMFS_PROV_NONE;
 	}

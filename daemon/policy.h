@@ -14,6 +14,7 @@ enum gm_pagesize {
 	GM_PS_4K,
 	GM_PS_2M_THP,
 	GM_PS_AUTO,		/* largest page size the pool can give */
+	GM_PS_SHIM,		/* a shim file (kernel module gmemfs), 4K */
 	GM_PS_COUNT,
 };
 

@@ -33,6 +33,7 @@ _Static_assert(GMEMFS_PROV_SHIM < GM_NPROV, "inst[] is indexed by provider id");
 static const struct gm_provider *const pool_providers[] = {
 	&gm_prov_shmem_4k,
 	&gm_prov_shmem_thp,
+	&gm_prov_shim,
 };
 
 static const struct gm_provider *pool_provider(uint32_t prov_id)
@@ -266,7 +267,8 @@ static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
 	pi->prov = prov;
 	err = prov->attach(pi, POOL_PAGE, &reused);
 	if (err) {
-		gm_err("pool: cannot attach %s at %s: %s", prov->name, pi->dir, strerror(-err));
+		if (err != -ENODEV)	/* ENODEV: its kernel part is absent (logged) */
+			gm_err("pool: cannot attach %s at %s: %s", prov->name, pi->dir, strerror(-err));
 		free(pi->dir);
 		pi->dir = NULL;
 		pi->prov = NULL;
@@ -319,6 +321,8 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 
 	for (size_t i = 0; i < ARRAY_SIZE(pool_providers); i++) {
 		err = pool_attach(pool, pool_providers[i], state_dir);
+		if (err == -ENODEV && pool_providers[i]->id != default_prov)
+			continue;	/* an optional provider, absent here */
 		if (err)
 			goto err_detach;
 	}

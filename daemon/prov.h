@@ -56,6 +56,7 @@ struct gm_prov_inst {
 
 extern const struct gm_provider gm_prov_shmem_4k;
 extern const struct gm_provider gm_prov_shmem_thp;
+extern const struct gm_provider gm_prov_shim;	/* absent: attach -ENODEV */
 
 /* Shared tmpfs mechanics used by both shmem providers (prov_tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
