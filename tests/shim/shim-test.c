@@ -25,7 +25,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@
 #include <linux/netlink.h>
 #include <linux/genetlink.h>
 
+#include "gmemfs.h"
 #include "gmemfs_nl.h"
 #include "shim_nl.h"
 
@@ -703,6 +706,116 @@ static void t_daemon_death(void)
 	close(fd);
 }
 
+/* ---- gmemfsd's shim provider ---------------------------------------- */
+
+#define GMEMFSD		"/bin/gmemfsd"
+#define GM_MNT		"/mnt/gmemfs"
+#define FUSE_MAGIC	0x65735546
+
+/* The shim provider's "used" in .gmemfs/stats, or -1. */
+static long long shim_used(void)
+{
+	char buf[8192], *at;
+	long long used = -1;
+	ssize_t n;
+	int fd;
+
+	fd = open(GM_MNT "/.gmemfs/stats", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	at = strstr(buf, "\"name\":\"shim\"");
+	if (at && (at = strstr(at, "\"used\":")))
+		used = atoll(at + 7);
+	return used;
+}
+
+/* Poll the figure until cond(used, want) or ms pass. */
+static long long shim_used_wait(long long want, bool at_least, int ms)
+{
+	double deadline = now_ns() + ms * 1e6;
+	long long used;
+
+	do {
+		used = shim_used();
+		if (at_least ? used >= want : used == want)
+			break;
+		usleep(2000);	/* stats are a file: nothing to poll() on */
+	} while (now_ns() < deadline);
+	return used;
+}
+
+static void t_gmemfsd(void)
+{
+	struct gmemfs_info info = { 0 };
+	const size_t size = 1 << 20;
+	struct statfs sfs;
+	double deadline;
+	char page[PG];
+	int fd, st;
+	pid_t d;
+
+	CHECK(system("modprobe fuse") == 0, "modprobe fuse");
+	mkdir(GM_MNT, 0755);
+	d = fork();
+	CHECK(d >= 0, "fork");
+	if (d == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);	/* its banner; errors go to stderr */
+		execl(GMEMFSD, GMEMFSD, "-f", "--pool-size=64M", "--log-level=warn",
+		      "--state-dir=/run/gmemfs-test", GM_MNT, (char *)NULL);
+		_exit(127);
+	}
+	deadline = now_ns() + 20e9;
+	while (statfs(GM_MNT, &sfs) != 0 || sfs.f_type != FUSE_MAGIC) {
+		if (now_ns() > deadline || waitpid(d, &st, WNOHANG) == d) {
+			kill(d, SIGKILL);
+			CHECK(0, "gmemfsd did not mount " GM_MNT);
+		}
+		usleep(5000);	/* a mount has no event to wait on here */
+	}
+
+	CHECK(mkdir(GM_MNT "/vm", 0755) == 0, "mkdir: %s", strerror(errno));
+	CHECK(setxattr(GM_MNT "/vm", "user.gmemfs.pagesize", "shim", 4, 0) == 0,
+	      "setxattr shim: %s", strerror(errno));
+	fd = open(GM_MNT "/vm/mem", O_RDWR | O_CREAT, 0600);
+	CHECK(fd >= 0, "create: %s", strerror(errno));
+	CHECK(ioctl(fd, GMEMFS_IOC_INFO, &info) == 0, "info: %s", strerror(errno));
+	CHECK(info.provider == GMEMFS_PROV_SHIM, "provider %u", info.provider);
+	CHECK(ftruncate(fd, size) == 0, "ftruncate: %s", strerror(errno));
+	for (size_t i = 0; i < size / PG; i++) {
+		memset(page, pattern(i), PG);
+		CHECK(pwrite(fd, page, PG, i * PG) == PG, "pwrite: %s", strerror(errno));
+	}
+	/* ALLOC events reach the pool's figure. */
+	CHECK(shim_used_wait(size, true, 5000) >= (long long)size,
+	      "pool's shim use %lld after writing %zu bytes", shim_used(), size);
+	CHECK(pread(fd, page, PG, 9 * PG) == PG && page[0] == (char)pattern(9) &&
+	      page[PG - 1] == (char)pattern(9), "pread");
+	close(fd);
+	/* The file's release reports its pages gone. */
+	CHECK(unlink(GM_MNT "/vm/mem") == 0, "unlink: %s", strerror(errno));
+	CHECK(shim_used_wait(0, false, 5000) == 0, "pool's shim use %lld after unlink",
+	      shim_used());
+
+	kill(d, SIGTERM);
+	deadline = now_ns() + 10e9;
+	while (waitpid(d, &st, WNOHANG) == 0) {
+		if (now_ns() > deadline) {
+			kill(d, SIGKILL);
+			waitpid(d, &st, 0);
+			CHECK(0, "gmemfsd did not exit on SIGTERM");
+		}
+		usleep(2000);
+	}
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gmemfsd status %#x", st);
+}
+
 static int unload(void)
 {
 	return syscall(SYS_delete_module, "gmemfs", O_NONBLOCK) ? -errno : 0;
@@ -746,6 +859,7 @@ static const struct {
 	{ "punch hole and truncate invalidate the pfncache", t_punch_pfncache },
 	{ "2M pages: one fault allocates a 2M folio", t_huge },
 	{ "daemon death with an ask fault pending: SIGBUS, no hang", t_daemon_death },
+	{ "gmemfsd: shim policy files live in shim files, pool counts them", t_gmemfsd },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 
@@ -764,11 +878,15 @@ int main(int argc, char **argv)
 		printf("== %s\n", tests[i].name);
 		pid = fork();
 		if (pid == 0) {
+			/* Its own group: whatever it started dies with it. */
+			setpgid(0, 0);
 			alarm(TEST_SECONDS);	/* a hang fails the test, not the boot */
 			tests[i].fn();
 			_exit(0);
 		}
+		setpgid(pid, pid);
 		waitpid(pid, &st, 0);
+		kill(-pid, SIGKILL);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			printf("ok   %s\n", tests[i].name);
 			passed++;

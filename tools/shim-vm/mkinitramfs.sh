@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Build the shim test guest's initramfs: busybox-static with its applets,
 # tools/shim-vm/init as /init, the module under /lib/modules/RELEASE/extra
-# and the given programs in /bin with the shared libraries they load.
+# beside the kernel's own fuse.ko (for gmemfsd), and the given programs in
+# /bin with the shared libraries they load.
 #
-# usage: mkinitramfs.sh OUT.cpio.gz RELEASE MODULE.ko PROGRAM...
+# usage: mkinitramfs.sh OUT.cpio.gz KERNEL-ROOT RELEASE MODULE.ko PROGRAM...
+# (KERNEL-ROOT: where kernel-cache.sh unpacked the image package)
 set -euo pipefail
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-out=$1 rel=$2 ko=$3
-shift 3
+out=$1 kroot=$2 rel=$3 ko=$4
+shift 4
 
 stage=$(mktemp -d "${out}.stage.XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
 
-mkdir -p -- "$stage"/{bin,sbin,proc,sys,dev,tmp,etc} "$stage/lib/modules/$rel/extra"
+mkdir -p -- "$stage"/{bin,sbin,proc,sys,dev,tmp,etc,run,mnt} "$stage/lib/modules/$rel/extra"
 cp -- /bin/busybox "$stage/bin/busybox"
 while read -r app; do
 	[[ -e $stage/$app ]] && continue
@@ -22,6 +24,10 @@ while read -r app; do
 done < <(/bin/busybox --list-full)
 install -m 0755 -- "$here/init" "$stage/init"
 install -m 0644 -- "$ko" "$stage/lib/modules/$rel/extra/"
+fuse_ko=$(find "$kroot/lib/modules/$rel/kernel/fs/fuse" -name 'fuse.ko*' | head -n 1)
+[[ -n $fuse_ko ]] || { echo "mkinitramfs: no fuse.ko for $rel" >&2; exit 1; }
+mkdir -p -- "$stage/lib/modules/$rel/kernel/fs/fuse"
+cp -- "$fuse_ko" "$stage/lib/modules/$rel/kernel/fs/fuse/"
 
 # Each program and every library ldd resolves for it, at the same path.
 for prog in "$@"; do

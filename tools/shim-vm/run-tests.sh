@@ -7,10 +7,11 @@
 # (oops, warning: it panics and powers off at once) and the boot finished
 # within the time limit.
 #
-# usage: run-tests.sh SRCDIR WORKDIR PROGRAM
+# usage: run-tests.sh SRCDIR WORKDIR PROGRAM...  (the first is run)
 set -euo pipefail
 
-src=$1 work=$2 prog=$3
+src=$1 work=$2
+shift 2
 cache=$src/.cache/shim-vm
 limit=${SHIM_VM_TIMEOUT:-400}	# seconds for boot + tests + poweroff
 
@@ -38,8 +39,8 @@ if grep -i 'warning' "$work/kbuild.log" | grep -v 'Skipping BTF generation'; the
 fi
 echo "built gmemfs.ko against linux-headers-$rel"
 
-"$src/tools/shim-vm/mkinitramfs.sh" "$work/initramfs.cpio.gz" "$rel" \
-	"$work/kbuild/gmemfs.ko" "$prog"
+"$src/tools/shim-vm/mkinitramfs.sh" "$work/initramfs.cpio.gz" "$cache/root" "$rel" \
+	"$work/kbuild/gmemfs.ko" "$@"
 
 # oops=panic and panic_on_warn: a module bug ends the boot at once, and
 # panic=-1 with -no-reboot turns that into qemu exiting.
