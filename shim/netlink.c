@@ -11,6 +11,20 @@
 #include "shim.h"
 #include "netlink.h"
 
+/* The daemon's commands: the sender must be it, and these attributes set. */
+static int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
+{
+	int err;
+
+	err = shim_daemon_check(info);
+	if (err)
+		return err;
+	if (GENL_REQ_ATTR_CHECK(info, attr1) ||
+	    (attr2 && GENL_REQ_ATTR_CHECK(info, attr2)))
+		return -EINVAL;
+	return 0;
+}
+
 int shim_nl_register_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	/* The sender's socket and task both need it, as for other admin ops. */
@@ -57,11 +71,9 @@ int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 	struct file *file;
 	int fd, err;
 
-	err = shim_daemon_check(info);
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_SIZE, 0);
 	if (err)
 		return err;
-	if (GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_SIZE))
-		return -EINVAL;
 	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
 	order = shim_nl_get_u32(info, GMEMFS_SHIM_A_PAGE_ORDER, 0);
 	mode = shim_nl_get_u32(info, GMEMFS_SHIM_A_FAULT_MODE,
@@ -133,12 +145,9 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 	loff_t offset;
 	int err;
 
-	err = shim_daemon_check(info);
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_OFFSET);
 	if (err)
 		return err;
-	if (GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_FILE_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_OFFSET))
-		return -EINVAL;
 	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
 	req_id = shim_nl_get_u32(info, GMEMFS_SHIM_A_REQ_ID, 0);
 	if (flags & ~GMEMFS_SHIM_POPULATE_ZERO || !data == !(flags & GMEMFS_SHIM_POPULATE_ZERO)) {
@@ -182,12 +191,9 @@ int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	int err;
 
-	err = shim_daemon_check(info);
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_REQ_ID, GMEMFS_SHIM_A_STATUS);
 	if (err)
 		return err;
-	if (GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_REQ_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_STATUS))
-		return -EINVAL;
 	err = shim_req_complete(nla_get_u32(info->attrs[GMEMFS_SHIM_A_REQ_ID]),
 				-(int)nla_get_u32(info->attrs[GMEMFS_SHIM_A_STATUS]));
 	if (err)

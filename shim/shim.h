@@ -3,11 +3,11 @@
  * Internal interfaces of the gmemfs shim module, one section per file.
  *
  * Lock order (outermost first):
- *   shim_daemon.lock (mutex)
  *   mapping->invalidate_lock (rw_semaphore, per file)
  *   folio lock
+ *   shim_daemon.lock (mutex; taken under the two above to send a NOTIFY)
  *   shim_file.gpc_lock (rwlock)
- *   shim_daemon.queue_lock (spinlock), shim_file.attr xa_lock
+ *   shim_daemon.queue_lock (spinlock), xarray locks
  * Nothing sleeps under the spinlocks or the rwlock.
  *
  * Not for: anything userspace sees; that is uapi/gmemfs_shim.h.
