@@ -249,11 +249,31 @@ static vm_fault_t shim_fault(struct vm_fault *vmf)
 }
 
 /*
- * No .map_pages (fault-around): it would map cached pages without asking
- * shim_fault(), private ranges included.
+ * Fault-around maps cached neighbours of a faulting page without calling
+ * shim_fault(), so it runs only over ranges with no private page, checked
+ * under invalidate_lock: conversion holds it exclusive while it changes
+ * the state and unmaps, and punch and truncate do too.  If the lock is
+ * contended there is no fault-around this time; ->fault does the work.
  */
+static vm_fault_t shim_map_pages(struct vm_fault *vmf, pgoff_t start,
+				 pgoff_t end)
+{
+	struct shim_file *sf = shim_file_of(file_inode(vmf->vma->vm_file));
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long index = start;
+	vm_fault_t ret = 0;
+
+	if (!down_read_trylock(&mapping->invalidate_lock))
+		return 0;
+	if (!xa_find(&sf->private, &index, end, XA_PRESENT))
+		ret = filemap_map_pages(vmf, start, end);
+	up_read(&mapping->invalidate_lock);
+	return ret;
+}
+
 const struct vm_operations_struct shim_vm_ops = {
 	.fault		= shim_fault,
+	.map_pages	= shim_map_pages,
 };
 
 /* Pages may be pinned by the pfncache's kernel mappings: never moved. */

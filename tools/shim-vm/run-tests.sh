@@ -14,6 +14,7 @@ src=$1 work=$2
 shift 2
 cache=$src/.cache/shim-vm
 limit=${SHIM_VM_TIMEOUT:-400}	# seconds for boot + tests + poweroff
+smp=${SHIM_VM_SMP:-2}		# vCPUs; 1 shows wakeup costs without IPIs
 
 skip() { printf 'SKIP: %s (tools/install-deps.sh installs it)\n' "$*"; exit 77; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
@@ -46,7 +47,7 @@ echo "built gmemfs.ko against linux-headers-$rel"
 # panic=-1 with -no-reboot turns that into qemu exiting.
 qemu_pid=""
 trap '[[ -z $qemu_pid ]] || kill -KILL "$qemu_pid" 2>/dev/null || true' EXIT
-timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 \
+timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp "$smp" \
 	-nodefaults -display none -no-reboot \
 	-serial "file:$work/console.log" \
 	-kernel "$vmlinuz" -initrd "$work/initramfs.cpio.gz" \
