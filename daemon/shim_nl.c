@@ -5,6 +5,7 @@
  * request's reply.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -89,6 +90,9 @@ static void shim_nl_extack(struct shim_nl *nl, struct nlmsghdr *nlh,
 		return;
 	if (tb[NLMSGERR_ATTR_MSG])
 		nla_strlcpy(nl->errmsg, tb[NLMSGERR_ATTR_MSG], sizeof(nl->errmsg));
+	else if (tb[NLMSGERR_ATTR_MISS_TYPE])
+		snprintf(nl->errmsg, sizeof(nl->errmsg), "missing attribute %u",
+			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
 }
 
 static int shim_nl_err_cb(struct sockaddr_nl *who, struct nlmsgerr *e,

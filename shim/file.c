@@ -111,8 +111,8 @@ static struct file_system_type shim_fs_type = {
 	.kill_sb	= kill_anon_super,
 };
 
-static struct shim_file *shim_file_alloc(struct inode *inode, u32 flags,
-					 u32 order, u32 mode)
+static struct shim_file *shim_file_alloc(struct inode *inode, u32 order,
+					 u32 mode)
 {
 	struct shim_file *sf;
 
@@ -164,7 +164,7 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	if (IS_ERR(inode))
 		goto err_module;
 	err = -ENOMEM;
-	sf = shim_file_alloc(inode, flags, order, mode);
+	sf = shim_file_alloc(inode, order, mode);
 	if (!sf)
 		goto err_inode;
 	inode->i_private = sf;
