@@ -52,7 +52,7 @@ enum gmemfs_shim_attr {
 	GMEMFS_SHIM_A_FD = 2,		/* u32 */
 	GMEMFS_SHIM_A_SIZE = 3,		/* u64, bytes, multiple of the page size; 0 ok */
 	GMEMFS_SHIM_A_FLAGS = 4,	/* u32, GMEMFS_SHIM_F_* / per command */
-	GMEMFS_SHIM_A_PAGE_ORDER = 5,	/* u32: 0 (4K) or 9 (2M) on x86-64 */
+	GMEMFS_SHIM_A_PAGE_ORDER = 5,	/* u32, folio order 0..9 (4K..2M on x86-64) */
 	GMEMFS_SHIM_A_FAULT_MODE = 6,	/* u32, enum gmemfs_shim_fault_mode */
 	GMEMFS_SHIM_A_OFFSET = 7,	/* u64, bytes */
 	GMEMFS_SHIM_A_LENGTH = 8,	/* u64, bytes */

@@ -258,11 +258,34 @@ static void server_stop(struct server *s)
 
 /* ---- child processes that touch memory ----------------------------- */
 
+static int pidfd_of(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	CHECK(fd >= 0, "pidfd_open %d: %s", (int)pid, strerror(errno));
+	return fd;
+}
+
+/* The wait status of pid once it exits, within limit_ms, else killed. */
+static int wait_exit(pid_t pid, int limit_ms)
+{
+	struct pollfd p = { .fd = pidfd_of(pid), .events = POLLIN };
+	int status, n;
+
+	n = poll(&p, 1, limit_ms);
+	close(p.fd);
+	if (n != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(0, "process %d did not exit in %d ms", (int)pid, limit_ms);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	return status;
+}
+
 /* Run fn(arg) in a child; its wait status, within limit_ms or killed. */
 static int in_child(void (*fn)(void *), void *arg, int limit_ms)
 {
-	double deadline = now_ns() + limit_ms * 1e6;
-	int status;
 	pid_t pid;
 
 	pid = fork();
@@ -271,15 +294,7 @@ static int in_child(void (*fn)(void *), void *arg, int limit_ms)
 		fn(arg);
 		_exit(0);
 	}
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			CHECK(0, "child did not finish in %d ms", limit_ms);
-		}
-		usleep(1000);	/* waitpid has no timeout; pidfd needs 5.3 headers */
-	}
-	return status;
+	return wait_exit(pid, limit_ms);
 }
 
 static void touch_byte(void *p)
@@ -785,7 +800,7 @@ static void t_daemon_death(void)
 	st = in_child(touch_byte, p, 8000);
 	CHECK_SIGBUS(st);
 	CHECK(now_ns() - t0 < 5e9, "SIGBUS only after %.1f s", (now_ns() - t0) / 1e9);
-	waitpid(d, &st, 0);
+	st = wait_exit(d, 8000);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon status %#x", st);
 	/* The file outlives its daemon; ask faults fail at once. */
 	CHECK_SIGBUS(in_child(touch_byte, p + PG, 8000));
@@ -841,6 +856,7 @@ static long long shim_used_wait(long long want, bool at_least, int ms)
 
 static void t_gmemfsd(void)
 {
+	struct pollfd mounts[2] = { { .events = POLLPRI }, { .events = POLLIN } };
 	struct gmemfs_info info = { 0 };
 	const size_t size = 1 << 20;
 	struct statfs sfs;
@@ -861,14 +877,21 @@ static void t_gmemfsd(void)
 		      "--state-dir=/run/gmemfs-test", GM_MNT, (char *)NULL);
 		_exit(127);
 	}
+	/* Mount table changes wake POLLPRI on mountinfo; the pidfd, its death. */
+	mounts[0].fd = open("/proc/self/mountinfo", O_RDONLY);
+	mounts[1].fd = pidfd_of(d);
+	CHECK(mounts[0].fd >= 0, "mountinfo");
 	deadline = now_ns() + 20e9;
 	while (statfs(GM_MNT, &sfs) != 0 || sfs.f_type != FUSE_MAGIC) {
-		if (now_ns() > deadline || waitpid(d, &st, WNOHANG) == d) {
+		int left = (int)((deadline - now_ns()) / 1e6);
+
+		if (left <= 0 || poll(mounts, 2, left) < 0 || mounts[1].revents) {
 			kill(d, SIGKILL);
 			CHECK(0, "gmemfsd did not mount " GM_MNT);
 		}
-		usleep(5000);	/* a mount has no event to wait on here */
 	}
+	close(mounts[0].fd);
+	close(mounts[1].fd);
 
 	CHECK(mkdir(GM_MNT "/vm", 0755) == 0, "mkdir: %s", strerror(errno));
 	CHECK(setxattr(GM_MNT "/vm", "user.gmemfs.pagesize", "shim", 4, 0) == 0,
@@ -894,15 +917,7 @@ static void t_gmemfsd(void)
 	      shim_used());
 
 	kill(d, SIGTERM);
-	deadline = now_ns() + 10e9;
-	while (waitpid(d, &st, WNOHANG) == 0) {
-		if (now_ns() > deadline) {
-			kill(d, SIGKILL);
-			waitpid(d, &st, 0);
-			CHECK(0, "gmemfsd did not exit on SIGTERM");
-		}
-		usleep(2000);
-	}
+	st = wait_exit(d, 10000);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gmemfsd status %#x", st);
 }
 

@@ -45,8 +45,9 @@ echo "built gmemfs.ko against linux-headers-$rel"
 
 # oops=panic and panic_on_warn: a module bug ends the boot at once, and
 # panic=-1 with -no-reboot turns that into qemu exiting.
+# qemu_pid is timeout's: TERM reaches qemu through it (KILL would orphan qemu).
 qemu_pid=""
-trap '[[ -z $qemu_pid ]] || kill -KILL "$qemu_pid" 2>/dev/null || true' EXIT
+trap '[[ -z $qemu_pid ]] || kill -TERM "$qemu_pid" 2>/dev/null || true' EXIT
 timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp "$smp" \
 	-nodefaults -display none -no-reboot \
 	-serial "file:$work/console.log" \
