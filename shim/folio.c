@@ -76,6 +76,8 @@ static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
 	}
 	/* Dirty: there is no backing store to read it back from. */
 	folio_mark_dirty(folio);
+	/* st_blocks says how much memory the file holds. */
+	inode_add_bytes(sf->inode, folio_size(folio));
 	return folio;
 }
 
@@ -173,13 +175,15 @@ int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
 {
 	struct address_space *mapping = sf->inode->i_mapping;
-	unsigned long before = mapping->nrpages;
+	unsigned long before = mapping->nrpages, gone;
 
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 	shim_gpc_invalidate(sf, start, end);
 	unmap_mapping_range(mapping, start, end - start, 0);
 	truncate_inode_pages_range(mapping, start, end - 1);
-	return before - mapping->nrpages;
+	gone = before - mapping->nrpages;
+	inode_sub_bytes(sf->inode, (loff_t)gone << PAGE_SHIFT);
+	return gone;
 }
 
 /*

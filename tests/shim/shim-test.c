@@ -690,6 +690,7 @@ static void t_convert(void)
 static void t_punch_pfncache(void)
 {
 	struct shim_nl_event ev[16];
+	struct stat sb;
 	struct shim_nl *nl = daemon_up();
 	char buf[8];
 	bool hit = false;
@@ -724,6 +725,8 @@ static void t_punch_pfncache(void)
 	CHECK(ftruncate(fd, 4 * PG) == 0, "ftruncate: %s", strerror(errno));
 	CHECK_ERR(cache_read(fd, 6 * PG, buf, 2, &hit), -EINVAL);
 	accept_all(nl, ev, 16);
+	CHECK(fstat(fd, &sb) == 0 && sb.st_blocks * 512 == PG,
+	      "st_blocks %lld after truncate, want page 2 only", (long long)sb.st_blocks);
 	CHECK(ftruncate(fd, 8 * PG) == 0, "grow");
 	CHECK_ERR(cache_read(fd, 6 * PG, buf, 2, &hit), 0);
 	CHECK(!hit && buf[0] == 0, "page 6 after shrink and grow: %#x", buf[0]);
@@ -908,6 +911,8 @@ static void t_gmemfsd(void)
 	/* ALLOC events reach the pool's figure. */
 	CHECK(shim_used_wait(size, true, 5000) >= (long long)size,
 	      "pool's shim use %lld after writing %zu bytes", shim_used(), size);
+	CHECK(ioctl(fd, GMEMFS_IOC_INFO, &info) == 0 && info.populated == size,
+	      "populated %llu of %zu", (unsigned long long)info.populated, size);
 	CHECK(pread(fd, page, PG, 9 * PG) == PG && page[0] == (char)pattern(9) &&
 	      page[PG - 1] == (char)pattern(9), "pread");
 	close(fd);
