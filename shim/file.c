@@ -32,7 +32,12 @@ static int shim_mmap(struct file *file, struct vm_area_struct *vma)
 	    (VM_SHARED | VM_MAYSHARE))
 		return -EINVAL;
 	file_accessed(file);
+	/* 6.3 made vm_flags read-only outside vm_flags_set(). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, VM_DONTEXPAND);
+#else
 	vma->vm_flags |= VM_DONTEXPAND;
+#endif
 	vma->vm_ops = &shim_vm_ops;
 	return 0;
 }

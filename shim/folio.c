@@ -78,6 +78,8 @@ static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
 	folio_mark_dirty(folio);
 	/* st_blocks says how much memory the file holds. */
 	inode_add_bytes(sf->inode, folio_size(folio));
+	/* A failure remembered for a retried fault is stale now. */
+	xa_erase(&sf->ask_failed, index);
 	return folio;
 }
 
