@@ -740,6 +740,125 @@ static void t_punch_pfncache(void)
 	shim_nl_close(nl);
 }
 
+/* ---- everything at once --------------------------------------------- */
+
+#define STRESS_PAGES	64
+#define STRESS_SECONDS	2
+
+struct stress {
+	int fd, ask_fd;
+	char *p, *ask_p;
+	double end;
+	atomic_int bad;		/* line of an error no interleaving explains */
+	atomic_int err;		/* and its errno */
+	atomic_long ops;
+};
+
+static bool stress_on(struct stress *st)
+{
+	return now_ns() < st->end && !st->bad;
+}
+
+/* Pages 0..31 stay shared: write and read them through the mapping. */
+static void *stress_touch(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 1;
+
+	while (stress_on(st)) {
+		size_t i = rand_r(&seed) % 32;
+
+		st->p[i * PG + 8] = 1;
+		touch_byte(st->ask_p + (rand_r(&seed) % STRESS_PAGES) * PG);
+		st->ops++;
+	}
+	return NULL;
+}
+
+/* Punch any page; populate any shared page. */
+static void *stress_punch(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 2;
+
+	while (stress_on(st)) {
+		off_t off = (rand_r(&seed) % STRESS_PAGES) * PG;
+		int err;
+
+		if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, PG) ||
+		    fallocate(st->ask_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, PG)) {
+			st->err = errno;
+			st->bad = __LINE__;
+		}
+		err = fallocate(st->fd, 0, off, PG) ? errno : 0;
+		if (err && err != EACCES) {
+			st->err = err;
+			st->bad = __LINE__;
+		}
+		st->ops++;
+	}
+	return NULL;
+}
+
+/* Pages 32..63 go private and back; read them and the cache meanwhile. */
+static void *stress_convert(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 3;
+	char buf[16];
+	bool hit;
+
+	while (stress_on(st)) {
+		off_t off = (32 + rand_r(&seed) % 32) * PG;
+		int err;
+
+		err = convert(st->fd, off, PG, rand_r(&seed) % 2 ? GMEMFS_SHIM_CONVERT_PRIVATE : 0);
+		if (!err)
+			err = pread(st->fd, buf, sizeof(buf), off) < 0 ? -errno : 0;
+		if (err && err != -EACCES) {
+			st->err = -err;
+			st->bad = __LINE__;
+		}
+		/* 16 pages, the cache's room per file: half of them convert. */
+		err = cache_read(st->fd, (rand_r(&seed) % 8 + (rand_r(&seed) % 2) * 32) * PG,
+				 buf, 8, &hit);
+		if (err && err != -EACCES) {
+			st->err = -err;
+			st->bad = __LINE__;
+		}
+		st->ops++;
+	}
+	return NULL;
+}
+
+static void t_stress(void)
+{
+	void *(*const fns[])(void *) = { stress_touch, stress_touch, stress_punch,
+					 stress_convert };
+	struct shim_nl *nl = daemon_up();
+	static struct server s;
+	static struct stress st;
+	pthread_t t[4];
+
+	st.fd = create(nl, STRESS_PAGES * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, NULL);
+	st.ask_fd = create(nl, STRESS_PAGES * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, NULL);
+	st.p = map(st.fd, STRESS_PAGES * PG);
+	st.ask_p = map(st.ask_fd, STRESS_PAGES * PG);
+	server_start(&s, nl, SERVE_DATA);
+	st.end = now_ns() + STRESS_SECONDS * 1e9;
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, fns[i], &st) == 0, "thread");
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CHECK(!st.bad, "unexpected error at line %d: %s", st.bad, strerror(st.err));
+	printf("  %ld operations, %d ask faults served, %d conversions\n",
+	       (long)st.ops, s.faults, s.converts);
+	server_stop(&s);
+	close(st.fd);
+	close(st.ask_fd);
+	shim_nl_close(nl);
+}
+
 static void t_huge(void)
 {
 	struct shim_nl_event ev[16];
@@ -997,6 +1116,7 @@ static const struct {
 	{ "conversion: a mapped range goes private, SIGBUS after", t_convert },
 	{ "punch hole and truncate invalidate the pfncache", t_punch_pfncache },
 	{ "2M pages: one fault allocates a 2M folio", t_huge },
+	{ "stress: faults, punches, conversions, cache reads at once", t_stress },
 	{ "daemon death with an ask fault pending: SIGBUS, no hang", t_daemon_death },
 	{ "gmemfsd: shim policy files live in shim files, pool counts them", t_gmemfsd },
 	{ "module unload waits for open and mapped files", t_unload },
