@@ -20,6 +20,7 @@
 
 /* Large enough for a 2M page of POPULATE data. */
 #define SHIM_NL_SNDBUF	(4 << 20)
+#define SHIM_NL_DATA_CHUNK	(32 << 10)
 
 struct shim_nl {
 	struct nl_sock *cmd;
@@ -328,8 +329,13 @@ int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 	bad = nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, file_id) ||
 	      nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, offset) ||
 	      (req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id)) ||
-	      (data ? nla_put(msg, GMEMFS_SHIM_A_DATA, (int)len, data) :
-		      nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO));
+	      (!data && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO));
+	/* An attribute holds less than 64K: a 2M page goes in pieces. */
+	for (size_t off = 0; data && !bad && off < len; off += SHIM_NL_DATA_CHUNK) {
+		size_t n = len - off < SHIM_NL_DATA_CHUNK ? len - off : SHIM_NL_DATA_CHUNK;
+
+		bad = nla_put(msg, GMEMFS_SHIM_A_DATA, (int)n, (const char *)data + off);
+	}
 	if (bad) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
@@ -345,6 +351,23 @@ int shim_nl_done(struct shim_nl *nl, uint32_t req_id, int status)
 		return -ENOMEM;
 	if (nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id) ||
 	    nla_put_u32(msg, GMEMFS_SHIM_A_STATUS, (uint32_t)-status)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	return shim_nl_send(nl, msg);
+}
+
+int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
+		      uint64_t length, uint32_t order)
+{
+	struct nl_msg *msg = shim_nl_msg(nl, GMEMFS_SHIM_CMD_SET_ORDER);
+
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, file_id) ||
+	    nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, offset) ||
+	    nla_put_u64(msg, GMEMFS_SHIM_A_LENGTH, length) ||
+	    nla_put_u32(msg, GMEMFS_SHIM_A_PAGE_ORDER, order)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}

@@ -46,6 +46,9 @@ int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 		     const void *data, size_t len, uint32_t req_id);
 /* status: 0 or a negative errno */
 int shim_nl_done(struct shim_nl *nl, uint32_t req_id, int status);
+/* Folio order for misses in a 2M-aligned range of a file. */
+int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
+		      uint64_t length, uint32_t order);
 
 /* The notice socket: poll it for POLLIN, then drain it (count of NOTIFYs). */
 int shim_nl_notify_fd(const struct shim_nl *nl);

@@ -66,6 +66,7 @@ static int shim_release(struct inode *inode, struct file *file)
 	/* The inode's pages go in evict, once the last dentry is dropped. */
 	xa_destroy(&sf->private);
 	xa_destroy(&sf->ask_failed);
+	xa_destroy(&sf->orders);
 	return 0;
 }
 
@@ -129,12 +130,13 @@ static struct shim_file *shim_file_alloc(struct inode *inode, u32 order,
 	sf->mode = mode;
 	xa_init(&sf->private);
 	xa_init(&sf->ask_failed);
+	xa_init(&sf->orders);
 	rwlock_init(&sf->gpc_lock);
 	INIT_LIST_HEAD(&sf->gpcs);
 	return sf;
 }
 
-static void shim_inode_init(struct inode *inode, loff_t size, u32 order)
+static void shim_inode_init(struct inode *inode, loff_t size)
 {
 	struct address_space *mapping = inode->i_mapping;
 
@@ -145,8 +147,8 @@ static void shim_inode_init(struct inode *inode, loff_t size, u32 order)
 	/* No backing store: pages must never be reclaimed or moved. */
 	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
 	mapping_set_unevictable(mapping);
-	if (order)
-		mapping_set_large_folios(mapping);
+	/* Any range may get a large order later (SET_ORDER). */
+	mapping_set_large_folios(mapping);
 }
 
 struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
@@ -173,7 +175,7 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	if (!sf)
 		goto err_inode;
 	inode->i_private = sf;
-	shim_inode_init(inode, size, order);
+	shim_inode_init(inode, size);
 	err = shim_attr_init(sf, size >> PAGE_SHIFT,
 			     flags & GMEMFS_SHIM_F_INIT_PRIVATE);
 	if (err)

@@ -46,19 +46,47 @@ static struct folio *__shim_folio_lookup(struct shim_file *sf, pgoff_t index)
 }
 
 /*
+ * The order a miss at @index allocates: the daemon's for its range, unless
+ * the aligned block reaches past the end or already holds a page (then
+ * base pages fill it).
+ */
+u32 shim_alloc_order(struct shim_file *sf, pgoff_t index)
+{
+	u32 order = shim_order_at(sf, index);
+	loff_t start;
+
+	if (!order)
+		return 0;
+	start = (loff_t)round_down(index, 1UL << order) << PAGE_SHIFT;
+	if (start + (PAGE_SIZE << order) > i_size_read(sf->inode) ||
+	    filemap_range_has_page(sf->inode->i_mapping, start,
+				   start + (PAGE_SIZE << order) - 1))
+		return 0;
+	return order;
+}
+
+/*
  * A new locked folio in the page cache, holding @data (the rest zero).
- * -EEXIST if someone got there first.  invalidate_lock held.
+ * @exact: the daemon's POPULATE, for the page at @index: a large folio
+ * only if @index starts one.  -EEXIST if someone got there first.
+ * invalidate_lock held.
  */
 static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
-					const void *data, size_t len)
+					const void *data, size_t len, bool exact)
 {
 	struct address_space *mapping = sf->inode->i_mapping;
 	gfp_t gfp = mapping_gfp_mask(mapping);
+	u32 order = shim_alloc_order(sf, index);
 	struct folio *folio;
 	void *kaddr;
 	int err;
 
-	folio = folio_alloc(gfp | (data ? 0 : __GFP_ZERO), sf->order);
+	if (len > PAGE_SIZE << order)
+		return ERR_PTR(-EEXIST);	/* the block filled meanwhile */
+	if (exact && index & ((1UL << order) - 1))
+		order = 0;
+again:
+	folio = folio_alloc(gfp | (data ? 0 : __GFP_ZERO), order);
 	if (!folio)
 		return ERR_PTR(-ENOMEM);
 	if (data) {
@@ -68,10 +96,15 @@ static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
 		memset(kaddr + len, 0, folio_size(folio) - len);
 	}
 	__folio_mark_uptodate(folio);
-	err = filemap_add_folio(mapping, folio,
-				round_down(index, shim_folio_pages(sf)), gfp);
+	err = filemap_add_folio(mapping, folio, round_down(index, 1UL << order),
+				gfp);
 	if (err) {
 		folio_put(folio);
+		/* A page raced into the block: base pages, unless data is bigger. */
+		if (err == -EEXIST && order && len <= PAGE_SIZE) {
+			order = 0;
+			goto again;
+		}
 		return ERR_PTR(err);
 	}
 	/* Dirty: there is no backing store to read it back from. */
@@ -85,12 +118,13 @@ static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
 
 static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
 {
-	pgoff_t first = round_down(index, shim_folio_pages(sf));
+	u32 order = shim_alloc_order(sf, index);
+	pgoff_t first = round_down(index, 1UL << order);
 	struct shim_req *req;
 	int err;
 
 	req = shim_req_submit(GMEMFS_SHIM_EV_FAULT, sf->id,
-			      (u64)first << PAGE_SHIFT, shim_folio_bytes(sf), 0);
+			      (u64)first << PAGE_SHIFT, PAGE_SIZE << order, 0);
 	if (IS_ERR(req))
 		return PTR_ERR(req);
 	err = shim_req_wait(req);
@@ -112,7 +146,7 @@ static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
 		filemap_invalidate_lock_shared(mapping);
 		folio = __shim_folio_lookup(sf, index);
 		if (!folio && sf->mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
-			folio = __shim_folio_alloc(sf, index, NULL, 0);
+			folio = __shim_folio_alloc(sf, index, NULL, 0, false);
 			if (!IS_ERR(folio))
 				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
 					    folio_pos(folio), folio_size(folio),
@@ -159,7 +193,7 @@ int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 		folio_put(folio);
 		folio = ERR_PTR(-EEXIST);
 	} else if (!folio) {
-		folio = __shim_folio_alloc(sf, index, data, len);
+		folio = __shim_folio_alloc(sf, index, data, len, true);
 	}
 	filemap_invalidate_unlock_shared(mapping);
 	if (IS_ERR(folio))
@@ -186,6 +220,25 @@ long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
 	gone = before - mapping->nrpages;
 	inode_sub_bytes(sf->inode, (loff_t)gone << PAGE_SHIFT);
 	return gone;
+}
+
+/*
+ * The daemon's SET_ORDER: folios of 2^order pages for misses in
+ * [offset, offset + len), both 2M-aligned.  Pages already there stay.
+ */
+int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long block, first = offset >> (SHIM_MAX_ORDER + PAGE_SHIFT);
+	unsigned long end = (offset + len) >> (SHIM_MAX_ORDER + PAGE_SHIFT);
+	int err = 0;
+
+	filemap_invalidate_lock(mapping);
+	for (block = first; block < end && !err; block++)
+		err = xa_err(xa_store(&sf->orders, block, xa_mk_value(order + 1),
+				      GFP_KERNEL));
+	filemap_invalidate_unlock(mapping);
+	return err;
 }
 
 /*

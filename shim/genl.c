@@ -22,6 +22,7 @@ static const struct nla_policy shim_genl_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_PAGE_ORDER]	= NLA_POLICY_MAX(NLA_U32, SHIM_MAX_ORDER),
 	[GMEMFS_SHIM_A_FAULT_MODE]	= NLA_POLICY_MAX(NLA_U32, GMEMFS_SHIM_FAULT_ASK),
 	[GMEMFS_SHIM_A_OFFSET]		= { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_LENGTH]		= { .type = NLA_U64 },
 	[GMEMFS_SHIM_A_DATA]		= { .type = NLA_BINARY },
 	[GMEMFS_SHIM_A_REQ_ID]		= NLA_POLICY_MIN(NLA_U32, 1),
 	[GMEMFS_SHIM_A_STATUS]		= NLA_POLICY_MAX(NLA_U32, MAX_ERRNO),
@@ -56,6 +57,11 @@ static const struct genl_ops shim_genl_ops[] = {
 	{
 		.cmd	= GMEMFS_SHIM_CMD_DONE,
 		.doit	= shim_nl_done_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_SET_ORDER,
+		.doit	= shim_nl_set_order_doit,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };

@@ -97,11 +97,11 @@ static long shim_populate(struct shim_file *sf, loff_t offset, loff_t len)
 	pgoff_t index, end = (offset + len) >> PAGE_SHIFT;
 	struct folio *folio;
 
-	for (index = offset >> PAGE_SHIFT; index < end;
-	     index += shim_folio_pages(sf)) {
+	for (index = offset >> PAGE_SHIFT; index < end; ) {
 		folio = shim_folio_get(sf, index, true);
 		if (IS_ERR(folio))
 			return PTR_ERR(folio);
+		index = folio->index + folio_nr_pages(folio);
 		folio_unlock(folio);
 		folio_put(folio);
 		if (fatal_signal_pending(current))

@@ -7,6 +7,7 @@
  * Not for: the policy or the ops table (genl.c).
  */
 #include <linux/file.h>
+#include <linux/mm.h>
 
 #include "shim.h"
 #include "netlink.h"
@@ -136,13 +137,67 @@ err_free:
 	return err;
 }
 
+/*
+ * POPULATE's data: the DATA attributes concatenated, since one attribute
+ * holds less than 64K and a page may be 2M.  *len 0 if there are none.
+ */
+static void *shim_nl_data(struct genl_info *info, size_t *len)
+{
+	const int max = PAGE_SIZE << SHIM_MAX_ORDER;
+	struct nlattr *a;
+	size_t total = 0;
+	char *buf;
+	int rem;
+
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem)
+		if (nla_type(a) == GMEMFS_SHIM_A_DATA)
+			total += nla_len(a);
+	*len = total;
+	if (!total || total > max)
+		return NULL;
+	buf = kvmalloc(total, GFP_KERNEL);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	total = 0;
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem)
+		if (nla_type(a) == GMEMFS_SHIM_A_DATA) {
+			memcpy(buf + total, nla_data(a), nla_len(a));
+			total += nla_len(a);
+		}
+	return buf;
+}
+
+static int shim_nl_populate(struct genl_info *info, struct shim_file *sf,
+			    const void *data, size_t len)
+{
+	loff_t offset = nla_get_u64(info->attrs[GMEMFS_SHIM_A_OFFSET]);
+	loff_t page = PAGE_SIZE << shim_alloc_order(sf, offset >> PAGE_SHIFT);
+	int err;
+
+	if (offset & (PAGE_SIZE - 1)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_OFFSET],
+				    "offset is not page-aligned");
+		return -EINVAL;
+	}
+	if (len > page || (len > PAGE_SIZE && offset & (page - 1))) {
+		GENL_SET_ERR_MSG(info, "data is larger than the page at offset");
+		return -EINVAL;
+	}
+	err = shim_folio_populate(sf, offset >> PAGE_SHIFT, data, len);
+	if (err == -EINVAL)
+		GENL_SET_ERR_MSG(info, "offset is beyond the end of the file");
+	if (err == -EACCES)
+		GENL_SET_ERR_MSG(info, "offset is in a private range");
+	return err;
+}
+
 int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct nlattr *data = info->attrs[GMEMFS_SHIM_A_DATA];
 	u32 flags, req_id;
 	struct shim_file *sf;
 	struct file *file;
-	loff_t offset;
+	void *data;
+	size_t len;
 	int err;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_OFFSET);
@@ -150,40 +205,33 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 		return err;
 	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
 	req_id = shim_nl_get_u32(info, GMEMFS_SHIM_A_REQ_ID, 0);
-	if (flags & ~GMEMFS_SHIM_POPULATE_ZERO || !data == !(flags & GMEMFS_SHIM_POPULATE_ZERO)) {
+	data = shim_nl_data(info, &len);
+	if (IS_ERR(data))
+		return PTR_ERR(data);
+	err = -EINVAL;
+	if (flags & ~GMEMFS_SHIM_POPULATE_ZERO || !len == !(flags & GMEMFS_SHIM_POPULATE_ZERO)) {
 		GENL_SET_ERR_MSG(info, "populate needs exactly one of DATA and the ZERO flag");
-		return -EINVAL;
+		goto out_data;
+	}
+	if (len && !data) {
+		GENL_SET_ERR_MSG(info, "data is larger than a 2M page");
+		goto out_data;
 	}
 	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]), &file);
+	err = -ENOENT;
 	if (!sf) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
 				    "no such shim file");
-		return -ENOENT;
+		goto out_data;
 	}
-	offset = nla_get_u64(info->attrs[GMEMFS_SHIM_A_OFFSET]);
-	err = -EINVAL;
-	if (offset & (shim_folio_bytes(sf) - 1)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_OFFSET],
-				    "offset is not aligned to the file's page size");
-		goto out;
-	}
-	if (data && nla_len(data) > shim_folio_bytes(sf)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, data, "data is larger than a page");
-		goto out;
-	}
-	err = shim_folio_populate(sf, offset >> PAGE_SHIFT,
-				  data ? nla_data(data) : NULL,
-				  data ? nla_len(data) : 0);
+	err = shim_nl_populate(info, sf, data, len);
 	if (err == -EEXIST && req_id)
 		err = 0;	/* a racing populate already served the fault */
-	if (err == -EINVAL)
-		GENL_SET_ERR_MSG(info, "offset is beyond the end of the file");
-	if (err == -EACCES)
-		GENL_SET_ERR_MSG(info, "offset is in a private range");
 	if (req_id)
 		shim_req_complete(req_id, err);
-out:
 	fput(file);
+out_data:
+	kvfree(data);
 	return err;
 }
 
@@ -199,5 +247,38 @@ int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_REQ_ID],
 				    "no such pending request (answered, timed out or never sent)");
+	return err;
+}
+
+int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const loff_t block = PAGE_SIZE << SHIM_MAX_ORDER;
+	struct shim_file *sf;
+	struct file *file;
+	loff_t offset, len;
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_OFFSET);
+	if (!err && (GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_LENGTH) ||
+		     GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_PAGE_ORDER)))
+		err = -EINVAL;
+	if (err)
+		return err;
+	offset = nla_get_u64(info->attrs[GMEMFS_SHIM_A_OFFSET]);
+	len = nla_get_u64(info->attrs[GMEMFS_SHIM_A_LENGTH]);
+	if (offset < 0 || len <= 0 || (offset | len) & (block - 1) ||
+	    offset + len < offset) {
+		GENL_SET_ERR_MSG(info, "range must be 2M-aligned and not empty");
+		return -EINVAL;
+	}
+	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]), &file);
+	if (!sf) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
+				    "no such shim file");
+		return -ENOENT;
+	}
+	err = shim_set_order(sf, offset, len,
+			     nla_get_u32(info->attrs[GMEMFS_SHIM_A_PAGE_ORDER]));
+	fput(file);
 	return err;
 }

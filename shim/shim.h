@@ -49,7 +49,8 @@ struct shim_file {
 	struct inode *inode;
 	struct file *file;	/* immutable; not a reference */
 	u32 id;			/* immutable; key in shim_files */
-	u32 order;		/* immutable: folio order of every page */
+	u32 order;		/* immutable: the default folio order, and the
+				 * alignment of punch, truncate, conversion */
 	u32 mode;		/* immutable: enum gmemfs_shim_fault_mode */
 	/*
 	 * Private ranges, one value entry per base page index.  Written
@@ -61,6 +62,12 @@ struct shim_file {
 	 * index, for their retry to end in SIGBUS.  xa_lock only.
 	 */
 	struct xarray ask_failed;
+	/*
+	 * Folio order per 2M block (index >> SHIM_MAX_ORDER) where the daemon
+	 * set one (value order + 1); for allocations from then on.  Written
+	 * under invalidate_lock held exclusive; read under xa's RCU.
+	 */
+	struct xarray orders;
 	/* pfncache entries; list and entries under gpc_lock */
 	rwlock_t gpc_lock;
 	struct list_head gpcs;
@@ -80,6 +87,14 @@ static inline unsigned long shim_folio_pages(const struct shim_file *sf)
 static inline loff_t shim_folio_bytes(const struct shim_file *sf)
 {
 	return PAGE_SIZE << sf->order;
+}
+
+/* The order the daemon asked for at @index (not yet checked for room). */
+static inline u32 shim_order_at(struct shim_file *sf, pgoff_t index)
+{
+	void *entry = xa_load(&sf->orders, index >> SHIM_MAX_ORDER);
+
+	return entry ? xa_to_value(entry) - 1 : sf->order;
 }
 
 /* A FAULT or CONVERT waiting for the daemon's answer. */
@@ -127,6 +142,8 @@ struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index,
 			     bool alloc);
 int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 			const void *data, size_t len);
+u32 shim_alloc_order(struct shim_file *sf, pgoff_t index);
+int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order);
 long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end);
 extern const struct vm_operations_struct shim_vm_ops;
 extern const struct address_space_operations shim_aops;

@@ -34,14 +34,21 @@ enum gmemfs_shim_cmd {
 	/* daemon -> kernel; reply: EVENT nests (oldest first), LOST */
 	GMEMFS_SHIM_CMD_ACCEPT = 5,
 	/*
-	 * daemon -> kernel: FILE_ID, OFFSET, and DATA (at most one page of
-	 * the file's page size, the rest is zero) or the flag POPULATE_ZERO
-	 * in FLAGS; [REQ_ID] completes a FAULT.  EEXIST without REQ_ID if
-	 * the page is already there.
+	 * daemon -> kernel: FILE_ID, OFFSET, and DATA (at most the page at
+	 * OFFSET, as a FAULT's LENGTH says, the rest is zero; several DATA
+	 * attributes are concatenated, as one holds < 64K) or the flag
+	 * POPULATE_ZERO in FLAGS; [REQ_ID] completes a FAULT.  EEXIST
+	 * without REQ_ID if the page is already there.
 	 */
 	GMEMFS_SHIM_CMD_POPULATE = 6,
 	/* daemon -> kernel: REQ_ID, STATUS (0 or a positive errno) */
 	GMEMFS_SHIM_CMD_DONE = 7,
+	/*
+	 * daemon -> kernel: FILE_ID, OFFSET, LENGTH (2M-aligned), PAGE_ORDER:
+	 * the folio order of misses in that range from now on (pages there
+	 * stay; a block that already holds a page fills with base pages).
+	 */
+	GMEMFS_SHIM_CMD_SET_ORDER = 8,
 	__GMEMFS_SHIM_CMD_END,
 };
 #define GMEMFS_SHIM_CMD_MAX (__GMEMFS_SHIM_CMD_END - 1)
@@ -52,7 +59,9 @@ enum gmemfs_shim_attr {
 	GMEMFS_SHIM_A_FD = 2,		/* u32 */
 	GMEMFS_SHIM_A_SIZE = 3,		/* u64, bytes, multiple of the page size; 0 ok */
 	GMEMFS_SHIM_A_FLAGS = 4,	/* u32, GMEMFS_SHIM_F_* / per command */
-	GMEMFS_SHIM_A_PAGE_ORDER = 5,	/* u32, folio order 0..9 (4K..2M on x86-64) */
+	GMEMFS_SHIM_A_PAGE_ORDER = 5,	/* u32, folio order 0..9 (4K..2M on x86-64);
+					 * CREATE: the default, and the
+					 * alignment of punch/truncate/convert */
 	GMEMFS_SHIM_A_FAULT_MODE = 6,	/* u32, enum gmemfs_shim_fault_mode */
 	GMEMFS_SHIM_A_OFFSET = 7,	/* u64, bytes */
 	GMEMFS_SHIM_A_LENGTH = 8,	/* u64, bytes */

@@ -883,6 +883,52 @@ static void t_huge(void)
 	shim_nl_close(nl);
 }
 
+/* Page order per 2M range, set by the daemon after creation. */
+static void t_order(void)
+{
+	struct shim_nl_event ev[16];
+	struct shim_nl *nl = daemon_up();
+	const size_t mb2 = 2 << 20, size = 3 * mb2;
+	static struct server s;
+	uint32_t id;
+	int fd, n, afd;
+	char *p, *a;
+
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(shim_nl_set_order(nl, id, mb2, 2 * mb2, 9), 0);
+	CHECK_ERR(shim_nl_set_order(nl, id, PG, mb2, 9), -EINVAL);
+	CHECK_ERR(shim_nl_set_order(nl, id, 0, mb2, 10), -ERANGE);
+	CHECK_ERR(shim_nl_set_order(nl, 9999, 0, mb2, 9), -ENOENT);
+	p = map(fd, size);
+	/* Block 0: default, 4K.  Block 1: one 2M folio. */
+	p[5 * PG] = 1;
+	p[mb2 + 7 * PG] = 2;
+	/* Block 2: a 4K page first (populate), then the block fills with 4K. */
+	CHECK_ERR(shim_nl_populate(nl, id, 2 * mb2 + PG, NULL, 0, 0), 0);
+	p[2 * mb2 + 9 * PG] = 3;
+	n = accept_all(nl, ev, 16);
+	CHECK(n == 3 && ev[0].pages == 1 && ev[1].pages == 512 &&
+	      ev[1].offset == mb2 && ev[2].pages == 1,
+	      "%d ALLOC events: pages %lu %lu %lu", n, (unsigned long)ev[0].pages,
+	      (unsigned long)ev[1].pages, (unsigned long)ev[2].pages);
+	CHECK(p[mb2 + 7 * PG] == 2 && p[mb2 + 8 * PG] == 0, "2M folio data");
+	munmap(p, size);
+	close(fd);
+
+	/* Ask mode: the FAULT asks for the whole 2M, and gets it. */
+	afd = create(nl, mb2, 0, 0, GMEMFS_SHIM_FAULT_ASK, &id);
+	CHECK_ERR(shim_nl_set_order(nl, id, 0, mb2, 9), 0);
+	server_start(&s, nl, SERVE_DATA);
+	a = map(afd, mb2);
+	CHECK(a[3 * PG] == (char)pattern(3) && a[500 * PG] == (char)pattern(500),
+	      "2M populate data");
+	CHECK(s.faults == 1, "%d FAULT events for one 2M page", s.faults);
+	server_stop(&s);
+	munmap(a, mb2);
+	close(afd);
+	shim_nl_close(nl);
+}
+
 /* The daemon dies with a fault waiting for it. */
 static void t_daemon_death(void)
 {
@@ -1116,6 +1162,7 @@ static const struct {
 	{ "conversion: a mapped range goes private, SIGBUS after", t_convert },
 	{ "punch hole and truncate invalidate the pfncache", t_punch_pfncache },
 	{ "2M pages: one fault allocates a 2M folio", t_huge },
+	{ "page order per 2M range, set by the daemon", t_order },
 	{ "stress: faults, punches, conversions, cache reads at once", t_stress },
 	{ "daemon death with an ask fault pending: SIGBUS, no hang", t_daemon_death },
 	{ "gmemfsd: shim policy files live in shim files, pool counts them", t_gmemfsd },
