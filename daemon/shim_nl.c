@@ -5,6 +5,7 @@
  * request's reply.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,29 @@ int shim_nl_send_raw(struct shim_nl *nl, const void *buf, size_t len)
 	return shim_nl_wait(nl, &call);
 }
 
+/* A u32 or u64 attribute for shim_nl_build(). */
+struct shim_nl_put {
+	uint16_t type;
+	bool u64;
+	uint64_t v;
+};
+
+/* A request of cmd with these attributes; NULL without memory. */
+static struct nl_msg *shim_nl_build(struct shim_nl *nl, uint8_t cmd,
+				    const struct shim_nl_put *a, size_t n)
+{
+	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+
+	for (size_t i = 0; msg && i < n; i++) {
+		if (a[i].u64 ? nla_put_u64(msg, a[i].type, a[i].v) :
+			       nla_put_u32(msg, a[i].type, (uint32_t)a[i].v)) {
+			nlmsg_free(msg);
+			msg = NULL;
+		}
+	}
+	return msg;
+}
+
 static int shim_nl_simple(struct shim_nl *nl, uint8_t cmd)
 {
 	struct nl_msg *msg = shim_nl_msg(nl, cmd);
@@ -231,21 +255,20 @@ static int shim_nl_parse_created(struct shim_nl_call *call, struct nlattr **tb,
 int shim_nl_create(struct shim_nl *nl, uint64_t size, uint32_t flags,
 		   uint32_t order, uint32_t mode, uint32_t *id, int *fd)
 {
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_SIZE, true, size },
+		{ GMEMFS_SHIM_A_FLAGS, false, flags },
+		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
+		{ GMEMFS_SHIM_A_FAULT_MODE, false, mode },
+	};
 	uint32_t out[2] = { 0, (uint32_t)-1 };
 	struct shim_nl_call call = { .parse = shim_nl_parse_created, .arg = out };
 	struct nl_msg *msg;
 	int err;
 
-	msg = shim_nl_msg(nl, GMEMFS_SHIM_CMD_CREATE);
+	msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_CREATE, a, 4);
 	if (!msg)
 		return -ENOMEM;
-	if (nla_put_u64(msg, GMEMFS_SHIM_A_SIZE, size) ||
-	    nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, flags) ||
-	    nla_put_u32(msg, GMEMFS_SHIM_A_PAGE_ORDER, order) ||
-	    nla_put_u32(msg, GMEMFS_SHIM_A_FAULT_MODE, mode)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
 	err = shim_nl_call(nl, msg, &call);
 	if (err)
 		return err;
@@ -345,33 +368,27 @@ int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 
 int shim_nl_done(struct shim_nl *nl, uint32_t req_id, int status)
 {
-	struct nl_msg *msg = shim_nl_msg(nl, GMEMFS_SHIM_CMD_DONE);
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_REQ_ID, false, req_id },
+		{ GMEMFS_SHIM_A_STATUS, false, (uint32_t)-status },
+	};
+	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_DONE, a, 2);
 
-	if (!msg)
-		return -ENOMEM;
-	if (nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id) ||
-	    nla_put_u32(msg, GMEMFS_SHIM_A_STATUS, (uint32_t)-status)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
-	return shim_nl_send(nl, msg);
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
 }
 
 int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 		      uint64_t length, uint32_t order)
 {
-	struct nl_msg *msg = shim_nl_msg(nl, GMEMFS_SHIM_CMD_SET_ORDER);
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_FILE_ID, false, file_id },
+		{ GMEMFS_SHIM_A_OFFSET, true, offset },
+		{ GMEMFS_SHIM_A_LENGTH, true, length },
+		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
+	};
+	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_SET_ORDER, a, 4);
 
-	if (!msg)
-		return -ENOMEM;
-	if (nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, file_id) ||
-	    nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, offset) ||
-	    nla_put_u64(msg, GMEMFS_SHIM_A_LENGTH, length) ||
-	    nla_put_u32(msg, GMEMFS_SHIM_A_PAGE_ORDER, order)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
-	return shim_nl_send(nl, msg);
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
 }
 
 int shim_nl_notify_fd(const struct shim_nl *nl)
