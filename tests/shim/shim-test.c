@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -125,11 +126,15 @@ static struct shim_nl *daemon_up(void)
 static int create(struct shim_nl *nl, uint64_t size, uint32_t flags,
 		  uint32_t order, uint32_t mode, uint32_t *idp)
 {
+	struct stat sb;
 	uint32_t id;
 	int fd;
 
 	CHECK_ERR(shim_nl_create(nl, size, flags, order, mode, &id, &fd), 0);
-	CHECK(fd >= 0, "fd %d", fd);
+	CHECK(fd >= 0 && fstat(fd, &sb) == 0, "fd %d", fd);
+	CHECK(S_ISREG(sb.st_mode) && sb.st_size == (off_t)size &&
+	      (fcntl(fd, F_GETFD) & FD_CLOEXEC), "mode %#o size %lld",
+	      sb.st_mode, (long long)sb.st_size);
 	if (idp)
 		*idp = id;
 	return fd;
@@ -586,6 +591,7 @@ static void t_ask(void)
 
 static void t_ask_refused(void)
 {
+	pid_t pid;
 	struct shim_nl *nl = daemon_up();
 	static struct server s;
 	double t0;
@@ -609,6 +615,21 @@ static void t_ask_refused(void)
 	CHECK_SIGBUS(st);
 	CHECK(now_ns() - t0 >= 290e6, "SIGBUS before the timeout");
 	set_param("ask_timeout_ms", 10000);
+
+	/* Killable: SIGKILL ends a fault that waits for the daemon. */
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		touch_byte(p + 2 * PG);
+		_exit(0);
+	}
+	t0 = now_ns();
+	while (s.faults < 2 && now_ns() - t0 < 5e9)
+		sched_yield();	/* the server counts the FAULT it ignores */
+	CHECK(s.faults == 2, "the child's fault never reached the daemon");
+	kill(pid, SIGKILL);
+	st = wait_exit(pid, 3000);	/* well inside the 10 s timeout */
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	server_stop(&s);
 	close(fd);
 	shim_nl_close(nl);

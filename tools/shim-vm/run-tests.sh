@@ -19,11 +19,10 @@ smp=${SHIM_VM_SMP:-2}		# vCPUs; 1 shows wakeup costs without IPIs
 skip() { printf 'SKIP: %s (tools/install-deps.sh installs it)\n' "$*"; exit 77; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
 
-[[ -f $cache/release ]] || skip "no guest kernel in $cache"
+"$src/tools/shim-vm/kernel-cache.sh" --check || skip "no complete guest kernel in $cache"
 rel=$(cat -- "$cache/release")
 kdir=$cache/root/usr/src/linux-headers-$rel
 vmlinuz=$cache/root/boot/vmlinuz-$rel
-[[ -f $kdir/Makefile && -f $vmlinuz ]] || skip "guest kernel $rel incomplete in $cache"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is missing"
 [[ -x /bin/busybox ]] || skip "busybox-static is missing"
 
