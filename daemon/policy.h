@@ -10,9 +10,9 @@
  * (values 0-3) read the same.  Grammar, in docs/providers.md:
  *
  *   policy   := size | hugetlb ",fallback=" smaller
- *   size     := "4k" | "2m-thp" | "2m" | "1g" | "auto" | "kvm-gmem"
+ *   size     := "4k" | "2m-thp" | "2m" | "1g" | "auto" | "kvm-gmem" | "shim"
  *   hugetlb  := "2m" | "1g"
- *   smaller  := a size with smaller pages than hugetlb's, not auto or kvm-gmem
+ *   smaller  := a size with smaller pages than hugetlb's, not auto, kvm-gmem or shim
  *
  * kvm-gmem is a value of the same xattr because it answers the same
  * question (where the file's memory comes from) and excludes every other
@@ -33,6 +33,7 @@ enum gm_pagesize {
 	GM_PS_2M,		/* hugetlb 2 MiB pages */
 	GM_PS_1G,		/* hugetlb 1 GiB pages */
 	GM_PS_KVM_GMEM,		/* KVM guest_memfd, bound to a client's VM */
+	GM_PS_SHIM,		/* a shim file (kernel module gmemfs), 4K */
 	GM_PS_COUNT,
 	/* Not a page size: keeps the enum wide enough for a fallback. */
 	GM_PS_FALLBACK_MASK = 0xff00,

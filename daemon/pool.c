@@ -29,17 +29,20 @@ _Static_assert(GMEMFS_PROV_SHIM < GM_NPROV, "inst[] is indexed by provider id");
 #define POOL_REBALANCE_TRIES	4
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
-/* The providers every pool attaches (the shim arrives with a later
- * issue); hugetlb ones only when they have pages (pool_attach_hugetlb). */
+/* The providers every pool attaches; hugetlb ones only when they have
+ * pages (pool_attach_hugetlb), the shim only when its module is there. */
 static const struct gm_provider *const pool_providers[] = {
 	&gm_prov_shmem_4k,
 	&gm_prov_shmem_thp,
 	&gm_prov_kvm_gmem,
+	&gm_prov_shim,		/* optional: absent without its module */
 	&gm_prov_hugetlb_2m,
 	&gm_prov_hugetlb_1g,
 };
-/* Stores whose limit the split moves; each needs at least a page. */
-#define POOL_NDYNAMIC	3
+/* Stores whose limit the split moves (shmem-4k, shmem-thp, kvm-gmem's
+ * staging store, the shim when present); each needs at least a page, so
+ * room is kept for all of them. */
+#define POOL_NDYNAMIC	4
 
 static const struct gm_provider *pool_provider(uint32_t prov_id)
 {
@@ -289,7 +292,9 @@ static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
 	pi->prov = prov;
 	err = prov->attach(pi, limit, &reused);
 	if (err) {
-		if (err != -ENOENT || !prov->fixed_limit)
+		/* ENOENT of a hugetlb store: no pages; ENODEV of the shim:
+		 * no module.  Both are logged where found, and not errors. */
+		if (!(err == -ENOENT && prov->fixed_limit) && err != -ENODEV)
 			gm_err("pool: cannot attach %s at %s: %s", prov->name, pi->dir,
 			       strerror(-err));
 		free(pi->dir);
@@ -430,6 +435,8 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 						  hugepages ? hugepages[prov->id] : 0);
 		else
 			err = pool_attach(pool, prov, state_dir, POOL_PAGE);
+		if (err == -ENODEV && prov->id != pool->default_prov)
+			continue;	/* an optional provider, absent here */
 		if (err)
 			goto err_detach;
 	}

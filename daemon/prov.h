@@ -84,6 +84,7 @@ extern const struct gm_provider gm_prov_shmem_thp;
 extern const struct gm_provider gm_prov_hugetlb_2m;
 extern const struct gm_provider gm_prov_hugetlb_1g;
 extern const struct gm_provider gm_prov_kvm_gmem;
+extern const struct gm_provider gm_prov_shim;	/* absent: attach -ENODEV */
 
 /* Open the instance's mount root into pi->dirfd, checking its filesystem
  * (magic, and block size unless 0).  0 or -errno, logged (prov_tmpfs.c). */

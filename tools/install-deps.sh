@@ -9,8 +9,10 @@
 # names an archive host: the deb-src entry for trixie is derived from the
 # machine's own apt configuration (the stanza or line serving its release).
 #
-# Not for: building (meson does that) or the shim's toolchain (linux headers,
-# qemu, busybox: the shim issue adds them to the list below).
+# The shim's test kernel (Debian's 6.1 image and headers) is not installed:
+# tools/shim-vm/kernel-cache.sh unpacks it into the gitignored .cache/.
+#
+# Not for: building (meson does that).
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +30,8 @@ packages=(
 	python3          # gm-sys.py, .gmemfs/stats JSON, make check's summary
 	shellcheck       # the 'lint' test: tests/integration/*.sh, tools/*.sh, .ci/run
 	dpkg-dev         # dpkg-source, for apt-get source (libfuse fallback)
+	qemu-system-x86 busybox-static   # the shim's test guest (tests/shim)
+	libelf1 libssl3  # linux-kbuild-6.1's objtool, modpost (building the shim)
 )
 
 fuse_min=3.16
@@ -253,6 +257,7 @@ main() {
 		fetch=0
 	fi
 	[[ $fetch -eq 0 ]] || fetch_libfuse
+	"$repo/tools/shim-vm/kernel-cache.sh"
 }
 
 main "$@"

@@ -1,22 +1,135 @@
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
  * Kernel channel of the gmemfs netlink family (see gmemfs_nl.h): commands
- * and attributes exchanged between the shim module and gmemfsd.
- * Numbers are ABI; commands stay within GMEMFS_SHIM_CMD_FIRST..LAST.
+ * and attributes exchanged between the shim module and gmemfsd, and the
+ * ioctls a shim file answers.  Numbers are ABI; commands stay within
+ * GMEMFS_SHIM_CMD_FIRST..LAST.
+ *
+ * The flow follows the kernel's net/handshake family: the module sends a
+ * NOTIFY to the "events" multicast group when its event queue goes from
+ * empty to non-empty; the registered daemon pulls the queue with ACCEPT and
+ * answers the events that wait for it (FAULT with POPULATE or DONE, CONVERT
+ * with DONE).  ALLOC and INVALIDATE are reports and need no answer.
+ *
+ * Not for: the control socket (gmemfs_ctl.h).
  */
 #ifndef _UAPI_GMEMFS_SHIM_H
 #define _UAPI_GMEMFS_SHIM_H
 
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
 enum gmemfs_shim_cmd {
 	GMEMFS_SHIM_CMD_UNSPEC = 0,
-	/* Filled in by the shim issue. */
+	/* daemon -> kernel; CAP_SYS_ADMIN; one daemon at a time (EBUSY) */
+	GMEMFS_SHIM_CMD_REGISTER = 1,
+	GMEMFS_SHIM_CMD_UNREGISTER = 2,
+	/*
+	 * daemon -> kernel: SIZE, [FLAGS], [PAGE_ORDER], [FAULT_MODE].
+	 * Reply: FILE_ID and FD, a new O_RDWR|O_CLOEXEC fd in the sender.
+	 */
+	GMEMFS_SHIM_CMD_CREATE = 3,
+	/* kernel -> "events" group: the queue has events (no attributes) */
+	GMEMFS_SHIM_CMD_NOTIFY = 4,
+	/* daemon -> kernel; reply: EVENT nests (oldest first), LOST */
+	GMEMFS_SHIM_CMD_ACCEPT = 5,
+	/*
+	 * daemon -> kernel: FILE_ID, OFFSET, and DATA (at most the page at
+	 * OFFSET, as a FAULT's LENGTH says, the rest is zero; several DATA
+	 * attributes are concatenated, as one holds < 64K) or the flag
+	 * POPULATE_ZERO in FLAGS; [REQ_ID] completes a FAULT.  EEXIST
+	 * without REQ_ID if the page is already there.
+	 */
+	GMEMFS_SHIM_CMD_POPULATE = 6,
+	/* daemon -> kernel: REQ_ID, STATUS (0 or a positive errno) */
+	GMEMFS_SHIM_CMD_DONE = 7,
+	/*
+	 * daemon -> kernel: FILE_ID, OFFSET, LENGTH (2M-aligned), PAGE_ORDER:
+	 * the folio order of misses in that range from now on (pages there
+	 * stay; a block that already holds a page fills with base pages).
+	 */
+	GMEMFS_SHIM_CMD_SET_ORDER = 8,
 	__GMEMFS_SHIM_CMD_END,
 };
+#define GMEMFS_SHIM_CMD_MAX (__GMEMFS_SHIM_CMD_END - 1)
 
 enum gmemfs_shim_attr {
 	GMEMFS_SHIM_A_UNSPEC = 0,
+	GMEMFS_SHIM_A_FILE_ID = 1,	/* u32 */
+	GMEMFS_SHIM_A_FD = 2,		/* u32 */
+	GMEMFS_SHIM_A_SIZE = 3,		/* u64, bytes, multiple of the page size; 0 ok */
+	GMEMFS_SHIM_A_FLAGS = 4,	/* u32, GMEMFS_SHIM_F_* / per command */
+	GMEMFS_SHIM_A_PAGE_ORDER = 5,	/* u32, folio order 0..9 (4K..2M on x86-64);
+					 * CREATE: the default, and the
+					 * alignment of punch/truncate/convert */
+	GMEMFS_SHIM_A_FAULT_MODE = 6,	/* u32, enum gmemfs_shim_fault_mode */
+	GMEMFS_SHIM_A_OFFSET = 7,	/* u64, bytes */
+	GMEMFS_SHIM_A_LENGTH = 8,	/* u64, bytes */
+	GMEMFS_SHIM_A_DATA = 9,		/* binary */
+	GMEMFS_SHIM_A_REQ_ID = 10,	/* u32 */
+	GMEMFS_SHIM_A_STATUS = 11,	/* u32, positive errno, 0 = done/approved */
+	GMEMFS_SHIM_A_EVENT = 12,	/* nest of GMEMFS_SHIM_A_* below */
+	GMEMFS_SHIM_A_EVENT_TYPE = 13,	/* u32, enum gmemfs_shim_event */
+	GMEMFS_SHIM_A_PAGES = 14,	/* u64, base pages allocated or freed */
+	GMEMFS_SHIM_A_LOST = 15,	/* u32, reports dropped since last ACCEPT */
+	GMEMFS_SHIM_A_PAD = 16,
 	__GMEMFS_SHIM_A_END,
 };
 #define GMEMFS_SHIM_A_MAX (__GMEMFS_SHIM_A_END - 1)
+
+enum gmemfs_shim_event {
+	/* pages allocated by the kernel (auto mode); OFFSET, LENGTH, PAGES */
+	GMEMFS_SHIM_EV_ALLOC = 1,
+	/* a missing page in an ask-mode file; OFFSET, LENGTH, REQ_ID */
+	GMEMFS_SHIM_EV_FAULT = 2,
+	/* conversion asked for; OFFSET, LENGTH, FLAGS (CONVERT_*), REQ_ID */
+	GMEMFS_SHIM_EV_CONVERT = 3,
+	/* pages gone (punch, truncate, release); OFFSET, LENGTH, PAGES, FLAGS */
+	GMEMFS_SHIM_EV_INVALIDATE = 4,
+};
+
+enum gmemfs_shim_fault_mode {
+	GMEMFS_SHIM_FAULT_AUTO = 0,	/* kernel allocates zeroed pages */
+	GMEMFS_SHIM_FAULT_ASK = 1,	/* daemon populates each missing page */
+};
+
+/* CREATE FLAGS */
+#define GMEMFS_SHIM_F_INIT_PRIVATE	(1u << 0)
+#define GMEMFS_SHIM_F_ALL		GMEMFS_SHIM_F_INIT_PRIVATE
+
+/* POPULATE FLAGS */
+#define GMEMFS_SHIM_POPULATE_ZERO	(1u << 0)
+
+/* INVALIDATE FLAGS: the file was released; every page of it is gone. */
+#define GMEMFS_SHIM_INVAL_RELEASE	(1u << 0)
+
+/* CONVERT event FLAGS and struct gmemfs_shim_convert.flags */
+#define GMEMFS_SHIM_CONVERT_PRIVATE	(1u << 0)	/* else to shared */
+
+/*
+ * ioctls on a shim file.  Reserved fields must be zero; unknown flags are
+ * EINVAL.
+ */
+struct gmemfs_shim_convert {
+	__u64 offset;		/* bytes, aligned to the file's page size */
+	__u64 size;
+	__u32 flags;		/* GMEMFS_SHIM_CONVERT_* */
+	__u32 reserved;
+};
+
+/* Read through the file's pfncache (kernel mapping cache). */
+struct gmemfs_shim_cache_read {
+	__u64 offset;		/* bytes; the read stays within one base page */
+	__u64 buf;		/* user pointer */
+	__u32 size;
+	__u32 flags;		/* out: GMEMFS_SHIM_CACHE_HIT */
+	__u64 reserved;
+};
+#define GMEMFS_SHIM_CACHE_HIT		(1u << 0)	/* no refresh was needed */
+
+/* GMEMFS_IOC_MAGIC of gmemfs.h; numbers from 0x40 are the shim's. */
+#define GMEMFS_SHIM_IOC_MAGIC		0xb7
+#define GMEMFS_SHIM_IOC_CONVERT		_IOW(GMEMFS_SHIM_IOC_MAGIC, 0x40, struct gmemfs_shim_convert)
+#define GMEMFS_SHIM_IOC_CACHE_READ	_IOWR(GMEMFS_SHIM_IOC_MAGIC, 0x41, struct gmemfs_shim_cache_read)
 
 #endif /* _UAPI_GMEMFS_SHIM_H */

@@ -72,8 +72,8 @@ START_TEST(test_parse_fallback_rejects_with_reason)
 		{ "1g,fallback=2m,fallback=4k", "unknown fallback page size" },
 		{ "1g,fb=2m", "only ,fallback=SIZE may follow" },
 		{ "1g,", "only ,fallback=SIZE may follow" },
-		{ "1g ,fallback=2m", "use 4k, 2m-thp, 2m, 1g, auto or kvm-gmem" },
-		{ ",fallback=2m", "use 4k, 2m-thp, 2m, 1g, auto or kvm-gmem" },
+		{ "1g ,fallback=2m", "use 4k, 2m-thp, 2m, 1g, auto, kvm-gmem or shim" },
+		{ ",fallback=2m", "use 4k, 2m-thp, 2m, 1g, auto, kvm-gmem or shim" },
 	};
 	enum gm_pagesize ps = GM_PS_4K;
 	const char *why;

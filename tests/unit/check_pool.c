@@ -857,7 +857,7 @@ START_TEST(test_init_rejects_bad_arguments)
 {
 	struct gm_pool pool;
 
-	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", 64 * MiB, GMEMFS_PROV_SHIM, NULL),
+	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", 64 * MiB, GMEMFS_PROV_SHIM + 1, NULL),
 			 -EINVAL);
 	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", PAGE, P4K, NULL), -EINVAL);
 }

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shim files: anonymous regular files on a private pseudo filesystem (as
+ * mm/secretmem.c makes its files), created at the daemon's request and
+ * found again by id when the daemon answers for them.  A file lives as long
+ * as its struct file: every fd and every mapping holds a reference, so
+ * release runs once nothing can touch the pages any more.
+ *
+ * Not for: page lookup and faults (folio.c), I/O (io.c).
+ */
+#include <linux/file.h>
+#include <linux/magic.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+#include <linux/slab.h>
+
+#include "shim.h"
+
+#define SHIM_MAGIC	0x676d6673	/* "gmfs" */
+
+static struct vfsmount *shim_mnt __ro_after_init;
+
+/* id -> shim_file; lookups take a file reference under the xa_lock. */
+static DEFINE_XARRAY_ALLOC1(shim_files);
+static u32 shim_file_next;
+
+static int shim_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	/* Guest memory is shared with the VMM; a private COW copy is not. */
+	if ((vma->vm_flags & (VM_SHARED | VM_MAYSHARE)) !=
+	    (VM_SHARED | VM_MAYSHARE))
+		return -EINVAL;
+	file_accessed(file);
+	/* 6.3 made vm_flags read-only outside vm_flags_set(). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, VM_DONTEXPAND);
+#else
+	vma->vm_flags |= VM_DONTEXPAND;
+#endif
+	vma->vm_ops = &shim_vm_ops;
+	return 0;
+}
+
+static long shim_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct shim_file *sf = shim_file_of(file_inode(file));
+
+	switch (cmd) {
+	case GMEMFS_SHIM_IOC_CONVERT:
+		return shim_ioctl_convert(sf, (void __user *)arg);
+	case GMEMFS_SHIM_IOC_CACHE_READ:
+		return shim_ioctl_cache_read(sf, (void __user *)arg);
+	}
+	return -ENOTTY;
+}
+
+static int shim_release(struct inode *inode, struct file *file)
+{
+	struct shim_file *sf = shim_file_of(inode);
+
+	xa_erase(&shim_files, sf->id);
+	shim_gpc_destroy(sf);
+	shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, 0, i_size_read(inode),
+		    inode->i_mapping->nrpages, GMEMFS_SHIM_INVAL_RELEASE);
+	/* The inode's pages go in evict, once the last dentry is dropped. */
+	xa_destroy(&sf->private);
+	xa_destroy(&sf->ask_failed);
+	xa_destroy(&sf->orders);
+	return 0;
+}
+
+static const struct file_operations shim_fops = {
+	.owner		= THIS_MODULE,
+	.release	= shim_release,
+	.mmap		= shim_mmap,
+	.llseek		= generic_file_llseek,
+	.read_iter	= shim_read_iter,
+	.write_iter	= shim_write_iter,
+	.fallocate	= shim_fallocate,
+	.unlocked_ioctl	= shim_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static const struct inode_operations shim_iops = {
+	.setattr	= shim_setattr,
+};
+
+static void shim_evict_inode(struct inode *inode)
+{
+	struct shim_file *sf = shim_file_of(inode);
+
+	truncate_inode_pages_final(&inode->i_data);
+	clear_inode(inode);
+	kfree(sf);
+}
+
+static const struct super_operations shim_sops = {
+	.statfs		= simple_statfs,
+	.evict_inode	= shim_evict_inode,
+	.drop_inode	= generic_delete_inode,
+};
+
+static int shim_init_fs_context(struct fs_context *fc)
+{
+	struct pseudo_fs_context *ctx = init_pseudo(fc, SHIM_MAGIC);
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ops = &shim_sops;
+	return 0;
+}
+
+static struct file_system_type shim_fs_type = {
+	.name		= "gmemfs_shim",
+	.init_fs_context = shim_init_fs_context,
+	.kill_sb	= kill_anon_super,
+};
+
+static struct shim_file *shim_file_alloc(struct inode *inode, u32 order,
+					 u32 mode)
+{
+	struct shim_file *sf;
+
+	sf = kzalloc(sizeof(*sf), GFP_KERNEL);
+	if (!sf)
+		return NULL;
+	sf->inode = inode;
+	sf->order = order;
+	sf->mode = mode;
+	xa_init(&sf->private);
+	xa_init(&sf->ask_failed);
+	xa_init(&sf->orders);
+	rwlock_init(&sf->gpc_lock);
+	INIT_LIST_HEAD(&sf->gpcs);
+	return sf;
+}
+
+static void shim_inode_init(struct inode *inode, loff_t size)
+{
+	struct address_space *mapping = inode->i_mapping;
+
+	inode->i_mode |= S_IFREG;
+	inode->i_op = &shim_iops;
+	inode->i_size = size;
+	mapping->a_ops = &shim_aops;
+	/* No backing store: pages must never be reclaimed or moved. */
+	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
+	mapping_set_unevictable(mapping);
+	/* Any range may get a large order later (SET_ORDER). */
+	mapping_set_large_folios(mapping);
+}
+
+struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
+			      u32 *id)
+{
+	struct shim_file *sf;
+	struct inode *inode;
+	struct file *file;
+	int err;
+
+	err = -EINVAL;
+	if (size < 0 || size & ((PAGE_SIZE << order) - 1) ||
+	    size > MAX_LFS_FILESIZE)
+		goto err;
+	err = -ENOENT;
+	if (!try_module_get(THIS_MODULE))
+		goto err;
+	inode = alloc_anon_inode(shim_mnt->mnt_sb);
+	err = PTR_ERR(inode);
+	if (IS_ERR(inode))
+		goto err_module;
+	err = -ENOMEM;
+	sf = shim_file_alloc(inode, order, mode);
+	if (!sf)
+		goto err_inode;
+	inode->i_private = sf;
+	shim_inode_init(inode, size);
+	err = shim_attr_init(sf, size >> PAGE_SHIFT,
+			     flags & GMEMFS_SHIM_F_INIT_PRIVATE);
+	if (err)
+		goto err_inode;	/* evict frees sf */
+	file = alloc_file_pseudo(inode, shim_mnt, "[gmemfs-shim]",
+				 O_RDWR | O_LARGEFILE, &shim_fops);
+	err = PTR_ERR(file);
+	if (IS_ERR(file))
+		goto err_inode;
+	file->f_flags |= O_LARGEFILE;
+	/* alloc_file_pseudo() leaves these to do_dentry_open(), unused here. */
+	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
+	file->f_mapping = inode->i_mapping;
+	sf->file = file;
+	err = xa_alloc_cyclic(&shim_files, &sf->id, sf, xa_limit_31b,
+			      &shim_file_next, GFP_KERNEL);
+	if (err < 0) {
+		fput(file);	/* release and the module ref go with it */
+		return ERR_PTR(err);
+	}
+	*id = sf->id;
+	return file;
+
+err_inode:
+	iput(inode);
+err_module:
+	module_put(THIS_MODULE);
+err:
+	return ERR_PTR(err);
+}
+
+/*
+ * The file of an id, with a reference on its struct file so it cannot be
+ * released while the daemon's request works on it.
+ */
+struct shim_file *shim_file_get(u32 id, struct file **filp)
+{
+	struct file *file = NULL;
+	struct shim_file *sf;
+
+	/*
+	 * release() erases the id under the same lock, so a file found here
+	 * is not freed yet; its count may already be zero, then it is gone.
+	 * (6.13 turned f_count into a file_ref_t: use get_file_active().)
+	 */
+	xa_lock(&shim_files);
+	sf = xa_load(&shim_files, id);
+	if (sf && atomic_long_inc_not_zero(&sf->file->f_count))
+		file = sf->file;
+	xa_unlock(&shim_files);
+	*filp = file;
+	return file ? sf : NULL;
+}
+
+int shim_fs_init(void)
+{
+	int err;
+
+	err = register_filesystem(&shim_fs_type);
+	if (err)
+		return err;
+	shim_mnt = kern_mount(&shim_fs_type);
+	if (IS_ERR(shim_mnt)) {
+		err = PTR_ERR(shim_mnt);
+		unregister_filesystem(&shim_fs_type);
+	}
+	return err;
+}
+
+void shim_fs_exit(void)
+{
+	kern_unmount(shim_mnt);
+	unregister_filesystem(&shim_fs_type);
+	WARN_ON(!xa_empty(&shim_files));
+	xa_destroy(&shim_files);
+}

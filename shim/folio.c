@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The one way to a page of a shim file, for user faults, read/write, the
+ * pfncache and the daemon's POPULATE: look in the page cache; on a miss
+ * allocate (auto mode) or ask the daemon and wait (ask mode).  A present,
+ * shared page never involves the daemon: that is the fast path.
+ *
+ * Lookups and insertions hold mapping->invalidate_lock shared; punch hole,
+ * truncate and conversion hold it exclusive, so none of them sees a page
+ * appear in a range it is clearing.  The lock is dropped while waiting for
+ * the daemon, so a slow daemon never blocks a punch.
+ *
+ * Not for: the netlink side of a fault (daemon.c).
+ */
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/pagemap.h>
+
+#include "shim.h"
+
+/* A daemon that answers "done" without populating gets this many tries. */
+#define SHIM_ASK_TRIES	3
+
+/*
+ * 6.3 made __filemap_get_folio() return ERR_PTR(-ENOENT) instead of NULL;
+ * callers here want NULL for "not cached".
+ */
+static struct folio *shim_filemap_lock_folio(struct address_space *mapping,
+					     pgoff_t index)
+{
+	struct folio *folio = filemap_lock_folio(mapping, index);
+
+	return IS_ERR(folio) ? NULL : folio;
+}
+
+/* Locked folio, NULL if missing, or ERR_PTR.  invalidate_lock held. */
+static struct folio *__shim_folio_lookup(struct shim_file *sf, pgoff_t index)
+{
+	struct inode *inode = sf->inode;
+
+	if (index >= DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE))
+		return ERR_PTR(-EINVAL);
+	if (shim_range_private(sf, index))
+		return ERR_PTR(-EACCES);
+	return shim_filemap_lock_folio(inode->i_mapping, index);
+}
+
+/*
+ * The order a miss at @index allocates: the daemon's for its range, unless
+ * the aligned block reaches past the end or already holds a page (then
+ * base pages fill it).
+ */
+u32 shim_alloc_order(struct shim_file *sf, pgoff_t index)
+{
+	u32 order = shim_order_at(sf, index);
+	loff_t start;
+
+	if (!order)
+		return 0;
+	start = (loff_t)round_down(index, 1UL << order) << PAGE_SHIFT;
+	if (start + (PAGE_SIZE << order) > i_size_read(sf->inode) ||
+	    filemap_range_has_page(sf->inode->i_mapping, start,
+				   start + (PAGE_SIZE << order) - 1))
+		return 0;
+	return order;
+}
+
+/*
+ * A new locked folio in the page cache, holding @data (the rest zero).
+ * @exact: the daemon's POPULATE, for the page at @index: a large folio
+ * only if @index starts one.  -EEXIST if someone got there first.
+ * invalidate_lock held.
+ */
+static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
+					const void *data, size_t len, bool exact)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	gfp_t gfp = mapping_gfp_mask(mapping);
+	u32 order = shim_alloc_order(sf, index);
+	struct folio *folio;
+	void *kaddr;
+	int err;
+
+	if (len > PAGE_SIZE << order)
+		return ERR_PTR(-EEXIST);	/* the block filled meanwhile */
+	if (exact && index & ((1UL << order) - 1))
+		order = 0;
+again:
+	folio = folio_alloc(gfp | (data ? 0 : __GFP_ZERO), order);
+	if (!folio)
+		return ERR_PTR(-ENOMEM);
+	if (data) {
+		/* Without highmem a folio is contiguous in the direct map. */
+		kaddr = folio_address(folio);
+		memcpy(kaddr, data, len);
+		memset(kaddr + len, 0, folio_size(folio) - len);
+	}
+	__folio_mark_uptodate(folio);
+	err = filemap_add_folio(mapping, folio, round_down(index, 1UL << order),
+				gfp);
+	if (err) {
+		folio_put(folio);
+		/* A page raced into the block: base pages, unless data is bigger. */
+		if (err == -EEXIST && order && len <= PAGE_SIZE) {
+			order = 0;
+			goto again;
+		}
+		return ERR_PTR(err);
+	}
+	/* Dirty: there is no backing store to read it back from. */
+	folio_mark_dirty(folio);
+	/* st_blocks says how much memory the file holds. */
+	inode_add_bytes(sf->inode, folio_size(folio));
+	/* A failure remembered for a retried fault is stale now. */
+	xa_erase(&sf->ask_failed, index);
+	return folio;
+}
+
+static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
+{
+	u32 order = shim_alloc_order(sf, index);
+	pgoff_t first = round_down(index, 1UL << order);
+	struct shim_req *req;
+	int err;
+
+	req = shim_req_submit(GMEMFS_SHIM_EV_FAULT, sf->id,
+			      (u64)first << PAGE_SHIFT, PAGE_SIZE << order, 0);
+	if (IS_ERR(req))
+		return PTR_ERR(req);
+	err = shim_req_wait(req);
+	shim_req_put(req);
+	return err;
+}
+
+/*
+ * Lookup, and allocation in auto mode; never asks the daemon.  NULL for a
+ * miss in ask mode, or a hole in auto mode when !@alloc.
+ */
+static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
+				    bool alloc)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	struct folio *folio;
+
+	do {
+		filemap_invalidate_lock_shared(mapping);
+		folio = __shim_folio_lookup(sf, index);
+		if (!folio && sf->mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
+			folio = __shim_folio_alloc(sf, index, NULL, 0, false);
+			if (!IS_ERR(folio))
+				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
+					    folio_pos(folio), folio_size(folio),
+					    folio_nr_pages(folio), 0);
+		}
+		filemap_invalidate_unlock_shared(mapping);
+	} while (folio == ERR_PTR(-EEXIST));	/* lost a race with a fault */
+	return folio;
+}
+
+/*
+ * The locked, referenced folio holding @index.  NULL only for a hole in
+ * an auto-mode file when !@alloc (a read: zeroes, nothing allocated).
+ */
+struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
+{
+	struct folio *folio;
+	int tries, err;
+
+	for (tries = 0; tries < SHIM_ASK_TRIES; tries++) {
+		folio = shim_folio_try(sf, index, alloc);
+		if (folio || sf->mode == GMEMFS_SHIM_FAULT_AUTO)
+			return folio;
+		err = shim_folio_ask(sf, index);
+		if (err)
+			return ERR_PTR(err);
+	}
+	pr_warn_ratelimited("gmemfs: file %u: daemon answered the fault at page %lu but never populated it\n",
+			    sf->id, index);
+	return ERR_PTR(-EIO);
+}
+
+/* The daemon's POPULATE: data (or zeroes) for a missing page. */
+int shim_folio_populate(struct shim_file *sf, pgoff_t index,
+			const void *data, size_t len)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	struct folio *folio;
+
+	filemap_invalidate_lock_shared(mapping);
+	folio = __shim_folio_lookup(sf, index);
+	if (folio && !IS_ERR(folio)) {
+		folio_unlock(folio);
+		folio_put(folio);
+		folio = ERR_PTR(-EEXIST);
+	} else if (!folio) {
+		folio = __shim_folio_alloc(sf, index, data, len, true);
+	}
+	filemap_invalidate_unlock_shared(mapping);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	folio_unlock(folio);
+	folio_put(folio);
+	return 0;
+}
+
+/*
+ * Drop [start, end) from the page cache and from every user mapping, the
+ * pfncache first.  invalidate_lock held exclusive, so nothing refills the
+ * range meanwhile.  Returns the base pages freed.
+ */
+long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long before = mapping->nrpages, gone;
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	shim_gpc_invalidate(sf, start, end);
+	unmap_mapping_range(mapping, start, end - start, 0);
+	truncate_inode_pages_range(mapping, start, end - 1);
+	gone = before - mapping->nrpages;
+	inode_sub_bytes(sf->inode, (loff_t)gone << PAGE_SHIFT);
+	return gone;
+}
+
+/*
+ * The daemon's SET_ORDER: folios of 2^order pages for misses in
+ * [offset, offset + len), both 2M-aligned.  Pages already there stay.
+ */
+int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long block, first = offset >> (SHIM_MAX_ORDER + PAGE_SHIFT);
+	unsigned long end = (offset + len) >> (SHIM_MAX_ORDER + PAGE_SHIFT);
+	int err = 0;
+
+	filemap_invalidate_lock(mapping);
+	for (block = first; block < end && !err; block++)
+		err = xa_err(xa_store(&sf->orders, block, xa_mk_value(order + 1),
+				      GFP_KERNEL));
+	filemap_invalidate_unlock(mapping);
+	return err;
+}
+
+/*
+ * 6.4 added per-VMA locks: a fault may hold the VMA's lock instead of
+ * mmap_lock, and must drop whichever it holds (release_fault_lock()).
+ */
+static void shim_fault_unlock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		vma_end_read(vmf->vma);
+		return;
+	}
+#endif
+	mmap_read_unlock(vmf->vma->vm_mm);
+}
+
+/*
+ * An ask-mode miss.  Whoever answers may need this mm (a thread of the
+ * faulting process serving its faults, or only malloc()ing), so the first
+ * try waits with mmap_lock dropped and has the fault retried, as
+ * userfaultfd does.  A failure is remembered for the retry, which then
+ * ends in SIGBUS instead of asking again.  Faults that may not drop the
+ * lock wait holding it, still bounded.
+ */
+static vm_fault_t shim_fault_ask(struct vm_fault *vmf, struct shim_file *sf)
+{
+	pgoff_t index = vmf->pgoff;
+	struct folio *folio;
+	struct file *file;
+	int err;
+
+	if ((vmf->flags & FAULT_FLAG_TRIED) && xa_erase(&sf->ask_failed, index))
+		return VM_FAULT_SIGBUS;
+	if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+	    !(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+		file = get_file(vmf->vma->vm_file);	/* the VMA may go */
+		shim_fault_unlock(vmf);
+		err = shim_folio_ask(sf, index);
+		/* Without memory to remember it, the retry asks again. */
+		if (err)
+			xa_store(&sf->ask_failed, index, xa_mk_value(-err),
+				 GFP_KERNEL);
+		fput(file);
+		return VM_FAULT_RETRY;
+	}
+	folio = shim_folio_get(sf, index, true);
+	if (IS_ERR(folio))
+		return VM_FAULT_SIGBUS;
+	vmf->page = folio_file_page(folio, index);
+	return VM_FAULT_LOCKED;
+}
+
+static vm_fault_t shim_fault(struct vm_fault *vmf)
+{
+	struct shim_file *sf = shim_file_of(file_inode(vmf->vma->vm_file));
+	struct folio *folio;
+
+	folio = shim_folio_try(sf, vmf->pgoff, true);
+	if (!folio)
+		return shim_fault_ask(vmf, sf);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	/* Locked until the PTE is in: a conversion waits on this lock. */
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+	return VM_FAULT_LOCKED;
+}
+
+/*
+ * Fault-around maps cached neighbours of a faulting page without calling
+ * shim_fault(), so it runs only over ranges with no private page, checked
+ * under invalidate_lock: conversion holds it exclusive while it changes
+ * the state and unmaps, and punch and truncate do too.  If the lock is
+ * contended there is no fault-around this time; ->fault does the work.
+ */
+static vm_fault_t shim_map_pages(struct vm_fault *vmf, pgoff_t start,
+				 pgoff_t end)
+{
+	struct shim_file *sf = shim_file_of(file_inode(vmf->vma->vm_file));
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long index = start;
+	vm_fault_t ret = 0;
+
+	if (!down_read_trylock(&mapping->invalidate_lock))
+		return 0;
+	if (!xa_find(&sf->private, &index, end, XA_PRESENT))
+		ret = filemap_map_pages(vmf, start, end);
+	up_read(&mapping->invalidate_lock);
+	return ret;
+}
+
+const struct vm_operations_struct shim_vm_ops = {
+	.fault		= shim_fault,
+	.map_pages	= shim_map_pages,
+};
+
+/* Pages may be pinned by the pfncache's kernel mappings: never moved. */
+static int shim_migrate_folio(struct address_space *mapping,
+			      struct folio *dst, struct folio *src,
+			      enum migrate_mode mode)
+{
+	return -EBUSY;
+}
+
+const struct address_space_operations shim_aops = {
+	.dirty_folio		= noop_dirty_folio,
+	.migrate_folio		= shim_migrate_folio,
+	.error_remove_page	= generic_error_remove_page,
+};

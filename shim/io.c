@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * read(), write(), fallocate() and truncate of a shim file.  read and
+ * write go through the same page path as faults (folio.c), so they see
+ * only shared ranges and, in ask mode, wait for the daemon like a fault.
+ * A shim file's size is set at creation and by truncate: writes never
+ * extend it (ENOSPC past the end) and fallocate never grows it.
+ *
+ * Not for: mappings (folio.c), conversion (attr.c).
+ */
+#include "shim.h"
+
+#include <linux/falloc.h>
+#include <linux/uio.h>
+
+/* Copy between @iter and the pages at ki_pos; alloc: a write fills holes. */
+static ssize_t shim_rw_iter(struct kiocb *iocb, struct iov_iter *iter,
+			    bool write)
+{
+	struct shim_file *sf = shim_file_of(file_inode(iocb->ki_filp));
+	loff_t pos = iocb->ki_pos, size;
+	size_t n, copied, offset;
+	struct folio *folio;
+	ssize_t done = 0;
+	int err = 0;
+
+	while (iov_iter_count(iter)) {
+		size = i_size_read(sf->inode);
+		if (pos >= size) {
+			err = write ? -ENOSPC : 0;
+			break;
+		}
+		offset = offset_in_page(pos);
+		n = min3((size_t)(PAGE_SIZE - offset), iov_iter_count(iter),
+			 (size_t)(size - pos));
+		folio = shim_folio_get(sf, pos >> PAGE_SHIFT, write);
+		if (IS_ERR(folio)) {
+			err = PTR_ERR(folio);
+			break;
+		}
+		if (!folio) {
+			copied = iov_iter_zero(n, iter);	/* auto-mode hole */
+		} else {
+			struct page *page = folio_file_page(folio, pos >> PAGE_SHIFT);
+
+			/*
+			 * Unlocked for the copy: the user buffer may be a
+			 * mapping of this very file, whose fault takes the lock.
+			 */
+			folio_unlock(folio);
+			copied = write ? copy_page_from_iter(page, offset, n, iter) :
+					 copy_page_to_iter(page, offset, n, iter);
+			folio_put(folio);
+		}
+		pos += copied;
+		done += copied;
+		if (copied < n) {
+			err = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	iocb->ki_pos = pos;
+	return done ? done : err;
+}
+
+ssize_t shim_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	return shim_rw_iter(iocb, to, false);
+}
+
+ssize_t shim_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	if (iocb->ki_flags & IOCB_APPEND)
+		return -EINVAL;	/* the size is fixed; appending has no meaning */
+	return shim_rw_iter(iocb, from, true);
+}
+
+static long shim_punch(struct shim_file *sf, loff_t offset, loff_t len)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	long pages;
+
+	filemap_invalidate_lock(mapping);
+	pages = shim_range_drop(sf, offset, offset + len);
+	filemap_invalidate_unlock(mapping);
+	shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, offset, len, pages, 0);
+	return 0;
+}
+
+static long shim_populate(struct shim_file *sf, loff_t offset, loff_t len)
+{
+	pgoff_t index, end = (offset + len) >> PAGE_SHIFT;
+	struct folio *folio;
+
+	for (index = offset >> PAGE_SHIFT; index < end; ) {
+		folio = shim_folio_get(sf, index, true);
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+		index = folio->index + folio_nr_pages(folio);
+		folio_unlock(folio);
+		folio_put(folio);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	return 0;
+}
+
+long shim_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
+{
+	struct shim_file *sf = shim_file_of(file_inode(file));
+	loff_t align = shim_folio_bytes(sf);
+
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	if ((offset | len) & (align - 1) ||
+	    offset + len > i_size_read(sf->inode)) {
+		pr_info_ratelimited("gmemfs: file %u: fallocate mode %#x of [%lld, +%lld) refused: not aligned to %lld bytes or past the end\n",
+				    sf->id, mode, offset, len, align);
+		return -EINVAL;
+	}
+	if (mode & FALLOC_FL_PUNCH_HOLE)
+		return shim_punch(sf, offset, len);
+	return shim_populate(sf, offset, len);
+}
+
+static int shim_resize(struct shim_file *sf, loff_t size)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	loff_t old = i_size_read(sf->inode);
+	long pages = 0;
+
+	if (size & (shim_folio_bytes(sf) - 1)) {
+		pr_info_ratelimited("gmemfs: file %u: truncate to %lld refused: not a multiple of the page size\n",
+				    sf->id, size);
+		return -EINVAL;
+	}
+	filemap_invalidate_lock(mapping);
+	/* The size first, so no new fault lands past the end meanwhile. */
+	i_size_write(sf->inode, size);
+	if (size < old) {
+		pages = shim_range_drop(sf, size, old);
+		shim_attr_clear(sf, size >> PAGE_SHIFT, (old - size) >> PAGE_SHIFT);
+	}
+	filemap_invalidate_unlock(mapping);
+	if (size < old)
+		shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, size, old - size,
+			    pages, 0);
+	return 0;
+}
+
+int shim_setattr(shim_idmap_t *idmap, struct dentry *dentry,
+		 struct iattr *attr)
+{
+	struct inode *inode = d_inode(dentry);
+	int err;
+
+	err = setattr_prepare(idmap, dentry, attr);
+	if (err)
+		return err;
+	if (attr->ia_valid & ATTR_SIZE) {
+		err = shim_resize(shim_file_of(inode), attr->ia_size);
+		if (err)
+			return err;
+	}
+	setattr_copy(idmap, inode, attr);
+	return 0;
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Handlers of the gmemfs family's commands (table in genl.c).  Each checks
+ * the sender and its attributes, says why in extack when it refuses, and
+ * calls into daemon.c or file.c for the work.
+ *
+ * Not for: the policy or the ops table (genl.c).
+ */
+#include <linux/file.h>
+#include <linux/mm.h>
+
+#include "shim.h"
+#include "netlink.h"
+
+/* The daemon's commands: the sender must be it, and these attributes set. */
+static int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
+{
+	int err;
+
+	err = shim_daemon_check(info);
+	if (err)
+		return err;
+	if (GENL_REQ_ATTR_CHECK(info, attr1) ||
+	    (attr2 && GENL_REQ_ATTR_CHECK(info, attr2)))
+		return -EINVAL;
+	return 0;
+}
+
+int shim_nl_register_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	/* The sender's socket and task both need it, as for other admin ops. */
+	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
+		GENL_SET_ERR_MSG(info, "registering needs CAP_SYS_ADMIN");
+		return -EPERM;
+	}
+	return shim_daemon_register(info);
+}
+
+int shim_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	return shim_daemon_unregister(info);
+}
+
+static int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0,
+				GMEMFS_SHIM_CMD_CREATE);
+	if (!hdr || nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, id) ||
+	    nla_put_u32(msg, GMEMFS_SHIM_A_FD, fd)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static u32 shim_nl_get_u32(struct genl_info *info, int attr, u32 dflt)
+{
+	return info->attrs[attr] ? nla_get_u32(info->attrs[attr]) : dflt;
+}
+
+/* Like handshake's accept: the new fd goes into the sender's table. */
+int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	u32 flags, order, mode, id;
+	struct file *file;
+	int fd, err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_SIZE, 0);
+	if (err)
+		return err;
+	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
+	order = shim_nl_get_u32(info, GMEMFS_SHIM_A_PAGE_ORDER, 0);
+	mode = shim_nl_get_u32(info, GMEMFS_SHIM_A_FAULT_MODE,
+			       GMEMFS_SHIM_FAULT_AUTO);
+	if (flags & ~GMEMFS_SHIM_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FLAGS],
+				    "unknown flags");
+		return -EINVAL;
+	}
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	file = shim_file_create(nla_get_u64(info->attrs[GMEMFS_SHIM_A_SIZE]),
+				flags, order, mode, &id);
+	err = PTR_ERR(file);
+	if (IS_ERR(file)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_SIZE],
+				    "size is not a multiple of the page size, or no memory");
+		goto err_fd;
+	}
+	err = shim_nl_reply_created(info, id, fd);
+	if (err)
+		goto err_file;
+	fd_install(fd, file);
+	return 0;
+
+err_file:
+	fput(file);
+err_fd:
+	put_unused_fd(fd);
+	return err;
+}
+
+int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	err = shim_daemon_check(info);
+	if (err)
+		return err;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0,
+				GMEMFS_SHIM_CMD_ACCEPT);
+	err = -EMSGSIZE;
+	if (!hdr)
+		goto err_free;
+	err = shim_events_fill(msg);
+	if (err)
+		goto err_free;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+err_free:
+	nlmsg_free(msg);
+	return err;
+}
+
+/*
+ * POPULATE's data: the DATA attributes concatenated, since one attribute
+ * holds less than 64K and a page may be 2M.  *len 0 if there are none.
+ */
+static void *shim_nl_data(struct genl_info *info, size_t *len)
+{
+	const int max = PAGE_SIZE << SHIM_MAX_ORDER;
+	struct nlattr *a;
+	size_t total = 0;
+	char *buf;
+	int rem;
+
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem)
+		if (nla_type(a) == GMEMFS_SHIM_A_DATA)
+			total += nla_len(a);
+	*len = total;
+	if (!total || total > max)
+		return NULL;
+	buf = kvmalloc(total, GFP_KERNEL);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	total = 0;
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem)
+		if (nla_type(a) == GMEMFS_SHIM_A_DATA) {
+			memcpy(buf + total, nla_data(a), nla_len(a));
+			total += nla_len(a);
+		}
+	return buf;
+}
+
+static int shim_nl_populate(struct genl_info *info, struct shim_file *sf,
+			    const void *data, size_t len)
+{
+	loff_t offset = nla_get_u64(info->attrs[GMEMFS_SHIM_A_OFFSET]);
+	loff_t page = PAGE_SIZE << shim_alloc_order(sf, offset >> PAGE_SHIFT);
+	int err;
+
+	if (offset & (PAGE_SIZE - 1)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_OFFSET],
+				    "offset is not page-aligned");
+		return -EINVAL;
+	}
+	if (len > page || (len > PAGE_SIZE && offset & (page - 1))) {
+		GENL_SET_ERR_MSG(info, "data is larger than the page at offset");
+		return -EINVAL;
+	}
+	err = shim_folio_populate(sf, offset >> PAGE_SHIFT, data, len);
+	if (err == -EINVAL)
+		GENL_SET_ERR_MSG(info, "offset is beyond the end of the file");
+	if (err == -EACCES)
+		GENL_SET_ERR_MSG(info, "offset is in a private range");
+	return err;
+}
+
+int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	u32 flags, req_id;
+	struct shim_file *sf;
+	struct file *file;
+	void *data;
+	size_t len;
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_OFFSET);
+	if (err)
+		return err;
+	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
+	req_id = shim_nl_get_u32(info, GMEMFS_SHIM_A_REQ_ID, 0);
+	data = shim_nl_data(info, &len);
+	if (IS_ERR(data))
+		return PTR_ERR(data);
+	err = -EINVAL;
+	if (flags & ~GMEMFS_SHIM_POPULATE_ZERO || !len == !(flags & GMEMFS_SHIM_POPULATE_ZERO)) {
+		GENL_SET_ERR_MSG(info, "populate needs exactly one of DATA and the ZERO flag");
+		goto out_data;
+	}
+	if (len && !data) {
+		GENL_SET_ERR_MSG(info, "data is larger than a 2M page");
+		goto out_data;
+	}
+	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]), &file);
+	err = -ENOENT;
+	if (!sf) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
+				    "no such shim file");
+		goto out_data;
+	}
+	err = shim_nl_populate(info, sf, data, len);
+	if (err == -EEXIST && req_id)
+		err = 0;	/* a racing populate already served the fault */
+	if (req_id)
+		shim_req_complete(req_id, err);
+	fput(file);
+out_data:
+	kvfree(data);
+	return err;
+}
+
+int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_REQ_ID, GMEMFS_SHIM_A_STATUS);
+	if (err)
+		return err;
+	err = shim_req_complete(nla_get_u32(info->attrs[GMEMFS_SHIM_A_REQ_ID]),
+				-(int)nla_get_u32(info->attrs[GMEMFS_SHIM_A_STATUS]));
+	if (err)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_REQ_ID],
+				    "no such pending request (answered, timed out or never sent)");
+	return err;
+}
+
+int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const loff_t block = PAGE_SIZE << SHIM_MAX_ORDER;
+	struct shim_file *sf;
+	struct file *file;
+	loff_t offset, len;
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_OFFSET);
+	if (!err && (GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_LENGTH) ||
+		     GENL_REQ_ATTR_CHECK(info, GMEMFS_SHIM_A_PAGE_ORDER)))
+		err = -EINVAL;
+	if (err)
+		return err;
+	offset = nla_get_u64(info->attrs[GMEMFS_SHIM_A_OFFSET]);
+	len = nla_get_u64(info->attrs[GMEMFS_SHIM_A_LENGTH]);
+	if (offset < 0 || len <= 0 || (offset | len) & (block - 1) ||
+	    offset + len < offset) {
+		GENL_SET_ERR_MSG(info, "range must be 2M-aligned and not empty");
+		return -EINVAL;
+	}
+	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]), &file);
+	if (!sf) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
+				    "no such shim file");
+		return -ENOENT;
+	}
+	err = shim_set_order(sf, offset, len,
+			     nla_get_u32(info->attrs[GMEMFS_SHIM_A_PAGE_ORDER]));
+	fput(file);
+	return err;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Handlers of the gmemfs family's commands, wired up in genl.c. */
+#ifndef _GMEMFS_SHIM_NETLINK_H
+#define _GMEMFS_SHIM_NETLINK_H
+
+#include <net/genetlink.h>
+
+int shim_nl_register_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info);
+
+#endif

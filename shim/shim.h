@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internal interfaces of the gmemfs shim module, one section per file.
+ *
+ * Lock order (outermost first):
+ *   mapping->invalidate_lock (rw_semaphore, per file)
+ *   folio lock
+ *   shim_daemon.lock (mutex; taken under the two above to send a NOTIFY)
+ *   shim_file.gpc_lock (rwlock)
+ *   shim_daemon.queue_lock (spinlock), xarray locks
+ * Nothing sleeps under the spinlocks or the rwlock.
+ *
+ * Not for: anything userspace sees; that is uapi/gmemfs_shim.h.
+ */
+#ifndef _GMEMFS_SHIM_H
+#define _GMEMFS_SHIM_H
+
+#include <linux/fs.h>
+#include <linux/version.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/pagemap.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+#include <net/genetlink.h>
+
+#include "gmemfs_nl.h"
+
+/*
+ * The pfncache hands out page_address() of file pages; a kernel with
+ * highmem would need kmap() here instead.
+ */
+#ifdef CONFIG_HIGHMEM
+#error "the gmemfs shim assumes every page has a kernel mapping (no highmem)"
+#endif
+
+/* 6.3 passes a struct mnt_idmap to ->setattr where 6.1 passes a userns. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+typedef struct mnt_idmap shim_idmap_t;
+#else
+typedef struct user_namespace shim_idmap_t;
+#endif
+
+#define SHIM_MAX_ORDER		(PMD_SHIFT - PAGE_SHIFT)
+#define SHIM_GPC_MAX		16	/* cache entries per file */
+
+/* One shim file: the inode's private data, alive as long as its struct file. */
+struct shim_file {
+	struct inode *inode;
+	struct file *file;	/* immutable; not a reference */
+	u32 id;			/* immutable; key in shim_files */
+	u32 order;		/* immutable: the default folio order, and the
+				 * alignment of punch, truncate, conversion */
+	u32 mode;		/* immutable: enum gmemfs_shim_fault_mode */
+	/*
+	 * Private ranges, one value entry per base page index.  Written
+	 * under invalidate_lock held exclusive, read under it shared.
+	 */
+	struct xarray private;
+	/*
+	 * Ask-mode faults that failed while mmap_lock was dropped, by page
+	 * index, for their retry to end in SIGBUS.  xa_lock only.
+	 */
+	struct xarray ask_failed;
+	/*
+	 * Folio order per 2M block (index >> SHIM_MAX_ORDER) where the daemon
+	 * set one (value order + 1); for allocations from then on.  Written
+	 * under invalidate_lock held exclusive; read under xa's RCU.
+	 */
+	struct xarray orders;
+	/* pfncache entries; list and entries under gpc_lock */
+	rwlock_t gpc_lock;
+	struct list_head gpcs;
+	unsigned int nr_gpcs;
+};
+
+static inline struct shim_file *shim_file_of(struct inode *inode)
+{
+	return inode->i_private;
+}
+
+static inline unsigned long shim_folio_pages(const struct shim_file *sf)
+{
+	return 1UL << sf->order;
+}
+
+static inline loff_t shim_folio_bytes(const struct shim_file *sf)
+{
+	return PAGE_SIZE << sf->order;
+}
+
+/* The order the daemon asked for at @index (not yet checked for room). */
+static inline u32 shim_order_at(struct shim_file *sf, pgoff_t index)
+{
+	void *entry = xa_load(&sf->orders, index >> SHIM_MAX_ORDER);
+
+	return entry ? xa_to_value(entry) - 1 : sf->order;
+}
+
+/* A FAULT or CONVERT waiting for the daemon's answer. */
+struct shim_req {
+	struct kref ref;
+	u32 id;			/* key in the request table */
+	u32 type;		/* GMEMFS_SHIM_EV_FAULT or _CONVERT */
+	u32 file_id;
+	u64 offset, length;
+	u32 flags;
+	/* written once, under the request table's lock, then wq woken */
+	bool done;
+	int status;		/* 0 or negative errno */
+	wait_queue_head_t wq;
+};
+
+/* daemon.c: the registered daemon, the event queue, pending requests */
+int shim_daemon_init(void);
+void shim_daemon_exit(void);
+int shim_daemon_register(struct genl_info *info);
+int shim_daemon_unregister(struct genl_info *info);
+int shim_daemon_check(struct genl_info *info);
+void shim_report(u32 type, u32 file_id, u64 offset, u64 length, u64 pages,
+		 u32 flags);
+struct shim_req *shim_req_submit(u32 type, u32 file_id, u64 offset,
+				 u64 length, u32 flags);
+int shim_req_wait(struct shim_req *req);
+void shim_req_put(struct shim_req *req);
+int shim_req_complete(u32 id, int status);
+int shim_events_fill(struct sk_buff *msg);
+
+/* genl.c: the family */
+extern struct genl_family shim_genl_family;
+int shim_genl_notify(struct net *net);
+
+/* file.c: creation, lookup by id, fops */
+int shim_fs_init(void);
+void shim_fs_exit(void);
+struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
+			      u32 *id);
+struct shim_file *shim_file_get(u32 id, struct file **filp);
+
+/* folio.c: the one way to a page of a file */
+struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index,
+			     bool alloc);
+int shim_folio_populate(struct shim_file *sf, pgoff_t index,
+			const void *data, size_t len);
+u32 shim_alloc_order(struct shim_file *sf, pgoff_t index);
+int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order);
+long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end);
+extern const struct vm_operations_struct shim_vm_ops;
+extern const struct address_space_operations shim_aops;
+
+/* attr.c: private/shared state and conversion */
+bool shim_range_private(struct shim_file *sf, pgoff_t index);
+int shim_attr_init(struct shim_file *sf, pgoff_t nr, bool private);
+void shim_attr_clear(struct shim_file *sf, pgoff_t first, pgoff_t nr);
+long shim_ioctl_convert(struct shim_file *sf, void __user *argp);
+
+/* io.c: read_iter, write_iter, fallocate, setattr */
+ssize_t shim_read_iter(struct kiocb *iocb, struct iov_iter *to);
+ssize_t shim_write_iter(struct kiocb *iocb, struct iov_iter *from);
+long shim_fallocate(struct file *file, int mode, loff_t offset, loff_t len);
+int shim_setattr(shim_idmap_t *idmap, struct dentry *dentry,
+		 struct iattr *attr);
+
+/* pfncache.c */
+void shim_gpc_invalidate(struct shim_file *sf, loff_t start, loff_t end);
+void shim_gpc_destroy(struct shim_file *sf);
+long shim_ioctl_cache_read(struct shim_file *sf, void __user *argp);
+
+#endif /* _GMEMFS_SHIM_H */

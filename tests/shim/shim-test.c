@@ -1,0 +1,1227 @@
+/*
+ * The shim's tests, run inside the qemu guest as root by tools/shim-vm's
+ * init (see tests/shim/meson.build).  This program plays gmemfsd's part
+ * itself, through the same codec (daemon/shim_nl.c), so each test controls
+ * exactly what the daemon answers.  Every test runs in its own child
+ * process, bounded by an alarm; the last line is "N passed, N failed".
+ * Lines starting "figure:" are measurements for the report (TCG: compare
+ * them only with each other).
+ *
+ * Not for: gmemfsd's shim provider (tested through gmemfsd itself).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <linux/netlink.h>
+#include <linux/genetlink.h>
+
+#include "gmemfs.h"
+#include "gmemfs_nl.h"
+#include "shim_nl.h"
+
+#define PG		4096UL
+#define TEST_SECONDS	60
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		printf("  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+		fflush(stdout);						\
+		_exit(1);						\
+	}								\
+} while (0)
+
+#define CHECK_ERR(call, want) do {					\
+	int got_ = (call);						\
+	CHECK(got_ == (want), "got %d (%s), want %d (%s)", got_,	\
+	      strerror(got_ < 0 ? -got_ : got_), (want),		\
+	      strerror((want) < 0 ? -(want) : (want)));			\
+} while (0)
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+#define ROUNDS	5
+
+static void touch_byte(void *p);
+
+/* The median of ROUNDS figures: TCG timings are noisy. */
+static double median(double v[ROUNDS])
+{
+	for (int i = 1; i < ROUNDS; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return v[ROUNDS / 2];
+}
+
+/* ns per page to read one byte of each page of a fresh mapping of fd. */
+static double refault_ns(int fd, size_t npages)
+{
+	char *p = mmap(NULL, npages * PG, PROT_READ, MAP_SHARED, fd, 0);
+	double t0;
+
+	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	t0 = now_ns();
+	for (size_t i = 0; i < npages; i++)
+		touch_byte(p + i * PG);
+	t0 = (now_ns() - t0) / npages;
+	munmap(p, npages * PG);
+	return t0;
+}
+
+static void set_param(const char *name, unsigned int v)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/gmemfs/parameters/%s", name);
+	f = fopen(path, "w");
+	CHECK(f, "%s: %s", path, strerror(errno));
+	fprintf(f, "%u\n", v);
+	CHECK(fclose(f) == 0, "%s: %s", path, strerror(errno));
+}
+
+static struct shim_nl *daemon_up(void)
+{
+	struct shim_nl *nl;
+
+	CHECK_ERR(shim_nl_open(&nl), 0);
+	CHECK_ERR(shim_nl_register(nl), 0);
+	return nl;
+}
+
+static int create(struct shim_nl *nl, uint64_t size, uint32_t flags,
+		  uint32_t order, uint32_t mode, uint32_t *idp)
+{
+	struct stat sb;
+	uint32_t id;
+	int fd;
+
+	CHECK_ERR(shim_nl_create(nl, size, flags, order, mode, &id, &fd), 0);
+	CHECK(fd >= 0 && fstat(fd, &sb) == 0, "fd %d", fd);
+	CHECK(S_ISREG(sb.st_mode) && sb.st_size == (off_t)size &&
+	      (fcntl(fd, F_GETFD) & FD_CLOEXEC), "mode %#o size %lld",
+	      sb.st_mode, (long long)sb.st_size);
+	if (idp)
+		*idp = id;
+	return fd;
+}
+
+static char *map(int fd, size_t size)
+{
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	return p;
+}
+
+/* The byte the test daemon puts in page @index of every file. */
+static unsigned char pattern(uint64_t index)
+{
+	return (unsigned char)(0x5a ^ index);
+}
+
+/* Wait up to ms for a NOTIFY; the number drained. */
+static int notices(struct shim_nl *nl, int ms)
+{
+	struct pollfd p = { .fd = shim_nl_notify_fd(nl), .events = POLLIN };
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	return shim_nl_notify_drain(nl);
+}
+
+/* All queued events; n returned, totals of one type in *pages. */
+static int accept_all(struct shim_nl *nl, struct shim_nl_event *out, int max)
+{
+	struct shim_nl_event ev[SHIM_NL_EVENTS_MAX];
+	int n, total = 0, i;
+
+	while ((n = shim_nl_accept(nl, ev, SHIM_NL_EVENTS_MAX, NULL)) > 0)
+		for (i = 0; i < n; i++, total++)
+			if (total < max)
+				out[total] = ev[i];
+	CHECK(n == 0, "accept: %d %s", n, shim_nl_errmsg(nl));
+	return total;
+}
+
+/* ---- a test daemon thread: answers FAULT and CONVERT --------------- */
+
+enum serve_fault { SERVE_DATA, SERVE_ZERO, SERVE_FAIL, SERVE_IGNORE, SERVE_DIE };
+
+struct server {
+	struct shim_nl *nl;
+	enum serve_fault fault;
+	int convert_status;
+	atomic_int faults, converts, allocs, invalidates;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static void serve_event(struct server *s, const struct shim_nl_event *ev)
+{
+	static unsigned char page[2 << 20];
+
+	switch (ev->type) {
+	case GMEMFS_SHIM_EV_FAULT:
+		s->faults++;
+		if (s->fault == SERVE_DIE)
+			_exit(0);
+		if (s->fault == SERVE_IGNORE)
+			break;
+		if (s->fault == SERVE_FAIL) {
+			shim_nl_done(s->nl, ev->req_id, -EIO);
+			break;
+		}
+		if (s->fault == SERVE_ZERO) {
+			CHECK_ERR(shim_nl_populate(s->nl, ev->file_id, ev->offset,
+						   NULL, 0, ev->req_id), 0);
+			break;
+		}
+		for (uint64_t o = 0; o < ev->length && o < sizeof(page); o += PG)
+			memset(page + o, pattern((ev->offset + o) / PG), PG);
+		CHECK_ERR(shim_nl_populate(s->nl, ev->file_id, ev->offset, page,
+					   ev->length, ev->req_id), 0);
+		break;
+	case GMEMFS_SHIM_EV_CONVERT:
+		s->converts++;
+		CHECK_ERR(shim_nl_done(s->nl, ev->req_id, s->convert_status), 0);
+		break;
+	case GMEMFS_SHIM_EV_ALLOC:
+		s->allocs++;
+		break;
+	case GMEMFS_SHIM_EV_INVALIDATE:
+		s->invalidates++;
+		break;
+	}
+}
+
+static void *serve(void *arg)
+{
+	struct shim_nl_event ev[SHIM_NL_EVENTS_MAX];
+	struct server *s = arg;
+	int n, i;
+
+	while (!s->stop) {
+		/* Notice-driven only: a lost NOTIFY shows up as a hang. */
+		if (notices(s->nl, 20) <= 0)
+			continue;
+		while ((n = shim_nl_accept(s->nl, ev, SHIM_NL_EVENTS_MAX, NULL)) > 0)
+			for (i = 0; i < n; i++)
+				serve_event(s, &ev[i]);
+		CHECK(n == 0, "accept: %d", n);
+	}
+	return NULL;
+}
+
+static void server_start(struct server *s, struct shim_nl *nl,
+			 enum serve_fault fault)
+{
+	s->nl = nl;
+	s->fault = fault;
+	CHECK(pthread_create(&s->thread, NULL, serve, s) == 0, "thread");
+}
+
+static void server_stop(struct server *s)
+{
+	s->stop = true;
+	pthread_join(s->thread, NULL);
+}
+
+/* ---- child processes that touch memory ----------------------------- */
+
+static int pidfd_of(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	CHECK(fd >= 0, "pidfd_open %d: %s", (int)pid, strerror(errno));
+	return fd;
+}
+
+/* The wait status of pid once it exits, within limit_ms, else killed. */
+static int wait_exit(pid_t pid, int limit_ms)
+{
+	struct pollfd p = { .fd = pidfd_of(pid), .events = POLLIN };
+	int status, n;
+
+	n = poll(&p, 1, limit_ms);
+	close(p.fd);
+	if (n != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(0, "process %d did not exit in %d ms", (int)pid, limit_ms);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	return status;
+}
+
+/* Run fn(arg) in a child; its wait status, within limit_ms or killed. */
+static int in_child(void (*fn)(void *), void *arg, int limit_ms)
+{
+	pid_t pid;
+
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);
+	}
+	return wait_exit(pid, limit_ms);
+}
+
+static void touch_byte(void *p)
+{
+	*(volatile char *)p;
+}
+
+/* A shared neighbour first: fault-around must not map the private page. */
+static void touch_before(void *p)
+{
+	touch_byte((char *)p - 2 * PG);
+	touch_byte(p);
+}
+
+#define CHECK_SIGBUS(status) do {					\
+	int st_ = (status);						\
+	CHECK(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGBUS,		\
+	      "child status %#x, want SIGBUS", st_);			\
+} while (0)
+
+/* ---- the tests ----------------------------------------------------- */
+
+static void t_autoload(void)
+{
+	struct shim_nl *nl;
+	struct stat st;
+
+	CHECK(stat("/sys/module/gmemfs", &st) != 0,
+	      "module is loaded before anything asked for the family");
+	CHECK_ERR(shim_nl_open(&nl), 0);
+	CHECK(stat("/sys/module/gmemfs", &st) == 0,
+	      "family resolved but module not loaded?");
+	shim_nl_close(nl);
+}
+
+static void t_unprivileged(void)
+{
+	struct shim_nl *nl, *other;
+	uint32_t id;
+	int fd;
+
+	/* Another root process while a daemon is registered. */
+	nl = daemon_up();
+	CHECK_ERR(shim_nl_open(&other), 0);
+	CHECK_ERR(shim_nl_register(other), -EBUSY);
+	CHECK_ERR(shim_nl_create(other, PG, 0, 0, 0, &id, &fd), -EPERM);
+	CHECK_ERR(shim_nl_populate(other, 1, 0, NULL, 0, 0), -EPERM);
+	CHECK_ERR(shim_nl_accept(other, NULL, 0, NULL), -EPERM);
+	CHECK_ERR(shim_nl_unregister(other), -EPERM);
+	shim_nl_close(other);
+	CHECK_ERR(shim_nl_unregister(nl), 0);
+
+	/* Nobody registered, and the sender is not privileged. */
+	CHECK(setresgid(65534, 65534, 65534) == 0 &&
+	      setresuid(65534, 65534, 65534) == 0, "drop: %s", strerror(errno));
+	CHECK_ERR(shim_nl_register(nl), -EPERM);
+	CHECK_ERR(shim_nl_create(nl, PG, 0, 0, 0, &id, &fd), -EPERM);
+	shim_nl_close(nl);
+}
+
+static int put_and_send(struct shim_nl *nl, uint8_t cmd, int attr, int len,
+			const void *data)
+{
+	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+
+	CHECK(msg, "msg");
+	if (attr)
+		CHECK(nla_put(msg, attr, len, data) == 0, "put");
+	return shim_nl_send(nl, msg);
+}
+
+static void t_malformed(void)
+{
+	struct shim_nl *nl = daemon_up();
+	uint64_t size_bad = 4097, size = PG;
+	uint32_t u32, id;
+	int err, fd;
+	struct {
+		struct nlmsghdr n;
+		struct genlmsghdr g;
+		struct nlattr a;
+		uint64_t v;
+	} raw;
+
+	/* Missing SIZE; SIZE of the wrong width; SIZE not page-aligned. */
+	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, 0, 0, NULL), -EINVAL);
+	printf("  create without size: %s\n", shim_nl_errmsg(nl));
+	u32 = 4096;
+	err = put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, GMEMFS_SHIM_A_SIZE, 4, &u32);
+	CHECK(err == -EINVAL || err == -ERANGE, "u32 size: %d", err);
+	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, GMEMFS_SHIM_A_SIZE, 8,
+			       &size_bad), -EINVAL);
+	/* Out-of-range policy values and unknown flags. */
+	CHECK_ERR(shim_nl_create(nl, PG, 0, 10, 0, &id, &fd), -ERANGE);
+	CHECK_ERR(shim_nl_create(nl, PG, 0, 0, 7, &id, &fd), -ERANGE);
+	CHECK_ERR(shim_nl_create(nl, PG, 0x80, 0, 0, &id, &fd), -EINVAL);
+	printf("  create with unknown flags: %s\n", shim_nl_errmsg(nl));
+	CHECK_ERR(shim_nl_create(nl, PG, 0, 9, 0, &id, &fd), -EINVAL);
+	/* An attribute type the family does not know (strict validation). */
+	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, 200, 8, &size), -EINVAL);
+	/* A command the family does not have. */
+	CHECK_ERR(put_and_send(nl, 42, 0, 0, NULL), -EOPNOTSUPP);
+	/* Answers about things that do not exist. */
+	CHECK_ERR(shim_nl_populate(nl, 12345, 0, NULL, 0, 0), -ENOENT);
+	CHECK_ERR(shim_nl_done(nl, 777, 0), -ENOENT);
+	CHECK_ERR(shim_nl_done(nl, 777, -5000), -ERANGE);
+
+	fd = create(nl, 4 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(shim_nl_populate(nl, id, 100, NULL, 0, 0), -EINVAL);
+	CHECK_ERR(shim_nl_populate(nl, id, 8 * PG, NULL, 0, 0), -EINVAL);
+	{
+		static char big[PG + 1];
+
+		CHECK_ERR(shim_nl_populate(nl, id, 0, big, sizeof(big), 0), -EINVAL);
+	}
+	CHECK_ERR(shim_nl_populate(nl, id, 0, NULL, 0, 0), 0);
+	CHECK_ERR(shim_nl_populate(nl, id, 0, NULL, 0, 0), -EEXIST);
+
+	/* An attribute longer than the message around it. */
+	memset(&raw, 0, sizeof(raw));
+	raw.n.nlmsg_len = sizeof(raw);
+	raw.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	raw.n.nlmsg_seq = 99;
+	{
+		/* The family id, from a well-formed message. */
+		struct nl_msg *m = shim_nl_msg(nl, GMEMFS_SHIM_CMD_CREATE);
+
+		raw.n.nlmsg_type = nlmsg_hdr(m)->nlmsg_type;
+		nlmsg_free(m);
+	}
+	raw.g.cmd = GMEMFS_SHIM_CMD_CREATE;
+	raw.g.version = GMEMFS_GENL_VERSION;
+	raw.a.nla_type = GMEMFS_SHIM_A_SIZE;
+	raw.a.nla_len = 200;
+	raw.v = PG;
+	CHECK_ERR(shim_nl_send_raw(nl, &raw, sizeof(raw)), -EINVAL);
+	/* A message too short for its genl header. */
+	raw.n.nlmsg_len = NLMSG_HDRLEN + 2;
+	CHECK_ERR(shim_nl_send_raw(nl, &raw, NLMSG_HDRLEN + 2), -EINVAL);
+
+	/* None of that broke anything. */
+	close(fd);
+	fd = create(nl, PG, 0, 0, 0, &id);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+static void t_fastpath(void)
+{
+	struct shim_nl_event ev[64];
+	struct shim_nl *nl = daemon_up();
+	const size_t npages = 1024, size = npages * PG;
+	uint64_t pages = 0;
+	double t0, first, refault, rounds[ROUNDS];
+	int fd, n, i, memfd;
+	uint32_t id;
+	char *p, buf[16];
+
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	p = map(fd, size);
+	t0 = now_ns();
+	for (size_t i = 0; i < npages; i++)
+		p[i * PG] = pattern(i);
+	first = (now_ns() - t0) / npages;
+
+	/* Auto mode: allocations reported, in batches, after one notice. */
+	CHECK(notices(nl, 1000) >= 1, "no NOTIFY for the allocations");
+	n = accept_all(nl, ev, 64);
+	for (i = 0; i < n && i < 64; i++) {
+		CHECK(ev[i].type == GMEMFS_SHIM_EV_ALLOC && ev[i].file_id == id,
+		      "event %d: type %u file %u", i, ev[i].type, ev[i].file_id);
+		pages += ev[i].pages;
+	}
+	CHECK(pages == npages, "ALLOC events cover %lu pages, want %zu",
+	      (unsigned long)pages, npages);
+	CHECK(n < 8, "%d ALLOC events for %zu sequential pages: not batched", n,
+	      npages);
+
+	/* Present pages: a fault with no daemon involvement, no events. */
+	munmap(p, size);
+	p = map(fd, size);
+	for (size_t i = 0; i < npages; i++)
+		CHECK(p[i * PG] == (char)pattern(i), "page %zu", i);
+	for (int r = 0; r < ROUNDS; r++)
+		rounds[r] = refault_ns(fd, npages);
+	refault = median(rounds);
+	CHECK(notices(nl, 100) == 0, "a NOTIFY for present pages");
+	CHECK_ERR(accept_all(nl, ev, 64), 0);
+
+	/* read() sees what the mapping wrote. */
+	CHECK(pread(fd, buf, 1, 7 * PG) == 1 && buf[0] == (char)pattern(7), "pread");
+
+	/* The same on a memfd, for scale. */
+	memfd = memfd_create("baseline", MFD_CLOEXEC);
+	CHECK(memfd >= 0 && ftruncate(memfd, size) == 0, "memfd");
+	CHECK(fallocate(memfd, 0, 0, size) == 0, "memfd populate");
+	for (int r = 0; r < ROUNDS; r++)
+		rounds[r] = refault_ns(memfd, npages);
+	close(memfd);
+	printf("figure: present-page fault: shim %.0f ns/page, memfd %.0f ns/page; "
+	       "auto-mode first touch %.0f ns/page (%zu pages, median of %d)\n",
+	       refault, median(rounds), first, npages, ROUNDS);
+	munmap(p, size);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+/* A thread that echoes bytes from one pipe to another: the cheapest
+ * round trip between two threads, to put the ask figure in scale. */
+static void *echo(void *arg)
+{
+	int *fds = arg;
+	char c;
+
+	while (read(fds[0], &c, 1) == 1 && c)
+		CHECK(write(fds[3], &c, 1) == 1, "echo");
+	return NULL;
+}
+
+static double pipe_round_trip_ns(void)
+{
+	int fds[4];
+	pthread_t t;
+	double t0;
+	char c = 1;
+
+	CHECK(pipe(fds) == 0 && pipe(fds + 2) == 0, "pipe");
+	CHECK(pthread_create(&t, NULL, echo, fds) == 0, "thread");
+	t0 = now_ns();
+	for (int i = 0; i < 200; i++)
+		CHECK(write(fds[1], &c, 1) == 1 && read(fds[2], &c, 1) == 1, "ping");
+	t0 = (now_ns() - t0) / 200;
+	c = 0;
+	CHECK(write(fds[1], &c, 1) == 1, "stop");
+	pthread_join(t, NULL);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	return t0;
+}
+
+static void t_ask(void)
+{
+	struct shim_nl *nl = daemon_up();
+	static struct server s;
+	const size_t npages = 256, size = npages * PG;
+	char buf[PG + 8];
+	double t0, rt[ROUNDS];
+	int fd;
+	char *p;
+
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_ASK, NULL);
+	server_start(&s, nl, SERVE_DATA);
+	p = map(fd, size);
+	for (int r = 0; r < ROUNDS; r++) {
+		size_t first = r * (npages - 8) / ROUNDS, end = (r + 1) * (npages - 8) / ROUNDS;
+
+		t0 = now_ns();
+		for (size_t i = first; i < end; i++)
+			CHECK(p[i * PG] == (char)pattern(i), "page %zu: %#x", i, p[i * PG]);
+		rt[r] = (now_ns() - t0) / (end - first);
+	}
+	CHECK(s.faults == (int)(npages - 8), "%d FAULT events", s.faults);
+	/* Present now: no more round trips. */
+	for (size_t i = 0; i < npages - 8; i++)
+		touch_byte(p + i * PG + 1);
+	CHECK(s.faults == (int)(npages - 8), "%d FAULT events after refault", s.faults);
+	/* read() across two missing pages asks too. */
+	CHECK(pread(fd, buf, sizeof(buf), (npages - 4) * PG - 4) == (ssize_t)sizeof(buf),
+	      "pread: %s", strerror(errno));
+	CHECK(buf[0] == (char)pattern(npages - 5) && buf[4] == (char)pattern(npages - 4) &&
+	      buf[PG + 4] == (char)pattern(npages - 3), "pread data");
+	/* write() to a missing page: populated first, then written. */
+	CHECK(pwrite(fd, "xy", 2, (npages - 2) * PG + 10) == 2, "pwrite");
+	CHECK(p[(npages - 2) * PG] == (char)pattern(npages - 2) &&
+	      p[(npages - 2) * PG + 10] == 'x', "pwrite data");
+	printf("figure: ask-mode fault round trip to the daemon %.0f ns/page (%zu pages, median of %d rounds); "
+	       "a pipe round trip between two threads %.0f ns\n",
+	       median(rt), npages - 8, ROUNDS, pipe_round_trip_ns());
+	server_stop(&s);
+
+	/* Zero answers. */
+	s = (struct server){ 0 };
+	server_start(&s, nl, SERVE_ZERO);
+	CHECK(p[(npages - 1) * PG] == 0, "zero page");
+	server_stop(&s);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+static void t_ask_refused(void)
+{
+	pid_t pid;
+	struct shim_nl *nl = daemon_up();
+	static struct server s;
+	double t0;
+	int fd, st;
+	char *p;
+
+	fd = create(nl, 4 * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, NULL);
+	p = map(fd, 4 * PG);
+	server_start(&s, nl, SERVE_FAIL);
+	st = in_child(touch_byte, p, 10000);
+	CHECK_SIGBUS(st);
+	CHECK(pread(fd, &st, 1, 0) == -1 && errno == EIO, "pread: %s", strerror(errno));
+	server_stop(&s);
+
+	/* A daemon that never answers: the wait is bounded. */
+	set_param("ask_timeout_ms", 300);
+	s = (struct server){ 0 };
+	server_start(&s, nl, SERVE_IGNORE);
+	t0 = now_ns();
+	st = in_child(touch_byte, p + PG, 10000);
+	CHECK_SIGBUS(st);
+	CHECK(now_ns() - t0 >= 290e6, "SIGBUS before the timeout");
+	set_param("ask_timeout_ms", 10000);
+
+	/* Killable: SIGKILL ends a fault that waits for the daemon. */
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		touch_byte(p + 2 * PG);
+		_exit(0);
+	}
+	t0 = now_ns();
+	while (s.faults < 2 && now_ns() - t0 < 5e9)
+		sched_yield();	/* the server counts the FAULT it ignores */
+	CHECK(s.faults == 2, "the child's fault never reached the daemon");
+	kill(pid, SIGKILL);
+	st = wait_exit(pid, 3000);	/* well inside the 10 s timeout */
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
+	server_stop(&s);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+static int convert(int fd, uint64_t off, uint64_t size, uint32_t flags)
+{
+	struct gmemfs_shim_convert c = { .offset = off, .size = size, .flags = flags };
+
+	return ioctl(fd, GMEMFS_SHIM_IOC_CONVERT, &c) ? -errno : 0;
+}
+
+static int cache_read(int fd, uint64_t off, void *buf, uint32_t size, bool *hit)
+{
+	struct gmemfs_shim_cache_read r = { .offset = off, .size = size,
+					    .buf = (uintptr_t)buf };
+
+	if (ioctl(fd, GMEMFS_SHIM_IOC_CACHE_READ, &r))
+		return -errno;
+	*hit = r.flags & GMEMFS_SHIM_CACHE_HIT;
+	return 0;
+}
+
+static void t_convert(void)
+{
+	struct shim_nl *nl = daemon_up();
+	static struct server s;
+	const size_t size = 16 * PG;
+	char c;
+	bool hit = false;
+	int fd, st;
+	char *p;
+
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, NULL);
+	server_start(&s, nl, SERVE_DATA);
+	p = map(fd, size);
+	for (size_t i = 0; i < 16; i++)
+		p[i * PG] = pattern(i);
+	CHECK_ERR(cache_read(fd, 5 * PG, &c, 1, &hit), 0);
+
+	/* Bad requests never reach the daemon. */
+	CHECK_ERR(convert(fd, 100, PG, GMEMFS_SHIM_CONVERT_PRIVATE), -EINVAL);
+	CHECK_ERR(convert(fd, 0, 17 * PG, GMEMFS_SHIM_CONVERT_PRIVATE), -EINVAL);
+	CHECK_ERR(convert(fd, 0, PG, 0x10), -EINVAL);
+	CHECK(s.converts == 0, "bad conversions reached the daemon");
+
+	/* The daemon says no: nothing changes. */
+	s.convert_status = -EPERM;
+	CHECK_ERR(convert(fd, 4 * PG, 4 * PG, GMEMFS_SHIM_CONVERT_PRIVATE), -EPERM);
+	st = in_child(touch_byte, p + 5 * PG, 10000);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "refused conversion took effect");
+
+	/* Approved: pages 4..7, mapped until now, fault with SIGBUS. */
+	s.convert_status = 0;
+	CHECK_ERR(convert(fd, 4 * PG, 4 * PG, GMEMFS_SHIM_CONVERT_PRIVATE), 0);
+	CHECK(s.converts == 2, "%d CONVERT events", s.converts);
+	CHECK_SIGBUS(in_child(touch_byte, p + 5 * PG, 10000));
+	CHECK_SIGBUS(in_child(touch_byte, p + 7 * PG + 100, 10000));
+	CHECK_SIGBUS(in_child(touch_before, p + 5 * PG, 10000));
+	st = in_child(touch_byte, p + 3 * PG, 10000);
+	CHECK(WIFEXITED(st), "shared page 3 next to the private range: %#x", st);
+	CHECK(pread(fd, &c, 1, 5 * PG) == -1 && errno == EACCES, "pread private: %s",
+	      strerror(errno));
+	CHECK_ERR(cache_read(fd, 5 * PG, &c, 1, &hit), -EACCES);
+
+	/* Back to shared: in place, the data is still there. */
+	CHECK_ERR(convert(fd, 4 * PG, 4 * PG, 0), 0);
+	CHECK(p[5 * PG] == (char)pattern(5), "page 5 after converting back");
+	server_stop(&s);
+
+	/* With no daemon, nobody can approve. */
+	CHECK_ERR(shim_nl_unregister(nl), 0);
+	CHECK_ERR(convert(fd, 0, PG, GMEMFS_SHIM_CONVERT_PRIVATE), -ENOTCONN);
+	munmap(p, size);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+static void t_punch_pfncache(void)
+{
+	struct shim_nl_event ev[16];
+	struct stat sb;
+	struct shim_nl *nl = daemon_up();
+	char buf[8];
+	bool hit = false;
+	uint32_t id;
+	int fd, n;
+
+	fd = create(nl, 8 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK(pwrite(fd, "AAAA", 4, 2 * PG) == 4, "pwrite");
+	CHECK_ERR(cache_read(fd, 2 * PG, buf, 4, &hit), 0);
+	CHECK(!hit && !memcmp(buf, "AAAA", 4), "first cache read: hit %d", hit);
+	CHECK_ERR(cache_read(fd, 2 * PG + 1, buf, 3, &hit), 0);
+	CHECK(hit && !memcmp(buf, "AAA", 3), "second cache read: hit %d", hit);
+	accept_all(nl, ev, 16);
+
+	/* Punch: the cached mapping goes before the page does. */
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * PG, PG) == 0,
+	      "punch: %s", strerror(errno));
+	n = accept_all(nl, ev, 16);
+	CHECK(n == 1 && ev[0].type == GMEMFS_SHIM_EV_INVALIDATE &&
+	      ev[0].offset == 2 * PG && ev[0].length == PG && ev[0].pages == 1,
+	      "%d events; first type %u off %lu pages %lu", n, ev[0].type,
+	      (unsigned long)ev[0].offset, (unsigned long)ev[0].pages);
+	CHECK_ERR(cache_read(fd, 2 * PG, buf, 4, &hit), 0);
+	CHECK(!hit && !memcmp(buf, "\0\0\0\0", 4),
+	      "cache read after punch: hit %d, %.4s (stale page)", hit, buf);
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, PG) == -1 &&
+	      errno == EINVAL, "misaligned punch");
+
+	/* Truncate below the cached page: gone from the cache too. */
+	CHECK(pwrite(fd, "BB", 2, 6 * PG) == 2, "pwrite");
+	CHECK_ERR(cache_read(fd, 6 * PG, buf, 2, &hit), 0);
+	CHECK(ftruncate(fd, 4 * PG) == 0, "ftruncate: %s", strerror(errno));
+	CHECK_ERR(cache_read(fd, 6 * PG, buf, 2, &hit), -EINVAL);
+	accept_all(nl, ev, 16);
+	CHECK(fstat(fd, &sb) == 0 && sb.st_blocks * 512 == PG,
+	      "st_blocks %lld after truncate, want page 2 only", (long long)sb.st_blocks);
+	CHECK(ftruncate(fd, 8 * PG) == 0, "grow");
+	CHECK_ERR(cache_read(fd, 6 * PG, buf, 2, &hit), 0);
+	CHECK(!hit && buf[0] == 0, "page 6 after shrink and grow: %#x", buf[0]);
+	CHECK(ftruncate(fd, 100) == -1 && errno == EINVAL, "misaligned truncate");
+
+	/* Populate allocates, as faults do. */
+	CHECK(fallocate(fd, 0, 0, 8 * PG) == 0, "populate: %s", strerror(errno));
+	n = accept_all(nl, ev, 16);
+	CHECK(n >= 1 && ev[0].type == GMEMFS_SHIM_EV_ALLOC, "populate: %d events", n);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+/* ---- everything at once --------------------------------------------- */
+
+#define STRESS_PAGES	64
+#define STRESS_SECONDS	2
+
+struct stress {
+	int fd, ask_fd;
+	char *p, *ask_p;
+	double end;
+	atomic_int bad;		/* line of an error no interleaving explains */
+	atomic_int err;		/* and its errno */
+	atomic_long ops;
+};
+
+static bool stress_on(struct stress *st)
+{
+	return now_ns() < st->end && !st->bad;
+}
+
+/* Pages 0..31 stay shared: write and read them through the mapping. */
+static void *stress_touch(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 1;
+
+	while (stress_on(st)) {
+		size_t i = rand_r(&seed) % 32;
+
+		st->p[i * PG + 8] = 1;
+		touch_byte(st->ask_p + (rand_r(&seed) % STRESS_PAGES) * PG);
+		st->ops++;
+	}
+	return NULL;
+}
+
+/* Punch any page; populate any shared page. */
+static void *stress_punch(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 2;
+
+	while (stress_on(st)) {
+		off_t off = (rand_r(&seed) % STRESS_PAGES) * PG;
+		int err;
+
+		if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, PG) ||
+		    fallocate(st->ask_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, PG)) {
+			st->err = errno;
+			st->bad = __LINE__;
+		}
+		err = fallocate(st->fd, 0, off, PG) ? errno : 0;
+		if (err && err != EACCES) {
+			st->err = err;
+			st->bad = __LINE__;
+		}
+		st->ops++;
+	}
+	return NULL;
+}
+
+/* Pages 32..63 go private and back; read them and the cache meanwhile. */
+static void *stress_convert(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = 3;
+	char buf[16];
+	bool hit;
+
+	while (stress_on(st)) {
+		off_t off = (32 + rand_r(&seed) % 32) * PG;
+		int err;
+
+		err = convert(st->fd, off, PG, rand_r(&seed) % 2 ? GMEMFS_SHIM_CONVERT_PRIVATE : 0);
+		if (!err)
+			err = pread(st->fd, buf, sizeof(buf), off) < 0 ? -errno : 0;
+		if (err && err != -EACCES) {
+			st->err = -err;
+			st->bad = __LINE__;
+		}
+		/* 16 pages, the cache's room per file: half of them convert. */
+		err = cache_read(st->fd, (rand_r(&seed) % 8 + (rand_r(&seed) % 2) * 32) * PG,
+				 buf, 8, &hit);
+		if (err && err != -EACCES) {
+			st->err = -err;
+			st->bad = __LINE__;
+		}
+		st->ops++;
+	}
+	return NULL;
+}
+
+static void t_stress(void)
+{
+	void *(*const fns[])(void *) = { stress_touch, stress_touch, stress_punch,
+					 stress_convert };
+	struct shim_nl *nl = daemon_up();
+	static struct server s;
+	static struct stress st;
+	pthread_t t[4];
+
+	st.fd = create(nl, STRESS_PAGES * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, NULL);
+	st.ask_fd = create(nl, STRESS_PAGES * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, NULL);
+	st.p = map(st.fd, STRESS_PAGES * PG);
+	st.ask_p = map(st.ask_fd, STRESS_PAGES * PG);
+	server_start(&s, nl, SERVE_DATA);
+	st.end = now_ns() + STRESS_SECONDS * 1e9;
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, fns[i], &st) == 0, "thread");
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CHECK(!st.bad, "unexpected error at line %d: %s", st.bad, strerror(st.err));
+	printf("  %ld operations, %d ask faults served, %d conversions\n",
+	       (long)st.ops, s.faults, s.converts);
+	server_stop(&s);
+	close(st.fd);
+	close(st.ask_fd);
+	shim_nl_close(nl);
+}
+
+static void t_huge(void)
+{
+	struct shim_nl_event ev[16];
+	struct shim_nl *nl = daemon_up();
+	const size_t size = 4UL << 20;
+	uint32_t id;
+	int fd, n;
+	char *p;
+
+	fd = create(nl, size, 0, 9, GMEMFS_SHIM_FAULT_AUTO, &id);
+	p = map(fd, size);
+	p[(2 << 20) + 5 * PG] = 1;
+	n = accept_all(nl, ev, 16);
+	CHECK(n == 1 && ev[0].offset == 2 << 20 && ev[0].length == 2 << 20 &&
+	      ev[0].pages == 512, "2M fault: %d events, off %lu len %lu",
+	      n, (unsigned long)ev[0].offset, (unsigned long)ev[0].length);
+	CHECK(p[(2 << 20) + 6 * PG] == 0 && p[(2 << 20) + 5 * PG] == 1, "data");
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PG) == -1 &&
+	      errno == EINVAL, "4K punch of a 2M file");
+	munmap(p, size);
+	close(fd);
+	shim_nl_close(nl);
+}
+
+/* Page order per 2M range, set by the daemon after creation. */
+static void t_order(void)
+{
+	struct shim_nl_event ev[16];
+	struct shim_nl *nl = daemon_up();
+	const size_t mb2 = 2 << 20, size = 3 * mb2;
+	static struct server s;
+	uint32_t id;
+	int fd, n, afd;
+	char *p, *a;
+
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(shim_nl_set_order(nl, id, mb2, 2 * mb2, 9), 0);
+	CHECK_ERR(shim_nl_set_order(nl, id, PG, mb2, 9), -EINVAL);
+	CHECK_ERR(shim_nl_set_order(nl, id, 0, mb2, 10), -ERANGE);
+	CHECK_ERR(shim_nl_set_order(nl, 9999, 0, mb2, 9), -ENOENT);
+	p = map(fd, size);
+	/* Block 0: default, 4K.  Block 1: one 2M folio. */
+	p[5 * PG] = 1;
+	p[mb2 + 7 * PG] = 2;
+	/* Block 2: a 4K page first (populate), then the block fills with 4K. */
+	CHECK_ERR(shim_nl_populate(nl, id, 2 * mb2 + PG, NULL, 0, 0), 0);
+	p[2 * mb2 + 9 * PG] = 3;
+	n = accept_all(nl, ev, 16);
+	CHECK(n == 3 && ev[0].pages == 1 && ev[1].pages == 512 &&
+	      ev[1].offset == mb2 && ev[2].pages == 1,
+	      "%d ALLOC events: pages %lu %lu %lu", n, (unsigned long)ev[0].pages,
+	      (unsigned long)ev[1].pages, (unsigned long)ev[2].pages);
+	CHECK(p[mb2 + 7 * PG] == 2 && p[mb2 + 8 * PG] == 0, "2M folio data");
+	munmap(p, size);
+	close(fd);
+
+	/* Ask mode: the FAULT asks for the whole 2M, and gets it. */
+	afd = create(nl, mb2, 0, 0, GMEMFS_SHIM_FAULT_ASK, &id);
+	CHECK_ERR(shim_nl_set_order(nl, id, 0, mb2, 9), 0);
+	server_start(&s, nl, SERVE_DATA);
+	a = map(afd, mb2);
+	CHECK(a[3 * PG] == (char)pattern(3) && a[500 * PG] == (char)pattern(500),
+	      "2M populate data");
+	CHECK(s.faults == 1, "%d FAULT events for one 2M page", s.faults);
+	server_stop(&s);
+	munmap(a, mb2);
+	close(afd);
+	shim_nl_close(nl);
+}
+
+/* The daemon dies with a fault waiting for it. */
+static void t_daemon_death(void)
+{
+	int sv[2], fd = -1, st;
+	char cbuf[CMSG_SPACE(sizeof(int))], c = 0;
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct shim_nl *nl;
+	double t0;
+	pid_t d;
+	char *p;
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0, "socketpair");
+	d = fork();
+	CHECK(d >= 0, "fork");
+	if (d == 0) {
+		static struct server s;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		nl = daemon_up();
+		fd = create(nl, 4 * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, NULL);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		CHECK(sendmsg(sv[1], &mh, 0) == 1, "sendmsg");
+		s.nl = nl;
+		s.fault = SERVE_DIE;	/* exits on the first FAULT */
+		serve(&s);
+		_exit(1);
+	}
+	CHECK(recvmsg(sv[0], &mh, 0) == 1, "recvmsg");
+	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	p = map(fd, 4 * PG);
+	t0 = now_ns();
+	st = in_child(touch_byte, p, 8000);
+	CHECK_SIGBUS(st);
+	CHECK(now_ns() - t0 < 5e9, "SIGBUS only after %.1f s", (now_ns() - t0) / 1e9);
+	st = wait_exit(d, 8000);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon status %#x", st);
+	/* The file outlives its daemon; ask faults fail at once. */
+	CHECK_SIGBUS(in_child(touch_byte, p + PG, 8000));
+	/* And the slot is free for the next daemon. */
+	nl = daemon_up();
+	shim_nl_close(nl);
+	munmap(p, 4 * PG);
+	close(fd);
+}
+
+/* ---- gmemfsd's shim provider ---------------------------------------- */
+
+#define GMEMFSD		"/bin/gmemfsd"
+#define GM_MNT		"/mnt/gmemfs"
+#define FUSE_MAGIC	0x65735546
+
+/* The shim provider's "used" in .gmemfs/stats, or -1. */
+static long long shim_used(void)
+{
+	char buf[8192], *at;
+	long long used = -1;
+	ssize_t n;
+	int fd;
+
+	fd = open(GM_MNT "/.gmemfs/stats", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	at = strstr(buf, "\"name\":\"shim\"");
+	if (at && (at = strstr(at, "\"used\":")))
+		used = atoll(at + 7);
+	return used;
+}
+
+/* Poll the figure until cond(used, want) or ms pass. */
+static long long shim_used_wait(long long want, bool at_least, int ms)
+{
+	double deadline = now_ns() + ms * 1e6;
+	long long used;
+
+	do {
+		used = shim_used();
+		if (at_least ? used >= want : used == want)
+			break;
+		usleep(2000);	/* stats are a file: nothing to poll() on */
+	} while (now_ns() < deadline);
+	return used;
+}
+
+static void t_gmemfsd(void)
+{
+	struct pollfd mounts[2] = { { .events = POLLPRI }, { .events = POLLIN } };
+	struct gmemfs_info info = { 0 };
+	const size_t size = 1 << 20;
+	struct statfs sfs;
+	double deadline;
+	char page[PG];
+	int fd, st;
+	pid_t d;
+
+	CHECK(system("modprobe fuse") == 0, "modprobe fuse");
+	mkdir(GM_MNT, 0755);
+	d = fork();
+	CHECK(d >= 0, "fork");
+	if (d == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);	/* its banner; errors go to stderr */
+		execl(GMEMFSD, GMEMFSD, "-f", "--pool-size=64M", "--log-level=warn",
+		      "--state-dir=/run/gmemfs-test", GM_MNT, (char *)NULL);
+		_exit(127);
+	}
+	/* Mount table changes wake POLLPRI on mountinfo; the pidfd, its death. */
+	mounts[0].fd = open("/proc/self/mountinfo", O_RDONLY);
+	mounts[1].fd = pidfd_of(d);
+	CHECK(mounts[0].fd >= 0, "mountinfo");
+	deadline = now_ns() + 20e9;
+	while (statfs(GM_MNT, &sfs) != 0 || sfs.f_type != FUSE_MAGIC) {
+		int left = (int)((deadline - now_ns()) / 1e6);
+
+		if (left <= 0 || poll(mounts, 2, left) < 0 || mounts[1].revents) {
+			kill(d, SIGKILL);
+			CHECK(0, "gmemfsd did not mount " GM_MNT);
+		}
+	}
+	close(mounts[0].fd);
+	close(mounts[1].fd);
+
+	CHECK(mkdir(GM_MNT "/vm", 0755) == 0, "mkdir: %s", strerror(errno));
+	CHECK(setxattr(GM_MNT "/vm", "user.gmemfs.pagesize", "shim", 4, 0) == 0,
+	      "setxattr shim: %s", strerror(errno));
+	fd = open(GM_MNT "/vm/mem", O_RDWR | O_CREAT, 0600);
+	CHECK(fd >= 0, "create: %s", strerror(errno));
+	CHECK(ioctl(fd, GMEMFS_IOC_INFO, &info) == 0, "info: %s", strerror(errno));
+	CHECK(info.provider == GMEMFS_PROV_SHIM, "provider %u", info.provider);
+	CHECK(ftruncate(fd, size) == 0, "ftruncate: %s", strerror(errno));
+	for (size_t i = 0; i < size / PG; i++) {
+		memset(page, pattern(i), PG);
+		CHECK(pwrite(fd, page, PG, i * PG) == PG, "pwrite: %s", strerror(errno));
+	}
+	/* ALLOC events reach the pool's figure. */
+	CHECK(shim_used_wait(size, true, 5000) >= (long long)size,
+	      "pool's shim use %lld after writing %zu bytes", shim_used(), size);
+	CHECK(ioctl(fd, GMEMFS_IOC_INFO, &info) == 0 && info.populated == size,
+	      "populated %llu of %zu", (unsigned long long)info.populated, size);
+	CHECK(pread(fd, page, PG, 9 * PG) == PG && page[0] == (char)pattern(9) &&
+	      page[PG - 1] == (char)pattern(9), "pread");
+	close(fd);
+	/* The file's release reports its pages gone. */
+	CHECK(unlink(GM_MNT "/vm/mem") == 0, "unlink: %s", strerror(errno));
+	CHECK(shim_used_wait(0, false, 5000) == 0, "pool's shim use %lld after unlink",
+	      shim_used());
+
+	kill(d, SIGTERM);
+	st = wait_exit(d, 10000);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gmemfsd status %#x", st);
+}
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, "gmemfs", O_NONBLOCK) ? -errno : 0;
+}
+
+/* Unevictable memory (shim pages live there), in KiB. */
+static long long unevictable_kib(void)
+{
+	char line[256];
+	long long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	CHECK(f, "meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Unevictable: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void t_unload(void)
+{
+	const size_t size = 8 << 20;
+	struct shim_nl *nl = daemon_up();
+	long long before, during, after;
+	double deadline;
+	struct stat st;
+	int fd;
+	char *p;
+
+	before = unevictable_kib();
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, NULL);
+	p = map(fd, size);
+	for (size_t i = 0; i < size / PG; i++)
+		p[i * PG] = 1;
+	during = unevictable_kib();
+	CHECK(during - before >= 7 * 1024, "8 MiB of shim pages but Unevictable %lld -> %lld kB",
+	      before, during);
+	CHECK_ERR(unload(), -EWOULDBLOCK);
+	close(fd);
+	CHECK_ERR(unload(), -EWOULDBLOCK);	/* the mapping holds it */
+	CHECK(p[0] == 1, "mapping after close");
+	munmap(p, size);
+	/* The pages go with the last reference (vmstat counters lag a bit). */
+	deadline = now_ns() + 3e9;
+	while ((after = unevictable_kib()) - before > 1024 && now_ns() < deadline)
+		usleep(10000);	/* per-cpu vmstat deltas fold in on a timer */
+	CHECK(after - before <= 1024, "Unevictable %lld -> %lld -> %lld kB: pages leaked",
+	      before, during, after);
+	/* The registered daemon's socket does not hold the module. */
+	CHECK_ERR(unload(), 0);
+	CHECK(stat("/sys/module/gmemfs", &st) != 0, "module still there");
+	shim_nl_close(nl);
+	/* And it comes back on demand. */
+	nl = daemon_up();
+	shim_nl_close(nl);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "the family autoloads the module", t_autoload },
+	{ "a non-daemon or unprivileged sender is refused", t_unprivileged },
+	{ "malformed messages get a clear errno", t_malformed },
+	{ "fast path: present pages fault with no events; auto mode batches ALLOC", t_fastpath },
+	{ "ask mode: the daemon populates faults, read and write", t_ask },
+	{ "ask mode: a refused or unanswered fault is SIGBUS", t_ask_refused },
+	{ "conversion: a mapped range goes private, SIGBUS after", t_convert },
+	{ "punch hole and truncate invalidate the pfncache", t_punch_pfncache },
+	{ "2M pages: one fault allocates a 2M folio", t_huge },
+	{ "page order per 2M range, set by the daemon", t_order },
+	{ "stress: faults, punches, conversions, cache reads at once", t_stress },
+	{ "daemon death with an ask fault pending: SIGBUS, no hang", t_daemon_death },
+	{ "gmemfsd: shim policy files live in shim files, pool counts them", t_gmemfsd },
+	{ "module unload waits for open and mapped files", t_unload },
+};
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0;
+	size_t i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int st;
+		pid_t pid;
+
+		if (argc > 1 && !strstr(tests[i].name, argv[1]))
+			continue;
+		printf("== %s\n", tests[i].name);
+		pid = fork();
+		if (pid == 0) {
+			/* Its own group: whatever it started dies with it. */
+			setpgid(0, 0);
+			alarm(TEST_SECONDS);	/* a hang fails the test, not the boot */
+			tests[i].fn();
+			_exit(0);
+		}
+		setpgid(pid, pid);
+		waitpid(pid, &st, 0);
+		kill(-pid, SIGKILL);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+			printf("ok   %s\n", tests[i].name);
+			passed++;
+		} else {
+			printf("FAIL %s (status %#x)\n", tests[i].name, st);
+			failed++;
+		}
+	}
+	printf("shim tests: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
