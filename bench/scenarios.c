@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "gm-smaps.h"
 
 #define PAGE		4096ULL
 #define IO_CHUNK	(1ULL << 20)
@@ -92,33 +93,21 @@ static void touch_pages(void *p, uint64_t size, unsigned char v)
 }
 
 /* Bytes of the mapping at p that the kernel maps with huge pages: shmem
- * THP mapped by PMD, or hugetlb pages, from its /proc/self/smaps entry.
- * An entry starts with a line "start-end perms ..." in lowercase hex; its
- * fields start with a capital letter. */
+ * THP mapped by PMD, or hugetlb pages, from its /proc/self/smaps entry;
+ * -1 if the mapping is not there. */
 static long long mapped_huge_bytes(const void *p)
 {
-	static const char *const keys[] = { "ShmemPmdMapped:", "FilePmdMapped:",
-					    "Shared_Hugetlb:", "Private_Hugetlb:" };
-	char line[512], want[32];
-	FILE *f = fopen("/proc/self/smaps", "r");
-	long long kb, total = 0;
-	int in = 0;
+	static const char *const fields[] = { "ShmemPmdMapped", "FilePmdMapped",
+					      "Shared_Hugetlb", "Private_Hugetlb" };
+	long long total = -1;
 	unsigned int k;
 
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)p);
-	while (fgets(line, sizeof(line), f)) {
-		if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
-			in = !strncmp(line, want, strlen(want));
-			continue;
-		}
-		for (k = 0; in && k < sizeof(keys) / sizeof(keys[0]); k++)
-			if (!strncmp(line, keys[k], strlen(keys[k])) &&
-			    sscanf(line + strlen(keys[k]), "%lld", &kb) == 1)
-				total += kb * 1024;
+	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+		long kb = gm_smaps_kb(p, fields[k]);
+
+		if (kb >= 0)
+			total = (total < 0 ? 0 : total) + (long long)kb * 1024;
 	}
-	fclose(f);
 	return total;
 }
 
