@@ -474,6 +474,7 @@ int bench_report_json(struct bench *b, const char *path)
 #define SVG_GAP		40
 #define SVG_TOP		40
 #define SVG_LABELS	80
+#define SVG_LEGEND_COLS	3	/* gmemfs backends per legend line */
 #define SVG_H		(SVG_TOP + 2 * SVG_PANEL_H + SVG_GAP + SVG_LABELS + 60)
 
 static const char *const svg_colors[] = { "#4477aa", "#cc6677", "#228833", "#aa7733",
@@ -604,10 +605,12 @@ static void svg_labels(FILE *f, const struct bench *b, double top)
 				top + 12, bench_scenarios[sc].name);
 	for (bk = 0; bk < bench_nbackends; bk++)
 		if (bench_backends[bk].flags & BK_GMEMFS) {
+			unsigned int x = SVG_LEFT + i % SVG_LEGEND_COLS * 280;
+			double y = top + SVG_LABELS + i / SVG_LEGEND_COLS * 16;
+
 			fprintf(f, "<rect x=\"%u\" y=\"%.1f\" width=\"10\" height=\"10\" "
 				"fill=\"%s\"/><text x=\"%u\" y=\"%.1f\">%s (raw: %s)</text>\n",
-				SVG_LEFT + i * 260, top + SVG_LABELS, svg_colors[i % 8],
-				SVG_LEFT + i * 260 + 14, top + SVG_LABELS + 9,
+				x, y, svg_colors[i % 8], x + 14, y + 9,
 				bench_backends[bk].name, bench_backends[bk].sits_on);
 			i++;
 		}
