@@ -8,6 +8,8 @@
  * to nr_hugepages and the same number subtracted at teardown (so
  * other users' concurrent changes survive); the THP tmpfs is a private
  * mount in gmembench's own mount namespace, so no sysfs knob is touched.
+ * The gmemfs hugetlb and kvm-gmem backends take their memory from the
+ * daemon's control socket (libgmemfs), as a VMM must for those files.
  *
  * Not for: measuring (scenarios.c).
  */
@@ -24,8 +26,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <linux/kvm.h>
+
 #include "bench.h"
 #include "gmemfs.h"
+#include "gmemfs_client.h"
 
 #define HUGE_2M		(2ULL << 20)
 #define HUGE_2M_DIR	"/sys/kernel/mm/hugepages/hugepages-2048kB/"
@@ -282,7 +287,11 @@ static void hugetlb_teardown(struct bench *b, struct bench_backend_state *st)
 
 /* --- gmemfs files through the mount ------------------------------------ */
 
-static int gmemfs_setup(struct bench *b, struct bench_backend_state *st, const char *pagesize)
+/* A directory of our own on the mount with the page-size policy, and a
+ * probe file in it: what the daemon really gives a file there (provider,
+ * page size, passthrough). */
+static int gmemfs_setup(struct bench *b, struct bench_backend_state *st, const char *policy,
+			__u32 provider)
 {
 	struct gmemfs_info info = { 0 };
 	char probe[PATH_MAX + 16];
@@ -291,25 +300,32 @@ static int gmemfs_setup(struct bench *b, struct bench_backend_state *st, const c
 	if (!b->mount)
 		return reason(st, -ENOENT, "no gmemfs mount (give --mount DIR, or use make bench)");
 	if (snprintf(st->dir, sizeof(st->dir), "%s/gmembench-%d-%s", b->mount, (int)getpid(),
-		     pagesize) >= (int)sizeof(st->dir))
+		     policy) >= (int)sizeof(st->dir))
 		return reason(st, -ENAMETOOLONG, "%s: path too long", b->mount);
 	if (mkdir(st->dir, 0700) < 0)
 		return reason(st, -errno, "mkdir %s: %s", st->dir, strerror(errno));
-	if (setxattr(st->dir, GMEMFS_XATTR_PAGESIZE, pagesize, strlen(pagesize), 0) < 0) {
+	if (setxattr(st->dir, GMEMFS_XATTR_PAGESIZE, policy, strlen(policy), 0) < 0) {
 		err = reason(st, -errno, "setxattr %s=%s on %s: %s (not a gmemfs mount?)",
-			     GMEMFS_XATTR_PAGESIZE, pagesize, st->dir, strerror(errno));
+			     GMEMFS_XATTR_PAGESIZE, policy, st->dir, strerror(errno));
 		rmdir(st->dir);
 		return err;
 	}
-	/* What the daemon really gives a file here: page size, passthrough. */
 	snprintf(probe, sizeof(probe), "%s/probe", st->dir);
 	fd = open(probe, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || ioctl(fd, GMEMFS_IOC_INFO, &info) < 0) {
+	if (fd < 0)
+		err = reason(st, -errno, "create a file with policy %s: %s (gmemfsd's %s "
+			     "provider unavailable? see .gmemfs/stats)", policy, strerror(errno),
+			     gmemfs_prov_name(provider));
+	else if (ioctl(fd, GMEMFS_IOC_INFO, &info) < 0)
 		err = reason(st, -errno, "GMEMFS_IOC_INFO on %s: %s", probe, strerror(errno));
-	} else {
+	else if (info.provider != provider)
+		err = reason(st, -ENODEV, "a file with policy %s is on %s, not %s", policy,
+			     gmemfs_prov_name(info.provider), gmemfs_prov_name(provider));
+	else
+		err = 0;
+	if (!err) {
 		st->page_size = info.page_size;
 		st->passthrough = !!(info.flags & GMEMFS_INFO_PASSTHROUGH);
-		err = 0;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -321,12 +337,12 @@ static int gmemfs_setup(struct bench *b, struct bench_backend_state *st, const c
 
 static int gmemfs_4k_setup(struct bench *b, struct bench_backend_state *st)
 {
-	return gmemfs_setup(b, st, "4k");
+	return gmemfs_setup(b, st, "4k", GMEMFS_PROV_SHMEM_4K);
 }
 
 static int gmemfs_thp_setup(struct bench *b, struct bench_backend_state *st)
 {
-	return gmemfs_setup(b, st, "2m-thp");
+	return gmemfs_setup(b, st, "2m-thp", GMEMFS_PROV_SHMEM_THP);
 }
 
 static void gmemfs_teardown(struct bench *b, struct bench_backend_state *st)
@@ -334,6 +350,202 @@ static void gmemfs_teardown(struct bench *b, struct bench_backend_state *st)
 	(void)b;
 	if (rmdir(st->dir) < 0)
 		fprintf(stderr, "gmembench: rmdir %s: %s\n", st->dir, strerror(errno));
+}
+
+/* --- gmemfs files whose memory comes from the control socket ----------- */
+
+/* FUSE cannot serve hugetlbfs (ELOOP) or guest_memfd (EINVAL) files, so a
+ * VMM maps the fd the daemon hands out: these backends do the same.  The
+ * file is made and sized through the mount (so the directory's policy
+ * applies), then every access of a sample goes through the handed-out fd. */
+static int ctl_setup(struct bench *b, struct bench_backend_state *st, const char *policy,
+		     __u32 provider)
+{
+	char *rel = NULL;
+	int err = gmemfs_setup(b, st, policy, provider);
+
+	if (err)
+		return err;
+	err = gmemfs_ctl_connect_path(st->dir, &st->ctl, &rel);
+	if (err) {
+		reason(st, err, "control socket of %s: %s", b->mount, strerror(-err));
+		goto err_dir;
+	}
+	if (snprintf(st->rel, sizeof(st->rel), "%s", rel) >= (int)sizeof(st->rel)) {
+		err = reason(st, -ENAMETOOLONG, "%s: path too long", rel);
+		goto err_ctl;
+	}
+	free(rel);
+	return 0;
+err_ctl:
+	free(rel);
+	gmemfs_ctl_close(st->ctl);
+	st->ctl = NULL;
+err_dir:
+	rmdir(st->dir);
+	return err;
+}
+
+static void ctl_teardown(struct bench *b, struct bench_backend_state *st)
+{
+	gmemfs_ctl_close(st->ctl);
+	st->ctl = NULL;
+	gmemfs_teardown(b, st);
+}
+
+/* obj's path relative to the mount root, as the control socket takes it. */
+static int ctl_path(const struct bench_backend_state *st, const struct bench_obj *obj,
+		    char *buf, size_t len)
+{
+	const char *name = strrchr(obj->path, '/');
+
+	if (snprintf(buf, len, "%s/%s", st->rel, name ? name + 1 : obj->path) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* A sized file through the mount, then its memory from the socket: the
+ * backing fd, or with vm_fd >= 0 the guest_memfd the daemon creates on
+ * that VM.  On a refusal, gmemfs_ctl_reason() has the daemon's reason. */
+static int ctl_handout(struct bench *b, struct bench_backend_state *st, struct bench_obj *obj,
+		       int vm_fd, struct gmemfs_ctl_stat *cs)
+{
+	char rel[PATH_MAX];
+	int fd, err = create_in_dir(b, st, obj);
+
+	if (err)
+		return err;
+	close(obj->fd);
+	obj->fd = -1;
+	err = ctl_path(st, obj, rel, sizeof(rel));
+	fd = err ? err : vm_fd >= 0 ? gmemfs_ctl_attach_vm(st->ctl, rel, vm_fd, cs) :
+				      gmemfs_ctl_open(st->ctl, rel, cs);
+	if (fd < 0) {
+		bench_obj_release(obj);
+		return fd;
+	}
+	obj->fd = fd;
+	return 0;
+}
+
+/* The same, and the daemon's answer must be the file the backend stands
+ * for: its page size and size. */
+static int ctl_create(struct bench *b, struct bench_backend_state *st, struct bench_obj *obj,
+		      int vm_fd)
+{
+	const char *what = vm_fd >= 0 ? "attach-vm" : "open";
+	struct gmemfs_ctl_stat cs;
+	int err = ctl_handout(b, st, obj, vm_fd, &cs);
+
+	if (err) {
+		fprintf(stderr, "gmembench: control socket %s in %s: %s (%s)\n", what, st->dir,
+			strerror(-err), gmemfs_ctl_reason(st->ctl));
+		return err;
+	}
+	if (cs.info.page_size != st->page_size || cs.info.size != b->size) {
+		fprintf(stderr, "gmembench: %s handed out %s: %s, page size %llu, size %llu\n",
+			what, obj->path, gmemfs_prov_name(cs.info.provider),
+			(unsigned long long)cs.info.page_size, (unsigned long long)cs.info.size);
+		bench_obj_release(obj);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Open again through the socket: how a VMM gets these files' memory. */
+static int ctl_reopen(struct bench *b, struct bench_backend_state *st,
+		      const struct bench_obj *obj)
+{
+	char rel[PATH_MAX];
+	int err = ctl_path(st, obj, rel, sizeof(rel));
+
+	(void)b;
+	return err ? err : gmemfs_ctl_open(st->ctl, rel, NULL);
+}
+
+static int gmemfs_hugetlb_setup(struct bench *b, struct bench_backend_state *st)
+{
+	struct gmemfs_ctl_pool pool;
+	unsigned long long room = 0;
+	unsigned int i;
+	int err = ctl_setup(b, st, "2m", GMEMFS_PROV_HUGETLB_2M);
+
+	if (err)
+		return err;
+	err = gmemfs_ctl_pool(st->ctl, &pool);
+	for (i = 0; !err && i < pool.nprov; i++)
+		if (pool.prov[i].id == GMEMFS_PROV_HUGETLB_2M)
+			room = pool.prov[i].limit - pool.prov[i].used;
+	if (err)
+		reason(st, err, "pool: %s", strerror(-err));
+	else if (room < b->size)
+		err = reason(st, -ENOSPC, "gmemfsd's hugetlb-2m store has %llu MiB free, the "
+			     "run needs %llu (start it with --hugepages=2M:%llu)", room >> 20,
+			     (unsigned long long)(b->size >> 20),
+			     (unsigned long long)(b->size / HUGE_2M));
+	if (err)
+		ctl_teardown(b, st);
+	return err;
+}
+
+static int gmemfs_hugetlb_create(struct bench *b, struct bench_backend_state *st,
+				 struct bench_obj *obj)
+{
+	return ctl_create(b, st, obj, -1);
+}
+
+/* Can the daemon bind a file to our VM at all?  It creates the guest_memfd
+ * with KVM_CREATE_GUEST_MEMFD on the VM fd we send, and KVM answers a VM's
+ * ioctls only in the process that created the VM (EIO elsewhere). */
+static int kvm_gmem_attach_probe(struct bench *b, struct bench_backend_state *st)
+{
+	struct bench_obj obj = { .fd = -1, .vm_fd = -1 };
+	int err = ctl_handout(b, st, &obj, st->scratch_vm_fd, NULL);
+
+	if (!err) {
+		bench_obj_release(&obj);
+		return 0;
+	}
+	reason(st, err, "gmemfsd refuses attach-vm: %s (\"%s\"); KVM serves a VM's ioctls "
+	       "only in the process that created it (EIO elsewhere), so the daemon cannot "
+	       "create a guest_memfd on a VMM's VM", strerror(-err), gmemfs_ctl_reason(st->ctl));
+	ctl_teardown(b, st);
+	return err;
+}
+
+/* guest_memfd is bound to the VM it is created on: the guest's VM for the
+ * guest scenario, a scratch VM for userspace ones. */
+static int gmemfs_kvm_gmem_setup(struct bench *b, struct bench_backend_state *st)
+{
+	int kvm, err = gmem_setup(b, st);
+
+	if (err)
+		return err;
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	st->scratch_vm_fd = kvm < 0 ? -1 : ioctl(kvm, KVM_CREATE_VM, 0);
+	if (st->scratch_vm_fd < 0)
+		err = reason(st, -errno, "a scratch KVM VM: %s", strerror(errno));
+	if (kvm >= 0)
+		close(kvm);
+	if (!err)
+		err = ctl_setup(b, st, "kvm-gmem", GMEMFS_PROV_KVM_GMEM);
+	if (!err)
+		err = kvm_gmem_attach_probe(b, st);
+	if (err && st->scratch_vm_fd >= 0)
+		close(st->scratch_vm_fd);
+	return err;
+}
+
+static int gmemfs_kvm_gmem_create(struct bench *b, struct bench_backend_state *st,
+				  struct bench_obj *obj)
+{
+	return ctl_create(b, st, obj, obj->vm_fd >= 0 ? obj->vm_fd : st->scratch_vm_fd);
+}
+
+static void gmemfs_kvm_gmem_teardown(struct bench *b, struct bench_backend_state *st)
+{
+	ctl_teardown(b, st);
+	close(st->scratch_vm_fd);
 }
 
 /* --- the table ----------------------------------------------------------- */
@@ -389,6 +601,30 @@ const struct bench_backend bench_backends[] = {
 		.setup = gmemfs_thp_setup,
 		.create = create_in_dir,
 		.teardown = gmemfs_teardown,
+	},
+	{
+		.name = "gmemfs-hugetlb-2m",
+		.desc = "gmemfs file with user.gmemfs.pagesize=2m (hugetlb-2m), mapped from the "
+			"fd the control socket hands out",
+		.sits_on = "hugetlb-2m",
+		.flags = BK_GMEMFS | BK_CTL_FD,
+		.align = HUGE_2M,
+		.setup = gmemfs_hugetlb_setup,
+		.create = gmemfs_hugetlb_create,
+		.reopen = ctl_reopen,
+		.teardown = ctl_teardown,
+	},
+	{
+		.name = "gmemfs-kvm-gmem",
+		.desc = "gmemfs file with user.gmemfs.pagesize=kvm-gmem, attached to a VM over "
+			"the control socket: the guest_memfd fd it returns",
+		.sits_on = "guest_memfd",
+		.flags = BK_GMEMFS | BK_CTL_FD | BK_GUEST_MEMFD,
+		.align = 4096,
+		.setup = gmemfs_kvm_gmem_setup,
+		.create = gmemfs_kvm_gmem_create,
+		.reopen = ctl_reopen,
+		.teardown = gmemfs_kvm_gmem_teardown,
 	},
 };
 const unsigned int bench_nbackends = sizeof(bench_backends) / sizeof(bench_backends[0]);

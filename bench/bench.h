@@ -18,21 +18,24 @@
 #define BENCH_MAX_ROUNDS	100
 #define BENCH_MAX_BACKENDS	12
 #define BENCH_MAX_SCENARIOS	12
-#define BENCH_REASON_LEN	256
+#define BENCH_REASON_LEN	512
 
 struct bench;
+struct gmemfs_ctl;
 
 /* One fresh memory object of the run's size: a new file (or guest_memfd)
  * per sample, so a first touch is really a first touch. */
 struct bench_obj {
 	int fd;
 	char path[PATH_MAX];	/* "" when it has no name */
+	int vm_fd;		/* in: the VM a guest runs on it with, -1: userspace only */
 };
 
 /* Backend flags. */
 #define BK_GUEST_MEMFD	(1U << 0)	/* guest RAM slot via KVM_MEM_GUEST_MEMFD */
 #define BK_GMEMFS	(1U << 1)	/* a gmemfs file: ratios against sits_on and guest_memfd */
 #define BK_NO_REOPEN	(1U << 2)	/* no name to open again (open latency n/a) */
+#define BK_CTL_FD	(1U << 3)	/* gmemfs: the memory is the fd the control socket hands out */
 
 /* What a backend's setup found and keeps until teardown.  Written only
  * by the backend's own functions. */
@@ -45,6 +48,9 @@ struct bench_backend_state {
 	unsigned int serial;		/* names fresh files */
 	uint64_t page_size;		/* the page size the kernel used, if known */
 	int passthrough;		/* gmemfs: the file's opens use passthrough */
+	struct gmemfs_ctl *ctl;		/* BK_CTL_FD: the mount's control socket */
+	char rel[PATH_MAX];		/* BK_CTL_FD: dir, relative to the mount root */
+	int scratch_vm_fd;		/* kvm-gmem: a VM for objects no guest runs on */
 };
 
 struct bench_backend {
@@ -58,6 +64,11 @@ struct bench_backend {
 	int (*setup)(struct bench *b, struct bench_backend_state *st);
 	/* A fresh object of b->size bytes; 0 or -errno (logged). */
 	int (*create)(struct bench *b, struct bench_backend_state *st, struct bench_obj *obj);
+	/* A new fd on an existing object, as a VMM would open it again (for
+	 * open-mmap): fd or -errno.  NULL: open(2) of its path, or of
+	 * /proc/self/fd/N for a memfd. */
+	int (*reopen)(struct bench *b, struct bench_backend_state *st,
+		      const struct bench_obj *obj);
 	/* Undo setup; NULL: nothing to undo. */
 	void (*teardown)(struct bench *b, struct bench_backend_state *st);
 };

@@ -132,7 +132,7 @@ static void table_row(const struct bench *b, unsigned int sc, unsigned int bk)
 
 	if (!b->st[bk].available)
 		return;
-	printf("  %-12s ", k->name);
+	printf("  %-17s ", k->name);
 	if (c->na[0]) {
 		printf("n/a: %s\n", c->na);
 		return;
@@ -150,6 +150,15 @@ static void table_row(const struct bench *b, unsigned int sc, unsigned int bk)
 	if (bench_scenarios[sc].maps)
 		printf(" %6.0f", huge_percent(b, c));
 	printf("%s\n", !isnan(rr) && rr < BEHIND ? "  <- >5% behind raw" : "");
+}
+
+/* How a gmemfs backend's data reaches its memory, for the backend list. */
+static const char *gmemfs_data_path(const struct bench_backend *k,
+				    const struct bench_backend_state *st)
+{
+	if (!(k->flags & BK_GMEMFS) || (k->flags & BK_CTL_FD))
+		return "";
+	return st->passthrough ? "; passthrough on" : "; PASSTHROUGH OFF";
 }
 
 void bench_report_table(struct bench *b)
@@ -173,7 +182,7 @@ void bench_report_table(struct bench *b)
 			continue;
 		printf("\n%s: %s, %s%s\n", s->name, s->title, s->unit,
 		       s->throughput ? " (higher is better)" : " (lower is better)");
-		printf("  %-12s %11s %11s %11s %8s %8s%s\n", "backend", "median", "min", "max",
+		printf("  %-17s %11s %11s %11s %8s %8s%s\n", "backend", "median", "min", "max",
 		       "vs raw", "vs gmem", s->maps ? "  huge%" : "");
 		for (bk = 0; bk < bench_nbackends; bk++)
 			table_row(b, sc, bk);
@@ -183,11 +192,10 @@ void bench_report_table(struct bench *b)
 		const struct bench_backend_state *st = &b->st[bk];
 
 		if (st->available)
-			printf("  %-12s %s%s\n", bench_backends[bk].name, bench_backends[bk].desc,
-			       (bench_backends[bk].flags & BK_GMEMFS) ?
-			       (st->passthrough ? "; passthrough on" : "; PASSTHROUGH OFF") : "");
+			printf("  %-17s %s%s\n", bench_backends[bk].name, bench_backends[bk].desc,
+			       gmemfs_data_path(&bench_backends[bk], st));
 		else
-			printf("  %-12s skipped: %s\n", bench_backends[bk].name, st->reason);
+			printf("  %-17s skipped: %s\n", bench_backends[bk].name, st->reason);
 	}
 	if (b->daemon_rw_before[0] >= 0 && b->daemon_rw_after[0] >= 0)
 		printf("gmemfsd served %lld read and %lld write requests during the run "
@@ -374,7 +382,9 @@ static void json_backends(FILE *f, const struct bench *b)
 			fprintf(f, ",\"page_size\":%llu", (unsigned long long)st->page_size);
 		}
 		if (k->flags & BK_GMEMFS)
-			fprintf(f, ",\"passthrough\":%s", st->passthrough ? "true" : "false");
+			fprintf(f, ",\"passthrough\":%s,\"via\":\"%s\"",
+				st->passthrough ? "true" : "false",
+				(k->flags & BK_CTL_FD) ? "control socket fd" : "mount");
 		fputc('}', f);
 	}
 	fputc(']', f);
@@ -464,6 +474,7 @@ int bench_report_json(struct bench *b, const char *path)
 #define SVG_GAP		40
 #define SVG_TOP		40
 #define SVG_LABELS	80
+#define SVG_LEGEND_COLS	3	/* gmemfs backends per legend line */
 #define SVG_H		(SVG_TOP + 2 * SVG_PANEL_H + SVG_GAP + SVG_LABELS + 60)
 
 static const char *const svg_colors[] = { "#4477aa", "#cc6677", "#228833", "#aa7733",
@@ -594,10 +605,12 @@ static void svg_labels(FILE *f, const struct bench *b, double top)
 				top + 12, bench_scenarios[sc].name);
 	for (bk = 0; bk < bench_nbackends; bk++)
 		if (bench_backends[bk].flags & BK_GMEMFS) {
+			unsigned int x = SVG_LEFT + i % SVG_LEGEND_COLS * 280;
+			double y = top + SVG_LABELS + i / SVG_LEGEND_COLS * 16;
+
 			fprintf(f, "<rect x=\"%u\" y=\"%.1f\" width=\"10\" height=\"10\" "
 				"fill=\"%s\"/><text x=\"%u\" y=\"%.1f\">%s (raw: %s)</text>\n",
-				SVG_LEFT + i * 260, top + SVG_LABELS, svg_colors[i % 8],
-				SVG_LEFT + i * 260 + 14, top + SVG_LABELS + 9,
+				x, y, svg_colors[i % 8], x + 14, y + 9,
 				bench_backends[bk].name, bench_backends[bk].sits_on);
 			i++;
 		}

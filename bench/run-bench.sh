@@ -7,7 +7,9 @@
 # daemon's tmpfs mounts and gmembench's own die with the script however it
 # ends; the EXIT trap still stops the daemon by PID and removes the
 # temporary directory in the normal case.  Starting, polling and stopping
-# come from the integration tests' lib.sh.
+# come from the integration tests' lib.sh.  gmemfsd gets --hugepages with
+# the 2 MiB pages one object of the run needs (for gmemfs-hugetlb-2m); it
+# adds them to the kernel's pool and gives exactly those back when it stops.
 #
 # Usage: run-bench.sh BUILD_DIR [gmembench arguments...]
 # Not for: measuring anything itself (gmembench does).
@@ -29,6 +31,28 @@ if [[ -z ${GM_BENCH_INNER:-} ]]; then
 		-- "$BASH" "$0" "$build" "$@"
 fi
 
+# 2 MiB pages in one object of the run: gmembench's --size, else its
+# default (1 GiB, 128 MiB with --quick); 0 if the size is not whole pages
+# (gmembench refuses or skips it).
+bench_hugepages() {
+	local size="" quick="" n
+	while (($#)); do
+		case $1 in
+		--quick) quick=1 ;;
+		--size) size=${2:-}; shift ;;
+		esac
+		shift
+	done
+	[[ -n $size ]] || size=$([[ -n $quick ]] && echo 128M || echo 1G)
+	case $size in
+	[0-9]*[kK]) n=$((${size%?} << 10)) ;;
+	[0-9]*[mM]) n=$((${size%?} << 20)) ;;
+	[0-9]*[gG]) n=$((${size%?} << 30)) ;;
+	*) [[ $size =~ ^[0-9]+$ ]] && n=$size || n=0 ;;
+	esac
+	echo $((n % (2 << 20) ? 0 : n >> 21))
+}
+
 GM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gmembench-run.XXXXXX") || exit 1
 GM_MNT=$GM_TMP/mnt
 GM_STATE=$GM_TMP/state
@@ -37,9 +61,13 @@ mkdir "$GM_MNT" "$GM_STATE"
 trap gm_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck disable=SC2119 # the daemon's default options
-gm_start || exit 1
+pages=$(bench_hugepages "$@")
+hugepages=()
+((pages > 0)) && hugepages=(--hugepages=2M:"$pages")
+gm_start "${hugepages[@]}" || exit 1
 "$gmembench" --mount "$GM_MNT" "$@"
 rc=$?
 gm_stop TERM || rc=1
+# What gmemfsd did with the pages it added, from its own log.
+grep -h "pool: gave" "$GM_LOG" | sed 's/^/run-bench: /' >&2
 exit "$rc"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "gm-smaps.h"
 
 #define PAGE		4096ULL
 #define IO_CHUNK	(1ULL << 20)
@@ -62,11 +63,19 @@ static int is_unsupported(int err)
 	       err == -ESPIPE;
 }
 
-static int obj_create(struct bench *b, struct bench_job *job, struct bench_obj *obj)
+/* A fresh object for a guest on the VM vm_fd, or with -1 for userspace. */
+static int obj_create_for(struct bench *b, struct bench_job *job, struct bench_obj *obj,
+			  int vm_fd)
 {
 	obj->fd = -1;
 	obj->path[0] = '\0';
+	obj->vm_fd = vm_fd;
 	return job->bk->create(b, job->st, obj);
+}
+
+static int obj_create(struct bench *b, struct bench_job *job, struct bench_obj *obj)
+{
+	return obj_create_for(b, job, obj, -1);
 }
 
 static void *obj_map(const struct bench *b, const struct bench_job *job,
@@ -92,33 +101,21 @@ static void touch_pages(void *p, uint64_t size, unsigned char v)
 }
 
 /* Bytes of the mapping at p that the kernel maps with huge pages: shmem
- * THP mapped by PMD, or hugetlb pages, from its /proc/self/smaps entry.
- * An entry starts with a line "start-end perms ..." in lowercase hex; its
- * fields start with a capital letter. */
+ * THP mapped by PMD, or hugetlb pages, from its /proc/self/smaps entry;
+ * -1 if the mapping is not there. */
 static long long mapped_huge_bytes(const void *p)
 {
-	static const char *const keys[] = { "ShmemPmdMapped:", "FilePmdMapped:",
-					    "Shared_Hugetlb:", "Private_Hugetlb:" };
-	char line[512], want[32];
-	FILE *f = fopen("/proc/self/smaps", "r");
-	long long kb, total = 0;
-	int in = 0;
+	static const char *const fields[] = { "ShmemPmdMapped", "FilePmdMapped",
+					      "Shared_Hugetlb", "Private_Hugetlb" };
+	long long total = -1;
 	unsigned int k;
 
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)p);
-	while (fgets(line, sizeof(line), f)) {
-		if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
-			in = !strncmp(line, want, strlen(want));
-			continue;
-		}
-		for (k = 0; in && k < sizeof(keys) / sizeof(keys[0]); k++)
-			if (!strncmp(line, keys[k], strlen(keys[k])) &&
-			    sscanf(line + strlen(keys[k]), "%lld", &kb) == 1)
-				total += kb * 1024;
+	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+		long kb = gm_smaps_kb(p, fields[k]);
+
+		if (kb >= 0)
+			total = (total < 0 ? 0 : total) + (long long)kb * 1024;
 	}
-	fclose(f);
 	return total;
 }
 
@@ -269,7 +266,7 @@ static int measure_guest_touch(struct bench *b, struct bench_job *job)
 			 "bytes", GM_VMM_RAM_MAX);
 		return -EOPNOTSUPP;
 	}
-	err = obj_create(b, job, &obj);
+	err = obj_create_for(b, job, &obj, b->vm.vm_fd);
 	if (err)
 		return err;
 	p = obj_map(b, job, &obj);
@@ -432,8 +429,21 @@ out:
 	return err;
 }
 
-/* open + mmap + munmap + close of an existing object, us per cycle; the
- * name opened is the file's path, or /proc/self/fd/N for a memfd. */
+/* The open of one open-mmap cycle: the backend's own (the control socket
+ * for memory FUSE cannot map), else the file's path, or /proc/self/fd/N
+ * for a memfd. */
+static int obj_reopen(struct bench *b, struct bench_job *job, const struct bench_obj *obj,
+		      const char *path)
+{
+	int fd;
+
+	if (job->bk->reopen)
+		return job->bk->reopen(b, job->st, obj);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* open + mmap + munmap + close of an existing object, us per cycle. */
 static int measure_open_mmap(struct bench *b, struct bench_job *job)
 {
 	char path[PATH_MAX + 32];
@@ -455,11 +465,11 @@ static int measure_open_mmap(struct bench *b, struct bench_job *job)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", obj.fd);
 	t0 = bench_now();
 	for (i = 0; i < OPEN_ITERS && !err; i++) {
-		int fd = open(path, O_RDWR | O_CLOEXEC);
+		int fd = obj_reopen(b, job, &obj, path);
 		void *p;
 
 		if (fd < 0) {
-			err = job_fail(job, "open", -errno);
+			err = job_fail(job, "open", fd);
 			break;
 		}
 		p = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

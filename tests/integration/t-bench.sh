@@ -5,16 +5,19 @@
 # host), fallocate and write() populated the whole file (st_blocks), a
 # punched file holds nothing, first touch populated every page (with 4K
 # pages where the backend is 4K, 2M ones on hugetlb), gmemfs data
-# went through passthrough; the JSON is well formed with every backend
-# measured or skipped with a reason, the plot is an SVG, and bad options are
-# refused.  Run by meson in the 'bench' suite with GM_BIN naming bench/'s
+# went through passthrough; the control-socket backends: the hugetlb file's
+# handed-out fd maps with 2 MiB pages, a kvm-gmem file's guest_memfd carried
+# the guest's words (or the backend says why it is skipped); gmemfsd's huge
+# pages went back; the JSON is well formed with every backend measured or
+# skipped with a reason, the plot is an SVG, and bad options are refused.  Run by meson in the 'bench' suite with GM_BIN naming bench/'s
 # build directory.  Not for: timings (never asserted).
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 gm_init
-# shellcheck disable=SC2119 # started with the default options
-gm_start || gm_bail "gmemfsd mounts"
+# Two 2 MiB pages: one 4 MiB object of gmemfs-hugetlb-2m; gmemfsd adds
+# them to the kernel's pool and gives exactly those back when it stops.
+gm_start --hugepages=2M:2 || gm_bail "gmemfsd mounts with --hugepages=2M:2"
 B=$GM_BIN/gmembench
 J=$GM_TMP/bench.json
 P=$GM_TMP/bench.svg
@@ -53,6 +56,17 @@ for name in ("memfd-4k", "gmemfs-4k", "gmemfs-thp"):
 for name in ("gmemfs-4k", "gmemfs-thp"):
     if not backends[name].get("passthrough"):
         bad.append("%s: passthrough off" % name)
+# The control-socket backends run wherever their raw backing does (the
+# daemon has the huge pages; KVM is there), unless the daemon refuses them.
+for name, raw in (("gmemfs-hugetlb-2m", "hugetlb-2m"), ("gmemfs-kvm-gmem", "guest_memfd")):
+    b = backends[name]
+    if b["via"] != "control socket fd" or b["sits_on"] != raw:
+        bad.append("%s: via %s, sits on %s" % (name, b["via"], b["sits_on"]))
+    if backends[raw]["status"] == "measured" and b["status"] != "measured" \
+            and not (name == "gmemfs-kvm-gmem" and "attach-vm" in b["reason"]):
+        bad.append("%s skipped where %s runs: %s" % (name, raw, b.get("reason")))
+if backends["gmemfs-hugetlb-2m"].get("page_size", 2 << 20) != 2 << 20:
+    bad.append("gmemfs-hugetlb-2m: page size %s" % backends["gmemfs-hugetlb-2m"]["page_size"])
 if d["gmemfsd_requests"] != {"read": 0, "write": 0}:
     bad.append("read/write requests reached gmemfsd: %r" % d["gmemfsd_requests"])
 want = {  # scenario: (evidence key, test)
@@ -85,7 +99,8 @@ for r in d["results"]:
     # The page size the kernel really used: 4K backends never huge,
     # hugetlb always (THP may fall back to 4K, so it is not asserted).
     if sc in ("touch", "refault", "guest-touch"):
-        want_huge = {"guest_memfd": 0, "memfd-4k": 0, "gmemfs-4k": 0, "hugetlb-2m": size}
+        want_huge = {"guest_memfd": 0, "memfd-4k": 0, "gmemfs-4k": 0, "hugetlb-2m": size,
+                     "gmemfs-hugetlb-2m": size, "gmemfs-kvm-gmem": 0}
         for s in r["samples"]:
             if bk in want_huge and s.get("huge_bytes") != want_huge[bk]:
                 bad.append("%s/%s: huge_bytes %s" % (sc, bk, s.get("huge_bytes")))
@@ -95,15 +110,28 @@ for sc in want:
     for name, b in backends.items():
         if b["status"] == "measured" and (sc, name) not in seen:
             bad.append("no result for %s/%s" % (sc, name))
-# Where KVM is there, the guest must really have run on gmemfs memory.
+# Where KVM is there, the guest must really have run on gmemfs memory:
+# pages_verified above is the host reading every page's word back.
 if backends["guest_memfd"]["status"] == "measured":
-    for name in ("guest_memfd", "gmemfs-4k", "gmemfs-thp"):
-        if ("guest-touch", name) not in seen:
+    for name, b in backends.items():
+        if b["status"] == "measured" and ("guest-touch", name) not in seen:
             bad.append("guest-touch did not run on %s" % name)
 print("\n".join(bad) if bad else "ok")
 EOF
 }
+# The status of one backend in the JSON, and why if it is skipped.
+backend_status() {
+	python3 - "$J" "$1" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    b = next(b for b in json.load(f)["backends"] if b["name"] == sys.argv[2])
+print(b["status"], b.get("reason", ""))
+EOF
+}
 check_eq "the JSON shows every sample did its work, every skip has a reason" ok "$(judge)"
+for name in gmemfs-hugetlb-2m gmemfs-kvm-gmem; do
+	gm_say "$name: $(backend_status "$name")"
+done
 check "the plot is an SVG with bars" grep -q "<svg.*<rect" <(tr -d '\n' <"$P")
 check_eq "nothing is left in the mount" "" "$(find "$GM_MNT" -mindepth 1 -maxdepth 1 ! -name .gmemfs)"
 
@@ -116,4 +144,11 @@ check_fails "an unknown scenario is refused" "bad option --only nosuch" \
 check_fails "a size that is not whole pages is refused" "bad option --size 1000" \
 	"$B" --size 1000
 
+added=$(gm_stats '[p for p in d["pool"]["providers"] if p["name"] == "hugetlb-2m"][0].get("hugepages_added", 0)')
+check "at the end, SIGTERM stops gmemfsd and unmounts" gm_stop TERM
+check_eq "at the end, gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+if ((${added:-0} > 0)); then
+	check "gmemfsd gave the $added huge pages it added back to the kernel" \
+		grep -q "pool: gave $added hugetlb-2m pages back to the kernel" "$GM_LOG"
+fi
 gm_done
