@@ -282,3 +282,15 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 	fput(file);
 	return err;
 }
+
+/* Cheap on purpose: the pool's rebalancer may call it every 10-100 ms. */
+int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_PAGES, 0);
+	if (err)
+		return err;
+	shim_pages_set_limit(nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	return 0;
+}

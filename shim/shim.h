@@ -161,6 +161,12 @@ long shim_fallocate(struct file *file, int mode, loff_t offset, loff_t len);
 int shim_setattr(shim_idmap_t *idmap, struct dentry *dentry,
 		 struct iattr *attr);
 
+/* limit.c: the daemon's limit on the pages all shim files hold */
+int shim_pages_charge(unsigned long nr);
+void shim_pages_uncharge(unsigned long nr);
+void shim_pages_set_limit(u64 pages);
+void shim_pages_exit(void);
+
 /* pfncache.c */
 void shim_gpc_invalidate(struct shim_file *sf, loff_t start, loff_t end);
 void shim_gpc_destroy(struct shim_file *sf);
