@@ -986,6 +986,7 @@ static void t_limit(void)
 	struct shim_nl *nl = daemon_up();
 	const size_t npages = 64;
 	long long held0 = param("pages_held");
+	double cost[ROUNDS];
 	struct touch_pages tp;
 	char page[PG];
 	uint32_t id;
@@ -1049,6 +1050,16 @@ static void t_limit(void)
 	      param("pages_held"));
 	munmap(p, 2 << 20);
 	close(fd);
+
+	/* What the rebalancer pays per change (it may change it every 10 ms). */
+	for (int r = 0; r < ROUNDS; r++) {
+		double t0 = now_ns();
+
+		for (int i = 0; i < 100; i++)
+			CHECK_ERR(shim_nl_set_limit(nl, held0 + 1000 + (i & 1)), 0);
+		cost[r] = (now_ns() - t0) / 100;
+	}
+	printf("figure: SET_LIMIT, one request and its ack: %.1f us\n", median(cost) / 1e3);
 	CHECK_ERR(shim_nl_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
 	shim_nl_close(nl);
 }
