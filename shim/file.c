@@ -203,6 +203,7 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	err = xa_alloc_cyclic(&shim_files, &sf->id, sf, xa_limit_31b,
 			      &shim_file_next, GFP_KERNEL);
 	if (err < 0) {
+		sf->id = 0;	/* may be set though nothing was stored: evict skips it */
 		fput(file);	/* eviction and the module ref go with it */
 		return ERR_PTR(err);
 	}
