@@ -11,12 +11,15 @@
  * objects live in a table here (gmemfs file id -> shim fd) and do not
  * survive a daemon restart: a replayed file gets an empty one.  The
  * module allows one daemon per machine, so there is one instance, and its
- * state is this file's.  The module does not enforce the pool's limit:
- * this provider accounts (usage) but cannot refuse an allocation.
+ * state is this file's.  The pool's share for the shim is the module's page
+ * limit (SET_LIMIT): the module refuses allocations past it (ENOSPC, or
+ * SIGBUS for a fault), as tmpfs does past size=.  The limit is sent only
+ * when it changes, so the rebalancer's frequent calls cost nothing.
  *
  * Locking: shim.lock guards the netlink handle (one request at a time),
- * the table and the page count's updates; the event thread takes it per
- * batch of events, FUSE threads per backing operation.
+ * the table, the page count's updates and the limit last sent; the event
+ * thread takes it per batch of events, FUSE threads per backing operation,
+ * the rebalancer (holding pool->lock, which is taken first) per limit.
  *
  * Not for: the message codec (shim_nl.c).
  */
@@ -49,12 +52,14 @@ static struct {
 	struct shim_ent *ents;		/* under lock */
 	size_t n, cap;
 	uint64_t pages;			/* base pages in shim files; under lock */
+	uint64_t limit_sent;		/* the module's page limit; under lock */
 	int stop_fd;			/* eventfd: the event thread exits */
 	pthread_t thread;
 	bool running;
 } shim = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.stop_fd = -1,
+	.limit_sent = GMEMFS_SHIM_NO_LIMIT,
 };
 
 static struct shim_ent *shim_find(uint64_t ino)
@@ -176,10 +181,33 @@ static void prov_shim_detach(struct gm_prov_inst *pi)
 	shim_nl_close(shim.nl);
 	shim.nl = NULL;
 	shim.pages = 0;
+	shim.limit_sent = GMEMFS_SHIM_NO_LIMIT;
 	pthread_mutex_unlock(&shim.lock);
 	if (shim.stop_fd >= 0)
 		close(shim.stop_fd);
 	shim.stop_fd = -1;
+}
+
+/*
+ * The module's page limit to @bytes (whole pages, rounded down, as tmpfs
+ * rounds size=), unless it is that already.  shim.lock held, or the
+ * event thread not yet started.
+ */
+static int shim_send_limit(uint64_t bytes)
+{
+	uint64_t pages = bytes / SHIM_PAGE;
+	int err;
+
+	if (pages == shim.limit_sent)
+		return 0;
+	err = shim_nl_set_limit(shim.nl, pages);
+	if (err) {
+		gm_err("shim: setting the module's page limit to %llu pages: %s",
+		       (unsigned long long)pages, shim_reason(err));
+		return err;
+	}
+	shim.limit_sent = pages;
+	return 0;
 }
 
 static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
@@ -198,6 +226,9 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 		gm_err("shim: registering with the module: %s", shim_reason(err));
 		goto err_close;
 	}
+	err = shim_send_limit(limit);
+	if (err)
+		goto err_close;
 	shim.stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (shim.stop_fd < 0) {
 		err = -errno;
@@ -286,9 +317,16 @@ static int prov_shim_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
 {
 	uint64_t used, limit;
 
+	int err;
+
 	prov_shim_usage(pi, &used, &limit);
 	if (bytes < used)
 		return -EINVAL;
+	pthread_mutex_lock(&shim.lock);
+	err = shim_send_limit(bytes);
+	pthread_mutex_unlock(&shim.lock);
+	if (err)
+		return err;
 	pi->limit = bytes;
 	return 0;
 }

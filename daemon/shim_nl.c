@@ -391,6 +391,16 @@ int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
 }
 
+int shim_nl_set_limit(struct shim_nl *nl, uint64_t pages)
+{
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_PAGES, true, pages },
+	};
+	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_SET_LIMIT, a, 1);
+
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+}
+
 int shim_nl_notify_fd(const struct shim_nl *nl)
 {
 	return nl_socket_get_fd(nl->ev);

@@ -50,6 +50,9 @@ int shim_nl_done(struct shim_nl *nl, uint32_t req_id, int status);
 int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 		      uint64_t length, uint32_t order);
 
+/* The most base pages all shim files may hold; GMEMFS_SHIM_NO_LIMIT: none. */
+int shim_nl_set_limit(struct shim_nl *nl, uint64_t pages);
+
 /* The notice socket: poll it for POLLIN, then drain it (count of NOTIFYs). */
 int shim_nl_notify_fd(const struct shim_nl *nl);
 int shim_nl_notify_drain(struct shim_nl *nl);

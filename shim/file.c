@@ -3,8 +3,11 @@
  * Shim files: anonymous regular files on a private pseudo filesystem (as
  * mm/secretmem.c makes its files), created at the daemon's request and
  * found again by id when the daemon answers for them.  A file lives as long
- * as its struct file: every fd and every mapping holds a reference, so
- * release runs once nothing can touch the pages any more.
+ * as its inode: every struct file holds it, and every fd and mapping holds
+ * a struct file, so eviction runs once nothing can touch the pages any
+ * more.  The inode opens with shim_fops, so reopening /proc/PID/fd/N gives
+ * a new open file description of the same shim file, as for a memfd: that
+ * is how gmemfsd hands a file to a VMM (daemon/handout.c).
  *
  * Not for: page lookup and faults (folio.c), I/O (io.c).
  */
@@ -21,7 +24,7 @@
 
 static struct vfsmount *shim_mnt __ro_after_init;
 
-/* id -> shim_file; lookups take a file reference under the xa_lock. */
+/* id -> shim_file; lookups take an inode reference under the xa_lock. */
 static DEFINE_XARRAY_ALLOC1(shim_files);
 static u32 shim_file_next;
 
@@ -55,24 +58,12 @@ static long shim_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	return -ENOTTY;
 }
 
-static int shim_release(struct inode *inode, struct file *file)
-{
-	struct shim_file *sf = shim_file_of(inode);
-
-	xa_erase(&shim_files, sf->id);
-	shim_gpc_destroy(sf);
-	shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, 0, i_size_read(inode),
-		    inode->i_mapping->nrpages, GMEMFS_SHIM_INVAL_RELEASE);
-	/* The inode's pages go in evict, once the last dentry is dropped. */
-	xa_destroy(&sf->private);
-	xa_destroy(&sf->ask_failed);
-	xa_destroy(&sf->orders);
-	return 0;
-}
-
+/*
+ * No ->release: a file reopened through /proc shares the inode, and the
+ * state goes with the last of them, in evict.
+ */
 static const struct file_operations shim_fops = {
 	.owner		= THIS_MODULE,
-	.release	= shim_release,
 	.mmap		= shim_mmap,
 	.llseek		= generic_file_llseek,
 	.read_iter	= shim_read_iter,
@@ -86,13 +77,31 @@ static const struct inode_operations shim_iops = {
 	.setattr	= shim_setattr,
 };
 
+/*
+ * The last reference to the inode went: no fd, mapping or daemon request
+ * holds it.  Its id goes first, so no lookup finds it half torn down
+ * (lookups fail on I_FREEING anyway); the pfncache's folio references go
+ * before the pages.  A file whose creation failed has no id yet.
+ */
 static void shim_evict_inode(struct inode *inode)
 {
 	struct shim_file *sf = shim_file_of(inode);
 
+	if (sf && sf->id) {
+		xa_erase(&shim_files, sf->id);
+		shim_gpc_destroy(sf);
+		shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, 0,
+			    i_size_read(inode), inode->i_mapping->nrpages,
+			    GMEMFS_SHIM_INVAL_RELEASE);
+	}
 	truncate_inode_pages_final(&inode->i_data);
 	clear_inode(inode);
-	kfree(sf);
+	if (sf) {
+		xa_destroy(&sf->private);
+		xa_destroy(&sf->ask_failed);
+		xa_destroy(&sf->orders);
+		kfree(sf);
+	}
 }
 
 static const struct super_operations shim_sops = {
@@ -142,6 +151,8 @@ static void shim_inode_init(struct inode *inode, loff_t size)
 
 	inode->i_mode |= S_IFREG;
 	inode->i_op = &shim_iops;
+	/* Reopening through /proc opens with these (alloc_anon_inode refuses). */
+	inode->i_fop = &shim_fops;
 	inode->i_size = size;
 	mapping->a_ops = &shim_aops;
 	/* No backing store: pages must never be reclaimed or moved. */
@@ -189,11 +200,11 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	/* alloc_file_pseudo() leaves these to do_dentry_open(), unused here. */
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_mapping = inode->i_mapping;
-	sf->file = file;
 	err = xa_alloc_cyclic(&shim_files, &sf->id, sf, xa_limit_31b,
 			      &shim_file_next, GFP_KERNEL);
 	if (err < 0) {
-		fput(file);	/* release and the module ref go with it */
+		sf->id = 0;	/* may be set though nothing was stored: evict skips it */
+		fput(file);	/* eviction and the module ref go with it */
 		return ERR_PTR(err);
 	}
 	*id = sf->id;
@@ -208,26 +219,29 @@ err:
 }
 
 /*
- * The file of an id, with a reference on its struct file so it cannot be
- * released while the daemon's request works on it.
+ * The file of an id, with a reference on its inode so it cannot be
+ * evicted while the daemon's request works on it; shim_file_put() it.
  */
-struct shim_file *shim_file_get(u32 id, struct file **filp)
+struct shim_file *shim_file_get(u32 id)
 {
-	struct file *file = NULL;
 	struct shim_file *sf;
 
 	/*
-	 * release() erases the id under the same lock, so a file found here
-	 * is not freed yet; its count may already be zero, then it is gone.
-	 * (6.13 turned f_count into a file_ref_t: use get_file_active().)
+	 * evict erases the id under the same lock, so a file found here is
+	 * not freed yet; igrab() fails once eviction has begun (I_FREEING).
 	 */
 	xa_lock(&shim_files);
 	sf = xa_load(&shim_files, id);
-	if (sf && atomic_long_inc_not_zero(&sf->file->f_count))
-		file = sf->file;
+	if (sf && !igrab(sf->inode))
+		sf = NULL;
 	xa_unlock(&shim_files);
-	*filp = file;
-	return file ? sf : NULL;
+	return sf;
+}
+
+/* May evict the file, which reports INVALIDATE: no shim lock held. */
+void shim_file_put(struct shim_file *sf)
+{
+	iput(sf->inode);
 }
 
 int shim_fs_init(void)

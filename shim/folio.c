@@ -66,10 +66,27 @@ u32 shim_alloc_order(struct shim_file *sf, pgoff_t index)
 }
 
 /*
+ * Charge a folio of @order at @index to the page limit (limit.c), or a
+ * base page when the large one does not fit and @small_ok, as tmpfs falls
+ * back from a huge page.  The order charged, or -ENOSPC.
+ */
+static int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
+			     bool small_ok)
+{
+	if (!shim_pages_charge(1UL << order))
+		return order;
+	if (order && small_ok && !shim_pages_charge(1))
+		return 0;
+	pr_info_ratelimited("gmemfs: file %u: page %lu refused: the daemon's page limit is reached\n",
+			    sf->id, index);
+	return -ENOSPC;
+}
+
+/*
  * A new locked folio in the page cache, holding @data (the rest zero).
  * @exact: the daemon's POPULATE, for the page at @index: a large folio
- * only if @index starts one.  -EEXIST if someone got there first.
- * invalidate_lock held.
+ * only if @index starts one.  -EEXIST if someone got there first,
+ * -ENOSPC past the page limit.  invalidate_lock held.
  */
 static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
 					const void *data, size_t len, bool exact)
@@ -86,9 +103,15 @@ static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
 	if (exact && index & ((1UL << order) - 1))
 		order = 0;
 again:
+	err = shim_folio_charge(sf, index, order, len <= PAGE_SIZE);
+	if (err < 0)
+		return ERR_PTR(err);
+	order = err;
 	folio = folio_alloc(gfp | (data ? 0 : __GFP_ZERO), order);
-	if (!folio)
+	if (!folio) {
+		shim_pages_uncharge(1UL << order);
 		return ERR_PTR(-ENOMEM);
+	}
 	if (data) {
 		/* Without highmem a folio is contiguous in the direct map. */
 		kaddr = folio_address(folio);
@@ -99,7 +122,9 @@ again:
 	err = filemap_add_folio(mapping, folio, round_down(index, 1UL << order),
 				gfp);
 	if (err) {
+		/* Never in the page cache: ->free_folio will not uncharge it. */
 		folio_put(folio);
+		shim_pages_uncharge(1UL << order);
 		/* A page raced into the block: base pages, unless data is bigger. */
 		if (err == -EEXIST && order && len <= PAGE_SIZE) {
 			order = 0;
@@ -343,8 +368,15 @@ static int shim_migrate_folio(struct address_space *mapping,
 	return -EBUSY;
 }
 
+/* Every way out of the page cache passes here: the one uncharge. */
+static void shim_free_folio(struct folio *folio)
+{
+	shim_pages_uncharge(folio_nr_pages(folio));
+}
+
 const struct address_space_operations shim_aops = {
 	.dirty_folio		= noop_dirty_folio,
+	.free_folio		= shim_free_folio,
 	.migrate_folio		= shim_migrate_folio,
 	.error_remove_page	= generic_error_remove_page,
 };

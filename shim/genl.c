@@ -26,6 +26,7 @@ static const struct nla_policy shim_genl_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_DATA]		= { .type = NLA_BINARY },
 	[GMEMFS_SHIM_A_REQ_ID]		= NLA_POLICY_MIN(NLA_U32, 1),
 	[GMEMFS_SHIM_A_STATUS]		= NLA_POLICY_MAX(NLA_U32, MAX_ERRNO),
+	[GMEMFS_SHIM_A_PAGES]		= { .type = NLA_U64 },
 };
 
 static const struct genl_ops shim_genl_ops[] = {
@@ -62,6 +63,11 @@ static const struct genl_ops shim_genl_ops[] = {
 	{
 		.cmd	= GMEMFS_SHIM_CMD_SET_ORDER,
 		.doit	= shim_nl_set_order_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_SET_LIMIT,
+		.doit	= shim_nl_set_limit_doit,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };

@@ -41,6 +41,7 @@ static void __exit shim_exit(void)
 	genl_unregister_family(&shim_genl_family);
 	shim_daemon_exit();
 	shim_fs_exit();
+	shim_pages_exit();
 }
 
 module_init(shim_init);

@@ -195,7 +195,6 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	u32 flags, req_id;
 	struct shim_file *sf;
-	struct file *file;
 	void *data;
 	size_t len;
 	int err;
@@ -217,7 +216,7 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 		GENL_SET_ERR_MSG(info, "data is larger than a 2M page");
 		goto out_data;
 	}
-	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]), &file);
+	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
 	err = -ENOENT;
 	if (!sf) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
@@ -229,7 +228,7 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 		err = 0;	/* a racing populate already served the fault */
 	if (req_id)
 		shim_req_complete(req_id, err);
-	fput(file);
+	shim_file_put(sf);
 out_data:
 	kvfree(data);
 	return err;
@@ -254,7 +253,6 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	const loff_t block = PAGE_SIZE << SHIM_MAX_ORDER;
 	struct shim_file *sf;
-	struct file *file;
 	loff_t offset, len;
 	int err;
 
@@ -271,7 +269,7 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 		GENL_SET_ERR_MSG(info, "range must be 2M-aligned and not empty");
 		return -EINVAL;
 	}
-	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]), &file);
+	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
 	if (!sf) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
 				    "no such shim file");
@@ -279,6 +277,18 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	err = shim_set_order(sf, offset, len,
 			     nla_get_u32(info->attrs[GMEMFS_SHIM_A_PAGE_ORDER]));
-	fput(file);
+	shim_file_put(sf);
 	return err;
+}
+
+/* Cheap on purpose: the pool's rebalancer may call it every 10-100 ms. */
+int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_PAGES, 0);
+	if (err)
+		return err;
+	shim_pages_set_limit(nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	return 0;
 }

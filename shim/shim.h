@@ -44,10 +44,9 @@ typedef struct user_namespace shim_idmap_t;
 #define SHIM_MAX_ORDER		(PMD_SHIFT - PAGE_SHIFT)
 #define SHIM_GPC_MAX		16	/* cache entries per file */
 
-/* One shim file: the inode's private data, alive as long as its struct file. */
+/* One shim file: the inode's private data, alive as long as its inode. */
 struct shim_file {
 	struct inode *inode;
-	struct file *file;	/* immutable; not a reference */
 	u32 id;			/* immutable; key in shim_files */
 	u32 order;		/* immutable: the default folio order, and the
 				 * alignment of punch, truncate, conversion */
@@ -135,7 +134,8 @@ int shim_fs_init(void);
 void shim_fs_exit(void);
 struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 			      u32 *id);
-struct shim_file *shim_file_get(u32 id, struct file **filp);
+struct shim_file *shim_file_get(u32 id);
+void shim_file_put(struct shim_file *sf);
 
 /* folio.c: the one way to a page of a file */
 struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index,
@@ -160,6 +160,12 @@ ssize_t shim_write_iter(struct kiocb *iocb, struct iov_iter *from);
 long shim_fallocate(struct file *file, int mode, loff_t offset, loff_t len);
 int shim_setattr(shim_idmap_t *idmap, struct dentry *dentry,
 		 struct iattr *attr);
+
+/* limit.c: the daemon's limit on the pages all shim files hold */
+int shim_pages_charge(unsigned long nr);
+void shim_pages_uncharge(unsigned long nr);
+void shim_pages_set_limit(u64 pages);
+void shim_pages_exit(void);
 
 /* pfncache.c */
 void shim_gpc_invalidate(struct shim_file *sf, loff_t start, loff_t end);

@@ -49,6 +49,14 @@ enum gmemfs_shim_cmd {
 	 * stay; a block that already holds a page fills with base pages).
 	 */
 	GMEMFS_SHIM_CMD_SET_ORDER = 8,
+	/*
+	 * daemon -> kernel: PAGES, the most base pages all shim files together
+	 * may hold (GMEMFS_SHIM_NO_LIMIT: none, the default).  Past it an
+	 * allocation fails: write and fallocate with ENOSPC, a fault with
+	 * SIGBUS, POPULATE with ENOSPC; pages already held stay, whatever the
+	 * limit becomes.  The limit outlives the daemon that set it.
+	 */
+	GMEMFS_SHIM_CMD_SET_LIMIT = 9,
 	__GMEMFS_SHIM_CMD_END,
 };
 #define GMEMFS_SHIM_CMD_MAX (__GMEMFS_SHIM_CMD_END - 1)
@@ -70,7 +78,8 @@ enum gmemfs_shim_attr {
 	GMEMFS_SHIM_A_STATUS = 11,	/* u32, positive errno, 0 = done/approved */
 	GMEMFS_SHIM_A_EVENT = 12,	/* nest of GMEMFS_SHIM_A_* below */
 	GMEMFS_SHIM_A_EVENT_TYPE = 13,	/* u32, enum gmemfs_shim_event */
-	GMEMFS_SHIM_A_PAGES = 14,	/* u64, base pages allocated or freed */
+	GMEMFS_SHIM_A_PAGES = 14,	/* u64, base pages allocated or freed;
+					 * SET_LIMIT: the limit */
 	GMEMFS_SHIM_A_LOST = 15,	/* u32, reports dropped since last ACCEPT */
 	GMEMFS_SHIM_A_PAD = 16,
 	__GMEMFS_SHIM_A_END,
@@ -92,6 +101,9 @@ enum gmemfs_shim_fault_mode {
 	GMEMFS_SHIM_FAULT_AUTO = 0,	/* kernel allocates zeroed pages */
 	GMEMFS_SHIM_FAULT_ASK = 1,	/* daemon populates each missing page */
 };
+
+/* SET_LIMIT PAGES: no limit */
+#define GMEMFS_SHIM_NO_LIMIT		(~(__u64)0)
 
 /* CREATE FLAGS */
 #define GMEMFS_SHIM_F_INIT_PRIVATE	(1u << 0)

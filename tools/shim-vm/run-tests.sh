@@ -15,6 +15,9 @@ shift 2
 cache=$src/.cache/shim-vm
 limit=${SHIM_VM_TIMEOUT:-400}	# seconds for boot + tests + poweroff
 smp=${SHIM_VM_SMP:-2}		# vCPUs; 1 shows wakeup costs without IPIs
+# NAME=VALUE words for the guest's environment: the kernel hands command
+# line words it does not know, with an =, to init (sanitizer options).
+guest_env=${SHIM_VM_ENV:-}
 
 skip() { printf 'SKIP: %s (tools/install-deps.sh installs it)\n' "$*"; exit 77; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
@@ -51,7 +54,7 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp "$smp" \
 	-nodefaults -display none -no-reboot \
 	-serial "file:$work/console.log" \
 	-kernel "$vmlinuz" -initrd "$work/initramfs.cpio.gz" \
-	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 loglevel=4 quiet" &
+	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 loglevel=4 quiet $guest_env" &
 qemu_pid=$!
 rc=0
 wait "$qemu_pid" || rc=$?
