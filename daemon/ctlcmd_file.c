@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 
 #include "backing.h"
 #include "ctlcmd.h"
@@ -167,6 +169,15 @@ static const char *gm_ctl_attach_why(int err)
 	}
 }
 
+/* KVM serves a VM's ioctls only to the process that created it
+ * (kvm_vm_ioctl: EIO when current->mm is not the VM's), so a VM fd sent
+ * over the socket cannot get a guest_memfd from the daemon.  Asked here,
+ * with a harmless ioctl, so the client learns that rather than a guess. */
+static bool gm_ctl_vm_is_ours(int vm_fd)
+{
+	return ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) >= 0 || errno != EIO;
+}
+
 int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 {
 	struct gm_inode *inode;
@@ -183,6 +194,14 @@ int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 		err = gm_ctl_fail(r, err, "file %llu (policy %s) cannot be bound to a VM: "
 				  "only kvm-gmem files can", (unsigned long long)inode->ino,
 				  gm_policy_get_text(r->fs, inode));
+		goto out_put;
+	}
+	err = -EOPNOTSUPP;
+	if (!gm_ctl_vm_is_ours(r->fd_in)) {
+		err = gm_ctl_fail(r, err, "file %llu cannot be bound to this VM: KVM answers "
+				  "a VM's ioctls only in the process that created it (EIO "
+				  "here), so gmemfsd cannot create a guest_memfd on it",
+				  (unsigned long long)inode->ino);
 		goto out_put;
 	}
 	err = gm_handout_attach_vm(r->fs, inode, r->fd_in);
