@@ -1,44 +1,36 @@
 /*
  * Control commands on one file: info, open (the backing fd) and attach-vm
  * (the guest_memfd fd bound to the client's VM).  The fds come from the
- * handout seam (handout.h); the figures are GMEMFS_IOC_INFO's.
+ * handout seam (handout.h); the figures are GMEMFS_IOC_INFO's (file_info.h).
  *
  * Not for: choosing or creating backings (providers, handout.c).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 
 #include "backing.h"
 #include "ctlcmd.h"
+#include "file_info.h"
 #include "handout.h"
 #include "policy_text.h"
 
 /* What a regular file's backing says, as GMEMFS_IOC_INFO reports it. */
 static int gm_ctl_put_file(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode)
 {
-	uint32_t prov = 0, flags;
-	uint64_t page_size = 0;
-	struct stat st;
-	int err;
+	struct gmemfs_info info = { 0 };
+	int err = gm_file_info(fs, inode, &info);
 
-	pthread_mutex_lock(&inode->lock);
-	err = gm_backing_stat(inode, &st);
-	if (!err && inode->pi) {
-		prov = inode->pi->prov->id;
-		page_size = inode->pi->prov->page_size;
-	}
-	flags = (fs->passthrough ? GMEMFS_INFO_PASSTHROUGH : 0) |
-		(inode->nlink == 0 ? GMEMFS_INFO_UNLINKED : 0);
-	pthread_mutex_unlock(&inode->lock);
 	if (err)
 		return err;
-	if (nla_put_u32(msg, GMEMFS_CTL_A_PROVIDER, prov) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SIZE, st.st_size) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_POPULATED, (uint64_t)st.st_blocks * 512) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_PAGE_SIZE, page_size) < 0 ||
-	    nla_put_u32(msg, GMEMFS_CTL_A_INFO_FLAGS, flags) < 0)
+	if (nla_put_u32(msg, GMEMFS_CTL_A_PROVIDER, info.provider) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_SIZE, info.size) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_POPULATED, info.populated) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_A_PAGE_SIZE, info.page_size) < 0 ||
+	    nla_put_u32(msg, GMEMFS_CTL_A_INFO_FLAGS, info.flags) < 0)
 		return -EMSGSIZE;
 	return 0;
 }
@@ -144,6 +136,48 @@ static bool gm_ctl_is_kvm_vm(int fd)
 	return strcmp(target, "anon_inode:kvm-vm") == 0;
 }
 
+/* Is inode a kvm-gmem file now?  Checked before attaching so that the
+ * reply can tell "wrong kind of file" from the attach's own refusals. */
+static bool gm_ctl_is_kvm_gmem(struct gm_inode *inode)
+{
+	bool yes;
+
+	pthread_mutex_lock(&inode->lock);
+	yes = inode->pi && inode->pi->prov->id == GMEMFS_PROV_KVM_GMEM;
+	pthread_mutex_unlock(&inode->lock);
+	return yes;
+}
+
+/* Why attaching a kvm-gmem file failed, in words the client can act on
+ * (the provider logs the detail). */
+static const char *gm_ctl_attach_why(int err)
+{
+	switch (err) {
+	case -EBUSY:
+		return "already attached to a VM, and a guest_memfd cannot move to "
+		       "another: use a new file";
+	case -EINVAL:
+		return "the file is empty (give it its size first), or the VM has no "
+		       "guest_memfd";
+	case -ENOSPC:
+		return "the pool cannot reserve the file's size";
+	case -EOPNOTSUPP:
+		return "bytes were written before attach, and this VM's guest_memfd "
+		       "cannot be mapped to move them in";
+	default:
+		return "creating its guest_memfd failed";
+	}
+}
+
+/* KVM serves a VM's ioctls only to the process that created it
+ * (kvm_vm_ioctl: EIO when current->mm is not the VM's), so a VM fd sent
+ * over the socket cannot get a guest_memfd from the daemon.  Asked here,
+ * with a harmless ioctl, so the client learns that rather than a guess. */
+static bool gm_ctl_vm_is_ours(int vm_fd)
+{
+	return ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) >= 0 || errno != EIO;
+}
+
 int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 {
 	struct gm_inode *inode;
@@ -155,11 +189,25 @@ int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 	err = gm_ctl_file(r, R_OK | W_OK, &inode);
 	if (err)
 		return err;
-	err = gm_handout_attach_vm(r->fs, inode, r->fd_in);
-	if (err < 0) {
+	err = -EINVAL;
+	if (!gm_ctl_is_kvm_gmem(inode)) {
 		err = gm_ctl_fail(r, err, "file %llu (policy %s) cannot be bound to a VM: "
 				  "only kvm-gmem files can", (unsigned long long)inode->ino,
 				  gm_policy_get_text(r->fs, inode));
+		goto out_put;
+	}
+	err = -EOPNOTSUPP;
+	if (!gm_ctl_vm_is_ours(r->fd_in)) {
+		err = gm_ctl_fail(r, err, "file %llu cannot be bound to this VM: KVM answers "
+				  "a VM's ioctls only in the process that created it (EIO "
+				  "here), so gmemfsd cannot create a guest_memfd on it",
+				  (unsigned long long)inode->ino);
+		goto out_put;
+	}
+	err = gm_handout_attach_vm(r->fs, inode, r->fd_in);
+	if (err < 0) {
+		err = gm_ctl_fail(r, err, "file %llu cannot be bound to this VM: %s",
+				  (unsigned long long)inode->ino, gm_ctl_attach_why(err));
 		goto out_put;
 	}
 	r->fd_out = err;

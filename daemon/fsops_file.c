@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "file_info.h"
 #include "fsops.h"
 #include "log.h"
 
@@ -248,13 +249,15 @@ static bool gm_info_in_valid(const struct gmemfs_info *in)
 	return true;
 }
 
-static int gm_file_info(struct gm_fs *fs, struct gm_inode *inode, struct gmemfs_info *out)
+int gm_file_info(struct gm_fs *fs, struct gm_inode *inode, struct gmemfs_info *out)
 {
 	struct stat st;
 	int err;
 
 	pthread_mutex_lock(&inode->lock);
 	err = gm_backing_stat(inode, &st);
+	if (!err && !inode->pi)
+		err = -ENODEV;		/* no store holds it: nothing to report */
 	if (!err) {
 		out->provider = inode->pi->prov->id;
 		out->page_size = inode->pi->prov->page_size;

@@ -5,7 +5,11 @@
  *     open PATH [TEXT]      the backing fd; TEXT is written at offset 0 through it
  *     info PATH             key=value lines
  *     policy-get PATH | policy-set PATH VALUE | list DIR | pool
- *     attach PATH kvm|devnull|none   attach-vm with a new KVM VM fd, /dev/null, or no fd
+ *     attach PATH kvm|devnull|none [EXPECT [TEXT]]
+ *                           attach-vm with a new KVM VM fd, /dev/null, or no
+ *                           fd; with EXPECT, map the guest_memfd it returns,
+ *                           print whether it starts with EXPECT, then write
+ *                           TEXT at offset 0 through the mapping
  *     stall                 send list requests without reading a reply until
  *                           the socket is full, print "stalled", then wait
  *                           (at most 120 s) to be killed
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -127,10 +132,33 @@ static int attach_fd(const char *what)
 	return -1;
 }
 
-static int cmd_attach(struct gmemfs_ctl *c, char **argv, int vm)
+/* What a VMM sees in the guest_memfd it got: the bytes written through
+ * the mount before attach; what it writes, the mount must read back. */
+static int attach_map(int fd, size_t size, const char *expect, const char *text)
+{
+	size_t len = strlen(expect), tlen = text ? strlen(text) : 0;
+	char *ram;
+
+	if (len > size || tlen > size) {
+		printf("EXPECT or TEXT is longer than the file\n");
+		return 2;
+	}
+	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (ram == MAP_FAILED) {
+		printf("mmap of the guest_memfd: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("mapping %s\n", memcmp(ram, expect, len) ? "holds something else" :
+	       "starts with EXPECT");
+	memcpy(ram, text ? text : "", tlen);
+	munmap(ram, size);
+	return 0;
+}
+
+static int cmd_attach(struct gmemfs_ctl *c, int argc, char **argv, int vm)
 {
 	struct gmemfs_ctl_stat st;
-	int fd;
+	int fd, err = 0;
 
 	if (strcmp(argv[1], "none") && vm < 0) {
 		printf("cannot make the fd to attach: %s\n", strerror(-vm));
@@ -142,8 +170,10 @@ static int cmd_attach(struct gmemfs_ctl *c, char **argv, int vm)
 	if (fd < 0)
 		return refused(c, fd);
 	print_stat(&st);
+	if (argc > 2)
+		err = attach_map(fd, st.info.size, argv[2], argc > 3 ? argv[3] : NULL);
 	close(fd);
-	return 0;
+	return err;
 }
 
 static int list_entry(void *ctx, const char *name, const struct gmemfs_ctl_stat *st)
@@ -301,7 +331,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
-	if (argc == 5 && !strcmp(argv[2], "attach"))
+	if (argc >= 5 && argc <= 7 && !strcmp(argv[2], "attach"))
 		vm = attach_fd(argv[4]);
 	if (as) {
 		if (drop_to(as)) {
@@ -330,8 +360,8 @@ int main(int argc, char **argv)
 		err = cmd_open(c, argc - 3, argv + 3);
 	else if (!strcmp(argv[2], "bench") && argc == 5)
 		err = cmd_bench(c, argv[3], atoi(argv[4]));
-	else if (!strcmp(argv[2], "attach") && argc == 5)
-		err = cmd_attach(c, argv + 3, vm);
+	else if (!strcmp(argv[2], "attach") && argc >= 5 && argc <= 7)
+		err = cmd_attach(c, argc - 3, argv + 3, vm);
 	else
 		err = cmd_simple(c, argv[2], argc - 3, argv + 3);
 	gmemfs_ctl_close(c);

@@ -2,38 +2,61 @@
 #
 # t-guest: a real KVM guest whose RAM is gmemfs memory writes a word to
 # every page, and the words are read back through the mount: (a) a shmem
-# file mapped through the mount, (b) a hugetlb-2m file's fd from the
-# daemon's handout (2 MiB pages), (c) a kvm-gmem file whose guest_memfd the
-# daemon created on the guest's VM.  gm-guest is the VMM and, until the
-# control socket arrives, also serves the filesystem in-process (see its
-# top comment).  The huge pages it adds are given back at its exit.
-# Not for: the first-touch figures (gm-guest STATE MNT ROUNDS prints them).
+# file mapped through the mount, (b) a hugetlb-2m file's backing fd from
+# the control socket (2 MiB pages), (c) a kvm-gmem file attached to the
+# guest's own VM over the socket.  gm-guest is the VMM, a plain client of
+# a real gmemfsd (libgmemfs); the huge pages gmemfsd adds go back at its
+# exit.
+#
+# First-touch figures (never asserted here): GM_GUEST_ROUNDS=N makes
+# gm-guest also time N interleaved rounds of the three beside an in-kernel
+# guest_memfd, GM_GUEST_MIB the RAM size (default 16), e.g.
+#   GMEMFSD=build/daemon/gmemfsd GM_BIN=build/tests/integration \
+#     GM_GUEST_ROUNDS=31 GM_GUEST_MIB=64 bash tests/integration/t-guest.sh
+# Not for: the providers' own behaviour (t-hugetlb, t-kvmgmem, t-ctl*).
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-KNOB=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 [[ -c /dev/kvm ]] || gm_skip "/dev/kvm is missing"
-[[ -w $KNOB ]] || gm_skip "$KNOB is not writable: no 2 MiB hugetlb pages"
+[[ -w /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ]] ||
+	gm_skip "no 2 MiB hugetlb pages on this kernel"
 
+ROUNDS=${GM_GUEST_ROUNDS:-0}
+MIB=${GM_GUEST_MIB:-16}
+PAGES=$((MIB / 2))
 gm_init
-before=$(cat "$KNOB")
-echo "=== gm-guest $GM_STATE $GM_MNT" >>"$GM_LOG"
-out=$(timeout 120 "$GM_BIN/gm-guest" "$GM_STATE" "$GM_MNT" 2>>"$GM_LOG")
+gm_start --pool-size=$((4 * MIB + 64))M --hugepages=2M:$PAGES ||
+	gm_bail "gmemfsd mounts with --hugepages=2M:$PAGES"
+check_eq "hugetlb-2m got the $PAGES pages it asked for" "True $PAGES" \
+	"$(gm_stats 'next("%s %d" % (p["available"], p.get("hugepages_added", 0))
+		for p in d["pool"]["providers"] if p["name"] == "hugetlb-2m")')"
+
+timeout $((120 + ROUNDS * MIB / 2)) "$GM_BIN/gm-guest" "$GM_MNT" "$ROUNDS" "$MIB" \
+	>"$GM_TMP/guest.out" 2>&1
 rc=$?
 while IFS= read -r line; do
 	case $line in
 	"ok - "*) gm_pass "${line#ok - }" ;;
 	"FAIL - "*) gm_fail "${line#FAIL - }" ;;
-	*) gm_say "$line" ;;
+	"todo - "*) gm_say "TODO (known limitation, not counted): ${line#todo - }" ;;
+	*) echo "$line" ;;
 	esac
-done <<<"$out"
+done <"$GM_TMP/guest.out"
 check_eq "gm-guest exit status" 0 "$rc"
-check_cond "gm-guest ran all three guests" "$(grep -c '^ok - .*read back through the mount' <<<"$out") == 3"
+# Three guests, or two and the known kvm-gmem limitation (gm-guest's
+# (c) checks that it is exactly that).
+check_eq "gm-guest ran every guest it could" 3 \
+	"$(grep -c -e '^ok - .*read back through the mount' -e '^todo - kvm-gmem' \
+		"$GM_TMP/guest.out")"
+check_eq "stats: the daemon served the read-back of the files passthrough cannot serve" True \
+	"$(gm_stats 'd["requests"]["read"] > 0')"
+check_eq "gm-guest removed its files" .gmemfs "$(ls -A "$GM_MNT")"
+gm_log_mark
+check "SIGTERM stops gmemfsd and unmounts" gm_stop TERM
+check_eq "gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
 # The pool logs this only when the kernel's pool moved back by exactly what
 # it added; the knob itself is shared with whatever else runs here.
-check "the 16 huge pages gm-guest added went back to the kernel" \
-	grep -q "pool: gave 16 hugetlb-2m pages back to the kernel" "$GM_LOG"
-gm_say "nr_hugepages: $before before, $(cat "$KNOB") after"
-check "gm-guest unmounted what it mounted" gm_unmounted
+check_log "the $PAGES huge pages gmemfsd added went back to the kernel" \
+	"pool: gave $PAGES hugetlb-2m pages back to the kernel"
 gm_done
