@@ -2,19 +2,40 @@
  * The read-only views under MOUNT/.gmemfs.  Each open takes a snapshot
  * (so a reader sees one consistent document however it splits its reads),
  * served with direct_io because the size is only known at open.
+ * Snapshots are also kept on a list, so that those whose RELEASE never
+ * comes (a reader still holding the file when the mount goes) are freed at
+ * teardown (gm_ctl_release_all).
  * Not for: what the views say (stats.c).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fsops.h"
+#include "log.h"
 
 struct gm_ctl_snap {
 	size_t len;
 	char *data;
+	struct cds_list_head link;	/* gm_ctl_snaps.list; under its lock */
 };
+
+/* Open snapshots, for teardown.  One mount per daemon: process-wide. */
+static struct {
+	pthread_mutex_t lock;
+	struct cds_list_head list;
+} gm_ctl_snaps = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.list = CDS_LIST_HEAD_INIT(gm_ctl_snaps.list),
+};
+
+static void gm_ctl_snap_free(struct gm_ctl_snap *snap)
+{
+	free(snap->data);
+	free(snap);
+}
 
 int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info *fi)
 {
@@ -32,6 +53,9 @@ int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info 
 		free(snap);
 		return -ENOMEM;
 	}
+	pthread_mutex_lock(&gm_ctl_snaps.lock);
+	cds_list_add(&snap->link, &gm_ctl_snaps.list);
+	pthread_mutex_unlock(&gm_ctl_snaps.lock);
 	fi->fh = (uintptr_t)snap;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -64,6 +88,25 @@ void gm_ctl_release(struct fuse_file_info *fi)
 
 	if (!snap)
 		return;
-	free(snap->data);
-	free(snap);
+	pthread_mutex_lock(&gm_ctl_snaps.lock);
+	cds_list_del(&snap->link);
+	pthread_mutex_unlock(&gm_ctl_snaps.lock);
+	gm_ctl_snap_free(snap);
+}
+
+void gm_ctl_release_all(void)
+{
+	struct gm_ctl_snap *snap, *tmp;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&gm_ctl_snaps.lock);
+	cds_list_for_each_entry_safe(snap, tmp, &gm_ctl_snaps.list, link) {
+		cds_list_del(&snap->link);
+		gm_ctl_snap_free(snap);
+		n++;
+	}
+	pthread_mutex_unlock(&gm_ctl_snaps.lock);
+	if (n)
+		gm_info("freed %u %s/%s snapshot(s) still open at unmount", n,
+			GMEMFS_CTL_DIR, GMEMFS_STATS_FILE);
 }

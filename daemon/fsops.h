@@ -89,6 +89,8 @@ void gm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info *fi);
 void gm_ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off);
 void gm_ctl_release(struct fuse_file_info *fi);
+/* Free the snapshots whose RELEASE never came; after the loop ended. */
+void gm_ctl_release_all(void);
 
 /* stats.c: the JSON of .gmemfs/stats; malloc'd, or NULL. */
 char *gm_stats_json(struct gm_fs *fs, size_t *len);
