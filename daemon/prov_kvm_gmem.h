@@ -1,8 +1,7 @@
 /*
  * kvm-gmem: what the rest of the daemon (handout.c) and the tests need of
- * the KVM guest_memfd provider beyond its table, and the KVM uapi it uses,
- * for build hosts whose <linux/kvm.h> predates guest_memfd (Debian 12's
- * 6.1 headers; the numbers are the kernel's ABI).
+ * the KVM guest_memfd provider beyond its table (the KVM uapi it uses is
+ * uapi/kvm_compat.h's).
  *
  * Not for: the provider's mechanics (prov_kvm_gmem.c).
  */
@@ -10,46 +9,9 @@
 #define GM_PROV_KVM_GMEM_H
 
 #include <stdint.h>
-#include <linux/kvm.h>
 
+#include "kvm_compat.h"
 #include "pool.h"
-
-#ifndef KVM_CREATE_GUEST_MEMFD
-struct kvm_create_guest_memfd {
-	__u64 size;
-	__u64 flags;
-	__u64 reserved[6];
-};
-#define KVM_CREATE_GUEST_MEMFD	_IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
-#endif
-#ifndef KVM_SET_USER_MEMORY_REGION2
-struct kvm_userspace_memory_region2 {
-	__u32 slot;
-	__u32 flags;
-	__u64 guest_phys_addr;
-	__u64 memory_size;
-	__u64 userspace_addr;
-	__u64 guest_memfd_offset;
-	__u32 guest_memfd;
-	__u32 pad1;
-	__u64 pad2[14];
-};
-#define KVM_SET_USER_MEMORY_REGION2 \
-	_IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
-#endif
-#ifndef KVM_MEM_GUEST_MEMFD
-#define KVM_MEM_GUEST_MEMFD	(1UL << 2)
-#endif
-#ifndef KVM_CAP_GUEST_MEMFD
-#define KVM_CAP_GUEST_MEMFD	234
-#endif
-#ifndef KVM_CAP_GUEST_MEMFD_FLAGS
-#define KVM_CAP_GUEST_MEMFD_FLAGS 244
-#endif
-#ifndef GUEST_MEMFD_FLAG_MMAP
-#define GUEST_MEMFD_FLAG_MMAP		(1ULL << 0)
-#define GUEST_MEMFD_FLAG_INIT_SHARED	(1ULL << 1)
-#endif
 
 /* Create the guest_memfd of file id on the VM behind vm_fd, sized as the
  * file, move what was written to the file before into it, and return a
