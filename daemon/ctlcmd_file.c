@@ -16,6 +16,7 @@
 #include "file_info.h"
 #include "handout.h"
 #include "policy_text.h"
+#include "prov_kvm_gmem.h"
 
 /* What a regular file's backing says, as GMEMFS_IOC_INFO reports it. */
 static int gm_ctl_put_file(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode)
@@ -141,6 +142,10 @@ int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 	struct gm_inode *inode;
 	int err;
 
+	/* Whatever the file, the wrong kind of fd is the client's mistake. */
+	if (!prov_kvm_gmem_is_gmem(r->fd_in))
+		return gm_ctl_fail(r, -EBADF, "the fd attached is not a guest_memfd (want "
+				   "the fd KVM_CREATE_GUEST_MEMFD returned on the VMM's VM)");
 	err = gm_ctl_file(r, R_OK | W_OK, &inode);
 	if (err)
 		return err;

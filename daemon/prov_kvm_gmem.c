@@ -89,8 +89,7 @@ static struct kvm_gmem_file *kvm_find(struct kvm_gmem *kvm, uint64_t id)
 	return f;
 }
 
-/* Is fd a KVM guest_memfd (what KVM_CREATE_GUEST_MEMFD returns)? */
-static bool kvm_gmem_is_gmem(int fd)
+bool prov_kvm_gmem_is_gmem(int fd)
 {
 	char path[64], target[64];
 	ssize_t n;
@@ -295,7 +294,7 @@ static int kvm_gmem_check(struct kvm_attach *a, uint64_t *size, uint64_t *staged
 	struct stat st;
 	int err;
 
-	if (!kvm_gmem_is_gmem(a->gfd)) {
+	if (!prov_kvm_gmem_is_gmem(a->gfd)) {
 		kvm_why(a, "the fd is not a guest_memfd (want the fd KVM_CREATE_GUEST_MEMFD "
 			"returned on the VMM's VM)");
 		return -EBADF;

@@ -13,6 +13,8 @@
 #include "kvm_compat.h"
 #include "pool.h"
 
+/* Is fd a KVM guest_memfd (what KVM_CREATE_GUEST_MEMFD returns)? */
+bool prov_kvm_gmem_is_gmem(int fd);
 /* Adopt gfd, a guest_memfd a VMM created on its own VM, as the memory of
  * file id: check it has the file's size rounded up to 4 KiB and that its
  * pages can be mapped and read from here (MMAP | INIT_SHARED), reserve the
