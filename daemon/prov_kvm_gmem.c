@@ -46,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -349,8 +348,10 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	/* The daemon's own reference: the request's fd is closed after it. */
 	gfd = fcntl(a->gfd, F_DUPFD_CLOEXEC, 0);
 	err = gfd < 0 ? -errno : 0;
-	if (err)
+	if (err) {
+		kvm_why(a, "the daemon cannot keep a reference: %s", strerror(-err));
 		goto err_free;
+	}
 	err = staged ? kvm_gmem_copy_in(a->staging_fd, gfd, (uint64_t)file_size) : 0;
 	if (err) {
 		kvm_why(a, "copying the staged bytes into the guest_memfd failed: %s",

@@ -44,11 +44,15 @@ check_eq "attach-vm as nobody of root's 0644 file: EACCES" "error EACCES" \
 	"$("$GM_BIN/gm-ctl" --as 65534:65534 "$SOCK" attach shmem.ram kvm | cut -d: -f1)"
 
 # --- a kvm-gmem file, attached by another process ---
+# make_gmem_file PATH TEXT SIZE: a kvm-gmem file holding TEXT staged at 0.
+make_gmem_file() {
+	: >"$1"
+	setfattr -n user.gmemfs.pagesize -v kvm-gmem "$1"
+	printf '%s' "$2" | dd of="$1" conv=notrunc status=none
+	truncate -s "$3" "$1"
+}
 G=$M/g.ram
-: >"$G"
-setfattr -n user.gmemfs.pagesize -v kvm-gmem "$G"
-printf 'staged-before-attach' | dd of="$G" conv=notrunc status=none
-truncate -s 1M "$G"
+make_gmem_file "$G" staged-before-attach 1M
 chmod 0644 "$G"
 gid=$(gm_info "$G" id)
 gm_log_mark
@@ -69,12 +73,9 @@ check_eq "attach-vm of a guest_memfd without INIT_SHARED: EOPNOTSUPP" \
 	"error EOPNOTSUPP: file $gid cannot be attached: the guest_memfd's pages are not shared (Bad address): create it with flags MMAP|INIT_SHARED" \
 	"$("$GM_BIN/gm-ctl" "$SOCK" attach g.ram gmem-private)"
 B=$M/big.ram
-: >"$B"
-setfattr -n user.gmemfs.pagesize -v kvm-gmem "$B"
-printf 'big-staged' | dd of="$B" conv=notrunc status=none
 # 127 MiB fits the 128 MiB budget as a size, not beside the 4 MiB hugetlb
 # store as a reservation.
-truncate -s 127M "$B"
+make_gmem_file "$B" big-staged 127M
 check_eq "attach-vm of a file the pool cannot reserve: ENOSPC" \
 	"error ENOSPC: file $(gm_info "$B" id) cannot be attached: the pool cannot reserve the file's 133169152 bytes" \
 	"$("$GM_BIN/gm-ctl" "$SOCK" attach big.ram kvm)"
