@@ -126,6 +126,7 @@ check_fails "gmemctl exec of a file not on a gmemfs mount: refused, CMD not run"
 	"$GMEMCTL" exec --fd 3=/dev/null -- true
 rm -f "$G" "$H" "$B"
 
+# shellcheck disable=SC2317 # called through gm_poll
 no_gmem_refs() { [[ -z $(find "/proc/$pid/fd" -lname 'anon_inode:\[kvm-gmem\]' 2>/dev/null) ]]; }
 check "the file removed, the daemon lets go of its guest_memfd (within 10 s)" \
 	gm_poll 10 no_gmem_refs
