@@ -8,6 +8,7 @@
  *     attach PATH HOW [EXPECT [TEXT]]
  *                           attach-vm.  HOW: kvm (gmemfs_ctl_attach_vm on a
  *                           new KVM VM: libgmemfs makes the guest_memfd);
+ *                           vm-devnull (the same with /dev/null for the VM);
  *                           gmem, gmem-small, gmem-nommap, gmem-private
  *                           (gmemfs_ctl_attach_gmem of a guest_memfd made
  *                           here on a new VM: of the file's size, 4 KiB
@@ -131,7 +132,7 @@ static int attach_fd(const char *what)
 
 	if (!strcmp(what, "kvm") || !strncmp(what, "gmem", 4))
 		return new_vm();
-	if (!strcmp(what, "devnull")) {
+	if (!strcmp(what, "devnull") || !strcmp(what, "vm-devnull")) {
 		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
@@ -190,7 +191,7 @@ static int attach_how(struct gmemfs_ctl *c, const char *path, const char *how, i
 {
 	int fd, err;
 
-	if (!strcmp(how, "kvm"))
+	if (!strcmp(how, "kvm") || !strcmp(how, "vm-devnull"))
 		return gmemfs_ctl_attach_vm(c, path, vm, st);
 	fd = strncmp(how, "gmem", 4) ? vm : attach_gmem_fd(c, path, how, vm);
 	if (fd < 0 && strcmp(how, "none")) {

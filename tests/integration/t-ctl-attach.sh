@@ -63,6 +63,9 @@ check_eq "attach-vm with /dev/null for the guest_memfd: EBADF with the reason" \
 	"$("$GM_BIN/gm-ctl" "$SOCK" attach g.ram devnull)"
 check_eq "attach-vm of a kvm-gmem file without an fd: EBADF" "error EBADF" \
 	"$("$GM_BIN/gm-ctl" "$SOCK" attach g.ram none | cut -d: -f1)"
+check_eq "libgmemfs's attach_vm with /dev/null for the VM: EBADF before any attach is sent" \
+	"error EBADF: the fd is not a KVM VM of this process (KVM_CHECK_EXTENSION: Inappropriate ioctl for device)" \
+	"$("$GM_BIN/gm-ctl" "$SOCK" attach g.ram vm-devnull)"
 check_eq "attach-vm of a guest_memfd 4 KiB short: EINVAL naming both sizes" \
 	"error EINVAL: file $gid cannot be attached: the guest_memfd has 1044480 bytes, the file needs 1048576 (its 1048576 bytes rounded up to 4 KiB)" \
 	"$("$GM_BIN/gm-ctl" "$SOCK" attach g.ram gmem-small)"
