@@ -405,8 +405,9 @@ static int ctl_path(const struct bench_backend_state *st, const struct bench_obj
 }
 
 /* A sized file through the mount, then its memory from the socket: the
- * backing fd, or with vm_fd >= 0 the guest_memfd the daemon creates on
- * that VM.  On a refusal, gmemfs_ctl_reason() has the daemon's reason. */
+ * backing fd, or with vm_fd >= 0 a guest_memfd libgmemfs creates on that
+ * VM (here, in the VM's process, as KVM wants) and the daemon adopts.  On
+ * a refusal, gmemfs_ctl_reason() has the daemon's reason. */
 static int ctl_handout(struct bench *b, struct bench_backend_state *st, struct bench_obj *obj,
 		       int vm_fd, struct gmemfs_ctl_stat *cs)
 {
@@ -494,25 +495,6 @@ static int gmemfs_hugetlb_create(struct bench *b, struct bench_backend_state *st
 	return ctl_create(b, st, obj, -1);
 }
 
-/* Can the daemon bind a file to our VM at all?  It creates the guest_memfd
- * with KVM_CREATE_GUEST_MEMFD on the VM fd we send, and KVM answers a VM's
- * ioctls only in the process that created the VM (EIO elsewhere). */
-static int kvm_gmem_attach_probe(struct bench *b, struct bench_backend_state *st)
-{
-	struct bench_obj obj = { .fd = -1, .vm_fd = -1 };
-	int err = ctl_handout(b, st, &obj, st->scratch_vm_fd, NULL);
-
-	if (!err) {
-		bench_obj_release(&obj);
-		return 0;
-	}
-	reason(st, err, "gmemfsd refuses attach-vm: %s (\"%s\"); KVM serves a VM's ioctls "
-	       "only in the process that created it (EIO elsewhere), so the daemon cannot "
-	       "create a guest_memfd on a VMM's VM", strerror(-err), gmemfs_ctl_reason(st->ctl));
-	ctl_teardown(b, st);
-	return err;
-}
-
 /* guest_memfd is bound to the VM it is created on: the guest's VM for the
  * guest scenario, a scratch VM for userspace ones. */
 static int gmemfs_kvm_gmem_setup(struct bench *b, struct bench_backend_state *st)
@@ -529,8 +511,6 @@ static int gmemfs_kvm_gmem_setup(struct bench *b, struct bench_backend_state *st
 		close(kvm);
 	if (!err)
 		err = ctl_setup(b, st, "kvm-gmem", GMEMFS_PROV_KVM_GMEM);
-	if (!err)
-		err = kvm_gmem_attach_probe(b, st);
 	if (err && st->scratch_vm_fd >= 0)
 		close(st->scratch_vm_fd);
 	return err;

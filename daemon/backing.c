@@ -274,12 +274,22 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 		gm_rebalancer_kick(&fs->rebalancer);	/* its memory may be free now */
 }
 
-int gm_backing_stat(struct gm_inode *inode, struct stat *st)
+/* The backing's size (and times) without the provider's stat_fixup: what
+ * read and write clamp to.  The fixup may walk every page of the file
+ * (kvm-gmem's mincore), far too much to pay on each read. */
+static int gm_backing_stat_size(struct gm_inode *inode, struct stat *st)
 {
 	if (inode->backing_fd < 0)
 		return -EBADF;
-	if (fstat(inode->backing_fd, st))
-		return -errno;
+	return fstat(inode->backing_fd, st) ? -errno : 0;
+}
+
+int gm_backing_stat(struct gm_inode *inode, struct stat *st)
+{
+	int err = gm_backing_stat_size(inode, st);
+
+	if (err)
+		return err;
 	if (inode->pi && inode->pi->prov->stat_fixup)
 		inode->pi->prov->stat_fixup(inode->pi, inode->ino, st);
 	return 0;
@@ -460,7 +470,7 @@ ssize_t gm_backing_read(struct gm_inode *inode, void *buf, size_t len, off_t off
 	ssize_t n;
 
 	pthread_mutex_lock(&inode->lock);
-	n = gm_backing_stat(inode, &st);
+	n = gm_backing_stat_size(inode, &st);
 	if (n)
 		goto out;
 	if (off >= st.st_size) {
@@ -488,7 +498,7 @@ static int gm_backing_grow_for_write(struct gm_fs *fs, struct gm_inode *inode, u
 	int err;
 
 	pthread_mutex_lock(&inode->lock);
-	err = gm_backing_stat(inode, &st);
+	err = gm_backing_stat_size(inode, &st);
 	page = inode->pi->prov->page_size;
 	pthread_mutex_unlock(&inode->lock);
 	if (err || end <= (uint64_t)st.st_size)

@@ -1,22 +1,22 @@
 /*
  * Control commands on one file: info, open (the backing fd) and attach-vm
- * (the guest_memfd fd bound to the client's VM).  The fds come from the
- * handout seam (handout.h); the figures are GMEMFS_IOC_INFO's (file_info.h).
+ * (a kvm-gmem file adopts the guest_memfd the VMM made on its VM).  The fds
+ * go through the handout seam (handout.h); the figures are
+ * GMEMFS_IOC_INFO's (file_info.h).
  *
  * Not for: choosing or creating backings (providers, handout.c).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
-#include <linux/kvm.h>
 
 #include "backing.h"
 #include "ctlcmd.h"
 #include "file_info.h"
 #include "handout.h"
 #include "policy_text.h"
+#include "prov_kvm_gmem.h"
 
 /* What a regular file's backing says, as GMEMFS_IOC_INFO reports it. */
 static int gm_ctl_put_file(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode)
@@ -121,21 +121,6 @@ out_put:
 	return err;
 }
 
-/* Is fd a KVM VM (what KVM_CREATE_VM returns)?  The daemon hands it to
- * KVM_CREATE_GUEST_MEMFD, so anything else is refused before. */
-static bool gm_ctl_is_kvm_vm(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:kvm-vm") == 0;
-}
-
 /* Is inode a kvm-gmem file now?  Checked before attaching so that the
  * reply can tell "wrong kind of file" from the attach's own refusals. */
 static bool gm_ctl_is_kvm_gmem(struct gm_inode *inode)
@@ -148,44 +133,19 @@ static bool gm_ctl_is_kvm_gmem(struct gm_inode *inode)
 	return yes;
 }
 
-/* Why attaching a kvm-gmem file failed, in words the client can act on
- * (the provider logs the detail). */
-static const char *gm_ctl_attach_why(int err)
-{
-	switch (err) {
-	case -EBUSY:
-		return "already attached to a VM, and a guest_memfd cannot move to "
-		       "another: use a new file";
-	case -EINVAL:
-		return "the file is empty (give it its size first), or the VM has no "
-		       "guest_memfd";
-	case -ENOSPC:
-		return "the pool cannot reserve the file's size";
-	case -EOPNOTSUPP:
-		return "bytes were written before attach, and this VM's guest_memfd "
-		       "cannot be mapped to move them in";
-	default:
-		return "creating its guest_memfd failed";
-	}
-}
-
-/* KVM serves a VM's ioctls only to the process that created it
- * (kvm_vm_ioctl: EIO when current->mm is not the VM's), so a VM fd sent
- * over the socket cannot get a guest_memfd from the daemon.  Asked here,
- * with a harmless ioctl, so the client learns that rather than a guess. */
-static bool gm_ctl_vm_is_ours(int vm_fd)
-{
-	return ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) >= 0 || errno != EIO;
-}
-
+/* The request's fd is a guest_memfd the VMM created on its own VM (KVM
+ * serves KVM_CREATE_GUEST_MEMFD only to the VM's process); the reply has
+ * the file's attributes and no fd: the VMM holds the guest_memfd already. */
 int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 {
+	char why[GM_CHAN_WHY_MAX];
 	struct gm_inode *inode;
 	int err;
 
-	if (!gm_ctl_is_kvm_vm(r->fd_in))
-		return gm_ctl_fail(r, -EBADF, "the fd attached is not a KVM VM "
-				   "(want the fd KVM_CREATE_VM returned)");
+	/* Whatever the file, the wrong kind of fd is the client's mistake. */
+	if (!prov_kvm_gmem_is_gmem(r->fd_in))
+		return gm_ctl_fail(r, -EBADF, "the fd attached is not a guest_memfd (want "
+				   "the fd KVM_CREATE_GUEST_MEMFD returned on the VMM's VM)");
 	err = gm_ctl_file(r, R_OK | W_OK, &inode);
 	if (err)
 		return err;
@@ -196,21 +156,12 @@ int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r)
 				  gm_policy_get_text(r->fs, inode));
 		goto out_put;
 	}
-	err = -EOPNOTSUPP;
-	if (!gm_ctl_vm_is_ours(r->fd_in)) {
-		err = gm_ctl_fail(r, err, "file %llu cannot be bound to this VM: KVM answers "
-				  "a VM's ioctls only in the process that created it (EIO "
-				  "here), so gmemfsd cannot create a guest_memfd on it",
-				  (unsigned long long)inode->ino);
+	err = gm_handout_adopt_gmem(r->fs, inode, r->fd_in, why, sizeof(why));
+	if (err) {
+		err = gm_ctl_fail(r, err, "file %llu cannot be attached: %s",
+				  (unsigned long long)inode->ino, why);
 		goto out_put;
 	}
-	err = gm_handout_attach_vm(r->fs, inode, r->fd_in);
-	if (err < 0) {
-		err = gm_ctl_fail(r, err, "file %llu cannot be bound to this VM: %s",
-				  (unsigned long long)inode->ino, gm_ctl_attach_why(err));
-		goto out_put;
-	}
-	r->fd_out = err;
 	err = gm_ctl_reply_attrs(r, inode);
 out_put:
 	gm_fs_put(r->fs, inode);

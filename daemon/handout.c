@@ -51,24 +51,20 @@ out:
 	return err;
 }
 
-int gm_handout_attach_vm(struct gm_fs *fs, struct gm_inode *inode, int vm_fd)
+int gm_handout_adopt_gmem(struct gm_fs *fs, struct gm_inode *inode, int gmem_fd, char *why,
+			  size_t why_len)
 {
 	int err;
 
 	err = -EINVAL;
+	snprintf(why, why_len, "not a kvm-gmem file (set %s to kvm-gmem while it is empty)",
+		 GMEMFS_XATTR_PAGESIZE);
 	if (inode->type != S_IFREG || inode->is_virtual)
-		goto out_refused;
+		return err;
 	pthread_mutex_lock(&inode->lock);
-	if (!handout_is_kvm_gmem(inode)) {
-		pthread_mutex_unlock(&inode->lock);
-		goto out_refused;
-	}
-	err = prov_kvm_gmem_attach(&fs->pool, inode->pi, inode->ino, inode->backing_fd, vm_fd);
+	if (handout_is_kvm_gmem(inode))
+		err = prov_kvm_gmem_adopt(&fs->pool, inode->pi, inode->ino, inode->backing_fd,
+					  gmem_fd, why, why_len);
 	pthread_mutex_unlock(&inode->lock);
-	return err;
-
-out_refused:
-	gm_warn("handout: file %llu: not a kvm-gmem file (set %s to kvm-gmem while it "
-		"is empty)", (unsigned long long)inode->ino, GMEMFS_XATTR_PAGESIZE);
 	return err;
 }

@@ -3,6 +3,9 @@
  * a VMM gets memory that FUSE passthrough cannot serve (hugetlbfs files,
  * KVM guest_memfd) and, for any file, the backing itself.
  *
+ * A kvm-gmem file goes the other way: the VMM hands the daemon the
+ * guest_memfd it made on its own VM, since only the VM's process can.
+ *
  * A handed-out fd is the client's own: the daemon keeps no count of it, and
  * the kernel keeps the memory alive while it is open or mapped, as for an
  * unlinked open file.  Shrinking a file mapped through such an fd is refused
@@ -20,9 +23,12 @@
  * backing of regular file inode.  fd or -errno (logged, naming the file). */
 int gm_handout_open(struct gm_fs *fs, struct gm_inode *inode);
 
-/* Bind a kvm-gmem file to the VM behind vm_fd (a KVM VM fd the client
- * passed) and return the guest_memfd fd for KVM_SET_USER_MEMORY_REGION2.
- * fd or -errno: -EINVAL if the file's provider is not kvm-gmem. */
-int gm_handout_attach_vm(struct gm_fs *fs, struct gm_inode *inode, int vm_fd);
+/* Make gmem_fd, a guest_memfd a VMM created on its own VM for the file
+ * (see prov_kvm_gmem.h), the memory of kvm-gmem file inode.  The daemon
+ * keeps its own fd; gmem_fd stays the caller's.  0 or -errno with the
+ * reason in why (why_len bytes): -EINVAL if the file is not kvm-gmem, else
+ * prov_kvm_gmem_adopt's refusals.  A refusal changes nothing. */
+int gm_handout_adopt_gmem(struct gm_fs *fs, struct gm_inode *inode, int gmem_fd, char *why,
+			  size_t why_len);
 
 #endif

@@ -1,17 +1,21 @@
 /*
  * kvm-gmem: guest memory in a KVM guest_memfd, which the kernel binds to
- * one VM at creation.  The daemon cannot create it before a VMM hands over
- * its VM fd (gm_handout_attach_vm), so a file lives in two states:
+ * one VM at creation.  Only the VMM can create it: KVM answers a VM's
+ * ioctls only in the process that created the VM (kvm_vm_ioctl: EIO when
+ * current->mm is not the VM's).  So the VMM makes the guest_memfd on its
+ * own VM and hands it over (gm_handout_adopt_gmem), and a file lives in
+ * two states:
  *
  *   detached  its size and any bytes written through the mount are kept in
  *             a staging file in a tmpfs store at STATE_DIR/kvm-gmem (the
  *             tmpfs mechanics of prov_tmpfs.c), like a shmem-4k file;
- *   attached  the daemon has created the guest_memfd (flags MMAP and
- *             INIT_SHARED when KVM_CAP_GUEST_MEMFD_FLAGS offers both),
- *             sized as the file, copied the staged bytes into it and
- *             dropped them from the staging file, which now only keeps the
- *             size.  The daemon keeps its fd; read() and write() through
- *             the mount are served through a mapping of it.
+ *   attached  the daemon has checked the VMM's guest_memfd (sized as the
+ *             file, rounded up to 4 KiB; created with MMAP and
+ *             INIT_SHARED, so that another process can map it), copied the
+ *             staged bytes into it through a mapping and dropped them from
+ *             the staging file, which now only keeps the size.  The daemon
+ *             keeps its own fd on it; read() and write() through the mount
+ *             are served through a mapping of it.
  *
  * A file is attached once, to one VM, for as long as it exists in this
  * daemon: a second attach is EBUSY (the guest_memfd cannot move to another
@@ -30,16 +34,18 @@
  * inside pool->lock by attach and forget).  kvm->attached changes under
  * pool->lock.  Calls for one file are serialized by its inode->lock.
  *
- * Not for: the KVM VM (the client's) or sending fds (the control socket).
+ * Not for: the KVM VM and creating the guest_memfd (the VMM's, through
+ * libgmemfs) or receiving fds (the control socket).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -49,13 +55,15 @@
 
 #define GMEM_PAGE	4096ULL		/* guest_memfd: 4 KiB folios only */
 #define GMEM_COPY_CHUNK	(1U << 20)
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22		/* Linux 5.14 */
+#endif
 
 struct kvm_gmem_file {
 	struct kvm_gmem_file *next;
 	uint64_t id;
-	int fd;			/* the guest_memfd */
+	int fd;			/* the daemon's fd on the VMM's guest_memfd */
 	uint64_t size;		/* its size: the file's, page-aligned up */
-	bool mappable;		/* created with GUEST_MEMFD_FLAG_MMAP */
 };
 
 struct kvm_gmem {
@@ -78,6 +86,21 @@ static struct kvm_gmem_file *kvm_find(struct kvm_gmem *kvm, uint64_t id)
 		;
 	pthread_mutex_unlock(&kvm->lock);
 	return f;
+}
+
+bool prov_kvm_gmem_is_gmem(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	/* An anon inode's name is the kernel's, never the caller's (memfd
+	 * names read "/memfd:NAME"), so the name cannot be faked. */
+	return strcmp(target, "anon_inode:[kvm-gmem]") == 0;
 }
 
 static int kvm_gmem_attach_store(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
@@ -188,31 +211,25 @@ static int kvm_gmem_copy_in(int staging_fd, int gfd, uint64_t size)
 	return err;
 }
 
-/* The guest_memfd flags this VM offers: MMAP and INIT_SHARED together (the
- * daemon maps it to serve read/write), else none.  -EINVAL: no KVM VM. */
-static int kvm_gmem_flags(int vm_fd, uint64_t *flags)
-{
-	int caps = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD);
-
-	if (caps < 0)
-		return -EINVAL;		/* ENOTTY, EBADF: not a KVM fd */
-	if (caps == 0)
-		return -EOPNOTSUPP;
-	caps = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
-	*flags = 0;
-	if (caps > 0 && ((uint64_t)caps & (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)) ==
-			(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED))
-		*flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
-	return 0;
-}
-
 struct kvm_attach {
 	struct gm_prov_inst *pi;
 	uint64_t id;
 	int staging_fd;
-	int vm_fd;
-	const char *why;	/* the reason of a refusal, for the log */
+	int gfd;		/* the VMM's guest_memfd, as received */
+	char *why;		/* the reason of a refusal, for the reply and log */
+	size_t why_len;
 };
+
+static void kvm_why(struct kvm_attach *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void kvm_why(struct kvm_attach *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->why, a->why_len, fmt, ap);
+	va_end(ap);
+}
 
 /* Can the instance reserve size bytes, given that the file's staged bytes
  * leave the staging store? */
@@ -228,14 +245,85 @@ static int kvm_gmem_check_room(struct gm_prov_inst *pi, uint64_t size, uint64_t 
 	return room + staged < size ? -ENOSPC : 0;
 }
 
-static int kvm_gmem_create(int vm_fd, uint64_t size, uint64_t flags)
+/* Does the guest_memfd have the file's size?  KVM fixes it at creation. */
+static int kvm_gmem_check_size(struct kvm_attach *a, uint64_t size, uint64_t file_size)
 {
-	struct kvm_create_guest_memfd req = { .size = size, .flags = flags };
-	int gfd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &req);
+	struct stat st;
 
-	if (gfd < 0)
-		return errno == ENOTTY ? -EINVAL : -errno;
-	return gfd;	/* KVM makes it O_CLOEXEC */
+	if (fstat(a->gfd, &st)) {
+		kvm_why(a, "cannot stat the guest_memfd: %s", strerror(errno));
+		return -EBADF;
+	}
+	if ((uint64_t)st.st_size == size)
+		return 0;
+	kvm_why(a, "the guest_memfd has %llu bytes, the file needs %" PRIu64 " (its %" PRIu64
+		" bytes rounded up to 4 KiB)", (unsigned long long)st.st_size, size, file_size);
+	return -EINVAL;
+}
+
+/* Can the daemon map the guest_memfd and read it?  Without
+ * GUEST_MEMFD_FLAG_MMAP mmap is ENODEV; without INIT_SHARED its pages are
+ * private and a fault is SIGBUS, which MADV_POPULATE_READ reports as
+ * EFAULT instead of a signal.  A shared guest_memfd gets its first page
+ * allocated (zeroed) by the probe, within the size attach reserves. */
+static int kvm_gmem_check_mappable(struct kvm_attach *a)
+{
+	void *map;
+	int err = 0;
+
+	map = mmap(NULL, GMEM_PAGE, PROT_READ, MAP_SHARED, a->gfd, 0);
+	if (map == MAP_FAILED) {
+		kvm_why(a, "the guest_memfd cannot be mapped (%s): create it with flags "
+			"MMAP|INIT_SHARED", strerror(errno));
+		return -EOPNOTSUPP;
+	}
+	if (madvise(map, GMEM_PAGE, MADV_POPULATE_READ)) {
+		kvm_why(a, "the guest_memfd's pages are not shared (%s): create it with "
+			"flags MMAP|INIT_SHARED", strerror(errno));
+		err = -EOPNOTSUPP;
+	}
+	munmap(map, GMEM_PAGE);
+	return err;
+}
+
+/* Everything that can refuse the attach, before anything changes. */
+static int kvm_gmem_check(struct kvm_attach *a, uint64_t *size, uint64_t *staged,
+			  off_t *file_size)
+{
+	struct stat st;
+	int err;
+
+	if (!prov_kvm_gmem_is_gmem(a->gfd)) {
+		kvm_why(a, "the fd is not a guest_memfd (want the fd KVM_CREATE_GUEST_MEMFD "
+			"returned on the VMM's VM)");
+		return -EBADF;
+	}
+	if (kvm_find(kvm_of(a->pi), a->id)) {
+		kvm_why(a, "already attached to a VM, and a guest_memfd cannot move to "
+			"another: use a new file");
+		return -EBUSY;
+	}
+	if (fstat(a->staging_fd, &st)) {
+		err = -errno;
+		kvm_why(a, "cannot stat the staging file: %s", strerror(-err));
+		return err;
+	}
+	if (st.st_size == 0) {
+		kvm_why(a, "the file is empty: give it its size first");
+		return -EINVAL;
+	}
+	*file_size = st.st_size;
+	*size = ((uint64_t)st.st_size + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1);
+	*staged = (uint64_t)st.st_blocks * 512;
+	err = kvm_gmem_check_size(a, *size, (uint64_t)st.st_size);
+	if (err)
+		return err;
+	err = kvm_gmem_check_room(a->pi, *size, *staged);
+	if (err) {
+		kvm_why(a, "the pool cannot reserve the file's %" PRIu64 " bytes", *size);
+		return err;
+	}
+	return kvm_gmem_check_mappable(a);
 }
 
 static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
@@ -244,54 +332,35 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	struct gm_prov_inst *pi = a->pi;
 	struct kvm_gmem *kvm = kvm_of(pi);
 	struct kvm_gmem_file *f;
-	uint64_t size, staged, flags = 0;
-	struct stat st;
+	uint64_t size, staged;
+	off_t file_size;
 	int gfd, err;
 
 	(void)pool;
-	a->why = "already attached to a VM (a guest_memfd is bound to one)";
-	err = -EBUSY;
-	if (kvm_find(kvm, a->id))
-		return err;
-	a->why = "cannot stat the staging file";
-	err = fstat(a->staging_fd, &st) ? -errno : 0;
+	err = kvm_gmem_check(a, &size, &staged, &file_size);
 	if (err)
 		return err;
-	a->why = "the file is empty: give it its size first";
-	err = -EINVAL;
-	if (st.st_size == 0)
-		return err;
-	size = ((uint64_t)st.st_size + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1);
-	staged = (uint64_t)st.st_blocks * 512;
-	a->why = "the fd is not a KVM VM, or the VM has no guest_memfd";
-	err = kvm_gmem_flags(a->vm_fd, &flags);
-	if (err)
-		return err;
-	a->why = "bytes were written before attach, and this guest_memfd cannot be "
-		 "mapped to move them in";
-	err = -EOPNOTSUPP;
-	if (staged && !(flags & GUEST_MEMFD_FLAG_MMAP))
-		return err;
-	a->why = "the pool cannot reserve the file's size";
-	err = kvm_gmem_check_room(pi, size, staged);
-	if (err)
-		return err;
-	a->why = "KVM_CREATE_GUEST_MEMFD failed (is the fd a VM, not /dev/kvm?)";
 	err = -ENOMEM;
+	kvm_why(a, "out of memory");
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return err;
-	gfd = kvm_gmem_create(a->vm_fd, size, flags);
-	err = gfd;
-	if (gfd < 0)
+	/* The daemon's own reference: the request's fd is closed after it. */
+	gfd = fcntl(a->gfd, F_DUPFD_CLOEXEC, 0);
+	err = gfd < 0 ? -errno : 0;
+	if (err) {
+		kvm_why(a, "the daemon cannot keep a reference: %s", strerror(-err));
 		goto err_free;
-	a->why = "copying the staged bytes into the guest_memfd failed";
-	err = staged ? kvm_gmem_copy_in(a->staging_fd, gfd, (uint64_t)st.st_size) : 0;
-	if (err)
+	}
+	err = staged ? kvm_gmem_copy_in(a->staging_fd, gfd, (uint64_t)file_size) : 0;
+	if (err) {
+		kvm_why(a, "copying the staged bytes into the guest_memfd failed: %s",
+			strerror(-err));
 		goto err_close;
+	}
 	/* From here on the file's bytes live in the guest_memfd only. */
 	if (staged && fallocate(a->staging_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				0, st.st_size))
+				0, file_size))
 		gm_warn("file %llu: staged bytes not freed after attach: %s",
 			(unsigned long long)a->id, strerror(errno));
 	/* The staging store shrinks by what the reservation adds, so the
@@ -301,15 +370,13 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	if (kvm_gmem_set_limit(pi, pi->limit))
 		gm_warn("%s: staging store not shrunk after attach; the next rebalance "
 			"will", pi->dir);
-	*f = (struct kvm_gmem_file){ .id = a->id, .fd = gfd, .size = size,
-				     .mappable = flags & GUEST_MEMFD_FLAG_MMAP };
+	*f = (struct kvm_gmem_file){ .id = a->id, .fd = gfd, .size = size };
 	pthread_mutex_lock(&kvm->lock);
 	f->next = kvm->files;
 	kvm->files = f;
 	pthread_mutex_unlock(&kvm->lock);
-	gm_info("file %llu: attached to a VM: guest_memfd of %" PRIu64 " bytes, flags %#" PRIx64
-		", %" PRIu64 " staged bytes moved in", (unsigned long long)a->id, size, flags,
-		staged);
+	gm_info("file %llu: attached: the VMM's guest_memfd of %" PRIu64 " bytes, %" PRIu64
+		" staged bytes moved in", (unsigned long long)a->id, size, staged);
 	return 0;
 
 err_close:
@@ -319,19 +386,14 @@ err_free:
 	return err;
 }
 
-int prov_kvm_gmem_attach(struct gm_pool *pool, struct gm_prov_inst *pi, uint64_t id,
-			 int staging_fd, int vm_fd)
+int prov_kvm_gmem_adopt(struct gm_pool *pool, struct gm_prov_inst *pi, uint64_t id,
+			int staging_fd, int gfd, char *why, size_t why_len)
 {
-	struct kvm_attach a = { .pi = pi, .id = id, .staging_fd = staging_fd, .vm_fd = vm_fd };
-	int err;
+	struct kvm_attach a = { .pi = pi, .id = id, .staging_fd = staging_fd, .gfd = gfd,
+				.why = why, .why_len = why_len };
 
-	err = gm_pool_locked(pool, kvm_gmem_attach_locked, &a);
-	if (err) {
-		gm_warn("file %llu: attach to a VM refused: %s (%s)", (unsigned long long)id,
-			a.why, strerror(-err));
-		return err;
-	}
-	return prov_kvm_gmem_dup(pi, id);
+	why[0] = '\0';
+	return gm_pool_locked(pool, kvm_gmem_attach_locked, &a);
 }
 
 int prov_kvm_gmem_dup(struct gm_prov_inst *pi, uint64_t id)
@@ -386,8 +448,6 @@ static ssize_t kvm_gmem_read(struct gm_prov_inst *pi, uint64_t id, int fd, void 
 	struct kvm_gmem_file *f = kvm_find(kvm_of(pi), id);
 	ssize_t n;
 
-	if (f && !f->mappable)
-		return -EOPNOTSUPP;
 	if (f)
 		return prov_mapio_read(f->fd, GMEM_PAGE, buf, len, off);
 	n = pread(fd, buf, len, off);
@@ -405,8 +465,6 @@ static ssize_t kvm_gmem_write(struct gm_prov_inst *pi, uint64_t id, int fd, cons
 		n = pwrite(fd, buf, len, off);
 		return n < 0 ? -errno : n;
 	}
-	if (!f->mappable)
-		return -EOPNOTSUPP;
 	if (fstat(fd, &st))
 		return -errno;
 	if ((uint64_t)off + len > (uint64_t)st.st_size) {
@@ -469,7 +527,7 @@ static void kvm_gmem_stat_fixup(struct gm_prov_inst *pi, uint64_t id, struct sta
 	uint64_t n = 0;
 	void *map;
 
-	if (!f || !f->mappable)
+	if (!f)
 		return;
 	map = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
 	if (map == MAP_FAILED)

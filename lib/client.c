@@ -4,15 +4,18 @@
  * Not for: finding a mount's socket (locate.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "chan.h"
 #include "gmemfs_client.h"
+#include "kvm_compat.h"
 
 #define API __attribute__((visibility("default")))
 
@@ -202,10 +205,79 @@ API int gmemfs_ctl_info(struct gmemfs_ctl *c, const char *path, struct gmemfs_ct
 	return ctl_file_call(c, GMEMFS_CTL_CMD_INFO, path, -1, st, false);
 }
 
+API int gmemfs_ctl_attach_gmem(struct gmemfs_ctl *c, const char *path, int gmem_fd,
+			       struct gmemfs_ctl_stat *st)
+{
+	return ctl_file_call(c, GMEMFS_CTL_CMD_ATTACH_VM, path, gmem_fd, st, false);
+}
+
+/* The guest_memfd flags to create with: MMAP|INIT_SHARED if the VM offers
+ * both (the daemon maps it from its own process), else none, which the
+ * daemon refuses with its reason.  -EBADF: vm_fd is no KVM VM. */
+static int ctl_gmem_flags(struct gmemfs_ctl *c, int vm_fd, __u64 *flags)
+{
+	const uint64_t want = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	int caps = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD);
+
+	if (caps < 0) {
+		snprintf(c->reason, sizeof(c->reason), "the fd is not a KVM VM of this process "
+			 "(KVM_CHECK_EXTENSION: %s)", strerror(errno));
+		return -EBADF;
+	}
+	if (caps == 0) {
+		snprintf(c->reason, sizeof(c->reason), "this kernel's KVM has no guest_memfd");
+		return -EOPNOTSUPP;
+	}
+	caps = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
+	*flags = caps > 0 && ((uint64_t)caps & want) == want ? want : 0;
+	return 0;
+}
+
+/* A guest_memfd on vm_fd of the file's size (st from INFO), close-on-exec
+ * (KVM does not set it).  A size of 0 cannot be a guest_memfd: the
+ * smallest one goes instead, so that the daemon gives its own reason (an
+ * empty file, a directory, another provider) and logs it. */
+static int ctl_gmem_create(struct gmemfs_ctl *c, int vm_fd, const struct gmemfs_ctl_stat *st)
+{
+	struct kvm_create_guest_memfd req = { .size = (st->info.size + 4095) & ~4095ULL };
+	int fd, err;
+
+	err = ctl_gmem_flags(c, vm_fd, &req.flags);
+	if (err)
+		return err;
+	if (!req.size)
+		req.size = 4096;
+	fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &req);
+	if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC)) {
+		err = -errno;
+		snprintf(c->reason, sizeof(c->reason), "KVM_CREATE_GUEST_MEMFD of %llu bytes, "
+			 "flags %#llx: %s", (unsigned long long)req.size,
+			 (unsigned long long)req.flags, strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
 API int gmemfs_ctl_attach_vm(struct gmemfs_ctl *c, const char *path, int vm_fd,
 			     struct gmemfs_ctl_stat *st)
 {
-	return ctl_file_call(c, GMEMFS_CTL_CMD_ATTACH_VM, path, vm_fd, st, true);
+	struct gmemfs_ctl_stat info;
+	int gfd, err;
+
+	err = gmemfs_ctl_info(c, path, &info);
+	if (err)
+		return err;
+	gfd = ctl_gmem_create(c, vm_fd, &info);
+	if (gfd < 0)
+		return gfd;
+	err = gmemfs_ctl_attach_gmem(c, path, gfd, st);
+	if (err) {
+		close(gfd);
+		return err;
+	}
+	return gfd;
 }
 
 API int gmemfs_ctl_policy_get(struct gmemfs_ctl *c, const char *path, char *buf, size_t len)

@@ -69,10 +69,20 @@ int gmemfs_ctl_open(struct gmemfs_ctl *c, const char *path, struct gmemfs_ctl_st
 int gmemfs_ctl_info(struct gmemfs_ctl *c, const char *path, struct gmemfs_ctl_stat *st);
 int gmemfs_ctl_policy_get(struct gmemfs_ctl *c, const char *path, char *buf, size_t len);
 int gmemfs_ctl_policy_set(struct gmemfs_ctl *c, const char *path, const char *policy);
-/* Bind a kvm-gmem file to the VM behind vm_fd (from KVM_CREATE_VM): the
- * guest_memfd fd for KVM_SET_USER_MEMORY_REGION2, or -errno. */
+/* Attach a kvm-gmem file to the VM behind vm_fd (KVM_CREATE_VM's, in this
+ * process; KVM serves a VM's ioctls only there): asks the file's size
+ * (INFO), creates a guest_memfd of that size rounded up to 4 KiB on the VM
+ * with GUEST_MEMFD_FLAG_MMAP | INIT_SHARED and hands it to the daemon
+ * (gmemfs_ctl_attach_gmem), which moves the file's bytes into it and
+ * serves the mount from it.  The guest_memfd fd (close-on-exec) for
+ * KVM_SET_USER_MEMORY_REGION2, or -errno. */
 int gmemfs_ctl_attach_vm(struct gmemfs_ctl *c, const char *path, int vm_fd,
 			 struct gmemfs_ctl_stat *st);
+/* The same with a guest_memfd the caller created itself (the file's size
+ * rounded up to 4 KiB, flags MMAP|INIT_SHARED); gmem_fd stays the
+ * caller's.  0 or -errno. */
+int gmemfs_ctl_attach_gmem(struct gmemfs_ctl *c, const char *path, int gmem_fd,
+			   struct gmemfs_ctl_stat *st);
 int gmemfs_ctl_pool(struct gmemfs_ctl *c, struct gmemfs_ctl_pool *pool);
 /* Call fn for each entry of directory dir; a non-zero return from fn
  * stops the listing (the rest of the answer is still read) and is

@@ -12,7 +12,7 @@
  * nlmsgerr with a negative errno, NLM_F_CAPPED, and with NLM_F_ACK_TLVS the
  * reason as NLMSGERR_ATTR_MSG).  LIST answers with one NLM_F_MULTI message
  * per entry, then NLMSG_DONE.  File descriptors travel as SCM_RIGHTS on the
- * request (ATTACH_VM: the VM fd) or the reply (OPEN, ATTACH_VM); a request
+ * request (ATTACH_VM: a guest_memfd) or the reply (OPEN); a request
  * of any other command that carries fds is refused and its fds closed.
  *
  * Files are named by GMEMFS_CTL_A_PATH, relative to the mount root ("" or
@@ -38,8 +38,13 @@ enum gmemfs_ctl_cmd {
 	GMEMFS_CTL_CMD_POLICY_GET = 67,
 	/* PATH POLICY -> (no attributes).  Needs write permission. */
 	GMEMFS_CTL_CMD_POLICY_SET = 68,
-	/* PATH [FLAGS] + a KVM VM fd in SCM_RIGHTS -> file attributes and the
-	 * file's guest_memfd fd bound to that VM.  Needs read and write. */
+	/* PATH [FLAGS] + a guest_memfd in SCM_RIGHTS -> file attributes, no fd.
+	 * The VMM creates the guest_memfd on its own VM (KVM serves
+	 * KVM_CREATE_GUEST_MEMFD only in the VM's process) with the file's size
+	 * (INFO's SIZE) rounded up to 4 KiB and flags MMAP|INIT_SHARED; the
+	 * daemon checks it, keeps its own reference, moves the file's bytes
+	 * into it and serves the mount from it.  A kvm-gmem file only, once.
+	 * Needs read and write. */
 	GMEMFS_CTL_CMD_ATTACH_VM = 69,
 	/* [PATH] (a directory; default the root) -> per entry NAME + entry
 	 * attributes, NLM_F_MULTI; then NLMSG_DONE.  Needs read and search. */

@@ -18,46 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/kvm.h>
-
+#include "kvm_compat.h"
 #include "vmm.h"
-
-/* Newer than Debian 12's linux/kvm.h (6.1); values from the 6.18 uapi. */
-#ifndef KVM_SET_USER_MEMORY_REGION2
-struct kvm_userspace_memory_region2 {
-	__u32 slot;
-	__u32 flags;
-	__u64 guest_phys_addr;
-	__u64 memory_size;
-	__u64 userspace_addr;
-	__u64 guest_memfd_offset;
-	__u32 guest_memfd;
-	__u32 pad1;
-	__u64 pad2[14];
-};
-#define KVM_SET_USER_MEMORY_REGION2 \
-	_IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
-#endif
-#ifndef KVM_CREATE_GUEST_MEMFD
-struct kvm_create_guest_memfd {
-	__u64 size;
-	__u64 flags;
-	__u64 reserved[6];
-};
-#define KVM_CREATE_GUEST_MEMFD	_IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
-#endif
-#ifndef KVM_MEM_GUEST_MEMFD
-#define KVM_MEM_GUEST_MEMFD	(1UL << 2)
-#endif
-#ifndef KVM_CAP_GUEST_MEMFD
-#define KVM_CAP_GUEST_MEMFD	234
-#endif
-#ifndef KVM_CAP_GUEST_MEMFD_FLAGS
-#define KVM_CAP_GUEST_MEMFD_FLAGS 244
-#endif
-#ifndef KVM_EXIT_MEMORY_FAULT
-#define KVM_EXIT_MEMORY_FAULT	39
-#endif
 
 #define CODE_SIZE	4096UL
 /* A guest run ends with exactly one exit (HLT); other signals than ours

@@ -282,7 +282,7 @@ static void hostile_fds(int s, const char *file)
 	seq = raw_req(&r, GMEMFS_CTL_CMD_ATTACH_VM, GMEMFS_GENL_VERSION);
 	raw_attr(&r, GMEMFS_CTL_A_PATH, file, strlen(file) + 1);
 	raw_fix(&r);
-	expect(s, "attach-vm with /dev/null for a VM", r.b, r.len, seq, -EBADF, &devnull, 1);
+	expect(s, "attach-vm with /dev/null for a guest_memfd", r.b, r.len, seq, -EBADF, &devnull, 1);
 	close(devnull);
 }
 

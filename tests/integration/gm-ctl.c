@@ -5,11 +5,18 @@
  *     open PATH [TEXT]      the backing fd; TEXT is written at offset 0 through it
  *     info PATH             key=value lines
  *     policy-get PATH | policy-set PATH VALUE | list DIR | pool
- *     attach PATH kvm|devnull|none [EXPECT [TEXT]]
- *                           attach-vm with a new KVM VM fd, /dev/null, or no
- *                           fd; with EXPECT, map the guest_memfd it returns,
- *                           print whether it starts with EXPECT, then write
- *                           TEXT at offset 0 through the mapping
+ *     attach PATH HOW [EXPECT [TEXT]]
+ *                           attach-vm.  HOW: kvm (gmemfs_ctl_attach_vm on a
+ *                           new KVM VM: libgmemfs makes the guest_memfd);
+ *                           vm-devnull (the same with /dev/null for the VM);
+ *                           gmem, gmem-small, gmem-nommap, gmem-private
+ *                           (gmemfs_ctl_attach_gmem of a guest_memfd made
+ *                           here on a new VM: of the file's size, 4 KiB
+ *                           smaller, without MMAP, MMAP without
+ *                           INIT_SHARED); devnull or none (/dev/null, or
+ *                           no fd).  With EXPECT, map the guest_memfd,
+ *                           print whether it starts with EXPECT, then
+ *                           write TEXT at offset 0 through the mapping
  *     stall                 send list requests without reading a reply until
  *                           the socket is full, print "stalled", then wait
  *                           (at most 120 s) to be killed
@@ -41,10 +48,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/kvm.h>
 
 #include "chan.h"
 #include "gmemfs_client.h"
+#include "kvm_compat.h"
 
 static int refused(struct gmemfs_ctl *c, int err)
 {
@@ -117,15 +124,15 @@ static int cmd_open(struct gmemfs_ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* The fd attach sends: made before --as drops privileges (/dev/kvm is
- * not for everyone).  -1 for "none", or -errno. */
+/* The fd attach starts from: made before --as drops privileges (/dev/kvm
+ * is not for everyone); a VM for kvm and gmem*.  -1 for "none", or -errno. */
 static int attach_fd(const char *what)
 {
 	int fd;
 
-	if (!strcmp(what, "kvm"))
+	if (!strcmp(what, "kvm") || !strncmp(what, "gmem", 4))
 		return new_vm();
-	if (!strcmp(what, "devnull")) {
+	if (!strcmp(what, "devnull") || !strcmp(what, "vm-devnull")) {
 		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
@@ -155,6 +162,48 @@ static int attach_map(int fd, size_t size, const char *expect, const char *text)
 	return 0;
 }
 
+/* A guest_memfd on vm as HOW wants it, sized from the file's INFO. */
+static int attach_gmem_fd(struct gmemfs_ctl *c, const char *path, const char *how, int vm)
+{
+	struct kvm_create_guest_memfd req = {
+		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+	};
+	struct gmemfs_ctl_stat st;
+	int fd, err;
+
+	err = gmemfs_ctl_info(c, path, &st);
+	if (err)
+		return err;
+	req.size = (st.info.size + 4095) & ~4095ULL;
+	if (!strcmp(how, "gmem-small"))
+		req.size -= 4096;
+	else if (!strcmp(how, "gmem-nommap"))
+		req.flags = 0;
+	else if (!strcmp(how, "gmem-private"))
+		req.flags = GUEST_MEMFD_FLAG_MMAP;
+	fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &req);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Attach as HOW: the guest_memfd the file now lives in, or -errno. */
+static int attach_how(struct gmemfs_ctl *c, const char *path, const char *how, int vm,
+		      struct gmemfs_ctl_stat *st)
+{
+	int fd, err;
+
+	if (!strcmp(how, "kvm") || !strcmp(how, "vm-devnull"))
+		return gmemfs_ctl_attach_vm(c, path, vm, st);
+	fd = strncmp(how, "gmem", 4) ? vm : attach_gmem_fd(c, path, how, vm);
+	if (fd < 0 && strcmp(how, "none")) {
+		printf("cannot make the guest_memfd to attach: %s\n", strerror(-fd));
+		return -EPIPE;
+	}
+	err = gmemfs_ctl_attach_gmem(c, path, fd, st);
+	if (err && fd >= 0 && fd != vm)
+		close(fd);
+	return err ? err : fd;
+}
+
 static int cmd_attach(struct gmemfs_ctl *c, int argc, char **argv, int vm)
 {
 	struct gmemfs_ctl_stat st;
@@ -164,9 +213,11 @@ static int cmd_attach(struct gmemfs_ctl *c, int argc, char **argv, int vm)
 		printf("cannot make the fd to attach: %s\n", strerror(-vm));
 		return 2;
 	}
-	fd = gmemfs_ctl_attach_vm(c, argv[0], vm, &st);
-	if (vm >= 0)
+	fd = attach_how(c, argv[0], argv[1], vm, &st);
+	if (vm >= 0 && vm != fd)
 		close(vm);
+	if (fd == -EPIPE)
+		return 2;
 	if (fd < 0)
 		return refused(c, fd);
 	print_stat(&st);

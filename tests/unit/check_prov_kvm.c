@@ -1,12 +1,14 @@
 /*
- * Unit tests of the kvm-gmem provider through gmcore, with real KVM: a VM
- * made here (KVM_CREATE_VM) is attached to a file with gm_handout_attach_vm,
- * which returns the guest_memfd the daemon created on it.  Bytes written
- * through the daemon's write path before and after the attach are seen in
- * a mapping of that guest_memfd and back; the guest_memfd takes a memslot
- * on its own VM only; a second attach, a non-VM fd, an empty file and a
- * file the pool cannot hold are refused with their errno; and a restart
- * finds the file detached again, with its size.
+ * Unit tests of the kvm-gmem provider through gmcore, with real KVM: this
+ * process plays the VMM, creates a guest_memfd on its own VM
+ * (KVM_CREATE_GUEST_MEMFD) and gives it to a file with
+ * gm_handout_adopt_gmem.  Bytes written through the daemon's write path
+ * before and after the attach are seen in a mapping of that guest_memfd
+ * and back, also after the VMM closed its fd (the daemon keeps its own);
+ * a second attach, a fd that is no guest_memfd, one of another size, one
+ * without MMAP or INIT_SHARED, an empty file and a file the pool cannot
+ * hold are refused with their errno and reason, changing nothing; and a
+ * restart finds the file detached again, with its size.
  */
 #include <check.h>
 #include <errno.h>
@@ -77,6 +79,41 @@ static int new_vm(void)
 	return vm;
 }
 
+static char why[160];
+
+/* Play the VMM: a guest_memfd of size bytes with flags on vm. */
+static int new_gmem(int vm, uint64_t size, uint64_t flags)
+{
+	struct kvm_create_guest_memfd req = { .size = size, .flags = flags };
+	int gfd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &req);
+
+	ck_assert_msg(gfd >= 0, "KVM_CREATE_GUEST_MEMFD: %s", strerror(errno));
+	return gfd;
+}
+
+#define GMEM_SHARED	(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+
+/* Attach f to vm as a VMM does: a shared guest_memfd of size, handed over.
+ * The guest_memfd, or -errno (and the fd is closed). */
+static int attach(struct gm_inode *f, int vm, uint64_t size)
+{
+	int gfd = new_gmem(vm, size, GMEM_SHARED);
+	int err = gm_handout_adopt_gmem(&fs, f, gfd, why, sizeof(why));
+
+	if (err) {
+		close(gfd);
+		return err;
+	}
+	return gfd;
+}
+
+/* gm_handout_adopt_gmem of gfd refused with err and a reason naming what. */
+static void refused(struct gm_inode *f, int gfd, int err, const char *what)
+{
+	ck_assert_int_eq(gm_handout_adopt_gmem(&fs, f, gfd, why, sizeof(why)), err);
+	ck_assert_msg(strstr(why, what), "reason '%s' lacks '%s'", why, what);
+}
+
 static struct gm_inode *mkgmem(const char *name, uint64_t size)
 {
 	struct gm_new_args a = { .name = name, .mode = S_IFREG | 0600,
@@ -108,6 +145,25 @@ static int set_memslot(int vm, int gfd, uint64_t size, void *uaddr)
 	return ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r) ? -errno : 0;
 }
 
+static uint64_t kvm_used(void)
+{
+	struct gm_pool_usage u;
+
+	ck_assert_int_eq(gm_pool_usage(&fs.pool, &u), 0);
+	return u.prov[GMEMFS_PROV_KVM_GMEM].used;
+}
+
+static uint64_t limits_sum(void)
+{
+	struct gm_pool_usage u;
+	uint64_t sum = 0;
+
+	ck_assert_int_eq(gm_pool_usage(&fs.pool, &u), 0);
+	for (int i = 0; i < GM_NPROV; i++)
+		sum += u.prov[i].limit;
+	return sum;
+}
+
 START_TEST(test_attach_moves_staged_bytes)
 {
 	struct gm_inode *f = mkgmem("ram", 8 * MiB);
@@ -120,8 +176,8 @@ START_TEST(test_attach_moves_staged_bytes)
 	ck_assert_int_eq(gm_backing_write(&fs, f, w, sizeof(w), 1 * MiB + 7), sizeof(w));
 	ck_assert_int_eq(gm_handout_open(&fs, f), -ENODEV);
 
-	gfd = gm_handout_attach_vm(&fs, f, vm);
-	ck_assert_msg(gfd >= 0, "attach: %s", strerror(-gfd));
+	gfd = attach(f, vm, 8 * MiB);
+	ck_assert_msg(gfd >= 0, "attach: %s (%s)", strerror(-gfd), why);
 	ck_assert_int_eq(fstat(f->backing_fd, &st), 0);
 	ck_assert_int_eq(st.st_blocks, 0);		/* staged bytes moved out */
 	ck_assert_int_eq(st.st_size, 8 * MiB);		/* the size stays */
@@ -160,8 +216,11 @@ START_TEST(test_attach_moves_staged_bytes)
 	munmap(map2, 4096);
 	close(fd2);
 
+	/* The VMM lets go of its fd: the daemon's own keeps serving. */
 	munmap(map, 8 * MiB);
 	close(gfd);
+	ck_assert_int_eq(gm_backing_read(f, r, sizeof(r), 5 * MiB), sizeof(r));
+	ck_assert(memcmp(r, w, sizeof(r)) == 0);
 	close(vm2);
 	close(vm);
 }
@@ -169,28 +228,59 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-	struct gm_inode *f = mkgmem("ram", 4 * MiB), *empty = mkgmem("empty", 0);
+	struct gm_inode *f = mkgmem("ram", 4 * MiB - 100), *empty = mkgmem("empty", 0);
 	struct gm_new_args a = { .name = "plain", .mode = S_IFREG | 0600, .policy = GM_PS_4K };
 	struct gm_inode *plain = NULL;
-	int vm = new_vm(), vm2 = new_vm(), gfd, null_fd;
+	int vm = new_vm(), vm2 = new_vm(), gfd, bad;
 	uint8_t b[4096] = { 0 };
+	uint64_t used;
+	struct stat st;
 
 	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &plain), 0);
 	gm_fs_put(&fs, plain);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, plain, vm), -EINVAL);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, empty, vm), -EINVAL);
-	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, f, null_fd), -EINVAL);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, f, kvm_fd), -EINVAL);	/* not a VM */
-	close(null_fd);
+	memcpy(b, "staged", 6);
+	ck_assert_int_eq(gm_backing_write(&fs, f, b, sizeof(b), 0), sizeof(b));
+	used = kvm_used();
 
-	gfd = gm_handout_attach_vm(&fs, f, vm);
-	ck_assert_int_ge(gfd, 0);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, f, vm2), -EBUSY);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, f, vm), -EBUSY);
+	bad = new_gmem(vm, 4 * MiB, GMEM_SHARED);
+	refused(plain, bad, -EINVAL, "not a kvm-gmem file");
+	refused(empty, bad, -EINVAL, "the file is empty");
+	close(bad);
+	bad = open("/dev/null", O_RDWR | O_CLOEXEC);
+	refused(f, bad, -EBADF, "not a guest_memfd");
+	close(bad);
+	refused(f, kvm_fd, -EBADF, "not a guest_memfd");
+	bad = memfd_create("[kvm-gmem]", MFD_CLOEXEC);	/* a name cannot fake one */
+	ck_assert_int_eq(ftruncate(bad, 4 * MiB), 0);
+	refused(f, bad, -EBADF, "not a guest_memfd");
+	close(bad);
+	bad = new_gmem(vm, 4 * MiB - 4096, GMEM_SHARED);
+	refused(f, bad, -EINVAL, "has 4190208 bytes, the file needs 4194304 (its 4194204 bytes");
+	close(bad);
+	bad = new_gmem(vm, 4 * MiB, 0);
+	refused(f, bad, -EOPNOTSUPP, "cannot be mapped");
+	close(bad);
+	bad = new_gmem(vm, 4 * MiB, GUEST_MEMFD_FLAG_MMAP);
+	refused(f, bad, -EOPNOTSUPP, "not shared");
+	close(bad);
+	/* Refused: the staged bytes are where they were, the pool unmoved. */
+	ck_assert_int_eq(gm_handout_open(&fs, f), -ENODEV);
+	ck_assert_int_eq(fstat(f->backing_fd, &st), 0);
+	ck_assert_int_eq(st.st_blocks * 512, 4096);
+	ck_assert_uint_eq(kvm_used(), used);
+	memset(b, 0, sizeof(b));
+	ck_assert_int_eq(gm_backing_read(f, b, sizeof(b), 0), sizeof(b));
+	ck_assert_str_eq((char *)b, "staged");
+
+	gfd = attach(f, vm, 4 * MiB);
+	ck_assert_msg(gfd >= 0, "attach: %s (%s)", strerror(-gfd), why);
+	bad = new_gmem(vm2, 4 * MiB, GMEM_SHARED);
+	refused(f, bad, -EBUSY, "already attached");
+	close(bad);
+	ck_assert_int_eq(attach(f, vm, 4 * MiB), -EBUSY);
 	/* Its size is the guest_memfd's now. */
 	ck_assert_int_eq(gm_backing_set_size(&fs, f, 8 * MiB), -EBUSY);
-	ck_assert_int_eq(gm_backing_set_size(&fs, f, 4 * MiB), 0);
+	ck_assert_int_eq(gm_backing_set_size(&fs, f, 4 * MiB - 100), 0);
 	ck_assert_int_eq(gm_backing_write(&fs, f, b, sizeof(b), 4 * MiB), -EFBIG);
 	ck_assert_int_eq(gm_backing_fallocate(&fs, f, 0, 4 * MiB, 4096), -EFBIG);
 	ck_assert_int_eq(gm_backing_fallocate(&fs, f, FALLOC_FL_KEEP_SIZE, 100, 4096), -EINVAL);
@@ -210,25 +300,6 @@ START_TEST(test_refusals)
 }
 END_TEST
 
-static uint64_t kvm_used(void)
-{
-	struct gm_pool_usage u;
-
-	ck_assert_int_eq(gm_pool_usage(&fs.pool, &u), 0);
-	return u.prov[GMEMFS_PROV_KVM_GMEM].used;
-}
-
-static uint64_t limits_sum(void)
-{
-	struct gm_pool_usage u;
-	uint64_t sum = 0;
-
-	ck_assert_int_eq(gm_pool_usage(&fs.pool, &u), 0);
-	for (int i = 0; i < GM_NPROV; i++)
-		sum += u.prov[i].limit;
-	return sum;
-}
-
 /* Guest faults do not ask the daemon, so an attach reserves the file's
  * whole size; what the pool cannot hold is ENOSPC, nothing else moves. */
 START_TEST(test_budget)
@@ -236,11 +307,12 @@ START_TEST(test_budget)
 	struct gm_inode *a = mkgmem("a", 48 * MiB), *b = mkgmem("b", 32 * MiB);
 	int vm = new_vm(), vm2 = new_vm(), ga, gb;
 
-	ga = gm_handout_attach_vm(&fs, a, vm);
+	ga = attach(a, vm, 48 * MiB);
 	ck_assert_int_ge(ga, 0);
 	ck_assert_uint_ge(kvm_used(), 48 * MiB);
 	ck_assert_uint_le(limits_sum(), 64 * MiB);
-	ck_assert_int_eq(gm_handout_attach_vm(&fs, b, vm2), -ENOSPC);
+	ck_assert_int_eq(attach(b, vm2, 32 * MiB), -ENOSPC);
+	ck_assert_msg(strstr(why, "the pool cannot reserve the file's 33554432 bytes"), "%s", why);
 	ck_assert_int_eq(gm_handout_open(&fs, b), -ENODEV);	/* still detached */
 	ck_assert_uint_le(limits_sum(), 64 * MiB);
 
@@ -249,7 +321,7 @@ START_TEST(test_budget)
 	ck_assert_int_eq(gm_ns_unlink(&fs, fs.root, "a", false, 0), 0);
 	ck_assert_uint_lt(kvm_used(), 1 * MiB);
 	gm_backing_rebalance(&fs, NULL, 0);
-	gb = gm_handout_attach_vm(&fs, b, vm2);
+	gb = attach(b, vm2, 32 * MiB);
 	ck_assert_int_ge(gb, 0);
 	ck_assert_uint_le(limits_sum(), 64 * MiB);
 	close(gb);
@@ -266,7 +338,7 @@ START_TEST(test_restart_detaches)
 	int vm = new_vm(), gfd;
 	uint8_t b[16] = "guest memory";
 
-	gfd = gm_handout_attach_vm(&fs, f, vm);
+	gfd = attach(f, vm, 2 * MiB);
 	ck_assert_int_ge(gfd, 0);
 	ck_assert_int_eq(gm_backing_write(&fs, f, b, sizeof(b), 0), sizeof(b));
 	close(gfd);
@@ -284,7 +356,7 @@ START_TEST(test_restart_detaches)
 	ck_assert_int_eq(gm_backing_read(f, b, sizeof(b), 0), sizeof(b));
 	ck_assert_uint_eq(b[0], 0);
 	vm = new_vm();
-	gfd = gm_handout_attach_vm(&fs, f, vm);
+	gfd = attach(f, vm, 2 * MiB);
 	ck_assert_int_ge(gfd, 0);
 	close(gfd);
 	close(vm);
