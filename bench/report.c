@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "json.h"
 
 #define BEHIND	0.95	/* a ratio below this is "more than 5% behind" */
 
@@ -210,26 +211,10 @@ void bench_report_table(struct bench *b)
 
 /* --- JSON ---------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static void json_str_or_null(FILE *f, const char *s)
 {
 	if (s)
-		json_str(f, s);
+		gm_json_str(f, s);
 	else
 		fputs("null", f);
 }
@@ -297,7 +282,7 @@ static void json_machine(FILE *f)
 	fprintf(f, "\"machine\":{\"cpus_online\":%ld", sysconf(_SC_NPROCESSORS_ONLN));
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		fprintf(f, ",\"%s\":", fields[i].key);
-		json_str(f, fields[i].value);
+		gm_json_str(f, fields[i].value);
 	}
 	fputc('}', f);
 }
@@ -319,11 +304,11 @@ static void json_params(FILE *f, const struct bench *b)
 			bench_print_command(b, m);
 			fclose(m);
 		}
-		json_str(f, cmd ? cmd : "");
+		gm_json_str(f, cmd ? cmd : "");
 		free(cmd);
 	}
 	fputs(",\"started_utc\":", f);
-	json_str(f, b->started_utc);
+	gm_json_str(f, b->started_utc);
 	fprintf(f, ",\"duration_s\":%.3f", b->finished - b->started);
 }
 
@@ -369,15 +354,15 @@ static void json_backends(FILE *f, const struct bench *b)
 		const struct bench_backend_state *st = &b->st[bk];
 
 		fprintf(f, "%s{\"name\":", bk ? "," : "");
-		json_str(f, k->name);
+		gm_json_str(f, k->name);
 		fputs(",\"desc\":", f);
-		json_str(f, k->desc);
+		gm_json_str(f, k->desc);
 		fputs(",\"sits_on\":", f);
 		json_str_or_null(f, k->sits_on);
 		fprintf(f, ",\"status\":\"%s\"", st->available ? "measured" : "skipped");
 		if (!st->available) {
 			fputs(",\"reason\":", f);
-			json_str(f, st->reason);
+			gm_json_str(f, st->reason);
 		} else {
 			fprintf(f, ",\"page_size\":%llu", (unsigned long long)st->page_size);
 		}
@@ -400,7 +385,7 @@ static void json_cell(FILE *f, const struct bench *b, unsigned int sc, unsigned 
 		bench_scenarios[sc].unit);
 	if (c->na[0]) {
 		fputs("\"status\":\"n/a\",\"reason\":", f);
-		json_str(f, c->na);
+		gm_json_str(f, c->na);
 	} else {
 		fprintf(f, "\"status\":\"%s\",", c->failed ? "failed" : "measured");
 		json_samples(f, c->s, c->n, bench_scenarios[sc].check_name);

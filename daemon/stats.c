@@ -12,23 +12,8 @@
 
 #include "backing.h"
 #include "fsops.h"
+#include "json.h"
 #include "prov_kvm_gmem.h"
-
-static void gm_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
 
 /* A provider the pool knows but could not attach: listed with the reason,
  * so an operator sees why hugetlb-1g files fall back or fail. */
