@@ -20,27 +20,30 @@ struct gm_ctl_entry {
 	char *name;
 };
 
-/* Up to GM_CTL_LIST_BATCH entries of dir after *cookie; returns how many. */
-static unsigned gm_ctl_list_batch(struct gm_fs *fs, struct gm_inode *dir, uint64_t *cookie,
+/* Up to GM_CTL_LIST_BATCH entries of dir after *cookie: how many, or
+ * -ENOMEM when not even one could be taken (*cookie stays before it). */
+static int gm_ctl_list_batch(struct gm_fs *fs, struct gm_inode *dir, uint64_t *cookie,
 				  struct gm_ctl_entry *e)
 {
-	struct gm_dentry *d;
+	struct gm_dentry *d = NULL;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&fs->it.tree_lock);
 	while (n < GM_CTL_LIST_BATCH && (d = gm_dentry_next_locked(dir, *cookie))) {
-		*cookie = d->cookie;
-		if (d->inode->is_virtual)
+		if (d->inode->is_virtual) {
+			*cookie = d->cookie;
 			continue;
+		}
 		e[n].name = strdup(d->name);
 		if (!e[n].name)
 			break;
+		*cookie = d->cookie;
 		e[n].inode = d->inode;
 		gm_inode_ref(d->inode, 1);
 		n++;
 	}
 	pthread_mutex_unlock(&fs->it.tree_lock);
-	return n;
+	return n == 0 && d ? -ENOMEM : (int)n;
 }
 
 static int gm_ctl_list_send(struct gm_ctl_req *r, struct gm_ctl_entry *e)
@@ -65,10 +68,13 @@ static int gm_ctl_list_dir(struct gm_ctl_req *r, struct gm_inode *dir)
 {
 	struct gm_ctl_entry e[GM_CTL_LIST_BATCH];
 	uint64_t cookie = 0;
-	unsigned n, i;
-	int err = 0;
+	int n, i, err = 0;
 
-	while (!err && (n = gm_ctl_list_batch(r->fs, dir, &cookie, e)) > 0) {
+	while (!err && (n = gm_ctl_list_batch(r->fs, dir, &cookie, e)) != 0) {
+		if (n < 0) {
+			err = n;
+			break;
+		}
 		for (i = 0; i < n; i++) {
 			if (!err)
 				err = gm_ctl_list_send(r, &e[i]);

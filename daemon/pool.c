@@ -435,8 +435,12 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 						  hugepages ? hugepages[prov->id] : 0);
 		else
 			err = pool_attach(pool, prov, state_dir, POOL_PAGE);
-		if (err == -ENODEV && prov->id != pool->default_prov)
-			continue;	/* an optional provider, absent here */
+		if (err == -ENODEV && prov->id != pool->default_prov) {
+			/* An optional provider, absent here (its attach logged why). */
+			pool->absent[prov->id] = "its kernel module is not loaded, or another "
+						 "daemon steers it";
+			continue;
+		}
 		if (err)
 			goto err_detach;
 	}

@@ -222,6 +222,14 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 		return -ENODEV;
 	}
 	err = shim_nl_register(shim.nl);
+	if (err == -EBUSY || err == -EPERM) {
+		/* The module steers for one daemon per machine, and only for
+		 * CAP_SYS_ADMIN: this mount goes on without shim files. */
+		gm_info("shim: the module refuses this daemon (%s): the shim provider is absent",
+			err == -EBUSY ? "another gmemfsd is registered" : "no CAP_SYS_ADMIN");
+		err = -ENODEV;
+		goto err_close;
+	}
 	if (err) {
 		gm_err("shim: registering with the module: %s", shim_reason(err));
 		goto err_close;
