@@ -24,7 +24,10 @@ static uint64_t gm_backing_declared(struct gm_inode *inode)
 	struct stat st;
 	uint64_t bytes;
 
-	if (gm_backing_stat(inode, &st))
+	/* Every rebalancer walk comes here for every file: no stat_fixup.
+	 * An attached kvm-gmem file counts its size, which its reservation
+	 * covers; the fixup's populated count can not exceed that. */
+	if (gm_backing_stat_size(inode, &st))
 		return 0;
 	bytes = (uint64_t)st.st_blocks * 512;
 	if ((uint64_t)st.st_size > bytes)
@@ -274,10 +277,7 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 		gm_rebalancer_kick(&fs->rebalancer);	/* its memory may be free now */
 }
 
-/* The backing's size (and times) without the provider's stat_fixup: what
- * read and write clamp to.  The fixup may walk every page of the file
- * (kvm-gmem's mincore), far too much to pay on each read. */
-static int gm_backing_stat_size(struct gm_inode *inode, struct stat *st)
+int gm_backing_stat_size(struct gm_inode *inode, struct stat *st)
 {
 	if (inode->backing_fd < 0)
 		return -EBADF;
@@ -358,7 +358,9 @@ static bool gm_backing_movable(struct gm_inode *inode)
 {
 	struct stat st;
 
-	if (inode->backing_id > 0 || gm_backing_stat(inode, &st))
+	/* A file with a provider-side fixup (attached kvm-gmem) has a size:
+	 * the plain stat decides as well, without walking its pages. */
+	if (inode->backing_id > 0 || gm_backing_stat_size(inode, &st))
 		return false;
 	return st.st_size == 0 && st.st_blocks == 0;
 }

@@ -29,6 +29,11 @@ int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pa
 void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode);
 /* fstat of the backing; inode->lock held or the inode otherwise stable. */
 int gm_backing_stat(struct gm_inode *inode, struct stat *st);
+/* The backing's own fstat, without the provider's stat_fixup: size and
+ * times, and st_blocks of the backing file itself.  The fixup may walk
+ * every page of the file (kvm-gmem's mincore), too much for read/write
+ * and the rebalancer's walks; use this wherever st_size decides. */
+int gm_backing_stat_size(struct gm_inode *inode, struct stat *st);
 /* Remove backing objects no inode refers to (crash leftovers). */
 void gm_backing_sweep_orphans(struct gm_fs *fs);
 /* A new file's store may have no headroom (it held no files): split now,

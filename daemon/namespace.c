@@ -457,7 +457,7 @@ static int gm_ns_check_file_empty(struct gm_fs *fs, struct gm_inode *inode)
 
 	if (!fs->journaling)
 		return 0;	/* replay: it was checked when it happened */
-	err = gm_backing_stat(inode, &st);
+	err = gm_backing_stat_size(inode, &st);	/* st_size decides for a fixup's files */
 	if (err)
 		return err;
 	if (st.st_size || st.st_blocks || inode->nopen)
