@@ -35,6 +35,28 @@ const struct nla_policy gm_chan_policy[GMEMFS_CTL_A_MAX + 1] = {
 	U64(GMEMFS_CTL_A_POOL_USED),
 	U64(GMEMFS_CTL_A_POOL_FREE),
 	[GMEMFS_CTL_A_POOL_PROV] = { .type = NLA_NESTED },
+	U64(GMEMFS_CTL_A_PROGRESS_DONE),
+	U64(GMEMFS_CTL_A_PROGRESS_TOTAL),
+	U64(GMEMFS_CTL_A_SNAP_BYTES),
+	U64(GMEMFS_CTL_A_SNAP_PAGES),
+	U64(GMEMFS_CTL_A_SNAP_EXTENTS),
+	U64(GMEMFS_CTL_A_SNAP_NS),
+	U64(GMEMFS_CTL_A_SNAP_SKIPPED),
+	[GMEMFS_CTL_A_REGION] = { .type = NLA_NESTED },
+	U64(GMEMFS_CTL_A_SESSION),
+	STR(GMEMFS_CTL_A_SOCKET, PATH_MAX),
+	U32(GMEMFS_CTL_A_PID),
+	U64(GMEMFS_CTL_A_SESS_FAULTS),
+	U64(GMEMFS_CTL_A_SESS_PREFETCHED),
+	U64(GMEMFS_CTL_A_SESS_BYTES),
+	U32(GMEMFS_CTL_A_SESS_STATE),
+};
+
+const struct nla_policy gm_chan_region_policy[GMEMFS_CTL_REGION_A_MAX + 1] = {
+	U64(GMEMFS_CTL_REGION_A_ADDR),
+	U64(GMEMFS_CTL_REGION_A_SIZE),
+	U64(GMEMFS_CTL_REGION_A_OFFSET),
+	U64(GMEMFS_CTL_REGION_A_PAGE_SIZE),
 };
 
 const struct nla_policy gm_chan_prov_policy[GMEMFS_CTL_PROV_A_MAX + 1] = {
@@ -55,19 +77,35 @@ static const char *const gm_chan_attr_names[GMEMFS_CTL_A_MAX + 1] = {
 	[GMEMFS_CTL_A_INFO_FLAGS] = "INFO_FLAGS", [GMEMFS_CTL_A_POOL_BUDGET] = "POOL_BUDGET",
 	[GMEMFS_CTL_A_POOL_USED] = "POOL_USED", [GMEMFS_CTL_A_POOL_FREE] = "POOL_FREE",
 	[GMEMFS_CTL_A_POOL_PROV] = "POOL_PROV",
+	[GMEMFS_CTL_A_PROGRESS_DONE] = "PROGRESS_DONE",
+	[GMEMFS_CTL_A_PROGRESS_TOTAL] = "PROGRESS_TOTAL",
+	[GMEMFS_CTL_A_SNAP_BYTES] = "SNAP_BYTES", [GMEMFS_CTL_A_SNAP_PAGES] = "SNAP_PAGES",
+	[GMEMFS_CTL_A_SNAP_EXTENTS] = "SNAP_EXTENTS", [GMEMFS_CTL_A_SNAP_NS] = "SNAP_NS",
+	[GMEMFS_CTL_A_SNAP_SKIPPED] = "SNAP_SKIPPED", [GMEMFS_CTL_A_REGION] = "REGION",
+	[GMEMFS_CTL_A_SESSION] = "SESSION", [GMEMFS_CTL_A_SOCKET] = "SOCKET",
+	[GMEMFS_CTL_A_PID] = "PID", [GMEMFS_CTL_A_SESS_FAULTS] = "SESS_FAULTS",
+	[GMEMFS_CTL_A_SESS_PREFETCHED] = "SESS_PREFETCHED",
+	[GMEMFS_CTL_A_SESS_BYTES] = "SESS_BYTES", [GMEMFS_CTL_A_SESS_STATE] = "SESS_STATE",
 };
 
 #define A(x)	GM_CHAN_BIT(GMEMFS_CTL_A_##x)
 #define CMD(c)	[GMEMFS_CTL_CMD_##c - GMEMFS_CTL_CMD_FIRST]
 
 static const struct gm_chan_cmd_spec gm_chan_cmds[] = {
-	CMD(OPEN) = { "open", A(PATH), A(PATH) | A(FLAGS), 0, false },
-	CMD(INFO) = { "info", A(PATH), A(PATH), 0, false },
-	CMD(POOL) = { "pool", 0, 0, 0, false },
-	CMD(POLICY_GET) = { "policy-get", A(PATH), A(PATH), 0, false },
-	CMD(POLICY_SET) = { "policy-set", A(PATH) | A(POLICY), A(PATH) | A(POLICY), 0, false },
-	CMD(ATTACH_VM) = { "attach-vm", A(PATH), A(PATH) | A(FLAGS), 1, false },
-	CMD(LIST) = { "list", 0, A(PATH), 0, true },
+	CMD(OPEN) = { "open", A(PATH), A(PATH) | A(FLAGS), 0, 0, false },
+	CMD(INFO) = { "info", A(PATH), A(PATH), 0, 0, false },
+	CMD(POOL) = { "pool", 0, 0, 0, 0, false },
+	CMD(POLICY_GET) = { "policy-get", A(PATH), A(PATH), 0, 0, false },
+	CMD(POLICY_SET) = { "policy-set", A(PATH) | A(POLICY), A(PATH) | A(POLICY), 0, 0, false },
+	CMD(ATTACH_VM) = { "attach-vm", A(PATH), A(PATH) | A(FLAGS), 1, 1, false },
+	CMD(LIST) = { "list", 0, A(PATH), 0, 0, true },
+	CMD(SNAPSHOT) = { "snapshot", A(PATH), A(PATH) | A(FLAGS), 2, GM_CHAN_CHAIN_FDS, false },
+	CMD(RESTORE) = { "restore", A(PATH), A(PATH) | A(FLAGS), 2, GM_CHAN_CHAIN_FDS, false },
+	CMD(RESTORE_LAZY) = { "restore-lazy", A(REGION), A(REGION) | A(PATH) | A(FLAGS),
+			      3, 1 + GM_CHAN_CHAIN_FDS, false },
+	CMD(UFFD_LISTEN) = { "uffd-listen", A(SOCKET), A(SOCKET) | A(FLAGS),
+			     2, GM_CHAN_CHAIN_FDS, false },
+	CMD(SESSIONS) = { "sessions", 0, 0, 0, 0, true },
 };
 _Static_assert(GMEMFS_CTL_A_MAX < 64, "attribute masks are 64 bits");
 

@@ -29,6 +29,7 @@
 #include <netlink/genl/genl.h>
 
 #include "gmemfs_nl.h"
+#include "gmemfs_snap.h"
 
 #define GM_CHAN_BIT(a)	(1ULL << (a))
 
@@ -37,7 +38,8 @@ struct gm_chan_cmd_spec {
 	const char *name;	/* "open": for logs and reasons */
 	uint64_t required;	/* GM_CHAN_BIT(GMEMFS_CTL_A_*) */
 	uint64_t allowed;	/* superset of required */
-	unsigned nfds;		/* SCM_RIGHTS fds the request carries: exactly this many */
+	unsigned nfds;		/* SCM_RIGHTS fds the request carries: at least */
+	unsigned nfds_max;	/* and at most this many */
 	bool dump;		/* answered with NLM_F_MULTI messages and NLMSG_DONE */
 };
 
@@ -48,6 +50,7 @@ const char *gm_chan_attr_name(unsigned type);
 
 extern const struct nla_policy gm_chan_policy[GMEMFS_CTL_A_MAX + 1];
 extern const struct nla_policy gm_chan_prov_policy[GMEMFS_CTL_PROV_A_MAX + 1];
+extern const struct nla_policy gm_chan_region_policy[GMEMFS_CTL_REGION_A_MAX + 1];
 
 /* A parsed message.  Everything points into the caller's buffer. */
 struct gm_chan_msg {
@@ -92,7 +95,12 @@ static inline int gm_chan_send_msg(int sock, struct nl_msg *msg, int fd)
 	return gm_chan_send(sock, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, &fd, fd >= 0);
 }
 
-#define GM_CHAN_MAX_FDS	4	/* fds a packet may carry; more are cut */
+/* fds a packet may carry; more are cut.  Above every command's nfds_max,
+ * so a cut packet is always refused by count. */
+#define GM_CHAN_MAX_FDS	16
+/* A snapshot chain's fds: image and index per layer. */
+#define GM_CHAN_CHAIN_FDS (2 * GMEMFS_SNAP_MAX_DEPTH)
+_Static_assert(1 + GM_CHAN_CHAIN_FDS < GM_CHAN_MAX_FDS, "a chain and a uffd fit a packet");
 
 /* Receive one packet into buf (cap bytes): its real length (more than cap
  * if it was cut; 0 for an empty packet or the peer's close), or -errno.

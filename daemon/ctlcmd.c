@@ -38,17 +38,28 @@ int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)
 	return err;
 }
 
-/* The fds a request carries must be exactly what its command takes. */
+/* The fds a request carries must be what its command takes. */
 static int gm_ctl_take_fds(struct gm_ctl_req *r, int *fds, unsigned nfds)
 {
-	if (nfds != r->spec->nfds)
-		return gm_ctl_fail(r, r->spec->nfds ? -EBADF : -EINVAL,
-				   "%u file descriptors attached, the command takes %u",
-				   nfds, r->spec->nfds);
-	if (nfds == 1) {
-		r->fd_in = fds[0];
-		fds[0] = -1;
+	const struct gm_chan_cmd_spec *sp = r->spec;
+
+	if (nfds < sp->nfds || nfds > sp->nfds_max) {
+		if (sp->nfds == sp->nfds_max)
+			return gm_ctl_fail(r, sp->nfds ? -EBADF : -EINVAL,
+					   "%u file descriptors attached, the command takes %u",
+					   nfds, sp->nfds);
+		return gm_ctl_fail(r, -EBADF,
+				   "%u file descriptors attached, the command takes %u to %u",
+				   nfds, sp->nfds, sp->nfds_max);
 	}
+	for (unsigned i = 0; i < nfds; i++) {
+		if (fds[i] < 0)
+			return gm_ctl_fail(r, -EBADF, "file descriptor %u did not arrive", i);
+		r->fds_in[i] = fds[i];
+		fds[i] = -1;
+	}
+	r->nfds_in = nfds;
+	r->fd_in = nfds ? r->fds_in[0] : -1;
 	return 0;
 }
 
@@ -76,11 +87,26 @@ static int gm_ctl_run(struct gm_ctl_req *r)
 		if (!r->reply)
 			return gm_ctl_fail(r, -ENOMEM, "no memory for the reply");
 	}
+	if (r->m.cmd - GMEMFS_CTL_CMD_FIRST >= sizeof(gm_ctl_ops) / sizeof(gm_ctl_ops[0]) ||
+	    !gm_ctl_ops[r->m.cmd - GMEMFS_CTL_CMD_FIRST])
+		return gm_ctl_fail(r, -EOPNOTSUPP, "%s is not served by this daemon",
+				   r->spec->name);
 	err = gm_ctl_ops[r->m.cmd - GMEMFS_CTL_CMD_FIRST](r);
 	if (err || !r->spec->dump)
 		return err;
 	r->reply = gm_chan_new_done(r->m.seq);
 	return r->reply ? 0 : gm_ctl_fail(r, -ENOMEM, "no memory for the reply");
+}
+
+/* fd_in is fds_in[0]: a handler that keeps its fd sets either to -1. */
+static void gm_ctl_close_fds_in(struct gm_ctl_req *r)
+{
+	if (r->fd_in < 0 && r->nfds_in)
+		r->fds_in[0] = -1;
+	for (unsigned i = 0; i < r->nfds_in; i++) {
+		if (r->fds_in[i] >= 0)
+			close(r->fds_in[i]);
+	}
 }
 
 int gm_ctl_request(struct gm_fs *fs, const struct gm_ctl_cred *cred, void *buf, size_t len,
@@ -107,8 +133,7 @@ int gm_ctl_request(struct gm_fs *fs, const struct gm_ctl_cred *cred, void *buf, 
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
-	if (r.fd_in >= 0)
-		close(r.fd_in);
+	gm_ctl_close_fds_in(&r);
 	if (r.fd_out >= 0)
 		close(r.fd_out);
 	return err;

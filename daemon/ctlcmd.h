@@ -37,7 +37,10 @@ struct gm_ctl_req {
 	struct gm_chan_msg m;			/* the parsed request */
 	const struct gm_chan_cmd_spec *spec;
 	const char *path;			/* PATH, or "" (the root) */
-	int fd_in;				/* the fd a command takes, or -1 */
+	int fd_in;				/* the first fd a command takes, or -1 */
+	int fds_in[GM_CHAN_MAX_FDS];		/* all of them (fds_in[0] == fd_in); a
+						 * handler that keeps one sets it -1 */
+	unsigned nfds_in;
 	struct nl_msg *reply;			/* handler's answer */
 	int fd_out;				/* handed over with reply, then closed */
 	gm_ctl_send_fn send;			/* for dumps */

@@ -49,7 +49,35 @@ enum gmemfs_ctl_cmd {
 	/* [PATH] (a directory; default the root) -> per entry NAME + entry
 	 * attributes, NLM_F_MULTI; then NLMSG_DONE.  Needs read and search. */
 	GMEMFS_CTL_CMD_LIST = 70,
-	/* The snapshot issue continues from 71. */
+	/*
+	 * Snapshots (docs/snapshot.md).  A snapshot is a layer chain: the
+	 * snapshot's image and index fds first, then its parent's, and so on
+	 * (GMEMFS_SNAP_MAX_DEPTH layers at most), all in SCM_RIGHTS, opened by
+	 * the client with its own permissions.
+	 */
+	/* PATH [FLAGS: GMEMFS_CTL_F_PROGRESS] + image fd (O_RDWR, empty),
+	 * index fd (O_RDWR, empty), then the parent's chain if incremental ->
+	 * SNAP_* figures.  With PROGRESS, NLM_F_MULTI messages carrying
+	 * PROGRESS_DONE/PROGRESS_TOTAL come before the reply.  Needs read. */
+	GMEMFS_CTL_CMD_SNAPSHOT = 71,
+	/* PATH [FLAGS: PROGRESS] + the chain -> SNAP_* figures.  Fills the
+	 * file (which must hold no memory yet; its size is set to the
+	 * snapshot's) eagerly; on any error the file holds no memory again.
+	 * Needs write. */
+	GMEMFS_CTL_CMD_RESTORE = 72,
+	/* REGION... [PATH] [FLAGS: GMEMFS_CTL_F_RECORD_WS|F_NO_PREFETCH] +
+	 * userfaultfd, then the chain -> SESSION.  Lazy restore: the daemon
+	 * serves the uffd's faults from the snapshot until the VMM exits.
+	 * PATH names the gmemfs file the regions map (shared), if any. */
+	GMEMFS_CTL_CMD_RESTORE_LAZY = 73,
+	/* SOCKET [FLAGS] + the chain -> an NLM_F_MULTI message once the
+	 * Firecracker page-fault-handler socket listens; then every VMM that
+	 * connects there gets a lazy restore session, until this request's
+	 * connection closes (the final reply follows the close, if it can). */
+	GMEMFS_CTL_CMD_UFFD_LISTEN = 74,
+	/* -> one NLM_F_MULTI message per lazy-restore session (SESSION and
+	 * SESS_* figures), then NLMSG_DONE.  Root, or the session's VMM uid. */
+	GMEMFS_CTL_CMD_SESSIONS = 75,
 	__GMEMFS_CTL_CMD_END,
 };
 #define GMEMFS_CTL_CMD_MAX (__GMEMFS_CTL_CMD_END - 1)
@@ -73,6 +101,26 @@ enum gmemfs_ctl_attr {
 	GMEMFS_CTL_A_POOL_USED,		/* u64 */
 	GMEMFS_CTL_A_POOL_FREE,		/* u64 */
 	GMEMFS_CTL_A_POOL_PROV,		/* nested, repeated: GMEMFS_CTL_PROV_A_* */
+
+	/* Snapshots: 20..29 */
+	GMEMFS_CTL_A_PROGRESS_DONE = 20,	/* u64: bytes of the source walked */
+	GMEMFS_CTL_A_PROGRESS_TOTAL = 21,	/* u64: bytes to walk */
+	GMEMFS_CTL_A_SNAP_BYTES = 22,	/* u64: bytes written (snapshot/restore) */
+	GMEMFS_CTL_A_SNAP_PAGES = 23,	/* u64: pages written */
+	GMEMFS_CTL_A_SNAP_EXTENTS = 24,	/* u64: extents in the index */
+	GMEMFS_CTL_A_SNAP_NS = 25,	/* u64: wall time of the work */
+	GMEMFS_CTL_A_SNAP_SKIPPED = 26,	/* u64: pages not written: zero, or
+					 * equal to the parent's */
+
+	/* Lazy restore: 30..47 */
+	GMEMFS_CTL_A_REGION = 30,	/* nested, repeated: GMEMFS_CTL_REGION_A_* */
+	GMEMFS_CTL_A_SESSION = 31,	/* u64: a lazy-restore session's id */
+	GMEMFS_CTL_A_SOCKET = 32,	/* string: a unix socket path */
+	GMEMFS_CTL_A_PID = 33,		/* u32: the session's VMM */
+	GMEMFS_CTL_A_SESS_FAULTS = 34,	/* u64: faults served */
+	GMEMFS_CTL_A_SESS_PREFETCHED = 35, /* u64: bytes the prefetcher placed */
+	GMEMFS_CTL_A_SESS_BYTES = 36,	/* u64: bytes placed in all */
+	GMEMFS_CTL_A_SESS_STATE = 37,	/* u32: enum gmemfs_sess_state */
 	__GMEMFS_CTL_A_END,
 };
 #define GMEMFS_CTL_A_MAX (__GMEMFS_CTL_A_END - 1)
@@ -88,6 +136,31 @@ enum gmemfs_ctl_prov_attr {
 	__GMEMFS_CTL_PROV_A_END,
 };
 #define GMEMFS_CTL_PROV_A_MAX (__GMEMFS_CTL_PROV_A_END - 1)
+
+/* Inside GMEMFS_CTL_A_REGION: one mapping of guest memory registered with
+ * the uffd, as in Firecracker's GuestRegionUffdMapping. */
+enum gmemfs_ctl_region_attr {
+	GMEMFS_CTL_REGION_A_UNSPEC = 0,
+	GMEMFS_CTL_REGION_A_ADDR,	/* u64: base host virtual address */
+	GMEMFS_CTL_REGION_A_SIZE,	/* u64: bytes */
+	GMEMFS_CTL_REGION_A_OFFSET,	/* u64: offset of the region in the snapshot */
+	GMEMFS_CTL_REGION_A_PAGE_SIZE,	/* u64: the mapping's page size */
+	__GMEMFS_CTL_REGION_A_END,
+};
+#define GMEMFS_CTL_REGION_A_MAX (__GMEMFS_CTL_REGION_A_END - 1)
+
+/* GMEMFS_CTL_A_FLAGS bits; unknown bits are refused with EINVAL. */
+#define GMEMFS_CTL_F_PROGRESS		(1u << 0)	/* SNAPSHOT, RESTORE */
+#define GMEMFS_CTL_F_RECORD_WS		(1u << 1)	/* RESTORE_LAZY, UFFD_LISTEN:
+							 * store the faulted order
+							 * in the snapshot's index */
+#define GMEMFS_CTL_F_NO_PREFETCH	(1u << 2)	/* RESTORE_LAZY, UFFD_LISTEN:
+							 * ignore a stored working set */
+
+enum gmemfs_sess_state {
+	GMEMFS_SESS_SERVING = 1,	/* faults still possible */
+	GMEMFS_SESS_COMPLETE = 2,	/* every page placed; still watching */
+};
 
 /* The largest message either side sends or accepts, in bytes. */
 #define GMEMFS_CTL_MSG_MAX		16384

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * gmemfs snapshot format, version 1 (docs/snapshot.md tells it in prose).
+ *
+ * A snapshot is two files:
+ *  - the image (SNAPFILE): a sparse raw file of exactly mem_size bytes in
+ *    which the memory at guest offset N lives at file offset N.  Holes stay
+ *    holes, so a tool that knows nothing of gmemfs (Firecracker's File
+ *    memory backend, dd, qemu's mem-path) can use a full snapshot as is.
+ *  - the index (SNAPFILE.idx): this header, nr_extents extents sorted by
+ *    offset, nr_ws working-set entries, then one __le32: crc32c of every
+ *    byte of the index before it.
+ *
+ * All fields are little-endian.  Extents never overlap, never cross a
+ * chunk_size boundary, and are whole pages.  What the index does not list
+ * is the parent's (an incremental snapshot), or zero (a full one).
+ * Checksums are CRC-32C (Castagnoli), seed ~0, final xor ~0 (as iSCSI and
+ * ext4 use it), of the extent's bytes in the image.
+ */
+#ifndef _UAPI_GMEMFS_SNAP_H
+#define _UAPI_GMEMFS_SNAP_H
+
+#include <linux/types.h>
+
+#define GMEMFS_SNAP_MAGIC	"GMSNAPIX"	/* 8 bytes, no NUL */
+#define GMEMFS_SNAP_VERSION	1
+#define GMEMFS_SNAP_IDX_SUFFIX	".idx"
+/* Layers of a chain a reader follows: the snapshot and its ancestors. */
+#define GMEMFS_SNAP_MAX_DEPTH	7
+#define GMEMFS_SNAP_PARENT_MAX	256	/* bytes of parent[], NUL included */
+
+/* header.flags */
+#define GMEMFS_SNAP_F_PARENT	(1u << 0)	/* incremental: parent_uuid set */
+#define GMEMFS_SNAP_F_ALL	(GMEMFS_SNAP_F_PARENT)
+
+struct gmemfs_snap_header {
+	char magic[8];			/* GMEMFS_SNAP_MAGIC */
+	__u32 version;			/* GMEMFS_SNAP_VERSION */
+	__u32 header_size;		/* sizeof(struct gmemfs_snap_header) */
+	__u64 mem_size;			/* bytes of memory; the image's size */
+	__u32 page_size;		/* the source's page size: 4 KiB, 2 MiB, 1 GiB */
+	__u32 chunk_size;		/* power of two >= page_size: the unit of a
+					 * lazy fault and the bound of an extent */
+	__u32 flags;			/* GMEMFS_SNAP_F_*; unknown bits: refuse */
+	__u32 provider;			/* enum gmemfs_provider of the source */
+	__u64 nr_extents;
+	__u64 nr_ws;			/* working-set entries after the extents */
+	__u8 uuid[16];			/* this snapshot (random) */
+	__u8 parent_uuid[16];		/* the parent's uuid, or zero */
+	char parent[GMEMFS_SNAP_PARENT_MAX]; /* the parent's image path as the
+					 * snapshot's creator named it, NUL-
+					 * terminated; "" without a parent */
+	__u64 created_ns;		/* CLOCK_REALTIME */
+	__u64 data_bytes;		/* sum of the DATA extents' lengths */
+	__u32 reserved[8];		/* zero */
+};
+
+enum gmemfs_snap_extent_type {
+	GMEMFS_SNAP_EXT_DATA = 1,	/* bytes in this image */
+	GMEMFS_SNAP_EXT_ZERO = 2,	/* zero here, whatever the parent had */
+};
+
+struct gmemfs_snap_extent {
+	__u64 offset;			/* bytes, page-aligned */
+	__u64 length;			/* bytes, whole pages, <= chunk_size */
+	__u32 type;			/* enum gmemfs_snap_extent_type */
+	__u32 crc;			/* DATA: crc32c of the bytes; ZERO: 0 */
+};
+
+/* A working-set entry: the offset of a chunk, in the order a lazy restore
+ * first faulted it (the prefetcher's order next time). */
+struct gmemfs_snap_ws {
+	__u64 offset;
+};
+
+#endif /* _UAPI_GMEMFS_SNAP_H */
