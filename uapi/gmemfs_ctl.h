@@ -55,7 +55,7 @@ enum gmemfs_ctl_cmd {
 	 * (GMEMFS_SNAP_MAX_DEPTH layers at most), all in SCM_RIGHTS, opened by
 	 * the client with its own permissions.
 	 */
-	/* PATH [FLAGS: GMEMFS_CTL_F_PROGRESS] + image fd (O_RDWR, empty),
+	/* PATH [FLAGS: GMEMFS_CTL_F_PROGRESS] [SNAP_PARENT] + image fd (O_RDWR, empty),
 	 * index fd (O_RDWR, empty), then the parent's chain if incremental ->
 	 * SNAP_* figures.  With PROGRESS, NLM_F_MULTI messages carrying
 	 * PROGRESS_DONE/PROGRESS_TOTAL come before the reply.  Needs read. */
@@ -111,6 +111,8 @@ enum gmemfs_ctl_attr {
 	GMEMFS_CTL_A_SNAP_NS = 25,	/* u64: wall time of the work */
 	GMEMFS_CTL_A_SNAP_SKIPPED = 26,	/* u64: pages not written: zero, or
 					 * equal to the parent's */
+	GMEMFS_CTL_A_SNAP_PARENT = 27,	/* string: the parent's image path, to
+					 * record in the index (SNAPSHOT) */
 
 	/* Lazy restore: 30..47 */
 	GMEMFS_CTL_A_REGION = 30,	/* nested, repeated: GMEMFS_CTL_REGION_A_* */
