@@ -91,6 +91,20 @@ int gmemfs_ctl_list(struct gmemfs_ctl *c, const char *dir,
 		    int (*fn)(void *ctx, const char *name, const struct gmemfs_ctl_stat *st),
 		    void *ctx);
 
+/* Snapshots (docs/snapshot.md). */
+
+/* Open the chain of the snapshot SNAPFILE: SNAPFILE (O_RDONLY) and
+ * SNAPFILE.idx (idx0_flags: O_RDONLY, or O_RDWR to store a working set),
+ * then each parent the index names (a relative parent path is taken from
+ * the child's directory), up to GMEMFS_SNAP_MAX_DEPTH layers.  fds gets
+ * img0, idx0, img1, idx1, ... (close-on-exec); only the magic, version
+ * and parent link are checked here.  The count of fds, or -errno with the
+ * reason in why (whylen bytes). */
+int gmemfs_snap_open_chain(const char *snapfile, int idx0_flags, int *fds, unsigned max,
+			   char *why, size_t whylen);
+/* Close n fds (those >= 0) and set them to -1. */
+void gmemfs_close_fds(int *fds, unsigned n);
+
 /* All in one: connect through path's mount, open, close: fd or -errno. */
 int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st);
 
