@@ -375,3 +375,42 @@ API int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st)
 	gmemfs_ctl_close(c);
 	return fd;
 }
+
+/* For the other files of the library (client_int.h). */
+
+struct nl_msg *gmemfs__ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path)
+{
+	return ctl_new(c, cmd, path, NULL);
+}
+
+int gmemfs__ctl_call_fds(struct gmemfs_ctl *c, struct nl_msg *msg, const int *fds,
+			 unsigned nfds, struct gm_chan_msg *m)
+{
+	int err, fd;
+
+	if (!msg)
+		return c->reason[0] ? -ENAMETOOLONG : -ENOMEM;
+	err = gm_chan_send(c->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, fds, nfds);
+	nlmsg_free(msg);
+	if (!err)
+		err = ctl_recv(c, m, &fd);
+	if (!err && fd >= 0)
+		close(fd);
+	return err;
+}
+
+int gmemfs__ctl_next(struct gmemfs_ctl *c, struct gm_chan_msg *m)
+{
+	int err, fd;
+
+	err = ctl_recv(c, m, &fd);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+char *gmemfs__ctl_reason_buf(struct gmemfs_ctl *c, size_t *len)
+{
+	*len = sizeof(c->reason);
+	return c->reason;
+}

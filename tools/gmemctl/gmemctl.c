@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmd_lazy.h"
 #include "gmemfs_client.h"
 
 static bool json;
@@ -33,6 +34,9 @@ static void usage(FILE *f)
 		"  exec --fd N=PATH [--fd N=PATH ...] -- CMD [ARG...]\n"
 		"                                 run CMD with PATH's backing fd at number N\n"
 		"                                 (open-exec is the same)\n"
+		"  serve-uffd [--record-ws] [--no-prefetch] [--mount=DIR] SNAPFILE SOCKET\n"
+		"                                 restore Firecracker VMMs lazily from SNAPFILE\n"
+		"  sessions [MOUNT]               lazy-restore sessions and their figures\n"
 		"PATHs are paths on a gmemfs mount (the control socket is found through\n"
 		"the mount root's xattr user.gmemfs.ctl-socket); with --socket they are\n"
 		"relative to the mount root.  DIR and PATH default to '.'.\n");
@@ -362,6 +366,10 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc > 0 && (!strcmp(argv[0], "exec") || !strcmp(argv[0], "open-exec")))
 		return cmd_exec(argc - 1, argv + 1);
+	if (argc > 0 && !strcmp(argv[0], "serve-uffd"))
+		return cmd_serve_uffd(argc, argv, sock_path);
+	if (argc > 0 && !strcmp(argv[0], "sessions"))
+		return cmd_sessions(argc, argv, sock_path, json);
 	cmd = argc > 0 ? find_cmd(argc, argv, &words) : NULL;
 	if (!cmd) {
 		usage(stderr);
