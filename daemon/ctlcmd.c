@@ -23,6 +23,8 @@ static const gm_ctl_handler gm_ctl_ops[] = {
 	OP(POLICY_SET) = gm_ctl_cmd_policy_set,
 	OP(ATTACH_VM) = gm_ctl_cmd_attach_vm,
 	OP(LIST) = gm_ctl_cmd_list,
+	OP(SNAPSHOT) = gm_ctl_cmd_snapshot,
+	OP(RESTORE) = gm_ctl_cmd_restore,
 };
 
 int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)

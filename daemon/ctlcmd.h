@@ -84,5 +84,8 @@ int gm_ctl_cmd_policy_set(struct gm_ctl_req *r);
 int gm_ctl_cmd_list(struct gm_ctl_req *r);
 /* ctlcmd_pool.c */
 int gm_ctl_cmd_pool(struct gm_ctl_req *r);
+/* ctlcmd_snap.c */
+int gm_ctl_cmd_snapshot(struct gm_ctl_req *r);
+int gm_ctl_cmd_restore(struct gm_ctl_req *r);
 
 #endif
