@@ -688,32 +688,32 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
-/* ---- Storing a working set ---- */
+/* ---- Writing an index ---- */
 
-static void *index_build(const struct gm_snap_layer *l, const uint64_t *offs, size_t n,
-			 size_t *outlen)
+/* h (host order, nr_extents and nr_ws set), the extents and the working
+ * set as the format lays them out, with the crc at the end. */
+static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmemfs_snap_extent *ext,
+			 const uint64_t *ws, size_t *outlen)
 {
-	size_t ext_len = l->hdr.nr_extents * EXT_SIZE;
-	size_t len = HDR_SIZE + ext_len + n * WS_SIZE + CRC_SIZE;
-	struct gmemfs_snap_header h = l->hdr;
+	size_t len = HDR_SIZE + hdr->nr_extents * EXT_SIZE + hdr->nr_ws * WS_SIZE + CRC_SIZE;
+	struct gmemfs_snap_header h = *hdr;
 	uint8_t *buf = malloc(len), *p;
 	uint32_t crc;
 
 	if (!buf)
 		return NULL;
-	h.nr_ws = n;
 	header_to_le(&h);
 	memcpy(buf, &h, HDR_SIZE);
 	p = buf + HDR_SIZE;
-	for (uint64_t i = 0; i < l->hdr.nr_extents; i++, p += EXT_SIZE) {
+	for (uint64_t i = 0; i < hdr->nr_extents; i++, p += EXT_SIZE) {
 		struct gmemfs_snap_extent e = {
-			.offset = htole64(l->ext[i].offset), .length = htole64(l->ext[i].length),
-			.type = htole32(l->ext[i].type), .crc = htole32(l->ext[i].crc),
+			.offset = htole64(ext[i].offset), .length = htole64(ext[i].length),
+			.type = htole32(ext[i].type), .crc = htole32(ext[i].crc),
 		};
 		memcpy(p, &e, EXT_SIZE);
 	}
-	for (size_t i = 0; i < n; i++, p += WS_SIZE) {
-		uint64_t v = htole64(offs[i]);
+	for (uint64_t i = 0; i < hdr->nr_ws; i++, p += WS_SIZE) {
+		uint64_t v = htole64(ws[i]);
 
 		memcpy(p, &v, WS_SIZE);
 	}
@@ -722,6 +722,37 @@ static void *index_build(const struct gm_snap_layer *l, const uint64_t *offs, si
 	*outlen = len;
 	return buf;
 }
+
+int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
+			const struct gmemfs_snap_extent *ext, const uint64_t *ws,
+			char why[GM_SNAP_WHY_MAX])
+{
+	size_t len, done = 0;
+	void *buf;
+	int err = 0;
+
+	buf = index_build(h, ext, ws, &len);
+	if (!buf)
+		return why_set(why, "out of memory for the index"), -ENOMEM;
+	while (done < len && !err) {
+		ssize_t n = pwrite(idx_fd, (char *)buf + done, len - done, done);
+
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		else if (n > 0)
+			done += n;
+	}
+	if (!err && ftruncate(idx_fd, len))
+		err = -errno;
+	if (!err && fsync(idx_fd))
+		err = -errno;
+	if (err)
+		why_set(why, "writing the index: %s", strerror(-err));
+	free(buf);
+	return err;
+}
+
+/* ---- Storing a working set ---- */
 
 /*
  * Rewritten in place, since we hold only the fd: a crash half-way leaves an
@@ -732,10 +763,8 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 		     char why[GM_SNAP_WHY_MAX])
 {
 	struct gm_snap_layer *l = &s->layers[0];
+	struct gmemfs_snap_header h;
 	struct gmemfs_snap_ws *ws;
-	size_t len;
-	ssize_t w;
-	void *buf;
 	int err;
 
 	if (!s->nlayers)
@@ -745,31 +774,19 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 			return why_set(why, "working-set entry %zu (%#" PRIx64 "): not a chunk of the memory",
 				       i, chunk_offs[i]), -EINVAL;
 	ws = malloc(n ? n * WS_SIZE : 1);
-	buf = ws ? index_build(l, chunk_offs, n, &len) : NULL;
-	err = -ENOMEM;
-	if (!buf) {
-		why_set(why, "out of memory for the index");
-		goto err_free;
-	}
-	w = pwrite(l->idx_fd, buf, len, 0);
-	err = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
-	if (!err && ftruncate(l->idx_fd, len))
-		err = -errno;
-	if (!err && fsync(l->idx_fd))
-		err = -errno;
+	if (!ws)
+		return why_set(why, "out of memory for the working set"), -ENOMEM;
+	h = l->hdr;
+	h.nr_ws = n;
+	err = gm_snap_index_write(l->idx_fd, &h, l->ext, chunk_offs, why);
 	if (err) {
-		why_set(why, "writing the index: %s", strerror(-err));
-		goto err_free;
+		free(ws);
+		return err;
 	}
 	for (size_t i = 0; i < n; i++)
 		ws[i].offset = chunk_offs[i];
 	free(l->ws);
 	l->ws = ws;
 	l->hdr.nr_ws = n;
-	free(buf);
 	return 0;
-err_free:
-	free(buf);
-	free(ws);
-	return err;
 }
