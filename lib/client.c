@@ -13,21 +13,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "chan.h"
-#include "gmemfs_client.h"
+#include "client_int.h"
 #include "kvm_compat.h"
-
-#define API __attribute__((visibility("default")))
 
 /* A daemon that does not answer within this long is taken as stuck. */
 #define GMEMFS_CTL_TIMEOUT_S 60
-
-struct gmemfs_ctl {
-	int fd;
-	uint32_t seq;
-	char reason[GM_CHAN_WHY_MAX];
-	unsigned char buf[GMEMFS_CTL_MSG_MAX];
-};
 
 API int gmemfs_ctl_connect(const char *socket_path, struct gmemfs_ctl **out)
 {
@@ -77,7 +67,7 @@ API const char *gmemfs_ctl_reason(const struct gmemfs_ctl *c)
 
 /* One reply into m; *fd gets the fd it carried (or -1).  0, the daemon's
  * -errno, or -EBADMSG/-ETIMEDOUT/... for a broken exchange. */
-static int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
+int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
 {
 	int fds[GM_CHAN_MAX_FDS];
 	unsigned nfds;
@@ -107,8 +97,8 @@ static int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
 }
 
 /* A request for cmd with PATH (if path) and POLICY (if policy). */
-static struct nl_msg *ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path,
-			      const char *policy)
+struct nl_msg *ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path,
+		       const char *policy)
 {
 	struct nl_msg *msg;
 
@@ -144,7 +134,7 @@ static int ctl_call(struct gmemfs_ctl *c, struct nl_msg *msg, int fd_in,
 	return 0;
 }
 
-static uint64_t ctl_u64(struct nlattr *a)
+uint64_t ctl_u64(struct nlattr *a)
 {
 	return a ? nla_get_u64(a) : 0;
 }
@@ -376,41 +366,3 @@ API int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st)
 	return fd;
 }
 
-/* For the other files of the library (client_int.h). */
-
-struct nl_msg *gmemfs__ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path)
-{
-	return ctl_new(c, cmd, path, NULL);
-}
-
-int gmemfs__ctl_call_fds(struct gmemfs_ctl *c, struct nl_msg *msg, const int *fds,
-			 unsigned nfds, struct gm_chan_msg *m)
-{
-	int err, fd;
-
-	if (!msg)
-		return c->reason[0] ? -ENAMETOOLONG : -ENOMEM;
-	err = gm_chan_send(c->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, fds, nfds);
-	nlmsg_free(msg);
-	if (!err)
-		err = ctl_recv(c, m, &fd);
-	if (!err && fd >= 0)
-		close(fd);
-	return err;
-}
-
-int gmemfs__ctl_next(struct gmemfs_ctl *c, struct gm_chan_msg *m)
-{
-	int err, fd;
-
-	err = ctl_recv(c, m, &fd);
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
-char *gmemfs__ctl_reason_buf(struct gmemfs_ctl *c, size_t *len)
-{
-	*len = sizeof(c->reason);
-	return c->reason;
-}

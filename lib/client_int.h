@@ -1,25 +1,34 @@
 /*
- * libgmemfs inside: what client.c lends the library's other files (lazy.c)
- * for requests that carry several fds or answer with a dump.  Not
- * installed, not exported.
- *
- * Not for: the API (gmemfs_client.h).
+ * libgmemfs inside: the connection and the request helpers client.c
+ * defines, for the library's other files (snap.c).  Not installed, and
+ * none of it is exported (the library hides every symbol not marked API).
  */
 #ifndef GMEMFS_CLIENT_INT_H
 #define GMEMFS_CLIENT_INT_H
 
+#include <stdint.h>
+
 #include "chan.h"
 #include "gmemfs_client.h"
 
-/* A request for cmd, with PATH if path; NULL on failure. */
-struct nl_msg *gmemfs__ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path);
-/* Send msg (freed) with nfds fds; the first reply in m.  0 or -errno (the
- * daemon's, with its reason kept). */
-int gmemfs__ctl_call_fds(struct gmemfs_ctl *c, struct nl_msg *msg, const int *fds,
-			 unsigned nfds, struct gm_chan_msg *m);
-/* The next reply of a dump. */
-int gmemfs__ctl_next(struct gmemfs_ctl *c, struct gm_chan_msg *m);
-/* The reason buffer, for refusals found on the client's side. */
-char *gmemfs__ctl_reason_buf(struct gmemfs_ctl *c, size_t *len);
+#define API __attribute__((visibility("default")))
+
+struct gmemfs_ctl {
+	int fd;
+	uint32_t seq;
+	char reason[GM_CHAN_WHY_MAX];
+	unsigned char buf[GMEMFS_CTL_MSG_MAX];
+};
+
+/* A request for cmd with PATH (if path) and POLICY (if policy); clears
+ * the reason.  NULL when out of memory or a string does not fit (then
+ * the reason says so). */
+struct nl_msg *ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path,
+		       const char *policy);
+/* One reply into m; *fd gets the fd it carried (or -1).  0, the daemon's
+ * -errno (its reason in c->reason), or -errno for a broken exchange. */
+int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd);
+/* A u64 attribute, or 0 when absent. */
+uint64_t ctl_u64(struct nlattr *a);
 
 #endif

@@ -157,6 +157,37 @@ struct gmemfs_session {
  * uid's); a non-zero return stops the calls and is returned. */
 int gmemfs_ctl_sessions(struct gmemfs_ctl *c,
 			int (*fn)(void *ctx, const struct gmemfs_session *s), void *ctx);
+/* What a snapshot or restore did. */
+struct gmemfs_snap_stats {
+	uint64_t bytes;		/* written: to the image, or to the file */
+	uint64_t pages;		/* pages written */
+	uint64_t skipped;	/* pages not written: zero, or as in the parent */
+	uint64_t extents;	/* snapshot: in the index; restore: data pieces */
+	uint64_t ns;		/* the daemon's wall time for the work */
+	uint64_t size;		/* bytes of memory */
+};
+/* Called about every 64 MiB walked: done of total bytes. */
+typedef void (*gmemfs_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/* Snapshot file path (relative to the mount root) into SNAPFILE and
+ * SNAPFILE.idx, which are created (or must exist empty: a snapshot never
+ * overwrites one; -EEXIST).  With parent (a snapshot's image path), an
+ * incremental snapshot: only pages that differ from the parent chain's
+ * are written, and the index names the parent (by its name if it sits in
+ * SNAPFILE's directory, else by its absolute path).  fn (if not NULL)
+ * gets the progress.  Needs read permission on the file.  0 and *st, or
+ * -errno with the reason in gmemfs_ctl_reason(); files this call created
+ * are removed again on failure. */
+int gmemfs_ctl_snapshot(struct gmemfs_ctl *c, const char *path, const char *snapfile,
+			const char *parent, gmemfs_progress_fn fn, void *arg,
+			struct gmemfs_snap_stats *st);
+/* Restore SNAPFILE (and its parent chain) into file path, which must hold
+ * no memory (-EBUSY) and be empty or of the snapshot's size (-EINVAL).
+ * Every extent's checksum is verified before use; on any failure the file
+ * holds no memory again (-EIO names the layer and extent that failed).
+ * Needs write permission.  0 and *st, or -errno with the reason. */
+int gmemfs_ctl_restore(struct gmemfs_ctl *c, const char *snapfile, const char *path,
+		       gmemfs_progress_fn fn, void *arg, struct gmemfs_snap_stats *st);
 
 /* All in one: connect through path's mount, open, close: fd or -errno. */
 int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st);

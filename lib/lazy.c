@@ -10,17 +10,45 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client_int.h"
 
-#define API __attribute__((visibility("default")))
+/* Send msg (freed) with nfds fds; the first reply in m (an fd it carried
+ * is closed).  0, or -errno with the daemon's reason kept. */
+static int lazy_call(struct gmemfs_ctl *c, struct nl_msg *msg, const int *fds, unsigned nfds,
+		     struct gm_chan_msg *m)
+{
+	int err, fd;
+
+	if (!msg)
+		return c->reason[0] ? -ENAMETOOLONG : -ENOMEM;
+	err = gm_chan_send(c->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, fds, nfds);
+	nlmsg_free(msg);
+	if (!err)
+		err = ctl_recv(c, m, &fd);
+	if (!err && fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* The next reply of a dump. */
+static int lazy_next(struct gmemfs_ctl *c, struct gm_chan_msg *m)
+{
+	int err, fd;
+
+	err = ctl_recv(c, m, &fd);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
 
 /* The chain of snapfile, after `first` (the uffd, or -1): fds and count. */
 static int lazy_chain(struct gmemfs_ctl *c, const char *snapfile, uint32_t flags, int first,
 		      int *fds, unsigned *nfds)
 {
-	size_t len;
-	char *why = gmemfs__ctl_reason_buf(c, &len);
+	size_t len = sizeof(c->reason);
+	char *why = c->reason;
 	unsigned skip = first >= 0;
 	int n;
 
@@ -61,7 +89,7 @@ API int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int 
 	err = lazy_chain(c, snapfile, flags, uffd, fds, &nfds);
 	if (err)
 		return err;
-	msg = gmemfs__ctl_new(c, GMEMFS_CTL_CMD_RESTORE_LAZY, path && *path ? path : NULL);
+	msg = ctl_new(c, GMEMFS_CTL_CMD_RESTORE_LAZY, path && *path ? path : NULL, NULL);
 	for (unsigned i = 0; msg && i < n; i++) {
 		if (lazy_put_region(msg, &r[i])) {
 			nlmsg_free(msg);
@@ -72,7 +100,7 @@ API int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int 
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	err = gmemfs__ctl_call_fds(c, msg, fds, nfds, &m);
+	err = lazy_call(c, msg, fds, nfds, &m);
 	gmemfs_close_fds(fds + 1, nfds - 1);
 	if (err)
 		return err;
@@ -94,13 +122,13 @@ API int gmemfs_ctl_uffd_listen(struct gmemfs_ctl *c, const char *snapfile, const
 	err = lazy_chain(c, snapfile, flags, -1, fds, &nfds);
 	if (err)
 		return err;
-	msg = gmemfs__ctl_new(c, GMEMFS_CTL_CMD_UFFD_LISTEN, NULL);
+	msg = ctl_new(c, GMEMFS_CTL_CMD_UFFD_LISTEN, NULL, NULL);
 	if (msg && (nla_put_string(msg, GMEMFS_CTL_A_SOCKET, socket) < 0 ||
 		    (flags && nla_put_u32(msg, GMEMFS_CTL_A_FLAGS, flags) < 0))) {
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	err = gmemfs__ctl_call_fds(c, msg, fds, nfds, &m);
+	err = lazy_call(c, msg, fds, nfds, &m);
 	gmemfs_close_fds(fds, nfds);
 	if (!err && !m.multi)
 		err = -EBADMSG;		/* the final reply before listening */
@@ -109,7 +137,7 @@ API int gmemfs_ctl_uffd_listen(struct gmemfs_ctl *c, const char *snapfile, const
 
 static uint64_t lazy_u64(struct nlattr **tb, int a)
 {
-	return tb[a] ? nla_get_u64(tb[a]) : 0;
+	return ctl_u64(tb[a]);
 }
 
 static uint32_t lazy_u32(struct nlattr **tb, int a)
@@ -143,15 +171,14 @@ API int gmemfs_ctl_sessions(struct gmemfs_ctl *c,
 	struct gm_chan_msg m;
 	int err, stop = 0;
 
-	err = gmemfs__ctl_call_fds(c, gmemfs__ctl_new(c, GMEMFS_CTL_CMD_SESSIONS, NULL), NULL, 0,
-				   &m);
+	err = lazy_call(c, ctl_new(c, GMEMFS_CTL_CMD_SESSIONS, NULL, NULL), NULL, 0, &m);
 	while (!err && !m.done) {
 		if (!m.multi || !m.tb[GMEMFS_CTL_A_SESSION])
 			return -EBADMSG;
 		lazy_session_from(&s, m.tb);
 		if (!stop)
 			stop = fn(ctx, &s);
-		err = gmemfs__ctl_next(c, &m);
+		err = lazy_next(c, &m);
 	}
 	return err ? err : stop;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmd_lazy.h"
+#include "cmd_snap.h"
 #include "gmemfs_client.h"
 
 static bool json;
@@ -31,6 +32,9 @@ static void usage(FILE *f)
 		"  policy get PATH                page-size policy\n"
 		"  policy set PATH VALUE          4k, 2m-thp, auto, ...\n"
 		"  pool [PATH]                    the mount's pool and its providers\n"
+		"  snapshot [--parent PARENT] FILE SNAPFILE\n"
+		"                                 FILE's memory into SNAPFILE and SNAPFILE.idx\n"
+		"  restore SNAPFILE FILE          fill FILE (made if absent) from a snapshot\n"
 		"  exec --fd N=PATH [--fd N=PATH ...] -- CMD [ARG...]\n"
 		"                                 run CMD with PATH's backing fd at number N\n"
 		"                                 (open-exec is the same)\n"
@@ -370,6 +374,10 @@ int main(int argc, char **argv)
 		return cmd_serve_uffd(argc, argv, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "sessions"))
 		return cmd_sessions(argc, argv, sock_path, json);
+	if (argc > 0 && !strcmp(argv[0], "snapshot"))
+		return cmd_snapshot(argc - 1, argv + 1, json, sock_path);
+	if (argc > 0 && !strcmp(argv[0], "restore"))
+		return cmd_restore(argc - 1, argv + 1, json, sock_path);
 	cmd = argc > 0 ? find_cmd(argc, argv, &words) : NULL;
 	if (!cmd) {
 		usage(stderr);
