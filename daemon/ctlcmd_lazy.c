@@ -68,6 +68,7 @@ int gm_lazy_check_flags(struct gm_ctl_req *r, uint32_t *flags)
 static int gm_lazy_regions(struct gm_ctl_req *r, struct gm_uffd_region *reg, unsigned *n)
 {
 	uint64_t v[GMEMFS_CTL_REGION_A_MAX + 1];
+	char why[GM_CHAN_WHY_MAX];
 	struct nlattr *nla;
 	int rem, err;
 
@@ -77,9 +78,9 @@ static int gm_lazy_regions(struct gm_ctl_req *r, struct gm_uffd_region *reg, uns
 			continue;
 		if (*n == GM_UFFD_MAX_REGIONS)
 			return gm_ctl_fail(r, -EINVAL, "more than %d regions", GM_UFFD_MAX_REGIONS);
-		err = gm_chan_parse_region(nla, v, r->why);
+		err = gm_chan_parse_region(nla, v, why);
 		if (err)
-			return gm_ctl_fail(r, err, "region %u: %s", *n, r->why);
+			return gm_ctl_fail(r, err, "region %u: %s", *n, why);
 		reg[*n] = (struct gm_uffd_region){
 			.addr = v[GMEMFS_CTL_REGION_A_ADDR], .size = v[GMEMFS_CTL_REGION_A_SIZE],
 			.offset = v[GMEMFS_CTL_REGION_A_OFFSET],
@@ -129,17 +130,18 @@ out:
 	return err;
 }
 
-int gm_lazy_start(struct gm_ctl_req *r, struct gm_uffd_sess_args *a, uint64_t *id)
+int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_args *a,
+		  uint64_t *id)
 {
+	char why[GM_CHAN_WHY_MAX];
 	struct gm_uffd_sess *s;
 	int err;
 
-	err = gm_uffd_sess_new(a, &s, r->why);
+	err = gm_uffd_sess_new(a, &s, why);
+	if (!err)
+		err = gm_uffd_sess_start(s, id, why);
 	if (err)
-		return gm_ctl_fail(r, err, "%s", r->why);
-	err = gm_uffd_sess_start(s, id, r->why);
-	if (err)
-		return gm_ctl_fail(r, err, "%s", r->why);
+		return gm_ctl_fail(r, err, "%s%s", what, why);
 	return 0;
 }
 
@@ -150,6 +152,7 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 		.uffd = -1, .pidfd = -1, .backing_fd = -1, .regions = reg,
 		.pid = r->cred->pid, .uid = r->cred->uid,
 	};
+	char why[GM_CHAN_WHY_MAX];
 	uint64_t id;
 	int err;
 
@@ -159,9 +162,9 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 	if (r->nfds_in % 2 == 0)
 		return gm_ctl_fail(r, -EBADF, "%u fds: the uffd, then an image and an index per "
 				   "layer", r->nfds_in);
-	err = gm_lazy_check_uffd(r->fds_in[0], r->why, sizeof(r->why));
+	err = gm_lazy_check_uffd(r->fds_in[0], why, sizeof(why));
 	if (err)
-		return gm_ctl_fail(r, err, "%s", r->why);
+		return gm_ctl_fail(r, err, "%s", why);
 	err = gm_lazy_regions(r, reg, &a.nregions);
 	if (err)
 		return err;
@@ -180,7 +183,7 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 	r->fds_in[0] = r->fd_in = -1;
 	a.snap_fds = &r->fds_in[1];
 	a.nsnap_fds = r->nfds_in - 1;
-	err = gm_lazy_start(r, &a, &id);
+	err = gm_lazy_start(r, "", &a, &id);
 	if (err)
 		return err;
 	if (nla_put_u64(r->reply, GMEMFS_CTL_A_SESSION, id) < 0)

@@ -23,7 +23,9 @@ int gm_lazy_peer_pidfd(int sock, pid_t pid);
 /* FLAGS of the request: only GMEMFS_CTL_F_RECORD_WS, F_NO_PREFETCH. */
 int gm_lazy_check_flags(struct gm_ctl_req *r, uint32_t *flags);
 /* gm_uffd_sess_new + gm_uffd_sess_start; a's fds are the session's (or
- * closed) afterwards.  0 and *id, or -errno after gm_ctl_fail. */
-int gm_lazy_start(struct gm_ctl_req *r, struct gm_uffd_sess_args *a, uint64_t *id);
+ * closed) afterwards.  0 and *id, or -errno after gm_ctl_fail with the
+ * reason after what. */
+int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_args *a,
+		  uint64_t *id);
 
 #endif

@@ -197,37 +197,40 @@ static int gm_fc_handshake(struct gm_fc_listener *l, int sock, struct gm_uffd_se
 	struct gm_ctl_req *r = l->r;
 	struct gm_uffd_region reg[GM_UFFD_MAX_REGIONS];
 	int fds[GM_FC_MAX_FDS], chain[GM_CHAN_MAX_FDS];
+	char why[GM_CHAN_WHY_MAX], what[GM_CHAN_WHY_MAX];
 	unsigned nfds;
 	ssize_t n;
 	int err;
 
-	n = gm_fc_recv(l, sock, fds, &nfds, r->why);
+	n = gm_fc_recv(l, sock, fds, &nfds, why);
 	err = n < 0 ? (int)n : 0;
 	if (!err && nfds != 1) {
-		snprintf(r->why, sizeof(r->why), "%u fds sent, the protocol has exactly one, "
+		snprintf(why, sizeof(why), "%u fds sent, the protocol has exactly one, "
 			 "the uffd", nfds);
 		err = -EBADF;
 	}
 	if (!err)
-		err = gm_lazy_check_uffd(fds[0], r->why, sizeof(r->why));
+		err = gm_lazy_check_uffd(fds[0], why, sizeof(why));
 	if (!err)
 		err = gm_fc_parse_regions(l->buf, n, reg, GM_UFFD_MAX_REGIONS, &a->nregions,
-					  r->why);
+					  why);
 	if (!err)
-		err = gm_fc_peer(sock, a, r->why);
+		err = gm_fc_peer(sock, a, why);
 	if (!err)
 		err = gm_fc_dup_chain(r, chain);
 	if (err) {
 		gm_fc_close_fds(fds, nfds);
 		if (a->pidfd >= 0)
 			close(a->pidfd);
-		return gm_ctl_fail(r, err, "Firecracker handshake at %s: %s", l->path, r->why);
+		return gm_ctl_fail(r, err, "Firecracker handshake at %s: %s", l->path, why);
 	}
+	snprintf(what, sizeof(what), "Firecracker handshake at %s, pid %d: ", l->path,
+		 (int)a->pid);
 	a->regions = reg;
 	a->uffd = fds[0];
 	a->snap_fds = chain;
 	a->nsnap_fds = r->nfds_in;
-	return gm_lazy_start(r, a, id);
+	return gm_lazy_start(r, what, a, id);
 }
 
 static void gm_fc_accept(struct gm_fc_listener *l, uint32_t flags)

@@ -33,7 +33,7 @@ void gm_uffd_unit_done(struct gm_uffd_sess *s)
 {
 	if (atomic_fetch_add(&s->units_done, 1) + 1 == s->units_covered) {
 		atomic_store(&s->state, GMEMFS_SESS_COMPLETE);
-		gm_info("%s: every unit placed", s->name);
+		gm_info("%s: every unit placed or discarded", s->name);
 	}
 }
 

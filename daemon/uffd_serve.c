@@ -125,6 +125,29 @@ static bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u)
 	return true;
 }
 
+/* A MINOR fault: the page is in the file's page cache (the prefetcher put
+ * it there).  Map its whole unit at once, as a MISSING fault would place
+ * it; a unit only partly cached (a hole the prefetcher left) falls back
+ * to the one page. */
+static int gm_uffd_minor(struct gm_uffd_sess *s, const struct gm_uffd_region *r,
+			 uint64_t page, uint64_t u)
+{
+	uint64_t a = u * s->unit > r->offset ? u * s->unit : r->offset;
+	uint64_t e = (u + 1) * s->unit < r->offset + r->size ? (u + 1) * s->unit :
+		     r->offset + r->size;
+	struct uffdio_continue cont = {
+		.range = { .start = r->addr + (a - r->offset), .len = e - a },
+	};
+
+	if (ioctl(s->uffd, UFFDIO_CONTINUE, &cont)) {
+		cont = (struct uffdio_continue){ .range = { .start = page, .len = r->page_size } };
+		if (ioctl(s->uffd, UFFDIO_CONTINUE, &cont) && errno != EEXIST)
+			return errno == EAGAIN ? -EAGAIN : -errno;
+	}
+	atomic_fetch_add(&s->minor, 1);
+	return 0;
+}
+
 /* One page fault: 0 when answered, -EAGAIN to retry after reading the
  * VMM's pending events, another -errno when the session must end. */
 static int gm_uffd_fault(struct gm_fault_ctx *c, const struct uffd_msg *m)
@@ -146,14 +169,8 @@ static int gm_uffd_fault(struct gm_fault_ctx *c, const struct uffd_msg *m)
 	page = addr & ~(r->page_size - 1);
 	u = (r->offset + (page - r->addr)) / s->unit;
 	gm_uffd_record_ws(s, u);
-	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR) {
-		struct uffdio_continue cont = { .range = { .start = page, .len = r->page_size } };
-
-		if (ioctl(s->uffd, UFFDIO_CONTINUE, &cont) && errno != EEXIST)
-			return errno == EAGAIN ? -EAGAIN : -errno;
-		atomic_fetch_add(&s->minor, 1);
-		return 0;
-	}
+	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR)
+		return gm_uffd_minor(s, r, page, u);
 	if (gm_uffd_unit_move(s, u, GM_UNIT_ABSENT, GM_UNIT_CLAIMED)) {
 		err = gm_uffd_place_unit(s, &c->rd, u, c->buf, false);
 		if (!err) {

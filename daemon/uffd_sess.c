@@ -149,6 +149,10 @@ void gm_uffd_sess_release(struct gm_uffd_sess *s)
 	for (unsigned i = 0; i < s->nsnap_fds; i++)
 		gm_uffd_close_fd(&s->snap_fds[i]);
 	s->nsnap_fds = 0;
+	/* Under the registry lock: gm_uffd_reap(true) writes to it there. */
+	pthread_mutex_lock(&gm_uffd_reg.lock);
+	gm_uffd_close_fd(&s->stop_fd);
+	pthread_mutex_unlock(&gm_uffd_reg.lock);
 }
 
 void gm_uffd_sess_free(struct gm_uffd_sess *s)
@@ -156,7 +160,6 @@ void gm_uffd_sess_free(struct gm_uffd_sess *s)
 	if (!s)
 		return;
 	gm_uffd_sess_release(s);
-	gm_uffd_close_fd(&s->stop_fd);
 	if (s->zero)
 		munmap(s->zero, s->unit);
 	free((void *)s->units);
@@ -275,7 +278,7 @@ static void gm_uffd_reap(bool all)
 	cds_list_for_each_entry_safe(s, tmp, &gm_uffd_reg.list, node) {
 		if (!all && !atomic_load(&s->done))
 			continue;
-		if (all) {
+		if (all && s->stop_fd >= 0) {
 			atomic_store(&s->ending, true);
 			if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one))
 				gm_warn("%s: cannot wake its thread: %s", s->name, strerror(errno));

@@ -75,7 +75,8 @@ struct gm_uffd_sess {
 	/* Owned fds, immutable until the fault thread closes them at its end. */
 	int uffd;
 	int pidfd;			/* readable once the VMM exits */
-	int stop_fd;			/* eventfd: the daemon asks the session to end */
+	int stop_fd;			/* eventfd: the daemon asks the session to end;
+					 * closed (-1) under gm_uffd_reg.lock */
 	int backing_fd;			/* MINOR mode: the file's backing; else -1 */
 	int snap_fds[GM_CHAN_CHAIN_FDS];
 	unsigned nsnap_fds;

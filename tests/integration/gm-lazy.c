@@ -1,0 +1,560 @@
+/*
+ * gm-lazy: the VMMs of t-lazy.sh, restoring a KVM guest's memory lazily
+ * from a gmemfs snapshot, one process per VMM:
+ *
+ *   source MNT FILE MIB SEED
+ *	VMM 1: a shmem file of MIB on the mount, its guest writes the pattern
+ *	to every page (gm_vmm_touch), then the host writes DATA pages full of
+ *	bytes (keeping the guest's word) and punches the HOLE pages.
+ *   restore [opts] MNT SNAPFILE MIB SEED
+ *	VMM 2, gmemfs's own handshake: anonymous private memory registered
+ *	MISSING with a new uffd, gmemfs_ctl_restore_lazy, then the guest
+ *	checks every page (gm_vmm_check) and the host the DATA and HOLE pages.
+ *	--shm REL: map the new mount file REL (of the snapshot's size) shared
+ *	instead, registered MISSING|MINOR, and pass it as PATH.
+ *	--record-ws, --no-prefetch: the flags.  --first N: check only the
+ *	first N pages.  --wait MS: sleep before the guest runs (the
+ *	prefetcher's head start).  --remove: discard pages mid-restore
+ *	(MADV_DONTNEED) and read zeros there.  --stall: check a quarter, print
+ *	"stalled" and wait to be killed.  --expect-corrupt: the guest must
+ *	meet a poisoned page (SIGBUS).  --extra N: claim N more pages than
+ *	the snapshot has (must be refused).
+ *   fc SOCKET MIB SEED OFFSET_PAGES
+ *	VMM 2 the way Firecracker does it: a non-blocking uffd with
+ *	EVENT_REMOVE, two regions registered MISSING, one connect and one
+ *	sendmsg of the JSON array with the uffd in SCM_RIGHTS; the regions
+ *	start OFFSET_PAGES into the snapshot.  Then the guest checks them.
+ *   fc-bad KIND SOCKET: a handshake the daemon must refuse: json, two-fds,
+ *	no-fd, size (a region beyond the snapshot).  Exits 0 when the daemon
+ *	closed the connection.
+ *
+ * Every VMM prints "ok - "/"FAIL - " lines and, before it exits, its
+ * session's figures as "# session faults=N minor=N prefetched=N ...".
+ * Exit 0 if all passed.
+ *
+ * Not for: the daemon's own checks (t-lazy.sh reads its log).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gmemfs_client.h>
+
+#include "uffd_compat.h"
+#include "vmm.h"
+
+#define MiB		(1024ULL * 1024)
+#define PG		4096ULL
+/* The layout every mode agrees on, in pages of the snapshot. */
+#define DATA_FIRST	16
+#define DATA_N		16
+#define HOLE_FIRST	64
+#define HOLE_N		32
+/* --remove: a range across unit boundaries, and one never faulted. */
+#define RM_FIRST	100
+#define RM_N		32
+#define FC_ALIGN	(64ULL << 10)
+
+static int failures;
+
+static void report(bool ok, const char *what, const char *detail)
+{
+	printf("%s - %s%s%s\n", ok ? "ok" : "FAIL", what, detail ? ": " : "", detail ? detail : "");
+	fflush(stdout);
+	failures += !ok;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The byte at offset i of DATA page p. */
+static uint8_t data_byte(uint32_t seed, uint64_t p, uint64_t i)
+{
+	return (uint8_t)((p * 131 + i * 7 + seed) >> 1);
+}
+
+static bool in_hole(uint64_t p)
+{
+	return p >= HOLE_FIRST && p < HOLE_FIRST + HOLE_N;
+}
+
+static int cmd_source(char **argv)
+{
+	const char *mnt = argv[0];
+	uint64_t size = strtoull(argv[2], NULL, 0) * MiB;
+	uint32_t seed = strtoul(argv[3], NULL, 0);
+	struct gm_vmm vm;
+	char path[4096];
+	uint8_t *host;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", mnt, argv[1]);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, size)) {
+		report(false, "source file created", strerror(errno));
+		return 1;
+	}
+	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (host == MAP_FAILED || gm_vmm_open(&vm, -1)) {
+		report(false, "source VMM set up", strerror(errno));
+		return 1;
+	}
+	err = gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, size, -1, 0 });
+	if (!err)
+		err = gm_vmm_touch(&vm, seed, NULL);
+	report(!err, "VMM 1's guest wrote the pattern to every page of the mount file", vm.err);
+	for (uint64_t p = DATA_FIRST; p < DATA_FIRST + DATA_N; p++)
+		for (uint64_t i = 4; i < PG; i++)
+			host[p * PG + i] = data_byte(seed, p, i);
+	gm_vmm_clear_ram(&vm);
+	gm_vmm_close(&vm);
+	munmap(host, size);
+	err = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, HOLE_FIRST * PG,
+			HOLE_N * PG);
+	report(!err, "the host wrote full DATA pages and punched the HOLE pages",
+	       err ? strerror(errno) : NULL);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+/* A uffd with features (those the kernel lacks dropped, POISON first). */
+static int make_uffd(int flags, uint64_t features)
+{
+	int fd = syscall(SYS_userfaultfd, flags);
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		api = (struct uffdio_api){ .api = UFFD_API,
+					   .features = features & ~(uint64_t)UFFD_FEATURE_POISON };
+		if (ioctl(fd, UFFDIO_API, &api)) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+	}
+	return fd;
+}
+
+static int uffd_register(int uffd, void *addr, uint64_t len, uint64_t mode)
+{
+	struct uffdio_register r = {
+		.range = { .start = (uintptr_t)addr, .len = len }, .mode = mode,
+	};
+
+	return ioctl(uffd, UFFDIO_REGISTER, &r) ? -errno : 0;
+}
+
+static int print_session(void *ctx, const struct gmemfs_session *s)
+{
+	uint64_t id = *(uint64_t *)ctx;
+
+	if (s->id == id)
+		printf("# session faults=%llu minor=%llu prefetched=%llu bytes=%llu removed=%llu "
+		       "corrupt=%llu ws=%llu unit=%llu p50_ns=%llu p99_ns=%llu state=%u\n",
+		       (unsigned long long)s->faults, (unsigned long long)s->minor,
+		       (unsigned long long)s->prefetched, (unsigned long long)s->bytes,
+		       (unsigned long long)s->removed, (unsigned long long)s->corrupt,
+		       (unsigned long long)s->ws, (unsigned long long)s->unit,
+		       (unsigned long long)s->lat_p50_ns, (unsigned long long)s->lat_p99_ns,
+		       s->state);
+	return 0;
+}
+
+struct restore_opts {
+	const char *shm;
+	uint32_t flags;
+	uint64_t first, extra;
+	unsigned wait_ms;
+	bool remove, stall, expect_corrupt;
+};
+
+static void on_sigbus(int sig)
+{
+	static const char msg[] = "ok - the VMM's access to the corrupt page got SIGBUS\n";
+
+	(void)sig;
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(0);
+}
+
+/* The guest checks [from, to) pages, skipping the holes; host-side checks
+ * of DATA and HOLE pages. */
+static void guest_check_range(struct gm_vmm *vm, uint32_t seed, uint64_t from, uint64_t to,
+			      uint64_t *ns)
+{
+	uint64_t t = 0, checked, a, b;
+	char what[200];
+	int err;
+
+	for (a = from; a < to; a = b) {
+		if (in_hole(a)) {
+			b = HOLE_FIRST + HOLE_N < to ? HOLE_FIRST + HOLE_N : to;
+			continue;
+		}
+		b = a < HOLE_FIRST && to > HOLE_FIRST ? HOLE_FIRST : to;
+		err = gm_vmm_check(vm, seed, a, 1, b - a, &t, &checked);
+		*ns += t;
+		snprintf(what, sizeof(what), "the guest reads the pattern on pages %llu-%llu",
+			 (unsigned long long)a, (unsigned long long)b - 1);
+		report(!err, what, err ? vm->err : NULL);
+	}
+}
+
+static void host_check(const uint8_t *host, uint32_t seed, uint64_t npages)
+{
+	bool ok = true;
+
+	for (uint64_t p = DATA_FIRST; p < DATA_FIRST + DATA_N && p < npages; p++)
+		for (uint64_t i = 4; i < PG && ok; i++)
+			ok = host[p * PG + i] == data_byte(seed, p, i);
+	report(ok, "the host reads every byte of the DATA pages", NULL);
+	ok = true;
+	for (uint64_t i = HOLE_FIRST * PG; i < (HOLE_FIRST + HOLE_N) * PG && ok; i++)
+		ok = host[i] == 0;
+	report(ok, "the host reads zeros in the HOLE pages", NULL);
+}
+
+/* --remove: discard a range the guest faulted and one nobody did. */
+static void remove_check(uint8_t *host, uint64_t npages)
+{
+	uint64_t late = npages - 40;
+	bool ok = true;
+
+	report(!madvise(host + RM_FIRST * PG, RM_N * PG, MADV_DONTNEED) &&
+	       !madvise(host + late * PG, 20 * PG, MADV_DONTNEED),
+	       "MADV_DONTNEED of a faulted range and an untouched one", NULL);
+	for (uint64_t i = RM_FIRST * PG; i < (RM_FIRST + RM_N) * PG && ok; i++)
+		ok = host[i] == 0;
+	report(ok, "the discarded faulted pages read zero", NULL);
+	ok = true;
+	for (uint64_t i = late * PG; i < (late + 20) * PG && ok; i++)
+		ok = host[i] == 0;
+	report(ok, "the discarded untouched pages read zero", NULL);
+}
+
+/* The VMM's memory: anonymous, or the --shm file through the mount. */
+static uint8_t *restore_map(const char *mnt, const struct restore_opts *o, uint64_t size)
+{
+	char path[4096];
+	void *p;
+	int fd;
+
+	if (!o->shm)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	snprintf(path, sizeof(path), "%s/%s", mnt, o->shm);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, size))
+		return MAP_FAILED;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p;
+}
+
+static int restore_handshake(const char *mnt, const char *snap, const struct restore_opts *o,
+			     uint8_t *host, uint64_t size, uint64_t *id)
+{
+	uint64_t feat = UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_POISON |
+			(o->shm ? UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_MISSING_SHMEM : 0);
+	struct gmemfs_region reg = {
+		(uintptr_t)host, size + o->extra * PG, 0, PG,
+	};
+	struct gmemfs_ctl *c;
+	int uffd, err;
+
+	uffd = make_uffd(O_CLOEXEC, feat);
+	report(uffd >= 0, "a userfaultfd with EVENT_REMOVE, UNMAP and POISON",
+	       uffd < 0 ? strerror(-uffd) : NULL);
+	if (uffd < 0)
+		return uffd;
+	err = uffd_register(uffd, host, size, UFFDIO_REGISTER_MODE_MISSING |
+			    (o->shm ? UFFDIO_REGISTER_MODE_MINOR : 0));
+	report(!err, o->shm ? "the mount file's mapping registered MISSING|MINOR" :
+	       "anonymous memory registered MISSING", err ? strerror(-err) : NULL);
+	if (!err)
+		err = gmemfs_ctl_connect_path(mnt, &c, NULL);
+	if (err)
+		return err;
+	err = gmemfs_ctl_restore_lazy(c, snap, uffd, &reg, 1, o->shm, o->flags, id);
+	if (err)
+		printf("# refused: %s (%s)\n", strerror(-err), gmemfs_ctl_reason(c));
+	gmemfs_ctl_close(c);
+	close(uffd);		/* the daemon holds its own */
+	return err;
+}
+
+static void session_figures(const char *mnt, uint64_t id)
+{
+	struct gmemfs_ctl *c;
+
+	if (gmemfs_ctl_connect_path(mnt, &c, NULL))
+		return;
+	gmemfs_ctl_sessions(c, print_session, &id);
+	gmemfs_ctl_close(c);
+}
+
+static void restore_run(const char *mnt, const struct restore_opts *o, struct gm_vmm *vm,
+			uint8_t *host, uint64_t npages, uint32_t seed, uint64_t id)
+{
+	uint64_t ns = 0, t0 = now_ns(), upto = o->first ? o->first : npages;
+	struct timespec w = { .tv_sec = o->wait_ms / 1000, .tv_nsec = o->wait_ms % 1000 * 1000000L };
+
+	if (o->wait_ms)
+		nanosleep(&w, NULL);
+	if (o->stall) {
+		guest_check_range(vm, seed, 0, npages / 4, &ns);
+		printf("stalled\n");
+		fflush(stdout);
+		pause();
+	}
+	guest_check_range(vm, seed, 0, upto, &ns);
+	printf("# restore: guest checked %llu pages in %llu us (%llu ns/page in the guest)\n",
+	       (unsigned long long)upto, (unsigned long long)(now_ns() - t0) / 1000,
+	       (unsigned long long)(ns / upto));
+	if (!o->first)
+		host_check(host, seed, npages);
+	if (o->remove)
+		remove_check(host, npages);
+	session_figures(mnt, id);
+}
+
+/* The first DATA page is corrupt in the snapshot: the guest must not read
+ * it (KVM stops it: on this kernel an exit the VMM cannot serve, or SIGBUS),
+ * and the VMM's own access must get SIGBUS. */
+static int corrupt_run(struct gm_vmm *vm, volatile uint8_t *host, uint32_t seed)
+{
+	int err;
+
+	signal(SIGBUS, on_sigbus);
+	err = gm_vmm_check(vm, seed, DATA_FIRST, 1, 1, NULL, NULL);
+	report(err != 0, "the guest does not get the corrupt page's bytes", vm->err);
+	printf("# the host reads the corrupt page: %u\n", host[DATA_FIRST * PG + 100]);
+	report(false, "the VMM's access to the corrupt page got SIGBUS", "it read the page");
+	return 1;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "shm", required_argument, NULL, 's' }, { "record-ws", no_argument, NULL, 'r' },
+		{ "no-prefetch", no_argument, NULL, 'n' }, { "first", required_argument, NULL, 'f' },
+		{ "wait", required_argument, NULL, 'w' }, { "remove", no_argument, NULL, 'R' },
+		{ "stall", no_argument, NULL, 'S' }, { "expect-corrupt", no_argument, NULL, 'c' },
+		{ "extra", required_argument, NULL, 'x' }, { 0 }
+	};
+	struct restore_opts o = { 0 };
+	struct gm_vmm vm;
+	uint64_t size, id;
+	uint8_t *host;
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': o.shm = optarg; break;
+		case 'r': o.flags |= GMEMFS_CTL_F_RECORD_WS; break;
+		case 'n': o.flags |= GMEMFS_CTL_F_NO_PREFETCH; break;
+		case 'f': o.first = strtoull(optarg, NULL, 0); break;
+		case 'w': o.wait_ms = strtoul(optarg, NULL, 0); break;
+		case 'R': o.remove = true; break;
+		case 'S': o.stall = true; break;
+		case 'c': o.expect_corrupt = true; break;
+		case 'x': o.extra = strtoull(optarg, NULL, 0); break;
+		default: return 2;
+		}
+	}
+	if (argc - optind != 4)
+		return 2;
+	argv += optind;
+	size = strtoull(argv[2], NULL, 0) * MiB;
+	host = restore_map(argv[0], &o, size);
+	if (host == MAP_FAILED || gm_vmm_open(&vm, -1) ||
+	    gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, size, -1, 0 })) {
+		report(false, "VMM 2 set up", strerror(errno));
+		return 1;
+	}
+	err = restore_handshake(argv[0], argv[1], &o, host, size, &id);
+	if (o.extra) {
+		report(err == -ERANGE, "a region beyond the snapshot is refused (ERANGE)", NULL);
+		return failures ? 1 : 0;
+	}
+	report(!err, "RESTORE_LAZY accepted the uffd", err ? strerror(-err) : NULL);
+	if (err)
+		return 1;
+	if (o.expect_corrupt)
+		return corrupt_run(&vm, host, strtoul(argv[3], NULL, 0));
+	restore_run(argv[0], &o, &vm, host, size / PG, strtoul(argv[3], NULL, 0), id);
+	gm_vmm_clear_ram(&vm);
+	gm_vmm_close(&vm);
+	munmap(host, size);
+	return failures ? 1 : 0;
+}
+
+/* Connect to the handler's socket, as Firecracker does. */
+static int fc_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* One sendmsg: the text, and nfds fds in SCM_RIGHTS. */
+static int fc_send(int sock, const char *text, const int *fds, unsigned nfds)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (nfds) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* serde_json's compact form of Vec<GuestRegionUffdMapping>. */
+static void fc_json(char *buf, size_t len, const uint64_t *addr, const uint64_t *size,
+		    const uint64_t *off, unsigned n)
+{
+	size_t at = snprintf(buf, len, "[");
+
+	for (unsigned i = 0; i < n; i++)
+		at += snprintf(buf + at, len - at, "%s{\"base_host_virt_addr\":%llu,\"size\":%llu,"
+			       "\"offset\":%llu,\"page_size\":4096,\"page_size_kib\":4096}",
+			       i ? "," : "", (unsigned long long)addr[i],
+			       (unsigned long long)size[i], (unsigned long long)off[i]);
+	snprintf(buf + at, len - at, "]");
+}
+
+static int cmd_fc(char **argv)
+{
+	uint64_t size = strtoull(argv[1], NULL, 0) * MiB;
+	uint32_t seed = strtoul(argv[2], NULL, 0);
+	uint64_t off = strtoull(argv[3], NULL, 0) * PG, len = size - off;
+	/* Firecracker's regions start at offsets of whole units (64 KiB). */
+	uint64_t half = len / 2 & ~(FC_ALIGN - 1);
+	uint64_t addr[2], sz[2] = { half, len - half }, offs[2] = { off, off + half }, ns = 0;
+	struct gm_vmm vm;
+	char json[1024];
+	uint8_t *host;
+	int uffd, sock, err;
+
+	host = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	uffd = make_uffd(O_CLOEXEC | O_NONBLOCK, UFFD_FEATURE_EVENT_REMOVE);
+	if (host == MAP_FAILED || uffd < 0 || gm_vmm_open(&vm, -1) ||
+	    gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, len, -1, 0 })) {
+		report(false, "Firecracker-like VMM set up", strerror(errno));
+		return 1;
+	}
+	addr[0] = (uintptr_t)host;
+	addr[1] = (uintptr_t)host + half;
+	err = uffd_register(uffd, host, half, UFFDIO_REGISTER_MODE_MISSING);
+	if (!err)
+		err = uffd_register(uffd, host + half, len - half, UFFDIO_REGISTER_MODE_MISSING);
+	fc_json(json, sizeof(json), addr, sz, offs, 2);
+	sock = err ? err : fc_connect(argv[0]);
+	err = sock < 0 ? sock : fc_send(sock, json, &uffd, 1);
+	report(!err, "two regions registered, the JSON and the uffd sent in one sendmsg",
+	       err ? strerror(-err) : json);
+	if (err)
+		return 1;
+	close(sock);
+	/* The guest's page i is the snapshot's page off/PG + i; holes skipped. */
+	for (uint64_t p = off / PG, end = size / PG, b; p < end; p = b) {
+		if (in_hole(p)) {
+			b = HOLE_FIRST + HOLE_N;
+			continue;
+		}
+		b = p < HOLE_FIRST ? HOLE_FIRST : end;
+		err = gm_vmm_check_at(&vm, seed, p - off / PG, p, 1, b - p, &ns, NULL);
+		report(!err, "the guest reads the pattern across both regions", err ? vm.err : NULL);
+	}
+	gm_vmm_clear_ram(&vm);
+	gm_vmm_close(&vm);
+	close(uffd);
+	return failures ? 1 : 0;
+}
+
+/* The daemon must close the connection without taking anything. */
+static int cmd_fc_bad(char **argv)
+{
+	uint8_t *host = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t addr = (uintptr_t)host, size = 16 * PG, off = 0;
+	int uffd = make_uffd(O_CLOEXEC | O_NONBLOCK, 0), fds[2], sock, err;
+	struct pollfd p;
+	char json[1024];
+
+	fds[0] = fds[1] = uffd;
+	if (uffd < 0 || uffd_register(uffd, host, size, UFFDIO_REGISTER_MODE_MISSING))
+		return 1;
+	if (!strcmp(argv[0], "size"))
+		size = 1ULL << 40;
+	fc_json(json, sizeof(json), &addr, &size, &off, 1);
+	if (!strcmp(argv[0], "json"))
+		snprintf(json, sizeof(json), "[{\"base_host_virt_addr\":%llu,\"size\":65536,"
+			 "\"offset\":0,\"page_size\":4096}]", (unsigned long long)addr);
+	sock = fc_connect(argv[1]);
+	if (sock < 0)
+		return 1;
+	err = fc_send(sock, json, fds, !strcmp(argv[0], "no-fd") ? 0 :
+		      !strcmp(argv[0], "two-fds") ? 2 : 1);
+	p = (struct pollfd){ .fd = sock, .events = POLLIN };
+	report(!err && poll(&p, 1, 10000) == 1 && read(sock, json, 1) == 0,
+	       "the daemon closed the connection", argv[0]);
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 6 && !strcmp(argv[1], "source"))
+		return cmd_source(argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "restore"))
+		return cmd_restore(argc - 1, argv + 1);
+	if (argc == 6 && !strcmp(argv[1], "fc"))
+		return cmd_fc(argv + 2);
+	if (argc == 4 && !strcmp(argv[1], "fc-bad"))
+		return cmd_fc_bad(argv + 2);
+	fprintf(stderr, "usage: see the top of gm-lazy.c\n");
+	return 2;
+}

@@ -1,0 +1,153 @@
+#!/bin/bash
+#
+# t-lazy: lazy restore of a KVM guest's memory from a gmemfs snapshot.
+# VMM 1's guest writes the pattern to every page of a shmem file, the host
+# adds full DATA pages and HOLE pages, `gmemctl snapshot` takes it; then
+# second VMMs (gm-lazy, each its own process) restore it lazily and their
+# guests check every page:
+#   (a) gmemfs's handshake, anonymous private memory (MISSING);
+#   (b) gmemfs's handshake with PATH: a new mount file mapped shared,
+#       MISSING|MINOR, pages the prefetcher put in the page cache mapped
+#       with UFFDIO_CONTINUE, the file's bytes equal to the source after;
+#   (c) Firecracker's handshake through `gmemctl serve-uffd`, by a client
+#       that does what Firecracker does, two regions at an offset;
+#   (d) a working set recorded by one restore (the first quarter checked)
+#       and prefetched by the next, which still checks everything;
+#   (e) the VMM discards pages mid-restore and reads zeros there;
+#   (f) the VMM is SIGKILLed mid-restore: its session goes, the daemon's
+#       fds come back to what they were, and it still serves;
+#   (g) refusals with reasons: a corrupt image (the guest gets SIGBUS at
+#       the page), a region beyond the snapshot, a PATH file of another
+#       size, bad Firecracker messages (JSON, two fds, no fd, size).
+# Not for: the snapshot format or eager restore (t-snapshot.sh).
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+[[ -c /dev/kvm ]] || gm_skip "/dev/kvm is missing"
+[[ -c /dev/userfaultfd ]] || gm_skip "/dev/userfaultfd is missing"
+GMEMCTL=${GMEMCTL:-$GM_BUILD_ROOT/tools/gmemctl/gmemctl}
+gm_init
+
+MIB=32
+SEED=0x5eed1a2e
+gm_start --pool-size=$((6 * MIB))M || gm_bail "gmemfsd mounts"
+M=$GM_MNT
+SNAP=$GM_TMP/vm.snap
+LAZY=$GM_BIN/gm-lazy
+
+# run_vmm NAME CMD...: run a gm-lazy VMM, turn its lines into results.
+run_vmm() {
+	local name=$1 out=$GM_TMP/$1.out rc
+	shift
+	timeout 120 "$@" >"$out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) gm_pass "$name: ${line#ok - }" ;;
+		"FAIL - "*) gm_fail "$name: ${line#FAIL - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$out"
+	check_eq "$name: the VMM's exit status" 0 "$rc"
+}
+
+# fig NAME FIGURE: a figure of the session line a VMM printed.
+fig() { sed -n "s/^# session .*\b$2=\([0-9]*\).*/\1/p" "$GM_TMP/$1.out"; }
+
+daemon_fds() { find "/proc/$GM_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+sessions_json() { "$GMEMCTL" --json sessions "$M"; }
+no_sessions() { [[ $(sessions_json) == "[]" ]]; }
+
+# --- the source VM and its snapshot ---
+run_vmm source "$LAZY" source "$M" src.ram $MIB $SEED
+check "gmemctl snapshot of the source file" "$GMEMCTL" snapshot "$M/src.ram" "$SNAP"
+FDS0=$(daemon_fds)
+
+# --- (a) own handshake, anonymous memory ---
+gm_log_mark
+run_vmm anon "$LAZY" restore "$M" "$SNAP" $MIB $SEED
+check_cond "anon: the daemon served faults (unit-sized)" "$(fig anon faults) > 0"
+check_cond "anon: fewer faults than pages: a fault places a whole unit" \
+	"$(fig anon faults) < $MIB * 256"
+check_log "anon: the session's last line has the fault service figures" "fault service p50"
+gm_say "anon: fault service p50 $(fig anon p50_ns) ns, p99 $(fig anon p99_ns) ns," \
+	"$(fig anon faults) faults of $(fig anon unit) bytes"
+grep '^# restore' "$GM_TMP/anon.out" | sed 's/^# /# anon: /'
+check "anon: the session is gone once the VMM exited" gm_poll 10 no_sessions
+
+# --- (d) working set: record a quarter, then prefetch it ---
+cp "$SNAP.idx" "$GM_TMP/idx.orig"
+run_vmm ws-record "$LAZY" restore --record-ws --first $((MIB * 64)) "$M" "$SNAP" $MIB $SEED
+check "ws: the session ended" gm_poll 10 no_sessions
+check_log "ws: the faulted order was stored in the index" "stored a working set of"
+gm_log_mark
+run_vmm ws-prefetch "$LAZY" restore --wait 300 "$M" "$SNAP" $MIB $SEED
+check_cond "ws: the prefetcher placed the working set" "$(fig ws-prefetch prefetched) > 0"
+check_cond "ws: faults were fewer than without a working set" \
+	"$(fig ws-prefetch faults) < $(fig anon faults)"
+gm_say "ws: prefetched $(fig ws-prefetch prefetched) bytes;" \
+	"faults $(fig ws-prefetch faults) (vs $(fig anon faults) without)"
+run_vmm ws-noprefetch "$LAZY" restore --no-prefetch "$M" "$SNAP" $MIB $SEED
+check_eq "ws: --no-prefetch prefetches nothing" 0 "$(fig ws-noprefetch prefetched)"
+
+# --- (b) own handshake, shmem MINOR with PATH ---
+run_vmm minor "$LAZY" restore --shm dst.ram --wait 300 "$M" "$SNAP" $MIB $SEED
+check_cond "minor: prefetched pages were mapped with UFFDIO_CONTINUE" "$(fig minor minor) > 0"
+check "minor: the file's bytes through the mount equal the source's" \
+	cmp "$M/src.ram" "$M/dst.ram"
+check_fails "minor: a PATH file of another size is refused" "Invalid argument" \
+	"$LAZY" restore --shm src.ram --extra 0 "$M" "$SNAP" 16 $SEED
+rm -f "$M/dst.ram"
+
+# --- (c) Firecracker's handshake ---
+FCSOCK=$GM_TMP/fc.sock
+"$GMEMCTL" serve-uffd --mount="$M" "$SNAP" "$FCSOCK" >"$GM_TMP/serve.out" 2>&1 &
+SERVE=$!
+GM_KIDS+=("$SERVE")
+check "serve-uffd listens" gm_poll 10 grep -q listening "$GM_TMP/serve.out"
+run_vmm fc "$LAZY" fc "$FCSOCK" $MIB $SEED 32
+for kind in json two-fds no-fd size; do
+	gm_log_mark
+	run_vmm "fc-bad-$kind" "$LAZY" fc-bad "$kind" "$FCSOCK"
+	check_log "fc-bad-$kind: the daemon logs why" "Firecracker handshake at $FCSOCK"
+done
+check "fc: the listener still takes VMMs after refusals" \
+	timeout 120 "$LAZY" fc "$FCSOCK" $MIB $SEED 16
+kill -TERM "$SERVE"
+check "serve-uffd ends on SIGTERM" gm_poll 10 gm_dead "$SERVE"
+check "the listener's socket is removed" gm_poll 10 test ! -e "$FCSOCK"
+
+# --- (e) the VMM discards memory mid-restore ---
+run_vmm remove "$LAZY" restore --remove "$M" "$SNAP" $MIB $SEED
+check_cond "remove: the daemon saw the discarded bytes" "$(fig remove removed) > 0"
+
+# --- (f) the VMM dies mid-restore ---
+fds_back() { [[ $(daemon_fds) == "$FDS0" ]]; }
+check "before the kill, the daemon's fds are back to $FDS0 (those after the snapshot)" \
+	gm_poll 10 fds_back
+fds_back || ls -l "/proc/$GM_PID/fd" | sed 's/^/#   /'
+"$LAZY" restore --stall "$M" "$SNAP" $MIB $SEED >"$GM_TMP/stall.out" 2>&1 &
+STALL=$!
+GM_KIDS+=("$STALL")
+check "kill: the VMM is mid-restore" gm_poll 30 grep -q stalled "$GM_TMP/stall.out"
+check_cond "kill: its session is listed" "$(sessions_json | grep -c "\"pid\":$STALL,")"
+{ kill -KILL "$STALL" && wait "$STALL"; } 2>/dev/null
+gm_log_mark
+check "kill: the session is gone within 10 s" gm_poll 10 no_sessions
+check_log "kill: the daemon logs the VMM's exit" "the VMM exited"
+check "kill: the daemon's fd count is back to $FDS0" gm_poll 10 fds_back
+run_vmm after-kill "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
+
+# --- (g) refusals ---
+run_vmm beyond "$LAZY" restore --extra 16 "$M" "$SNAP" $MIB $SEED
+cp "$SNAP" "$GM_TMP/bad.snap"
+cp "$SNAP.idx" "$GM_TMP/bad.snap.idx"
+# A byte of the first DATA page, past the guest's word.
+printf '\xff' | dd of="$GM_TMP/bad.snap" bs=1 seek=$((16 * 4096 + 100)) conv=notrunc status=none
+gm_log_mark
+run_vmm corrupt "$LAZY" restore --expect-corrupt "$M" "$GM_TMP/bad.snap" $MIB $SEED
+check_log "corrupt: the daemon names the checksum failure" "checksum"
+check_log "corrupt: and poisons the page" "the page is poisoned"
+check "the daemon still serves after all that" gm_poll 10 no_sessions
+run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
+gm_done
