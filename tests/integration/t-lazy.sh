@@ -131,8 +131,8 @@ STALL=$!
 GM_KIDS+=("$STALL")
 check "kill: the VMM is mid-restore" gm_poll 30 grep -q stalled "$GM_TMP/stall.out"
 check_cond "kill: its session is listed" "$(sessions_json | grep -c "\"pid\":$STALL,")"
-{ kill -KILL "$STALL" && wait "$STALL"; } 2>/dev/null
 gm_log_mark
+{ kill -KILL "$STALL" && wait "$STALL"; } 2>/dev/null
 check "kill: the session is gone within 10 s" gm_poll 10 no_sessions
 check_log "kill: the daemon logs the VMM's exit" "the VMM exited"
 check "kill: the daemon's fd count is back to $FDS0" gm_poll 10 fds_back
