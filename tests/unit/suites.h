@@ -14,5 +14,6 @@ Suite *make_prov_hugetlb_suite(void);
 Suite *make_prov_kvm_suite(void);
 Suite *make_chan_suite(void);
 Suite *make_snapfmt_suite(void);
+Suite *make_fcjson_suite(void);
 
 #endif
