@@ -108,8 +108,10 @@ static void tl_write(struct tlayer *t)
 	ck_assert_int_eq(pwrite(t->idx_fd, buf, len, 0), (ssize_t)len);
 	ck_assert_int_eq(ftruncate(t->img_fd, 0), 0);
 	ck_assert_int_eq(ftruncate(t->img_fd, MEM), 0);
+	/* A corruption may have moved an extent off the memory: no bytes. */
 	for (unsigned i = 0; i < t->n; i++)
-		if (t->ext[i].type == GMEMFS_SNAP_EXT_DATA)
+		if (t->ext[i].type == GMEMFS_SNAP_EXT_DATA &&
+		    t->ext[i].offset + t->ext[i].length <= MEM)
 			ck_assert_int_eq(pwrite(t->img_fd, t->img + t->ext[i].offset, t->ext[i].length,
 						t->ext[i].offset), (ssize_t)t->ext[i].length);
 	free(buf);
