@@ -411,8 +411,9 @@ END_TEST
 
 /* ---- Chains ---- */
 
-/* grand (full) <- parent <- child; want = the memory the child means. */
-static void chain3(struct tlayer t[3], uint8_t *want)
+/* grand (full) <- parent <- child; want = the memory the child means,
+ * fds = the chain as gm_snap_open takes it. */
+static void chain3(struct tlayer t[3], uint8_t *want, int fds[6])
 {
 	tl_full(&t[2], 0xa0);
 	tl_init(&t[1], 0xa1);
@@ -440,6 +441,8 @@ static void chain3(struct tlayer t[3], uint8_t *want)
 				memset(want + x->offset, 0, x->length);
 		}
 		tl_write(&t[i]);
+		fds[2 * i] = t[i].img_fd;
+		fds[2 * i + 1] = t[i].idx_fd;
 	}
 }
 
@@ -451,11 +454,7 @@ START_TEST(test_chain_override)
 	struct gm_snap s;
 	int fds[6];
 
-	chain3(t, want);
-	for (int i = 0; i < 3; i++) {
-		fds[2 * i] = t[i].img_fd;
-		fds[2 * i + 1] = t[i].idx_fd;
-	}
+	chain3(t, want, fds);
 	ck_assert_msg(gm_snap_open(&s, fds, 6, why) == 0, "%s", why);
 	ck_assert_uint_eq(s.nlayers, 3);
 	for (size_t i = 0; i < s.npieces; i++) {
@@ -489,11 +488,7 @@ START_TEST(test_chain_refused)
 	struct gm_snap s;
 	int fds[6];
 
-	chain3(t, want);
-	for (int i = 0; i < 3; i++) {
-		fds[2 * i] = t[i].img_fd;
-		fds[2 * i + 1] = t[i].idx_fd;
-	}
+	chain3(t, want, fds);
 	/* The chain stops short of a full snapshot. */
 	ck_assert_int_eq(gm_snap_open(&s, fds, 4, why), -EINVAL);
 	ck_assert_msg(strstr(why, "missing parent") && strstr(why, "layer 1"), "%s", why);
