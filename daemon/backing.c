@@ -491,6 +491,14 @@ out:
 	return n;
 }
 
+/* Does end lie past the file's end?  inode->lock held. */
+static bool gm_backing_past_end(struct gm_inode *inode, uint64_t end)
+{
+	struct stat st;
+
+	return gm_backing_stat_size(inode, &st) || end > (uint64_t)st.st_size;
+}
+
 /* A write past the end of a fixed-store file grows it first, to whole
  * pages (hugetlbfs sizes are), through the size path and its checks. */
 static int gm_backing_grow_for_write(struct gm_fs *fs, struct gm_inode *inode, uint64_t end)
@@ -527,7 +535,12 @@ ssize_t gm_backing_write(struct gm_fs *fs, struct gm_inode *inode, const void *b
 	}
 	pthread_mutex_lock(&inode->lock);
 	prov = inode->pi->prov;
-	if (prov->write)
+	/* A truncate may have come between the grow and this lock: a fixed
+	 * store's write goes through a mapping, and a mapping past the end
+	 * would be SIGBUS in the daemon. */
+	if (prov->fixed_limit && gm_backing_past_end(inode, (uint64_t)off + len))
+		n = -EFBIG;
+	else if (prov->write)
 		n = prov->write(inode->pi, inode->ino, inode->backing_fd, buf, len, off);
 	else if ((n = pwrite(inode->backing_fd, buf, len, off)) < 0)
 		n = -errno;

@@ -101,62 +101,73 @@ static void snap_log_done(struct gm_ctl_req *r, const char *what, const struct g
 		r->path, st->bytes, st->pages, st->skipped, st->extents, st->ns / 1000000);
 }
 
-int gm_ctl_cmd_snapshot(struct gm_ctl_req *r)
+/* What a command does once the file is resolved: 0 with the figures, or
+ * -errno with why. */
+typedef int (*snap_work_fn)(struct gm_ctl_req *r, struct gm_inode *inode,
+			    gm_snap_progress_fn progress, void *arg,
+			    struct gm_snap_stats *st, char *why);
+
+/* Flags, the file with permission mask, the work, the reply or the
+ * refusal, the log line: the same for both commands. */
+static int snap_serve(struct gm_ctl_req *r, int mask, const char *what, snap_work_fn work)
 {
-	struct nlattr *parent = r->m.tb[GMEMFS_CTL_A_SNAP_PARENT];
-	char why[GM_SNAP_WHY_MAX];
 	struct snap_progress p = { .r = r };
-	struct gm_snap_write_req req = {
-		.fs = r->fs, .img_fd = r->fds_in[0], .idx_fd = r->fds_in[1],
-		.parent_fds = r->fds_in + 2, .nparent_fds = r->nfds_in - 2,
-		.parent_path = parent ? nla_get_string(parent) : NULL,
-		.arg = &p,
-	};
+	char why[GM_SNAP_WHY_MAX];
 	struct gm_snap_stats st;
+	struct gm_inode *inode = NULL;
 	bool progress = false;
 	int err;
 
 	err = snap_flags(r, &progress);
 	if (!err)
-		err = snap_file(r, R_OK, &req.inode);
+		err = snap_file(r, mask, &inode);
 	if (err)
 		return err;
-	req.progress = progress ? snap_progress_send : NULL;
-	err = gm_snap_write(&req, &st, why);
+	err = work(r, inode, progress ? snap_progress_send : NULL, &p, &st, why);
 	if (err)
-		err = gm_ctl_fail(r, err, "file %llu: %s", (unsigned long long)req.inode->ino, why);
+		err = gm_ctl_fail(r, err, "file %llu: %s", (unsigned long long)inode->ino, why);
 	else
 		err = snap_reply(r, &st);
 	if (!err)
-		snap_log_done(r, "snapshot", &st);
-	gm_fs_put(r->fs, req.inode);
+		snap_log_done(r, what, &st);
+	gm_fs_put(r->fs, inode);
 	return err;
+}
+
+/* fds: the image, the index, then the parent's chain. */
+static int snap_work_snapshot(struct gm_ctl_req *r, struct gm_inode *inode,
+			      gm_snap_progress_fn progress, void *arg,
+			      struct gm_snap_stats *st, char *why)
+{
+	struct nlattr *parent = r->m.tb[GMEMFS_CTL_A_SNAP_PARENT];
+	struct gm_snap_write_req req = {
+		.fs = r->fs, .inode = inode, .img_fd = r->fds_in[0], .idx_fd = r->fds_in[1],
+		.parent_fds = r->fds_in + 2, .nparent_fds = r->nfds_in - 2,
+		.parent_path = parent ? nla_get_string(parent) : NULL,
+		.progress = progress, .arg = arg,
+	};
+
+	return gm_snap_write(&req, st, why);
+}
+
+static int snap_work_restore(struct gm_ctl_req *r, struct gm_inode *inode,
+			     gm_snap_progress_fn progress, void *arg,
+			     struct gm_snap_stats *st, char *why)
+{
+	struct gm_snap_restore_req req = {
+		.fs = r->fs, .inode = inode, .fds = r->fds_in, .nfds = r->nfds_in,
+		.progress = progress, .arg = arg,
+	};
+
+	return gm_snap_restore(&req, st, why);
+}
+
+int gm_ctl_cmd_snapshot(struct gm_ctl_req *r)
+{
+	return snap_serve(r, R_OK, "snapshot", snap_work_snapshot);
 }
 
 int gm_ctl_cmd_restore(struct gm_ctl_req *r)
 {
-	char why[GM_SNAP_WHY_MAX];
-	struct snap_progress p = { .r = r };
-	struct gm_snap_restore_req req = {
-		.fs = r->fs, .fds = r->fds_in, .nfds = r->nfds_in, .arg = &p,
-	};
-	struct gm_snap_stats st;
-	bool progress = false;
-	int err;
-
-	err = snap_flags(r, &progress);
-	if (!err)
-		err = snap_file(r, W_OK, &req.inode);
-	if (err)
-		return err;
-	req.progress = progress ? snap_progress_send : NULL;
-	err = gm_snap_restore(&req, &st, why);
-	if (err)
-		err = gm_ctl_fail(r, err, "file %llu: %s", (unsigned long long)req.inode->ino, why);
-	else
-		err = snap_reply(r, &st);
-	if (!err)
-		snap_log_done(r, "restore", &st);
-	gm_fs_put(r->fs, req.inode);
-	return err;
+	return snap_serve(r, W_OK, "restore", snap_work_restore);
 }

@@ -29,6 +29,7 @@
 
 #include "journal.h"
 #include "log.h"
+#include "snapfmt.h"	/* gm_crc32c */
 
 #define GM_J_MAGIC		"GMEMFSJ1"
 #define GM_J_HDR_LEN		8
@@ -41,29 +42,6 @@
 
 _Static_assert(GM_JREPLAY_BUF >= GM_JREC_FRAME_LEN + GM_JREC_BODY_MAX,
 	       "replay buffer must hold the largest record");
-
-/* ---- CRC32C (Castagnoli, reflected polynomial 0x82f63b78) ---- */
-
-/* Four bits per step: a 16-entry table is small enough to write out, so
- * there is no table to build at run time and nothing to race on. */
-static const uint32_t gm_crc32c_nibble[16] = {
-	0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
-	0x417b1dbc, 0x5125dad3, 0x61c69362, 0x7198540d,
-	0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
-	0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
-};
-
-static uint32_t gm_crc32c(const uint8_t *p, size_t len)
-{
-	uint32_t crc = 0xffffffff;
-
-	for (size_t i = 0; i < len; i++) {
-		crc ^= p[i];
-		crc = (crc >> 4) ^ gm_crc32c_nibble[crc & 0xf];
-		crc = (crc >> 4) ^ gm_crc32c_nibble[crc & 0xf];
-	}
-	return ~crc;
-}
 
 /* ---- Per-type field layout ---- */
 
@@ -253,7 +231,7 @@ int gm_jrec_encode(const struct gm_jrec *r, void *buf, size_t cap)
 	for (int i = 0; i < GM_JF_PER_TYPE && lay[i] != GM_JF_END; i++)
 		gm_jfield_put(&w, r, lay[i]);
 	gm_put_le(&frame, 4 + body, 4);
-	gm_put_le(&frame, gm_crc32c(w.p, w.off), 4);
+	gm_put_le(&frame, gm_crc32c(0, w.p, w.off), 4);
 	return GM_JREC_FRAME_LEN + body;
 }
 
@@ -372,7 +350,7 @@ static int gm_jrec_parse(const uint8_t *buf, size_t len, struct gm_jrec *r,
 		return err;
 	if (len - 4 < rec_len)
 		return 0;
-	if (gm_crc32c(buf + GM_JREC_FRAME_LEN, rec_len - 4) != crc)
+	if (gm_crc32c(0, buf + GM_JREC_FRAME_LEN, rec_len - 4) != crc)
 		return err;
 	err = gm_jrec_parse_body(buf + GM_JREC_FRAME_LEN, rec_len - 4, r, names);
 	if (err)

@@ -133,26 +133,47 @@ static void mark(bool *present, uint64_t off, uint32_t page, uint64_t from, uint
 		present[p] = v;
 }
 
+/* The data range at or after pos: [*d, *h), or *d = -1 if none.  The
+ * last range found is kept: SEEK_HOLE walks the page cache up to the next
+ * hole, past the window, and asking again in every window would walk a
+ * dense file once per window. */
+static int src_seek_data(struct gm_snap_src *src, uint64_t pos, off_t *d, off_t *h, char *why)
+{
+	if (pos >= src->data_from && pos < src->data_to) {
+		*d = (off_t)pos;
+		*h = (off_t)src->data_to;
+		return 0;
+	}
+	*d = lseek(src->fd, (off_t)pos, SEEK_DATA);
+	if (*d < 0 && errno == ENXIO)
+		return 0;
+	if (*d < 0)
+		return why_set(why, "SEEK_DATA at %#" PRIx64 ": %s", pos, strerror(errno)), -errno;
+	*h = lseek(src->fd, *d, SEEK_HOLE);
+	if (*h < 0)
+		return why_set(why, "SEEK_HOLE at %#jx: %s", (intmax_t)*d, strerror(errno)), -errno;
+	src->data_from = *d;
+	src->data_to = *h;
+	return 0;
+}
+
 /* tmpfs: only the data ranges SEEK_DATA/SEEK_HOLE report are read. */
 static int src_read_seek(struct gm_snap_src *src, uint64_t off, uint8_t *buf, size_t len,
 			 bool *present, char *why)
 {
 	uint64_t end = off + len, pos = off;
-	int err;
 
 	mark(present, off, src->page_size, off, end, false);
 	while (pos < end) {
-		off_t d = lseek(src->fd, (off_t)pos, SEEK_DATA), h;
+		off_t d, h;
+		int err;
 
-		if (d < 0 && errno == ENXIO)
+		err = src_seek_data(src, pos, &d, &h, why);
+		if (err)
+			return err;
+		if (d < 0 || (uint64_t)d >= end)
 			break;		/* no data after pos (or past a truncate) */
-		if (d < 0)
-			return why_set(why, "SEEK_DATA at %#" PRIx64 ": %s", pos, strerror(errno)),
-			       -errno;
-		if ((uint64_t)d >= end)
-			break;
-		h = lseek(src->fd, d, SEEK_HOLE);
-		if (h < 0 || (uint64_t)h > end)
+		if ((uint64_t)h > end)
 			h = (off_t)end;
 		memset(buf + (pos - off), 0, (uint64_t)d - pos);
 		err = src_pread(src, buf + ((uint64_t)d - off), (uint64_t)h - (uint64_t)d, d, why);

@@ -39,6 +39,7 @@ struct gm_snap_src {
 	size_t map_len;
 	unsigned char *vec;		/* MINCORE: one window's mincore */
 	size_t vec_len;
+	uint64_t data_from, data_to;	/* SEEK: the last data range found */
 };
 
 /* Open inode's memory for reading (inode referenced by the caller).

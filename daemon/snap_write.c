@@ -71,6 +71,18 @@ int gm_snap_check_out_fd(int fd, const char *what, char why[GM_SNAP_WHY_MAX])
 	return 0;
 }
 
+/* The index written over the image would leave neither. */
+static int out_fds_distinct(const struct gm_snap_write_req *req, char *why)
+{
+	struct stat a, b;
+
+	if (fstat(req->img_fd, &a) || fstat(req->idx_fd, &b))
+		return why_set(why, "fstat: %s", strerror(errno)), -EBADF;
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return why_set(why, "the image and the index are the same file"), -EINVAL;
+	return 0;
+}
+
 static bool bytes_zero(const uint8_t *p, size_t n)
 {
 	/* Each byte equal to the one before it and the first zero: memcmp
@@ -328,6 +340,8 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 	err = gm_snap_check_out_fd(req->img_fd, "image", why);
 	if (!err)
 		err = gm_snap_check_out_fd(req->idx_fd, "index", why);
+	if (!err)
+		err = out_fds_distinct(req, why);
 	if (err)
 		return err;
 	err = gm_snap_src_open(&w.src, req->fs, req->inode, why);

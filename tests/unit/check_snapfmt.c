@@ -108,8 +108,10 @@ static void tl_write(struct tlayer *t)
 	ck_assert_int_eq(pwrite(t->idx_fd, buf, len, 0), (ssize_t)len);
 	ck_assert_int_eq(ftruncate(t->img_fd, 0), 0);
 	ck_assert_int_eq(ftruncate(t->img_fd, MEM), 0);
+	/* A corruption may have moved an extent off the memory: no bytes. */
 	for (unsigned i = 0; i < t->n; i++)
-		if (t->ext[i].type == GMEMFS_SNAP_EXT_DATA)
+		if (t->ext[i].type == GMEMFS_SNAP_EXT_DATA &&
+		    t->ext[i].offset + t->ext[i].length <= MEM)
 			ck_assert_int_eq(pwrite(t->img_fd, t->img + t->ext[i].offset, t->ext[i].length,
 						t->ext[i].offset), (ssize_t)t->ext[i].length);
 	free(buf);
@@ -409,8 +411,9 @@ END_TEST
 
 /* ---- Chains ---- */
 
-/* grand (full) <- parent <- child; want = the memory the child means. */
-static void chain3(struct tlayer t[3], uint8_t *want)
+/* grand (full) <- parent <- child; want = the memory the child means,
+ * fds = the chain as gm_snap_open takes it. */
+static void chain3(struct tlayer t[3], uint8_t *want, int fds[6])
 {
 	tl_full(&t[2], 0xa0);
 	tl_init(&t[1], 0xa1);
@@ -438,6 +441,8 @@ static void chain3(struct tlayer t[3], uint8_t *want)
 				memset(want + x->offset, 0, x->length);
 		}
 		tl_write(&t[i]);
+		fds[2 * i] = t[i].img_fd;
+		fds[2 * i + 1] = t[i].idx_fd;
 	}
 }
 
@@ -449,11 +454,7 @@ START_TEST(test_chain_override)
 	struct gm_snap s;
 	int fds[6];
 
-	chain3(t, want);
-	for (int i = 0; i < 3; i++) {
-		fds[2 * i] = t[i].img_fd;
-		fds[2 * i + 1] = t[i].idx_fd;
-	}
+	chain3(t, want, fds);
 	ck_assert_msg(gm_snap_open(&s, fds, 6, why) == 0, "%s", why);
 	ck_assert_uint_eq(s.nlayers, 3);
 	for (size_t i = 0; i < s.npieces; i++) {
@@ -487,11 +488,7 @@ START_TEST(test_chain_refused)
 	struct gm_snap s;
 	int fds[6];
 
-	chain3(t, want);
-	for (int i = 0; i < 3; i++) {
-		fds[2 * i] = t[i].img_fd;
-		fds[2 * i + 1] = t[i].idx_fd;
-	}
+	chain3(t, want, fds);
 	/* The chain stops short of a full snapshot. */
 	ck_assert_int_eq(gm_snap_open(&s, fds, 4, why), -EINVAL);
 	ck_assert_msg(strstr(why, "missing parent") && strstr(why, "layer 1"), "%s", why);

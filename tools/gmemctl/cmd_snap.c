@@ -20,6 +20,7 @@
 
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
+#include "json.h"
 
 struct snap_cli {
 	const char *op;			/* "snapshot", "restore" */
@@ -66,21 +67,6 @@ static int snap_fail(const struct snap_cli *s, const char *what, int err)
 	return 1;
 }
 
-/* A JSON string: paths may hold quotes, backslashes, control bytes. */
-static void json_path(const char *key, const char *s)
-{
-	printf(",\"%s\":\"", key);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void report(const struct snap_cli *s, const char *from, const char *to,
 		   const struct gmemfs_snap_stats *st)
 {
@@ -88,9 +74,10 @@ static void report(const struct snap_cli *s, const char *from, const char *to,
 	char bytes[32], rate[32], size[32];
 
 	if (s->json) {
-		printf("{\"op\":\"%s\"", s->op);
-		json_path("from", from);
-		json_path("to", to);
+		printf("{\"op\":\"%s\",\"from\":", s->op);
+		gm_json_str(stdout, from);
+		printf(",\"to\":");
+		gm_json_str(stdout, to);
 		printf(",\"bytes\":%llu,\"pages\":%llu,\"skipped\":%llu,\"extents\":%llu,"
 		       "\"ns\":%llu,\"size\":%llu}\n", (unsigned long long)st->bytes, (unsigned long long)st->pages,
 		       (unsigned long long)st->skipped, (unsigned long long)st->extents,
