@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -539,18 +540,53 @@ ssize_t gm_chan_recv(int sock, void *buf, size_t cap, int fds[GM_CHAN_MAX_FDS],
 	if (n < 0)
 		return -errno;
 	*cut = mh.msg_flags & MSG_CTRUNC;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+	*nfds = gm_chan_take_fds(&mh, fds, GM_CHAN_MAX_FDS);
+	return n;
+}
+
+unsigned gm_chan_take_fds(struct msghdr *mh, int *fds, unsigned max)
+{
+	unsigned n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (*nfds < GM_CHAN_MAX_FDS)
-				fds[(*nfds)++] = fd;
+			if (n < max)
+				fds[n++] = fd;
 			else
 				close(fd);
 		}
 	}
 	return n;
+}
+
+int gm_chan_clear_stale(const char *path, int type)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	socklen_t len;
+	int fd, dirfd, err;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	err = gm_chan_sockaddr(path, &sa, &len, &dirfd);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	err = fd < 0 ? -errno : 0;
+	if (!err && connect(fd, (struct sockaddr *)&sa, len) == 0)
+		err = -EADDRINUSE;
+	if (fd >= 0)
+		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (!err && unlink(path) && errno != ENOENT)
+		err = -errno;
+	return err;
 }

@@ -114,6 +114,15 @@ _Static_assert(1 + GM_CHAN_CHAIN_FDS < GM_CHAN_MAX_FDS, "a chain and a uffd fit 
 ssize_t gm_chan_recv(int sock, void *buf, size_t cap, int fds[GM_CHAN_MAX_FDS],
 		     unsigned *nfds, bool *cut);
 
+/* The SCM_RIGHTS fds of a received message: up to max into fds (the rest
+ * closed); how many. */
+unsigned gm_chan_take_fds(struct msghdr *mh, int *fds, unsigned max);
+
+/* A unix socket file at path a dead server left (nothing accepts a
+ * connection of type there) is removed: 0, also when there is none;
+ * -EADDRINUSE when something serves it, -EEXIST when path is no socket. */
+int gm_chan_clear_stale(const char *path, int type);
+
 /* The address of the channel's socket at path, for bind or connect.  A
  * path longer than sun_path is reached through its directory, opened into
  * *dirfd (close it after the bind or connect; -1 when not needed), as

@@ -193,21 +193,23 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 
 static int gm_lazy_put_figures(struct nl_msg *msg, const struct gm_uffd_figures *f)
 {
-	if (nla_put_u64(msg, GMEMFS_CTL_A_SESSION, f->id) < 0 ||
-	    nla_put_u32(msg, GMEMFS_CTL_A_PID, f->pid) < 0 ||
+	const struct { int attr; uint64_t v; } u64s[] = {
+		{ GMEMFS_CTL_A_SESSION, f->id }, { GMEMFS_CTL_A_SESS_FAULTS, f->faults },
+		{ GMEMFS_CTL_A_SESS_PREFETCHED, f->prefetched }, { GMEMFS_CTL_A_SESS_BYTES, f->bytes },
+		{ GMEMFS_CTL_A_SESS_MINOR, f->minor }, { GMEMFS_CTL_A_SESS_CORRUPT, f->corrupt },
+		{ GMEMFS_CTL_A_SESS_REMOVED, f->removed }, { GMEMFS_CTL_A_SESS_WS, f->ws },
+		{ GMEMFS_CTL_A_SESS_LAT_P50, f->lat_p50_ns },
+		{ GMEMFS_CTL_A_SESS_LAT_P99, f->lat_p99_ns }, { GMEMFS_CTL_A_SESS_UNIT, f->unit },
+	};
+
+	if (nla_put_u32(msg, GMEMFS_CTL_A_PID, f->pid) < 0 ||
 	    nla_put_u32(msg, GMEMFS_CTL_A_UID, f->uid) < 0 ||
-	    nla_put_u32(msg, GMEMFS_CTL_A_SESS_STATE, f->state) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_FAULTS, f->faults) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_PREFETCHED, f->prefetched) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_BYTES, f->bytes) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_MINOR, f->minor) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_CORRUPT, f->corrupt) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_REMOVED, f->removed) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_WS, f->ws) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_LAT_P50, f->lat_p50_ns) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_LAT_P99, f->lat_p99_ns) < 0 ||
-	    nla_put_u64(msg, GMEMFS_CTL_A_SESS_UNIT, f->unit) < 0)
+	    nla_put_u32(msg, GMEMFS_CTL_A_SESS_STATE, f->state) < 0)
 		return -EMSGSIZE;
+	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++) {
+		if (nla_put_u64(msg, u64s[i].attr, u64s[i].v) < 0)
+			return -EMSGSIZE;
+	}
 	return 0;
 }
 

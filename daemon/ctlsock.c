@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -17,6 +16,7 @@
 #include "ctlcmd.h"
 #include "ctlsock.h"
 #include "log.h"
+#include "thread.h"
 
 #define GM_CTLSOCK_RETRY_MS 100
 
@@ -29,19 +29,6 @@ struct gm_ctl_conn {
 	struct gm_ctl_cred cred;	/* immutable after accept */
 	unsigned char buf[GMEMFS_CTL_MSG_MAX];
 };
-
-/* Threads of ours take no signals: libfuse's handlers belong to the loop. */
-static int gm_ctlsock_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int err;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return err;
-}
 
 static int gm_ctl_conn_send(void *arg, struct nl_msg *msg, int fd)
 {
@@ -174,7 +161,7 @@ static int gm_ctlsock_accept(struct gm_ctlsock *cs)
 	pthread_mutex_lock(&cs->lock);
 	err = -EMFILE;
 	if (cs->nconns < GM_CTLSOCK_MAX_CONNS)
-		err = gm_ctlsock_thread(&c->thread, gm_ctl_conn_main, c);
+		err = gm_thread_start(&c->thread, gm_ctl_conn_main, c);
 	if (!err) {
 		cds_list_add(&c->node, &cs->conns);
 		cs->nconns++;
@@ -225,35 +212,6 @@ static void *gm_ctlsock_main(void *arg)
 	return NULL;
 }
 
-/* A socket file already at path: a dead daemon's is replaced, a live
- * daemon's or anything else is left alone. */
-static int gm_ctlsock_clear_stale(const char *path)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	socklen_t len;
-	int fd, dirfd, err;
-
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	err = gm_chan_sockaddr(path, &sa, &len, &dirfd);
-	if (err)
-		return err;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	err = fd < 0 ? -errno : 0;
-	if (!err && connect(fd, (struct sockaddr *)&sa, len) == 0)
-		err = -EADDRINUSE;
-	if (fd >= 0)
-		close(fd);
-	if (dirfd >= 0)
-		close(dirfd);
-	if (!err && unlink(path) && errno != ENOENT)
-		err = -errno;
-	return err;
-}
-
 static int gm_ctlsock_bind(struct gm_ctlsock *cs)
 {
 	struct sockaddr_un sa;
@@ -292,7 +250,7 @@ int gm_ctlsock_open(struct gm_ctlsock *cs, struct gm_fs *fs, const char *path)
 	cs->listen_fd = cs->stop_fd = -1;
 	pthread_mutex_init(&cs->lock, NULL);
 	CDS_INIT_LIST_HEAD(&cs->conns);
-	err = gm_ctlsock_clear_stale(path);
+	err = gm_chan_clear_stale(path, SOCK_SEQPACKET);
 	if (err == -EADDRINUSE)
 		gm_err("control socket %s: another gmemfsd serves it", path);
 	else if (err)
@@ -316,7 +274,7 @@ int gm_ctlsock_open(struct gm_ctlsock *cs, struct gm_fs *fs, const char *path)
 
 int gm_ctlsock_start(struct gm_ctlsock *cs)
 {
-	int err = gm_ctlsock_thread(&cs->thread, gm_ctlsock_main, cs);
+	int err = gm_thread_start(&cs->thread, gm_ctlsock_main, cs);
 
 	if (err)
 		gm_err("control socket %s: cannot start its thread: %s", cs->path,

@@ -43,30 +43,14 @@ struct gm_fc_listener {
 /* A socket file a dead listener left is replaced; anything else refused. */
 static int gm_fc_clear_stale(struct gm_ctl_req *r, const char *path)
 {
-	struct sockaddr_un sa;
-	struct stat st;
-	socklen_t len;
-	int fd, dirfd, err;
+	int err = gm_chan_clear_stale(path, SOCK_STREAM);
 
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : gm_ctl_fail(r, -errno, "%s", path);
-	if (!S_ISSOCK(st.st_mode))
-		return gm_ctl_fail(r, -EEXIST, "%s exists and is not a socket", path);
-	err = gm_chan_sockaddr(path, &sa, &len, &dirfd);
-	if (err)
-		return gm_ctl_fail(r, err, "socket path %s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	err = fd < 0 ? -errno : 0;
-	if (!err && connect(fd, (struct sockaddr *)&sa, len) == 0)
-		err = -EADDRINUSE;
-	if (fd >= 0)
-		close(fd);
-	if (dirfd >= 0)
-		close(dirfd);
-	if (err)
+	if (err == -EEXIST)
+		return gm_ctl_fail(r, err, "%s exists and is not a socket", path);
+	if (err == -EADDRINUSE)
 		return gm_ctl_fail(r, err, "%s: something listens there", path);
-	if (unlink(path) && errno != ENOENT)
-		return gm_ctl_fail(r, -errno, "cannot remove the stale socket %s", path);
+	if (err)
+		return gm_ctl_fail(r, err, "cannot clear the socket path %s", path);
 	return 0;
 }
 
@@ -130,19 +114,7 @@ static ssize_t gm_fc_recv(struct gm_fc_listener *l, int sock, int *fds, unsigned
 		snprintf(why, GM_CHAN_WHY_MAX, "recvmsg: %s", strerror(errno));
 		return -errno;
 	}
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (*nfds < GM_FC_MAX_FDS)
-				fds[(*nfds)++] = fd;
-			else
-				close(fd);
-		}
-	}
+	*nfds = gm_chan_take_fds(&mh, fds, GM_FC_MAX_FDS);
 	if (mh.msg_flags & MSG_CTRUNC) {
 		snprintf(why, GM_CHAN_WHY_MAX, "more fds than the one uffd");
 		return -EBADF;

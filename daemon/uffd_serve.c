@@ -28,6 +28,7 @@
 
 #include "gmemfs_ctl.h"
 #include "log.h"
+#include "thread.h"
 #include "uffd_compat.h"
 #include "uffd_sess.h"
 
@@ -332,7 +333,7 @@ static void gm_uffd_start_prefetch(struct gm_uffd_sess *s)
 
 	if (s->flags & GMEMFS_CTL_F_NO_PREFETCH || !s->snap.layers[0].hdr.nr_ws)
 		return;
-	err = gm_uffd_thread(&s->prefetch_thread, gm_uffd_prefetch_main, s);
+	err = gm_thread_start(&s->prefetch_thread, gm_uffd_prefetch_main, s);
 	if (err)
 		gm_warn("%s: no prefetch thread: %s", s->name, strerror(-err));
 	s->prefetching = !err;

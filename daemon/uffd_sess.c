@@ -7,7 +7,6 @@
  * prefetching (uffd_prefetch.c).
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "gmemfs_ctl.h"
 #include "log.h"
+#include "thread.h"
 #include "uffd_sess.h"
 
 #define WHY(...) snprintf(why, GM_CHAN_WHY_MAX, __VA_ARGS__)
@@ -253,19 +253,6 @@ err_close:
 	return err;
 }
 
-/* Our threads take no signals: libfuse's handlers belong to the loop. */
-int gm_uffd_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int err;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return err;
-}
-
 /* Join and free the sessions whose fault thread has finished (all of
  * them when stopping, after asking them to end). */
 static void gm_uffd_reap(bool all)
@@ -302,7 +289,7 @@ int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WH
 	s->id = gm_uffd_reg.next_id++;
 	snprintf(s->name, sizeof(s->name), "lazy session %llu (pid %d)",
 		 (unsigned long long)s->id, (int)s->pid);
-	err = gm_uffd_thread(&s->fault_thread, gm_uffd_fault_main, s);
+	err = gm_thread_start(&s->fault_thread, gm_uffd_fault_main, s);
 	if (!err)
 		cds_list_add_tail(&s->node, &gm_uffd_reg.list);
 	pthread_mutex_unlock(&gm_uffd_reg.lock);

@@ -139,8 +139,6 @@ int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WH
 void gm_uffd_sess_free(struct gm_uffd_sess *s);
 /* Close the session's fds and the snapshot (the fault thread, at its end). */
 void gm_uffd_sess_release(struct gm_uffd_sess *s);
-/* Start a thread with every signal blocked (they belong to the FUSE loop). */
-int gm_uffd_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* The region holding addr, or NULL. */
 const struct gm_uffd_region *gm_uffd_region_of(const struct gm_uffd_sess *s, uint64_t addr);

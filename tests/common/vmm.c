@@ -441,18 +441,15 @@ static int run_to_halt(struct gm_vmm *vm, timer_t timer)
 			vm->timeout_s, i);
 }
 
-int gm_vmm_touch(struct gm_vmm *vm, uint32_t seed, uint64_t *ns)
+/* Run the guest from regs to its halt; regs gets its registers after,
+ * *ns (if not NULL) the wall time. */
+static int run_guest(struct gm_vmm *vm, struct kvm_regs *regs, uint64_t *ns)
 {
-	uint64_t npages = vm->ram_size / GM_VMM_PAGE, t0, t1;
-	struct kvm_regs regs = {
-		.rip = 0, .rflags = 0x2, .rsi = GM_VMM_RAM_GPA, .rcx = npages, .rbx = seed,
-	};
+	uint64_t t0, t1;
 	timer_t timer;
 	int err;
 
-	if (!npages)
-		return vmm_fail(vm, -EINVAL, "no RAM slot to touch (gm_vmm_set_ram first)");
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs) < 0)
 		return vmm_fail(vm, -errno, "KVM_SET_REGS: %s", strerror(errno));
 	err = arm_timer(vm, &timer);
 	if (err)
@@ -463,26 +460,44 @@ int gm_vmm_touch(struct gm_vmm *vm, uint32_t seed, uint64_t *ns)
 	timer_delete(timer);
 	if (err)
 		return err;
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs) < 0)
 		return vmm_fail(vm, -errno, "KVM_GET_REGS: %s", strerror(errno));
+	if (ns)
+		*ns = t1 - t0;
+	return 0;
+}
+
+int gm_vmm_touch(struct gm_vmm *vm, uint32_t seed, uint64_t *ns)
+{
+	uint64_t npages = vm->ram_size / GM_VMM_PAGE;
+	struct kvm_regs regs = {
+		.rip = 0, .rflags = 0x2, .rsi = GM_VMM_RAM_GPA, .rcx = npages, .rbx = seed,
+	};
+	uint64_t t;
+	int err;
+
+	if (!npages)
+		return vmm_fail(vm, -EINVAL, "no RAM slot to touch (gm_vmm_set_ram first)");
+	err = run_guest(vm, &regs, &t);
+	if (err)
+		return err;
 	if ((regs.rdx & 0xffffffff) != npages)
 		return vmm_fail(vm, -EIO, "guest halted after %llu of %llu pages (rip %#llx)",
 				(unsigned long long)(regs.rdx & 0xffffffff),
 				(unsigned long long)npages, (unsigned long long)regs.rip);
 	if (ns)
-		*ns = t1 - t0;
+		*ns = t;
 	return 0;
 }
 
 int gm_vmm_check_at(struct gm_vmm *vm, uint32_t seed, uint64_t first_page, uint64_t first_index,
 		    uint64_t stride_pages, uint64_t count, uint64_t *ns, uint64_t *checked)
 {
-	uint64_t npages = vm->ram_size / GM_VMM_PAGE, t0, t1;
+	uint64_t npages = vm->ram_size / GM_VMM_PAGE;
 	struct kvm_regs regs = {
 		.rip = CHECK_OFFSET, .rflags = 0x2, .rsi = GM_VMM_RAM_GPA + first_page * GM_VMM_PAGE,
 		.rcx = count, .rbx = seed, .rdi = stride_pages, .rdx = first_index,
 	};
-	timer_t timer;
 	int err;
 
 	if (checked)
@@ -493,23 +508,11 @@ int gm_vmm_check_at(struct gm_vmm *vm, uint32_t seed, uint64_t first_page, uint6
 				"%llu-page RAM slot", (unsigned long long)count,
 				(unsigned long long)first_page, (unsigned long long)stride_pages,
 				(unsigned long long)npages);
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return vmm_fail(vm, -errno, "KVM_SET_REGS: %s", strerror(errno));
-	err = arm_timer(vm, &timer);
+	err = run_guest(vm, &regs, ns);
 	if (err)
 		return err;
-	t0 = now_ns();
-	err = run_to_halt(vm, timer);
-	t1 = now_ns();
-	timer_delete(timer);
-	if (err)
-		return err;
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
-		return vmm_fail(vm, -errno, "KVM_GET_REGS: %s", strerror(errno));
 	if (checked)
 		*checked = regs.rbp & 0xffffffff;
-	if (ns)
-		*ns = t1 - t0;
 	if ((regs.rbp & 0xffffffff) != count)
 		return vmm_fail(vm, -EIO, "guest found page index %llu wrong after %llu of %llu "
 				"pages matched", (unsigned long long)(regs.rdx & 0xffffffff),

@@ -56,6 +56,7 @@ fig() { sed -n "s/^# session .*\b$2=\([0-9]*\).*/\1/p" "$GM_TMP/$1.out"; }
 
 daemon_fds() { find "/proc/$GM_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 sessions_json() { "$GMEMCTL" --json sessions "$M"; }
+# shellcheck disable=SC2317 # called through check and gm_poll
 no_sessions() { [[ $(sessions_json) == "[]" ]]; }
 
 # --- the source VM and its snapshot ---
@@ -125,7 +126,7 @@ check_cond "remove: the daemon saw the discarded bytes" "$(fig remove removed) >
 fds_back() { [[ $(daemon_fds) == "$FDS0" ]]; }
 check "before the kill, the daemon's fds are back to $FDS0 (those after the snapshot)" \
 	gm_poll 10 fds_back
-fds_back || ls -l "/proc/$GM_PID/fd" | sed 's/^/#   /'
+fds_back || find "/proc/$GM_PID/fd" -mindepth 1 -printf '#   %f -> %l\n'
 "$LAZY" restore --stall "$M" "$SNAP" $MIB $SEED >"$GM_TMP/stall.out" 2>&1 &
 STALL=$!
 GM_KIDS+=("$STALL")
