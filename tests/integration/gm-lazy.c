@@ -18,7 +18,8 @@
  *	(MADV_DONTNEED) and read zeros there.  --stall: check a quarter, print
  *	"stalled" and wait to be killed.  --expect-corrupt: the guest must
  *	meet a poisoned page (SIGBUS).  --extra N: claim N more pages than
- *	the snapshot has (must be refused).
+ *	the snapshot has (must be refused).  --path REL: send PATH REL with
+ *	anonymous memory (for the refusals of PATH).
  *   fc SOCKET MIB SEED OFFSET_PAGES
  *	VMM 2 the way Firecracker does it: a non-blocking uffd with
  *	EVENT_REMOVE, two regions registered MISSING, one connect and one
@@ -184,6 +185,7 @@ static int print_session(void *ctx, const struct gmemfs_session *s)
 
 struct restore_opts {
 	const char *shm;
+	const char *path;		/* PATH sent, the memory anonymous */
 	uint32_t flags;
 	uint64_t first, extra;
 	unsigned wait_ms;
@@ -298,7 +300,8 @@ static int restore_handshake(const char *mnt, const char *snap, const struct res
 		err = gmemfs_ctl_connect_path(mnt, &c, NULL);
 	if (err)
 		return err;
-	err = gmemfs_ctl_restore_lazy(c, snap, uffd, &reg, 1, o->shm, o->flags, id);
+	err = gmemfs_ctl_restore_lazy(c, snap, uffd, &reg, 1, o->path ? o->path : o->shm, o->flags,
+				      id);
 	if (err)
 		printf("# refused: %s (%s)\n", strerror(-err), gmemfs_ctl_reason(c));
 	gmemfs_ctl_close(c);
@@ -363,7 +366,8 @@ static int cmd_restore(int argc, char **argv)
 		{ "no-prefetch", no_argument, NULL, 'n' }, { "first", required_argument, NULL, 'f' },
 		{ "wait", required_argument, NULL, 'w' }, { "remove", no_argument, NULL, 'R' },
 		{ "stall", no_argument, NULL, 'S' }, { "expect-corrupt", no_argument, NULL, 'c' },
-		{ "extra", required_argument, NULL, 'x' }, { 0 }
+		{ "extra", required_argument, NULL, 'x' }, { "path", required_argument, NULL, 'p' },
+		{ 0 }
 	};
 	struct restore_opts o = { 0 };
 	struct gm_vmm vm;
@@ -382,6 +386,7 @@ static int cmd_restore(int argc, char **argv)
 		case 'S': o.stall = true; break;
 		case 'c': o.expect_corrupt = true; break;
 		case 'x': o.extra = strtoull(optarg, NULL, 0); break;
+		case 'p': o.path = optarg; break;
 		default: return 2;
 		}
 	}

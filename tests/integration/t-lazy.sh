@@ -96,9 +96,18 @@ run_vmm minor "$LAZY" restore --shm dst.ram --wait 300 "$M" "$SNAP" $MIB $SEED
 check_cond "minor: prefetched pages were mapped with UFFDIO_CONTINUE" "$(fig minor minor) > 0"
 check "minor: the file's bytes through the mount equal the source's" \
 	cmp "$M/src.ram" "$M/dst.ram"
-check_fails "minor: a PATH file of another size is refused" "Invalid argument" \
-	"$LAZY" restore --shm src.ram --extra 0 "$M" "$SNAP" 16 $SEED
 rm -f "$M/dst.ram"
+truncate -s 16M "$M/small.ram"
+check_fails "path: a PATH file of another size is refused, both sizes named" \
+	"the file has 16777216 bytes, the snapshot 33554432" \
+	"$LAZY" restore --path small.ram "$M" "$SNAP" $MIB $SEED
+: >"$M/g.ram"
+setfattr -n user.gmemfs.pagesize -v kvm-gmem "$M/g.ram"
+truncate -s ${MIB}M "$M/g.ram"
+check_fails "path: a kvm-gmem file is refused: guest_memfd has no userfaultfd" \
+	"guest_memfd has no userfaultfd support" \
+	"$LAZY" restore --path g.ram "$M" "$SNAP" $MIB $SEED
+rm -f "$M/small.ram" "$M/g.ram"
 
 # --- (c) Firecracker's handshake ---
 FCSOCK=$GM_TMP/fc.sock
@@ -106,6 +115,11 @@ FCSOCK=$GM_TMP/fc.sock
 SERVE=$!
 GM_KIDS+=("$SERVE")
 check "serve-uffd listens" gm_poll 10 grep -q listening "$GM_TMP/serve.out"
+check_fails "a second listener on a live socket is refused" "Address already in use" \
+	"$GMEMCTL" serve-uffd --mount="$M" "$SNAP" "$FCSOCK"
+: >"$GM_TMP/not-a-socket"
+check_fails "a listener on a path that is no socket is refused" "File exists" \
+	"$GMEMCTL" serve-uffd --mount="$M" "$SNAP" "$GM_TMP/not-a-socket"
 run_vmm fc "$LAZY" fc "$FCSOCK" $MIB $SEED 32
 for kind in json two-fds no-fd size; do
 	gm_log_mark
@@ -151,4 +165,15 @@ check_log "corrupt: the daemon names the checksum failure" "checksum"
 check_log "corrupt: and poisons the page" "the page is poisoned"
 check "the daemon still serves after all that" gm_poll 10 no_sessions
 run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
+
+# --- the daemon stops while a VMM is mid-restore: it ends and joins the session ---
+"$LAZY" restore --stall "$M" "$SNAP" $MIB $SEED >"$GM_TMP/stall2.out" 2>&1 &
+STALL=$!
+GM_KIDS+=("$STALL")
+check "stop: a VMM is mid-restore" gm_poll 30 grep -q stalled "$GM_TMP/stall2.out"
+gm_log_mark
+check "stop: SIGTERM stops gmemfsd with a session running" gm_stop TERM
+check_eq "stop: gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+check_log "stop: the session ended because the daemon stops" "the daemon stops"
+{ kill -KILL "$STALL" && wait "$STALL"; } 2>/dev/null
 gm_done
