@@ -225,16 +225,22 @@ static void gm_uffd_event(struct gm_fault_ctx *c, const struct uffd_msg *m)
 static int gm_uffd_read(struct gm_fault_ctx *c)
 {
 	struct uffd_msg msgs[GM_UFFD_BATCH];
-	ssize_t n = read(c->s->uffd, msgs, sizeof(msgs));
+	size_t room = GM_UFFD_QUEUE - c->nq;
+	ssize_t n;
 
+	/* A fault read is the kernel's no more: never read one we cannot keep. */
+	if (room > GM_UFFD_BATCH)
+		room = GM_UFFD_BATCH;
+	if (!room)
+		return -EAGAIN;
+	n = read(c->s->uffd, msgs, room * sizeof(msgs[0]));
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 			gm_uffd_event(c, &msgs[i]);
-		else if (c->nq < GM_UFFD_QUEUE)
+		else
 			c->q[c->nq++] = msgs[i];
-		/* else dropped: the fault stays and is read again after a wake */
 	}
 	return 0;
 }

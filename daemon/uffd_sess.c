@@ -26,6 +26,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct cds_list_head list;	/* struct gm_uffd_sess; under lock */
 	uint64_t next_id;		/* under lock */
+	unsigned nsess;			/* on the list; under lock */
 } gm_uffd_reg = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.list = CDS_LIST_HEAD_INIT(gm_uffd_reg.list),
@@ -272,6 +273,7 @@ static void gm_uffd_reap(bool all)
 		}
 		cds_list_del(&s->node);
 		cds_list_add(&s->node, &dead);
+		gm_uffd_reg.nsess--;
 	}
 	pthread_mutex_unlock(&gm_uffd_reg.lock);
 	cds_list_for_each_entry_safe(s, tmp, &dead, node) {
@@ -286,12 +288,20 @@ int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WH
 
 	gm_uffd_reap(false);
 	pthread_mutex_lock(&gm_uffd_reg.lock);
+	if (gm_uffd_reg.nsess >= GM_UFFD_MAX_SESSIONS) {
+		pthread_mutex_unlock(&gm_uffd_reg.lock);
+		WHY("%d lazy-restore sessions run already", GM_UFFD_MAX_SESSIONS);
+		gm_uffd_sess_free(s);
+		return -EAGAIN;
+	}
 	s->id = gm_uffd_reg.next_id++;
 	snprintf(s->name, sizeof(s->name), "lazy session %llu (pid %d)",
 		 (unsigned long long)s->id, (int)s->pid);
 	err = gm_thread_start(&s->fault_thread, gm_uffd_fault_main, s);
-	if (!err)
+	if (!err) {
 		cds_list_add_tail(&s->node, &gm_uffd_reg.list);
+		gm_uffd_reg.nsess++;
+	}
 	pthread_mutex_unlock(&gm_uffd_reg.lock);
 	if (err) {
 		WHY("cannot start the fault thread: %s", strerror(-err));

@@ -38,6 +38,7 @@ enum gm_uffd_unit {
 };
 
 #define GM_UFFD_MAX_REGIONS	32
+#define GM_UFFD_MAX_SESSIONS	256	/* two threads each */
 #define GM_UFFD_MAX_REMOVED	(1u << 20)	/* discarded ranges remembered */
 #define GM_UFFD_LAT_SAMPLES	65536	/* the first faults' service times */
 
