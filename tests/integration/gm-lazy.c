@@ -322,11 +322,12 @@ static void session_figures(const char *mnt, uint64_t id)
 static void restore_run(const char *mnt, const struct restore_opts *o, struct gm_vmm *vm,
 			uint8_t *host, uint64_t npages, uint32_t seed, uint64_t id)
 {
-	uint64_t ns = 0, t0 = now_ns(), upto = o->first ? o->first : npages;
+	uint64_t ns = 0, t0, upto = o->first ? o->first : npages;
 	struct timespec w = { .tv_sec = o->wait_ms / 1000, .tv_nsec = o->wait_ms % 1000 * 1000000L };
 
 	if (o->wait_ms)
 		nanosleep(&w, NULL);
+	t0 = now_ns();
 	if (o->stall) {
 		guest_check_range(vm, seed, 0, npages / 4, &ns);
 		printf("stalled\n");
