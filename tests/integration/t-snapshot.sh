@@ -198,6 +198,20 @@ check_fails "an incremental snapshot of a file of another size: EINVAL" "Invalid
 	"$GMEMCTL" snapshot --parent "$A" "$M4/small.ram" "$S/d"
 check "refused snapshots leave no files" test ! -e "$S/d" -a ! -e "$S/d.idx"
 
+# --- permissions: snapshot needs read, restore write; files are the client's ---
+mkdir -m 0777 "$T/nobody"
+chmod 0644 "$F"
+check "nobody may snapshot a file it can read" \
+	gm_as_nobody "$GMEMCTL" snapshot "$F" "$T/nobody/s"
+check_eq "into files it owns" 65534 "$(stat -c %u "$T/nobody/s.idx")"
+check_fails "nobody may not restore into root's 0644 file: EACCES" "Permission denied" \
+	gm_as_nobody "$GMEMCTL" restore "$T/nobody/s" "$M4/pre.ram"
+chmod 0600 "$F"
+check_fails "nor snapshot a file it cannot read: EACCES" "Permission denied" \
+	gm_as_nobody "$GMEMCTL" snapshot "$F" "$T/nobody/s2"
+check "and the refused snapshot leaves no files" test ! -e "$T/nobody/s2" -a ! -e "$T/nobody/s2.idx"
+chmod 0644 "$F"
+
 # --- 256 MiB: figures, progress, and a truncate racing a snapshot ---
 mkdir "$T/tmpfs"
 mount -t tmpfs -o size=1G tmpfs "$T/tmpfs"
