@@ -178,8 +178,14 @@ static int gm_uffd_fault(struct gm_fault_ctx *c, const struct uffd_msg *m)
 			gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED, GM_UNIT_PLACED);
 			return 0;
 		}
+		/* A corrupt unit is never placed; each fault in it is reported. */
 		gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED, err == -EIO ? GM_UNIT_PLACED : GM_UNIT_ABSENT);
-	} else if (atomic_load(&s->units[u]) == GM_UNIT_CLAIMED) {
+		if (err != -EIO)
+			return err;
+		gm_uffd_corrupt(c, r, addr);
+		return 0;
+	}
+	if (atomic_load(&s->units[u]) == GM_UNIT_CLAIMED) {
 		if (!gm_uffd_wait_claim(s, u))
 			gm_warn("%s: unit %llu still being prefetched after 10 s", s->name,
 				(unsigned long long)u);
