@@ -19,7 +19,9 @@
  *	"stalled" and wait to be killed.  --expect-corrupt: the guest must
  *	meet a poisoned page (SIGBUS).  --extra N: claim N more pages than
  *	the snapshot has (must be refused).  --path REL: send PATH REL with
- *	anonymous memory (for the refusals of PATH).
+ *	anonymous memory (for the refusals of PATH).  --hugetlb REL: a new
+ *	hugetlb-2m file REL, its backing fd from the control socket mapped
+ *	shared, registered MISSING in 2 MiB pages.
  *   fc SOCKET MIB SEED OFFSET_PAGES
  *	VMM 2 the way Firecracker does it: a non-blocking uffd with
  *	EVENT_REMOVE, two regions registered MISSING, one connect and one
@@ -50,6 +52,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,6 +189,7 @@ static int print_session(void *ctx, const struct gmemfs_session *s)
 struct restore_opts {
 	const char *shm;
 	const char *path;		/* PATH sent, the memory anonymous */
+	const char *hugetlb;		/* a hugetlb-2m file's backing, MAP_SHARED */
 	uint32_t flags;
 	uint64_t first, extra;
 	unsigned wait_ms;
@@ -264,12 +268,21 @@ static uint8_t *restore_map(const char *mnt, const struct restore_opts *o, uint6
 	void *p;
 	int fd;
 
-	if (!o->shm)
+	if (!o->shm && !o->hugetlb)
 		return mmap(NULL, size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	snprintf(path, sizeof(path), "%s/%s", mnt, o->shm);
+	snprintf(path, sizeof(path), "%s/%s", mnt, o->shm ? o->shm : o->hugetlb);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || ftruncate(fd, size))
+	if (fd >= 0 && o->hugetlb) {
+		/* FUSE cannot map hugetlbfs: the backing fd comes from the socket. */
+		close(fd);
+		fd = setxattr(path, "user.gmemfs.pagesize", "2m", 2, 0) || truncate(path, size) ?
+		     -1 : gmemfs_open_backing(path, NULL);
+	} else if (fd >= 0 && ftruncate(fd, size)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
 		return MAP_FAILED;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
@@ -280,9 +293,10 @@ static int restore_handshake(const char *mnt, const char *snap, const struct res
 			     uint8_t *host, uint64_t size, uint64_t *id)
 {
 	uint64_t feat = UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_POISON |
-			(o->shm ? UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_MISSING_SHMEM : 0);
+			(o->shm ? UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_MISSING_SHMEM : 0) |
+			(o->hugetlb ? UFFD_FEATURE_MISSING_HUGETLBFS : 0);
 	struct gmemfs_region reg = {
-		(uintptr_t)host, size + o->extra * PG, 0, PG,
+		(uintptr_t)host, size + o->extra * PG, 0, o->hugetlb ? 2 * MiB : PG,
 	};
 	struct gmemfs_ctl *c;
 	int uffd, err;
@@ -295,6 +309,7 @@ static int restore_handshake(const char *mnt, const char *snap, const struct res
 	err = uffd_register(uffd, host, size, UFFDIO_REGISTER_MODE_MISSING |
 			    (o->shm ? UFFDIO_REGISTER_MODE_MINOR : 0));
 	report(!err, o->shm ? "the mount file's mapping registered MISSING|MINOR" :
+	       o->hugetlb ? "the hugetlb file's mapping registered MISSING" :
 	       "anonymous memory registered MISSING", err ? strerror(-err) : NULL);
 	if (!err)
 		err = gmemfs_ctl_connect_path(mnt, &c, NULL);
@@ -368,7 +383,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' }, { "remove", no_argument, NULL, 'R' },
 		{ "stall", no_argument, NULL, 'S' }, { "expect-corrupt", no_argument, NULL, 'c' },
 		{ "extra", required_argument, NULL, 'x' }, { "path", required_argument, NULL, 'p' },
-		{ 0 }
+		{ "hugetlb", required_argument, NULL, 'H' }, { 0 }
 	};
 	struct restore_opts o = { 0 };
 	struct gm_vmm vm;
@@ -388,6 +403,7 @@ static int cmd_restore(int argc, char **argv)
 		case 'c': o.expect_corrupt = true; break;
 		case 'x': o.extra = strtoull(optarg, NULL, 0); break;
 		case 'p': o.path = optarg; break;
+		case 'H': o.hugetlb = optarg; break;
 		default: return 2;
 		}
 	}

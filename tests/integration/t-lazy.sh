@@ -19,6 +19,8 @@
 #   (g) refusals with reasons: a corrupt image (the guest gets SIGBUS at
 #       the page), a region beyond the snapshot, a PATH file of another
 #       size, bad Firecracker messages (JSON, two fds, no fd, size).
+# Also a hugetlb-2m file's backing (2 MiB units) where the kernel has huge
+# pages (gmemfsd adds them with --hugepages and gives them back).
 # Not for: the snapshot format or eager restore (t-snapshot.sh).
 
 # shellcheck source=lib.sh
@@ -30,7 +32,10 @@ gm_init
 
 MIB=32
 SEED=0x5eed1a2e
-gm_start --pool-size=$((6 * MIB))M || gm_bail "gmemfsd mounts"
+KNOB=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+HUGE=()
+[[ -w $KNOB ]] && HUGE=(--hugepages=2M:$((MIB / 2)))
+gm_start --pool-size=$((6 * MIB))M "${HUGE[@]}" || gm_bail "gmemfsd mounts"
 M=$GM_MNT
 SNAP=$GM_TMP/vm.snap
 LAZY=$GM_BIN/gm-lazy
@@ -75,6 +80,16 @@ gm_say "anon: fault service p50 $(fig anon p50_ns) ns, p99 $(fig anon p99_ns) ns
 	"$(fig anon faults) faults of $(fig anon unit) bytes"
 grep '^# restore' "$GM_TMP/anon.out" | sed 's/^# /# anon: /'
 check "anon: the session is gone once the VMM exited" gm_poll 10 no_sessions
+
+# --- a hugetlb-2m file: 2 MiB pages, so 2 MiB units ---
+if ((${#HUGE[@]})); then
+	run_vmm hugetlb "$LAZY" restore --no-prefetch --hugetlb huge.ram "$M" "$SNAP" $MIB $SEED
+	check_eq "hugetlb: a fault places a whole 2 MiB page" $((2 << 20)) "$(fig hugetlb unit)"
+	check_eq "hugetlb: one fault per 2 MiB page" $((MIB / 2)) "$(fig hugetlb faults)"
+	rm -f "$M/huge.ram"
+else
+	gm_say "no 2 MiB hugetlb pages on this kernel: the hugetlb part is left out"
+fi
 
 # --- (d) working set: record a quarter, then prefetch it ---
 cp "$SNAP.idx" "$GM_TMP/idx.orig"
@@ -175,5 +190,9 @@ gm_log_mark
 check "stop: SIGTERM stops gmemfsd with a session running" gm_stop TERM
 check_eq "stop: gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
 check_log "stop: the session ended because the daemon stops" "the daemon stops"
+if ((${#HUGE[@]})); then
+	check_log "stop: the huge pages gmemfsd added went back to the kernel" \
+		"pool: gave $((MIB / 2)) hugetlb-2m pages back to the kernel"
+fi
 { kill -KILL "$STALL" && wait "$STALL"; } 2>/dev/null
 gm_done
