@@ -332,6 +332,20 @@ check_errno() {
 	check_eq "$name" "$want" "$got"
 }
 
+# gm_relay NAME FILE: a helper's "ok - "/"FAIL - " lines in FILE become
+# this test's results ("NAME: ..." unless NAME is empty); other lines are
+# shown as they are.
+gm_relay() {
+	local prefix=${1:+$1: } line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) gm_pass "$prefix${line#ok - }" ;;
+		"FAIL - "*) gm_fail "$prefix${line#FAIL - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$2"
+}
+
 # check_cond NAME EXPR: an arithmetic condition, shown if false.
 check_cond() {
 	if (($2)); then

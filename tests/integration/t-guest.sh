@@ -36,13 +36,7 @@ check_eq "hugetlb-2m got the $PAGES pages it asked for" "True $PAGES" \
 timeout $((120 + ROUNDS * MIB / 2)) "$GM_BIN/gm-guest" "$GM_MNT" "$ROUNDS" "$MIB" \
 	>"$GM_TMP/guest.out" 2>&1
 rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) gm_pass "${line#ok - }" ;;
-	"FAIL - "*) gm_fail "${line#FAIL - }" ;;
-	*) echo "$line" ;;
-	esac
-done <"$GM_TMP/guest.out"
+gm_relay "" "$GM_TMP/guest.out"
 check_eq "gm-guest exit status" 0 "$rc"
 check_eq "gm-guest ran all three guests and read each back through the mount" 3 \
 	"$(grep -c -e '^ok - .*read back through the mount' "$GM_TMP/guest.out")"

@@ -46,13 +46,7 @@ run_vmm() {
 	shift
 	timeout 120 "$@" >"$out" 2>&1
 	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) gm_pass "$name: ${line#ok - }" ;;
-		"FAIL - "*) gm_fail "$name: ${line#FAIL - }" ;;
-		*) echo "$line" ;;
-		esac
-	done <"$out"
+	gm_relay "$name" "$out"
 	check_eq "$name: the VMM's exit status" 0 "$rc"
 }
 
