@@ -51,6 +51,13 @@ const struct nla_policy gm_chan_policy[GMEMFS_CTL_A_MAX + 1] = {
 	U64(GMEMFS_CTL_A_SESS_PREFETCHED),
 	U64(GMEMFS_CTL_A_SESS_BYTES),
 	U32(GMEMFS_CTL_A_SESS_STATE),
+	U64(GMEMFS_CTL_A_SESS_MINOR),
+	U64(GMEMFS_CTL_A_SESS_CORRUPT),
+	U64(GMEMFS_CTL_A_SESS_REMOVED),
+	U64(GMEMFS_CTL_A_SESS_WS),
+	U64(GMEMFS_CTL_A_SESS_LAT_P50),
+	U64(GMEMFS_CTL_A_SESS_LAT_P99),
+	U64(GMEMFS_CTL_A_SESS_UNIT),
 };
 
 const struct nla_policy gm_chan_region_policy[GMEMFS_CTL_REGION_A_MAX + 1] = {
@@ -87,7 +94,14 @@ static const char *const gm_chan_attr_names[GMEMFS_CTL_A_MAX + 1] = {
 	[GMEMFS_CTL_A_PID] = "PID", [GMEMFS_CTL_A_SESS_FAULTS] = "SESS_FAULTS",
 	[GMEMFS_CTL_A_SESS_PREFETCHED] = "SESS_PREFETCHED",
 	[GMEMFS_CTL_A_SESS_BYTES] = "SESS_BYTES", [GMEMFS_CTL_A_SESS_STATE] = "SESS_STATE",
+	[GMEMFS_CTL_A_SESS_MINOR] = "SESS_MINOR", [GMEMFS_CTL_A_SESS_CORRUPT] = "SESS_CORRUPT",
+	[GMEMFS_CTL_A_SESS_REMOVED] = "SESS_REMOVED", [GMEMFS_CTL_A_SESS_WS] = "SESS_WS",
+	[GMEMFS_CTL_A_SESS_LAT_P50] = "SESS_LAT_P50", [GMEMFS_CTL_A_SESS_LAT_P99] = "SESS_LAT_P99",
+	[GMEMFS_CTL_A_SESS_UNIT] = "SESS_UNIT",
 };
+
+/* Attributes a request may carry more than once. */
+#define GM_CHAN_REPEATABLE	GM_CHAN_BIT(GMEMFS_CTL_A_REGION)
 
 #define A(x)	GM_CHAN_BIT(GMEMFS_CTL_A_##x)
 #define CMD(c)	[GMEMFS_CTL_CMD_##c - GMEMFS_CTL_CMD_FIRST]
@@ -175,7 +189,7 @@ static int gm_chan_check_attrs(struct nlattr *head, int len,
 			    gm_chan_attr_name(type));
 			return -EINVAL;
 		}
-		if (seen & GM_CHAN_BIT(type)) {
+		if (seen & GM_CHAN_BIT(type) & ~GM_CHAN_REPEATABLE) {
 			WHY("attribute %s given twice", gm_chan_attr_name(type));
 			return -EINVAL;
 		}
@@ -361,6 +375,31 @@ int gm_chan_parse_prov(struct nlattr *nest, struct nlattr *tb[GMEMFS_CTL_PROV_A_
 	if (rem != 0 || nla_parse_nested(tb, GMEMFS_CTL_PROV_A_MAX, nest,
 					 (struct nla_policy *)gm_chan_prov_policy) < 0)
 		return -EBADMSG;
+	return 0;
+}
+
+int gm_chan_parse_region(struct nlattr *nest, uint64_t out[GMEMFS_CTL_REGION_A_MAX + 1],
+			 char why[GM_CHAN_WHY_MAX])
+{
+	unsigned seen = 0;
+	struct nlattr *nla;
+	int rem;
+
+	nla_for_each_nested(nla, nest, rem) {
+		unsigned type = nla_type(nla);
+
+		if (type == 0 || type > GMEMFS_CTL_REGION_A_MAX || seen & (1u << type) ||
+		    nla->nla_type & ~NLA_TYPE_MASK || nla_len(nla) != 8) {
+			WHY("REGION: attribute %u unknown, repeated or not a u64", type);
+			return -EINVAL;
+		}
+		seen |= 1u << type;
+		out[type] = nla_get_u64(nla);
+	}
+	if (rem != 0 || seen != ((1u << (GMEMFS_CTL_REGION_A_MAX + 1)) - 2)) {
+		WHY("REGION: needs exactly ADDR, SIZE, OFFSET and PAGE_SIZE");
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -78,6 +78,11 @@ int gm_chan_parse_reply(void *buf, size_t len, uint32_t seq, struct gm_chan_msg 
 /* Parse one GMEMFS_CTL_A_POOL_PROV nest: 0 or -EBADMSG. */
 int gm_chan_parse_prov(struct nlattr *nest, struct nlattr *tb[GMEMFS_CTL_PROV_A_MAX + 1]);
 
+/* Parse one GMEMFS_CTL_A_REGION nest of a request: all four attributes,
+ * each once, into out[GMEMFS_CTL_REGION_A_*].  0 or -EINVAL with why. */
+int gm_chan_parse_region(struct nlattr *nest, uint64_t out[GMEMFS_CTL_REGION_A_MAX + 1],
+			 char why[GM_CHAN_WHY_MAX]);
+
 /* New messages (NULL when out of memory).  Requests set NLM_F_REQUEST;
  * replies echo the request's seq. */
 struct nl_msg *gm_chan_new(unsigned cmd, uint32_t seq, int flags);

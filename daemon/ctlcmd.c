@@ -23,6 +23,11 @@ static const gm_ctl_handler gm_ctl_ops[] = {
 	OP(POLICY_SET) = gm_ctl_cmd_policy_set,
 	OP(ATTACH_VM) = gm_ctl_cmd_attach_vm,
 	OP(LIST) = gm_ctl_cmd_list,
+	OP(RESTORE_LAZY) = gm_ctl_cmd_restore_lazy,
+	OP(UFFD_LISTEN) = gm_ctl_cmd_uffd_listen,
+	OP(SESSIONS) = gm_ctl_cmd_sessions,
+	OP(SNAPSHOT) = gm_ctl_cmd_snapshot,
+	OP(RESTORE) = gm_ctl_cmd_restore,
 };
 
 int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)

@@ -84,5 +84,13 @@ int gm_ctl_cmd_policy_set(struct gm_ctl_req *r);
 int gm_ctl_cmd_list(struct gm_ctl_req *r);
 /* ctlcmd_pool.c */
 int gm_ctl_cmd_pool(struct gm_ctl_req *r);
+/* ctlcmd_lazy.c */
+int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r);
+int gm_ctl_cmd_sessions(struct gm_ctl_req *r);
+/* uffd_fc.c */
+int gm_ctl_cmd_uffd_listen(struct gm_ctl_req *r);
+/* ctlcmd_snap.c */
+int gm_ctl_cmd_snapshot(struct gm_ctl_req *r);
+int gm_ctl_cmd_restore(struct gm_ctl_req *r);
 
 #endif

@@ -50,6 +50,11 @@ static int gm_ctl_conn_send(void *arg, struct nl_msg *msg, int fd)
 	return gm_chan_send_msg(c->fd, msg, fd);
 }
 
+int gm_ctl_conn_fd(void *conn)
+{
+	return ((struct gm_ctl_conn *)conn)->fd;
+}
+
 /* recvmsg's 0 is both an empty packet and the peer's close: tell them apart. */
 static bool gm_ctl_conn_hung_up(struct gm_ctl_conn *c)
 {

@@ -50,6 +50,9 @@ struct gm_ctlsock {
 int gm_ctlsock_open(struct gm_ctlsock *cs, struct gm_fs *fs, const char *path);
 /* Start serving (after daemonizing: threads do not survive fork). */
 int gm_ctlsock_start(struct gm_ctlsock *cs);
+/* The socket of a connection (a request's r->conn): for a handler that
+ * watches its client hang up or asks for the client's pidfd. */
+int gm_ctl_conn_fd(void *conn);
 /* Stop every thread, close every connection, remove the socket file. */
 void gm_ctlsock_close(struct gm_ctlsock *cs);
 

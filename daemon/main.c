@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctlsock.h"
+#include "uffd_sess.h"
 #include "fsops.h"
 #include "log.h"
 #include "recover.h"
@@ -286,6 +287,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_info("%s unmounted", fs->opts->mountpoint);
 out_ctl:
 	gm_ctlsock_close(&ctl);
+	/* After the connections: a UFFD_LISTEN listener runs in one of them. */
+	gm_uffd_sessions_stop_all();
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:

@@ -96,7 +96,19 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 		     char why[GM_SNAP_WHY_MAX]);
 
+/* Write a whole index to idx_fd: h in host order (its nr_extents and
+ * nr_ws say how many of ext and ws follow), encoded little-endian, the crc
+ * appended, the file cut to its length and fsync'ed.  Shared by the writer
+ * (snap_write.c) and gm_snap_store_ws, so the encoding lives here once.
+ * 0 or -errno with why. */
+int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
+			const struct gmemfs_snap_extent *ext, const uint64_t *ws,
+			char why[GM_SNAP_WHY_MAX]);
+
 /* CRC-32C of len bytes, continuing from crc (start with 0). */
 uint32_t gm_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same without the crc32 instruction (what gm_crc32c falls back to on
+ * CPUs without SSE4.2); exported so the tests check both. */
+uint32_t gm_crc32c_table(uint32_t crc, const void *buf, size_t len);
 
 #endif

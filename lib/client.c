@@ -13,21 +13,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "chan.h"
-#include "gmemfs_client.h"
+#include "client_int.h"
 #include "kvm_compat.h"
-
-#define API __attribute__((visibility("default")))
 
 /* A daemon that does not answer within this long is taken as stuck. */
 #define GMEMFS_CTL_TIMEOUT_S 60
-
-struct gmemfs_ctl {
-	int fd;
-	uint32_t seq;
-	char reason[GM_CHAN_WHY_MAX];
-	unsigned char buf[GMEMFS_CTL_MSG_MAX];
-};
 
 API int gmemfs_ctl_connect(const char *socket_path, struct gmemfs_ctl **out)
 {
@@ -77,7 +67,7 @@ API const char *gmemfs_ctl_reason(const struct gmemfs_ctl *c)
 
 /* One reply into m; *fd gets the fd it carried (or -1).  0, the daemon's
  * -errno, or -EBADMSG/-ETIMEDOUT/... for a broken exchange. */
-static int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
+int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
 {
 	int fds[GM_CHAN_MAX_FDS];
 	unsigned nfds;
@@ -107,8 +97,8 @@ static int ctl_recv(struct gmemfs_ctl *c, struct gm_chan_msg *m, int *fd)
 }
 
 /* A request for cmd with PATH (if path) and POLICY (if policy). */
-static struct nl_msg *ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path,
-			      const char *policy)
+struct nl_msg *ctl_new(struct gmemfs_ctl *c, unsigned cmd, const char *path,
+		       const char *policy)
 {
 	struct nl_msg *msg;
 
@@ -144,7 +134,7 @@ static int ctl_call(struct gmemfs_ctl *c, struct nl_msg *msg, int fd_in,
 	return 0;
 }
 
-static uint64_t ctl_u64(struct nlattr *a)
+uint64_t ctl_u64(struct nlattr *a)
 {
 	return a ? nla_get_u64(a) : 0;
 }
@@ -375,3 +365,4 @@ API int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st)
 	gmemfs_ctl_close(c);
 	return fd;
 }
+

@@ -19,8 +19,10 @@
 #define GMEMFS_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gmemfs.h"
+#include "gmemfs_ctl.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,6 +92,102 @@ int gmemfs_ctl_pool(struct gmemfs_ctl *c, struct gmemfs_ctl_pool *pool);
 int gmemfs_ctl_list(struct gmemfs_ctl *c, const char *dir,
 		    int (*fn)(void *ctx, const char *name, const struct gmemfs_ctl_stat *st),
 		    void *ctx);
+
+/* Snapshots (docs/snapshot.md). */
+
+/* Open the chain of the snapshot SNAPFILE: SNAPFILE (O_RDONLY) and
+ * SNAPFILE.idx (idx0_flags: O_RDONLY, or O_RDWR to store a working set),
+ * then each parent the index names (a relative parent path is taken from
+ * the child's directory), up to GMEMFS_SNAP_MAX_DEPTH layers.  fds gets
+ * img0, idx0, img1, idx1, ... (close-on-exec); only the magic, version
+ * and parent link are checked here.  The count of fds, or -errno with the
+ * reason in why (whylen bytes). */
+int gmemfs_snap_open_chain(const char *snapfile, int idx0_flags, int *fds, unsigned max,
+			   char *why, size_t whylen);
+/* Close n fds (those >= 0) and set them to -1. */
+void gmemfs_close_fds(int *fds, unsigned n);
+
+/* Lazy restore (docs/lazy-restore.md). */
+
+/* One mapping of guest memory the VMM registered with its userfaultfd. */
+struct gmemfs_region {
+	__u64 addr;		/* host virtual address in the VMM */
+	__u64 size;		/* bytes, whole pages */
+	__u64 offset;		/* where the region's memory is in the snapshot */
+	__u64 page_size;	/* the mapping's page size */
+};
+
+/* Hand uffd (a userfaultfd this process created, with the regions
+ * registered: MISSING, and MINOR too with path) to the daemon, which serves
+ * its faults from the snapshot SNAPFILE (and its parents) until this
+ * process exits.  path: "" or NULL, or a shmem file on the mount (relative
+ * to its root) the regions map shared, of the snapshot's size.  flags:
+ * GMEMFS_CTL_F_RECORD_WS (store the faulted order in SNAPFILE.idx, which
+ * is then opened O_RDWR), GMEMFS_CTL_F_NO_PREFETCH.  uffd stays the
+ * caller's.  Ask UFFDIO_API for UFFD_FEATURE_POISON if the kernel has it: a
+ * corrupt snapshot page is then poisoned (SIGBUS where the VMM touches it)
+ * instead of the VMM being killed.  0 and *session, or -errno. */
+int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int uffd,
+			    const struct gmemfs_region *r, unsigned n, const char *path,
+			    uint32_t flags, uint64_t *session);
+
+/* Make the daemon listen at socket for Firecracker VMMs (its page-fault
+ * handler protocol) and restore each from SNAPFILE.  0 once it listens;
+ * it listens until c is closed (gmemfs_ctl_close), and c serves nothing
+ * else meanwhile. */
+int gmemfs_ctl_uffd_listen(struct gmemfs_ctl *c, const char *snapfile, const char *socket,
+			   uint32_t flags);
+
+/* A lazy-restore session, as SESSIONS tells it. */
+struct gmemfs_session {
+	__u64 id;
+	__u32 pid, uid;
+	__u32 state;			/* enum gmemfs_sess_state */
+	__u64 faults;			/* faults served */
+	__u64 minor;			/* of which answered with UFFDIO_CONTINUE */
+	__u64 bytes;			/* bytes placed in all */
+	__u64 prefetched;		/* bytes the prefetcher placed */
+	__u64 corrupt;			/* faults on bytes that failed their checksum */
+	__u64 removed;			/* bytes the VMM discarded */
+	__u64 ws;			/* working-set units recorded */
+	__u64 lat_p50_ns, lat_p99_ns;	/* fault service time */
+	__u64 unit;			/* bytes placed per fault */
+};
+/* Call fn for each session the caller may see (root: all; else its own
+ * uid's); a non-zero return stops the calls and is returned. */
+int gmemfs_ctl_sessions(struct gmemfs_ctl *c,
+			int (*fn)(void *ctx, const struct gmemfs_session *s), void *ctx);
+/* What a snapshot or restore did. */
+struct gmemfs_snap_stats {
+	uint64_t bytes;		/* written: to the image, or to the file */
+	uint64_t pages;		/* pages written */
+	uint64_t skipped;	/* pages not written: zero, or as in the parent */
+	uint64_t extents;	/* snapshot: in the index; restore: data pieces */
+	uint64_t ns;		/* the daemon's wall time for the work */
+	uint64_t size;		/* bytes of memory */
+};
+/* Called about every 64 MiB walked: done of total bytes. */
+typedef void (*gmemfs_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/* Snapshot file path (relative to the mount root) into SNAPFILE and
+ * SNAPFILE.idx, which are created (or must exist empty: a snapshot never
+ * overwrites one; -EEXIST).  With parent (a snapshot's image path), an
+ * incremental snapshot: only pages that differ from the parent chain's
+ * are written, and the index names the parent (by its name if it sits in
+ * SNAPFILE's directory, else by its absolute path).  fn (if not NULL)
+ * gets the progress.  Needs read permission on the file.  0 and *st, or
+ * -errno with the reason in gmemfs_ctl_reason(); files this call created
+ * are removed again on failure. */
+int gmemfs_ctl_snapshot(struct gmemfs_ctl *c, const char *path, const char *snapfile,
+			const char *parent, gmemfs_progress_fn fn, void *arg,
+			struct gmemfs_snap_stats *st);
+/* Restore SNAPFILE (and its parent chain) into file path, which must hold
+ * no memory (-EBUSY) and be empty or of the snapshot's size (-EINVAL).
+ * Every extent's checksum is verified before use; on any failure the file
+ * holds no memory again (-EIO names the layer and extent that failed).
+ * Needs write permission.  0 and *st, or -errno with the reason. */
+int gmemfs_ctl_restore(struct gmemfs_ctl *c, const char *snapfile, const char *path,
+		       gmemfs_progress_fn fn, void *arg, struct gmemfs_snap_stats *st);
 
 /* All in one: connect through path's mount, open, close: fd or -errno. */
 int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st);

@@ -123,6 +123,14 @@ enum gmemfs_ctl_attr {
 	GMEMFS_CTL_A_SESS_PREFETCHED = 35, /* u64: bytes the prefetcher placed */
 	GMEMFS_CTL_A_SESS_BYTES = 36,	/* u64: bytes placed in all */
 	GMEMFS_CTL_A_SESS_STATE = 37,	/* u32: enum gmemfs_sess_state */
+	GMEMFS_CTL_A_SESS_MINOR = 38,	/* u64: faults answered with UFFDIO_CONTINUE */
+	GMEMFS_CTL_A_SESS_CORRUPT = 39,	/* u64: faults on bytes whose checksum failed */
+	GMEMFS_CTL_A_SESS_REMOVED = 40,	/* u64: bytes the VMM discarded (REMOVE, UNMAP) */
+	GMEMFS_CTL_A_SESS_WS = 41,	/* u64: units in the working set recorded so far */
+	GMEMFS_CTL_A_SESS_LAT_P50 = 42,	/* u64: ns from reading a fault to its answer */
+	GMEMFS_CTL_A_SESS_LAT_P99 = 43,	/* u64: ns, likewise */
+	GMEMFS_CTL_A_SESS_UNIT = 44,	/* u64: bytes placed per fault: the snapshot's
+					 * chunk, or a region's larger page */
 	__GMEMFS_CTL_A_END,
 };
 #define GMEMFS_CTL_A_MAX (__GMEMFS_CTL_A_END - 1)

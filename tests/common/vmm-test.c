@@ -47,6 +47,32 @@ static int make_backing(struct gm_vmm *vm, int gmem)
 	return fd;
 }
 
+/* The checking guest agrees with the host: all pages but the spoiled 5th,
+ * every 3rd page from 6, and it stops at page 5 naming it. */
+static void guest_check(struct gm_vmm *vm, const char *kind, uint32_t seed)
+{
+	uint64_t npages = SIZE / GM_VMM_PAGE, checked = 0, ns = 0;
+	char what[160];
+	int err;
+
+	err = gm_vmm_check(vm, seed, 0, 1, 5, NULL, &checked);
+	snprintf(what, sizeof(what), "%s: the checking guest finds pages 0-4 right", kind);
+	check(!err && checked == 5, what, vm);
+	err = gm_vmm_check(vm, seed, 6, 3, (npages - 7) / 3 + 1, &ns, &checked);
+	snprintf(what, sizeof(what), "%s: and every 3rd page from 6 (%llu pages, %.0f ns/page)",
+		 kind, (unsigned long long)checked, checked ? (double)ns / checked : 0.0);
+	check(!err, what, vm);
+	err = gm_vmm_check(vm, seed, 0, 1, npages, NULL, &checked);
+	snprintf(what, sizeof(what), "%s: it stops at the spoiled page 5", kind);
+	check(err == -EIO && checked == 5 && strstr(vm->err, "index 5 "), what, vm);
+	err = gm_vmm_check_at(vm, seed ^ 0x100, 0, 0, 1, 1, NULL, &checked);
+	snprintf(what, sizeof(what), "%s: another seed's pattern does not match", kind);
+	check(err == -EIO && checked == 0, what, vm);
+	err = gm_vmm_check(vm, seed, 1, 1, npages, NULL, NULL);
+	snprintf(what, sizeof(what), "%s: a check beyond the slot is refused", kind);
+	check(err == -EINVAL, what, vm);
+}
+
 /* One guest run over fresh memory of one kind, checked from the host. */
 static void run_once(struct gm_vmm *vm, int gmem, uint32_t seed)
 {
@@ -84,6 +110,7 @@ static void run_once(struct gm_vmm *vm, int gmem, uint32_t seed)
 	err = gm_vmm_verify(host, SIZE, seed, &bad);
 	snprintf(what, sizeof(what), "%s: verify finds a page the guest did not write", kind);
 	check(err == -EIO && bad == 5, what, NULL);
+	guest_check(vm, kind, seed);
 	check(!gm_vmm_clear_ram(vm), "RAM slot removed", vm);
 out_unmap:
 	munmap(host, SIZE);

@@ -57,6 +57,50 @@ static const unsigned char guest_code[] = {
 	0xf4,
 };
 
+/*
+ * The checking guest, at CHECK_OFFSET in the code slot.  In: esi = GPA of
+ * the first page, ecx = count (> 0), ebx = seed, edi = stride in pages,
+ * edx = the pattern index of the first page.  Out: ebp = pages that
+ * matched (count on success), edx = the index of the one that did not.
+ *
+ *  0: 31 ed              xor  ebp, ebp
+ *  2: 90 90              nop; nop
+ *  4: 89 d0        loop: mov  eax, edx
+ *  6: 69 c0 b1 79 37 9e  imul eax, eax, 0x9e3779b1
+ * 12: 31 d8              xor  eax, ebx
+ * 14: 83 c8 01           or   eax, 1
+ * 17: 39 06              cmp  [esi], eax
+ * 19: 75 0e              jne  done
+ * 21: 01 fa              add  edx, edi
+ * 23: 89 f8              mov  eax, edi
+ * 25: c1 e0 0c           shl  eax, 12
+ * 28: 01 c6              add  esi, eax
+ * 30: 45                 inc  ebp
+ * 31: 39 cd              cmp  ebp, ecx
+ * 33: 72 e1              jb   loop
+ * 35: f4           done: hlt
+ */
+#define CHECK_OFFSET	0x100
+static const unsigned char check_code[] = {
+	0x31, 0xed,
+	0x90, 0x90,
+	0x89, 0xd0,
+	0x69, 0xc0, 0xb1, 0x79, 0x37, 0x9e,
+	0x31, 0xd8,
+	0x83, 0xc8, 0x01,
+	0x39, 0x06,
+	0x75, 0x0e,
+	0x01, 0xfa,
+	0x89, 0xf8,
+	0xc1, 0xe0, 0x0c,
+	0x01, 0xc6,
+	0x45,
+	0x39, 0xcd,
+	0x72, 0xe1,
+	0xf4,
+};
+_Static_assert(sizeof(guest_code) <= CHECK_OFFSET, "the two guests do not overlap");
+
 static int vmm_fail(struct gm_vmm *vm, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -141,6 +185,7 @@ static int add_code_slot(struct gm_vmm *vm)
 		return vmm_fail(vm, -errno, "mmap of the code slot: %s", strerror(errno));
 	}
 	memcpy(vm->code, guest_code, sizeof(guest_code));
+	memcpy((char *)vm->code + CHECK_OFFSET, check_code, sizeof(check_code));
 	r.userspace_addr = (uintptr_t)vm->code;
 	return set_slot(vm, &r);
 }
@@ -427,6 +472,57 @@ int gm_vmm_touch(struct gm_vmm *vm, uint32_t seed, uint64_t *ns)
 	if (ns)
 		*ns = t1 - t0;
 	return 0;
+}
+
+int gm_vmm_check_at(struct gm_vmm *vm, uint32_t seed, uint64_t first_page, uint64_t first_index,
+		    uint64_t stride_pages, uint64_t count, uint64_t *ns, uint64_t *checked)
+{
+	uint64_t npages = vm->ram_size / GM_VMM_PAGE, t0, t1;
+	struct kvm_regs regs = {
+		.rip = CHECK_OFFSET, .rflags = 0x2, .rsi = GM_VMM_RAM_GPA + first_page * GM_VMM_PAGE,
+		.rcx = count, .rbx = seed, .rdi = stride_pages, .rdx = first_index,
+	};
+	timer_t timer;
+	int err;
+
+	if (checked)
+		*checked = 0;
+	if (!count || !stride_pages || first_page >= npages ||
+	    (count - 1) * stride_pages >= npages - first_page)
+		return vmm_fail(vm, -EINVAL, "check of %llu pages from %llu by %llu: outside the "
+				"%llu-page RAM slot", (unsigned long long)count,
+				(unsigned long long)first_page, (unsigned long long)stride_pages,
+				(unsigned long long)npages);
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return vmm_fail(vm, -errno, "KVM_SET_REGS: %s", strerror(errno));
+	err = arm_timer(vm, &timer);
+	if (err)
+		return err;
+	t0 = now_ns();
+	err = run_to_halt(vm, timer);
+	t1 = now_ns();
+	timer_delete(timer);
+	if (err)
+		return err;
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+		return vmm_fail(vm, -errno, "KVM_GET_REGS: %s", strerror(errno));
+	if (checked)
+		*checked = regs.rbp & 0xffffffff;
+	if (ns)
+		*ns = t1 - t0;
+	if ((regs.rbp & 0xffffffff) != count)
+		return vmm_fail(vm, -EIO, "guest found page index %llu wrong after %llu of %llu "
+				"pages matched", (unsigned long long)(regs.rdx & 0xffffffff),
+				(unsigned long long)(regs.rbp & 0xffffffff),
+				(unsigned long long)count);
+	return 0;
+}
+
+int gm_vmm_check(struct gm_vmm *vm, uint32_t seed, uint64_t first_page, uint64_t stride_pages,
+		 uint64_t count, uint64_t *ns, uint64_t *checked)
+{
+	return gm_vmm_check_at(vm, seed, first_page, first_page, stride_pages, count, ns,
+			       checked);
 }
 
 int gm_vmm_verify(const void *host, uint64_t size, uint32_t seed, uint64_t *bad_page)

@@ -116,6 +116,21 @@ static inline uint32_t gm_vmm_pattern(uint32_t seed, uint32_t index)
 	return ((index * 0x9E3779B1u) ^ seed) | 1u;
 }
 
+/* Run the checking guest: it reads the first word of RAM pages first_page,
+ * first_page + stride_pages, ... (count of them) and compares each with
+ * gm_vmm_pattern(seed, index), index counting from first_page by the
+ * stride, halting at the first mismatch.  *checked (if not NULL) gets the
+ * pages that matched, *ns the run's wall time.  0 when all count matched;
+ * -EIO naming the first wrong index (vm->err); -EINVAL for a range outside
+ * the RAM slot; -ETIMEDOUT as gm_vmm_touch. */
+int gm_vmm_check(struct gm_vmm *vm, uint32_t seed, uint64_t first_page, uint64_t stride_pages,
+		 uint64_t count, uint64_t *ns, uint64_t *checked);
+/* The same with the pattern index of the first page given apart from its
+ * place in the RAM slot: memory restored from offset first_index pages of
+ * a snapshot into page first_page of the slot. */
+int gm_vmm_check_at(struct gm_vmm *vm, uint32_t seed, uint64_t first_page, uint64_t first_index,
+		    uint64_t stride_pages, uint64_t count, uint64_t *ns, uint64_t *checked);
+
 /* Check from the host that every 4 KiB page of host (size bytes) starts with
  * the word of a run with seed.  0, or -EIO with *bad_page (if not NULL) the
  * index of the first page that does not. */

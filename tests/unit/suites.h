@@ -13,5 +13,6 @@ Suite *make_namespace_suite(void);
 Suite *make_prov_hugetlb_suite(void);
 Suite *make_prov_kvm_suite(void);
 Suite *make_chan_suite(void);
+Suite *make_snapfmt_suite(void);
 
 #endif

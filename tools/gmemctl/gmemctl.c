@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmd_lazy.h"
+#include "cmd_snap.h"
 #include "gmemfs_client.h"
 
 static bool json;
@@ -30,9 +32,15 @@ static void usage(FILE *f)
 		"  policy get PATH                page-size policy\n"
 		"  policy set PATH VALUE          4k, 2m-thp, auto, ...\n"
 		"  pool [PATH]                    the mount's pool and its providers\n"
+		"  snapshot [--parent PARENT] FILE SNAPFILE\n"
+		"                                 FILE's memory into SNAPFILE and SNAPFILE.idx\n"
+		"  restore SNAPFILE FILE          fill FILE (made if absent) from a snapshot\n"
 		"  exec --fd N=PATH [--fd N=PATH ...] -- CMD [ARG...]\n"
 		"                                 run CMD with PATH's backing fd at number N\n"
 		"                                 (open-exec is the same)\n"
+		"  serve-uffd [--record-ws] [--no-prefetch] [--mount=DIR] SNAPFILE SOCKET\n"
+		"                                 restore Firecracker VMMs lazily from SNAPFILE\n"
+		"  sessions [MOUNT]               lazy-restore sessions and their figures\n"
 		"PATHs are paths on a gmemfs mount (the control socket is found through\n"
 		"the mount root's xattr user.gmemfs.ctl-socket); with --socket they are\n"
 		"relative to the mount root.  DIR and PATH default to '.'.\n");
@@ -362,6 +370,14 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc > 0 && (!strcmp(argv[0], "exec") || !strcmp(argv[0], "open-exec")))
 		return cmd_exec(argc - 1, argv + 1);
+	if (argc > 0 && !strcmp(argv[0], "serve-uffd"))
+		return cmd_serve_uffd(argc, argv, sock_path);
+	if (argc > 0 && !strcmp(argv[0], "sessions"))
+		return cmd_sessions(argc, argv, sock_path, json);
+	if (argc > 0 && !strcmp(argv[0], "snapshot"))
+		return cmd_snapshot(argc - 1, argv + 1, json, sock_path);
+	if (argc > 0 && !strcmp(argv[0], "restore"))
+		return cmd_restore(argc - 1, argv + 1, json, sock_path);
 	cmd = argc > 0 ? find_cmd(argc, argv, &words) : NULL;
 	if (!cmd) {
 		usage(stderr);

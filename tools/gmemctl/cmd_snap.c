@@ -1,0 +1,212 @@
+/*
+ * gmemctl snapshot [--parent PARENT] FILE SNAPFILE
+ * gmemctl restore SNAPFILE FILE
+ *
+ * A progress bar on stderr when it is a terminal, and always one closing
+ * line with the figures (or a JSON object with --json).  restore creates
+ * FILE through the mount when it is absent and removes it again if the
+ * restore fails, so a failed restore leaves nothing behind.
+ *
+ * Not for: the requests (libgmemfs, lib/snap.c) or the other subcommands
+ * (gmemctl.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_snap.h"
+#include "gmemfs_client.h"
+
+struct snap_cli {
+	const char *op;			/* "snapshot", "restore" */
+	const char *file, *snapfile;
+	bool json, bar;
+	struct gmemfs_ctl *c;
+	char *rel;			/* file, relative to the mount root */
+};
+
+static void human_bytes(char *out, size_t len, double v)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.2f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void progress_bar(uint64_t done, uint64_t total, void *arg)
+{
+	const struct snap_cli *s = arg;
+	char d[32], t[32];
+	int pct = total ? (int)(done * 100 / total) : 100;
+
+	if (!s->bar)
+		return;
+	human_bytes(d, sizeof(d), (double)done);
+	human_bytes(t, sizeof(t), (double)total);
+	fprintf(stderr, "\r%s [%-40.*s] %3d%% %s of %s", s->op, pct * 40 / 100,
+		"########################################", pct, d, t);
+	if (done >= total)
+		fputc('\n', stderr);
+}
+
+static int snap_fail(const struct snap_cli *s, const char *what, int err)
+{
+	const char *why = s->c ? gmemfs_ctl_reason(s->c) : "";
+
+	fprintf(stderr, "gmemctl: %s %s: %s%s%s%s\n", s->op, what, strerror(-err),
+		*why ? " (" : "", why, *why ? ")" : "");
+	return 1;
+}
+
+/* A JSON string: paths may hold quotes, backslashes, control bytes. */
+static void json_path(const char *key, const char *s)
+{
+	printf(",\"%s\":\"", key);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void report(const struct snap_cli *s, const char *from, const char *to,
+		   const struct gmemfs_snap_stats *st)
+{
+	double secs = st->ns / 1e9;
+	char bytes[32], rate[32], size[32];
+
+	if (s->json) {
+		printf("{\"op\":\"%s\"", s->op);
+		json_path("from", from);
+		json_path("to", to);
+		printf(",\"bytes\":%llu,\"pages\":%llu,\"skipped\":%llu,\"extents\":%llu,"
+		       "\"ns\":%llu,\"size\":%llu}\n", (unsigned long long)st->bytes, (unsigned long long)st->pages,
+		       (unsigned long long)st->skipped, (unsigned long long)st->extents,
+		       (unsigned long long)st->ns, (unsigned long long)st->size);
+		return;
+	}
+	human_bytes(bytes, sizeof(bytes), (double)st->bytes);
+	human_bytes(rate, sizeof(rate), secs > 0 ? st->bytes / secs : 0);
+	human_bytes(size, sizeof(size), (double)st->size);
+	printf("%s %s -> %s: %s in %llu pages, %llu extents, %.2f s, %s/s "
+	       "(%s of memory, %llu pages skipped)\n", s->op, from, to, bytes,
+	       (unsigned long long)st->pages, (unsigned long long)st->extents, secs, rate, size,
+	       (unsigned long long)st->skipped);
+}
+
+/* Connect for s->file: through its mount, or --socket (then mount-relative). */
+static int snap_connect(struct snap_cli *s, const char *sock_path)
+{
+	int err;
+
+	if (!sock_path)
+		return gmemfs_ctl_connect_path(s->file, &s->c, &s->rel);
+	err = gmemfs_ctl_connect(sock_path, &s->c);
+	if (!err && !(s->rel = strdup(s->file)))
+		err = -ENOMEM;
+	return err;
+}
+
+static void snap_cli_done(struct snap_cli *s)
+{
+	free(s->rel);
+	gmemfs_ctl_close(s->c);
+}
+
+static int usage_err(const char *use)
+{
+	fprintf(stderr, "usage: gmemctl %s\n", use);
+	return 2;
+}
+
+int cmd_snapshot(int argc, char **argv, bool json, const char *sock_path)
+{
+	static const struct option opts[] = {
+		{ "parent", required_argument, NULL, 'p' },
+		{ 0 }
+	};
+	struct snap_cli s = { .op = "snapshot", .json = json, .bar = isatty(2) };
+	struct gmemfs_snap_stats st;
+	const char *parent = NULL;
+	int o, err;
+
+	optind = 0;	/* a fresh getopt scan over the subcommand's words */
+	while ((o = getopt_long(argc + 1, argv - 1, "+p:", opts, NULL)) != -1) {
+		if (o != 'p')
+			return usage_err("snapshot [--parent PARENT] FILE SNAPFILE");
+		parent = optarg;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc != 2)
+		return usage_err("snapshot [--parent PARENT] FILE SNAPFILE");
+	s.file = argv[0];
+	s.snapfile = argv[1];
+	err = snap_connect(&s, sock_path);
+	if (err)
+		return snap_fail(&s, s.file, err);
+	err = gmemfs_ctl_snapshot(s.c, s.rel, s.snapfile, parent, progress_bar, &s, &st);
+	if (err)
+		err = snap_fail(&s, s.file, err);
+	else
+		report(&s, s.file, s.snapfile, &st);
+	snap_cli_done(&s);
+	return err;
+}
+
+/* FILE through the mount when it is absent: 1 if made here, 0 if it was
+ * there, or -errno. */
+static int restore_target(const struct snap_cli *s, const char *sock_path)
+{
+	int fd;
+
+	if (sock_path)
+		return 0;	/* mount-relative: the file must exist */
+	fd = open(s->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return errno == EEXIST ? 0 : -errno;
+}
+
+int cmd_restore(int argc, char **argv, bool json, const char *sock_path)
+{
+	struct snap_cli s = { .op = "restore", .json = json, .bar = isatty(2) };
+	struct gmemfs_snap_stats st;
+	int made, err;
+
+	if (argc != 2)
+		return usage_err("restore SNAPFILE FILE");
+	s.snapfile = argv[0];
+	s.file = argv[1];
+	made = restore_target(&s, sock_path);
+	if (made < 0)
+		return snap_fail(&s, s.file, made);
+	err = snap_connect(&s, sock_path);
+	if (!err)
+		err = gmemfs_ctl_restore(s.c, s.snapfile, s.rel, progress_bar, &s, &st);
+	if (err) {
+		snap_fail(&s, s.file, err);
+		if (made == 1 && unlink(s.file))
+			fprintf(stderr, "gmemctl: restore: removing %s again: %s\n", s.file,
+				strerror(errno));
+		err = 1;
+	} else {
+		report(&s, s.snapfile, s.file, &st);
+	}
+	snap_cli_done(&s);
+	return err;
+}
