@@ -19,11 +19,11 @@
  *
  * Not for: the backend x scenario matrix (gmembench), asserting speed.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@
 struct sb_prov {
 	const char *name;
 	const char *policy;
-	char dir[PATH_MAX];		/* on the mount, with the policy */
+	char dir[64];			/* on the mount, with the policy */
 	char rel[PATH_MAX];		/* the source, relative to the mount root */
 	void *mem;			/* the source, mapped */
 	int fd;
@@ -120,6 +120,19 @@ static int parse_opts(struct sb_run *run, int argc, char **argv)
 	return 0;
 }
 
+/* A path into buf (PATH_MAX bytes): 0, or -ENAMETOOLONG. */
+static int pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pathf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, PATH_MAX, fmt, ap);
+	va_end(ap);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
 static void na(struct sb_series *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void na(struct sb_series *s, const char *fmt, ...)
 {
@@ -184,8 +197,8 @@ static int make_file(const struct sb_run *run, struct sb_prov *p, const char *na
 {
 	int fd;
 
-	snprintf(full, PATH_MAX, "%s/%s/%s", run->mount, p->dir, name);
-	snprintf(rel, PATH_MAX, "%s/%s", p->dir, name);
+	if (pathf(full, "%s/%s/%s", run->mount, p->dir, name) || pathf(rel, "%s/%s", p->dir, name))
+		return -ENAMETOOLONG;
 	fd = open(full, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -233,7 +246,8 @@ static int setup_prov(const struct sb_run *run, struct sb_prov *p)
 
 	p->fd = -1;
 	snprintf(p->dir, sizeof(p->dir), "snapbench-%s", p->name);
-	snprintf(full, sizeof(full), "%s/%s", run->mount, p->dir);
+	if (pathf(full, "%s/%s", run->mount, p->dir))
+		return -ENAMETOOLONG;
 	if (mkdir(full, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	if (setxattr(full, GMEMFS_XATTR_PAGESIZE, p->policy, strlen(p->policy), 0) < 0)
@@ -262,10 +276,13 @@ static void setup_provs(const struct sb_run *run)
 	}
 }
 
+/* A snapshot's image and index paths in the run's directory, with
+ * whatever an earlier sample left there removed. */
 static void snap_paths(const struct sb_run *run, const char *name, char *img, char *idx)
 {
-	snprintf(img, PATH_MAX, "%s/%s", run->dir, name);
-	snprintf(idx, PATH_MAX + 8, "%s%s", img, GMEMFS_SNAP_IDX_SUFFIX);
+	if (pathf(img, "%s/%s", run->dir, name) ||
+	    pathf(idx, "%s%s", img, GMEMFS_SNAP_IDX_SUFFIX))
+		img[0] = idx[0] = '\0';
 	unlink(img);
 	unlink(idx);
 }
@@ -274,7 +291,7 @@ static void snap_paths(const struct sb_run *run, const char *name, char *img, ch
 static void round_prov(struct sb_run *run, int i)
 {
 	struct sb_prov *p = &provs[i];
-	char img[PATH_MAX], idx[PATH_MAX + 8], full[PATH_MAX], rel[PATH_MAX];
+	char img[PATH_MAX], idx[PATH_MAX], full[PATH_MAX], rel[PATH_MAX];
 	struct gmemfs_snap_stats st;
 	double t0;
 	int err, fd;
@@ -311,7 +328,7 @@ static void round_prov(struct sb_run *run, int i)
 /* What a VMM does without gmemfs: write(2) the memory, read(2) it back. */
 static int round_plain(struct sb_run *run)
 {
-	char img[PATH_MAX], idx[PATH_MAX + 8];
+	char img[PATH_MAX], idx[PATH_MAX];
 	const unsigned char *mem = provs[0].mem;
 	double t0 = sb_now_ns();
 	int fd, mfd, err = 0;
@@ -386,7 +403,7 @@ static void child_row(struct sb_run *run, enum sb_child_mode mode, int s50, int 
  * what one fault brings. */
 static int lazy_setup(struct sb_run *run)
 {
-	char idx[PATH_MAX + 8];
+	char idx[PATH_MAX];
 	struct gmemfs_snap_header h;
 	struct gmemfs_snap_stats st;
 	struct sb_child_result r;
@@ -482,7 +499,8 @@ static void print_table(const struct sb_run *run)
 	printf("eager restore, GiB/s (higher is better)\n");
 	for (int s = S_REST_READ; s < S_FAULT_UFFD50; s++)
 		print_row(s, S_REST_READ);
-	printf("lazy fault, us per fault of one %llu KiB chunk (lower is better)\n",
+	printf("lazy fault, us to the first read of each %llu KiB chunk: a fault served by "
+	       "gmemfsd, or the page cache's (lower is better)\n",
 	       (unsigned long long)(run->chunk >> 10));
 	print_row(S_FAULT_UFFD50, S_FAULT_FILE50);
 	print_row(S_FAULT_UFFD99, S_FAULT_FILE99);

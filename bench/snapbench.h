@@ -36,7 +36,6 @@ struct sb_run {
 	const char *json;
 	char dir[PATH_MAX];		/* snapshots and baseline files */
 	char src_snap[PATH_MAX];	/* the 4k source's snapshot, for lazy rows */
-	char sock[PATH_MAX];		/* the mount's control socket */
 	uint32_t seed;
 	uint64_t chunk;			/* the snapshot's chunk size */
 	int errors;

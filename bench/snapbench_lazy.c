@@ -8,7 +8,6 @@
  *
  * Not for: the table or the throughput rows (snapbench.c).
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -80,7 +79,7 @@ static void *uffd_ram(const struct sb_run *run, uint32_t flags, struct sb_child_
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
 		return child_fail(res, -errno, "UFFDIO_REGISTER: %s", strerror(errno)), NULL;
 	region.addr = (uintptr_t)mem;
-	err = gmemfs_ctl_connect(run->sock, &c);
+	err = gmemfs_ctl_connect_path(run->mount, &c, NULL);
 	if (!err)
 		err = gmemfs_ctl_restore_lazy(c, run->src_snap, uffd, &region, 1, NULL, flags,
 					      &session);
