@@ -8,8 +8,12 @@
 # ends; the EXIT trap still stops the daemon by PID and removes the
 # temporary directory in the normal case.  Starting, polling and stopping
 # come from the integration tests' lib.sh.  gmemfsd gets --hugepages with
-# the 2 MiB pages one object of the run needs (for gmemfs-hugetlb-2m); it
-# adds them to the kernel's pool and gives exactly those back when it stops.
+# the 2 MiB pages two objects of the run need (gmemfs-hugetlb-2m; a
+# snapshot's source and its restored copy); it adds them to the kernel's
+# pool and gives exactly those back when it stops.  gm-snapbench (the
+# snapshot rows) runs after gmembench on the same mount, with the size,
+# rounds and --quick of the arguments; --json FILE gives it FILE's name
+# with -snapshot before the .json.
 #
 # Usage: run-bench.sh BUILD_DIR [gmembench arguments...]
 # Not for: measuring anything itself (gmembench does).
@@ -20,7 +24,8 @@ shift
 source "$(dirname "$0")/../tests/integration/lib.sh"
 GMEMFSD=$build/daemon/gmemfsd
 gmembench=$build/bench/gmembench
-for f in "$GMEMFSD" "$gmembench"; do
+snapbench=$build/bench/gm-snapbench
+for f in "$GMEMFSD" "$gmembench" "$snapbench"; do
 	[[ -x $f ]] || { echo "run-bench: $f is missing: run make build" >&2; exit 1; }
 done
 [[ $(id -u) -eq 0 ]] || { echo "run-bench: needs root (FUSE, tmpfs mounts, KVM)" >&2; exit 1; }
@@ -53,6 +58,18 @@ bench_hugepages() {
 	echo $((n % (2 << 20) ? 0 : n >> 21))
 }
 
+# gm-snapbench's share of gmembench's arguments.
+snapbench_args() {
+	while (($#)); do
+		case $1 in
+		--quick) echo "$1" ;;
+		--size | --rounds) printf '%s\n%s\n' "$1" "${2:-}"; shift ;;
+		--json) printf '%s\n%s\n' --json "${2%.json}-snapshot.json"; shift ;;
+		esac
+		shift
+	done
+}
+
 GM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gmembench-run.XXXXXX") || exit 1
 GM_MNT=$GM_TMP/mnt
 GM_STATE=$GM_TMP/state
@@ -63,10 +80,12 @@ trap 'exit 130' INT TERM
 
 pages=$(bench_hugepages "$@")
 hugepages=()
-((pages > 0)) && hugepages=(--hugepages=2M:"$pages")
+((pages > 0)) && hugepages=(--hugepages=2M:"$((2 * pages))")
 gm_start "${hugepages[@]}" || exit 1
 "$gmembench" --mount "$GM_MNT" "$@"
 rc=$?
+mapfile -t sargs < <(snapbench_args "$@")
+"$snapbench" --mount "$GM_MNT" --dir "$GM_TMP" "${sargs[@]}" || rc=1
 gm_stop TERM || rc=1
 # What gmemfsd did with the pages it added, from its own log.
 grep -h "pool: gave" "$GM_LOG" | sed 's/^/run-bench: /' >&2

@@ -1,0 +1,620 @@
+/*
+ * gm-snapbench: the snapshot rows of the benchmark (see snapbench.h).
+ *
+ *   gm-snapbench --mount DIR [--size N] [--rounds N] [--quick] [--dir DIR] [--json FILE]
+ *
+ * Each round runs every alternative of a row once, in turn, on fresh
+ * objects, so a noisy neighbour hurts all of them alike; the table gives
+ * the median, min and max over rounds and the ratio to the row's baseline:
+ *  - snapshot: gmemfs SNAPSHOT of a full file per provider, against a VMM
+ *    writing the same memory to a file with write(2) (both fsync);
+ *  - eager restore: gmemfs RESTORE into a new file, against read(2) of the
+ *    image into a memfd;
+ *  - lazy fault: one read per chunk of anonymous memory whose faults
+ *    gmemfsd serves over userfaultfd, against the same reads of a private
+ *    mapping of the image (Firecracker's File backend);
+ *  - working set: a KVM guest of --size checks a quarter of its pages after
+ *    a lazy restore without and with the prefetcher, and on the File
+ *    backend.
+ *
+ * Not for: the backend x scenario matrix (gmembench), asserting speed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "gmemfs.h"
+#include "gmemfs_client.h"
+#include "gmemfs_snap.h"
+#include "gm-size.h"
+#include "json.h"
+#include "snapbench.h"
+#include "vmm.h"
+
+#define GiB		(1024.0 * 1024 * 1024)
+#define NPROV		4
+#define WS_TIMEOUT_MS	30000
+
+/* A gmemfs file to snapshot, under one page-size policy. */
+struct sb_prov {
+	const char *name;
+	const char *policy;
+	char dir[64];			/* on the mount, with the policy */
+	char rel[PATH_MAX];		/* the source, relative to the mount root */
+	void *mem;			/* the source, mapped */
+	int fd;
+	struct gm_vmm vm;		/* kvm-gmem: the VM its guest_memfd is made on */
+	bool have_vm;
+	char na[SB_WHY];
+};
+
+enum { S_SNAP_WRITE, S_SNAP0, S_REST_READ = S_SNAP0 + NPROV, S_REST0,
+       S_FAULT_UFFD50 = S_REST0 + NPROV, S_FAULT_UFFD99, S_FAULT_FILE50, S_FAULT_FILE99,
+       S_WS_LAZY, S_WS_PREFETCH, S_WS_FILE, S_N };
+
+static struct sb_prov provs[NPROV] = {
+	{ .name = "4k", .policy = "4k" },
+	{ .name = "thp", .policy = "2m-thp" },
+	{ .name = "hugetlb-2m", .policy = "2m" },
+	{ .name = "kvm-gmem", .policy = "kvm-gmem" },
+};
+static struct sb_series series[S_N];
+static struct gmemfs_ctl *ctl;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: gm-snapbench --mount DIR [--size N] [--rounds N] [--quick] "
+		   "[--dir DIR] [--json FILE]\n"
+		   "  --size     guest memory per object (default 1G; 128M with --quick)\n"
+		   "  --rounds   rounds (default 5; 3 with --quick)\n"
+		   "  --dir      where snapshots go (default a new directory under $TMPDIR)\n");
+}
+
+static int parse_opts(struct sb_run *run, int argc, char **argv)
+{
+	const char *size = NULL, *rounds = NULL, *dir = NULL;
+	int quick = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--quick"))
+			quick = 1;
+		else if (v && !strcmp(a, "--size"))
+			size = argv[++i];
+		else if (v && !strcmp(a, "--rounds"))
+			rounds = argv[++i];
+		else if (v && !strcmp(a, "--mount"))
+			run->mount = argv[++i];
+		else if (v && !strcmp(a, "--dir"))
+			dir = argv[++i];
+		else if (v && !strcmp(a, "--json"))
+			run->json = argv[++i];
+		else
+			return -EINVAL;
+	}
+	run->size = quick ? 128ULL << 20 : 1ULL << 30;
+	run->rounds = quick ? 3 : 5;
+	size_t sz = run->size;
+
+	if ((size && gm_cli_parse_size(size, &sz)) || !run->mount)
+		return -EINVAL;
+	run->size = sz;
+	if (rounds)
+		run->rounds = (unsigned int)atoi(rounds);
+	if (run->rounds < 1 || run->rounds > SB_MAX_ROUNDS || !run->size ||
+	    run->size % (2ULL << 20) || run->size > GM_VMM_RAM_MAX)
+		return -EINVAL;
+	if (dir)
+		snprintf(run->dir, sizeof(run->dir), "%s", dir);
+	return 0;
+}
+
+/* A path into buf (PATH_MAX bytes): 0, or -ENAMETOOLONG. */
+static int pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pathf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, PATH_MAX, fmt, ap);
+	va_end(ap);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+static void na(struct sb_series *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void na(struct sb_series *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->na[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->na, sizeof(s->na), fmt, ap);
+	va_end(ap);
+}
+
+static void add(struct sb_series *s, double v, long long check)
+{
+	if (s->n < SB_MAX_ROUNDS) {
+		s->check[s->n] = check;
+		s->v[s->n++] = v;
+	}
+}
+
+static void name_series(void)
+{
+	static char names[2 * NPROV][48];
+	static const struct { int i; const char *name, *unit; } fixed[] = {
+		{ S_SNAP_WRITE, "write(2) of the memory + fsync (a VMM's full snapshot)", "GiB/s" },
+		{ S_REST_READ, "read(2) of the image into a memfd", "GiB/s" },
+		{ S_FAULT_UFFD50, "gmemfsd over userfaultfd, p50", "us" },
+		{ S_FAULT_UFFD99, "gmemfsd over userfaultfd, p99", "us" },
+		{ S_FAULT_FILE50, "File backend (private mmap of the image), p50", "us" },
+		{ S_FAULT_FILE99, "File backend (private mmap of the image), p99", "us" },
+		{ S_WS_LAZY, "lazy restore, no prefetch", "ms" },
+		{ S_WS_PREFETCH, "lazy restore, recorded working set prefetched", "ms" },
+		{ S_WS_FILE, "File backend (private mmap of the image)", "ms" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		series[fixed[i].i].name = fixed[i].name;
+		series[fixed[i].i].unit = fixed[i].unit;
+	}
+	for (int p = 0; p < NPROV; p++) {
+		snprintf(names[p], sizeof(names[p]), "gmemfs snapshot, %s", provs[p].name);
+		snprintf(names[NPROV + p], sizeof(names[0]), "gmemfs restore, %s", provs[p].name);
+		series[S_SNAP0 + p] = (struct sb_series){ .name = names[p], .unit = "GiB/s" };
+		series[S_REST0 + p] = (struct sb_series){ .name = names[NPROV + p], .unit = "GiB/s" };
+	}
+}
+
+/* The pattern the guest checks: a word per 4 KiB page, the rest zero. */
+static void fill(const struct sb_run *run, unsigned char *mem)
+{
+	for (uint64_t i = 0; i < run->size / GM_VMM_PAGE; i++) {
+		uint32_t w = gm_vmm_pattern(run->seed, (uint32_t)i);
+
+		memcpy(mem + i * GM_VMM_PAGE, &w, sizeof(w));
+	}
+}
+
+/* Make a file (size bytes, or empty) in p's directory; its path on the
+ * mount in full, and relative to the root in rel. */
+static int make_file(const struct sb_run *run, struct sb_prov *p, const char *name,
+		     uint64_t size, char *full, char *rel)
+{
+	int fd;
+
+	if (pathf(full, "%s/%s/%s", run->mount, p->dir, name) || pathf(rel, "%s/%s", p->dir, name))
+		return -ENAMETOOLONG;
+	fd = open(full, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (size && ftruncate(fd, (off_t)size) < 0) {
+		int err = -errno;
+
+		close(fd);
+		unlink(full);
+		return err;
+	}
+	return fd;
+}
+
+/* The source's memory: through the mount (shmem), the socket's fd
+ * (hugetlb), or a guest_memfd attached on our VM (kvm-gmem). */
+static int map_source(const struct sb_run *run, struct sb_prov *p, int fd)
+{
+	int mfd = fd;
+
+	if (!strcmp(p->policy, "2m")) {
+		mfd = gmemfs_ctl_open(ctl, p->rel, NULL);
+	} else if (!strcmp(p->policy, "kvm-gmem")) {
+		mfd = gm_vmm_open(&p->vm, -1);
+		p->have_vm = !mfd;
+		if (!mfd)
+			mfd = gmemfs_ctl_attach_vm(ctl, p->rel, p->vm.vm_fd, NULL);
+	}
+	if (mfd != fd)
+		close(fd);
+	if (mfd < 0)
+		return mfd;
+	p->fd = mfd;
+	p->mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p->mem == MAP_FAILED) {
+		p->mem = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static int setup_prov(const struct sb_run *run, struct sb_prov *p)
+{
+	char full[PATH_MAX];
+	int fd, err;
+
+	p->fd = -1;
+	snprintf(p->dir, sizeof(p->dir), "snapbench-%s", p->name);
+	if (pathf(full, "%s/%s", run->mount, p->dir))
+		return -ENAMETOOLONG;
+	if (mkdir(full, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (setxattr(full, GMEMFS_XATTR_PAGESIZE, p->policy, strlen(p->policy), 0) < 0)
+		return -errno;
+	fd = make_file(run, p, "source", run->size, full, p->rel);
+	if (fd < 0)
+		return fd;
+	err = map_source(run, p, fd);
+	if (err)
+		return err;
+	fill(run, p->mem);
+	return 0;
+}
+
+static void setup_provs(const struct sb_run *run)
+{
+	for (int i = 0; i < NPROV; i++) {
+		int err = setup_prov(run, &provs[i]);
+
+		if (err) {
+			snprintf(provs[i].na, sizeof(provs[i].na), "%s: %s (%s)", provs[i].policy,
+				 strerror(-err), gmemfs_ctl_reason(ctl));
+			na(&series[S_SNAP0 + i], "%s", provs[i].na);
+			na(&series[S_REST0 + i], "%s", provs[i].na);
+		}
+	}
+}
+
+/* A snapshot's image and index paths in the run's directory, with
+ * whatever an earlier sample left there removed. */
+static void snap_paths(const struct sb_run *run, const char *name, char *img, char *idx)
+{
+	if (pathf(img, "%s/%s", run->dir, name) ||
+	    pathf(idx, "%s%s", img, GMEMFS_SNAP_IDX_SUFFIX))
+		img[0] = idx[0] = '\0';
+	unlink(img);
+	unlink(idx);
+}
+
+/* One snapshot and one eager restore of provider p. */
+static void round_prov(struct sb_run *run, int i)
+{
+	struct sb_prov *p = &provs[i];
+	char img[PATH_MAX], idx[PATH_MAX], full[PATH_MAX], rel[PATH_MAX];
+	struct gmemfs_snap_stats st;
+	double t0;
+	int err, fd;
+
+	snap_paths(run, p->name, img, idx);
+	t0 = sb_now_ns();
+	err = gmemfs_ctl_snapshot(ctl, p->rel, img, NULL, NULL, NULL, &st);
+	if (err) {
+		na(&series[S_SNAP0 + i], "snapshot: %s (%s)", strerror(-err), gmemfs_ctl_reason(ctl));
+		run->errors++;
+		return;
+	}
+	add(&series[S_SNAP0 + i], run->size / GiB / ((sb_now_ns() - t0) / 1e9), (long long)st.bytes);
+	fd = make_file(run, p, "restored", 0, full, rel);
+	if (fd < 0) {
+		na(&series[S_REST0 + i], "create: %s", strerror(-fd));
+		return;
+	}
+	close(fd);
+	t0 = sb_now_ns();
+	err = gmemfs_ctl_restore(ctl, img, rel, NULL, NULL, &st);
+	if (err) {
+		na(&series[S_REST0 + i], "restore: %s (%s)", strerror(-err), gmemfs_ctl_reason(ctl));
+		run->errors++;
+	} else {
+		add(&series[S_REST0 + i], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
+		    (long long)st.bytes);
+	}
+	unlink(full);
+	unlink(img);
+	unlink(idx);
+}
+
+/* What a VMM does without gmemfs: write(2) the memory, read(2) it back. */
+static int round_plain(struct sb_run *run)
+{
+	char img[PATH_MAX], idx[PATH_MAX];
+	const unsigned char *mem = provs[0].mem;
+	double t0 = sb_now_ns();
+	int fd, mfd, err = 0;
+	void *dst;
+
+	snap_paths(run, "plain", img, idx);
+	fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (uint64_t off = 0; off < run->size && !err;) {
+		ssize_t n = pwrite(fd, mem + off, run->size - off, (off_t)off);
+
+		err = n <= 0 ? -EIO : 0;
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (!err)
+		add(&series[S_SNAP_WRITE], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
+		    (long long)run->size);
+	mfd = memfd_create("snapbench-read", MFD_CLOEXEC);
+	if (!err && (mfd < 0 || ftruncate(mfd, (off_t)run->size) < 0))
+		err = -errno;
+	dst = err ? MAP_FAILED : mmap(NULL, run->size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	t0 = sb_now_ns();
+	for (uint64_t off = 0; dst != MAP_FAILED && off < run->size && !err;) {
+		ssize_t n = pread(fd, (char *)dst + off, run->size - off, (off_t)off);
+
+		err = n <= 0 ? -EIO : 0;
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	if (!err && dst != MAP_FAILED)
+		add(&series[S_REST_READ], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
+		    (long long)run->size);
+	if (dst != MAP_FAILED)
+		munmap(dst, run->size);
+	if (mfd >= 0)
+		close(mfd);
+	close(fd);
+	unlink(img);
+	return err;
+}
+
+static void child_row(struct sb_run *run, enum sb_child_mode mode, int s50, int s99)
+{
+	struct sb_child_result r;
+	int err = sb_child_run(run, mode, &r);
+
+	if (!err)
+		err = r.err;
+	if (err) {
+		na(&series[s50], "%s", err == r.err ? r.why : strerror(-err));
+		if (s99 >= 0)
+			na(&series[s99], "%s", series[s50].na);
+		run->errors++;
+		return;
+	}
+	if (s99 >= 0) {
+		add(&series[s50], r.p50_ns / 1e3, (long long)r.faults);
+		add(&series[s99], r.p99_ns / 1e3, (long long)r.faults);
+	} else {
+		add(&series[s50], r.ns / 1e6, (long long)r.checked);
+		if (r.checked != run->ws_pages) {
+			na(&series[s50], "the guest checked %llu of %llu pages",
+			   (unsigned long long)r.checked, (unsigned long long)run->ws_pages);
+			run->errors++;
+		}
+	}
+}
+
+/* The 4k source's snapshot stays for the lazy rows; its chunk size is
+ * what one fault brings. */
+static int lazy_setup(struct sb_run *run)
+{
+	char idx[PATH_MAX];
+	struct gmemfs_snap_header h;
+	struct gmemfs_snap_stats st;
+	struct sb_child_result r;
+	int fd, err;
+
+	snap_paths(run, "lazy-source", run->src_snap, idx);
+	err = gmemfs_ctl_snapshot(ctl, provs[0].rel, run->src_snap, NULL, NULL, NULL, &st);
+	if (err)
+		return err;
+	fd = open(idx, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		err = -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		return err;
+	run->chunk = h.chunk_size;
+	err = sb_child_run(run, SB_WS_RECORD, &r);
+	if (!err && r.err)
+		return r.err;
+	return err ? err : sb_wait_ws(run, WS_TIMEOUT_MS);
+}
+
+static void run_rounds(struct sb_run *run)
+{
+	int lazy_err = provs[0].na[0] ? -ENODEV : lazy_setup(run);
+
+	if (lazy_err) {
+		for (int s = S_FAULT_UFFD50; s < S_N; s++)
+			na(&series[s], "lazy restore setup: %s (%s)", strerror(-lazy_err),
+			   gmemfs_ctl_reason(ctl));
+		run->errors++;
+	}
+	for (unsigned int r = 0; r < run->rounds; r++) {
+		fprintf(stderr, "gm-snapbench: round %u of %u\n", r + 1, run->rounds);
+		if (!provs[0].na[0] && round_plain(run))
+			run->errors++;
+		for (int i = 0; i < NPROV; i++)
+			if (!provs[i].na[0])
+				round_prov(run, i);
+		if (lazy_err)
+			continue;
+		child_row(run, SB_FAULTS_UFFD, S_FAULT_UFFD50, S_FAULT_UFFD99);
+		child_row(run, SB_FAULTS_FILE, S_FAULT_FILE50, S_FAULT_FILE99);
+		child_row(run, SB_WS_LAZY, S_WS_LAZY, -1);
+		child_row(run, SB_WS_PREFETCH, S_WS_PREFETCH, -1);
+		child_row(run, SB_WS_FILE, S_WS_FILE, -1);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const struct sb_series *s, double *min, double *max)
+{
+	double v[SB_MAX_ROUNDS];
+
+	if (!s->n)
+		return NAN;
+	memcpy(v, s->v, s->n * sizeof(v[0]));
+	qsort(v, s->n, sizeof(v[0]), cmp_double);
+	*min = v[0];
+	*max = v[s->n - 1];
+	return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
+}
+
+static void print_row(int s, int base)
+{
+	double lo = 0, hi = 0, b0, b1, m = median(&series[s], &lo, &hi);
+
+	if (series[s].na[0] || !series[s].n) {
+		printf("  %-58s n/a: %s\n", series[s].name, series[s].na);
+		return;
+	}
+	printf("  %-58s %9.2f %9.2f %9.2f", series[s].name, m, lo, hi);
+	if (base >= 0 && base != s && series[base].n)
+		printf("   %6.2fx", m / median(&series[base], &b0, &b1));
+	printf("\n");
+}
+
+static void print_table(const struct sb_run *run)
+{
+	printf("\ngm-snapbench: %.0f MiB of guest memory, %u rounds, chunk %llu KiB; "
+	       "median / min / max, ratio to the row's first line\n",
+	       run->size / 1048576.0, run->rounds, (unsigned long long)(run->chunk >> 10));
+	printf("snapshot, GiB/s (higher is better)\n");
+	for (int s = S_SNAP_WRITE; s < S_REST_READ; s++)
+		print_row(s, S_SNAP_WRITE);
+	printf("eager restore, GiB/s (higher is better)\n");
+	for (int s = S_REST_READ; s < S_FAULT_UFFD50; s++)
+		print_row(s, S_REST_READ);
+	printf("lazy fault, us to the first read of each %llu KiB chunk: a fault served by "
+	       "gmemfsd, or the page cache's (lower is better)\n",
+	       (unsigned long long)(run->chunk >> 10));
+	print_row(S_FAULT_UFFD50, S_FAULT_FILE50);
+	print_row(S_FAULT_UFFD99, S_FAULT_FILE99);
+	print_row(S_FAULT_FILE50, -1);
+	print_row(S_FAULT_FILE99, -1);
+	printf("working set: a KVM guest checks %llu MiB of its %.0f MiB, ms from the restore "
+	       "request (lower is better)\n",
+	       (unsigned long long)(run->ws_pages * GM_VMM_PAGE >> 20), run->size / 1048576.0);
+	for (int s = S_WS_LAZY; s < S_N; s++)
+		print_row(s, S_WS_LAZY);
+}
+
+static void json_series(FILE *f, const struct sb_series *s)
+{
+	double lo = 0, hi = 0, m = median(s, &lo, &hi);
+
+	fprintf(f, "{\"name\": ");
+	gm_json_str(f, s->name);
+	fprintf(f, ", \"unit\": \"%s\", \"na\": ", s->unit);
+	gm_json_str(f, s->na);
+	if (s->n)
+		fprintf(f, ", \"median\": %.4f, \"min\": %.4f, \"max\": %.4f", m, lo, hi);
+	fprintf(f, ", \"samples\": [");
+	for (unsigned int i = 0; i < s->n; i++)
+		fprintf(f, "%s%.4f", i ? ", " : "", s->v[i]);
+	fprintf(f, "], \"check\": [");
+	for (unsigned int i = 0; i < s->n; i++)
+		fprintf(f, "%s%lld", i ? ", " : "", s->check[i]);
+	fprintf(f, "]}");
+}
+
+static int write_json(const struct sb_run *run)
+{
+	FILE *f = fopen(run->json, "w");
+	struct utsname u;
+
+	if (!f)
+		return -errno;
+	uname(&u);
+	fprintf(f, "{\"kernel\": ");
+	gm_json_str(f, u.release);
+	fprintf(f, ", \"size\": %llu, \"rounds\": %u, \"chunk\": %llu, \"ws_pages\": %llu, "
+		   "\"errors\": %d, \"series\": [\n",
+		(unsigned long long)run->size, run->rounds, (unsigned long long)run->chunk,
+		(unsigned long long)run->ws_pages, run->errors);
+	for (int s = 0; s < S_N; s++) {
+		json_series(f, &series[s]);
+		fprintf(f, "%s\n", s + 1 < S_N ? "," : "");
+	}
+	fprintf(f, "]}\n");
+	return fclose(f) ? -errno : 0;
+}
+
+static void cleanup(const struct sb_run *run, bool made_dir)
+{
+	char path[PATH_MAX + 8];
+
+	for (int i = 0; i < NPROV; i++) {
+		struct sb_prov *p = &provs[i];
+
+		if (p->mem)
+			munmap(p->mem, run->size);
+		if (p->fd >= 0)
+			close(p->fd);
+		if (p->have_vm)
+			gm_vmm_close(&p->vm);
+		snprintf(path, sizeof(path), "%s/%s", run->mount, p->rel);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", run->mount, p->dir);
+		rmdir(path);
+	}
+	if (run->src_snap[0]) {
+		unlink(run->src_snap);
+		snprintf(path, sizeof(path), "%s%s", run->src_snap, GMEMFS_SNAP_IDX_SUFFIX);
+		unlink(path);
+	}
+	if (made_dir)
+		rmdir(run->dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct sb_run run = { .seed = 0x5eed5eed };
+	bool made_dir = false;
+	int err;
+
+	if (parse_opts(&run, argc, argv)) {
+		usage(stderr);
+		return 2;
+	}
+	run.ws_first = run.size / GM_VMM_PAGE / 4;
+	run.ws_pages = run.size / GM_VMM_PAGE / 4;
+	if (!run.dir[0]) {
+		snprintf(run.dir, sizeof(run.dir), "%s/gm-snapbench.XXXXXX",
+			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		if (!mkdtemp(run.dir))
+			return perror("gm-snapbench: mkdtemp"), 1;
+		made_dir = true;
+	}
+	err = gmemfs_ctl_connect_path(run.mount, &ctl, NULL);
+	if (err) {
+		fprintf(stderr, "gm-snapbench: %s: %s\n", run.mount, strerror(-err));
+		return 1;
+	}
+	name_series();
+	setup_provs(&run);
+	run_rounds(&run);
+	print_table(&run);
+	if (run.json && (err = write_json(&run)))
+		fprintf(stderr, "gm-snapbench: %s: %s\n", run.json, strerror(-err)), run.errors++;
+	printf("reproduce: gm-snapbench --mount %s --size %llu --rounds %u%s%s\n", run.mount,
+	       (unsigned long long)run.size, run.rounds, run.json ? " --json " : "",
+	       run.json ? run.json : "");
+	cleanup(&run, made_dir);
+	gmemfs_ctl_close(ctl);
+	return run.errors ? 1 : 0;
+}

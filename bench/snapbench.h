@@ -1,0 +1,71 @@
+/*
+ * gm-snapbench's shared types: the run's options, one series of samples,
+ * and the lazy-restore children (snapbench_lazy.c).  gm-snapbench measures
+ * what issue 6 asks of snapshots: snapshot and eager restore throughput per
+ * provider against a VMM's plain write(2)/read(2) of the same memory, the
+ * latency of one lazy fault against Firecracker's File backend (a private
+ * mapping of the image), and the time a KVM guest needs to get its working
+ * set back with and without the prefetcher.
+ *
+ * Not for: the backend x scenario matrix (gmembench).
+ */
+#ifndef GM_SNAPBENCH_H
+#define GM_SNAPBENCH_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#define SB_MAX_ROUNDS	50
+#define SB_WHY		256
+
+/* One row of the table: a value per round. */
+struct sb_series {
+	const char *name;		/* JSON key and table label */
+	const char *unit;		/* "GiB/s", "us", "ms" */
+	unsigned int n;
+	double v[SB_MAX_ROUNDS];
+	long long check[SB_MAX_ROUNDS];	/* evidence: bytes, faults, pages */
+	char na[SB_WHY];		/* non-empty: not measured, why */
+};
+
+struct sb_run {
+	uint64_t size;			/* bytes of guest memory */
+	uint64_t ws_first, ws_pages;	/* working set: 4 KiB pages [first, first + n) */
+	unsigned int rounds;
+	const char *mount;
+	const char *json;
+	char dir[PATH_MAX];		/* snapshots and baseline files */
+	char src_snap[PATH_MAX];	/* the 4k source's snapshot, for lazy rows */
+	uint32_t seed;
+	uint64_t chunk;			/* the snapshot's chunk size */
+	int errors;
+};
+
+/* What a child VMM reports through its pipe. */
+struct sb_child_result {
+	int err;			/* 0 or -errno */
+	double ns;			/* the measured span */
+	double p50_ns, p99_ns;		/* per fault, when faults were timed */
+	uint64_t faults;		/* timed touches */
+	uint64_t checked;		/* pages verified */
+	char why[SB_WHY];
+};
+
+enum sb_child_mode {
+	SB_FAULTS_UFFD,		/* touch a word per chunk of uffd memory gmemfsd serves */
+	SB_FAULTS_FILE,		/* the same on a private mapping of the image */
+	SB_WS_RECORD,		/* guest checks the working set; the daemon records it */
+	SB_WS_LAZY,		/* guest checks the working set, no prefetch */
+	SB_WS_PREFETCH,		/* guest checks the working set, recorded order prefetched */
+	SB_WS_FILE,		/* guest checks the working set on the File backend */
+};
+
+/* Fork a VMM process doing mode against run->src_snap: 0 with *res
+ * filled (res->err tells the child's own failure), or -errno. */
+int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, struct sb_child_result *res);
+/* Wait (bounded) until the snapshot's index holds a working set. */
+int sb_wait_ws(const struct sb_run *run, unsigned int timeout_ms);
+
+double sb_now_ns(void);
+
+#endif

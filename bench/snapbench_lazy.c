@@ -1,0 +1,253 @@
+/*
+ * gm-snapbench's VMM children (see snapbench.h).  Every lazy restore runs
+ * in a process of its own, as a VMM does: gmemfsd ends a session when its
+ * VMM exits, and KVM serves a VM's ioctls only in the process that made it.
+ * A child maps its guest RAM, hands a userfaultfd over (or maps the image
+ * privately, the way Firecracker's File backend does), measures, writes an
+ * sb_child_result to its pipe and exits.
+ *
+ * Not for: the table or the throughput rows (snapbench.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gmemfs_client.h"
+#include "gmemfs_ctl.h"
+#include "gmemfs_snap.h"
+#include "snapbench.h"
+#include "vmm.h"
+
+#define SB_CHILD_TIMEOUT_MS	(300 * 1000)
+
+double sb_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int child_fail(struct sb_child_result *res, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int child_fail(struct sb_child_result *res, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	va_end(ap);
+	res->err = err;
+	return err;
+}
+
+/* Anonymous private guest RAM registered for MISSING faults, handed to
+ * gmemfsd with a lazy restore of the snapshot. */
+static void *uffd_ram(const struct sb_run *run, uint32_t flags, struct sb_child_result *res)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_REMOVE };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct gmemfs_region region = { .size = run->size, .page_size = 4096 };
+	struct gmemfs_ctl *c = NULL;
+	uint64_t session;
+	void *mem;
+	int uffd, err;
+
+	mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		return child_fail(res, -errno, "mmap: %s", strerror(errno)), NULL;
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0)
+		return child_fail(res, -errno, "userfaultfd: %s", strerror(errno)), NULL;
+	reg.range.start = (uintptr_t)mem;
+	reg.range.len = run->size;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+		return child_fail(res, -errno, "UFFDIO_REGISTER: %s", strerror(errno)), NULL;
+	region.addr = (uintptr_t)mem;
+	err = gmemfs_ctl_connect_path(run->mount, &c, NULL);
+	if (!err)
+		err = gmemfs_ctl_restore_lazy(c, run->src_snap, uffd, &region, 1, NULL, flags,
+					      &session);
+	if (err) {
+		child_fail(res, err, "restore-lazy: %s (%s)", strerror(-err),
+			   c ? gmemfs_ctl_reason(c) : "no connection");
+		mem = NULL;
+	}
+	if (c)
+		gmemfs_ctl_close(c);
+	close(uffd);
+	return mem;
+}
+
+/* The image mapped privately: Firecracker's File memory backend. */
+static void *file_ram(const struct sb_run *run, struct sb_child_result *res)
+{
+	int fd = open(run->src_snap, O_RDONLY | O_CLOEXEC);
+	void *mem;
+
+	if (fd < 0)
+		return child_fail(res, -errno, "%s: %s", run->src_snap, strerror(errno)), NULL;
+	mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (mem == MAP_FAILED)
+		return child_fail(res, -errno, "mmap %s: %s", run->src_snap, strerror(errno)), NULL;
+	return mem;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Read the first word of every chunk, timing each read: each is one fault
+ * (the rest of a chunk arrives with it). */
+static int time_faults(const struct sb_run *run, const unsigned char *mem,
+		       struct sb_child_result *res)
+{
+	uint64_t n = run->size / run->chunk, pages_per_chunk = run->chunk / GM_VMM_PAGE;
+	double *lat = calloc(n, sizeof(*lat));
+
+	if (!lat)
+		return child_fail(res, -ENOMEM, "no memory for %llu samples", (unsigned long long)n);
+	for (uint64_t i = 0; i < n; i++) {
+		double t0 = sb_now_ns();
+		uint32_t w = *(const volatile uint32_t *)(mem + i * run->chunk);
+
+		lat[i] = sb_now_ns() - t0;
+		if (w != gm_vmm_pattern(run->seed, (uint32_t)(i * pages_per_chunk))) {
+			free(lat);
+			return child_fail(res, -EIO, "chunk %llu holds %#x, not the pattern",
+					  (unsigned long long)i, w);
+		}
+		res->checked++;
+	}
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	res->faults = n;
+	res->p50_ns = lat[n / 2];
+	res->p99_ns = lat[n * 99 / 100];
+	free(lat);
+	return 0;
+}
+
+/* A KVM guest checks the working set, as a restored VM would touch it. */
+static int guest_ws(const struct sb_run *run, void *mem, double t0, struct sb_child_result *res)
+{
+	struct gm_vmm vm;
+	uint64_t ns, checked = 0;
+	int err;
+
+	err = gm_vmm_open(&vm, -1);
+	if (err)
+		return child_fail(res, err, "gm_vmm_open: %s", vm.err);
+	err = gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ mem, run->size, -1, 0 });
+	if (!err)
+		err = gm_vmm_check(&vm, run->seed, run->ws_first, 1, run->ws_pages, &ns, &checked);
+	res->ns = sb_now_ns() - t0;
+	res->checked = checked;
+	if (err)
+		child_fail(res, err, "guest: %s", vm.err);
+	gm_vmm_close(&vm);
+	return err;
+}
+
+static void child_main(const struct sb_run *run, enum sb_child_mode mode,
+		       struct sb_child_result *res)
+{
+	static const uint32_t flags[] = {
+		[SB_FAULTS_UFFD] = GMEMFS_CTL_F_NO_PREFETCH,
+		[SB_WS_RECORD] = GMEMFS_CTL_F_RECORD_WS | GMEMFS_CTL_F_NO_PREFETCH,
+		[SB_WS_LAZY] = GMEMFS_CTL_F_NO_PREFETCH,
+		[SB_WS_PREFETCH] = 0,
+	};
+	bool file = mode == SB_FAULTS_FILE || mode == SB_WS_FILE;
+	double t0 = sb_now_ns();
+	void *mem = file ? file_ram(run, res) : uffd_ram(run, flags[mode], res);
+
+	if (!mem)
+		return;
+	if (mode == SB_FAULTS_UFFD || mode == SB_FAULTS_FILE)
+		time_faults(run, mem, res);
+	else
+		guest_ws(run, mem, t0, res);
+}
+
+static int wait_child(pid_t pid, int rfd, struct sb_child_result *res)
+{
+	struct pollfd p = { .fd = rfd, .events = POLLIN };
+	ssize_t n = 0;
+	int status;
+
+	if (poll(&p, 1, SB_CHILD_TIMEOUT_MS) == 1)
+		n = read(rfd, res, sizeof(*res));
+	if (n != (ssize_t)sizeof(*res))
+		kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (n != (ssize_t)sizeof(*res))
+		return n < 0 ? -errno : -ETIMEDOUT;
+	return 0;
+}
+
+int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, struct sb_child_result *res)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		struct sb_child_result r = { 0 };
+
+		close(p[0]);
+		child_main(run, mode, &r);
+		_exit(write(p[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+	}
+	close(p[1]);
+	memset(res, 0, sizeof(*res));
+	int err = wait_child(pid, p[0], res);
+
+	close(p[0]);
+	return err;
+}
+
+int sb_wait_ws(const struct sb_run *run, unsigned int timeout_ms)
+{
+	char idx[PATH_MAX + 8];
+	struct gmemfs_snap_header h;
+
+	snprintf(idx, sizeof(idx), "%s%s", run->src_snap, GMEMFS_SNAP_IDX_SUFFIX);
+	for (unsigned int waited = 0; waited <= timeout_ms; waited += 10) {
+		int fd = open(idx, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : pread(fd, &h, sizeof(h), 0);
+
+		if (fd >= 0)
+			close(fd);
+		if (n == (ssize_t)sizeof(h) && h.nr_ws > 0)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
