@@ -454,13 +454,6 @@ static void run_rounds(struct sb_run *run)
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double median(const struct sb_series *s, double *min, double *max)
 {
 	double v[SB_MAX_ROUNDS];
@@ -468,7 +461,7 @@ static double median(const struct sb_series *s, double *min, double *max)
 	if (!s->n)
 		return NAN;
 	memcpy(v, s->v, s->n * sizeof(v[0]));
-	qsort(v, s->n, sizeof(v[0]), cmp_double);
+	qsort(v, s->n, sizeof(v[0]), sb_cmp_double);
 	*min = v[0];
 	*max = v[s->n - 1];
 	return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;

@@ -109,7 +109,7 @@ static void *file_ram(const struct sb_run *run, struct sb_child_result *res)
 	return mem;
 }
 
-static int cmp_double(const void *a, const void *b)
+int sb_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
@@ -138,7 +138,7 @@ static int time_faults(const struct sb_run *run, const unsigned char *mem,
 		}
 		res->checked++;
 	}
-	qsort(lat, n, sizeof(*lat), cmp_double);
+	qsort(lat, n, sizeof(*lat), sb_cmp_double);
 	res->faults = n;
 	res->p50_ns = lat[n / 2];
 	res->p99_ns = lat[n * 99 / 100];
