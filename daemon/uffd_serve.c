@@ -36,6 +36,7 @@
 #define GM_UFFD_QUEUE		1024	/* faults held while events are drained */
 #define GM_UFFD_RETRIES		2000	/* EAGAIN retries of one fault */
 #define GM_UFFD_WAIT_NS		10000000000ULL	/* for the prefetcher's unit: 10 s */
+#define GM_UFFD_DRAIN_NS	120000000000ULL	/* placing the rest at a stop: 2 min */
 
 struct gm_fault_ctx {
 	struct gm_uffd_sess *s;
@@ -44,6 +45,7 @@ struct gm_fault_ctx {
 	struct uffd_msg q[GM_UFFD_QUEUE];	/* faults read, not yet served */
 	unsigned nq;
 	const char *end;		/* why the session ends, once it does */
+	bool stopping;			/* it ends because the daemon stops */
 };
 
 static uint64_t gm_now_ns(void)
@@ -295,8 +297,10 @@ static int gm_uffd_wait(struct gm_fault_ctx *c)
 
 	if (poll(p, 3, -1) < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (p[2].revents || atomic_load(&s->ending))
+	if (p[2].revents || atomic_load(&s->ending)) {
 		c->end = "the daemon stops";
+		c->stopping = true;
+	}
 	else if (p[1].revents)
 		c->end = "the VMM exited";
 	else if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
@@ -323,6 +327,59 @@ static void gm_uffd_loop(struct gm_fault_ctx *c)
 			c->end = "an error stopped the fault service";
 		}
 	}
+}
+
+/* One unit at a stop: faults that came meanwhile first.  In MINOR mode a
+ * unit the prefetcher wrote to the page cache is placed again, which maps
+ * its pages (UFFDIO_CONTINUE) and leaves what the VMM wrote alone. */
+static int gm_uffd_drain_unit(struct gm_fault_ctx *c, uint64_t u)
+{
+	struct gm_uffd_sess *s = c->s;
+	bool claimed = gm_uffd_unit_move(s, u, GM_UNIT_ABSENT, GM_UNIT_CLAIMED);
+	int err;
+
+	if (!claimed && !(s->backing_fd >= 0 && atomic_load(&s->units[u]) == GM_UNIT_PLACED))
+		return 0;
+	err = gm_uffd_read(c);
+	if (!err || err == -EAGAIN)
+		err = gm_uffd_serve_queue(c);
+	if (!err)
+		err = gm_uffd_place_unit(s, &c->rd, u, c->buf, false);
+	if (claimed)
+		gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED, err ? GM_UNIT_ABSENT : GM_UNIT_PLACED);
+	return err;
+}
+
+/*
+ * The daemon stops while the VMM still lacks memory: place all of it now.
+ * Nobody would serve those pages after us, and the VMM would read them as
+ * zeros (its copy of the uffd closed) or wait for ever: silently wrong
+ * memory is worse than a slower stop.  Bounded in time; the VMM exiting
+ * (ESRCH) or a corrupt unit ends it early.
+ */
+static void gm_uffd_drain(struct gm_fault_ctx *c)
+{
+	struct gm_uffd_sess *s = c->s;
+	uint64_t t0 = gm_now_ns(), before = atomic_load(&s->bytes);
+	const char *end = c->end;
+	int err = 0;
+
+	if (s->prefetching)
+		pthread_join(s->prefetch_thread, NULL);
+	s->prefetching = false;
+	c->end = NULL;
+	for (uint64_t u = 0; u < s->nunits && !err && !c->end; u++) {
+		err = gm_uffd_drain_unit(c, u);
+		if (!err && gm_now_ns() - t0 > GM_UFFD_DRAIN_NS)
+			err = -ETIMEDOUT;
+	}
+	if (err && err != -ESRCH)
+		gm_err("%s: placing the rest before the daemon stops: %s; the VMM may find "
+		       "memory nobody serves", s->name, strerror(-err));
+	gm_info("%s: the daemon stops: placed the %llu bytes still missing in %llu ms",
+		s->name, (unsigned long long)(atomic_load(&s->bytes) - before),
+		(unsigned long long)(gm_now_ns() - t0) / 1000000);
+	c->end = end;
 }
 
 static void gm_uffd_store_ws(struct gm_uffd_sess *s)
@@ -392,6 +449,8 @@ void *gm_uffd_fault_main(void *arg)
 		fcntl(s->uffd, F_SETFL, fcntl(s->uffd, F_GETFL) | O_NONBLOCK);
 		gm_uffd_start_prefetch(s);
 		gm_uffd_loop(c);
+		if (c->stopping)
+			gm_uffd_drain(c);
 	}
 	if (c) {
 		c->s = s;

@@ -16,7 +16,8 @@
  *	first N pages.  --wait MS: sleep before the guest runs (the
  *	prefetcher's head start).  --remove: discard pages mid-restore
  *	(MADV_DONTNEED) and read zeros there.  --stall: check a quarter, print
- *	"stalled" and wait to be killed.  --expect-corrupt: the guest must
+ *	"stalled", wait for SIGUSR1 (the daemon stopped meanwhile), then check
+ *	everything.  --expect-corrupt: the guest must
  *	meet a poisoned page (SIGBUS).  --extra N: claim N more pages than
  *	the snapshot has (must be refused).  --path REL: send PATH REL with
  *	anonymous memory (for the refusals of PATH).  --hugetlb REL: a new
@@ -344,10 +345,18 @@ static void restore_run(const char *mnt, const struct restore_opts *o, struct gm
 		nanosleep(&w, NULL);
 	t0 = now_ns();
 	if (o->stall) {
+		sigset_t usr1;
+		int sig;
+
+		/* Blocked before "stalled", so a SIGUSR1 right after it waits. */
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &usr1, NULL);
 		guest_check_range(vm, seed, 0, npages / 4, &ns);
 		printf("stalled\n");
 		fflush(stdout);
-		pause();
+		sigwait(&usr1, &sig);
+		t0 = now_ns();
 	}
 	guest_check_range(vm, seed, 0, upto, &ns);
 	printf("# restore: guest checked %llu pages in %llu us (%llu ns/page in the guest)\n",

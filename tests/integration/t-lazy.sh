@@ -175,7 +175,8 @@ check_log "corrupt: and poisons the page" "the page is poisoned"
 check "the daemon still serves after all that" gm_poll 10 no_sessions
 run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
 
-# --- the daemon stops while a VMM is mid-restore: it ends and joins the session ---
+# --- the daemon stops while a VMM is mid-restore: it places the rest of the memory,
+# ends and joins the session; the VMM then finds every page ---
 "$LAZY" restore --stall "$M" "$SNAP" $MIB $SEED >"$GM_TMP/stall2.out" 2>&1 &
 STALL=$!
 GM_KIDS+=("$STALL")
@@ -188,5 +189,10 @@ if ((${#HUGE[@]})); then
 	check_log "stop: the huge pages gmemfsd added went back to the kernel" \
 		"pool: gave $((MIB / 2)) hugetlb-2m pages back to the kernel"
 fi
-{ kill -KILL "$STALL" && wait "$STALL"; } 2>/dev/null
+check_log "stop: gmemfsd placed the rest of the VMM's memory before it stopped" \
+	"the daemon stops: placed the"
+kill -USR1 "$STALL"
+wait "$STALL"
+check_eq "stop: the VMM's exit status after checking every page" 0 "$?"
+gm_relay "stop" "$GM_TMP/stall2.out"
 gm_done
