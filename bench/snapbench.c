@@ -11,8 +11,9 @@
  *  - eager restore: gmemfs RESTORE into a new file, against read(2) of the
  *    image into a memfd;
  *  - lazy fault: one read per chunk of anonymous memory whose faults
- *    gmemfsd serves over userfaultfd, against the same reads of a private
- *    mapping of the image (Firecracker's File backend);
+ *    gmemfsd serves over userfaultfd, against the same reads served by a
+ *    bare handler thread in the VMM (the floor of a uffd round trip) and of
+ *    a private mapping of the image (Firecracker's File backend);
  *  - working set: a KVM guest of --size checks a quarter of its pages after
  *    a lazy restore without and with the prefetcher, and on the File
  *    backend.
@@ -59,7 +60,8 @@ struct sb_prov {
 };
 
 enum { S_SNAP_WRITE, S_SNAP0, S_REST_READ = S_SNAP0 + NPROV, S_REST0,
-       S_FAULT_UFFD50 = S_REST0 + NPROV, S_FAULT_UFFD99, S_FAULT_FILE50, S_FAULT_FILE99,
+       S_FAULT_UFFD50 = S_REST0 + NPROV, S_FAULT_UFFD99, S_FAULT_BARE50, S_FAULT_BARE99,
+       S_FAULT_FILE50, S_FAULT_FILE99,
        S_WS_LAZY, S_WS_PREFETCH, S_WS_FILE, S_N };
 
 static struct sb_prov provs[NPROV] = {
@@ -161,6 +163,8 @@ static void name_series(void)
 		{ S_REST_READ, "read(2) of the image into a memfd", "GiB/s" },
 		{ S_FAULT_UFFD50, "gmemfsd over userfaultfd, p50", "us" },
 		{ S_FAULT_UFFD99, "gmemfsd over userfaultfd, p99", "us" },
+		{ S_FAULT_BARE50, "a bare handler thread in the VMM, same unit, no crc, p50", "us" },
+		{ S_FAULT_BARE99, "a bare handler thread in the VMM, same unit, no crc, p99", "us" },
 		{ S_FAULT_FILE50, "File backend (private mmap of the image), p50", "us" },
 		{ S_FAULT_FILE99, "File backend (private mmap of the image), p99", "us" },
 		{ S_WS_LAZY, "lazy restore, no prefetch", "ms" },
@@ -447,6 +451,7 @@ static void run_rounds(struct sb_run *run)
 		if (lazy_err)
 			continue;
 		child_row(run, SB_FAULTS_UFFD, S_FAULT_UFFD50, S_FAULT_UFFD99);
+		child_row(run, SB_FAULTS_INPROC, S_FAULT_BARE50, S_FAULT_BARE99);
 		child_row(run, SB_FAULTS_FILE, S_FAULT_FILE50, S_FAULT_FILE99);
 		child_row(run, SB_WS_LAZY, S_WS_LAZY, -1);
 		child_row(run, SB_WS_PREFETCH, S_WS_PREFETCH, -1);
@@ -492,11 +497,13 @@ static void print_table(const struct sb_run *run)
 	printf("eager restore, GiB/s (higher is better)\n");
 	for (int s = S_REST_READ; s < S_FAULT_UFFD50; s++)
 		print_row(s, S_REST_READ);
-	printf("lazy fault, us to the first read of each %llu KiB chunk: a fault served by "
-	       "gmemfsd, or the page cache's (lower is better)\n",
+	printf("lazy fault, us to the first read of each %llu KiB chunk: a uffd fault, or the "
+	       "page cache's; gmemfsd's ratio is to the bare handler (lower is better)\n",
 	       (unsigned long long)(run->chunk >> 10));
-	print_row(S_FAULT_UFFD50, S_FAULT_FILE50);
-	print_row(S_FAULT_UFFD99, S_FAULT_FILE99);
+	print_row(S_FAULT_UFFD50, S_FAULT_BARE50);
+	print_row(S_FAULT_UFFD99, S_FAULT_BARE99);
+	print_row(S_FAULT_BARE50, -1);
+	print_row(S_FAULT_BARE99, -1);
 	print_row(S_FAULT_FILE50, -1);
 	print_row(S_FAULT_FILE99, -1);
 	printf("working set: a KVM guest checks %llu MiB of its %.0f MiB, ms from the restore "

@@ -54,6 +54,7 @@ struct sb_child_result {
 enum sb_child_mode {
 	SB_FAULTS_UFFD,		/* touch a word per chunk of uffd memory gmemfsd serves */
 	SB_FAULTS_FILE,		/* the same on a private mapping of the image */
+	SB_FAULTS_INPROC,	/* the same served by a bare handler thread of the VMM's */
 	SB_WS_RECORD,		/* guest checks the working set; the daemon records it */
 	SB_WS_LAZY,		/* guest checks the working set, no prefetch */
 	SB_WS_PREFETCH,		/* guest checks the working set, recorded order prefetched */

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -91,6 +92,61 @@ static void *uffd_ram(const struct sb_run *run, uint32_t flags, struct sb_child_
 	if (c)
 		gmemfs_ctl_close(c);
 	close(uffd);
+	return mem;
+}
+
+/* The floor of a uffd round trip on this machine: a handler thread in the
+ * VMM itself copying the same unit from a mapping of the image, with no
+ * checksum, no snapshot format and no other process. */
+struct bare_handler {
+	int uffd;
+	const unsigned char *img;	/* the image, mapped */
+	uintptr_t base;			/* the guest memory */
+	uint64_t unit;
+};
+
+static void *bare_handler_main(void *arg)
+{
+	const struct bare_handler *h = arg;
+	struct pollfd p = { .fd = h->uffd, .events = POLLIN };
+	struct uffd_msg m;
+
+	while (poll(&p, 1, -1) >= 0) {
+		struct uffdio_copy c = { .len = h->unit };
+
+		if (read(h->uffd, &m, sizeof(m)) != sizeof(m) || m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		c.dst = m.arg.pagefault.address & ~(h->unit - 1);
+		c.src = (uintptr_t)h->img + (c.dst - h->base);
+		ioctl(h->uffd, UFFDIO_COPY, &c);
+	}
+	return NULL;
+}
+
+static void *bare_ram(const struct sb_run *run, struct sb_child_result *res)
+{
+	static struct bare_handler h;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	void *mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int fd = open(run->src_snap, O_RDONLY | O_CLOEXEC);
+	pthread_t t;
+
+	if (mem == MAP_FAILED || fd < 0)
+		return child_fail(res, -errno, "mmap or open: %s", strerror(errno)), NULL;
+	h.img = mmap(NULL, run->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	h.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	h.base = (uintptr_t)mem;
+	h.unit = run->chunk;
+	reg.range.start = (uintptr_t)mem;
+	reg.range.len = run->size;
+	if (h.img == MAP_FAILED || h.uffd < 0 || ioctl(h.uffd, UFFDIO_API, &api) < 0 ||
+	    ioctl(h.uffd, UFFDIO_REGISTER, &reg) < 0)
+		return child_fail(res, -errno, "bare handler: %s", strerror(errno)), NULL;
+	if (pthread_create(&t, NULL, bare_handler_main, &h))
+		return child_fail(res, -EAGAIN, "bare handler: no thread"), NULL;
 	return mem;
 }
 
@@ -178,11 +234,12 @@ static void child_main(const struct sb_run *run, enum sb_child_mode mode,
 	};
 	bool file = mode == SB_FAULTS_FILE || mode == SB_WS_FILE;
 	double t0 = sb_now_ns();
-	void *mem = file ? file_ram(run, res) : uffd_ram(run, flags[mode], res);
+	void *mem = mode == SB_FAULTS_INPROC ? bare_ram(run, res) :
+		    file ? file_ram(run, res) : uffd_ram(run, flags[mode], res);
 
 	if (!mem)
 		return;
-	if (mode == SB_FAULTS_UFFD || mode == SB_FAULTS_FILE)
+	if (mode == SB_FAULTS_UFFD || mode == SB_FAULTS_FILE || mode == SB_FAULTS_INPROC)
 		time_faults(run, mem, res);
 	else
 		guest_ws(run, mem, t0, res);
