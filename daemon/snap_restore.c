@@ -14,10 +14,10 @@
 #include <time.h>
 
 #include "backing.h"
+#include "clock.h"
 #include "log.h"
 #include "snap_restore.h"
 
-#define why_set(why, ...)	snprintf(why, GM_SNAP_WHY_MAX, __VA_ARGS__)
 #define RESTORE_WINDOW		(4u << 20)
 
 struct snap_r {
@@ -31,19 +31,6 @@ struct snap_r {
 	uint64_t old_size;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static bool bytes_zero(const uint8_t *p, size_t n)
-{
-	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
-}
-
 /* The file must hold nothing and have no other size than the snapshot's. */
 static int target_check(struct snap_r *r)
 {
@@ -55,13 +42,13 @@ static int target_check(struct snap_r *r)
 	err = inode->pi ? gm_backing_stat(inode, &st) : -ENOENT;
 	pthread_mutex_unlock(&inode->lock);
 	if (err)
-		return why_set(r->why, "file %llu has no backing: %s",
+		return gm_snap_why(r->why, "file %llu has no backing: %s",
 			       (unsigned long long)inode->ino, strerror(-err)), err;
 	if (st.st_blocks)
-		return why_set(r->why, "file %llu holds %" PRIu64 " bytes of memory; a restore needs one that holds none",
+		return gm_snap_why(r->why, "file %llu holds %" PRIu64 " bytes of memory; a restore needs one that holds none",
 			       (unsigned long long)inode->ino, (uint64_t)st.st_blocks * 512), -EBUSY;
 	if (st.st_size && (uint64_t)st.st_size != r->s.mem_size)
-		return why_set(r->why, "file %llu is %jd bytes, the snapshot %" PRIu64 ": sizes must match (or the file be empty)",
+		return gm_snap_why(r->why, "file %llu is %jd bytes, the snapshot %" PRIu64 ": sizes must match (or the file be empty)",
 			       (unsigned long long)inode->ino, (intmax_t)st.st_size, r->s.mem_size),
 		       -EINVAL;
 	r->old_size = st.st_size;
@@ -76,10 +63,10 @@ static int restore_run(struct snap_r *r, uint64_t off, const uint8_t *bytes, siz
 		return 0;
 	n = gm_backing_write(r->req->fs, r->req->inode, bytes, len, (off_t)off);
 	if (n < 0)
-		return why_set(r->why, "writing %zu bytes at %#" PRIx64 ": %s", len, off,
+		return gm_snap_why(r->why, "writing %zu bytes at %#" PRIx64 ": %s", len, off,
 			       strerror((int)-n)), (int)n;
 	if ((size_t)n != len)
-		return why_set(r->why, "writing %zu bytes at %#" PRIx64 ": only %zd written",
+		return gm_snap_why(r->why, "writing %zu bytes at %#" PRIx64 ": only %zd written",
 			       len, off, n), -EIO;
 	r->st->bytes += len;
 	return 0;
@@ -99,7 +86,7 @@ static int restore_window(struct snap_r *r, uint64_t off, size_t len)
 	for (size_t p = 0; p < len; p += page) {
 		size_t n = len - p < page ? len - p : page;
 
-		if (zero || bytes_zero(r->buf + p, n)) {
+		if (zero || gm_snap_zero(r->buf + p, n)) {
 			r->st->skipped++;
 			err = restore_run(r, off + run, r->buf + run, run_len);
 			run_len = 0;
@@ -124,7 +111,7 @@ static int restore_fill(struct snap_r *r)
 	if (r->old_size != size) {
 		err = gm_backing_set_size(req->fs, req->inode, size);
 		if (err)
-			return why_set(r->why, "sizing the file to %" PRIu64 " bytes: %s", size,
+			return gm_snap_why(r->why, "sizing the file to %" PRIu64 " bytes: %s", size,
 				       strerror(-err)), err;
 	}
 	for (uint64_t off = 0; off < size; off += r->win) {
@@ -156,10 +143,10 @@ static void restore_undo(struct snap_r *r)
 	if (!err && r->old_size != r->s.mem_size)
 		err = gm_backing_set_size(req->fs, req->inode, r->old_size);
 	if (err) {
-		why_set(r->why, "%.100s; emptying the file failed too: %s", cause, strerror(-err));
+		gm_snap_why(r->why, "%.100s; emptying the file failed too: %s", cause, strerror(-err));
 		gm_err("restore into file %llu: %s", (unsigned long long)req->inode->ino, r->why);
 	} else {
-		why_set(r->why, "%.135s; file emptied", cause);
+		gm_snap_why(r->why, "%.135s; file emptied", cause);
 	}
 }
 
@@ -167,7 +154,7 @@ int gm_snap_restore(const struct gm_snap_restore_req *req, struct gm_snap_stats 
 		    char why[GM_SNAP_WHY_MAX])
 {
 	struct snap_r r = { .req = req, .st = st, .why = why };
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = gm_now_ns();
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -182,7 +169,7 @@ int gm_snap_restore(const struct gm_snap_restore_req *req, struct gm_snap_stats 
 	r.buf = err ? NULL : malloc(r.win);
 	if (!r.buf) {
 		err = -ENOMEM;
-		why_set(why, "out of memory for a %zu-byte window", r.win);
+		gm_snap_why(why, "out of memory for a %zu-byte window", r.win);
 		goto out_fini;
 	}
 	err = restore_fill(&r);
@@ -195,6 +182,6 @@ out_fini:
 	gm_snap_reader_fini(&r.rd);
 out_close:
 	gm_snap_close(&r.s);
-	st->ns = mono_ns() - t0;
+	st->ns = gm_now_ns() - t0;
 	return err;
 }

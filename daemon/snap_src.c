@@ -15,7 +15,6 @@
 #include "prov_kvm_gmem.h"
 #include "snap_src.h"
 
-#define why_set(why, ...)	snprintf(why, GM_SNAP_WHY_MAX, __VA_ARGS__)
 #define SMALL_PAGE		4096u
 
 /* The snapshot's page size: the huge page where the kernel gives nothing
@@ -31,14 +30,14 @@ static int src_map(struct gm_snap_src *src, char *why)
 	struct stat st;
 
 	if (fstat(src->fd, &st))
-		return why_set(why, "guest_memfd: fstat: %s", strerror(errno)), -errno;
+		return gm_snap_why(why, "guest_memfd: fstat: %s", strerror(errno)), -errno;
 	src->map_len = st.st_size;
 	if (!src->map_len)
 		return 0;
 	src->map = mmap(NULL, src->map_len, PROT_READ, MAP_SHARED, src->fd, 0);
 	if (src->map == MAP_FAILED) {
 		src->map = NULL;
-		return why_set(why, "mapping the guest_memfd: %s", strerror(errno)), -errno;
+		return gm_snap_why(why, "mapping the guest_memfd: %s", strerror(errno)), -errno;
 	}
 	return 0;
 }
@@ -57,7 +56,7 @@ int gm_snap_src_open(struct gm_snap_src *src, struct gm_fs *fs, struct gm_inode 
 	err = prov ? gm_backing_stat_size(inode, &st) : -ENOENT;
 	pthread_mutex_unlock(&inode->lock);
 	if (err)
-		return why_set(why, "file %llu has no backing: %s",
+		return gm_snap_why(why, "file %llu has no backing: %s",
 			       (unsigned long long)inode->ino, strerror(-err)), err;
 	src->size = st.st_size;
 	src->page_size = src_page_size(prov);
@@ -66,7 +65,7 @@ int gm_snap_src_open(struct gm_snap_src *src, struct gm_fs *fs, struct gm_inode 
 	 * backing file: the fd itself tells which way to read. */
 	src->fd = gm_handout_open(fs, inode);
 	if (src->fd < 0)
-		return why_set(why, "file %llu: no fd on its memory: %s",
+		return gm_snap_why(why, "file %llu: no fd on its memory: %s",
 			       (unsigned long long)inode->ino, strerror(-src->fd)), src->fd;
 	if (prov_kvm_gmem_is_gmem(src->fd)) {
 		src->mode = GM_SNAP_SRC_MINCORE;
@@ -116,7 +115,7 @@ static int src_pread(struct gm_snap_src *src, uint8_t *buf, size_t len, uint64_t
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return why_set(why, "reading the memory at %#" PRIx64 ": %s",
+			return gm_snap_why(why, "reading the memory at %#" PRIx64 ": %s",
 				       off + done, strerror(errno)), -errno;
 		if (n == 0) {
 			memset(buf + done, 0, len - done);
@@ -148,10 +147,10 @@ static int src_seek_data(struct gm_snap_src *src, uint64_t pos, off_t *d, off_t 
 	if (*d < 0 && errno == ENXIO)
 		return 0;
 	if (*d < 0)
-		return why_set(why, "SEEK_DATA at %#" PRIx64 ": %s", pos, strerror(errno)), -errno;
+		return gm_snap_why(why, "SEEK_DATA at %#" PRIx64 ": %s", pos, strerror(errno)), -errno;
 	*h = lseek(src->fd, *d, SEEK_HOLE);
 	if (*h < 0)
-		return why_set(why, "SEEK_HOLE at %#jx: %s", (intmax_t)*d, strerror(errno)), -errno;
+		return gm_snap_why(why, "SEEK_HOLE at %#jx: %s", (intmax_t)*d, strerror(errno)), -errno;
 	src->data_from = *d;
 	src->data_to = *h;
 	return 0;
@@ -195,17 +194,17 @@ static int src_read_mincore(struct gm_snap_src *src, uint64_t off, uint8_t *buf,
 	size_t npages = (len + SMALL_PAGE - 1) / SMALL_PAGE;
 
 	if (off + len > src->map_len)
-		return why_set(why, "read past the guest_memfd's %zu bytes", src->map_len), -EINVAL;
+		return gm_snap_why(why, "read past the guest_memfd's %zu bytes", src->map_len), -EINVAL;
 	if (npages > src->vec_len) {
 		unsigned char *v = realloc(src->vec, npages);
 
 		if (!v)
-			return why_set(why, "out of memory"), -ENOMEM;
+			return gm_snap_why(why, "out of memory"), -ENOMEM;
 		src->vec = v;
 		src->vec_len = npages;
 	}
 	if (mincore(src->map + off, npages * SMALL_PAGE, src->vec))
-		return why_set(why, "mincore at %#" PRIx64 ": %s", off, strerror(errno)), -errno;
+		return gm_snap_why(why, "mincore at %#" PRIx64 ": %s", off, strerror(errno)), -errno;
 	for (size_t i = 0; i < npages; i++) {
 		size_t n = i + 1 == npages ? len - i * SMALL_PAGE : SMALL_PAGE;
 
@@ -230,5 +229,5 @@ int gm_snap_src_read(struct gm_snap_src *src, uint64_t off, void *buf, size_t le
 		mark(present, off, src->page_size, off, off + len, true);
 		return src_pread(src, buf, len, off, why);
 	}
-	return why_set(why, "no source"), -EINVAL;
+	return gm_snap_why(why, "no source"), -EINVAL;
 }

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "snap_src.h"
 #include "snap_write.h"
 
-#define why_set(why, ...)	snprintf(why, GM_SNAP_WHY_MAX, __VA_ARGS__)
 #define SNAP_CHUNK_MIN		(64u << 10)
 #define SNAP_WINDOW		(4u << 20)
 
@@ -46,27 +46,19 @@ struct snap_w {
 	size_t win;
 };
 
-static uint64_t now_ns(int clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 int gm_snap_check_out_fd(int fd, const char *what, char why[GM_SNAP_WHY_MAX])
 {
 	struct stat st;
 	int fl = fcntl(fd, F_GETFL);
 
 	if (fl < 0 || fstat(fd, &st))
-		return why_set(why, "the %s fd: %s", what, strerror(errno)), -EBADF;
+		return gm_snap_why(why, "the %s fd: %s", what, strerror(errno)), -EBADF;
 	if (!S_ISREG(st.st_mode))
-		return why_set(why, "the %s is not a regular file", what), -EINVAL;
+		return gm_snap_why(why, "the %s is not a regular file", what), -EINVAL;
 	if ((fl & O_ACCMODE) != O_RDWR)
-		return why_set(why, "the %s is not open for reading and writing", what), -EBADF;
+		return gm_snap_why(why, "the %s is not open for reading and writing", what), -EBADF;
 	if (st.st_size || st.st_blocks)
-		return why_set(why, "the %s is not empty (%jd bytes): a snapshot never overwrites one",
+		return gm_snap_why(why, "the %s is not empty (%jd bytes): a snapshot never overwrites one",
 			       what, (intmax_t)st.st_size), -EEXIST;
 	return 0;
 }
@@ -77,17 +69,10 @@ static int out_fds_distinct(const struct gm_snap_write_req *req, char *why)
 	struct stat a, b;
 
 	if (fstat(req->img_fd, &a) || fstat(req->idx_fd, &b))
-		return why_set(why, "fstat: %s", strerror(errno)), -EBADF;
+		return gm_snap_why(why, "fstat: %s", strerror(errno)), -EBADF;
 	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-		return why_set(why, "the image and the index are the same file"), -EINVAL;
+		return gm_snap_why(why, "the image and the index are the same file"), -EINVAL;
 	return 0;
-}
-
-static bool bytes_zero(const uint8_t *p, size_t n)
-{
-	/* Each byte equal to the one before it and the first zero: memcmp
-	 * runs at memory speed, a byte loop does not. */
-	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
 }
 
 /* ---- Extents and the image ---- */
@@ -103,7 +88,7 @@ static int image_flush(struct snap_w *w)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return why_set(w->why, "writing the image at %#" PRIx64 ": %s",
+			return gm_snap_why(w->why, "writing the image at %#" PRIx64 ": %s",
 				       w->wr_off + done, n < 0 ? strerror(errno) : "no progress"),
 			       n < 0 && errno == ENOSPC ? -ENOSPC : -EIO;
 		done += n;
@@ -119,7 +104,7 @@ static int extent_push(struct snap_w *w, const struct gmemfs_snap_extent *e)
 		struct gmemfs_snap_extent *x = realloc(w->ext, cap * sizeof(*x));
 
 		if (!x)
-			return why_set(w->why, "out of memory for %zu extents", cap), -ENOMEM;
+			return gm_snap_why(w->why, "out of memory for %zu extents", cap), -ENOMEM;
 		w->ext = x;
 		w->cap = cap;
 	}
@@ -179,11 +164,11 @@ static int run_add(struct snap_w *w, enum page_kind kind, uint64_t off, uint64_t
 static enum page_kind page_kind(const struct snap_w *w, const uint8_t *cur, const uint8_t *par,
 				size_t n, bool present, bool par_zero)
 {
-	bool zero = !present || bytes_zero(cur, n);
+	bool zero = !present || gm_snap_zero(cur, n);
 
 	if (!w->has_parent)
 		return zero ? PAGE_SKIP : PAGE_DATA;
-	par_zero = par_zero || bytes_zero(par, n);
+	par_zero = par_zero || gm_snap_zero(par, n);
 	if (zero)
 		return par_zero ? PAGE_SKIP : PAGE_ZERO;
 	return !par_zero && !memcmp(cur, par, n) ? PAGE_SKIP : PAGE_DATA;
@@ -231,25 +216,25 @@ static int parent_open(struct snap_w *w)
 	if (!req->nparent_fds && !(req->parent_path && req->parent_path[0]))
 		return 0;
 	if (!req->nparent_fds || !req->parent_path || !req->parent_path[0])
-		return why_set(w->why, "an incremental snapshot needs both the parent's chain and its path"),
+		return gm_snap_why(w->why, "an incremental snapshot needs both the parent's chain and its path"),
 		       -EINVAL;
 	if (strlen(req->parent_path) >= GMEMFS_SNAP_PARENT_MAX)
-		return why_set(w->why, "the parent's path is longer than %u bytes",
+		return gm_snap_why(w->why, "the parent's path is longer than %u bytes",
 			       GMEMFS_SNAP_PARENT_MAX - 1), -ENAMETOOLONG;
 	err = gm_snap_open(&w->parent, req->parent_fds, req->nparent_fds, pwhy);
 	if (err)
-		return why_set(w->why, "parent: %.150s", pwhy), err;
+		return gm_snap_why(w->why, "parent: %.150s", pwhy), err;
 	w->has_parent = true;
 	err = -EINVAL;
 	if (w->parent.nlayers >= GMEMFS_SNAP_MAX_DEPTH)
-		return why_set(w->why, "the parent chain has %u layers already; a reader follows %u",
+		return gm_snap_why(w->why, "the parent chain has %u layers already; a reader follows %u",
 			       w->parent.nlayers, GMEMFS_SNAP_MAX_DEPTH), err;
 	if (w->parent.mem_size != w->src.size || w->parent.page_size != w->src.page_size)
-		return why_set(w->why, "the parent holds %" PRIu64 " bytes in %u-byte pages, the file %" PRIu64 " in %u-byte pages",
+		return gm_snap_why(w->why, "the parent holds %" PRIu64 " bytes in %u-byte pages, the file %" PRIu64 " in %u-byte pages",
 			       w->parent.mem_size, w->parent.page_size, w->src.size,
 			       w->src.page_size), err;
 	err = gm_snap_reader_init(&w->prd, &w->parent);
-	return err ? why_set(w->why, "out of memory"), err : 0;
+	return err ? gm_snap_why(w->why, "out of memory"), err : 0;
 }
 
 static int header_init(struct snap_w *w)
@@ -263,9 +248,9 @@ static int header_init(struct snap_w *w)
 	h->page_size = w->src.page_size;
 	h->chunk_size = h->page_size > SNAP_CHUNK_MIN ? h->page_size : SNAP_CHUNK_MIN;
 	h->provider = w->src.provider;
-	h->created_ns = now_ns(CLOCK_REALTIME);
+	h->created_ns = gm_clock_ns(CLOCK_REALTIME);
 	if (getrandom(h->uuid, sizeof(h->uuid), 0) != sizeof(h->uuid))
-		return why_set(w->why, "no random bytes for the uuid: %s", strerror(errno)), -EIO;
+		return gm_snap_why(w->why, "no random bytes for the uuid: %s", strerror(errno)), -EIO;
 	if (w->has_parent) {
 		h->flags |= GMEMFS_SNAP_F_PARENT;
 		memcpy(h->parent_uuid, w->parent.layers[0].hdr.uuid, sizeof(h->parent_uuid));
@@ -281,7 +266,7 @@ static int buffers_alloc(struct snap_w *w)
 	w->pbuf = w->has_parent ? malloc(w->win) : NULL;
 	w->present = calloc(w->win / w->h.page_size, sizeof(bool));
 	if (!w->buf || !w->present || (w->has_parent && !w->pbuf))
-		return why_set(w->why, "out of memory for a %zu-byte window", w->win), -ENOMEM;
+		return gm_snap_why(w->why, "out of memory for a %zu-byte window", w->win), -ENOMEM;
 	return 0;
 }
 
@@ -307,7 +292,7 @@ static int snap_walk(struct snap_w *w)
 	int err;
 
 	if (ftruncate(req->img_fd, (off_t)size))
-		return why_set(w->why, "sizing the image to %" PRIu64 " bytes: %s", size,
+		return gm_snap_why(w->why, "sizing the image to %" PRIu64 " bytes: %s", size,
 			       strerror(errno)), -errno;
 	for (uint64_t off = 0; off < size; off += w->win) {
 		err = window_walk(w, off, size - off < w->win ? size - off : w->win);
@@ -321,10 +306,10 @@ static int snap_walk(struct snap_w *w)
 	}
 	err = gm_snap_src_size_now(&w->src, &now);
 	if (!err && now != size)
-		return why_set(w->why, "the file changed size from %" PRIu64 " to %" PRIu64 " during the snapshot",
+		return gm_snap_why(w->why, "the file changed size from %" PRIu64 " to %" PRIu64 " during the snapshot",
 			       size, now), -EBUSY;
 	if (fsync(req->img_fd))
-		return why_set(w->why, "syncing the image: %s", strerror(errno)), -EIO;
+		return gm_snap_why(w->why, "syncing the image: %s", strerror(errno)), -EIO;
 	w->h.nr_extents = w->next;
 	return gm_snap_index_write(req->idx_fd, &w->h, w->ext, NULL, w->why);
 }
@@ -333,7 +318,7 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 		  char why[GM_SNAP_WHY_MAX])
 {
 	struct snap_w w = { .req = req, .st = st, .why = why };
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	uint64_t t0 = gm_now_ns();
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -363,7 +348,7 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 		st->extents = w.next;
 		st->size = w.h.mem_size;
 	}
-	st->ns = now_ns(CLOCK_MONOTONIC) - t0;
+	st->ns = gm_now_ns() - t0;
 	snap_w_free(&w);
 	return err;
 }

@@ -36,7 +36,6 @@ _Static_assert(EXT_SIZE == 24 && WS_SIZE == 8, "extent and ws sizes are ABI");
 /* The largest page and chunk the format admits: 1 GiB (hugetlb-1g). */
 #define GM_SNAP_PAGE_MAX	(1u << 30)
 
-#define why_set(why, ...)	snprintf(why, GM_SNAP_WHY_MAX, __VA_ARGS__)
 
 /* ---- CRC-32C ---- */
 
@@ -157,14 +156,13 @@ static bool is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-static bool all_zero_bytes(const void *p, size_t n)
+bool gm_snap_zero(const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
+	/* Each byte equal to the one before it and the first zero: memcmp
+	 * runs at memory speed, a byte loop does not. */
+	return !n || (!b[0] && !memcmp(b, b + 1, n - 1));
 }
 
 static int pread_full(int fd, void *buf, size_t len, off_t off)
@@ -188,33 +186,33 @@ static int pread_full(int fd, void *buf, size_t len, off_t off)
 static int header_check(const struct gmemfs_snap_header *h, char *why)
 {
 	if (memcmp(h->magic, GMEMFS_SNAP_MAGIC, sizeof(h->magic)))
-		return why_set(why, "not a gmemfs snapshot index (bad magic)"), -EINVAL;
+		return gm_snap_why(why, "not a gmemfs snapshot index (bad magic)"), -EINVAL;
 	if (h->version != GMEMFS_SNAP_VERSION)
-		return why_set(why, "index version %u, this daemon reads %u",
+		return gm_snap_why(why, "index version %u, this daemon reads %u",
 			       h->version, GMEMFS_SNAP_VERSION), -EINVAL;
 	if (h->header_size != HDR_SIZE)
-		return why_set(why, "index header size %u, expected %zu",
+		return gm_snap_why(why, "index header size %u, expected %zu",
 			       h->header_size, HDR_SIZE), -EINVAL;
 	if (!is_pow2(h->page_size) || h->page_size < 4096 || h->page_size > GM_SNAP_PAGE_MAX)
-		return why_set(why, "bad page size %u", h->page_size), -EINVAL;
+		return gm_snap_why(why, "bad page size %u", h->page_size), -EINVAL;
 	if (!is_pow2(h->chunk_size) || h->chunk_size < h->page_size ||
 	    h->chunk_size > GM_SNAP_PAGE_MAX)
-		return why_set(why, "bad chunk size %u (page size %u)",
+		return gm_snap_why(why, "bad chunk size %u (page size %u)",
 			       h->chunk_size, h->page_size), -EINVAL;
 	if (h->flags & ~GMEMFS_SNAP_F_ALL)
-		return why_set(why, "unknown flags %#x", h->flags & ~GMEMFS_SNAP_F_ALL), -EINVAL;
-	if (!all_zero_bytes(h->reserved, sizeof(h->reserved)))
-		return why_set(why, "reserved header bytes are not zero"), -EINVAL;
+		return gm_snap_why(why, "unknown flags %#x", h->flags & ~GMEMFS_SNAP_F_ALL), -EINVAL;
+	if (!gm_snap_zero(h->reserved, sizeof(h->reserved)))
+		return gm_snap_why(why, "reserved header bytes are not zero"), -EINVAL;
 	if (!memchr(h->parent, 0, sizeof(h->parent)))
-		return why_set(why, "parent path is not NUL-terminated"), -EINVAL;
+		return gm_snap_why(why, "parent path is not NUL-terminated"), -EINVAL;
 	if (!!(h->flags & GMEMFS_SNAP_F_PARENT) ==
-	    all_zero_bytes(h->parent_uuid, sizeof(h->parent_uuid)))
-		return why_set(why, "parent flag and parent uuid disagree"), -EINVAL;
+	    gm_snap_zero(h->parent_uuid, sizeof(h->parent_uuid)))
+		return gm_snap_why(why, "parent flag and parent uuid disagree"), -EINVAL;
 	/* Every extent is at least a page: more extents than pages is a lie
 	 * that would make us allocate for nothing. */
 	if (h->nr_extents > h->mem_size / h->page_size + 1 ||
 	    h->nr_ws > h->mem_size / h->chunk_size + 1)
-		return why_set(why, "%" PRIu64 " extents, %" PRIu64 " ws entries: too many for %" PRIu64 " bytes",
+		return gm_snap_why(why, "%" PRIu64 " extents, %" PRIu64 " ws entries: too many for %" PRIu64 " bytes",
 			       (uint64_t)h->nr_extents, (uint64_t)h->nr_ws, (uint64_t)h->mem_size), -EINVAL;
 	return 0;
 }
@@ -226,22 +224,22 @@ static int extent_check(const struct gmemfs_snap_header *h, const struct gmemfs_
 	uint64_t end = e->offset + e->length;
 
 	if (e->type != GMEMFS_SNAP_EXT_DATA && e->type != GMEMFS_SNAP_EXT_ZERO)
-		return why_set(why, "extent %" PRIu64 ": unknown type %u", i, e->type), -EINVAL;
+		return gm_snap_why(why, "extent %" PRIu64 ": unknown type %u", i, e->type), -EINVAL;
 	if (e->type == GMEMFS_SNAP_EXT_ZERO && e->crc)
-		return why_set(why, "extent %" PRIu64 ": zero extent with a crc", i), -EINVAL;
+		return gm_snap_why(why, "extent %" PRIu64 ": zero extent with a crc", i), -EINVAL;
 	if (!e->length || e->length > h->chunk_size || end < e->offset || end > h->mem_size)
-		return why_set(why, "extent %" PRIu64 " [%#" PRIx64 ", +%#" PRIx64 "): outside the %" PRIu64 "-byte memory or longer than a chunk",
+		return gm_snap_why(why, "extent %" PRIu64 " [%#" PRIx64 ", +%#" PRIx64 "): outside the %" PRIu64 "-byte memory or longer than a chunk",
 			       i, (uint64_t)e->offset, (uint64_t)e->length, (uint64_t)h->mem_size), -EINVAL;
 	/* Whole pages, except that the last page of a memory whose size is
 	 * no multiple of the page size ends at mem_size. */
 	if (e->offset % h->page_size || (e->length % h->page_size && end != h->mem_size))
-		return why_set(why, "extent %" PRIu64 " at %#" PRIx64 ": not whole pages of %u",
+		return gm_snap_why(why, "extent %" PRIu64 " at %#" PRIx64 ": not whole pages of %u",
 			       i, (uint64_t)e->offset, h->page_size), -EINVAL;
 	if (e->offset / h->chunk_size != (end - 1) / h->chunk_size)
-		return why_set(why, "extent %" PRIu64 " at %#" PRIx64 ": crosses a chunk boundary",
+		return gm_snap_why(why, "extent %" PRIu64 " at %#" PRIx64 ": crosses a chunk boundary",
 			       i, (uint64_t)e->offset), -EINVAL;
 	if (e->offset < prev_end)
-		return why_set(why, "extent %" PRIu64 " at %#" PRIx64 ": not sorted or overlapping",
+		return gm_snap_why(why, "extent %" PRIu64 " at %#" PRIx64 ": not sorted or overlapping",
 			       i, (uint64_t)e->offset), -EINVAL;
 	return 0;
 }
@@ -262,7 +260,7 @@ static int extents_check(const struct gmemfs_snap_header *h, struct gmemfs_snap_
 			data += ext[i].length;
 	}
 	if (data != h->data_bytes)
-		return why_set(why, "data_bytes %" PRIu64 " but the extents hold %" PRIu64,
+		return gm_snap_why(why, "data_bytes %" PRIu64 " but the extents hold %" PRIu64,
 			       (uint64_t)h->data_bytes, data), -EINVAL;
 	return 0;
 }
@@ -272,7 +270,7 @@ static int ws_check(const struct gmemfs_snap_header *h, struct gmemfs_snap_ws *w
 	for (uint64_t i = 0; i < h->nr_ws; i++) {
 		ws[i].offset = le64toh(ws[i].offset);
 		if (ws[i].offset % h->chunk_size || ws[i].offset >= h->mem_size)
-			return why_set(why, "working-set entry %" PRIu64 " (%#" PRIx64 "): not a chunk of the memory",
+			return gm_snap_why(why, "working-set entry %" PRIu64 " (%#" PRIx64 "): not a chunk of the memory",
 				       i, (uint64_t)ws[i].offset), -EINVAL;
 	}
 	return 0;
@@ -291,37 +289,37 @@ static int index_read(int idx_fd, struct gmemfs_snap_header *hdr, void **out, si
 
 	err = -errno;
 	if (fstat(idx_fd, &st))
-		return why_set(why, "index: fstat: %s", strerror(errno)), err;
+		return gm_snap_why(why, "index: fstat: %s", strerror(errno)), err;
 	err = -EINVAL;
 	if (!S_ISREG(st.st_mode))
-		return why_set(why, "index is not a regular file"), err;
+		return gm_snap_why(why, "index is not a regular file"), err;
 	if ((uint64_t)st.st_size < HDR_SIZE + CRC_SIZE)
-		return why_set(why, "index truncated: %jd bytes, a header alone is %zu",
+		return gm_snap_why(why, "index truncated: %jd bytes, a header alone is %zu",
 			       (intmax_t)st.st_size, HDR_SIZE + CRC_SIZE), err;
 	n = pread_full(idx_fd, hdr, HDR_SIZE, 0);
 	if (n < 0)
-		return why_set(why, "index: read: %s", strerror(-n)), -EIO;
+		return gm_snap_why(why, "index: read: %s", strerror(-n)), -EIO;
 	header_from_le(hdr);
 	err = header_check(hdr, why);
 	if (err)
 		return err;
 	len = HDR_SIZE + hdr->nr_extents * EXT_SIZE + hdr->nr_ws * WS_SIZE + CRC_SIZE;
 	if ((uint64_t)st.st_size != len)
-		return why_set(why, "index is %jd bytes, its header says %zu (truncated or trailing bytes)",
+		return gm_snap_why(why, "index is %jd bytes, its header says %zu (truncated or trailing bytes)",
 			       (intmax_t)st.st_size, len), -EINVAL;
 	buf = malloc(len);
 	if (!buf)
-		return why_set(why, "index: out of memory for %zu bytes", len), -ENOMEM;
+		return gm_snap_why(why, "index: out of memory for %zu bytes", len), -ENOMEM;
 	n = pread_full(idx_fd, buf, len, 0);
 	err = n < 0 ? n : 0;
 	if (err || (size_t)n != len) {
-		why_set(why, "index: read: %s", err ? strerror(-err) : "short read");
+		gm_snap_why(why, "index: read: %s", err ? strerror(-err) : "short read");
 		err = -EIO;
 		goto err_free;
 	}
 	memcpy(&crc, (char *)buf + len - CRC_SIZE, CRC_SIZE);
 	if (le32toh(crc) != gm_crc32c(0, buf, len - CRC_SIZE)) {
-		why_set(why, "index checksum mismatch (stored %08x, computed %08x)",
+		gm_snap_why(why, "index checksum mismatch (stored %08x, computed %08x)",
 			le32toh(crc), gm_crc32c(0, buf, len - CRC_SIZE));
 		err = -EINVAL;
 		goto err_free;
@@ -353,7 +351,7 @@ int gm_snap_layer_load(struct gm_snap_layer *l, int img_fd, int idx_fd, char why
 	l->ext = malloc(ext_len ? ext_len : 1);
 	l->ws = malloc(ws_len ? ws_len : 1);
 	if (!l->ext || !l->ws) {
-		why_set(why, "index: out of memory");
+		gm_snap_why(why, "index: out of memory");
 		goto err_free;
 	}
 	memcpy(l->ext, (char *)buf + HDR_SIZE, ext_len);
@@ -365,16 +363,16 @@ int gm_snap_layer_load(struct gm_snap_layer *l, int img_fd, int idx_fd, char why
 		goto err_free;
 	err = -errno;
 	if (fstat(img_fd, &st)) {
-		why_set(why, "image: fstat: %s", strerror(errno));
+		gm_snap_why(why, "image: fstat: %s", strerror(errno));
 		goto err_free;
 	}
 	err = -EINVAL;
 	if (!S_ISREG(st.st_mode)) {
-		why_set(why, "image is not a regular file");
+		gm_snap_why(why, "image is not a regular file");
 		goto err_free;
 	}
 	if ((uint64_t)st.st_size != l->hdr.mem_size) {
-		why_set(why, "image is %jd bytes, the index says %" PRIu64 " (truncated image?)",
+		gm_snap_why(why, "image is %jd bytes, the index says %" PRIu64 " (truncated image?)",
 			(intmax_t)st.st_size, (uint64_t)l->hdr.mem_size);
 		goto err_free;
 	}
@@ -511,21 +509,21 @@ static int chain_link_check(const struct gm_snap *s, unsigned i, char *why)
 
 	if (!(h->flags & GMEMFS_SNAP_F_PARENT)) {
 		if (i + 1 < s->nlayers)
-			return why_set(why, "layer %u is a full snapshot, yet %u more layers follow",
+			return gm_snap_why(why, "layer %u is a full snapshot, yet %u more layers follow",
 				       i, s->nlayers - i - 1), -EINVAL;
 		return 0;
 	}
 	uuid_str(h->parent_uuid, want);
 	if (i + 1 == s->nlayers)
-		return why_set(why, "missing parent: layer %u needs its parent '%s' (uuid %s)",
+		return gm_snap_why(why, "missing parent: layer %u needs its parent '%s' (uuid %s)",
 			       i, h->parent, want), -EINVAL;
 	p = &s->layers[i + 1].hdr;
 	if (memcmp(h->parent_uuid, p->uuid, sizeof(p->uuid)))
-		return why_set(why, "broken chain: layer %u's parent '%s' should have uuid %s, layer %u does not",
+		return gm_snap_why(why, "broken chain: layer %u's parent '%s' should have uuid %s, layer %u does not",
 			       i, h->parent, want, i + 1), -EINVAL;
 	if (p->mem_size != h->mem_size || p->page_size != h->page_size ||
 	    p->chunk_size != h->chunk_size)
-		return why_set(why, "layer %u (%" PRIu64 " bytes, page %u, chunk %u) does not match its parent (%" PRIu64 ", %u, %u)",
+		return gm_snap_why(why, "layer %u (%" PRIu64 " bytes, page %u, chunk %u) does not match its parent (%" PRIu64 ", %u, %u)",
 			       i, (uint64_t)h->mem_size, h->page_size, h->chunk_size,
 			       (uint64_t)p->mem_size, p->page_size, p->chunk_size), -EINVAL;
 	return 0;
@@ -538,12 +536,12 @@ int gm_snap_open(struct gm_snap *s, const int *fds, unsigned nfds, char why[GM_S
 
 	memset(s, 0, sizeof(*s));
 	if (nfds < 2 || nfds % 2 || nfds > 2 * GMEMFS_SNAP_MAX_DEPTH)
-		return why_set(why, "%u fds: a chain is 1 to %u pairs of image and index",
+		return gm_snap_why(why, "%u fds: a chain is 1 to %u pairs of image and index",
 			       nfds, GMEMFS_SNAP_MAX_DEPTH), -EINVAL;
 	for (unsigned i = 0; i < nfds / 2; i++) {
 		err = gm_snap_layer_load(&s->layers[i], fds[2 * i], fds[2 * i + 1], lwhy);
 		if (err) {
-			why_set(why, "layer %u: %.140s", i, lwhy);
+			gm_snap_why(why, "layer %u: %.140s", i, lwhy);
 			goto err_close;
 		}
 		s->nlayers = i + 1;
@@ -558,7 +556,7 @@ int gm_snap_open(struct gm_snap *s, const int *fds, unsigned nfds, char why[GM_S
 	s->chunk_size = s->layers[0].hdr.chunk_size;
 	err = pieces_resolve(s);
 	if (err) {
-		why_set(why, "out of memory resolving the chain");
+		gm_snap_why(why, "out of memory resolving the chain");
 		goto err_close;
 	}
 	return 0;
@@ -603,14 +601,14 @@ static int extent_read(const struct gm_snap *s, unsigned layer, uint32_t e, void
 	uint32_t crc;
 
 	if (n < 0)
-		return why_set(why, "layer %u extent %u at %#" PRIx64 ": read: %s",
+		return gm_snap_why(why, "layer %u extent %u at %#" PRIx64 ": read: %s",
 			       layer, e, (uint64_t)x->offset, strerror(-n)), -EIO;
 	if ((uint64_t)n != x->length)
-		return why_set(why, "layer %u extent %u at %#" PRIx64 ": image short (%d of %" PRIu64 " bytes)",
+		return gm_snap_why(why, "layer %u extent %u at %#" PRIx64 ": image short (%d of %" PRIu64 " bytes)",
 			       layer, e, (uint64_t)x->offset, n, (uint64_t)x->length), -EIO;
 	crc = gm_crc32c(0, dst, x->length);
 	if (crc != x->crc)
-		return why_set(why, "layer %u extent %u at %#" PRIx64 " (+%#" PRIx64 "): checksum mismatch (index %08x, image %08x)",
+		return gm_snap_why(why, "layer %u extent %u at %#" PRIx64 " (+%#" PRIx64 "): checksum mismatch (index %08x, image %08x)",
 			       layer, e, (uint64_t)x->offset, (uint64_t)x->length, x->crc, crc), -EIO;
 	return 0;
 }
@@ -666,7 +664,7 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 
 	if (off % s->chunk_size || end < off || end > s->mem_size ||
 	    (len % s->chunk_size && end != s->mem_size))
-		return why_set(why, "read [%#" PRIx64 ", +%#zx): not whole chunks of %u in %" PRIu64 " bytes",
+		return gm_snap_why(why, "read [%#" PRIx64 ", +%#zx): not whole chunks of %u in %" PRIu64 " bytes",
 			       off, len, s->chunk_size, s->mem_size), -EINVAL;
 	for (size_t i = piece_find(s, off); i < s->npieces && s->pieces[i].off < end; i++) {
 		const struct gm_snap_piece *p = &s->pieces[i];
@@ -733,7 +731,7 @@ int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 
 	buf = index_build(h, ext, ws, &len);
 	if (!buf)
-		return why_set(why, "out of memory for the index"), -ENOMEM;
+		return gm_snap_why(why, "out of memory for the index"), -ENOMEM;
 	while (done < len && !err) {
 		ssize_t n = pwrite(idx_fd, (char *)buf + done, len - done, done);
 
@@ -747,7 +745,7 @@ int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 	if (!err && fsync(idx_fd))
 		err = -errno;
 	if (err)
-		why_set(why, "writing the index: %s", strerror(-err));
+		gm_snap_why(why, "writing the index: %s", strerror(-err));
 	free(buf);
 	return err;
 }
@@ -768,14 +766,14 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 	int err;
 
 	if (!s->nlayers)
-		return why_set(why, "no snapshot open"), -EINVAL;
+		return gm_snap_why(why, "no snapshot open"), -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (chunk_offs[i] % s->chunk_size || chunk_offs[i] >= s->mem_size)
-			return why_set(why, "working-set entry %zu (%#" PRIx64 "): not a chunk of the memory",
+			return gm_snap_why(why, "working-set entry %zu (%#" PRIx64 "): not a chunk of the memory",
 				       i, chunk_offs[i]), -EINVAL;
 	ws = malloc(n ? n * WS_SIZE : 1);
 	if (!ws)
-		return why_set(why, "out of memory for the working set"), -ENOMEM;
+		return gm_snap_why(why, "out of memory for the working set"), -ENOMEM;
 	h = l->hdr;
 	h.nr_ws = n;
 	err = gm_snap_index_write(l->idx_fd, &h, l->ext, chunk_offs, why);

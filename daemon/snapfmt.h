@@ -15,10 +15,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gmemfs_snap.h"
 
 #define GM_SNAP_WHY_MAX	160
+/* Write the reason a snapshot call failed into why. */
+#define gm_snap_why(why, ...)	snprintf(why, GM_SNAP_WHY_MAX, __VA_ARGS__)
 
 /* One layer: a snapshot's image and index. */
 struct gm_snap_layer {
@@ -104,6 +107,9 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 			const struct gmemfs_snap_extent *ext, const uint64_t *ws,
 			char why[GM_SNAP_WHY_MAX]);
+
+/* Are all len bytes at p zero?  (Zero pages are never written or placed.) */
+bool gm_snap_zero(const void *p, size_t n);
 
 /* CRC-32C of len bytes, continuing from crc (start with 0). */
 uint32_t gm_crc32c(uint32_t crc, const void *buf, size_t len);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "gmemfs_ctl.h"
 #include "log.h"
 #include "thread.h"
@@ -47,14 +48,6 @@ struct gm_fault_ctx {
 	const char *end;		/* why the session ends, once it does */
 	bool stopping;			/* it ends because the daemon stops */
 };
-
-static uint64_t gm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 void gm_uffd_record_latency(struct gm_uffd_sess *s, uint64_t ns)
 {
