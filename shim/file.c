@@ -35,12 +35,7 @@ static int shim_mmap(struct file *file, struct vm_area_struct *vma)
 	    (VM_SHARED | VM_MAYSHARE))
 		return -EINVAL;
 	file_accessed(file);
-	/* 6.3 made vm_flags read-only outside vm_flags_set(). */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	vm_flags_set(vma, VM_DONTEXPAND);
-#else
-	vma->vm_flags |= VM_DONTEXPAND;
-#endif
+	shim_vm_flags_set(vma, VM_DONTEXPAND);
 	vma->vm_ops = &shim_vm_ops;
 	return 0;
 }
@@ -107,7 +102,7 @@ static void shim_evict_inode(struct inode *inode)
 static const struct super_operations shim_sops = {
 	.statfs		= simple_statfs,
 	.evict_inode	= shim_evict_inode,
-	.drop_inode	= generic_delete_inode,
+	.drop_inode	= shim_drop_inode,
 };
 
 static int shim_init_fs_context(struct fs_context *fc)

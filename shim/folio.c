@@ -267,21 +267,6 @@ int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order)
 }
 
 /*
- * 6.4 added per-VMA locks: a fault may hold the VMA's lock instead of
- * mmap_lock, and must drop whichever it holds (release_fault_lock()).
- */
-static void shim_fault_unlock(struct vm_fault *vmf)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
-	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
-		vma_end_read(vmf->vma);
-		return;
-	}
-#endif
-	mmap_read_unlock(vmf->vma->vm_mm);
-}
-
-/*
  * An ask-mode miss.  Whoever answers may need this mm (a thread of the
  * faulting process serving its faults, or only malloc()ing), so the first
  * try waits with mmap_lock dropped and has the fault retried, as
@@ -378,5 +363,5 @@ const struct address_space_operations shim_aops = {
 	.dirty_folio		= noop_dirty_folio,
 	.free_folio		= shim_free_folio,
 	.migrate_folio		= shim_migrate_folio,
-	.error_remove_page	= generic_error_remove_page,
+	SHIM_AOPS_ERROR_REMOVE,
 };

@@ -16,7 +16,6 @@
 #define _GMEMFS_SHIM_H
 
 #include <linux/fs.h>
-#include <linux/version.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/pagemap.h>
@@ -25,6 +24,7 @@
 #include <net/genetlink.h>
 
 #include "gmemfs_nl.h"
+#include "compat.h"
 
 /*
  * The pfncache hands out page_address() of file pages; a kernel with
@@ -32,13 +32,6 @@
  */
 #ifdef CONFIG_HIGHMEM
 #error "the gmemfs shim assumes every page has a kernel mapping (no highmem)"
-#endif
-
-/* 6.3 passes a struct mnt_idmap to ->setattr where 6.1 passes a userns. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-typedef struct mnt_idmap shim_idmap_t;
-#else
-typedef struct user_namespace shim_idmap_t;
 #endif
 
 #define SHIM_MAX_ORDER		(PMD_SHIFT - PAGE_SHIFT)
