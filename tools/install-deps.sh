@@ -9,8 +9,9 @@
 # names an archive host: the deb-src entry for trixie is derived from the
 # machine's own apt configuration (the stanza or line serving its release).
 #
-# The shim's test kernel (Debian's 6.1 image and headers) is not installed:
-# tools/shim-vm/kernel-cache.sh unpacks it into the gitignored .cache/.
+# The test guest's kernels (Debian 12's 6.1 and trixie-backports' 7.3:
+# images, modules, headers) are not installed: tools/test-vm/kernel-cache.sh
+# unpacks them into the gitignored .cache/.
 #
 # Not for: building (meson does that).
 set -euo pipefail
@@ -30,8 +31,10 @@ packages=(
 	python3          # gm-sys.py, .gmemfs/stats JSON, make check's summary
 	shellcheck       # the 'lint' test: tests/integration/*.sh, tools/*.sh, .ci/run
 	dpkg-dev         # dpkg-source, for apt-get source (libfuse fallback)
-	qemu-system-x86 busybox-static   # the shim's test guest (tests/shim)
+	qemu-system-x86 busybox-static   # the test guest (tools/test-vm)
 	libelf1 libssl3  # linux-kbuild-6.1's objtool, modpost (building the shim)
+	kmod             # depmod for the guest's module trees; the guest's modprobe
+	debootstrap debian-archive-keyring  # the trixie root the shim builds in for 7.3
 )
 
 fuse_min=3.16
@@ -39,6 +42,9 @@ fuse_suite=trixie
 src_list=/etc/apt/sources.list.d/gmemfs-$fuse_suite-src.sources
 libfuse_dir=$repo/subprojects/libfuse
 apt_opts=(-q -o DPkg::Lock::Timeout=300)
+
+# shellcheck source=apt-source.sh
+source "$repo/tools/apt-source.sh"
 
 work=""
 trap '[[ -z $work ]] || rm -rf -- "$work"' EXIT
@@ -84,86 +90,6 @@ system_fuse_ok() {
 libfuse_tree_version() {
 	sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([^']*\)'.*/\1/p" \
 		"$1/meson.build" 2>/dev/null | head -n 1
-}
-
-# Print the URI, then (if any) the Signed-By field as "Signed-By: ..." lines
-# with its continuation lines (an inline key) kept, of the apt source that
-# serves "$codename main" as binary packages.
-# Debian's deb822 file first, then other deb822 files, then one-line lists.
-derive_debian_source() {
-	local codename=$1 f
-	local -a d822=() oneline=()
-	[[ -f /etc/apt/sources.list.d/debian.sources ]] &&
-		d822+=(/etc/apt/sources.list.d/debian.sources)
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -f $f && $f != */debian.sources && $f != "$src_list" ]] && d822+=("$f")
-	done
-	[[ -f /etc/apt/sources.list ]] && oneline+=(/etc/apt/sources.list)
-	for f in /etc/apt/sources.list.d/*.list; do
-		[[ -f $f ]] && oneline+=("$f")
-	done
-
-	for f in "${d822[@]}"; do
-		awk -v codename="$codename" '
-			function word(list, w) {
-				return (" " list " ") ~ ("[ \t]" w "[ \t]")
-			}
-			function flush() {
-				if (!done && word(types, "deb") && word(suites, codename) &&
-				    word(comps, "main") && tolower(enabled) != "no" && uris != "") {
-					split(uris, u, /[ \t]+/)
-					print u[1]
-					if (signed != "")
-						print signed
-					done = 1
-				}
-				types = uris = suites = comps = signed = enabled = key = ""
-			}
-			/^#/ { next }
-			/^[ \t]*$/ { flush(); next }
-			/^[ \t]/ {
-				if (key == "signed-by")
-					signed = signed "\n" $0
-				next
-			}
-			{
-				i = index($0, ":")
-				key = tolower(substr($0, 1, i - 1))
-				v = substr($0, i + 1)
-				sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
-				if (key == "types") types = v
-				else if (key == "uris") uris = v
-				else if (key == "suites") suites = v
-				else if (key == "components") comps = v
-				else if (key == "signed-by") signed = "Signed-By:" (v == "" ? "" : " " v)
-				else if (key == "enabled") enabled = v
-			}
-			END { flush() }
-		' "$f" | grep . && return 0
-	done
-	for f in "${oneline[@]}"; do
-		awk -v codename="$codename" '
-			{ sub(/#.*/, "") }
-			$1 != "deb" { next }
-			{
-				i = 2; opts = ""
-				if ($2 ~ /^\[/) {
-					opts = $2
-					while (opts !~ /\]$/ && i < NF) { i++; opts = opts " " $i }
-					i++
-				}
-				if ($(i + 1) != codename) next
-				hasmain = 0
-				for (j = i + 2; j <= NF; j++) if ($j == "main") hasmain = 1
-				if (!hasmain) next
-				print $i
-				if (match(opts, /signed-by=[^] \t]+/))
-					print "Signed-By: " substr(opts, RSTART + 10, RLENGTH - 10)
-				exit
-			}
-		' "$f" | grep . && return 0
-	done
-	return 1
 }
 
 # Write the deb-src entry for $fuse_suite unless it is already there.
@@ -257,7 +183,7 @@ main() {
 		fetch=0
 	fi
 	[[ $fetch -eq 0 ]] || fetch_libfuse
-	"$repo/tools/shim-vm/kernel-cache.sh"
+	"$repo/tools/test-vm/kernel-cache.sh"
 }
 
 main "$@"

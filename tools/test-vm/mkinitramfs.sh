@@ -1,21 +1,55 @@
 #!/usr/bin/env bash
-# Build the shim test guest's initramfs: busybox-static with its applets,
-# tools/shim-vm/init as /init, the module under /lib/modules/RELEASE/extra
-# beside the kernel's own fuse.ko (for gmemfsd), and the given programs in
-# /bin with the shared libraries they load.
+# Build the test guest's initramfs for one kernel: busybox-static with its
+# applets, tools/test-vm/init as /init, and the modules the root needs
+# before it is mounted (virtio, 9p, overlay: whatever of them the kernel
+# builds as modules, with their dependencies, decompressed, in load order).
+# The same for every job: the job and stage 2 come from the host's tree.
 #
-# usage: mkinitramfs.sh OUT.cpio.gz KERNEL-ROOT RELEASE MODULE.ko PROGRAM...
-# (KERNEL-ROOT: where kernel-cache.sh unpacked the image package)
+# usage: mkinitramfs.sh OUT.cpio.gz KERNEL-ENV   (KERNEL-ENV: kernel-cache.sh's kernel.env)
 set -euo pipefail
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-out=$1 kroot=$2 rel=$3 ko=$4
-shift 4
+out=$1
+# shellcheck source=/dev/null
+source "$2"
 
 stage=$(mktemp -d "${out}.stage.XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
 
-mkdir -p -- "$stage"/{bin,sbin,proc,sys,dev,tmp,etc,run,mnt} "$stage/lib/modules/$rel/extra"
+declare -A dep=() path=() done=()
+# modules.dep: "kernel/PATH.ko[.xz]: DEP DEP ..." (paths relative to the tree).
+while IFS=: read -r m deps; do
+	dep[$m]=$deps
+	n=${m##*/}
+	n=${n%.xz}
+	path[${n%.ko}]=$m
+done <"$TVM_MODDIR/modules.dep"
+
+# add PATH: its dependencies first, then it.
+add() {
+	local m=$1 d
+	[[ -n ${done[$m]:-} ]] && return
+	done[$m]=1
+	for d in ${dep[$m]}; do
+		add "$d"
+	done
+	local name
+	name=$(basename -- "${m%.xz}")
+	if [[ $m == *.xz ]]; then
+		xz -dc -- "$TVM_MODDIR/$m" >"$stage/modules/$name"
+	else
+		cp -- "$TVM_MODDIR/$m" "$stage/modules/$name"
+	fi
+	echo "$name" >>"$stage/modules/order"
+}
+
+mkdir -p -- "$stage"/{bin,sbin,proc,sys,dev,modules}
+: >"$stage/modules/order"
+for want in virtio_pci 9pnet_virtio 9p overlay; do
+	if [[ -n ${path[$want]:-} ]]; then
+		add "${path[$want]}"
+	fi	# else built in
+done
 cp -- /bin/busybox "$stage/bin/busybox"
 while read -r app; do
 	[[ -e $stage/$app ]] && continue
@@ -23,21 +57,7 @@ while read -r app; do
 	ln -s /bin/busybox "$stage/$app"
 done < <(/bin/busybox --list-full)
 install -m 0755 -- "$here/init" "$stage/init"
-install -m 0644 -- "$ko" "$stage/lib/modules/$rel/extra/"
-fuse_ko=$(find "$kroot/lib/modules/$rel/kernel/fs/fuse" -name 'fuse.ko*' | head -n 1)
-[[ -n $fuse_ko ]] || { echo "mkinitramfs: no fuse.ko for $rel" >&2; exit 1; }
-mkdir -p -- "$stage/lib/modules/$rel/kernel/fs/fuse"
-cp -- "$fuse_ko" "$stage/lib/modules/$rel/kernel/fs/fuse/"
-
-# Each program and every library ldd resolves for it, at the same path.
-for prog in "$@"; do
-	install -m 0755 -- "$prog" "$stage/bin/"
-	while read -r lib; do
-		[[ -e $stage$lib ]] && continue
-		mkdir -p -- "$stage$(dirname -- "$lib")"
-		cp -L -- "$lib" "$stage$lib"
-	done < <(ldd "$prog" | grep -o '/[^ ]*' | sort -u)
-done
 
 (cd -- "$stage" && find . | LC_ALL=C sort |
-	/bin/busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$out"
+	/bin/busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$out.tmp"
+mv -f -- "$out.tmp" "$out"
