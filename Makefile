@@ -73,7 +73,8 @@ clean:
 # Last line, exactly: "N passed, N failed".  Skips are listed with the last
 # line the test printed (its reason); a build without a log counts as one
 # failure, since its tests did not run.  Under CI (CI set) a skip is a
-# failure: CI machines have /dev/kvm, qemu and everything else tests need.
+# failure: a test that needs what a machine lacks runs in the test guest
+# (tools/test-vm/need.sh), so no machine of ours skips one.
 define CHECK_SUMMARY_PY
 import json, os, sys
 

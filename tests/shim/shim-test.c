@@ -1,7 +1,7 @@
 /*
- * The shim's tests, run inside the qemu guest as root by tools/shim-vm's
- * init (see tests/shim/meson.build).  This program plays gmemfsd's part
- * itself, through the same codec (daemon/shim_nl.c), so each test controls
+ * The shim's tests, run inside the test guest as root on each kernel the
+ * shim supports (tools/test-vm/run.sh; see tests/shim/meson.build).  This
+ * program plays gmemfsd's part itself, through the same codec (daemon/shim_nl.c), so each test controls
  * exactly what the daemon answers.  Every test runs in its own child
  * process, bounded by an alarm; the last line is "N passed, N failed".
  * Lines starting "figure:" are measurements for the report (TCG: compare
@@ -1115,7 +1115,6 @@ static void t_daemon_death(void)
 
 /* ---- gmemfsd's shim provider ---------------------------------------- */
 
-#define GMEMFSD		"/bin/gmemfsd"
 #define GM_MNT		"/mnt/gmemfs"
 #define FUSE_MAGIC	0x65735546
 
@@ -1167,7 +1166,10 @@ static pid_t gmemfsd_start(const char *pool_opt, const char *test)
 	struct statfs sfs;
 	double deadline;
 	pid_t d;
+	/* The build tree's daemon: the guest runs the host's userspace. */
+	const char *gmemfsd = getenv("GMEMFSD");
 
+	CHECK(gmemfsd && *gmemfsd, "GMEMFSD names no daemon (meson sets it)");
 	CHECK(system("modprobe fuse") == 0, "modprobe fuse");
 	mkdir(GM_MNT, 0755);
 	snprintf(state, sizeof(state), "--state-dir=/run/gmemfs-%s", test);
@@ -1177,7 +1179,7 @@ static pid_t gmemfsd_start(const char *pool_opt, const char *test)
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, STDOUT_FILENO);	/* its banner; errors go to stderr */
-		execl(GMEMFSD, GMEMFSD, "-f", pool_opt, "--log-level=warn", state,
+		execl(gmemfsd, gmemfsd, "-f", pool_opt, "--log-level=warn", state,
 		      GM_MNT, (char *)NULL);
 		_exit(127);
 	}
