@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -88,11 +89,17 @@ static struct kvm_gmem_file *kvm_find(struct kvm_gmem *kvm, uint64_t id)
 	return f;
 }
 
+/* Either kind of guest_memfd, by what only the kernel sets: the magic of
+ * the filesystem it lives on (newer kernels: 7.3), or the anon inode's
+ * name (older: 6.x, where guest_memfd appeared). */
 bool prov_kvm_gmem_is_gmem(int fd)
 {
 	char path[64], target[64];
+	struct statfs sfs;
 	ssize_t n;
 
+	if (fstatfs(fd, &sfs) == 0 && (uint32_t)sfs.f_type == GUEST_MEMFD_MAGIC)
+		return true;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)

@@ -52,5 +52,10 @@ struct kvm_create_guest_memfd {
 #ifndef KVM_EXIT_MEMORY_FAULT
 #define KVM_EXIT_MEMORY_FAULT	39
 #endif
+/* <linux/magic.h>: newer kernels (7.3 has it) give guest_memfd files a
+ * pseudo filesystem of their own; older ones make them anon inodes. */
+#ifndef GUEST_MEMFD_MAGIC
+#define GUEST_MEMFD_MAGIC	0x474d454d	/* "GMEM" */
+#endif
 
 #endif /* _GMEMFS_KVM_COMPAT_H */
