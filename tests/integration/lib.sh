@@ -41,6 +41,15 @@ gm_skip() {
 	exit 77
 }
 
+# gm_require_kvm: fail at once without /dev/kvm.  meson runs the tests that
+# call this through tools/test-vm/need.sh --kvm, which runs them in the
+# test guest on a machine that has no /dev/kvm: here it is always there.
+gm_require_kvm() {
+	[[ -c /dev/kvm ]] && return 0
+	echo "FAIL: /dev/kvm is missing: run this test through tools/test-vm/need.sh --kvm"
+	exit 1
+}
+
 # Poll "$@" every 0.1 s until it succeeds, for at most $1 seconds.
 gm_poll() {
 	local secs=$1 i
@@ -354,6 +363,20 @@ check_cond() {
 		gm_fail "$1"
 		gm_say "  false: $2"
 	fi
+}
+
+# gm_gmem_fds PID: how many guest_memfds PID holds open.  Older kernels
+# make them anon inodes named [kvm-gmem]; newer ones (7.3) put them on a
+# filesystem of their own, whose magic is GUEST_MEMFD_MAGIC ("GMEM").
+gm_gmem_fds() {
+	local fd n=0
+	for fd in "/proc/$1/fd"/*; do
+		if [[ $(readlink "$fd" 2>/dev/null) == 'anon_inode:[kvm-gmem]' ||
+			$(stat -f -L -c %t "$fd" 2>/dev/null) == 474d454d ]]; then
+			n=$((n + 1))
+		fi
+	done
+	echo "$n"
 }
 
 # gm_as_nobody CMD...: run CMD as user and group 65534, no other groups.

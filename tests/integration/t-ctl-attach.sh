@@ -20,7 +20,7 @@
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-[[ -c /dev/kvm ]] || gm_skip "/dev/kvm is missing"
+gm_require_kvm
 [[ -w /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ]] ||
 	gm_skip "no 2 MiB hugetlb pages on this kernel"
 gm_init
@@ -109,7 +109,7 @@ check_eq "a second attach, from another VM: EBUSY with its reason" \
 	"$("$GM_BIN/gm-ctl" "$SOCK" attach g.ram kvm)"
 pid=$(gm_lock_holders "$GM_STATE/lock" | head -n 1)
 check_eq "the daemon holds one guest_memfd reference" 1 \
-	"$(find "/proc/$pid/fd" -lname 'anon_inode:\[kvm-gmem\]' 2>/dev/null | wc -l)"
+	"$(gm_gmem_fds "$pid")"
 
 # --- a hugetlb file for a VMM that takes mem-path=/dev/fd/3 ---
 H=$M/h.ram

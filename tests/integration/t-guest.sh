@@ -19,7 +19,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-[[ -c /dev/kvm ]] || gm_skip "/dev/kvm is missing"
+gm_require_kvm
 [[ -w /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ]] ||
 	gm_skip "no 2 MiB hugetlb pages on this kernel"
 

@@ -25,7 +25,7 @@
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-[[ -c /dev/kvm ]] || gm_skip "/dev/kvm is missing"
+gm_require_kvm
 [[ -c /dev/userfaultfd ]] || gm_skip "/dev/userfaultfd is missing"
 GMEMCTL=${GMEMCTL:-$GM_BUILD_ROOT/tools/gmemctl/gmemctl}
 gm_init

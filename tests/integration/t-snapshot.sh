@@ -1,8 +1,8 @@
 #!/bin/bash
 #
 # t-snapshot: gmemctl snapshot and restore on a real mount, for each
-# backing: shmem-4k, 2m-thp, hugetlb-2m (--hugepages=2M:16, given back at
-# exit) and kvm-gmem attached to a VM.  A file with patterned pages, holes
+# backing: shmem-4k, 2m-thp and hugetlb-2m (--hugepages=2M:16, given back
+# at exit); t-snapshot-kvm.sh does the same for kvm-gmem.  A file with patterned pages, holes
 # and pages written with zeros is snapshotted: only the non-zero pages are
 # written (SNAP_PAGES), the image has data exactly there and holes
 # elsewhere, and a restore into a new file reads back byte for byte.  An
@@ -35,76 +35,8 @@ hp=()
 ((have_huge)) && hp=(--hugepages=2M:16)
 gm_start --pool-size=1G "${hp[@]}" || gm_bail "gmemfsd mounts"
 
-# jget KEY: a figure of gmemctl --json's line on stdin.
-jget() { python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())[sys.argv[1]])' "$1"; }
-# count LIST: how many page numbers a comma-separated list holds.
-count() { tr ',' '\n' <<<"$1" | grep -c .; }
-# expect_ranges PAGESIZE LIST: the data ranges pages LIST make, merged.
-expect_ranges() {
-	python3 - "$@" <<'PY'
-import sys
-size, pages = int(sys.argv[1]), sorted(int(x) for x in sys.argv[2].split(","))
-out = []
-for p in pages:
-    if out and out[-1][1] == p * size:
-        out[-1][1] += size
-    else:
-        out.append([p * size, (p + 1) * size])
-print(" ".join("%d-%d" % (a, b) for a, b in out))
-PY
-}
-blocks_bytes() { echo $(($(stat -c %b "$1") * 512)); }
-# snap ARGS: gmemctl --json snapshot ARGS, its JSON line in $out.
-snap() { out=$("$GMEMCTL" --json snapshot "$@" 2>&1); }
-
-# snap_suite NAME POLICY PAGESIZE NPAGES DATA ZERO CHANGED FRESH ZEROED [attach]:
-# DATA pages patterned, ZERO pages written with zeros, the rest holes;
-# then CHANGED and FRESH pages rewritten and ZEROED (one of DATA) zeroed.
-snap_suite() {
-	local name=$1 policy=$2 P=$3 np=$4 data=$5 zero=$6 changed=$7 fresh=$8 zeroed=$9
-	local attach=${10:-} D=$M/$1 F=$M/$1/vm.ram
-	mkdir "$D"
-	setfattr -n user.gmemfs.pagesize -v "$policy" "$D"
-	: >"$F"
-	truncate -s $((np * P)) "$F"
-	if [[ -n $attach ]]; then
-		check "$name: the file is attached to a VM" \
-			"$GM_BIN/gm-ctl" "$SOCK" attach "$name/vm.ram" kvm
-	fi
-	"${SNAP[@]}" pages "$F" "$P" 1 "$data" "$zero"
-	cp "$F" "$T/$name.v1"
-
-	snap "$F" "$S/$name.a"
-	check_eq "$name: snapshot writes the $(count "$data") non-zero pages, not the zero ones" \
-		"$(count "$data")" "$(jget pages <<<"$out")"
-	check_eq "$name: the image has data exactly where the file had non-zero pages" \
-		"$(expect_ranges "$P" "$data")" "$("${SNAP[@]}" ranges "$S/$name.a")"
-	check_eq "$name: the image is the memory's size" $((np * P)) "$(stat -c %s "$S/$name.a")"
-	check "$name: restore into a new file" "$GMEMCTL" restore "$S/$name.a" "$D/r1.ram"
-	check "$name: the restored file reads back byte for byte" cmp "$F" "$D/r1.ram"
-	if [[ $name != 2m-thp ]]; then
-		check_eq "$name: the restored file holds only the non-zero pages" \
-			$(($(count "$data") * P)) "$(blocks_bytes "$D/r1.ram")"
-	fi
-	rm "$D/r1.ram"
-
-	"${SNAP[@]}" pages "$F" "$P" 2 "$changed,$fresh" "$zeroed"
-	cp "$F" "$T/$name.v2"
-	snap --parent "$S/$name.a" "$F" "$S/$name.b"
-	check_eq "$name: the incremental snapshot writes only the changed pages" \
-		"$(count "$changed,$fresh")" "$(jget pages <<<"$out")"
-	check_eq "$name: its image holds only those" \
-		"$(expect_ranges "$P" "$changed,$fresh")" "$("${SNAP[@]}" ranges "$S/$name.b")"
-	check "$name: the page zeroed since the parent is a ZERO extent" \
-		grep -q "\\b$((zeroed * P))+$P:zero\\b" <<<"$("${SNAP[@]}" extents "$S/$name.b.idx")"
-	check "$name: restore of the incremental snapshot" \
-		"$GMEMCTL" restore "$S/$name.b" "$D/r2.ram"
-	check "$name: reads back the new content, the zeroed page too" cmp "$T/$name.v2" "$D/r2.ram"
-	rm "$D/r2.ram"
-	check "$name: the parent still restores" "$GMEMCTL" restore "$S/$name.a" "$D/r3.ram"
-	check "$name: to the old content" cmp "$T/$name.v1" "$D/r3.ram"
-	rm "$D/r3.ram"
-}
+# shellcheck source=snap-lib.sh
+source "$GM_SRC/snap-lib.sh"
 
 # --- every backing ---
 snap_suite shmem-4k 4k $((4 * KiB)) 2048 0,1,2,17,300,1025,2047 5,1500 17 40 2
@@ -115,24 +47,6 @@ if ((have_huge)); then
 else
 	gm_say "hugetlb-2m: skipped: $KNOB is not writable"
 fi
-if [[ -c /dev/kvm ]]; then
-	snap_suite kvm-gmem kvm-gmem $((4 * KiB)) 1024 0,9,100,1023 7 9 500 100 attach
-	check_eq "kvm-gmem: the source is attached" True \
-		"$(gm_stats 'file("/kvm-gmem/vm.ram")["attached"]')"
-	# Restore into a file attached already: the writes go into its guest_memfd.
-	G=$M/kvm-gmem/attached.ram
-	: >"$G"
-	truncate -s $((1024 * 4 * KiB)) "$G"
-	"$GM_BIN/gm-ctl" "$SOCK" attach kvm-gmem/attached.ram kvm >/dev/null
-	# gm-ctl reads the mapping, which faults a zero page in: give it back.
-	fallocate -p -o 0 -l $((1024 * 4 * KiB)) "$G"
-	check_eq "kvm-gmem: the attached target holds no memory" 0 "$(stat -c %b "$G")"
-	check "kvm-gmem: restore into an attached file" "$GMEMCTL" restore "$S/kvm-gmem.b" "$G"
-	check "kvm-gmem: reads back through the mount" cmp "$T/kvm-gmem.v2" "$G"
-else
-	gm_say "kvm-gmem: skipped: /dev/kvm is missing"
-fi
-
 # --- refusals, on shmem-4k's snapshots and in its directory (policy 4k) ---
 A=$S/shmem-4k.a
 B=$S/shmem-4k.b

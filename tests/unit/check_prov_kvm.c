@@ -62,7 +62,8 @@ static void setup(void)
 				 .pagesize = GM_PS_AUTO };
 	fs_up();
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	ck_assert_msg(kvm_fd >= 0, "/dev/kvm: %s (CI machines have KVM)", strerror(errno));
+	ck_assert_msg(kvm_fd >= 0, "/dev/kvm: %s (run through tools/test-vm/need.sh --kvm)",
+		      strerror(errno));
 }
 
 static void teardown(void)
@@ -368,6 +369,8 @@ Suite *make_prov_kvm_suite(void)
 	Suite *s = suite_create("prov_kvm");
 	TCase *tc = tcase_create("guest_memfd");
 
+	/* meson runs the "kvm" tag through tools/test-vm/need.sh --kvm. */
+	tcase_set_tags(tc, "kvm");
 	tcase_add_unchecked_fixture(tc, setup_run, teardown_run);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_attach_moves_staged_bytes);
