@@ -32,7 +32,8 @@ struct bench_obj {
 };
 
 /* Backend flags. */
-#define BK_GUEST_MEMFD	(1U << 0)	/* guest RAM slot via KVM_MEM_GUEST_MEMFD */
+#define BK_GUEST_MEMFD	(1U << 0)	/* a guest_memfd (made on a KVM VM): guest RAM slot
+					 * via KVM_MEM_GUEST_MEMFD; n/a without KVM */
 #define BK_GMEMFS	(1U << 1)	/* a gmemfs file: ratios against sits_on and guest_memfd */
 #define BK_NO_REOPEN	(1U << 2)	/* no name to open again (open latency n/a) */
 #define BK_CTL_FD	(1U << 3)	/* gmemfs: the memory is the fd the control socket hands out */
@@ -96,6 +97,7 @@ struct bench_scenario {
 	int throughput;		/* higher is better (GiB/s); else lower is better */
 	const char *check_name;	/* JSON key of bench_sample.check */
 	int maps;		/* its objects are mapped: samples record .huge */
+	int vcpu;		/* runs a KVM vCPU: n/a without KVM */
 	/* One sample on a fresh object.  0; -EOPNOTSUPP when the backend
 	 * cannot do it (job->why); any other -errno is a failure (logged). */
 	int (*measure)(struct bench *b, struct bench_job *job);
@@ -129,6 +131,7 @@ struct bench {
 	struct gm_vmm vm;
 	int have_vm;
 	char vm_reason[BENCH_REASON_LEN];
+	char no_kvm[BENCH_REASON_LEN];	/* non-empty: no KVM here, why (rows needing it n/a) */
 	int private_ns;		/* our mounts are private to gmembench */
 	char ns_reason[BENCH_REASON_LEN];
 	char tmpdir[PATH_MAX];	/* private scratch dir (mounts go below it) */

@@ -131,7 +131,8 @@ static void table_row(const struct bench *b, unsigned int sc, unsigned int bk)
 	char raw[16], gm[16];
 	double rr = NAN;
 
-	if (!b->st[bk].available)
+	/* A skipped backend has no rows, but for those n/a without KVM. */
+	if (!b->st[bk].available && !c->na[0])
 		return;
 	printf("  %-17s ", k->name);
 	if (c->na[0]) {
@@ -429,7 +430,7 @@ int bench_report_json(struct bench *b, const char *path)
 		if (!selected(b, sc))
 			continue;
 		for (bk = 0; bk < bench_nbackends; bk++) {
-			if (!b->st[bk].available)
+			if (!b->st[bk].available && !b->cell[sc][bk].na[0])
 				continue;
 			json_cell(f, b, sc, bk, first);
 			first = 0;

@@ -17,6 +17,8 @@
  *  - working set: a KVM guest of --size checks a quarter of its pages after
  *    a lazy restore without and with the prefetcher, and on the File
  *    backend.
+ * Without /dev/kvm the rows that need a VM (kvm-gmem, working set) are
+ * n/a with that reason and the run does not fail for them (kvm_rows_na).
  *
  * Not for: the backend x scenario matrix (gmembench), asserting speed.
  */
@@ -56,6 +58,7 @@ struct sb_prov {
 	int fd;
 	struct gm_vmm vm;		/* kvm-gmem: the VM its guest_memfd is made on */
 	bool have_vm;
+	bool needs_vm;			/* n/a without KVM */
 	char na[SB_WHY];
 };
 
@@ -68,7 +71,7 @@ static struct sb_prov provs[NPROV] = {
 	{ .name = "4k", .policy = "4k" },
 	{ .name = "thp", .policy = "2m-thp" },
 	{ .name = "hugetlb-2m", .policy = "2m" },
-	{ .name = "kvm-gmem", .policy = "kvm-gmem" },
+	{ .name = "kvm-gmem", .policy = "kvm-gmem", .needs_vm = true },
 };
 static struct sb_series series[S_N];
 static struct gmemfs_ctl *ctl;
@@ -135,15 +138,35 @@ static int pathf(char *buf, const char *fmt, ...)
 	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* Mark s not measured, saying why, unless it already is: true if it was
+ * marked now. */
+static bool vna(struct sb_series *s, const char *fmt, va_list ap)
+{
+	if (s->na[0])
+		return false;
+	vsnprintf(s->na, sizeof(s->na), fmt, ap);
+	return true;
+}
+
 static void na(struct sb_series *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void na(struct sb_series *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (s->na[0])
-		return;
 	va_start(ap, fmt);
-	vsnprintf(s->na, sizeof(s->na), fmt, ap);
+	vna(s, fmt, ap);
+	va_end(ap);
+}
+
+/* The same for a row whose measurement went wrong (the caller counts the
+ * error); a row already n/a for another reason stays so. */
+static void fail(struct sb_series *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct sb_series *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	s->failed |= vna(s, fmt, ap);
 	va_end(ap);
 }
 
@@ -248,7 +271,6 @@ static int setup_prov(const struct sb_run *run, struct sb_prov *p)
 	char full[PATH_MAX];
 	int fd, err;
 
-	p->fd = -1;
 	snprintf(p->dir, sizeof(p->dir), "snapbench-%s", p->name);
 	if (pathf(full, "%s/%s", run->mount, p->dir))
 		return -ENAMETOOLONG;
@@ -266,16 +288,21 @@ static int setup_prov(const struct sb_run *run, struct sb_prov *p)
 	return 0;
 }
 
+/* Set up every provider not already n/a (kvm_rows_na). */
 static void setup_provs(const struct sb_run *run)
 {
 	for (int i = 0; i < NPROV; i++) {
-		int err = setup_prov(run, &provs[i]);
+		struct sb_prov *p = &provs[i];
+		int err;
 
-		if (err) {
-			snprintf(provs[i].na, sizeof(provs[i].na), "%s: %s (%s)", provs[i].policy,
-				 strerror(-err), gmemfs_ctl_reason(ctl));
-			na(&series[S_SNAP0 + i], "%s", provs[i].na);
-			na(&series[S_REST0 + i], "%s", provs[i].na);
+		p->fd = -1;
+		err = p->na[0] ? 0 : setup_prov(run, p);
+		if (err)
+			snprintf(p->na, sizeof(p->na), "%s: %s (%s)", p->policy, strerror(-err),
+				 gmemfs_ctl_reason(ctl));
+		if (p->na[0]) {
+			na(&series[S_SNAP0 + i], "%s", p->na);
+			na(&series[S_REST0 + i], "%s", p->na);
 		}
 	}
 }
@@ -304,7 +331,8 @@ static void round_prov(struct sb_run *run, int i)
 	t0 = sb_now_ns();
 	err = gmemfs_ctl_snapshot(ctl, p->rel, img, NULL, NULL, NULL, &st);
 	if (err) {
-		na(&series[S_SNAP0 + i], "snapshot: %s (%s)", strerror(-err), gmemfs_ctl_reason(ctl));
+		fail(&series[S_SNAP0 + i], "snapshot: %s (%s)", strerror(-err),
+		     gmemfs_ctl_reason(ctl));
 		run->errors++;
 		return;
 	}
@@ -318,7 +346,8 @@ static void round_prov(struct sb_run *run, int i)
 	t0 = sb_now_ns();
 	err = gmemfs_ctl_restore(ctl, img, rel, NULL, NULL, &st);
 	if (err) {
-		na(&series[S_REST0 + i], "restore: %s (%s)", strerror(-err), gmemfs_ctl_reason(ctl));
+		fail(&series[S_REST0 + i], "restore: %s (%s)", strerror(-err),
+		     gmemfs_ctl_reason(ctl));
 		run->errors++;
 	} else {
 		add(&series[S_REST0 + i], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
@@ -384,9 +413,9 @@ static void child_row(struct sb_run *run, enum sb_child_mode mode, int s50, int 
 	if (!err)
 		err = r.err;
 	if (err) {
-		na(&series[s50], "%s", err == r.err ? r.why : strerror(-err));
+		fail(&series[s50], "%s", err == r.err ? r.why : strerror(-err));
 		if (s99 >= 0)
-			na(&series[s99], "%s", series[s50].na);
+			fail(&series[s99], "%s", series[s50].na);
 		run->errors++;
 		return;
 	}
@@ -396,8 +425,8 @@ static void child_row(struct sb_run *run, enum sb_child_mode mode, int s50, int 
 	} else {
 		add(&series[s50], r.ns / 1e6, (long long)r.checked);
 		if (r.checked != run->ws_pages) {
-			na(&series[s50], "the guest checked %llu of %llu pages",
-			   (unsigned long long)r.checked, (unsigned long long)run->ws_pages);
+			fail(&series[s50], "the guest checked %llu of %llu pages",
+			     (unsigned long long)r.checked, (unsigned long long)run->ws_pages);
 			run->errors++;
 		}
 	}
@@ -425,10 +454,30 @@ static int lazy_setup(struct sb_run *run)
 	if (err)
 		return err;
 	run->chunk = h.chunk_size;
+	if (run->no_kvm)
+		return 0;	/* no guest to record a working set; its rows are n/a */
 	err = sb_child_run(run, SB_WS_RECORD, &r);
 	if (!err && r.err)
 		return r.err;
 	return err ? err : sb_wait_ws(run, WS_TIMEOUT_MS);
+}
+
+/* The one decision on KVM: without /dev/kvm, the kvm-gmem provider (its
+ * guest_memfd is made on a VM) and the working-set rows (a guest checks
+ * the pages) are n/a with this reason and do not fail the run; everything
+ * else, the lazy faults included (userfaultfd needs no KVM), runs as
+ * usual.  A /dev/kvm that is there but fails is a failure as any other.
+ * (Running those rows in a guest would start here.) */
+static void kvm_rows_na(struct sb_run *run)
+{
+	if (access("/dev/kvm", F_OK) == 0 || errno != ENOENT)
+		return;
+	run->no_kvm = "/dev/kvm is missing on this machine";
+	for (int i = 0; i < NPROV; i++)
+		if (provs[i].needs_vm)
+			snprintf(provs[i].na, sizeof(provs[i].na), "%s", run->no_kvm);
+	for (int s = S_WS_LAZY; s < S_N; s++)
+		na(&series[s], "%s", run->no_kvm);
 }
 
 static void run_rounds(struct sb_run *run)
@@ -437,8 +486,8 @@ static void run_rounds(struct sb_run *run)
 
 	if (lazy_err) {
 		for (int s = S_FAULT_UFFD50; s < S_N; s++)
-			na(&series[s], "lazy restore setup: %s (%s)", strerror(-lazy_err),
-			   gmemfs_ctl_reason(ctl));
+			fail(&series[s], "lazy restore setup: %s (%s)", strerror(-lazy_err),
+			     gmemfs_ctl_reason(ctl));
 		run->errors++;
 	}
 	for (unsigned int r = 0; r < run->rounds; r++) {
@@ -453,6 +502,8 @@ static void run_rounds(struct sb_run *run)
 		child_row(run, SB_FAULTS_UFFD, S_FAULT_UFFD50, S_FAULT_UFFD99);
 		child_row(run, SB_FAULTS_INPROC, S_FAULT_BARE50, S_FAULT_BARE99);
 		child_row(run, SB_FAULTS_FILE, S_FAULT_FILE50, S_FAULT_FILE99);
+		if (run->no_kvm)
+			continue;
 		child_row(run, SB_WS_LAZY, S_WS_LAZY, -1);
 		child_row(run, SB_WS_PREFETCH, S_WS_PREFETCH, -1);
 		child_row(run, SB_WS_FILE, S_WS_FILE, -1);
@@ -513,13 +564,23 @@ static void print_table(const struct sb_run *run)
 		print_row(s, S_WS_LAZY);
 }
 
+/* "n/a": cannot be measured here (na says why); "failed": the run counted
+ * an error for it (na says which, or no sample came). */
+static const char *series_status(const struct sb_series *s)
+{
+	if (s->na[0])
+		return s->failed ? "failed" : "n/a";
+	return s->n ? "measured" : "failed";
+}
+
 static void json_series(FILE *f, const struct sb_series *s)
 {
 	double lo = 0, hi = 0, m = median(s, &lo, &hi);
 
 	fprintf(f, "{\"name\": ");
 	gm_json_str(f, s->name);
-	fprintf(f, ", \"unit\": \"%s\", \"na\": ", s->unit);
+	fprintf(f, ", \"unit\": \"%s\", \"status\": \"%s\", \"na\": ", s->unit,
+		series_status(s));
 	gm_json_str(f, s->na);
 	if (s->n)
 		fprintf(f, ", \"median\": %.4f, \"min\": %.4f, \"max\": %.4f", m, lo, hi);
@@ -561,6 +622,8 @@ static void cleanup(const struct sb_run *run, bool made_dir)
 	for (int i = 0; i < NPROV; i++) {
 		struct sb_prov *p = &provs[i];
 
+		if (!p->dir[0])		/* never set up: n/a without KVM */
+			continue;
 		if (p->mem)
 			munmap(p->mem, run->size);
 		if (p->fd >= 0)
@@ -606,6 +669,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	name_series();
+	kvm_rows_na(&run);
 	setup_provs(&run);
 	run_rounds(&run);
 	print_table(&run);

@@ -13,6 +13,7 @@
 #define GM_SNAPBENCH_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SB_MAX_ROUNDS	50
@@ -26,6 +27,7 @@ struct sb_series {
 	double v[SB_MAX_ROUNDS];
 	long long check[SB_MAX_ROUNDS];	/* evidence: bytes, faults, pages */
 	char na[SB_WHY];		/* non-empty: not measured, why */
+	bool failed;			/* na is a failure, not "cannot be measured here" */
 };
 
 struct sb_run {
@@ -38,6 +40,7 @@ struct sb_run {
 	char src_snap[PATH_MAX];	/* the 4k source's snapshot, for lazy rows */
 	uint32_t seed;
 	uint64_t chunk;			/* the snapshot's chunk size */
+	const char *no_kvm;		/* non-NULL: no KVM here, why (rows needing it n/a) */
 	int errors;
 };
 
