@@ -52,5 +52,6 @@ if [[ -d $hp/hugepages-1048576kB ]]; then
 	mount --move "$view" "$hp"
 	rmdir -- "$view"
 fi
-echo "as-pvm-host: /dev/kvm hidden, hugepage sizes: $(ls "$hp" | tr '\n' ' ')" >&2
+sizes=("$hp"/hugepages-*)
+echo "as-pvm-host: /dev/kvm hidden, hugepage sizes: ${sizes[*]##*/}" >&2
 exec "$@"

@@ -16,7 +16,7 @@ source "$2"
 stage=$(mktemp -d "${out}.stage.XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
 
-declare -A dep=() path=() done=()
+declare -A dep=() path=() added=()
 # modules.dep: "kernel/PATH.ko[.xz]: DEP DEP ..." (paths relative to the tree).
 while IFS=: read -r m deps; do
 	dep[$m]=$deps
@@ -28,8 +28,8 @@ done <"$TVM_MODDIR/modules.dep"
 # add PATH: its dependencies first, then it.
 add() {
 	local m=$1 d
-	[[ -n ${done[$m]:-} ]] && return
-	done[$m]=1
+	[[ -n ${added[$m]:-} ]] && return
+	added[$m]=1
 	for d in ${dep[$m]}; do
 		add "$d"
 	done

@@ -47,6 +47,7 @@ done
 fail() { printf 'test-vm: FAIL: %s\n' "$*"; exit 1; }
 
 qemu_pid=""
+# shellcheck disable=SC2317 # the EXIT trap calls it
 cleanup() {
 	[[ -z $qemu_pid ]] || kill -TERM "$qemu_pid" 2>/dev/null || true
 	[[ -z $own_work ]] || rm -rf -- "$own_work"
