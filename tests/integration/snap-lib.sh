@@ -2,10 +2,20 @@
 #
 # snap-lib.sh: what t-snapshot.sh and t-snapshot-kvm.sh share: gmemctl's
 # JSON figures, the expected data ranges of a patterned file, and
-# snap_suite, the snapshot/restore/incremental round of one backing.  The
-# test sets M (the mount), T (scratch), S (the snapshots' directory), SOCK
-# (the control socket) and SNAP (gm-snap.py's command) before calling it.
+# snap_suite, the snapshot/restore/incremental round of one backing.
 # Not for: starting or stopping anything (lib.sh).
+
+# snap_init: after gm_init, what the rest reads: M (the mount), T
+# (scratch), SOCK (the control socket), S (the snapshots' directory) and
+# SNAP (gm-snap.py's command).
+snap_init() {
+	M=$GM_MNT
+	T=$GM_TMP
+	SOCK=$GM_STATE.sock
+	S=$T/snaps
+	mkdir "$S"
+	SNAP=(python3 "$GM_SRC/gm-snap.py")
+}
 
 # jget KEY: a figure of gmemctl --json's line on stdin.
 jget() { python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())[sys.argv[1]])' "$1"; }

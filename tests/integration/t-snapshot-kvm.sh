@@ -17,12 +17,7 @@ gm_require_kvm
 
 KiB=1024
 gm_init
-M=$GM_MNT
-T=$GM_TMP
-SOCK=$GM_STATE.sock
-S=$T/snaps
-mkdir "$S"
-SNAP=(python3 "$GM_SRC/gm-snap.py")
+snap_init
 gm_start --pool-size=256M || gm_bail "gmemfsd mounts"
 
 snap_suite kvm-gmem kvm-gmem $((4 * KiB)) 1024 0,9,100,1023 7 9 500 100 attach

@@ -18,25 +18,19 @@
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=snap-lib.sh
+source "$GM_SRC/snap-lib.sh"
 
 KNOB=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 KiB=1024
 MiB=$((1 << 20))
 gm_init
-M=$GM_MNT
-T=$GM_TMP
-SOCK=$GM_STATE.sock
-S=$T/snaps
-mkdir "$S"
-SNAP=(python3 "$GM_SRC/gm-snap.py")
+snap_init
 have_huge=1
 [[ -w $KNOB ]] || have_huge=0
 hp=()
 ((have_huge)) && hp=(--hugepages=2M:16)
 gm_start --pool-size=1G "${hp[@]}" || gm_bail "gmemfsd mounts"
-
-# shellcheck source=snap-lib.sh
-source "$GM_SRC/snap-lib.sh"
 
 # --- every backing ---
 snap_suite shmem-4k 4k $((4 * KiB)) 2048 0,1,2,17,300,1025,2047 5,1500 17 40 2
