@@ -106,7 +106,11 @@ echo "test-vm: booting Linux $TVM_RELEASE under qemu TCG (nested SVM, $mem, $smp
 start=$(date +%s)
 # oops=panic and panic_on_warn: a kernel bug ends the boot at once, and
 # panic=-1 with -no-reboot turns that into qemu exiting.  The 1 GiB page
-# size exists on EPYC-Rome (pdpe1gb); pages of it are made at run time.
+# size exists on EPYC-Rome (pdpe1gb); pages of it are made at run time,
+# as gmemfsd's --hugepages=1G:N asks, from a CMA area kept for one
+# (hugetlb_cma=1G): without it, a 1 GiB run of free memory was sometimes
+# not to be had in a 4 GiB guest, and a 2 GiB area does not fit below its
+# PCI hole.  Movable pages use the area meanwhile.
 # thread=single: one host thread runs the vCPUs in turn.  With one thread
 # per vCPU (MTTCG), qemu 7.2 let a vCPU run code the other was patching
 # (a jump label's int3 seen after text_poke_bp had finished: an Oops in
@@ -117,7 +121,7 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu EPYC-Rome
 	-serial "file:$work/console.log" 2>"$work/qemu.log" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-kernel "$TVM_VMLINUZ" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 loglevel=4 quiet
+	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 loglevel=4 quiet hugetlb_cma=1G
 		tvm.stage2=$here/stage2.sh tvm.job=$work/job.sh tvm.moddir=$TVM_MODDIR
 		${module:+tvm.module=$module}" &
 qemu_pid=$!
