@@ -24,7 +24,8 @@ const char *const gm_op_names[GM_OP_COUNT] = {
 	[GM_OP_GETXATTR] = "getxattr", [GM_OP_LISTXATTR] = "listxattr",
 	[GM_OP_REMOVEXATTR] = "removexattr", [GM_OP_ACCESS] = "access",
 	[GM_OP_CREATE] = "create", [GM_OP_FALLOCATE] = "fallocate",
-	[GM_OP_IOCTL] = "ioctl",
+	[GM_OP_IOCTL] = "ioctl", [GM_OP_SYMLINK] = "symlink",
+	[GM_OP_READLINK] = "readlink",
 };
 
 
@@ -59,9 +60,12 @@ void gm_fill_stat(struct gm_inode *inode, struct stat *st)
 	st->st_mtim = inode->mtime;
 	st->st_ctim = inode->ctime;
 	st->st_blksize = 4096;
+	st->st_rdev = inode->rdev;
 	if (inode->type == S_IFDIR)
 		st->st_size = 4096;
-	else
+	else if (inode->type == S_IFLNK)
+		st->st_size = (off_t)strlen(inode->link);
+	else if (inode->type == S_IFREG)
 		gm_fill_file_stat(inode, st);
 	pthread_mutex_unlock(&inode->lock);
 }
@@ -102,8 +106,9 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * first such check and leaves suid/sgid clearing to us (setattr).  A
 	 * refresh of the attributes clears S_NOSEC again, and regular files'
 	 * attributes are not cached (st_blocks must be true), so a stat()
-	 * between two write()s costs the next write one getxattr.  Passthrough
-	 * writes cannot clear suid bits; harmless, as gmemfs mounts are nosuid. */
+	 * between two write()s costs the next write one getxattr.  A
+	 * passthrough write to a set-user-ID or set-group-ID file reaches us
+	 * as a SETATTR with nothing set: fsops_attr.c reads that as the kill. */
 	fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 	fs->passthrough = fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
 	if (!fs->passthrough)
@@ -122,6 +127,7 @@ const struct fuse_lowlevel_ops gm_fsops = {
 	.mknod = gm_op_mknod,
 	.mkdir = gm_op_mkdir,
 	.symlink = gm_op_symlink,
+	.readlink = gm_op_readlink,
 	.unlink = gm_op_unlink,
 	.rmdir = gm_op_rmdir,
 	.rename = gm_op_rename,

@@ -32,8 +32,9 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 void gm_reply_err(fuse_req_t req, int neg_errno);
 
 /* fsops_ns.c */
-/* Create a file or directory for a request (owner, umask, setgid dirs). */
-int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+/* Create an inode for a request (owner, umask, setgid dirs). */
+struct gm_new_args;
+int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 		 struct gm_inode **out);
 void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void gm_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
@@ -42,6 +43,7 @@ void gm_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 void gm_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		 dev_t rdev);
 void gm_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void gm_op_readlink(fuse_req_t req, fuse_ino_t ino);
 void gm_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void gm_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void gm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -65,6 +65,9 @@ int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	err = -EISDIR;
 	if (inode->type == S_IFDIR)
 		return err;
+	err = -EINVAL;
+	if (inode->type != S_IFREG)
+		return err;
 	err = -EPERM;
 	if (inode->is_virtual)
 		return err;
@@ -115,37 +118,87 @@ static int gm_set_times(struct gm_inode *inode, const struct stat *attr, int to_
 	return err;
 }
 
-/* Mode bits a KILL_SUID/KILL_SGID request leaves, as the VFS would:
- * sgid goes only with group-exec (without it, it means mandatory locking). */
-static mode_t gm_killpriv_mode(struct gm_inode *inode, int to_set)
+/* Is the requester root or a member of group gid?  Only asked for a
+ * set-group-ID file without group-execute, so the supplementary groups'
+ * lookup (a read of /proc) stays off the common path. */
+static bool gm_req_in_group(fuse_req_t req, gid_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[256];
+	int n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 256, groups);
+	for (int i = 0; i < n && i < 256; i++) {
+		if (groups[i] == gid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * With HANDLE_KILLPRIV_V2 the kernel leaves clearing set-user-ID and
+ * set-group-ID to us, after it has checked CAP_FSETID itself.  It asks in
+ * two ways: FUSE_SET_ATTR_KILL_SUID (the kernel's FATTR_KILL_SUIDGID, for
+ * both bits) beside a truncate or chown, and a SETATTR with nothing to set,
+ * which is what file_remove_privs() becomes for a passthrough write.
+ */
+static bool gm_setattr_kills_privs(const struct gm_inode *inode, int to_set)
+{
+	if (inode->type != S_IFREG || to_set & FUSE_SET_ATTR_MODE)
+		return false;
+	return to_set == 0 || to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID);
+}
+
+/* The mode left after a kill, by the VFS's rule: set-group-ID without
+ * group-execute stays for a member of the file's group. */
+static mode_t gm_killpriv_mode(fuse_req_t req, struct gm_inode *inode)
 {
 	mode_t mode;
+	gid_t gid;
 
 	pthread_mutex_lock(&inode->lock);
 	mode = inode->perm;
+	gid = inode->gid;
 	pthread_mutex_unlock(&inode->lock);
-	if (to_set & FUSE_SET_ATTR_KILL_SUID)
-		mode &= ~S_ISUID;
-	if (to_set & FUSE_SET_ATTR_KILL_SGID && mode & S_IXGRP)
+	mode &= ~S_ISUID;
+	if (mode & S_ISGID && (mode & S_IXGRP || !gm_req_in_group(req, gid)))
 		mode &= ~S_ISGID;
 	return mode;
 }
 
+/* Fold a kill into the request as a mode change, if it changes anything. */
+static int gm_setattr_add_kill(fuse_req_t req, struct gm_inode *inode,
+			       struct stat *attr, int to_set)
+{
+	mode_t mode;
+
+	if (!gm_setattr_kills_privs(inode, to_set))
+		return to_set;
+	mode = gm_killpriv_mode(req, inode);
+	pthread_mutex_lock(&inode->lock);
+	if (mode != inode->perm) {
+		attr->st_mode = mode;
+		to_set |= FUSE_SET_ATTR_MODE;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return to_set;
+}
+
 /* The size goes first: it is the change that can be refused (pool, a
  * mapping), and a refused setattr must change nothing. */
-static int gm_setattr_apply(struct gm_fs *fs, struct gm_inode *inode,
-			    struct stat *attr, int to_set)
+static int gm_setattr_apply(fuse_req_t req, struct gm_inode *inode, struct stat *attr,
+			    int to_set)
 {
+	struct gm_fs *fs = gm_req_fs(req);
 	unsigned mask = 0;
 	int err = 0;
 
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		err = gm_file_set_size(fs, inode, attr->st_size);
-	if (!err && to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID) &&
-	    !(to_set & FUSE_SET_ATTR_MODE)) {
-		attr->st_mode = gm_killpriv_mode(inode, to_set);
-		to_set |= FUSE_SET_ATTR_MODE;
-	}
+	if (!err)
+		to_set = gm_setattr_add_kill(req, inode, attr, to_set);
 	if (to_set & FUSE_SET_ATTR_MODE)
 		mask |= GM_ATTR_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -171,7 +224,7 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 
 	(void)fi;
 	gm_count(fs, GM_OP_SETATTR);
-	err = gm_setattr_apply(fs, inode, attr, to_set);
+	err = gm_setattr_apply(req, inode, attr, to_set);
 	if (!err)
 		gm_fill_stat(inode, &st);
 	gm_fs_put(fs, inode);

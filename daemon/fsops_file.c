@@ -23,6 +23,7 @@
 #include "file_info.h"
 #include "fsops.h"
 #include "log.h"
+#include "namespace.h"
 
 /* An open the daemon serves: no page cache (the memory is the backing's)
  * and no shared mmap.  The log names the way that works, once per file
@@ -96,12 +97,13 @@ void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		  struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_new_args a = { .name = name, .mode = mode };
 	struct fuse_entry_param e;
 	struct gm_inode *inode;
 	int err;
 
 	gm_count(fs, GM_OP_CREATE);
-	err = gm_fsops_new(req, parent, name, mode, &inode);
+	err = gm_fsops_new(req, parent, &a, &inode);
 	if (err)
 		return gm_reply_err(req, err);
 	err = gm_file_open_backing(req, fs, inode, fi);

@@ -55,42 +55,46 @@ void gm_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 	fuse_reply_none(req);
 }
 
-/* Create a file or directory; logs refusals that a user may puzzle over. */
-int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+/* Create any kind of inode: a->name, a->mode and for nodes a->rdev or
+ * a->link are the caller's; the owner, umask and setgid directories are
+ * applied here.  Logs refusals that a user may puzzle over. */
+int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 		 struct gm_inode **out)
 {
 	struct gm_fs *fs = gm_req_fs(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct gm_inode *dir = gm_fs_inode(fs, parent);
-	struct gm_new_args a = { .name = name, .uid = ctx->uid, .gid = ctx->gid,
-				 .mode = mode & ~(ctx->umask & 0777) };
 	int err;
 
+	a->uid = ctx->uid;
+	a->gid = ctx->gid;
+	if (!S_ISLNK(a->mode))
+		a->mode &= ~(mode_t)(ctx->umask & 0777);
 	/* setgid directories hand their group down, as on any local fs */
 	pthread_mutex_lock(&dir->lock);
 	if (dir->perm & S_ISGID) {
-		a.gid = dir->gid;
-		if (S_ISDIR(mode))
-			a.mode |= S_ISGID;
+		a->gid = dir->gid;
+		if (S_ISDIR(a->mode))
+			a->mode |= S_ISGID;
 	}
 	pthread_mutex_unlock(&dir->lock);
-	err = gm_ns_new(fs, dir, &a, out);
-	if (!err && S_ISREG(mode))
+	err = gm_ns_new(fs, dir, a, out);
+	if (!err && S_ISREG(a->mode))
 		gm_backing_make_room(fs, *out);
-	if (err == -EPERM && !S_ISREG(mode) && !S_ISDIR(mode))
-		gm_info("%s: refused: only regular files and directories hold guest "
-			"memory (mode %#o)", name, (unsigned)(mode & S_IFMT));
+	if (err == -EINVAL)
+		gm_info("%s: refused: no such file type (mode %#o)", a->name,
+			(unsigned)(a->mode & S_IFMT));
 	else if (err == -ENAMETOOLONG)
-		gm_info("name of %zu bytes refused: longer than %d", strlen(name),
-			GM_J_NAME_MAX);
+		gm_info("%s: refused: a name longer than %d or a symlink target longer "
+			"than %d bytes", a->name, GM_J_NAME_MAX, GM_NS_LINK_MAX);
 	gm_fs_put(fs, dir);
 	return err;
 }
 
-static void gm_reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void gm_reply_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a)
 {
 	struct gm_inode *inode;
-	int err = gm_fsops_new(req, parent, name, mode, &inode);
+	int err = gm_fsops_new(req, parent, a, &inode);
 
 	if (err)
 		return gm_reply_err(req, err);
@@ -99,24 +103,43 @@ static void gm_reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 
 void gm_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	struct gm_new_args a = { .name = name, .mode = S_IFDIR | (mode & 07777) };
+
 	gm_count(gm_req_fs(req), GM_OP_MKDIR);
-	gm_reply_new(req, parent, name, S_IFDIR | (mode & 07777));
+	gm_reply_new(req, parent, &a);
 }
 
+/* Fifos, sockets and device nodes, and regular files made by mknod(2);
+ * the mount's nodev, applied by the kernel, governs whether a device node
+ * opens. */
 void gm_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		 dev_t rdev)
 {
-	(void)rdev;
+	struct gm_new_args a = { .name = name, .mode = mode, .rdev = rdev };
+
 	gm_count(gm_req_fs(req), GM_OP_MKNOD);
-	gm_reply_new(req, parent, name, mode);
+	gm_reply_new(req, parent, &a);
 }
 
 void gm_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)link;
-	(void)parent;
-	gm_info("%s: symlink refused: only regular files and directories", name);
-	fuse_reply_err(req, EPERM);
+	struct gm_new_args a = { .name = name, .mode = S_IFLNK | 0777, .link = link };
+
+	gm_count(gm_req_fs(req), GM_OP_SYMLINK);
+	gm_reply_new(req, parent, &a);
+}
+
+void gm_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *inode = gm_fs_inode(fs, ino);
+
+	gm_count(fs, GM_OP_READLINK);
+	if (inode->type != S_IFLNK)
+		gm_reply_err(req, -EINVAL);
+	else
+		fuse_reply_readlink(req, inode->link);	/* immutable: no lock */
+	gm_fs_put(fs, inode);
 }
 
 static void gm_reply_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool rmdir)

@@ -44,6 +44,13 @@ static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 	return -EOPNOTSUPP;
 }
 
+/* Only memory has a page-size policy: not the views, not symlinks, fifos,
+ * sockets or device nodes. */
+static bool gm_xattr_has_policy(const struct gm_inode *inode)
+{
+	return !inode->is_virtual && (inode->type == S_IFREG || inode->type == S_IFDIR);
+}
+
 void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags)
 {
@@ -90,7 +97,7 @@ void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	const char *pol;
 
 	gm_count(fs, GM_OP_GETXATTR);
-	if (kind < 0 || inode->is_virtual) {
+	if (kind < 0 || inode->is_virtual || (kind == 1 && !gm_xattr_has_policy(inode))) {
 		gm_fs_put(fs, inode);
 		return gm_reply_err(req, kind == -ERANGE ? kind : -ENODATA);
 	}
@@ -121,12 +128,12 @@ void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	gm_count(fs, GM_OP_LISTXATTR);
 	pthread_mutex_lock(&inode->lock);
-	if (!inode->is_virtual)
+	if (gm_xattr_has_policy(inode))
 		len = sizeof(GMEMFS_XATTR_PAGESIZE);
 	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
 		len += strlen(x->name) + 1;
 	buf = malloc(len ? len : 1);
-	if (buf && !inode->is_virtual) {
+	if (buf && gm_xattr_has_policy(inode)) {
 		memcpy(buf, GMEMFS_XATTR_PAGESIZE, sizeof(GMEMFS_XATTR_PAGESIZE));
 		pos = sizeof(GMEMFS_XATTR_PAGESIZE);
 	}

@@ -172,6 +172,7 @@ static void gm_inode_free_rcu(struct rcu_head *head)
 	struct gm_inode *inode = caa_container_of(head, struct gm_inode, rcu);
 
 	gm_xattrs_free(inode->xattrs);
+	free(inode->link);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
 }

@@ -51,8 +51,10 @@ struct gm_xattr {
 struct gm_inode {
 	/* Immutable after gm_inode_alloc(). */
 	uint64_t ino;
-	mode_t type;				/* S_IFREG or S_IFDIR */
+	mode_t type;				/* S_IFMT bits; only S_IFREG has a backing */
 	bool is_virtual;			/* .gmemfs views: never journaled */
+	dev_t rdev;				/* S_IFCHR and S_IFBLK */
+	char *link;				/* S_IFLNK: the target */
 	struct cds_lfht_node hnode;		/* itable->inodes; RCU */
 	struct rcu_head rcu;
 	atomic_long refs;
@@ -62,7 +64,7 @@ struct gm_inode {
 	mode_t perm;				/* 07777 bits */
 	uid_t uid;
 	gid_t gid;
-	struct timespec atime, mtime, ctime;	/* dirs; files use the backing's */
+	struct timespec atime, mtime, ctime;	/* regular files use the backing's */
 	enum gm_pagesize policy;		/* dirs: own (may be INHERIT); files: concrete */
 	struct gm_prov_inst *pi;		/* files: provider instance */
 	int backing_fd;				/* files: -1 until attached; read without

@@ -51,6 +51,7 @@ enum gm_jfield {
 	GM_JF_END = 0,
 	GM_JF_INO, GM_JF_PARENT, GM_JF_PARENT2, GM_JF_TIME,
 	GM_JF_MODE, GM_JF_UID, GM_JF_GID, GM_JF_FLAGS, GM_JF_POLICY,
+	GM_JF_RDEV,
 	GM_JF_NAME, GM_JF_NAME2,	/* directory entry names */
 	GM_JF_XNAME,			/* xattr name, kept in r->name */
 	GM_JF_VALUE,			/* r->value and r->value_len */
@@ -72,13 +73,14 @@ static const struct {
 	[GM_JF_GID]	= { GM_JK_U32, 0, offsetof(struct gm_jrec, gid) },
 	[GM_JF_FLAGS]	= { GM_JK_U32, 0, offsetof(struct gm_jrec, flags) },
 	[GM_JF_POLICY]	= { GM_JK_U32, 0, offsetof(struct gm_jrec, policy) },
+	[GM_JF_RDEV]	= { GM_JK_U64, 0, offsetof(struct gm_jrec, rdev) },
 	[GM_JF_NAME]	= { GM_JK_DNAME, 0, offsetof(struct gm_jrec, name) },
 	[GM_JF_NAME2]	= { GM_JK_DNAME, 1, offsetof(struct gm_jrec, name2) },
 	[GM_JF_XNAME]	= { GM_JK_XNAME, 0, offsetof(struct gm_jrec, name) },
 	[GM_JF_VALUE]	= { GM_JK_VALUE, 0, 0 },
 };
 
-#define GM_JF_PER_TYPE	8
+#define GM_JF_PER_TYPE	9
 
 /* The order of fields in each type's body; this table is the format
  * (docs/state-dir.md copies it), so entries are never reordered. */
@@ -93,6 +95,8 @@ static const uint8_t gm_jrec_layout[GM_J_TYPE_MAX + 1][GM_JF_PER_TYPE] = {
 	[GM_J_POLICY]	= { GM_JF_INO, GM_JF_POLICY },
 	[GM_J_XATTR_SET] = { GM_JF_INO, GM_JF_XNAME, GM_JF_VALUE },
 	[GM_J_XATTR_DEL] = { GM_JF_INO, GM_JF_XNAME },
+	[GM_J_NODE]	= { GM_JF_INO, GM_JF_PARENT, GM_JF_NAME, GM_JF_MODE, GM_JF_UID,
+			    GM_JF_GID, GM_JF_TIME, GM_JF_RDEV, GM_JF_VALUE },
 };
 
 static bool gm_jtype_ok(unsigned type)

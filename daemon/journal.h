@@ -1,6 +1,6 @@
 /*
  * Metadata journal: an append-only log of namespace and attribute changes
- * (names, directories, modes, owners, policies, user xattrs) kept in the
+ * (names, directories, symlinks and other nodes, modes, owners, policies, user xattrs) kept in the
  * state directory, so a restarted gmemfsd rebuilds the same tree.  File
  * contents are not here: they live in the providers' backing files.
  *
@@ -29,7 +29,9 @@ enum gm_jrec_type {
 	GM_J_POLICY = 6,	/* ino, policy */
 	GM_J_XATTR_SET = 7,	/* ino, name, value/value_len */
 	GM_J_XATTR_DEL = 8,	/* ino, name */
-	GM_J_TYPE_MAX = GM_J_XATTR_DEL,
+	GM_J_NODE = 9,		/* ino, parent, name, mode, uid, gid, time_ns, rdev,
+				 * value (a symlink's target; empty otherwise) */
+	GM_J_TYPE_MAX = GM_J_NODE,
 };
 
 /* One record, decoded.  Strings point into the replay buffer (valid only
@@ -46,6 +48,7 @@ struct gm_jrec {
 	uint32_t flags;
 	uint32_t policy;
 	uint64_t time_ns;
+	uint64_t rdev;
 	const char *name;	/* NUL-terminated, at most 255 bytes */
 	const char *name2;	/* NUL-terminated, at most 255 bytes */
 	const void *value;

@@ -59,6 +59,14 @@ static void gm_ns_touch_dir(struct gm_inode *dir, uint64_t time_ns)
 	pthread_mutex_unlock(&dir->lock);
 }
 
+/* An inode's own change time: rename, link and unlink change it. */
+static void gm_ns_touch_inode(struct gm_inode *inode, uint64_t time_ns)
+{
+	pthread_mutex_lock(&inode->lock);
+	inode->ctime = gm_ts(time_ns);
+	pthread_mutex_unlock(&inode->lock);
+}
+
 /* tree_lock held.  The walk ends at the root, or at a removed directory
  * (its parent is itself). */
 static enum gm_pagesize __gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir)
@@ -106,6 +114,37 @@ static int gm_ns_check_target(struct gm_fs *fs, struct gm_inode *dir, const char
 	return 0;
 }
 
+/* An inode that never reached the table. */
+static void gm_ns_free_unhashed(struct gm_inode *inode)
+{
+	free(inode->link);
+	pthread_mutex_destroy(&inode->lock);
+	free(inode);
+}
+
+/* Types without memory: symlinks, fifos, sockets and device nodes. */
+static bool gm_ns_is_node(mode_t mode)
+{
+	return S_ISLNK(mode) || S_ISFIFO(mode) || S_ISSOCK(mode) || S_ISCHR(mode) ||
+	       S_ISBLK(mode);
+}
+
+static int gm_ns_check_new(const struct gm_new_args *a)
+{
+	size_t len;
+
+	if (!S_ISREG(a->mode) && !S_ISDIR(a->mode) && !gm_ns_is_node(a->mode))
+		return -EINVAL;
+	if (!gm_policy_valid(a->policy))
+		return -EINVAL;	/* a replayed policy from a damaged or newer journal */
+	if (!S_ISLNK(a->mode))
+		return 0;
+	len = a->link ? strlen(a->link) : 0;
+	if (len == 0)
+		return -ENOENT;
+	return len > GM_NS_LINK_MAX ? -ENAMETOOLONG : 0;
+}
+
 static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *a,
 				    enum gm_pagesize dir_policy)
 {
@@ -115,23 +154,49 @@ static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *
 	inode = gm_inode_alloc(ino, a->mode, a->uid, a->gid);
 	if (!inode)
 		return NULL;
+	if (S_ISLNK(a->mode)) {
+		inode->link = strdup(a->link);
+		if (!inode->link) {
+			gm_ns_free_unhashed(inode);
+			return NULL;
+		}
+	}
+	if (S_ISCHR(a->mode) || S_ISBLK(a->mode))
+		inode->rdev = a->rdev;
 	if (S_ISDIR(a->mode))
 		inode->policy = a->policy;	/* own setting; INHERIT by default */
-	else
+	else if (S_ISREG(a->mode))
 		inode->policy = a->policy ? a->policy : dir_policy;
+	/* nodes hold no memory: no policy (INHERIT) */
 	if (a->time_ns)
 		inode->atime = inode->mtime = inode->ctime = gm_ts(a->time_ns);
 	return inode;
 }
 
+void gm_ns_create_rec(const struct gm_inode *inode, struct gm_jrec *r)
+{
+	r->mode = inode->type | inode->perm;
+	r->uid = inode->uid;
+	r->gid = inode->gid;
+	if (!gm_ns_is_node(inode->type)) {
+		r->type = GM_J_NEW;
+		r->policy = inode->policy;
+		return;
+	}
+	/* A node's record carries its device number or target, not a policy. */
+	r->type = GM_J_NODE;
+	r->rdev = inode->rdev;
+	r->value = inode->link;
+	r->value_len = inode->link ? strlen(inode->link) : 0;
+}
+
 static int __gm_ns_new(struct gm_fs *fs, struct gm_inode *dir,
 		       const struct gm_new_args *a, struct gm_inode *inode)
 {
-	struct gm_jrec r = {
-		.type = GM_J_NEW, .ino = inode->ino, .parent = dir->ino,
-		.name = a->name, .mode = a->mode, .uid = a->uid, .gid = a->gid,
-		.policy = inode->policy, .time_ns = a->time_ns,
-	};
+	struct gm_jrec r = { .ino = inode->ino, .parent = dir->ino, .name = a->name,
+			     .time_ns = a->time_ns };
+
+	gm_ns_create_rec(inode, &r);
 	struct gm_dentry *d;
 	int err;
 
@@ -170,11 +235,8 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 	struct gm_inode *inode, *dup;
 	int err;
 
-	err = -EPERM;
-	if (!S_ISREG(a->mode) && !S_ISDIR(a->mode))
-		return err;
-	err = -EINVAL;		/* a replayed policy from a damaged or newer journal */
-	if (!gm_policy_valid(a->policy))
+	err = gm_ns_check_new(a);
+	if (err)
 		return err;
 	if (!args.time_ns)
 		args.time_ns = gm_now_ns();
@@ -194,8 +256,7 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 		goto out_unlock;
 	err = __gm_ns_new(fs, dir, &args, inode);
 	if (err) {
-		pthread_mutex_destroy(&inode->lock);
-		free(inode);
+		gm_ns_free_unhashed(inode);
 		goto out_unlock;
 	}
 	*out = inode;
@@ -216,7 +277,7 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 		return -ENOMEM;
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = -EPERM;
-	if (inode->type != S_IFREG || inode->is_virtual)
+	if (inode->type == S_IFDIR || inode->is_virtual)
 		goto out_unlock;
 	err = -ENOENT;
 	if (inode->nlink == 0)
@@ -230,9 +291,7 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	gm_dentry_insert_locked(&fs->it, dir, d, inode);
 	d = NULL;
 	gm_ns_touch_dir(dir, r.time_ns);
-	pthread_mutex_lock(&inode->lock);
-	inode->ctime = gm_ts(r.time_ns);
-	pthread_mutex_unlock(&inode->lock);
+	gm_ns_touch_inode(inode, r.time_ns);
 out_unlock:
 	pthread_mutex_unlock(&fs->it.tree_lock);
 	free(d);
@@ -274,9 +333,7 @@ int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
 	err = gm_ns_journal(fs, &r);
 	if (err)
 		goto out_unlock;
-	pthread_mutex_lock(&d->inode->lock);
-	d->inode->ctime = gm_ts(r.time_ns);
-	pthread_mutex_unlock(&d->inode->lock);
+	gm_ns_touch_inode(d->inode, r.time_ns);
 	gm_dentry_del_locked(&fs->it, dir, d);
 	gm_ns_touch_dir(dir, r.time_ns);
 out_unlock:
@@ -361,15 +418,19 @@ static int gm_ns_check_rename(struct gm_fs *fs, struct gm_rename *rn)
 }
 
 /* Apply a validated rename; it cannot fail.  The moved inodes are pinned
- * by extra references while their old dentries go. */
-static void gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn)
+ * by extra references while their old dentries go.  Both change ctime, the
+ * one replaced too: it may live on under another name. */
+static void gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn, uint64_t time_ns)
 {
 	struct gm_inode *s = rn->src->inode;
 	struct gm_inode *t = rn->dst ? rn->dst->inode : NULL;
 
 	gm_inode_ref(s, 1);
-	if (t)
+	gm_ns_touch_inode(s, time_ns);
+	if (t) {
 		gm_inode_ref(t, 1);
+		gm_ns_touch_inode(t, time_ns);
+	}
 	gm_dentry_del_locked(&fs->it, rn->odir, rn->src);
 	if (rn->dst)
 		gm_dentry_del_locked(&fs->it, rn->ndir, rn->dst);
@@ -409,7 +470,7 @@ int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 	err = gm_ns_journal(fs, &r);
 	if (err)
 		goto out_unlock;
-	gm_ns_apply_rename(fs, &rn);
+	gm_ns_apply_rename(fs, &rn, r.time_ns);
 	gm_ns_touch_dir(odir, r.time_ns);
 	gm_ns_touch_dir(ndir, r.time_ns);
 out_unlock:

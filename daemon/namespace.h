@@ -15,13 +15,18 @@
 
 struct gm_new_args {
 	const char *name;
-	mode_t mode;			/* S_IFREG or S_IFDIR | permission bits */
+	mode_t mode;			/* a file type | permission bits */
 	uid_t uid;
 	gid_t gid;
 	uint64_t ino;			/* replay: the recorded ino; else 0 */
 	enum gm_pagesize policy;	/* replay: recorded; else 0 (inherit) */
 	uint64_t time_ns;		/* replay: recorded; else 0 (now) */
+	dev_t rdev;			/* S_IFCHR, S_IFBLK */
+	const char *link;		/* S_IFLNK: the target */
 };
+
+/* A symlink's target: 1 to GM_NS_LINK_MAX bytes, as PATH_MAX allows. */
+#define GM_NS_LINK_MAX	4095
 
 /* A name a directory entry may have: -ENAMETOOLONG or -EINVAL. */
 int gm_ns_check_name(const char *name);
@@ -31,6 +36,10 @@ enum gm_pagesize gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir);
 
 int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *a,
 	      struct gm_inode **out);
+/* Fill the record that creates inode (GM_J_NEW, or GM_J_NODE for the
+ * types without memory) but for ino, parent, name and time. */
+void gm_ns_create_rec(const struct gm_inode *inode, struct gm_jrec *r);
+
 int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	       const char *name, uint64_t time_ns);
 int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,

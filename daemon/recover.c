@@ -67,15 +67,25 @@ static int gm_replay_new(struct gm_fs *fs, const struct gm_jrec *r)
 	struct gm_inode *dir = gm_replay_inode(fs, r->parent, "create");
 	struct gm_new_args a = { .name = r->name, .mode = r->mode, .uid = r->uid,
 				 .gid = r->gid, .ino = r->ino, .policy = r->policy,
-				 .time_ns = r->time_ns };
+				 .time_ns = r->time_ns, .rdev = (dev_t)r->rdev };
 	struct gm_inode *inode;
+	char *link = NULL;
 	int err;
 
 	if (!dir)
 		return -ENOENT;
+	err = -ENOMEM;
+	if (r->value_len && !(link = strndup(r->value, r->value_len)))
+		goto out;
+	err = -EINVAL;		/* a target with a NUL in it: a damaged journal */
+	if (link && strlen(link) != r->value_len)
+		goto out;
+	a.link = link;
 	err = gm_ns_new(fs, dir, &a, &inode);
 	if (!err)
 		gm_fs_put(fs, inode);
+out:
+	free(link);
 	gm_fs_put(fs, dir);
 	return err;
 }
@@ -155,6 +165,7 @@ static int gm_replay_one(void *ctx, const struct gm_jrec *r)
 
 	switch (r->type) {
 	case GM_J_NEW:
+	case GM_J_NODE:
 		err = gm_replay_new(fs, r);
 		break;
 	case GM_J_UNLINK:
@@ -227,11 +238,7 @@ static int gm_emit_entry(struct gm_emit *e, struct gm_inode *dir, struct gm_dent
 		return gm_journal_append(e->j, &r);
 	}
 	inode->emit_mark = e->mark;
-	r.type = GM_J_NEW;
-	r.mode = inode->type | inode->perm;
-	r.uid = inode->uid;
-	r.gid = inode->gid;
-	r.policy = inode->policy;
+	gm_ns_create_rec(inode, &r);
 	err = gm_journal_append(e->j, &r);
 	if (!err)
 		err = gm_emit_xattrs(e, inode);

@@ -97,7 +97,7 @@ static void gm_stats_walk(FILE *f, struct gm_inode *dir, char *path, size_t len,
 		memcpy(path + len + 1, d->name, n + 1);
 		if (d->inode->type == S_IFDIR)
 			gm_stats_walk(f, d->inode, path, len + 1 + n, first);
-		else
+		else if (d->inode->type == S_IFREG)
 			gm_stats_file(f, d->inode, path, first);
 		path[len] = '\0';
 	}

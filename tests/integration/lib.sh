@@ -511,9 +511,10 @@ gm_pagesize() {
 
 # gm_tree: what a restart must bring back of the mount's tree (.gmemfs
 # left out): one sorted line per fact, the path relative to the mount first.
-#   PATH TYPE MODE UID:GID SIZE NLINK INO
+#   PATH TYPE MODE UID:GID SIZE NLINK INO RDEV
 #   PATH xattr NAME=VALUE      every name listxattr gives
 #   PATH sha256 HASH           regular files
+#   PATH target TARGET         symlinks
 gm_tree() {
 	python3 - "$GM_MNT" <<'EOF'
 import hashlib, os, stat, sys
@@ -523,9 +524,11 @@ lines = []
 
 def entry(path, rel):
     st = os.lstat(path)
-    kind = "d" if stat.S_ISDIR(st.st_mode) else "f" if stat.S_ISREG(st.st_mode) else "?"
-    lines.append("%s %s %o %d:%d %d %d %d" % (rel, kind, stat.S_IMODE(st.st_mode),
-                 st.st_uid, st.st_gid, st.st_size, st.st_nlink, st.st_ino))
+    kind = stat.filemode(st.st_mode)[0].replace("-", "f")
+    lines.append("%s %s %o %d:%d %d %d %d %x" % (rel, kind, stat.S_IMODE(st.st_mode),
+                 st.st_uid, st.st_gid, st.st_size, st.st_nlink, st.st_ino, st.st_rdev))
+    if kind == "l":
+        lines.append("%s target %s" % (rel, os.readlink(path)))
     for name in sorted(os.listxattr(path, follow_symlinks=False)):
         value = os.getxattr(path, name, follow_symlinks=False)
         lines.append("%s xattr %s=%r" % (rel, name, value))

@@ -62,6 +62,11 @@ setfattr -n user.note -v "kept across restarts" "$M/vm/disk/config"
 setfattr -n user.dirnote -v yes "$M/vm"
 mv "$M/vm/disk/config" "$M/vm/disk/config.json"
 : >"$M/gone" && rm "$M/gone"
+ln -s ../vm/disk/config.json "$M/private/current"
+ln "$M/private/current" "$M/vm/current-link"
+mkfifo -m 0620 "$M/vm/console"
+mknod -m 0660 "$M/vm/kvm" c 10 232
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$M/vm/qmp.sock"
 touch -d '2001-02-03 04:05:06 UTC' "$M/vm/disk/config.json"
 mtime=$(stat -c %Y "$M/vm/disk/config.json")
 snapshot "$T/before"

@@ -77,6 +77,7 @@ static struct gm_jrec full_rec(uint8_t type, unsigned i)
 		.flags = 1u << (i % 3),
 		.policy = 2 + i,
 		.time_ns = 1700000000123456789ull + i,
+		.rdev = 0x0000010300000007ull + i,
 		.name = i % 2 ? "file name \xc3\xa9" : "...",
 		.name2 = "renamed-to",
 		.value = sample_value,
@@ -89,10 +90,12 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 {
 	uint8_t t = want->type;
 	bool ino = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_ATTR ||
-		   t == GM_J_POLICY || t == GM_J_XATTR_SET || t == GM_J_XATTR_DEL;
+		   t == GM_J_POLICY || t == GM_J_XATTR_SET || t == GM_J_XATTR_DEL ||
+		   t == GM_J_NODE;
 	bool parent = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_UNLINK ||
-		      t == GM_J_RENAME;
-	bool owner = t == GM_J_NEW || t == GM_J_ATTR;
+		      t == GM_J_RENAME || t == GM_J_NODE;
+	bool owner = t == GM_J_NEW || t == GM_J_ATTR || t == GM_J_NODE;
+	bool value = t == GM_J_XATTR_SET || t == GM_J_NODE;
 	bool policy = t == GM_J_NEW || t == GM_J_POLICY;
 	bool time = t != GM_J_POLICY && t != GM_J_XATTR_SET && t != GM_J_XATTR_DEL;
 	bool name = t != GM_J_ATTR && t != GM_J_POLICY;
@@ -107,6 +110,7 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 	ck_assert_uint_eq(got->flags, t == GM_J_RENAME ? want->flags : 0);
 	ck_assert_uint_eq(got->policy, policy ? want->policy : 0);
 	ck_assert_uint_eq(got->time_ns, time ? want->time_ns : 0);
+	ck_assert_uint_eq(got->rdev, t == GM_J_NODE ? want->rdev : 0);
 	if (name)
 		ck_assert_str_eq(got->name, want->name);
 	else
@@ -115,7 +119,7 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 		ck_assert_str_eq(got->name2, want->name2);
 	else
 		ck_assert_ptr_null(got->name2);
-	if (t == GM_J_XATTR_SET) {
+	if (value) {
 		ck_assert_uint_eq(got->value_len, want->value_len);
 		ck_assert_mem_eq(got->value, want->value, want->value_len);
 	} else {

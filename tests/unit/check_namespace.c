@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -65,6 +66,18 @@ static struct gm_inode *mk(struct gm_inode *dir, const char *name, mode_t mode)
 	return inode;
 }
 
+static struct gm_inode *mknode(struct gm_inode *dir, const char *name, mode_t mode,
+				dev_t rdev, const char *link)
+{
+	struct gm_new_args a = { .name = name, .mode = mode, .uid = 1000, .gid = 100,
+				 .rdev = rdev, .link = link };
+	struct gm_inode *inode = NULL;
+
+	ck_assert_int_eq(gm_ns_new(&fs, dir, &a, &inode), 0);
+	gm_fs_put(&fs, inode);
+	return inode;
+}
+
 static struct gm_inode *at(struct gm_inode *dir, const char *name)
 {
 	struct gm_inode *inode = gm_dentry_lookup(&fs.it, dir->ino, name);
@@ -86,9 +99,10 @@ static void dump_dir(FILE *f, struct gm_inode *dir, const char *prefix)
 		if (i->is_virtual)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", prefix, d->name);
-		fprintf(f, "%s ino=%llu mode=%o uid=%u gid=%u pol=%d nlink=%u", path,
-			(unsigned long long)i->ino, i->type | i->perm, i->uid, i->gid,
-			i->policy, i->nlink);
+		fprintf(f, "%s ino=%llu mode=%o uid=%u gid=%u pol=%d nlink=%u rdev=%llx link=%s",
+			path, (unsigned long long)i->ino, i->type | i->perm, i->uid, i->gid,
+			i->policy, i->nlink, (unsigned long long)i->rdev,
+			i->link ? i->link : "-");
 		for (struct gm_xattr *x = i->xattrs; x; x = x->next)
 			fprintf(f, " %s=%.*s", x->name, (int)x->len, (char *)x->value);
 		fputc('\n', f);
@@ -117,7 +131,7 @@ static void restart(void)
 
 START_TEST(test_replay_rebuilds_tree)
 {
-	struct gm_inode *d, *e, *f;
+	struct gm_inode *d, *e, *f, *s;
 	char *before, *after;
 
 	d = mk(fs.root, "vms", S_IFDIR | 0750);
@@ -132,6 +146,12 @@ START_TEST(test_replay_rebuilds_tree)
 	ck_assert_int_eq(gm_ns_rename(&fs, d, "a.ram", fs.root, "top.ram", 0, 0), 0);
 	mk(fs.root, "gone", S_IFREG | 0600);
 	ck_assert_int_eq(gm_ns_unlink(&fs, fs.root, "gone", false, 0), 0);
+	s = mknode(e, "current", S_IFLNK | 0777, 0, "../vms/sub/b.ram");
+	ck_assert_int_eq(gm_ns_link(&fs, s, fs.root, "current-link", 0), 0);
+	mknode(d, "console", S_IFIFO | 0620, 0, NULL);
+	mknode(d, "qmp.sock", S_IFSOCK | 0755, 0, NULL);
+	mknode(d, "null", S_IFCHR | 0666, makedev(1, 3), NULL);
+	mknode(d, "loop", S_IFBLK | 0660, makedev(7, 1 << 19), NULL);
 	before = dump();
 	restart();				/* replay of the live journal */
 	after = dump();
@@ -148,6 +168,7 @@ END_TEST
 
 START_TEST(test_name_rules)
 {
+	static char target[GM_NS_LINK_MAX + 2];
 	char name[300];
 	struct gm_new_args a = { .name = name, .mode = S_IFREG | 0600 };
 	struct gm_inode *out;
@@ -161,11 +182,21 @@ START_TEST(test_name_rules)
 	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EEXIST);
 	a.name = GMEMFS_CTL_DIR;
 	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EEXIST);
-	a.name = "fifo";
-	a.mode = S_IFIFO | 0600;
-	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EPERM);
-	a.mode = S_IFLNK | 0777;
-	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EPERM);
+	a.name = "odd";
+	a.mode = 0170000 | 0600;	/* no such file type */
+	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EINVAL);
+	a.mode = S_IFLNK | 0777;	/* a symlink needs a target */
+	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -ENOENT);
+	a.link = "";
+	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -ENOENT);
+	memset(target, 't', GM_NS_LINK_MAX + 1);
+	target[GM_NS_LINK_MAX + 1] = '\0';
+	a.link = target;
+	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -ENAMETOOLONG);
+	target[GM_NS_LINK_MAX] = '\0';
+	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), 0);
+	ck_assert_uint_eq(strlen(out->link), GM_NS_LINK_MAX);
+	gm_fs_put(&fs, out);
 }
 END_TEST
 

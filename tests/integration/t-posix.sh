@@ -1,0 +1,172 @@
+#!/bin/bash
+#
+# t-posix: what a local Linux filesystem does and VMM setups count on,
+# checked the way a user meets it: symlinks, fifos, unix sockets and device
+# nodes in the namespace (no pool memory, hard links, rename, kill -9 and
+# back, nodev); set-user-ID and set-group-ID cleared by another user's
+# write, by truncate and by chown; setgid directories; the sticky bit; the
+# change time of an inode that rename() replaced.
+# Not for: regular files' memory (t-basic, t-pool) or restarts of a large
+# tree (t-restart).
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+gm_init
+
+gm_start || gm_bail "gmemfsd mounts"
+M=$GM_MNT
+
+# python3 -c SNIPPET ARGS...: for the calls shell tools do not make.
+py() { python3 -c "$@"; }
+mode_of() { stat -c %a "$1"; }
+
+echo "some data" >"$M/data"
+used=$(gm_statfs_used)
+
+# --- symlinks ---
+check "ln -s" ln -s ../target/of/choice "$M/current"
+check_eq "readlink gives the target back" ../target/of/choice "$(readlink "$M/current")"
+check_eq "lstat: a symlink, as long as its target" "symbolic link 19" \
+	"$(stat -c '%F %s' "$M/current")"
+check "a dangling symlink: there, its target not" test -L "$M/current" -a ! -e "$M/current"
+check "ln -s to a file on the mount" ln -s data "$M/to-data"
+check_eq "reading through it reads the file" "some data" "$(cat "$M/to-data")"
+check "ln -s to a directory" ln -s / "$M/to-root"
+check "following it leaves the mount" test -d "$M/to-root/proc"
+check_eq "a symlink has no extended attributes, gmemfs's own neither" "[]" \
+	"$(py 'import os, sys; print(os.listxattr(sys.argv[1], follow_symlinks=False))' "$M/current")"
+long=$(printf 'x%.0s' $(seq 4095))
+check "a target of 4095 bytes" ln -s "$long" "$M/long"
+check_eq "comes back whole" 4095 "$(readlink "$M/long" | tr -d '\n' | wc -c)"
+check_errno "a target of 4096 bytes: ENAMETOOLONG" ENAMETOOLONG symlink "x$long" "$M/longer"
+check "a hard link to a symlink" ln -P "$M/current" "$M/current2"
+check_eq "both names count" 2 "$(stat -c %h "$M/current")"
+check "rename a symlink" mv "$M/current2" "$M/newest"
+check_eq "it keeps its target" ../target/of/choice "$(readlink "$M/newest")"
+
+# --- fifos ---
+check "mkfifo" mkfifo -m 0620 "$M/console"
+check_eq "a fifo, mode 0620" "fifo 620" "$(stat -c '%F %a' "$M/console")"
+# shellcheck disable=SC2016 # the inner shell expands $1
+timeout 10 sh -c 'echo "through the pipe" >"$1"' _ "$M/console" &
+writer=$!
+check_eq "a reader gets what a writer sent" "through the pipe" \
+	"$(timeout 10 cat "$M/console")"
+wait "$writer"
+check "a hard link to a fifo" ln "$M/console" "$M/console2"
+
+# --- unix sockets ---
+check_eq "bind, listen, connect and talk over a socket on the mount" pong "$(py '
+import os, socket, sys
+srv = socket.socket(socket.AF_UNIX); srv.bind(sys.argv[1]); srv.listen(1)
+cli = socket.socket(socket.AF_UNIX); cli.settimeout(10); cli.connect(sys.argv[1])
+conn, _ = srv.accept(); conn.sendall(b"pong"); print(cli.recv(4).decode())
+' "$M/qmp.sock")"
+check_eq "the socket stays in the namespace" socket "$(stat -c %F "$M/qmp.sock")"
+
+# --- device nodes: kept, but the mount is nodev ---
+check "mknod c 1 5" mknod -m 0666 "$M/zero" c 1 5
+check "mknod b 7 1" mknod -m 0660 "$M/loop1" b 7 1
+check_eq "device numbers" "1:5 7:1" \
+	"$(stat -c '%Hr:%Lr' "$M/zero") $(stat -c '%Hr:%Lr' "$M/loop1")"
+check_fails "opening a device node on a nodev mount is refused" "Permission denied" \
+	head -c 1 "$M/zero"
+
+check_eq "none of these took pool memory" "$used" "$(gm_statfs_used)"
+check_eq "nor show up among files in the stats view" '["/data"]' \
+	"$(gm_stats '[f["path"] for f in d["files"]]' | tr "'" '"')"
+
+# --- set-user-ID and set-group-ID ---
+mkmode() { echo x >"$1" && chmod "$2" "$1"; }
+mkmode "$M/suid-w" 4777
+mkmode "$M/sgid-w" 2777
+mkmode "$M/sgid-nx-w" 2666
+mkmode "$M/sgid-nx-member" 2666
+mkmode "$M/suid-root" 4777
+mkmode "$M/both-t" 6777
+mkmode "$M/both-chown" 6555
+mkmode "$M/sgid-nx-chown" 2545
+# shellcheck disable=SC2016 # the inner shell expands $1
+append='echo y >>"$1"'
+gm_as_nobody sh -c "$append" _ "$M/suid-w"
+check_eq "another user's write clears set-user-ID" 777 "$(mode_of "$M/suid-w")"
+gm_as_nobody sh -c "$append" _ "$M/sgid-w"
+check_eq "another user's write clears set-group-ID" 777 "$(mode_of "$M/sgid-w")"
+gm_as_nobody sh -c "$append" _ "$M/sgid-nx-w"
+check_eq "and set-group-ID without group-execute, for a non-member" 666 \
+	"$(mode_of "$M/sgid-nx-w")"
+setpriv --reuid=65534 --regid=0 --clear-groups sh -c "$append" _ "$M/sgid-nx-member"
+check_eq "but not for a member of the file's group" 2666 "$(mode_of "$M/sgid-nx-member")"
+sh -c "$append" _ "$M/suid-root"
+check_eq "root's write (CAP_FSETID) keeps set-user-ID" 4777 "$(mode_of "$M/suid-root")"
+check_eq "the writes went through passthrough" 2 "$(wc -l <"$M/suid-w")"
+gm_as_nobody truncate -s 0 "$M/both-t"
+check_eq "another user's truncate clears both" 777 "$(mode_of "$M/both-t")"
+chown 65534:65533 "$M/both-chown"
+check_eq "chown clears both" 555 "$(mode_of "$M/both-chown")"
+mkmode "$M/own-chgrp" 6555
+chown 65534:0 "$M/own-chgrp"
+chmod 6555 "$M/own-chgrp"
+setpriv --reuid=65534 --regid=65534 --groups=65533 chgrp 65533 "$M/own-chgrp"
+check_eq "the owner's chgrp to a group of its own clears both" 555 \
+	"$(mode_of "$M/own-chgrp")"
+chown 7:7 "$M/sgid-nx-chown"
+check_eq "root's chown keeps set-group-ID without group-execute" 2545 \
+	"$(mode_of "$M/sgid-nx-chown")"
+
+# --- setgid directories and the sticky bit ---
+mkdir "$M/shared" && chown 0:1234 "$M/shared" && chmod 2777 "$M/shared"
+mkdir "$M/shared/sub"
+: >"$M/shared/file"
+check_eq "a setgid directory hands down its group, and to directories its bit" \
+	"1234 2755 1234" "$(stat -c '%g %a' "$M/shared/sub") $(stat -c %g "$M/shared/file")"
+mkdir -m 1777 "$M/tmp"
+: >"$M/tmp/roots"
+check_fails "sticky directory: another user cannot remove root's file" \
+	"Operation not permitted" gm_as_nobody rm -f "$M/tmp/roots"
+check_fails "nor rename it" "Operation not permitted" \
+	gm_as_nobody mv "$M/tmp/roots" "$M/tmp/mine"
+gm_as_nobody touch "$M/tmp/nobodys"
+check "but can remove its own" gm_as_nobody rm "$M/tmp/nobodys"
+
+# --- times and link counts when rename() replaces ---
+echo a >"$M/src"
+echo b >"$M/dst"
+ln "$M/dst" "$M/dst-too"
+# shellcheck disable=SC2016 # python reads its arguments
+check_eq "rename over a multiply linked file: its ctime moves, its other name stays" \
+	"ctime moved, nlink 1" "$(py '
+import os, sys, time
+src, dst, other = sys.argv[1:]
+before = os.stat(other).st_ctime_ns
+time.sleep(0.01)
+os.rename(src, dst)
+st = os.stat(other)
+print("%s, nlink %d" % ("ctime moved" if st.st_ctime_ns > before else "ctime kept",
+                        st.st_nlink))
+' "$M/src" "$M/dst" "$M/dst-too")"
+echo c >"$M/src"
+check_eq "rename over an open file: fstat says nlink 0" 0 "$(py '
+import os, sys
+fd = os.open(sys.argv[2], os.O_RDONLY)
+os.rename(sys.argv[1], sys.argv[2])
+print(os.fstat(fd).st_nlink)
+' "$M/src" "$M/dst-too")"
+
+# --- all of it back after kill -9, and device nodes work where allowed ---
+gm_tree >"$GM_TMP/before"
+check "gmemfsd is killed" gm_stop KILL
+umount -l "$M"
+gm_start -o dev || gm_bail "gmemfsd mounts again, with -o dev"
+gm_tree >"$GM_TMP/after"
+check "symlinks, fifos, sockets and device nodes are back, links and modes too" \
+	diff "$GM_TMP/before" "$GM_TMP/after"
+check_eq "the symlink's target too" ../target/of/choice "$(readlink "$M/newest")"
+check_eq "on a mount with -o dev the device node opens: 4 zero bytes" 00000000 \
+	"$(head -c 4 "$M/zero" | od -An -tx1 | tr -d ' \n')"
+check "rm of a symlink, a fifo, a socket and a device node" \
+	rm "$M/current" "$M/console" "$M/qmp.sock" "$M/loop1"
+check_eq "a hard link of the fifo is left" fifo "$(stat -c %F "$M/console2")"
+
+check_no_data_requests
+gm_done
