@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctlcmd.h"
 #include "fsops.h"
 #include "log.h"
 
@@ -37,9 +38,18 @@ static void gm_ctl_snap_free(struct gm_ctl_snap *snap)
 	free(snap);
 }
 
-int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info *fi)
+/* Most groups a reader's credentials carry into the view. */
+#define GM_CTL_GROUPS	256
+
+int gm_ctl_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *fi)
 {
+	struct gm_fs *fs = gm_req_fs(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[GM_CTL_GROUPS];
+	struct gm_ctl_cred reader = { .pid = ctx->pid, .uid = ctx->uid, .gid = ctx->gid,
+				      .groups = groups };
 	struct gm_ctl_snap *snap;
+	int n;
 
 	if (inode != fs->stats_file)
 		return -EISDIR;
@@ -48,7 +58,9 @@ int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info 
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return -ENOMEM;
-	snap->data = gm_stats_json(fs, &snap->len);
+	n = ctx->uid ? fuse_req_getgroups(req, GM_CTL_GROUPS, groups) : 0;
+	reader.ngroups = n < 0 ? 0 : n > GM_CTL_GROUPS ? GM_CTL_GROUPS : n;
+	snap->data = gm_stats_json(fs, &reader, &snap->len);
 	if (!snap->data) {
 		free(snap);
 		return -ENOMEM;

@@ -88,14 +88,16 @@ void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void gm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* ctl.c: the read-only views under .gmemfs */
-int gm_ctl_open(struct gm_fs *fs, struct gm_inode *inode, struct fuse_file_info *fi);
+int gm_ctl_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *fi);
 void gm_ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off);
 void gm_ctl_release(struct fuse_file_info *fi);
 /* Free the snapshots whose RELEASE never came; after the loop ended. */
 void gm_ctl_release_all(void);
 
-/* stats.c: the JSON of .gmemfs/stats; malloc'd, or NULL. */
-char *gm_stats_json(struct gm_fs *fs, size_t *len);
+/* stats.c: the JSON of .gmemfs/stats, with the files reader could list
+ * through the mount; malloc'd, or NULL. */
+struct gm_ctl_cred;
+char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *len);
 
 /* mapped.c: is any of the objects ids[0..n) mapped by some process?
  * 1 (and the first pid found), 0, or -errno. */

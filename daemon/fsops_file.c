@@ -78,7 +78,7 @@ void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	gm_count(fs, GM_OP_OPEN);
 	if (inode->is_virtual) {
-		err = gm_ctl_open(fs, inode, fi);
+		err = gm_ctl_open(req, inode, fi);
 	} else {
 		/* libfuse negotiates atomic O_TRUNC: the kernel leaves the
 		 * truncation of an existing file to this open. */

@@ -1,7 +1,7 @@
 /*
  * The JSON document behind MOUNT/.gmemfs/stats: the pool's figures, the
  * requests the daemon served (per operation; read and write must stay 0
- * when passthrough works) and one record per file.
+ * when passthrough works) and one record per file the reader could list.
  * Not for: serving it (ctl.c).
  */
 #include <limits.h>
@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "backing.h"
+#include "ctlcmd.h"
 #include "fsops.h"
 #include "json.h"
 #include "prov_kvm_gmem.h"
@@ -83,8 +84,18 @@ static void gm_stats_file(FILE *f, struct gm_inode *inode, const char *path, boo
 	*first = false;
 }
 
-/* Depth first below dir; path holds dir's path.  tree_lock held. */
-static void gm_stats_walk(FILE *f, struct gm_inode *dir, char *path, size_t len, bool *first)
+/* One walk's output and whose eyes it is for. */
+struct gm_stats_walk {
+	FILE *f;
+	const struct gm_ctl_cred *reader;
+	char *path;
+	bool first;
+};
+
+/* Depth first below dir; w->path holds dir's path (len bytes).  Only
+ * directories the reader may list are entered, so nobody learns a name
+ * through the view that ls would not show them.  tree_lock held. */
+static void gm_stats_walk(struct gm_stats_walk *w, struct gm_inode *dir, size_t len)
 {
 	struct gm_dentry *d;
 
@@ -93,38 +104,40 @@ static void gm_stats_walk(FILE *f, struct gm_inode *dir, char *path, size_t len,
 
 		if (d->inode->is_virtual || len + 1 + n >= PATH_MAX)
 			continue;
-		path[len] = '/';
-		memcpy(path + len + 1, d->name, n + 1);
-		if (d->inode->type == S_IFDIR)
-			gm_stats_walk(f, d->inode, path, len + 1 + n, first);
+		w->path[len] = '/';
+		memcpy(w->path + len + 1, d->name, n + 1);
+		if (d->inode->type == S_IFDIR && gm_ctl_may(w->reader, d->inode, R_OK | X_OK))
+			gm_stats_walk(w, d->inode, len + 1 + n);
 		else if (d->inode->type == S_IFREG)
-			gm_stats_file(f, d->inode, path, first);
-		path[len] = '\0';
+			gm_stats_file(w->f, d->inode, w->path, &w->first);
+		w->path[len] = '\0';
 	}
 }
 
-char *gm_stats_json(struct gm_fs *fs, size_t *len)
+char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *len)
 {
-	char *buf = NULL, *path;
-	bool first = true;
+	struct gm_stats_walk w = { .reader = reader, .first = true };
+	char *buf = NULL;
 	FILE *f;
 
-	path = calloc(1, PATH_MAX);
-	f = path ? open_memstream(&buf, len) : NULL;
+	w.path = calloc(1, PATH_MAX);
+	f = w.path ? open_memstream(&buf, len) : NULL;
 	if (!f) {
-		free(path);
+		free(w.path);
 		return NULL;
 	}
+	w.f = f;
 	fputc('{', f);
 	gm_stats_pool(f, fs);
 	fputc(',', f);
 	gm_stats_requests(f, fs);
 	fprintf(f, ",\"passthrough\":%s,\"files\":[", fs->passthrough ? "true" : "false");
 	pthread_mutex_lock(&fs->it.tree_lock);
-	gm_stats_walk(f, fs->root, path, 0, &first);
+	if (gm_ctl_may(reader, fs->root, R_OK | X_OK))
+		gm_stats_walk(&w, fs->root, 0);
 	pthread_mutex_unlock(&fs->it.tree_lock);
 	fputs("]}\n", f);
-	free(path);
+	free(w.path);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

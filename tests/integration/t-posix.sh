@@ -5,7 +5,8 @@
 # nodes in the namespace (no pool memory, hard links, rename, kill -9 and
 # back, nodev); set-user-ID and set-group-ID cleared by another user's
 # write, by truncate and by chown; setgid directories; the sticky bit; the
-# change time of an inode that rename() replaced.
+# change time of an inode that rename() replaced; .gmemfs/stats shows a
+# reader only the files it could list.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -128,6 +129,22 @@ check_fails "nor rename it" "Operation not permitted" \
 	gm_as_nobody mv "$M/tmp/roots" "$M/tmp/mine"
 gm_as_nobody touch "$M/tmp/nobodys"
 check "but can remove its own" gm_as_nobody rm "$M/tmp/nobodys"
+
+# --- the stats view shows a reader only what it could list ---
+mkdir -m 0700 "$M/private"
+: >"$M/private/secret-vm.ram"
+mkdir -m 0711 "$M/searchable"
+: >"$M/searchable/hidden.ram"
+paths='" ".join(sorted(f["path"] for f in d["files"]))'
+check "root sees every file in .gmemfs/stats" grep -q /private/secret-vm.ram "$M/$GMEMFS_STATS"
+nobody_view=$(gm_as_nobody /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["pool"]["budget"] > 0, " ".join(sorted(f["path"] for f in d["files"])))
+' "$M/$GMEMFS_STATS")
+check_eq "another user sees the pool, and no file in a directory it cannot list" \
+	"True $(gm_stats "$paths" | tr ' ' '\n' | grep -v -e '^/private/' -e '^/searchable/' |
+		tr '\n' ' ' | sed 's/ $//')" "$nobody_view"
 
 # --- times and link counts when rename() replaces ---
 echo a >"$M/src"
