@@ -29,6 +29,17 @@ const char *const gm_op_names[GM_OP_COUNT] = {
 };
 
 
+/* What tools size their I/O by.  The tmpfs-backed providers say 4 KiB, as
+ * tmpfs does: their huge pages are filled by any write, and a cp or dd in
+ * 2 MiB blocks would gain nothing.  hugetlb files say their page size, as
+ * hugetlbfs does: it is the unit their memory comes in. */
+static blksize_t gm_blksize(const struct gm_inode *inode)
+{
+	const struct gm_provider *p = inode->pi ? inode->pi->prov : NULL;
+
+	return p && !p->tmpfs_huge && p->page_size > 4096 ? (blksize_t)p->page_size : 4096;
+}
+
 static void gm_fill_file_stat(struct gm_inode *inode, struct stat *st)
 {
 	struct stat bst;
@@ -43,7 +54,7 @@ static void gm_fill_file_stat(struct gm_inode *inode, struct stat *st)
 	    (bst.st_ctim.tv_sec == st->st_ctim.tv_sec &&
 	     bst.st_ctim.tv_nsec > st->st_ctim.tv_nsec))
 		st->st_ctim = bst.st_ctim;
-	st->st_blksize = inode->pi ? inode->pi->prov->page_size : 4096;
+	st->st_blksize = gm_blksize(inode);
 }
 
 void gm_fill_stat(struct gm_inode *inode, struct stat *st)

@@ -51,6 +51,20 @@ static bool gm_xattr_has_policy(const struct gm_inode *inode)
 	return !inode->is_virtual && (inode->type == S_IFREG || inode->type == S_IFDIR);
 }
 
+/* listxattr names the policy only where it says something: a directory's
+ * own setting, or a file's policy when it is not the mount's default.
+ * Tools that copy or compare xattrs (cp -a, rsync -X) then carry a policy
+ * somebody chose and see no attribute on files nobody touched.  Reading
+ * and setting it by name works everywhere.  inode->lock held. */
+static bool gm_xattr_lists_policy(struct gm_fs *fs, const struct gm_inode *inode)
+{
+	if (!gm_xattr_has_policy(inode))
+		return false;
+	if (inode->type == S_IFDIR)
+		return inode->policy != GM_PS_INHERIT;
+	return inode->policy != fs->opts->pagesize;
+}
+
 void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags)
 {
@@ -124,16 +138,18 @@ void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct gm_fs *fs = gm_req_fs(req);
 	struct gm_inode *inode = gm_fs_inode(fs, ino);
 	size_t len = 0, pos = 0;
+	bool listed;
 	char *buf;
 
 	gm_count(fs, GM_OP_LISTXATTR);
 	pthread_mutex_lock(&inode->lock);
-	if (gm_xattr_has_policy(inode))
+	listed = gm_xattr_lists_policy(fs, inode);
+	if (listed)
 		len = sizeof(GMEMFS_XATTR_PAGESIZE);
 	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
 		len += strlen(x->name) + 1;
 	buf = malloc(len ? len : 1);
-	if (buf && gm_xattr_has_policy(inode)) {
+	if (buf && listed) {
 		memcpy(buf, GMEMFS_XATTR_PAGESIZE, sizeof(GMEMFS_XATTR_PAGESIZE));
 		pos = sizeof(GMEMFS_XATTR_PAGESIZE);
 	}

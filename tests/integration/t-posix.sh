@@ -5,8 +5,9 @@
 # nodes in the namespace (no pool memory, hard links, rename, kill -9 and
 # back, nodev); set-user-ID and set-group-ID cleared by another user's
 # write, by truncate and by chown; setgid directories; the sticky bit; the
-# change time of an inode that rename() replaced; .gmemfs/stats shows a
-# reader only the files it could list.
+# change time of an inode that rename() replaced; no listed xattr and no
+# 2 MiB st_blksize nobody chose; .gmemfs/stats shows a reader only the
+# files it could list.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -129,6 +130,19 @@ check_fails "nor rename it" "Operation not permitted" \
 	gm_as_nobody mv "$M/tmp/roots" "$M/tmp/mine"
 gm_as_nobody touch "$M/tmp/nobodys"
 check "but can remove its own" gm_as_nobody rm "$M/tmp/nobodys"
+
+# --- no attribute nobody set, no I/O size nobody asked for ---
+listx='import os, sys; print(" ".join(os.listxattr(sys.argv[1])) or "none")'
+head -c 4M /dev/zero >"$M/plain"
+check_eq "a file on the mount's default policy lists no xattr" none "$(py "$listx" "$M/plain")"
+check_eq "but its policy can be read by name" auto "$(gm_pagesize "$M/plain")"
+check_eq "st_blksize is tmpfs's 4096, not a huge page" 4096 "$(stat -c %o "$M/plain")"
+mkdir "$M/small" && setfattr -n user.gmemfs.pagesize -v 4k "$M/small"
+: >"$M/small/f"
+check_eq "a directory with a policy of its own lists it" user.gmemfs.pagesize \
+	"$(py "$listx" "$M/small")"
+check_eq "and so does a file whose policy is not the mount's default" user.gmemfs.pagesize \
+	"$(py "$listx" "$M/small/f")"
 
 # --- the stats view shows a reader only what it could list ---
 mkdir -m 0700 "$M/private"
