@@ -31,8 +31,9 @@ void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* Shrinking a file under a running VM would pull its memory away: refuse
- * while any process maps it, through the mount or a backing fd.  The scan
- * of /proc runs without the inode lock, which the rebalancer needs. */
+ * while any process maps it, through the mount or a backing fd, unless the
+ * mount was started with --shrink-mapped=allow.  The scan of /proc runs
+ * without the inode lock, which the rebalancer needs. */
 static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 {
 	struct gm_devino ids[2];
@@ -40,6 +41,8 @@ static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	pid_t pid = 0;
 	int err;
 
+	if (fs->opts->shrink_mapped)
+		return 0;
 	pthread_mutex_lock(&inode->lock);
 	err = gm_backing_stat(inode, &st);
 	pthread_mutex_unlock(&inode->lock);
@@ -51,7 +54,8 @@ static int gm_check_shrink(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	if (err < 0)
 		return err;
 	if (err > 0) {
-		gm_warn("file %llu: truncate to %lld refused: process %d maps it",
+		gm_warn("file %llu: truncate to %lld refused: process %d maps it "
+			"(--shrink-mapped=allow permits it)",
 			(unsigned long long)inode->ino, (long long)size, (int)pid);
 		return -EBUSY;
 	}

@@ -28,6 +28,7 @@ struct gm_cli {
 	char *state_dir;
 	char *log_level;
 	char *ctl_socket;
+	char *shrink_mapped;
 	int version;
 };
 
@@ -39,6 +40,7 @@ static const struct fuse_opt gm_cli_spec[] = {
 	GM_OPT("--state-dir=%s", state_dir),
 	GM_OPT("--log-level=%s", log_level),
 	GM_OPT("--ctl-socket=%s", ctl_socket),
+	GM_OPT("--shrink-mapped=%s", shrink_mapped),
 	GM_OPT("--version", version),
 	FUSE_OPT_END
 };
@@ -61,6 +63,9 @@ static void gm_usage(const char *prog)
 	       "                           " GM_STATE_ROOT "/<escaped mountpoint>)\n"
 	       "    --log-level=LEVEL      error, warn, info or debug (default info)\n"
 	       "    --ctl-socket=PATH      control socket (default STATE_DIR.sock)\n"
+	       "    --shrink-mapped=WHAT   refuse (EBUSY) or allow a truncate below what\n"
+	       "                           a process maps (default refuse: a running\n"
+	       "                           guest keeps its memory)\n"
 	       "    --version              print versions and exit\n\n",
 	       prog, GM_POOL_DEFAULT_PCT);
 	fuse_cmdline_help();
@@ -83,6 +88,13 @@ static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
 			"comma-separated\n", cli->hugepages);
 		return -EINVAL;
 	}
+	if (cli->shrink_mapped && strcmp(cli->shrink_mapped, "refuse") &&
+	    strcmp(cli->shrink_mapped, "allow")) {
+		fprintf(stderr, "gmemfsd: --shrink-mapped=%s: use refuse or allow\n",
+			cli->shrink_mapped);
+		return -EINVAL;
+	}
+	o->shrink_mapped = cli->shrink_mapped && !strcmp(cli->shrink_mapped, "allow");
 	o->log_level = GM_LOG_INFO;
 	if (cli->log_level && gm_log_parse_level(cli->log_level, &o->log_level)) {
 		fprintf(stderr, "gmemfsd: --log-level=%s: use error, warn, info or debug\n",

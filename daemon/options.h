@@ -20,6 +20,8 @@ struct gm_opts {
 	uint32_t hugepages_2m;		/* --hugepages: pages to add to the kernel's */
 	uint32_t hugepages_1g;		/* pools at start (and take back at exit) */
 	enum gm_log_level log_level;	/* --log-level */
+	bool shrink_mapped;		/* --shrink-mapped=allow: a truncate below
+					 * a live mapping goes ahead, as POSIX lets it */
 	bool foreground;
 };
 

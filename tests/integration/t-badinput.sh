@@ -57,6 +57,8 @@ refused_cli "--pool-size=8M (below the 16 MiB minimum) is refused" \
 	"--pool-size=8M: $POOL_MSG" "$M" "$S" --pool-size=8M
 refused_cli "--log-level=loud is refused" "--log-level=loud: use error, warn, info or debug" \
 	"$M" "$S" --log-level=loud
+refused_cli "--shrink-mapped=maybe is refused" "--shrink-mapped=maybe: use refuse or allow" \
+	"$M" "$S" --shrink-mapped=maybe
 refused_cli "a missing mountpoint is refused" \
 	"bad mount point \`$GM_TMP/nowhere': No such file or directory" "$GM_TMP/nowhere" "$S"
 refused_cli "no mountpoint at all is refused" "[options] MOUNTPOINT  (--help for more)" "" "$S"

@@ -5,7 +5,7 @@
 # nodes in the namespace (no pool memory, hard links, rename, kill -9 and
 # back, nodev); set-user-ID and set-group-ID cleared by another user's
 # write, by truncate and by chown; setgid directories; the sticky bit; the
-# change time of an inode that rename() replaced; no listed xattr and no
+# change time of an inode that rename() replaced; --shrink-mapped=allow; no listed xattr and no
 # 2 MiB st_blksize nobody chose; .gmemfs/stats shows a reader only the
 # files it could list.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
@@ -188,7 +188,7 @@ print(os.fstat(fd).st_nlink)
 gm_tree >"$GM_TMP/before"
 check "gmemfsd is killed" gm_stop KILL
 umount -l "$M"
-gm_start -o dev || gm_bail "gmemfsd mounts again, with -o dev"
+gm_start -o dev --shrink-mapped=allow || gm_bail "gmemfsd mounts again, with -o dev"
 gm_tree >"$GM_TMP/after"
 check "symlinks, fifos, sockets and device nodes are back, links and modes too" \
 	diff "$GM_TMP/before" "$GM_TMP/after"
@@ -198,6 +198,13 @@ check_eq "on a mount with -o dev the device node opens: 4 zero bytes" 00000000 \
 check "rm of a symlink, a fifo, a socket and a device node" \
 	rm "$M/current" "$M/console" "$M/qmp.sock" "$M/loop1"
 check_eq "a hard link of the fifo is left" fifo "$(stat -c %F "$M/console2")"
+
+# --- shrinking a mapped file: refused by default (t-badinput), allowed here ---
+check "a VMM maps a 4 MiB file" gm_hold_start vmm "$M/plain" 4M
+check "with --shrink-mapped=allow, truncate below the mapping goes ahead" \
+	truncate -s 2M "$M/plain"
+check_eq "to the size asked" $((2 << 20)) "$(stat -c %s "$M/plain")"
+gm_hold_stop vmm
 
 check_no_data_requests
 gm_done
