@@ -150,9 +150,11 @@ static bool gm_req_in_group(fuse_req_t req, gid_t gid)
  */
 static bool gm_setattr_kills_privs(const struct gm_inode *inode, int to_set)
 {
-	if (inode->type != S_IFREG || to_set & FUSE_SET_ATTR_MODE)
+	if (inode->type == S_IFDIR || to_set & FUSE_SET_ATTR_MODE)
 		return false;
-	return to_set == 0 || to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID);
+	if (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID))
+		return true;	/* any non-directory, as chown(2) does on Linux */
+	return to_set == 0 && inode->type == S_IFREG;
 }
 
 /* The mode left after a kill, by the VFS's rule: set-group-ID without

@@ -112,6 +112,10 @@ chmod 6555 "$M/own-chgrp"
 setpriv --reuid=65534 --regid=65534 --groups=65533 chgrp 65533 "$M/own-chgrp"
 check_eq "the owner's chgrp to a group of its own clears both" 555 \
 	"$(mode_of "$M/own-chgrp")"
+mkfifo "$M/fifo-6555" && chown 65534:65533 "$M/fifo-6555" && chmod 6555 "$M/fifo-6555"
+setpriv --reuid=65534 --regid=65533 --groups=65533,65532 chgrp 65532 "$M/fifo-6555"
+check_eq "and so does it for a fifo, as for every non-directory" 555 \
+	"$(mode_of "$M/fifo-6555")"
 chown 7:7 "$M/sgid-nx-chown"
 check_eq "root's chown keeps set-group-ID without group-execute" 2545 \
 	"$(mode_of "$M/sgid-nx-chown")"
