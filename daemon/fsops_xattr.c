@@ -1,8 +1,9 @@
 /*
  * FUSE extended-attribute operations.  user.gmemfs.pagesize is the page-size
  * policy (a view of inode->policy, changed through namespace.c); other
- * user.* attributes are stored and journaled as given; the trusted,
- * security and system namespaces are not supported.
+ * user.* and trusted.* attributes are stored and journaled as given (the
+ * kernel lets only CAP_SYS_ADMIN near trusted.*); the security and system
+ * namespaces are not supported.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +19,21 @@
 #include "recover.h"
 
 #define GM_XATTR_USER "user."
+#define GM_XATTR_TRUSTED "trusted."
+
+/* A stored namespace, and a name beyond its prefix. */
+static bool gm_xattr_stored(const char *name, size_t len)
+{
+	static const char *const prefixes[] = { GM_XATTR_USER, GM_XATTR_TRUSTED };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t n = strlen(prefixes[i]);
+
+		if (!strncmp(name, prefixes[i], n) && len > n)
+			return true;
+	}
+	return false;
+}
 
 /* Classify a name: 1 = our policy xattr, 2 = the control socket's path
  * (read-only, on the root), 0 = a plain user xattr, or a negative errno
@@ -37,8 +53,10 @@ static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 			(unsigned long long)inode->ino, name);
 		return -EINVAL;
 	}
-	if (!strncmp(name, GM_XATTR_USER, strlen(GM_XATTR_USER)))
-		return len > strlen(GM_XATTR_USER) ? 0 : -EINVAL;
+	if (gm_xattr_stored(name, len))
+		return 0;
+	if (!strcmp(name, GM_XATTR_USER) || !strcmp(name, GM_XATTR_TRUSTED))
+		return -EINVAL;
 	if (!strchr(name, '.') || name[0] == '.')
 		return -EINVAL;
 	return -EOPNOTSUPP;
@@ -133,30 +151,47 @@ void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	gm_fs_put(fs, inode);
 }
 
+/* Whether a caller may see a stored name in a listing: trusted.* only for
+ * root, as local filesystems list it. */
+static bool gm_xattr_visible(const struct gm_xattr *x, uid_t uid)
+{
+	return uid == 0 || strncmp(x->name, GM_XATTR_TRUSTED, strlen(GM_XATTR_TRUSTED));
+}
+
+/* The NUL-separated names of inode's attributes uid may see, in a buffer
+ * sized for all of them; *len is what it holds.  inode->lock held. */
+static char *gm_xattr_names(struct gm_fs *fs, struct gm_inode *inode, uid_t uid, size_t *len)
+{
+	size_t cap = sizeof(GMEMFS_XATTR_PAGESIZE);
+	char *buf;
+
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
+		cap += strlen(x->name) + 1;
+	buf = malloc(cap);
+	*len = 0;
+	if (buf && gm_xattr_lists_policy(fs, inode)) {
+		memcpy(buf, GMEMFS_XATTR_PAGESIZE, sizeof(GMEMFS_XATTR_PAGESIZE));
+		*len = sizeof(GMEMFS_XATTR_PAGESIZE);
+	}
+	for (struct gm_xattr *x = inode->xattrs; buf && x; x = x->next) {
+		if (!gm_xattr_visible(x, uid))
+			continue;
+		memcpy(buf + *len, x->name, strlen(x->name) + 1);
+		*len += strlen(x->name) + 1;
+	}
+	return buf;
+}
+
 void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct gm_fs *fs = gm_req_fs(req);
 	struct gm_inode *inode = gm_fs_inode(fs, ino);
-	size_t len = 0, pos = 0;
-	bool listed;
+	size_t len;
 	char *buf;
 
 	gm_count(fs, GM_OP_LISTXATTR);
 	pthread_mutex_lock(&inode->lock);
-	listed = gm_xattr_lists_policy(fs, inode);
-	if (listed)
-		len = sizeof(GMEMFS_XATTR_PAGESIZE);
-	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
-		len += strlen(x->name) + 1;
-	buf = malloc(len ? len : 1);
-	if (buf && listed) {
-		memcpy(buf, GMEMFS_XATTR_PAGESIZE, sizeof(GMEMFS_XATTR_PAGESIZE));
-		pos = sizeof(GMEMFS_XATTR_PAGESIZE);
-	}
-	for (struct gm_xattr *x = inode->xattrs; buf && x; x = x->next) {
-		memcpy(buf + pos, x->name, strlen(x->name) + 1);
-		pos += strlen(x->name) + 1;
-	}
+	buf = gm_xattr_names(fs, inode, fuse_req_ctx(req)->uid, &len);
 	pthread_mutex_unlock(&inode->lock);
 	gm_fs_put(fs, inode);
 	if (!buf)

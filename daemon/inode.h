@@ -72,7 +72,7 @@ struct gm_inode {
 						 * (an open stops moves and eviction) */
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
-	struct gm_xattr *xattrs;		/* user.* xattrs other than ours */
+	struct gm_xattr *xattrs;		/* user.*, trusted.* xattrs but ours */
 	bool backing_recreated;			/* replay found no backing: came back empty */
 
 	/* Under itable->tree_lock. */

@@ -1,8 +1,9 @@
 /*
  * Metadata journal: an append-only log of namespace and attribute changes
- * (names, directories, symlinks and other nodes, modes, owners, policies, user xattrs) kept in the
- * state directory, so a restarted gmemfsd rebuilds the same tree.  File
- * contents are not here: they live in the providers' backing files.
+ * (names, directories, symlinks and other nodes, modes, owners, policies,
+ * xattrs) kept in the state directory, so a restarted gmemfsd rebuilds
+ * the same tree.  File contents are not here: they live in the providers'
+ * backing files.
  *
  * On-disk format (little-endian, documented in docs/state-dir.md):
  *   file header: "GMEMFSJ1" (8 bytes)

@@ -58,7 +58,7 @@ int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
  * unopened file (moves it to the policy's provider; -EBUSY otherwise). */
 int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
 
-/* user.* xattrs other than gmemfs's own.  flags: XATTR_CREATE/REPLACE. */
+/* user.* and trusted.* xattrs other than gmemfs's own.  flags: XATTR_CREATE/REPLACE. */
 int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		    const void *value, size_t len, int flags);
 int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name);

@@ -5,9 +5,9 @@
 # nodes in the namespace (no pool memory, hard links, rename, kill -9 and
 # back, nodev); set-user-ID and set-group-ID cleared by another user's
 # write, by truncate and by chown; setgid directories; the sticky bit; the
-# change time of an inode that rename() replaced; --shrink-mapped=allow; no listed xattr and no
-# 2 MiB st_blksize nobody chose; .gmemfs/stats shows a reader only the
-# files it could list.
+# change time of an inode that rename() replaced; no listed xattr and no
+# 2 MiB st_blksize nobody chose; trusted.* xattrs; .gmemfs/stats shows a
+# reader only the files it could list; --shrink-mapped=allow.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -147,6 +147,17 @@ check_eq "a directory with a policy of its own lists it" user.gmemfs.pagesize \
 	"$(py "$listx" "$M/small")"
 check_eq "and so does a file whose policy is not the mount's default" user.gmemfs.pagesize \
 	"$(py "$listx" "$M/small/f")"
+
+# --- trusted.* xattrs, as overlayfs keeps them on its upper layer ---
+mkdir "$M/upper"
+check "setfattr trusted.overlay.opaque" setfattr -n trusted.overlay.opaque -v y "$M/upper"
+check_eq "getfattr gives it back" y \
+	"$(getfattr --absolute-names --only-values -n trusted.overlay.opaque "$M/upper")"
+check_eq "root's listing shows it" trusted.overlay.opaque "$(py "$listx" "$M/upper")"
+check_eq "another user's does not" none \
+	"$(gm_as_nobody /usr/bin/python3 -c "$listx" "$M/upper")"
+check_fails "nor may another user set one" "Operation not permitted" \
+	gm_as_nobody setfattr -n trusted.x -v 1 "$M/tmp"
 
 # --- the stats view shows a reader only what it could list ---
 mkdir -m 0700 "$M/private"
