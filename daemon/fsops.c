@@ -25,7 +25,7 @@ const char *const gm_op_names[GM_OP_COUNT] = {
 	[GM_OP_REMOVEXATTR] = "removexattr", [GM_OP_ACCESS] = "access",
 	[GM_OP_CREATE] = "create", [GM_OP_FALLOCATE] = "fallocate",
 	[GM_OP_IOCTL] = "ioctl", [GM_OP_SYMLINK] = "symlink",
-	[GM_OP_READLINK] = "readlink",
+	[GM_OP_READLINK] = "readlink", [GM_OP_TMPFILE] = "tmpfile",
 };
 
 
@@ -145,6 +145,7 @@ const struct fuse_lowlevel_ops gm_fsops = {
 	.link = gm_op_link,
 	.open = gm_op_open,
 	.create = gm_op_create,
+	.tmpfile = gm_op_tmpfile,
 	.read = gm_op_read,
 	.write = gm_op_write,
 	.flush = gm_op_flush,

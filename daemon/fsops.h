@@ -34,6 +34,8 @@ void gm_reply_err(fuse_req_t req, int neg_errno);
 /* fsops_ns.c */
 /* Create an inode for a request (owner, umask, setgid dirs). */
 struct gm_new_args;
+/* The owner, group and mode bits a request's new inode in dir gets. */
+void gm_fsops_owner(fuse_req_t req, struct gm_inode *dir, struct gm_new_args *a);
 int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 		 struct gm_inode **out);
 void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
@@ -65,6 +67,7 @@ void gm_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
 
 /* fsops_file.c */
 void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
 void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		  struct fuse_file_info *fi);
 void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

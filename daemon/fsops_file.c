@@ -93,27 +93,54 @@ void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		  struct fuse_file_info *fi)
+/* Open a new file's backing and answer CREATE or TMPFILE with it. */
+static void gm_reply_created(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
-	struct gm_new_args a = { .name = name, .mode = mode };
 	struct fuse_entry_param e;
-	struct gm_inode *inode;
 	int err;
 
-	gm_count(fs, GM_OP_CREATE);
-	err = gm_fsops_new(req, parent, &a, &inode);
-	if (err)
-		return gm_reply_err(req, err);
 	err = gm_file_open_backing(req, fs, inode, fi);
 	if (err) {
-		gm_fs_put(fs, inode);	/* the name stays; only the open failed */
+		gm_fs_put(fs, inode);	/* a name stays; only the open failed */
 		return gm_reply_err(req, err);
 	}
 	gm_inode_ref(inode, 1);			/* the open file's */
 	gm_fill_entry(fs, inode, &e);
 	fuse_reply_create(req, &e, fi);
+}
+
+void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi)
+{
+	struct gm_new_args a = { .name = name, .mode = mode };
+	struct gm_inode *inode;
+	int err;
+
+	gm_count(gm_req_fs(req), GM_OP_CREATE);
+	err = gm_fsops_new(req, parent, &a, &inode);
+	if (err)
+		return gm_reply_err(req, err);
+	gm_reply_created(req, inode, fi);
+}
+
+/* O_TMPFILE: a file with memory and no name until linkat() gives it one. */
+void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *dir = gm_fs_inode(fs, parent);
+	struct gm_new_args a = { .mode = S_IFREG | (mode & 07777) };
+	struct gm_inode *inode;
+	int err;
+
+	gm_count(fs, GM_OP_TMPFILE);
+	gm_fsops_owner(req, dir, &a);
+	err = gm_ns_tmpfile(fs, dir, &a, &inode);
+	gm_fs_put(fs, dir);
+	if (err)
+		return gm_reply_err(req, err);
+	gm_backing_make_room(fs, inode);
+	gm_reply_created(req, inode, fi);
 }
 
 void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

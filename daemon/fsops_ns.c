@@ -58,13 +58,9 @@ void gm_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 /* Create any kind of inode: a->name, a->mode and for nodes a->rdev or
  * a->link are the caller's; the owner, umask and setgid directories are
  * applied here.  Logs refusals that a user may puzzle over. */
-int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
-		 struct gm_inode **out)
+void gm_fsops_owner(fuse_req_t req, struct gm_inode *dir, struct gm_new_args *a)
 {
-	struct gm_fs *fs = gm_req_fs(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct gm_inode *dir = gm_fs_inode(fs, parent);
-	int err;
 
 	a->uid = ctx->uid;
 	a->gid = ctx->gid;
@@ -78,6 +74,16 @@ int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 			a->mode |= S_ISGID;
 	}
 	pthread_mutex_unlock(&dir->lock);
+}
+
+int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
+		 struct gm_inode **out)
+{
+	struct gm_fs *fs = gm_req_fs(req);
+	struct gm_inode *dir = gm_fs_inode(fs, parent);
+	int err;
+
+	gm_fsops_owner(req, dir, a);
 	err = gm_ns_new(fs, dir, a, out);
 	if (!err && S_ISREG(a->mode))
 		gm_backing_make_room(fs, *out);

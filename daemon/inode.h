@@ -77,6 +77,8 @@ struct gm_inode {
 
 	/* Under itable->tree_lock. */
 	uint32_t nlink;
+	bool tmpfile;				/* O_TMPFILE, never linked: not in the
+						 * journal; its first link records it */
 	struct gm_inode *parent;		/* dirs: containing dir (root and removed: self) */
 	struct cds_list_head children;		/* dirs: gm_dentry.sibling by cookie */
 	uint64_t next_cookie;			/* dirs: readdir offsets, never reused */

@@ -91,6 +91,18 @@ enum gm_pagesize gm_ns_dir_policy(struct gm_fs *fs, struct gm_inode *dir)
 	return ps;
 }
 
+/* Checks of a directory something is created in, but for the name. */
+static int gm_ns_check_dir(struct gm_fs *fs, struct gm_inode *dir)
+{
+	if (dir->type != S_IFDIR)
+		return -ENOTDIR;
+	if (dir->is_virtual)
+		return -EPERM;
+	if (dir != fs->root && dir->nlink == 0)
+		return -ENOENT;	/* removed directory */
+	return 0;
+}
+
 /* Checks shared by everything that adds a name to dir. */
 static int gm_ns_check_target(struct gm_fs *fs, struct gm_inode *dir, const char *name)
 {
@@ -99,15 +111,9 @@ static int gm_ns_check_target(struct gm_fs *fs, struct gm_inode *dir, const char
 	err = gm_ns_check_name(name);
 	if (err)
 		return err;
-	err = -ENOTDIR;
-	if (dir->type != S_IFDIR)
+	err = gm_ns_check_dir(fs, dir);
+	if (err)
 		return err;
-	err = -EPERM;
-	if (dir->is_virtual)
-		return err;
-	err = -ENOENT;
-	if (dir != fs->root && dir->nlink == 0)
-		return err;	/* removed directory */
 	err = -EEXIST;
 	if (gm_dentry_find_locked(&fs->it, dir->ino, name))
 		return err;
@@ -265,6 +271,49 @@ out_unlock:
 	return err;
 }
 
+int gm_ns_tmpfile(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *a,
+		  struct gm_inode **out)
+{
+	struct gm_inode *inode;
+	int err;
+
+	err = -EINVAL;
+	if (!S_ISREG(a->mode))
+		return err;
+	pthread_mutex_lock(&fs->it.tree_lock);
+	err = gm_ns_check_dir(fs, dir);
+	if (err)
+		goto out_unlock;
+	err = -ENOMEM;
+	inode = gm_ns_alloc(fs, a, __gm_ns_dir_policy(fs, dir));
+	if (!inode)
+		goto out_unlock;
+	err = gm_backing_attach(fs, inode, false);
+	if (err) {
+		gm_ns_free_unhashed(inode);
+		goto out_unlock;
+	}
+	if (gm_inode_hash_add(&fs->it, inode))
+		abort();	/* next_ino is free: a locking bug */
+	inode->tmpfile = true;
+	gm_inode_ref(inode, 1);		/* the caller's */
+	fs->next_ino = inode->ino + 1;
+	*out = inode;
+out_unlock:
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+/* The first link of an O_TMPFILE file is its creation, for the journal. */
+static void gm_ns_link_rec(struct gm_inode *inode, struct gm_jrec *r)
+{
+	if (!inode->tmpfile)
+		return;
+	pthread_mutex_lock(&inode->lock);
+	gm_ns_create_rec(inode, r);
+	pthread_mutex_unlock(&inode->lock);
+}
+
 int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	       const char *name, uint64_t time_ns)
 {
@@ -280,14 +329,16 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	if (inode->type == S_IFDIR || inode->is_virtual)
 		goto out_unlock;
 	err = -ENOENT;
-	if (inode->nlink == 0)
+	if (inode->nlink == 0 && !inode->tmpfile)
 		goto out_unlock;	/* no linking an unlinked-but-open file back */
 	err = gm_ns_check_target(fs, dir, name);
 	if (err)
 		goto out_unlock;
+	gm_ns_link_rec(inode, &r);
 	err = gm_ns_journal(fs, &r);
 	if (err)
 		goto out_unlock;
+	inode->tmpfile = false;
 	gm_dentry_insert_locked(&fs->it, dir, d, inode);
 	d = NULL;
 	gm_ns_touch_dir(dir, r.time_ns);

@@ -40,6 +40,10 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
  * types without memory) but for ino, parent, name and time. */
 void gm_ns_create_rec(const struct gm_inode *inode, struct gm_jrec *r);
 
+/* An O_TMPFILE file: a regular file with a backing and no name, not
+ * journaled until gm_ns_link gives it one.  a->name is unused. */
+int gm_ns_tmpfile(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *a,
+		  struct gm_inode **out);
 int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	       const char *name, uint64_t time_ns);
 int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,

@@ -7,7 +7,7 @@
 # write, by truncate and by chown; setgid directories; the sticky bit; the
 # change time of an inode that rename() replaced; no listed xattr and no
 # 2 MiB st_blksize nobody chose; trusted.* xattrs; .gmemfs/stats shows a
-# reader only the files it could list; --shrink-mapped=allow.
+# reader only the files it could list; O_TMPFILE; --shrink-mapped=allow.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -175,6 +175,34 @@ check_eq "another user sees the pool, and no file in a directory it cannot list"
 	"True $(gm_stats "$paths" | tr ' ' '\n' | grep -v -e '^/private/' -e '^/searchable/' |
 		tr '\n' ' ' | sed 's/ $//')" "$nobody_view"
 
+# --- O_TMPFILE: memory without a name, until linkat() gives it one ---
+mkdir "$M/tmpf"
+check_eq "an O_TMPFILE file is written, unseen, then linked in" "unseen, named, 5" "$(py '
+import ctypes, os, sys
+d = sys.argv[1]
+fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o640)
+os.write(fd, b"hello")
+seen = "seen" if os.listdir(d) else "unseen"
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.linkat(fd, b"", -100, (d + "/named").encode(), 0x1000):	# AT_EMPTY_PATH
+    sys.exit(os.strerror(ctypes.get_errno()))
+print("%s, %s, %d" % (seen, "named" if os.listdir(d) == ["named"] else "?",
+                      os.stat(d + "/named").st_size))
+' "$M/tmpf")"
+check_eq "O_TMPFILE|O_EXCL cannot be linked: ENOENT" ENOENT "$(py '
+import ctypes, errno, os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_EXCL | os.O_RDWR, 0o600)
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.linkat(fd, b"", -100, (sys.argv[1] + "/never").encode(), 0x1000)
+print("linked" if r == 0 else errno.errorcode[ctypes.get_errno()])
+' "$M/tmpf")"
+used=$(gm_statfs_used)
+py 'import os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o600)
+os.posix_fallocate(fd, 0, 8 << 20)' "$M/tmpf"
+check "an unnamed O_TMPFILE file gives its memory back when closed" \
+	gm_poll 10 gm_statfs_used_is "$used"
+
 # --- times and link counts when rename() replaces ---
 echo a >"$M/src"
 echo b >"$M/dst"
@@ -208,6 +236,7 @@ gm_tree >"$GM_TMP/after"
 check "symlinks, fifos, sockets and device nodes are back, links and modes too" \
 	diff "$GM_TMP/before" "$GM_TMP/after"
 check_eq "the symlink's target too" ../target/of/choice "$(readlink "$M/newest")"
+check_eq "the linked O_TMPFILE file's bytes too" hello "$(cat "$M/tmpf/named")"
 check_eq "on a mount with -o dev the device node opens: 4 zero bytes" 00000000 \
 	"$(head -c 4 "$M/zero" | od -An -tx1 | tr -d ' \n')"
 check "rm of a symlink, a fifo, a socket and a device node" \
