@@ -388,6 +388,7 @@ out:
 	free(cli.state_dir);
 	free(cli.log_level);
 	free(cli.ctl_socket);
+	free(cli.shrink_mapped);
 	fuse_opt_free_args(&args);
 	return err;
 }
