@@ -181,8 +181,9 @@ void gm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err;
 
 	gm_count(fs, GM_OP_RENAME);
-	err = gm_ns_rename(fs, odir, name, ndir, newname, flags, 0);
-	if (err == -EINVAL && flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	err = gm_ns_rename_as(fs, odir, name, ndir, newname, flags, fuse_req_ctx(req)->uid,
+			      fuse_req_ctx(req)->gid, 0);
+	if (err == -EINVAL && flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		gm_info("rename %s: unsupported flags %#x", name, flags);
 	gm_fs_put(fs, odir);
 	gm_fs_put(fs, ndir);

@@ -506,33 +506,42 @@ static void gm_journal_undo(struct gm_journal *j)
 	j->fd = -1;
 }
 
-int gm_journal_append(struct gm_journal *j, const struct gm_jrec *r)
+int gm_journal_append_n(struct gm_journal *j, const struct gm_jrec *r, unsigned n)
 {
-	uint8_t *rec;
+	size_t total = 0, off = 0;
+	uint8_t *buf;
 	int len, err;
 
 	err = -EBADF;
 	if (j->fd < 0)
 		return err;
-	len = gm_jrec_body_size(r);
-	if (len < 0)
-		return len;
-	len += GM_JREC_FRAME_LEN;
+	for (unsigned i = 0; i < n; i++) {
+		len = gm_jrec_body_size(&r[i]);
+		if (len < 0)
+			return len;
+		total += (size_t)len + GM_JREC_FRAME_LEN;
+	}
 	err = -ENOMEM;
-	rec = malloc(len);
-	if (!rec)
+	buf = malloc(total ? total : 1);
+	if (!buf)
 		return err;
-	gm_jrec_encode(r, rec, len);
-	err = gm_write_once(j->fd, rec, len);
+	for (unsigned i = 0; i < n; i++)
+		off += gm_jrec_encode(&r[i], buf + off, total - off);
+	err = gm_write_once(j->fd, buf, total);
 	if (err) {
 		gm_journal_undo(j);
 		goto out_free;
 	}
-	j->records++;
-	j->bytes += len;
+	j->records += n;
+	j->bytes += total;
 out_free:
-	free(rec);
+	free(buf);
 	return err;
+}
+
+int gm_journal_append(struct gm_journal *j, const struct gm_jrec *r)
+{
+	return gm_journal_append_n(j, r, 1);
 }
 
 /* ---- Replay ---- */

@@ -80,6 +80,9 @@ int gm_journal_replay(struct gm_journal *j, gm_jrec_cb cb, void *ctx,
 /* Append one record with a single write().  -EINVAL for a record that
  * would not replay (bad type, name too long), else 0 or -errno. */
 int gm_journal_append(struct gm_journal *j, const struct gm_jrec *r);
+/* Append n records with one write(): a change that takes two records (a
+ * rename that leaves a whiteout) survives a crash whole or not at all. */
+int gm_journal_append_n(struct gm_journal *j, const struct gm_jrec *r, unsigned n);
 
 /* Rewrite the journal from scratch: emit() is called with a fresh journal
  * (a temporary file next to the real one) to append the records describing

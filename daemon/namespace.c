@@ -427,6 +427,9 @@ struct gm_rename {
 	struct gm_dentry *to_new, *to_old;	/* allocated before journaling */
 	const char *oname, *nname;
 	unsigned flags;
+	uid_t wo_uid;				/* RENAME_WHITEOUT: the whiteout's owner */
+	gid_t wo_gid;
+	struct gm_inode *wo;			/* the whiteout, allocated before journaling */
 };
 
 static int gm_ns_check_rename(struct gm_fs *fs, struct gm_rename *rn)
@@ -434,8 +437,8 @@ static int gm_ns_check_rename(struct gm_fs *fs, struct gm_rename *rn)
 	int err;
 
 	err = -EINVAL;
-	if (rn->flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
-	    (rn->flags & RENAME_NOREPLACE && rn->flags & RENAME_EXCHANGE))
+	if (rn->flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) ||
+	    (rn->flags & RENAME_EXCHANGE && rn->flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
 		return err;
 	err = gm_ns_check_name(rn->nname);
 	if (err)
@@ -496,40 +499,98 @@ static void gm_ns_apply_rename(struct gm_fs *fs, struct gm_rename *rn, uint64_t 
 		gm_inode_put(&fs->it, t, 1);	/* a replaced file goes here */
 }
 
-int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
-		 struct gm_inode *ndir, const char *nname, unsigned flags,
-		 uint64_t time_ns)
+/*
+ * RENAME_WHITEOUT leaves a whiteout at the old name: a 0/0 character
+ * device, which overlayfs reads as "deleted in this layer".  Its NODE
+ * record goes out with the RENAME in one write, so a crash keeps both or
+ * neither; a replayed RENAME therefore leaves no whiteout of its own.
+ */
+static int gm_ns_whiteout_prepare(struct gm_fs *fs, struct gm_rename *rn, struct gm_jrec *r)
+{
+	struct gm_new_args a = { .mode = S_IFCHR, .uid = rn->wo_uid, .gid = rn->wo_gid,
+				 .time_ns = r[0].time_ns };
+
+	if (!(rn->flags & RENAME_WHITEOUT) || !fs->journaling)
+		return 0;
+	rn->wo = gm_ns_alloc(fs, &a, GM_PS_INHERIT);
+	if (!rn->wo)
+		return -ENOMEM;
+	r[1] = (struct gm_jrec){ .ino = rn->wo->ino, .parent = rn->odir->ino,
+				 .name = rn->oname, .time_ns = r[0].time_ns };
+	gm_ns_create_rec(rn->wo, &r[1]);
+	return 0;
+}
+
+static void gm_ns_whiteout_apply(struct gm_fs *fs, struct gm_rename *rn)
+{
+	if (!rn->wo)
+		return;
+	if (gm_inode_hash_add(&fs->it, rn->wo))
+		abort();	/* next_ino is free: a locking bug */
+	gm_dentry_insert_locked(&fs->it, rn->odir, rn->to_old, rn->wo);
+	rn->to_old = NULL;
+	fs->next_ino = rn->wo->ino + 1;
+	rn->wo = NULL;
+}
+
+static int __gm_ns_rename(struct gm_fs *fs, struct gm_rename *rn, uint64_t time_ns)
+{
+	struct gm_jrec r[2] = { { .type = GM_J_RENAME, .parent = rn->odir->ino,
+				  .name = rn->oname, .parent2 = rn->ndir->ino,
+				  .name2 = rn->nname, .flags = rn->flags,
+				  .time_ns = time_ns ? time_ns : gm_now_ns() } };
+	int err;
+
+	err = gm_ns_check_rename(fs, rn);
+	if (err)
+		return err;
+	if (rn->dst && rn->dst->inode == rn->src->inode)
+		return 0;	/* two names of one file: nothing to do */
+	err = gm_ns_whiteout_prepare(fs, rn, r);
+	if (err)
+		return err;
+	err = fs->journaling ? gm_journal_append_n(&fs->journal, r, rn->wo ? 2 : 1) : 0;
+	if (err) {
+		gm_err("journal %s: append of a rename of %s failed: %s", fs->journal.path,
+		       rn->oname, strerror(-err));
+		return err;
+	}
+	gm_ns_apply_rename(fs, rn, r[0].time_ns);
+	gm_ns_whiteout_apply(fs, rn);
+	gm_ns_touch_dir(rn->odir, r[0].time_ns);
+	gm_ns_touch_dir(rn->ndir, r[0].time_ns);
+	return 0;
+}
+
+int gm_ns_rename_as(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
+		    struct gm_inode *ndir, const char *nname, unsigned flags,
+		    uid_t uid, gid_t gid, uint64_t time_ns)
 {
 	struct gm_rename rn = { .odir = odir, .ndir = ndir, .oname = oname,
-				.nname = nname, .flags = flags,
+				.nname = nname, .flags = flags, .wo_uid = uid, .wo_gid = gid,
 				.to_new = gm_dentry_alloc(nname),
 				.to_old = gm_dentry_alloc(oname) };
-	struct gm_jrec r = { .type = GM_J_RENAME, .parent = odir->ino, .name = oname,
-			     .parent2 = ndir->ino, .name2 = nname, .flags = flags,
-			     .time_ns = time_ns ? time_ns : gm_now_ns() };
 	int err;
 
 	err = -ENOMEM;
 	if (!rn.to_new || !rn.to_old)
 		goto out_free;
 	pthread_mutex_lock(&fs->it.tree_lock);
-	err = gm_ns_check_rename(fs, &rn);
-	if (err)
-		goto out_unlock;
-	if (rn.dst && rn.dst->inode == rn.src->inode)
-		goto out_unlock;	/* two names of one file: nothing to do */
-	err = gm_ns_journal(fs, &r);
-	if (err)
-		goto out_unlock;
-	gm_ns_apply_rename(fs, &rn, r.time_ns);
-	gm_ns_touch_dir(odir, r.time_ns);
-	gm_ns_touch_dir(ndir, r.time_ns);
-out_unlock:
+	err = __gm_ns_rename(fs, &rn, time_ns);
 	pthread_mutex_unlock(&fs->it.tree_lock);
 out_free:
+	if (rn.wo)
+		gm_ns_free_unhashed(rn.wo);
 	free(rn.to_new);
 	free(rn.to_old);
 	return err;
+}
+
+int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
+		 struct gm_inode *ndir, const char *nname, unsigned flags,
+		 uint64_t time_ns)
+{
+	return gm_ns_rename_as(fs, odir, oname, ndir, nname, flags, 0, 0, time_ns);
 }
 
 int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,

@@ -51,6 +51,10 @@ int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
 int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 		 struct gm_inode *ndir, const char *nname, unsigned flags,
 		 uint64_t time_ns);
+/* The same, for a caller who owns what RENAME_WHITEOUT leaves behind. */
+int gm_ns_rename_as(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
+		    struct gm_inode *ndir, const char *nname, unsigned flags,
+		    uid_t uid, gid_t gid, uint64_t time_ns);
 
 #define GM_ATTR_MODE	(1U << 0)
 #define GM_ATTR_UID	(1U << 1)

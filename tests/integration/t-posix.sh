@@ -6,7 +6,8 @@
 # back, nodev); set-user-ID and set-group-ID cleared by another user's
 # write, by truncate and by chown; setgid directories; the sticky bit; the
 # change time of an inode that rename() replaced; no listed xattr and no
-# 2 MiB st_blksize nobody chose; trusted.* xattrs; .gmemfs/stats shows a
+# 2 MiB st_blksize nobody chose; trusted.* xattrs; RENAME_WHITEOUT and an
+# overlayfs upper layer; .gmemfs/stats shows a
 # reader only the files it could list; O_TMPFILE; --shrink-mapped=allow.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
@@ -158,6 +159,30 @@ check_eq "another user's does not" none \
 	"$(gm_as_nobody /usr/bin/python3 -c "$listx" "$M/upper")"
 check_fails "nor may another user set one" "Operation not permitted" \
 	gm_as_nobody setfattr -n trusted.x -v 1 "$M/tmp"
+
+# --- RENAME_WHITEOUT, and overlayfs with its upper layer on the mount ---
+echo moved >"$M/wo-src"
+check_eq "rename with RENAME_WHITEOUT leaves a 0/0 character device" "character special file 0:0, moved" "$(py '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 4):
+    sys.exit(os.strerror(ctypes.get_errno()))
+' "$M/wo-src" "$M/wo-dst" && echo "$(stat -c '%F %Hr:%Lr' "$M/wo-src"), $(cat "$M/wo-dst")")"
+mkdir -p "$GM_TMP/lower" "$GM_TMP/merged" "$M/ovl/upper" "$M/ovl/work"
+echo lower >"$GM_TMP/lower/from-below"
+if mount -t overlay overlay -o "lowerdir=$GM_TMP/lower,upperdir=$M/ovl/upper,workdir=$M/ovl/work" \
+	"$GM_TMP/merged" 2>"$GM_TMP/ovl.err"; then
+	gm_pass "overlayfs mounts with its upper layer on gmemfs"
+	rm "$GM_TMP/merged/from-below"
+	echo new >"$GM_TMP/merged/made-above"
+	check_eq "a file of the lower layer removed through it is a whiteout above" \
+		"character special file 0:0" "$(stat -c '%F %Hr:%Lr' "$M/ovl/upper/from-below")"
+	check_eq "and gone from the merged view" "made-above" "$(ls "$GM_TMP/merged")"
+	umount "$GM_TMP/merged"
+else
+	gm_fail "overlayfs mounts with its upper layer on gmemfs"
+	sed 's/^/#   /' "$GM_TMP/ovl.err"
+fi
 
 # --- the stats view shows a reader only what it could list ---
 mkdir -m 0700 "$M/private"

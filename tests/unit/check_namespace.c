@@ -152,6 +152,11 @@ START_TEST(test_replay_rebuilds_tree)
 	mknode(d, "qmp.sock", S_IFSOCK | 0755, 0, NULL);
 	mknode(d, "null", S_IFCHR | 0666, makedev(1, 3), NULL);
 	mknode(d, "loop", S_IFBLK | 0660, makedev(7, 1 << 19), NULL);
+	mk(fs.root, "lower", S_IFREG | 0600);
+	ck_assert_int_eq(gm_ns_rename_as(&fs, fs.root, "lower", d, "upper", RENAME_WHITEOUT,
+					 5, 6, 0), 0);
+	ck_assert_uint_eq(at(fs.root, "lower")->type, S_IFCHR);	/* the whiteout */
+	ck_assert_uint_eq(at(fs.root, "lower")->uid, 5);
 	before = dump();
 	restart();				/* replay of the live journal */
 	after = dump();
