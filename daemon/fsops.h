@@ -109,8 +109,11 @@ struct gm_devino {
 	ino_t ino;
 };
 int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid);
-/* The device number of a mount point, from /proc/self/mountinfo, or 0. */
-dev_t gm_mount_dev(const char *mountpoint);
+/* The device number of the mount on top at mountpoint, from
+ * /proc/self/mountinfo, or 0; opts gets its per-mount options
+ * ("rw,nosuid,nodev,relatime"). */
+#define GM_MOUNT_OPTS_LEN	256
+dev_t gm_mount_find(const char *mountpoint, char opts[GM_MOUNT_OPTS_LEN]);
 
 /* A file's new size, as truncate or an O_TRUNC open asks (fsops_attr.c):
  * refused while mapped when it shrinks, checked against the pool and the

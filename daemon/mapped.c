@@ -86,9 +86,9 @@ static void gm_mountinfo_unescape(char *s)
 	*out = '\0';
 }
 
-dev_t gm_mount_dev(const char *mountpoint)
+dev_t gm_mount_find(const char *mountpoint, char opts[GM_MOUNT_OPTS_LEN])
 {
-	char line[4096], mnt[PATH_MAX];
+	char line[4096], mnt[PATH_MAX], o[GM_MOUNT_OPTS_LEN];
 	unsigned maj, min;
 	dev_t dev = 0;
 	FILE *f;
@@ -97,11 +97,13 @@ dev_t gm_mount_dev(const char *mountpoint)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s %255s", &maj, &min, mnt, o) != 4)
 			continue;
 		gm_mountinfo_unescape(mnt);
-		if (!strcmp(mnt, mountpoint))
-			dev = makedev(maj, min);	/* the last one is on top */
+		if (strcmp(mnt, mountpoint))
+			continue;
+		dev = makedev(maj, min);	/* the last one is on top */
+		memcpy(opts, o, sizeof(o));
 	}
 	fclose(f);
 	return dev;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #include "log.h"
 #include "pool.h"
@@ -479,6 +480,32 @@ struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id)
 	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov)
 		return NULL;
 	return &pool->inst[prov_id];
+}
+
+/* Whether comma-separated opts holds the option opt. */
+static bool gm_opts_has(const char *opts, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+void gm_pool_mirror_atime(struct gm_pool *pool, const char *mnt_opts)
+{
+	unsigned long ms_atime = MS_STRICTATIME;
+
+	if (gm_opts_has(mnt_opts, "noatime") || gm_opts_has(mnt_opts, "ro"))
+		ms_atime = MS_NOATIME;
+	else if (gm_opts_has(mnt_opts, "relatime"))
+		ms_atime = MS_RELATIME;
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		if (pool->inst[i].prov && pool->inst[i].dirfd >= 0)
+			prov_store_set_atime(&pool->inst[i], ms_atime);
+	}
 }
 
 int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)

@@ -87,6 +87,12 @@ void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM
 
 int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u);
 
+/* Mirror the atime rule of the FUSE mount, given by its per-mount options
+ * (mountinfo's "rw,nosuid,nodev,noatime"; a read-only mount counts as
+ * noatime), on every store.  Before the first request; a failure is logged
+ * and leaves that store as it was. */
+void gm_pool_mirror_atime(struct gm_pool *pool, const char *mnt_opts);
+
 /* A provider's headroom in the figures u: its limit less its use. */
 static inline uint64_t gm_pool_room(const struct gm_pool_usage *u, uint32_t prov_id)
 {

@@ -77,6 +77,9 @@ struct gm_prov_inst {
 	int dirfd;			/* O_PATH|O_DIRECTORY of the mount root */
 	uint64_t limit;			/* current size limit; under pool->lock */
 	void *priv;			/* the provider's own per-instance state */
+	unsigned long ms_atime;		/* MS_NOATIME, MS_STRICTATIME or MS_RELATIME:
+					 * the FUSE mount's, mirrored on the store
+					 * before the first request; immutable after */
 };
 
 extern const struct gm_provider gm_prov_shmem_4k;
@@ -89,6 +92,10 @@ extern const struct gm_provider gm_prov_shim;	/* absent: attach -ENODEV */
 /* Open the instance's mount root into pi->dirfd, checking its filesystem
  * (magic, and block size unless 0).  0 or -errno, logged (prov_tmpfs.c). */
 int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_size);
+/* Give the store's mount the atime rule of the FUSE mount: a passthrough
+ * read touches the backing file's atime, by the store's mount flags, and
+ * stat shows that atime.  Per-mount flags only; 0 or -errno. */
+int prov_store_set_atime(struct gm_prov_inst *pi, unsigned long ms_atime);
 
 /* Shared tmpfs mechanics used by both shmem providers (prov_tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);

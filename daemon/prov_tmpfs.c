@@ -33,7 +33,8 @@
  * budget does not count (inodes are not part of size=). */
 #define TMPFS_NR_INODES		65536
 /* A remount through mount(2) resets the per-mount flags to the ones it is
- * given, so every mount and remount passes the same set. */
+ * given, so every mount and remount passes the same set, and the atime
+ * rule prov_store_set_atime gave the store. */
 #define TMPFS_MS_FLAGS		(MS_NOSUID | MS_NODEV)
 #define TMPFS_SOURCE		"gmemfs"
 #define BACKING_NAME_LEN	16
@@ -221,6 +222,23 @@ int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_
 	return 0;
 }
 
+int prov_store_set_atime(struct gm_prov_inst *pi, unsigned long ms_atime)
+{
+	char target[64];
+	int err;
+
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", pi->dirfd);
+	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | ms_atime,
+		  NULL)) {
+		err = -errno;
+		gm_err("%s: cannot give the store the mount's atime rule: %s", pi->dir,
+		       strerror(-err));
+		return err;
+	}
+	pi->ms_atime = ms_atime;
+	return 0;
+}
+
 static int tmpfs_open_root(struct gm_prov_inst *pi)
 {
 	return prov_store_open_root(pi, TMPFS_MAGIC, 0);
@@ -237,7 +255,7 @@ static int tmpfs_remount(struct gm_prov_inst *pi, const char *opts)
 	int err;
 
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", pi->dirfd);
-	if (mount(NULL, target, NULL, MS_REMOUNT | TMPFS_MS_FLAGS, opts) == 0)
+	if (mount(NULL, target, NULL, MS_REMOUNT | TMPFS_MS_FLAGS | pi->ms_atime, opts) == 0)
 		return 0;
 	err = -errno;
 	if (err == -EINVAL)

@@ -8,7 +8,8 @@
 # change time of an inode that rename() replaced; no listed xattr and no
 # 2 MiB st_blksize nobody chose; trusted.* xattrs; RENAME_WHITEOUT and an
 # overlayfs upper layer; .gmemfs/stats shows a
-# reader only the files it could list; O_TMPFILE; --shrink-mapped=allow.
+# reader only the files it could list; O_TMPFILE; atime by the mount's
+# relatime or noatime; --shrink-mapped=allow.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -228,6 +229,13 @@ os.posix_fallocate(fd, 0, 8 << 20)' "$M/tmpf"
 check "an unnamed O_TMPFILE file gives its memory back when closed" \
 	gm_poll 10 gm_statfs_used_is "$used"
 
+# --- atime follows the mount's rule: relatime here, noatime after the restart ---
+echo "read me" >"$M/atime"
+touch -a -d '2001-01-01 00:00:00 UTC' "$M/atime"
+cat "$M/atime" >/dev/null
+check "relatime: a read after an older atime updates it" \
+	test "$(stat -c %X "$M/atime")" -gt 978307200
+
 # --- times and link counts when rename() replaces ---
 echo a >"$M/src"
 echo b >"$M/dst"
@@ -256,12 +264,16 @@ print(os.fstat(fd).st_nlink)
 gm_tree >"$GM_TMP/before"
 check "gmemfsd is killed" gm_stop KILL
 umount -l "$M"
-gm_start -o dev --shrink-mapped=allow || gm_bail "gmemfsd mounts again, with -o dev"
+gm_start -o dev,noatime --shrink-mapped=allow ||
+	gm_bail "gmemfsd mounts again, with -o dev,noatime"
 gm_tree >"$GM_TMP/after"
 check "symlinks, fifos, sockets and device nodes are back, links and modes too" \
 	diff "$GM_TMP/before" "$GM_TMP/after"
 check_eq "the symlink's target too" ../target/of/choice "$(readlink "$M/newest")"
 check_eq "the linked O_TMPFILE file's bytes too" hello "$(cat "$M/tmpf/named")"
+touch -a -d '2001-01-01 00:00:00 UTC' "$M/atime"
+cat "$M/atime" >/dev/null
+check_eq "noatime: a read leaves atime alone" 978307200 "$(stat -c %X "$M/atime")"
 check_eq "on a mount with -o dev the device node opens: 4 zero bytes" 00000000 \
 	"$(head -c 4 "$M/zero" | od -An -tx1 | tr -d ' \n')"
 check "rm of a symlink, a fifo, a socket and a device node" \
