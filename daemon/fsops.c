@@ -63,8 +63,8 @@ void gm_fill_stat(struct gm_inode *inode, struct stat *st)
 	pthread_mutex_lock(&inode->lock);
 	st->st_ino = inode->ino;
 	st->st_mode = inode->type | inode->perm;
-	/* A directory's count also holds its "." entry. */
-	st->st_nlink = inode->nlink + (inode->type == S_IFDIR);
+	/* A directory's count also holds its "." entry, while it has a name. */
+	st->st_nlink = inode->nlink + (inode->type == S_IFDIR && inode->nlink);
 	st->st_uid = inode->uid;
 	st->st_gid = inode->gid;
 	st->st_atim = inode->atime;

@@ -260,6 +260,14 @@ os.rename(sys.argv[1], sys.argv[2])
 print(os.fstat(fd).st_nlink)
 ' "$M/src" "$M/dst-too")"
 
+mkdir "$M/dir-a" "$M/dir-b"
+check_eq "rename over an open directory: fstat says nlink 0" 0 "$(py '
+import os, sys
+fd = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+os.rename(sys.argv[1], sys.argv[2])
+print(os.fstat(fd).st_nlink)
+' "$M/dir-a" "$M/dir-b")"
+
 # --- all of it back after kill -9, and device nodes work where allowed ---
 gm_tree >"$GM_TMP/before"
 check "gmemfsd is killed" gm_stop KILL
