@@ -48,6 +48,10 @@ check_eq "both names count" 2 "$(stat -c %h "$M/current")"
 check "rename a symlink" mv "$M/current2" "$M/newest"
 check_eq "it keeps its target" ../target/of/choice "$(readlink "$M/newest")"
 
+check_eq "gmemctl ls shows it as a symlink" "l symlink" \
+	"$("$GMEMCTL" ls "$M" | awk '$NF == "newest" { print $1 }') $("$GMEMCTL" --json ls "$M" |
+		python3 -c 'import json, sys; print(next(e["type"] for e in json.load(sys.stdin) if e["name"] == "newest"))')"
+
 # --- fifos ---
 check "mkfifo" mkfifo -m 0620 "$M/console"
 check_eq "a fifo, mode 0620" "fifo 620" "$(stat -c '%F %a' "$M/console")"

@@ -87,15 +87,36 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* A file type's name ("file", "dir", "symlink", ...) and ls's letter for it. */
+static const char *type_name(mode_t mode, char *letter)
+{
+	static const struct { mode_t type; char letter; const char *name; } types[] = {
+		{ S_IFREG, '-', "file" }, { S_IFDIR, 'd', "dir" }, { S_IFLNK, 'l', "symlink" },
+		{ S_IFIFO, 'p', "fifo" }, { S_IFSOCK, 's', "socket" },
+		{ S_IFCHR, 'c', "chardev" }, { S_IFBLK, 'b', "blockdev" },
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if ((mode & S_IFMT) == types[i].type) {
+			if (letter)
+				*letter = types[i].letter;
+			return types[i].name;
+		}
+	}
+	if (letter)
+		*letter = '?';
+	return "unknown";
+}
+
 static void print_stat_json(const char *name, const struct gmemfs_ctl_stat *st)
 {
 	printf("{\"name\":");
 	json_str(name);
 	printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,\"id\":%llu,"
-	       "\"policy\":", S_ISDIR(st->mode) ? "dir" : "file", st->mode & 07777,
+	       "\"policy\":", type_name(st->mode, NULL), st->mode & 07777,
 	       st->uid, st->gid, (unsigned long long)st->id);
 	json_str(st->policy);
-	if (!S_ISDIR(st->mode))
+	if (S_ISREG(st->mode))
 		printf(",\"provider\":\"%s\",\"size\":%llu,\"populated\":%llu,\"page_size\":%llu,"
 		       "\"passthrough\":%s,\"unlinked\":%s",
 		       gmemfs_prov_name(st->info.provider), (unsigned long long)st->info.size,
@@ -113,13 +134,16 @@ struct ls_state {
 static int ls_entry(void *ctx, const char *name, const struct gmemfs_ctl_stat *st)
 {
 	struct ls_state *ls = ctx;
+	char letter;
 
+	type_name(st->mode, &letter);
 	if (json) {
 		printf("%s", ls->n ? ",\n " : "");
 		print_stat_json(name, st);
-	} else if (S_ISDIR(st->mode)) {
-		printf("d %04o %5u %5u %14s %14s %-10s %-7s %s/\n", st->mode & 07777, st->uid,
-		       st->gid, "-", "-", "-", st->policy, name);
+	} else if (!S_ISREG(st->mode)) {
+		printf("%c %04o %5u %5u %14s %14s %-10s %-7s %s%s\n", letter, st->mode & 07777,
+		       st->uid, st->gid, "-", "-", "-", S_ISDIR(st->mode) ? st->policy : "-",
+		       name, S_ISDIR(st->mode) ? "/" : "");
 	} else {
 		printf("- %04o %5u %5u %14llu %14llu %-10s %-7s %s\n", st->mode & 07777,
 		       st->uid, st->gid, (unsigned long long)st->info.size,
@@ -162,9 +186,9 @@ static int cmd_stat(struct gmemfs_ctl *c, const char *path, char **argv)
 	}
 	printf("path:       %s\ntype:       %s\nmode:       %04o\nowner:      %u:%u\n"
 	       "id:         %llu\npolicy:     %s\n", *path ? path : ".",
-	       S_ISDIR(st.mode) ? "directory" : "file", st.mode & 07777, st.uid, st.gid,
-	       (unsigned long long)st.id, st.policy);
-	if (!S_ISDIR(st.mode))
+	       S_ISDIR(st.mode) ? "directory" : type_name(st.mode, NULL), st.mode & 07777,
+	       st.uid, st.gid, (unsigned long long)st.id, st.policy);
+	if (S_ISREG(st.mode))
 		printf("provider:   %s\nsize:       %llu\npopulated:  %llu\npage size:  %llu\n"
 		       "passthrough: %s\n", gmemfs_prov_name(st.info.provider),
 		       (unsigned long long)st.info.size, (unsigned long long)st.info.populated,
