@@ -8,7 +8,7 @@
 #
 # usage: need.sh [--kvm] [--hugetlb-1g] [--timeout SECONDS] [--mem SIZE] -- CMD [ARG...]
 #   --kvm         /dev/kvm that opens read-write
-#   --hugetlb-1g  the kernel offers 1 GiB huge pages
+#   --hugetlb-1g  the kernel gives a 1 GiB huge page now (see can_add_1g)
 #   --timeout, --mem: passed to run.sh for a guest run
 # GM_TEST_VM=always runs the test in the guest even where the machine has
 # what it needs (to check the guest path on such a machine); =never fails
@@ -37,10 +37,26 @@ missing() {
 		(exec 3<>/dev/kvm) 2>/dev/null || echo "/dev/kvm does not open"
 		;;
 	hugetlb-1g)
-		[[ -d /sys/kernel/mm/hugepages/hugepages-1048576kB ]] ||
-			echo "the kernel offers no 1 GiB huge pages"
+		[[ -d $HUGE_1G ]] || { echo "the kernel offers no 1 GiB huge pages"; return; }
+		can_add_1g || echo "the kernel offers 1 GiB huge pages but cannot give one now" \
+			"(memory too fragmented)"
 		;;
 	esac
+}
+
+# can_add_1g: the tests add the 1 GiB pages they use to the kernel's pool
+# (gmemfsd --hugepages), and a long-running machine's memory is often too
+# fragmented for a new one even where the size is offered.  Ask for one
+# more page, then put the count back to what it was: success only if the
+# kernel gave it.
+HUGE_1G=/sys/kernel/mm/hugepages/hugepages-1048576kB
+can_add_1g() {
+	local knob=$HUGE_1G/nr_hugepages before after
+	before=$(<"$knob") || return 1
+	echo $((before + 1)) >"$knob" 2>/dev/null || return 1
+	after=$(<"$knob")
+	echo "$before" >"$knob" || echo "need.sh: cannot put $knob back to $before" >&2
+	((after == before + 1))
 }
 
 lacks=()
