@@ -38,18 +38,12 @@ static void gm_ctl_snap_free(struct gm_ctl_snap *snap)
 	free(snap);
 }
 
-/* Most groups a reader's credentials carry into the view. */
-#define GM_CTL_GROUPS	256
-
 int gm_ctl_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t groups[GM_CTL_GROUPS];
-	struct gm_ctl_cred reader = { .pid = ctx->pid, .uid = ctx->uid, .gid = ctx->gid,
-				      .groups = groups };
+	gid_t groups[GM_REQ_GROUPS];
+	struct gm_ctl_cred reader;
 	struct gm_ctl_snap *snap;
-	int n;
 
 	if (inode != fs->stats_file)
 		return -EISDIR;
@@ -58,8 +52,7 @@ int gm_ctl_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *f
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return -ENOMEM;
-	n = ctx->uid ? fuse_req_getgroups(req, GM_CTL_GROUPS, groups) : 0;
-	reader.ngroups = n < 0 ? 0 : n > GM_CTL_GROUPS ? GM_CTL_GROUPS : n;
+	gm_req_cred(req, &reader, groups);
 	snap->data = gm_stats_json(fs, &reader, &snap->len);
 	if (!snap->data) {
 		free(snap);

@@ -18,6 +18,7 @@
 #include "ctlcmd.h"
 #include "ctlcmd_lazy.h"
 #include "ctlsock.h"
+#include "fd_path.h"
 #include "file_info.h"
 #include "handout.h"
 #include "uffd_compat.h"
@@ -27,16 +28,13 @@
 
 int gm_lazy_check_uffd(int fd, char *why, size_t len)
 {
-	char link[64], path[64];
-	ssize_t n;
+	char link[64];
+	int err = gm_fd_target(fd, link, sizeof(link));
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		snprintf(why, len, "the first fd: %s", strerror(errno));
+	if (err) {
+		snprintf(why, len, "the first fd: %s", strerror(-err));
 		return -EBADF;
 	}
-	link[n] = '\0';
 	if (strcmp(link, "anon_inode:[userfaultfd]")) {
 		snprintf(why, len, "the first fd is %s, not a userfaultfd", link);
 		return -EBADF;

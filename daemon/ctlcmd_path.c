@@ -15,7 +15,7 @@
 #include "ctlcmd.h"
 #include "namespace.h"
 
-static bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid)
+bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid)
 {
 	if (c->gid == gid)
 		return true;

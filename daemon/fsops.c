@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backing.h"
+#include "ctlcmd.h"
 #include "fsops.h"
 #include "log.h"
 
@@ -102,6 +103,16 @@ void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode)
 void gm_reply_err(fuse_req_t req, int neg_errno)
 {
 	fuse_reply_err(req, -neg_errno);
+}
+
+void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int n = ctx->uid ? fuse_req_getgroups(req, GM_REQ_GROUPS, groups) : 0;
+
+	*c = (struct gm_ctl_cred){ .pid = ctx->pid, .uid = ctx->uid, .gid = ctx->gid,
+				   .groups = groups,
+				   .ngroups = n < 0 ? 0 : n > GM_REQ_GROUPS ? GM_REQ_GROUPS : n };
 }
 
 static void gm_op_init(void *userdata, struct fuse_conn_info *conn)

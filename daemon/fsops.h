@@ -30,6 +30,13 @@ void gm_fill_stat(struct gm_inode *inode, struct stat *st);
 void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode);
 void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_param *e);
 void gm_reply_err(fuse_req_t req, int neg_errno);
+/* Most supplementary groups a request's credentials carry. */
+#define GM_REQ_GROUPS	256
+struct gm_ctl_cred;
+/* The requester's credentials into c, its supplementary groups into
+ * groups[GM_REQ_GROUPS] (libfuse reads them from /proc, so only for a
+ * non-root requester, where a rule needs them). */
+void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups);
 
 /* fsops_ns.c */
 /* Create an inode for a request (owner, umask, setgid dirs). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "ctlcmd.h"
 #include "fsops.h"
 #include "log.h"
 #include "namespace.h"
@@ -127,18 +128,11 @@ static int gm_set_times(struct gm_inode *inode, const struct stat *attr, int to_
  * lookup (a read of /proc) stays off the common path. */
 static bool gm_req_in_group(fuse_req_t req, gid_t gid)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t groups[256];
-	int n;
+	gid_t groups[GM_REQ_GROUPS];
+	struct gm_ctl_cred c;
 
-	if (ctx->uid == 0 || ctx->gid == gid)
-		return true;
-	n = fuse_req_getgroups(req, 256, groups);
-	for (int i = 0; i < n && i < 256; i++) {
-		if (groups[i] == gid)
-			return true;
-	}
-	return false;
+	gm_req_cred(req, &c, groups);
+	return c.uid == 0 || gm_ctl_in_group(&c, gid);
 }
 
 /*
@@ -157,38 +151,28 @@ static bool gm_setattr_kills_privs(const struct gm_inode *inode, int to_set)
 	return to_set == 0 && inode->type == S_IFREG;
 }
 
-/* The mode left after a kill, by the VFS's rule: set-group-ID without
- * group-execute stays for a member of the file's group. */
-static mode_t gm_killpriv_mode(fuse_req_t req, struct gm_inode *inode)
-{
-	mode_t mode;
-	gid_t gid;
-
-	pthread_mutex_lock(&inode->lock);
-	mode = inode->perm;
-	gid = inode->gid;
-	pthread_mutex_unlock(&inode->lock);
-	mode &= ~S_ISUID;
-	if (mode & S_ISGID && (mode & S_IXGRP || !gm_req_in_group(req, gid)))
-		mode &= ~S_ISGID;
-	return mode;
-}
-
-/* Fold a kill into the request as a mode change, if it changes anything. */
+/* Fold a kill into the request as a mode change, if it changes anything.
+ * By the VFS's rule, set-group-ID without group-execute stays for a
+ * member of the file's group. */
 static int gm_setattr_add_kill(fuse_req_t req, struct gm_inode *inode,
 			       struct stat *attr, int to_set)
 {
-	mode_t mode;
+	mode_t perm, mode;
+	gid_t gid;
 
 	if (!gm_setattr_kills_privs(inode, to_set))
 		return to_set;
-	mode = gm_killpriv_mode(req, inode);
 	pthread_mutex_lock(&inode->lock);
-	if (mode != inode->perm) {
+	perm = inode->perm;
+	gid = inode->gid;
+	pthread_mutex_unlock(&inode->lock);
+	mode = perm & ~S_ISUID;
+	if (mode & S_ISGID && (mode & S_IXGRP || !gm_req_in_group(req, gid)))
+		mode &= ~S_ISGID;
+	if (mode != perm) {
 		attr->st_mode = mode;
 		to_set |= FUSE_SET_ATTR_MODE;
 	}
-	pthread_mutex_unlock(&inode->lock);
 	return to_set;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fd_path.h"
 #include "handout.h"
 #include "log.h"
 #include "prov_kvm_gmem.h"
@@ -15,10 +16,9 @@
  * own offset and flags), where dup() would share the daemon's. */
 static int handout_reopen(int fd)
 {
-	char path[64];
+	char path[GM_FD_PATH_LEN];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(gm_fd_path(path, fd), O_RDWR | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 

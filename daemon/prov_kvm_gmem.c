@@ -50,6 +50,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "fd_path.h"
 #include "log.h"
 #include "prov_kvm_gmem.h"
 #include "gmemfs.h"
@@ -94,17 +95,13 @@ static struct kvm_gmem_file *kvm_find(struct kvm_gmem *kvm, uint64_t id)
  * name (older: 6.x, where guest_memfd appeared). */
 bool prov_kvm_gmem_is_gmem(int fd)
 {
-	char path[64], target[64];
+	char target[64];
 	struct statfs sfs;
-	ssize_t n;
 
 	if (fstatfs(fd, &sfs) == 0 && (uint32_t)sfs.f_type == GUEST_MEMFD_MAGIC)
 		return true;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
+	if (gm_fd_target(fd, target, sizeof(target)))
 		return false;
-	target[n] = '\0';
 	/* An anon inode's name is the kernel's, never the caller's (memfd
 	 * names read "/memfd:NAME"), so the name cannot be faked. */
 	return strcmp(target, "anon_inode:[kvm-gmem]") == 0;

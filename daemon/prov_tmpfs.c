@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "fd_path.h"
 #include "log.h"
 #include "prov.h"
 
@@ -224,11 +225,10 @@ int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_
 
 int prov_store_set_atime(struct gm_prov_inst *pi, unsigned long ms_atime)
 {
-	char target[64];
+	char target[GM_FD_PATH_LEN];
 	int err;
 
-	snprintf(target, sizeof(target), "/proc/self/fd/%d", pi->dirfd);
-	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | ms_atime,
+	if (mount(NULL, gm_fd_path(target, pi->dirfd), NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | ms_atime,
 		  NULL)) {
 		err = -errno;
 		gm_err("%s: cannot give the store the mount's atime rule: %s", pi->dir,
@@ -251,11 +251,10 @@ static int tmpfs_open_root(struct gm_prov_inst *pi)
  */
 static int tmpfs_remount(struct gm_prov_inst *pi, const char *opts)
 {
-	char target[64];
+	char target[GM_FD_PATH_LEN];
 	int err;
 
-	snprintf(target, sizeof(target), "/proc/self/fd/%d", pi->dirfd);
-	if (mount(NULL, target, NULL, MS_REMOUNT | TMPFS_MS_FLAGS | pi->ms_atime, opts) == 0)
+	if (mount(NULL, gm_fd_path(target, pi->dirfd), NULL, MS_REMOUNT | TMPFS_MS_FLAGS | pi->ms_atime, opts) == 0)
 		return 0;
 	err = -errno;
 	if (err == -EINVAL)
