@@ -72,6 +72,14 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 void gm_op_statfs(fuse_req_t req, fuse_ino_t ino);
 void gm_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
 
+/* fsops_iflags.c: chattr flags */
+uint32_t gm_inode_iflags(struct gm_inode *inode);
+int gm_iflags_check_setattr(struct gm_inode *inode, int to_set);
+int gm_iflags_check_fallocate(struct gm_inode *inode, int mode);
+/* FS_IOC_GETFLAGS, SETFLAGS, FSGETXATTR, FSSETXATTR: replies. */
+void gm_ioctl_iflags(fuse_req_t req, struct gm_inode *inode, unsigned int cmd,
+		     const void *in_buf, size_t in_bufsz, size_t out_bufsz);
+
 /* fsops_file.c */
 void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);

@@ -185,7 +185,8 @@ static int gm_setattr_apply(fuse_req_t req, struct gm_inode *inode, struct stat 
 	unsigned mask = 0;
 	int err = 0;
 
-	if (to_set & FUSE_SET_ATTR_SIZE)
+	err = gm_iflags_check_setattr(inode, to_set);
+	if (!err && to_set & FUSE_SET_ATTR_SIZE)
 		err = gm_file_set_size(fs, inode, attr->st_size);
 	if (!err)
 		to_set = gm_setattr_add_kill(req, inode, attr, to_set);

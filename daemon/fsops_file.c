@@ -22,6 +22,7 @@
 #include "backing.h"
 #include "file_info.h"
 #include "fsops.h"
+#include "iflags.h"
 #include "log.h"
 #include "namespace.h"
 
@@ -82,7 +83,9 @@ void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else {
 		/* libfuse negotiates atomic O_TRUNC: the kernel leaves the
 		 * truncation of an existing file to this open. */
-		err = fi->flags & O_TRUNC ? gm_file_set_size(fs, inode, 0) : 0;
+		err = gm_iflags_may_open(gm_inode_iflags(inode), fi->flags) ? 0 : -EPERM;
+		if (!err && fi->flags & O_TRUNC)
+			err = gm_file_set_size(fs, inode, 0);
 		if (!err)
 			err = gm_file_open_backing(req, fs, inode, fi);
 	}
@@ -250,6 +253,8 @@ static int gm_file_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
 		return -EOPNOTSUPP;
 	if (inode->type != S_IFREG || inode->is_virtual)
 		return -ENODEV;
+	if (gm_iflags_check_fallocate(inode, mode))
+		return -EPERM;
 	return gm_backing_fallocate(fs, inode, mode, (uint64_t)offset, (uint64_t)length);
 }
 
@@ -314,6 +319,10 @@ void gm_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	(void)fi;
 	(void)flags;
 	gm_count(fs, GM_OP_IOCTL);
+	if (!inode->is_virtual && gm_iflags_is_ioctl(cmd)) {
+		gm_ioctl_iflags(req, inode, cmd, in_buf, in_bufsz, out_bufsz);
+		return gm_fs_put(fs, inode);
+	}
 	err = -ENOTTY;
 	if (cmd != GMEMFS_IOC_INFO || inode->type != S_IFREG || inode->is_virtual)
 		goto out;

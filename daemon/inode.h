@@ -73,6 +73,8 @@ struct gm_inode {
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
 	struct gm_xattr *xattrs;		/* user.*, trusted.* xattrs but ours */
+	uint32_t iflags;			/* chattr flags (iflags.h); written under
+						 * tree_lock and lock, read under either */
 	bool backing_recreated;			/* replay found no backing: came back empty */
 
 	/* Under itable->tree_lock. */

@@ -97,6 +97,7 @@ static const uint8_t gm_jrec_layout[GM_J_TYPE_MAX + 1][GM_JF_PER_TYPE] = {
 	[GM_J_XATTR_DEL] = { GM_JF_INO, GM_JF_XNAME },
 	[GM_J_NODE]	= { GM_JF_INO, GM_JF_PARENT, GM_JF_NAME, GM_JF_MODE, GM_JF_UID,
 			    GM_JF_GID, GM_JF_TIME, GM_JF_RDEV, GM_JF_VALUE },
+	[GM_J_IFLAGS]	= { GM_JF_INO, GM_JF_FLAGS, GM_JF_TIME },
 };
 
 static bool gm_jtype_ok(unsigned type)

@@ -32,7 +32,8 @@ enum gm_jrec_type {
 	GM_J_XATTR_DEL = 8,	/* ino, name */
 	GM_J_NODE = 9,		/* ino, parent, name, mode, uid, gid, time_ns, rdev,
 				 * value (a symlink's target; empty otherwise) */
-	GM_J_TYPE_MAX = GM_J_NODE,
+	GM_J_IFLAGS = 10,	/* ino, flags (chattr flags, iflags.h), time_ns */
+	GM_J_TYPE_MAX = GM_J_IFLAGS,
 };
 
 /* One record, decoded.  Strings point into the replay buffer (valid only

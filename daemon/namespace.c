@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 
 #include "backing.h"
+#include "iflags.h"
 #include "log.h"
 #include "namespace.h"
 
@@ -100,6 +101,20 @@ static int gm_ns_check_dir(struct gm_fs *fs, struct gm_inode *dir)
 		return -EPERM;
 	if (dir != fs->root && dir->nlink == 0)
 		return -ENOENT;	/* removed directory */
+	if (fs->journaling && !gm_iflags_dir_may_add(dir->iflags))
+		return -EPERM;	/* chattr +i */
+	return 0;
+}
+
+/* chattr: may victim leave dir?  Only live changes are checked: replay
+ * redoes what was allowed when it happened. */
+static int gm_ns_check_flags_remove(struct gm_fs *fs, struct gm_inode *dir,
+				    struct gm_inode *victim)
+{
+	if (!fs->journaling)
+		return 0;
+	if (!gm_iflags_dir_may_remove(dir->iflags) || gm_iflags_frozen(victim->iflags))
+		return -EPERM;
 	return 0;
 }
 
@@ -331,6 +346,9 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	err = -ENOENT;
 	if (inode->nlink == 0 && !inode->tmpfile)
 		goto out_unlock;	/* no linking an unlinked-but-open file back */
+	err = -EPERM;
+	if (fs->journaling && gm_iflags_frozen(inode->iflags))
+		goto out_unlock;
 	err = gm_ns_check_target(fs, dir, name);
 	if (err)
 		goto out_unlock;
@@ -379,6 +397,8 @@ int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
 	if (!d)
 		goto out_unlock;
 	err = gm_ns_check_remove(d, rmdir);
+	if (!err)
+		err = gm_ns_check_flags_remove(fs, dir, d->inode);
 	if (err)
 		goto out_unlock;
 	err = gm_ns_journal(fs, &r);
@@ -450,10 +470,18 @@ static int gm_ns_check_rename(struct gm_fs *fs, struct gm_rename *rn)
 	err = -EPERM;
 	if (rn->src->inode->is_virtual || rn->ndir->is_virtual || rn->ndir->type != S_IFDIR)
 		return err;
+	if (fs->journaling && !gm_iflags_dir_may_add(rn->ndir->iflags))
+		return err;
+	err = gm_ns_check_flags_remove(fs, rn->odir, rn->src->inode);
+	if (err)
+		return err;
 	err = -EINVAL;	/* a directory cannot move below itself */
 	if (rn->src->inode->type == S_IFDIR && gm_ns_is_within(fs, rn->ndir, rn->src->inode))
 		return err;
 	rn->dst = gm_dentry_find_locked(&fs->it, rn->ndir->ino, rn->nname);
+	err = rn->dst ? gm_ns_check_flags_remove(fs, rn->ndir, rn->dst->inode) : 0;
+	if (err)
+		return err;
 	if (rn->flags & RENAME_EXCHANGE) {
 		if (!rn->dst)
 			return -ENOENT;
@@ -646,7 +674,7 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 	pthread_mutex_lock(&fs->it.tree_lock);
 	pthread_mutex_lock(&inode->lock);
 	err = -EPERM;
-	if (inode->is_virtual)
+	if (inode->is_virtual || (fs->journaling && gm_iflags_frozen(inode->iflags)))
 		goto out_unlock;
 	err = -EINVAL;
 	if (inode->type == S_IFREG && ps == GM_PS_INHERIT)
@@ -674,6 +702,32 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 			goto out_unlock;
 	}
 	inode->policy = ps;
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
+		     uint64_t time_ns)
+{
+	struct gm_jrec r = { .type = GM_J_IFLAGS, .ino = inode->ino, .flags = flags,
+			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	err = -EPERM;
+	if (inode->is_virtual)
+		goto out_unlock;
+	err = -EOPNOTSUPP;
+	if (flags & ~GM_IFLAGS_SUPPORTED)
+		goto out_unlock;	/* the ioctl checked; replay of a newer journal */
+	err = gm_ns_journal(fs, &r);
+	if (err)
+		goto out_unlock;
+	inode->iflags = flags;
+	inode->ctime = gm_ts(r.time_ns);
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_mutex_unlock(&fs->it.tree_lock);
@@ -725,6 +779,9 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 	pthread_mutex_lock(&fs->it.tree_lock);
 	pthread_mutex_lock(&inode->lock);
 	slot = gm_xattr_slot(inode, name);
+	err = -EPERM;
+	if (fs->journaling && gm_iflags_frozen(inode->iflags))
+		goto out_unlock;
 	err = -EEXIST;
 	if (*slot && flags & XATTR_CREATE)
 		goto out_unlock;
@@ -758,6 +815,9 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 	pthread_mutex_lock(&fs->it.tree_lock);
 	pthread_mutex_lock(&inode->lock);
 	slot = gm_xattr_slot(inode, name);
+	err = -EPERM;
+	if (fs->journaling && gm_iflags_frozen(inode->iflags))
+		goto out_unlock;
 	err = -ENODATA;
 	if (!*slot)
 		goto out_unlock;

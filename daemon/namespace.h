@@ -65,6 +65,10 @@ int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
 /* Page-size policy of a directory (INHERIT clears it) or an empty,
  * unopened file (moves it to the policy's provider; -EBUSY otherwise). */
 int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
+/* chattr flags (iflags.h; -EOPNOTSUPP for others); ctime moves (time_ns,
+ * 0 for now).  Who may is the kernel's check. */
+int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
+		     uint64_t time_ns);
 
 /* user.* and trusted.* xattrs other than gmemfs's own.  flags: XATTR_CREATE/REPLACE. */
 int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,

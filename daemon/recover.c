@@ -147,6 +147,9 @@ static int gm_replay_inode_rec(struct gm_fs *fs, const struct gm_jrec *r)
 	case GM_J_POLICY:
 		err = gm_ns_set_policy(fs, inode, r->policy);
 		break;
+	case GM_J_IFLAGS:
+		err = gm_ns_set_iflags(fs, inode, r->flags, r->time_ns);
+		break;
 	case GM_J_XATTR_SET:
 		err = gm_ns_xattr_set(fs, inode, r->name, r->value, r->value_len, 0);
 		break;
@@ -211,9 +214,14 @@ static int gm_emit_push(struct gm_emit *e, struct gm_inode *dir)
 	return 0;
 }
 
+/* An inode's xattrs, then its chattr flags (last: replay of what they
+ * forbid is not checked, but the order stays the one that happened). */
 static int gm_emit_xattrs(struct gm_emit *e, struct gm_inode *inode)
 {
 	struct gm_jrec r = { .type = GM_J_XATTR_SET, .ino = inode->ino };
+	struct gm_jrec fl = { .type = GM_J_IFLAGS, .ino = inode->ino, .flags = inode->iflags,
+			      .time_ns = (uint64_t)inode->ctime.tv_sec * 1000000000ULL +
+					 inode->ctime.tv_nsec };
 	int err = 0;
 
 	for (struct gm_xattr *x = inode->xattrs; x && !err; x = x->next) {
@@ -222,6 +230,8 @@ static int gm_emit_xattrs(struct gm_emit *e, struct gm_inode *inode)
 		r.value_len = x->len;
 		err = gm_journal_append(e->j, &r);
 	}
+	if (!err && inode->iflags)
+		err = gm_journal_append(e->j, &fl);
 	return err;
 }
 

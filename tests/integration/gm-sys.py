@@ -58,6 +58,14 @@ def op_fallocate(path, offset, length):
         os.close(fd)
 
 
+def op_open(path, flags):
+    """flags: O_ names joined by commas, e.g. O_WRONLY,O_APPEND."""
+    mask = 0
+    for name in flags.split(","):
+        mask |= getattr(os, name)
+    os.close(os.open(path, mask))
+
+
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 

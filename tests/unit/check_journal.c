@@ -91,14 +91,15 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 	uint8_t t = want->type;
 	bool ino = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_ATTR ||
 		   t == GM_J_POLICY || t == GM_J_XATTR_SET || t == GM_J_XATTR_DEL ||
-		   t == GM_J_NODE;
+		   t == GM_J_NODE || t == GM_J_IFLAGS;
 	bool parent = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_UNLINK ||
 		      t == GM_J_RENAME || t == GM_J_NODE;
 	bool owner = t == GM_J_NEW || t == GM_J_ATTR || t == GM_J_NODE;
 	bool value = t == GM_J_XATTR_SET || t == GM_J_NODE;
 	bool policy = t == GM_J_NEW || t == GM_J_POLICY;
 	bool time = t != GM_J_POLICY && t != GM_J_XATTR_SET && t != GM_J_XATTR_DEL;
-	bool name = t != GM_J_ATTR && t != GM_J_POLICY;
+	bool name = t != GM_J_ATTR && t != GM_J_POLICY && t != GM_J_IFLAGS;
+	bool flags = t == GM_J_RENAME || t == GM_J_IFLAGS;
 
 	ck_assert_uint_eq(got->type, t);
 	ck_assert_uint_eq(got->ino, ino ? want->ino : 0);
@@ -107,7 +108,7 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 	ck_assert_uint_eq(got->mode, owner ? want->mode : 0);
 	ck_assert_uint_eq(got->uid, owner ? want->uid : 0);
 	ck_assert_uint_eq(got->gid, owner ? want->gid : 0);
-	ck_assert_uint_eq(got->flags, t == GM_J_RENAME ? want->flags : 0);
+	ck_assert_uint_eq(got->flags, flags ? want->flags : 0);
 	ck_assert_uint_eq(got->policy, policy ? want->policy : 0);
 	ck_assert_uint_eq(got->time_ns, time ? want->time_ns : 0);
 	ck_assert_uint_eq(got->rdev, t == GM_J_NODE ? want->rdev : 0);
