@@ -52,6 +52,15 @@ static int gm_ns_journal(struct gm_fs *fs, const struct gm_jrec *r)
 	return err;
 }
 
+/* A change to inode's own attributes.  An O_TMPFILE file is not in the
+ * journal until its first link, which records it whole (gm_ns_link_recs):
+ * a record before that would name an inode replay never saw.  tree_lock
+ * held. */
+static int gm_ns_journal_of(struct gm_fs *fs, struct gm_inode *inode, const struct gm_jrec *r)
+{
+	return inode->tmpfile ? 0 : gm_ns_journal(fs, r);
+}
+
 /* A directory's contents changed: its mtime and ctime move (tree_lock). */
 static void gm_ns_touch_dir(struct gm_inode *dir, uint64_t time_ns)
 {
@@ -319,14 +328,44 @@ out_unlock:
 	return err;
 }
 
-/* The first link of an O_TMPFILE file is its creation, for the journal. */
-static void gm_ns_link_rec(struct gm_inode *inode, struct gm_jrec *r)
+/*
+ * The first link of an O_TMPFILE file is its creation, for the journal:
+ * the creation record, then its xattrs and chattr flags as they are now,
+ * in one write.  Else just the LINK record r.  tree_lock held.
+ */
+static int gm_ns_link_journal(struct gm_fs *fs, struct gm_inode *inode, struct gm_jrec *r)
 {
-	if (!inode->tmpfile)
-		return;
+	struct gm_jrec *recs;
+	unsigned n = 1;
+	int err;
+
+	if (!inode->tmpfile || !fs->journaling)
+		return gm_ns_journal(fs, r);
 	pthread_mutex_lock(&inode->lock);
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
+		n++;
+	recs = calloc(n + 1, sizeof(*recs));
+	if (!recs) {
+		pthread_mutex_unlock(&inode->lock);
+		return -ENOMEM;
+	}
 	gm_ns_create_rec(inode, r);
+	recs[0] = *r;
+	n = 1;
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
+		recs[n++] = (struct gm_jrec){ .type = GM_J_XATTR_SET, .ino = inode->ino,
+					      .name = x->name, .value = x->value,
+					      .value_len = (uint32_t)x->len };
+	if (inode->iflags)
+		recs[n++] = (struct gm_jrec){ .type = GM_J_IFLAGS, .ino = inode->ino,
+					      .flags = inode->iflags, .time_ns = r->time_ns };
+	err = gm_journal_append_n(&fs->journal, recs, n);
 	pthread_mutex_unlock(&inode->lock);
+	free(recs);
+	if (err)
+		gm_err("journal %s: append of an O_TMPFILE file's first link failed: %s",
+		       fs->journal.path, strerror(-err));
+	return err;
 }
 
 int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
@@ -352,8 +391,7 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	err = gm_ns_check_target(fs, dir, name);
 	if (err)
 		goto out_unlock;
-	gm_ns_link_rec(inode, &r);
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_link_journal(fs, inode, &r);
 	if (err)
 		goto out_unlock;
 	inode->tmpfile = false;
@@ -636,7 +674,7 @@ int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
 	err = -EPERM;
 	if (inode->is_virtual)
 		goto out_unlock;
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_journal_of(fs, inode, &r);
 	if (err)
 		goto out_unlock;
 	inode->perm = r.mode;
@@ -691,7 +729,7 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 		if (err)
 			goto out_unlock;
 	}
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_journal_of(fs, inode, &r);
 	if (err)
 		goto out_unlock;
 	/* Journaled first: a replay redoes a move that fails here, and the
@@ -723,7 +761,7 @@ int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
 	err = -EOPNOTSUPP;
 	if (flags & ~GM_IFLAGS_SUPPORTED)
 		goto out_unlock;	/* the ioctl checked; replay of a newer journal */
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_journal_of(fs, inode, &r);
 	if (err)
 		goto out_unlock;
 	inode->iflags = flags;
@@ -791,7 +829,7 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 	err = gm_xattr_prepare(&prep, !*slot, name, value, len);
 	if (err)
 		goto out_unlock;
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_journal_of(fs, inode, &r);
 	if (err) {
 		free(prep.copy);
 		if (prep.x)
@@ -821,7 +859,7 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 	err = -ENODATA;
 	if (!*slot)
 		goto out_unlock;
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_journal_of(fs, inode, &r);
 	if (err)
 		goto out_unlock;
 	x = *slot;

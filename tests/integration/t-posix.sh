@@ -210,8 +210,10 @@ mkdir "$M/tmpf"
 check_eq "an O_TMPFILE file is written, unseen, then linked in" "unseen, named, 5" "$(py '
 import ctypes, os, sys
 d = sys.argv[1]
-fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o640)
+fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
 os.write(fd, b"hello")
+os.fchmod(fd, 0o640)			# changes before the first link are part
+os.setxattr(fd, "user.origin", b"tmp")	# of the file the journal records then
 seen = "seen" if os.listdir(d) else "unseen"
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.linkat(fd, b"", -100, (d + "/named").encode(), 0x1000):	# AT_EMPTY_PATH
@@ -283,6 +285,9 @@ check "symlinks, fifos, sockets and device nodes are back, links and modes too" 
 	diff "$GM_TMP/before" "$GM_TMP/after"
 check_eq "the symlink's target too" ../target/of/choice "$(readlink "$M/newest")"
 check_eq "the linked O_TMPFILE file's bytes too" hello "$(cat "$M/tmpf/named")"
+check_eq "and the mode and xattr it was given before its link" "640 tmp" \
+	"$(stat -c %a "$M/tmpf/named") $(getfattr --only-values -n user.origin "$M/tmpf/named")"
+check_eq "every journal record applied" 0 "$(grep -c 'did not apply' "$GM_LOG")"
 touch -a -d '2001-01-01 00:00:00 UTC' "$M/atime"
 cat "$M/atime" >/dev/null
 check_eq "noatime: a read leaves atime alone" 978307200 "$(stat -c %X "$M/atime")"
