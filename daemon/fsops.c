@@ -115,6 +115,18 @@ void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups)
 				   .ngroups = n < 0 ? 0 : n > GM_REQ_GROUPS ? GM_REQ_GROUPS : n };
 }
 
+/* Only asked where a rule needs it (a set-group-ID bit to keep or drop),
+ * so the supplementary groups' lookup, a read of /proc, stays off the
+ * common path. */
+bool gm_req_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[GM_REQ_GROUPS];
+	struct gm_ctl_cred c;
+
+	gm_req_cred(req, &c, groups);
+	return c.uid == 0 || gm_ctl_in_group(&c, gid);
+}
+
 static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct gm_fs *fs = userdata;
@@ -136,6 +148,13 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 	if (!fs->passthrough)
 		gm_err("the kernel offers no FUSE passthrough: reads and writes will "
 		       "go through the daemon and mappings will not reach the pool");
+	/* ACLs as tmpfs has them: the kernel enforces, fsops_acl.c keeps.
+	 * The umask is ours to apply (gm_fsops_owner): a directory's default
+	 * ACL takes its place. */
+	if (!fuse_set_feature_flag(conn, FUSE_CAP_POSIX_ACL))
+		gm_warn("the kernel offers no FUSE POSIX ACLs: setfacl will fail");
+	if (!fuse_set_feature_flag(conn, FUSE_CAP_DONT_MASK))
+		gm_warn("the kernel applies the umask itself: default ACLs cannot replace it");
 	conn->time_gran = 1;
 }
 

@@ -13,6 +13,9 @@
 
 extern const struct fuse_lowlevel_ops gm_fsops;
 
+struct gm_new_args;	/* namespace.h */
+struct gm_acl_inh;	/* below, fsops_acl.c */
+
 /* Regular files change size and population behind the daemon's back
  * (passthrough writes and faults), so their attributes are never cached;
  * directories change only through the daemon. */
@@ -40,9 +43,10 @@ void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups);
 
 /* fsops_ns.c */
 /* Create an inode for a request (owner, umask, setgid dirs). */
-struct gm_new_args;
-/* The owner, group and mode bits a request's new inode in dir gets. */
-void gm_fsops_owner(fuse_req_t req, struct gm_inode *dir, struct gm_new_args *a);
+/* The owner, group and mode bits a request's new inode in dir gets; inh
+ * for gm_acl_inherit_apply once it exists. */
+void gm_fsops_owner(fuse_req_t req, struct gm_inode *dir, struct gm_new_args *a,
+		    struct gm_acl_inh *inh);
 int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 		 struct gm_inode **out);
 void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
@@ -71,6 +75,27 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		   struct fuse_file_info *fi);
 void gm_op_statfs(fuse_req_t req, fuse_ino_t ino);
 void gm_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+/* Is the requester root or a member of group gid? */
+bool gm_req_in_group(fuse_req_t req, gid_t gid);
+
+/* fsops_acl.c: POSIX ACLs */
+/* setxattr of system.posix_acl_access (dflt false) or _default. */
+int gm_acl_setxattr(fuse_req_t req, struct gm_inode *inode, bool dflt, const void *v,
+		    size_t len, int flags);
+/* After a chmod to mode: the access ACL's owner, group-class and other
+ * entries follow. */
+int gm_acl_follow_chmod(struct gm_fs *fs, struct gm_inode *inode, mode_t mode);
+/* A directory's default ACL handed to a new inode: prepare before the
+ * create (true: a->mode is masked by it, so no umask applies), apply
+ * after it (inode NULL if the create failed; frees inh either way). */
+struct gm_acl_inh {
+	void *acc, *def;
+	size_t len;
+};
+bool gm_acl_inherit_prepare(struct gm_inode *dir, struct gm_new_args *a,
+			    struct gm_acl_inh *inh);
+void gm_acl_inherit_apply(struct gm_fs *fs, struct gm_inode *inode, struct gm_acl_inh *inh);
 
 /* fsops_iflags.c: chattr flags */
 uint32_t gm_inode_iflags(struct gm_inode *inode);

@@ -123,18 +123,6 @@ static int gm_set_times(struct gm_inode *inode, const struct stat *attr, int to_
 	return err;
 }
 
-/* Is the requester root or a member of group gid?  Only asked for a
- * set-group-ID file without group-execute, so the supplementary groups'
- * lookup (a read of /proc) stays off the common path. */
-static bool gm_req_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[GM_REQ_GROUPS];
-	struct gm_ctl_cred c;
-
-	gm_req_cred(req, &c, groups);
-	return c.uid == 0 || gm_ctl_in_group(&c, gid);
-}
-
 /*
  * With HANDLE_KILLPRIV_V2 the kernel leaves clearing set-user-ID and
  * set-group-ID to us, after it has checked CAP_FSETID itself.  It asks in
@@ -199,6 +187,8 @@ static int gm_setattr_apply(fuse_req_t req, struct gm_inode *inode, struct stat 
 	if (!err && mask)
 		err = gm_ns_set_attr(fs, inode, mask, attr->st_mode, attr->st_uid,
 				     attr->st_gid, 0);
+	if (!err && mask & GM_ATTR_MODE)
+		err = gm_acl_follow_chmod(fs, inode, attr->st_mode);
 	if (!err && to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
 		err = gm_set_times(inode, attr, to_set);

@@ -133,12 +133,14 @@ void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_f
 	struct gm_fs *fs = gm_req_fs(req);
 	struct gm_inode *dir = gm_fs_inode(fs, parent);
 	struct gm_new_args a = { .mode = S_IFREG | (mode & 07777) };
+	struct gm_acl_inh inh;
 	struct gm_inode *inode;
 	int err;
 
 	gm_count(fs, GM_OP_TMPFILE);
-	gm_fsops_owner(req, dir, &a);
+	gm_fsops_owner(req, dir, &a, &inh);
 	err = gm_ns_tmpfile(fs, dir, &a, &inode);
+	gm_acl_inherit_apply(fs, err ? NULL : inode, &inh);
 	gm_fs_put(fs, dir);
 	if (err)
 		return gm_reply_err(req, err);

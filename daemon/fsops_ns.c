@@ -58,13 +58,16 @@ void gm_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 /* Create any kind of inode: a->name, a->mode and for nodes a->rdev or
  * a->link are the caller's; the owner, umask and setgid directories are
  * applied here.  Logs refusals that a user may puzzle over. */
-void gm_fsops_owner(fuse_req_t req, struct gm_inode *dir, struct gm_new_args *a)
+void gm_fsops_owner(fuse_req_t req, struct gm_inode *dir, struct gm_new_args *a,
+		    struct gm_acl_inh *inh)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
 	a->uid = ctx->uid;
 	a->gid = ctx->gid;
-	if (!S_ISLNK(a->mode))
+	if (S_ISLNK(a->mode))
+		memset(inh, 0, sizeof(*inh));
+	else if (!gm_acl_inherit_prepare(dir, a, inh))
 		a->mode &= ~(mode_t)(ctx->umask & 0777);
 	/* setgid directories hand their group down, as on any local fs */
 	pthread_mutex_lock(&dir->lock);
@@ -81,10 +84,12 @@ int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 {
 	struct gm_fs *fs = gm_req_fs(req);
 	struct gm_inode *dir = gm_fs_inode(fs, parent);
+	struct gm_acl_inh inh;
 	int err;
 
-	gm_fsops_owner(req, dir, a);
+	gm_fsops_owner(req, dir, a, &inh);
 	err = gm_ns_new(fs, dir, a, out);
+	gm_acl_inherit_apply(fs, err ? NULL : *out, &inh);
 	if (!err && S_ISREG(a->mode))
 		gm_backing_make_room(fs, *out);
 	if (err == -EINVAL)

@@ -2,8 +2,9 @@
  * FUSE extended-attribute operations.  user.gmemfs.pagesize is the page-size
  * policy (a view of inode->policy, changed through namespace.c); other
  * user.* and trusted.* attributes are stored and journaled as given (the
- * kernel lets only CAP_SYS_ADMIN near trusted.*); the security and system
- * namespaces are not supported.
+ * kernel lets only CAP_SYS_ADMIN near trusted.*), and so are the POSIX
+ * ACLs, through fsops_acl.c; the security namespace and the rest of system
+ * are not supported.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <linux/limits.h>	/* XATTR_NAME_MAX */
 #include <sys/xattr.h>
 
+#include "acl.h"
 #include "fsops.h"
 #include "gmemfs_ctl.h"
 #include "log.h"
@@ -36,8 +38,9 @@ static bool gm_xattr_stored(const char *name, size_t len)
 }
 
 /* Classify a name: 1 = our policy xattr, 2 = the control socket's path
- * (read-only, on the root), 0 = a plain user xattr, or a negative errno
- * for names we do not take. */
+ * (read-only, on the root), 3 and 4 = the access and default ACL
+ * (fsops_acl.c), 0 = a plain user xattr, or a negative errno for names we
+ * do not take. */
 static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 {
 	size_t len = strlen(name);
@@ -48,6 +51,10 @@ static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 		return 1;
 	if (!strcmp(name, GMEMFS_XATTR_CTL_SOCKET))
 		return 2;
+	if (!strcmp(name, GM_ACL_ACCESS))
+		return 3;
+	if (!strcmp(name, GM_ACL_DEFAULT))
+		return 4;
 	if (!strncmp(name, GMEMFS_XATTR_PREFIX, strlen(GMEMFS_XATTR_PREFIX))) {
 		gm_info("file %llu: xattr %s refused: not a gmemfs attribute",
 			(unsigned long long)inode->ino, name);
@@ -100,6 +107,8 @@ void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 	else if (!err && kind == 1)
 		/* Every inode has a policy: there is nothing to create. */
 		err = flags & XATTR_CREATE ? -EEXIST : gm_policy_set_text(fs, inode, value, size);
+	else if (!err && (kind == 3 || kind == 4))
+		err = gm_acl_setxattr(req, inode, kind == 4, value, size, flags);
 	else if (!err)
 		err = size > GM_J_VALUE_MAX ? -E2BIG :
 		      gm_ns_xattr_set(fs, inode, name, value, size, flags);
