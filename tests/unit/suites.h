@@ -15,5 +15,6 @@ Suite *make_prov_kvm_suite(void);
 Suite *make_chan_suite(void);
 Suite *make_snapfmt_suite(void);
 Suite *make_fcjson_suite(void);
+Suite *make_acl_suite(void);
 
 #endif
