@@ -29,6 +29,7 @@ struct gm_cli {
 	char *log_level;
 	char *ctl_socket;
 	char *shrink_mapped;
+	char *views;
 	int version;
 };
 
@@ -41,6 +42,7 @@ static const struct fuse_opt gm_cli_spec[] = {
 	GM_OPT("--log-level=%s", log_level),
 	GM_OPT("--ctl-socket=%s", ctl_socket),
 	GM_OPT("--shrink-mapped=%s", shrink_mapped),
+	GM_OPT("--views=%s", views),
 	GM_OPT("--version", version),
 	FUSE_OPT_END
 };
@@ -66,10 +68,25 @@ static void gm_usage(const char *prog)
 	       "    --shrink-mapped=WHAT   refuse (EBUSY) or allow a truncate below what\n"
 	       "                           a process maps (default refuse: a running\n"
 	       "                           guest keeps its memory)\n"
+	       "    --views=WHAT           hidden or visible: whether the root's\n"
+	       "                           listing shows " GMEMFS_CTL_DIR " (default hidden;\n"
+	       "                           it opens by name either way)\n"
 	       "    --version              print versions and exit\n\n",
 	       prog, GM_POOL_DEFAULT_PCT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
+}
+
+/* A two-word option: *out false for the first word (and when not given),
+ * true for the second; -EINVAL, said, for anything else. */
+static int gm_opt_either(const char *opt, const char *val, const char *no, const char *yes,
+			 bool *out)
+{
+	*out = val && !strcmp(val, yes);
+	if (!val || *out || !strcmp(val, no))
+		return 0;
+	fprintf(stderr, "gmemfsd: %s=%s: use %s or %s\n", opt, val, no, yes);
+	return -EINVAL;
 }
 
 static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
@@ -88,13 +105,10 @@ static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
 			"comma-separated\n", cli->hugepages);
 		return -EINVAL;
 	}
-	if (cli->shrink_mapped && strcmp(cli->shrink_mapped, "refuse") &&
-	    strcmp(cli->shrink_mapped, "allow")) {
-		fprintf(stderr, "gmemfsd: --shrink-mapped=%s: use refuse or allow\n",
-			cli->shrink_mapped);
+	if (gm_opt_either("--shrink-mapped", cli->shrink_mapped, "refuse", "allow",
+			  &o->shrink_mapped) ||
+	    gm_opt_either("--views", cli->views, "hidden", "visible", &o->views_visible))
 		return -EINVAL;
-	}
-	o->shrink_mapped = cli->shrink_mapped && !strcmp(cli->shrink_mapped, "allow");
 	o->log_level = GM_LOG_INFO;
 	if (cli->log_level && gm_log_parse_level(cli->log_level, &o->log_level)) {
 		fprintf(stderr, "gmemfsd: --log-level=%s: use error, warn, info or debug\n",
@@ -392,6 +406,7 @@ out:
 	free(cli.log_level);
 	free(cli.ctl_socket);
 	free(cli.shrink_mapped);
+	free(cli.views);
 	fuse_opt_free_args(&args);
 	return err;
 }

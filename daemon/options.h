@@ -22,6 +22,8 @@ struct gm_opts {
 	enum gm_log_level log_level;	/* --log-level */
 	bool shrink_mapped;		/* --shrink-mapped=allow: a truncate below
 					 * a live mapping goes ahead, as POSIX lets it */
+	bool views_visible;		/* --views=visible: readdir of the root
+					 * lists .gmemfs (hidden: by name only) */
 	bool foreground;
 };
 

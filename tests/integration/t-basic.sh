@@ -21,7 +21,8 @@ T=$GM_TMP
 
 check_eq "mount type is fuse.gmemfs" "fuse.gmemfs" \
 	"$(awk -v m="$M" '$2 == m { print $3 }' /proc/self/mounts)"
-check_eq "new mount lists no files" "" "$(ls "$M")"
+check_eq "new mount lists no files, not even .gmemfs (ls -A)" "" "$(ls -A "$M")"
+check "but .gmemfs/stats opens by name" gm_stats 'd["pool"]["budget"]'
 
 # --- directories and small files ---
 check "mkdir -p a/b/c" mkdir -p "$M/a/b/c"

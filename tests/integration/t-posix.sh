@@ -9,7 +9,7 @@
 # 2 MiB st_blksize nobody chose; trusted.* xattrs; RENAME_WHITEOUT and an
 # overlayfs upper layer; .gmemfs/stats shows a
 # reader only the files it could list; O_TMPFILE; atime by the mount's
-# relatime or noatime; --shrink-mapped=allow.
+# relatime or noatime; --shrink-mapped=allow; --views=visible.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -278,12 +278,14 @@ print(os.fstat(fd).st_nlink)
 gm_tree >"$GM_TMP/before"
 check "gmemfsd is killed" gm_stop KILL
 umount -l "$M"
-gm_start -o dev,noatime --shrink-mapped=allow ||
+gm_start -o dev,noatime --shrink-mapped=allow --views=visible ||
 	gm_bail "gmemfsd mounts again, with -o dev,noatime"
 gm_tree >"$GM_TMP/after"
 check "symlinks, fifos, sockets and device nodes are back, links and modes too" \
 	diff "$GM_TMP/before" "$GM_TMP/after"
 check_eq "the symlink's target too" ../target/of/choice "$(readlink "$M/newest")"
+check_eq "with --views=visible the root's listing shows .gmemfs" .gmemfs \
+	"$(ls -A "$M" | grep -x .gmemfs)"
 check_eq "the linked O_TMPFILE file's bytes too" hello "$(cat "$M/tmpf/named")"
 check_eq "and the mode and xattr it was given before its link" "640 tmp" \
 	"$(stat -c %a "$M/tmpf/named") $(getfattr --only-values -n user.origin "$M/tmpf/named")"
