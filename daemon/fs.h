@@ -2,11 +2,13 @@
  * The mounted filesystem's state, shared by every part of gmemfsd, and the
  * one way FUSE nodeids become inodes.
  *
- * A nodeid is the address of the daemon's struct gm_inode (FUSE_ROOT_ID
- * names the root).  Every reply that hands the kernel a nodeid (lookup,
- * create, mkdir, link, readdirplus) carries one reference that FUSE forget
- * gives back; gm_fs_inode() is the only way from a nodeid to an inode and
- * takes a reference of its own, released with gm_fs_put().
+ * A nodeid is the inode's number (the root's is FUSE_ROOT_ID), found in
+ * the inode table: never reused, so a file handle (open_by_handle_at, NFS
+ * export) that outlived its inode finds nothing rather than another file.
+ * Every reply that hands the kernel a nodeid (lookup, create, mkdir, link,
+ * readdirplus) carries one reference that FUSE forget gives back;
+ * gm_fs_inode() is the way from a nodeid to an inode and takes a reference
+ * of its own, released with gm_fs_put().
  *
  * Not for: the tables' mechanics (inode.h), journaling (namespace.h).
  */
@@ -56,6 +58,9 @@ struct gm_fs {
 	struct gm_inode *ctl_dir;	/* .gmemfs: virtual */
 	struct gm_inode *stats_file;	/* .gmemfs/stats: virtual */
 	uint64_t next_ino;		/* under it.tree_lock */
+	uint32_t generation;		/* of every nodeid, new at each start: an
+					 * inode number freed before a restart may
+					 * come back, a file handle must not */
 	struct gm_journal journal;	/* appends under it.tree_lock */
 	bool journaling;		/* false while replaying */
 	unsigned replay_failures;	/* records that did not apply at start */
@@ -73,18 +78,31 @@ static inline void gm_count(struct gm_fs *fs, enum gm_op op)
 }
 
 /* The inode behind a nodeid, with a reference. */
+/* NULL only for a nodeid the kernel holds no reference to: a file
+ * handle's, which LOOKUP of "." or ".." sends (fsops_ns.c). */
 static inline struct gm_inode *gm_fs_inode(struct gm_fs *fs, fuse_ino_t nodeid)
 {
-	struct gm_inode *inode;
+	if (nodeid == FUSE_ROOT_ID) {
+		gm_inode_ref(fs->root, 1);
+		return fs->root;
+	}
+	return gm_inode_find(&fs->it, nodeid);
+}
 
-	inode = nodeid == FUSE_ROOT_ID ? fs->root : (struct gm_inode *)(uintptr_t)nodeid;
-	gm_inode_ref(inode, 1);
+/* An inode something else holds a reference to for the whole call (the
+ * kernel's lookup count for forget, an open file for read, write and
+ * release): no reference of its own. */
+static inline struct gm_inode *gm_fs_inode_held(struct gm_fs *fs, fuse_ino_t nodeid)
+{
+	struct gm_inode *inode = gm_fs_inode(fs, nodeid);
+
+	gm_inode_put(&fs->it, inode, 1);	/* never the last: it is held */
 	return inode;
 }
 
 static inline fuse_ino_t gm_fs_nodeid(struct gm_fs *fs, struct gm_inode *inode)
 {
-	return inode == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+	return inode == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)inode->ino;
 }
 
 static inline void gm_fs_put(struct gm_fs *fs, struct gm_inode *inode)

@@ -86,7 +86,7 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = gm_fs_nodeid(fs, inode);
-	e->generation = inode->ino;	/* nodeids are addresses and get reused */
+	e->generation = fs->generation;
 	gm_fill_stat(inode, &e->attr);
 	e->entry_timeout = GM_DIR_TIMEOUT;
 	e->attr_timeout = gm_attr_timeout(&e->attr);
@@ -155,6 +155,8 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 		gm_warn("the kernel offers no FUSE POSIX ACLs: setfacl will fail");
 	if (!fuse_set_feature_flag(conn, FUSE_CAP_DONT_MASK))
 		gm_warn("the kernel applies the umask itself: default ACLs cannot replace it");
+	/* File handles: nodeids are inode numbers, found or not (ESTALE). */
+	fuse_set_feature_flag(conn, FUSE_CAP_EXPORT_SUPPORT);
 	conn->time_gran = 1;
 }
 

@@ -151,7 +151,7 @@ void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_f
 void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
-	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
+	struct gm_inode *inode = gm_fs_inode_held(fs, ino);
 
 	gm_count(fs, GM_OP_RELEASE);
 	if (inode->is_virtual) {
@@ -189,7 +189,7 @@ void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
-	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
+	struct gm_inode *inode = gm_fs_inode_held(fs, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	if (inode->is_virtual)
@@ -207,7 +207,7 @@ void gm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		 struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
-	struct gm_inode *inode = (struct gm_inode *)(uintptr_t)ino;
+	struct gm_inode *inode = gm_fs_inode_held(fs, ino);
 	ssize_t n;
 
 	(void)fi;

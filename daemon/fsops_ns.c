@@ -14,6 +14,27 @@
 #include "namespace.h"
 #include "recover.h"
 
+/* LOOKUP of "." or "..": the kernel opening a file handle (export
+ * support) asks for the inode itself, or for a directory's parent. */
+static void gm_lookup_dot(fuse_req_t req, struct gm_fs *fs, struct gm_inode *dir,
+			  bool dotdot)
+{
+	struct gm_inode *inode = dir;
+
+	if (dotdot) {
+		if (dir->type != S_IFDIR) {
+			gm_fs_put(fs, dir);
+			return gm_reply_err(req, -ENOTDIR);
+		}
+		pthread_mutex_lock(&fs->it.tree_lock);
+		inode = dir->parent;
+		gm_inode_ref(inode, 1);
+		pthread_mutex_unlock(&fs->it.tree_lock);
+		gm_fs_put(fs, dir);
+	}
+	gm_reply_entry(req, fs, inode);	/* the reference goes to the kernel */
+}
+
 void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct gm_fs *fs = gm_req_fs(req);
@@ -22,6 +43,10 @@ void gm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err;
 
 	gm_count(fs, GM_OP_LOOKUP);
+	if (!dir)
+		return gm_reply_err(req, -ESTALE);	/* a file handle's inode is gone */
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return gm_lookup_dot(req, fs, dir, name[1] == '.');
 	err = gm_ns_check_name(name);
 	if (err == -EINVAL)
 		err = -ENOENT;
@@ -38,7 +63,7 @@ void gm_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 	gm_count(fs, GM_OP_FORGET);
 	if (ino != FUSE_ROOT_ID)
-		gm_inode_put(&fs->it, (struct gm_inode *)(uintptr_t)ino, nlookup);
+		gm_inode_put(&fs->it, gm_fs_inode_held(fs, ino), nlookup);
 	fuse_reply_none(req);
 }
 
@@ -49,7 +74,7 @@ void gm_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 	gm_count(fs, GM_OP_FORGET);
 	for (size_t i = 0; i < count; i++) {
 		if (forgets[i].ino != FUSE_ROOT_ID)
-			gm_inode_put(&fs->it, (struct gm_inode *)(uintptr_t)forgets[i].ino,
+			gm_inode_put(&fs->it, gm_fs_inode_held(fs, forgets[i].ino),
 				     forgets[i].nlookup);
 	}
 	fuse_reply_none(req);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "backing.h"
+#include "clock.h"
 #include "log.h"
 #include "namespace.h"
 #include "recover.h"
@@ -394,6 +395,7 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 
 	fs->opts = opts;
 	fs->next_ino = GM_INO_FIRST;
+	fs->generation = (uint32_t)gm_clock_ns(CLOCK_REALTIME) | 1;
 	err = gm_itable_init(&fs->it, gm_backing_evict, fs);
 	if (err)
 		return err;

@@ -9,7 +9,7 @@
 # 2 MiB st_blksize nobody chose; trusted.* xattrs; RENAME_WHITEOUT and an
 # overlayfs upper layer; .gmemfs/stats shows a
 # reader only the files it could list; O_TMPFILE; atime by the mount's
-# relatime or noatime; --shrink-mapped=allow; --views=visible.
+# relatime or noatime; file handles; --shrink-mapped=allow; --views=visible.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -274,6 +274,43 @@ os.rename(sys.argv[1], sys.argv[2])
 print(os.fstat(fd).st_nlink)
 ' "$M/dir-a" "$M/dir-b")"
 
+# --- file handles: open_by_handle_at after the kernel forgot the inode ---
+# fh OP PATH...: "save" writes PATH's handle to PATH.fh in $GM_TMP; "open"
+# opens by it (dropping the kernel's dentries and inodes first, so that
+# the daemon is asked) and prints what it read, or the errno.
+fh() {
+	python3 -c 'import ctypes, errno, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+op, path, keep = sys.argv[1], sys.argv[2], sys.argv[3] + "/" + os.path.basename(sys.argv[2]) + ".fh"
+if op == "save":
+    buf = ctypes.create_string_buffer(136)
+    struct.pack_into("II", buf, 0, 128, 0)
+    if libc.name_to_handle_at(-100, path.encode(), buf, ctypes.byref(ctypes.c_int()), 0):
+        sys.exit(os.strerror(ctypes.get_errno()))
+    open(keep, "wb").write(buf.raw)
+    sys.exit(0)
+buf = ctypes.create_string_buffer(open(keep, "rb").read())
+open("/proc/sys/vm/drop_caches", "w").write("2\n")
+mnt = os.open(sys.argv[4], os.O_RDONLY | os.O_DIRECTORY)
+fd = libc.open_by_handle_at(mnt, buf, os.O_RDONLY)
+if fd < 0:
+    print(errno.errorcode[ctypes.get_errno()])
+elif os.path.isdir("/proc/self/fd/%d" % fd):
+    print(" ".join(sorted(os.listdir(fd))))
+else:
+    print(os.read(fd, 64).decode())' "$1" "$2" "$GM_TMP" "$M"
+}
+echo "kept by handle" >"$M/byhandle"
+mkdir "$M/hdir" && touch "$M/hdir/inside"
+echo "short-lived" >"$M/gone"
+# shellcheck disable=SC2317 # called through check
+fh_save_all() { fh save "$M/byhandle" && fh save "$M/hdir" && fh save "$M/gone"; }
+check "name_to_handle_at of a file, a directory, and a file to remove" fh_save_all
+check_eq "open_by_handle_at of the file reads it" "kept by handle" "$(fh open "$M/byhandle")"
+check_eq "of the directory lists it" inside "$(fh open "$M/hdir")"
+rm "$M/gone"
+check_eq "of a removed file: ESTALE" ESTALE "$(fh open "$M/gone")"
+
 # --- all of it back after kill -9, and device nodes work where allowed ---
 gm_tree >"$GM_TMP/before"
 check "gmemfsd is killed" gm_stop KILL
@@ -284,8 +321,10 @@ gm_tree >"$GM_TMP/after"
 check "symlinks, fifos, sockets and device nodes are back, links and modes too" \
 	diff "$GM_TMP/before" "$GM_TMP/after"
 check_eq "the symlink's target too" ../target/of/choice "$(readlink "$M/newest")"
+check_eq "a handle from before the restart is stale (inode numbers may come back)" \
+	ESTALE "$(fh open "$M/byhandle")"
 check_eq "with --views=visible the root's listing shows .gmemfs" .gmemfs \
-	"$(ls -A "$M" | grep -x .gmemfs)"
+	"$(find "$M" -mindepth 1 -maxdepth 1 -name .gmemfs -printf %f)"
 check_eq "the linked O_TMPFILE file's bytes too" hello "$(cat "$M/tmpf/named")"
 check_eq "and the mode and xattr it was given before its link" "640 tmp" \
 	"$(stat -c %a "$M/tmpf/named") $(getfattr --only-values -n user.origin "$M/tmpf/named")"
