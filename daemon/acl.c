@@ -71,7 +71,7 @@ static int acl_rank(uint16_t tag)
 
 int gm_acl_valid(const void *v, size_t len)
 {
-	uint32_t version, prev_id = 0;
+	uint32_t version;
 	int seen[6] = { 0 }, prev_rank = -1;
 
 	if (len < ACL_HDR + ACL_ENTRY || (len - ACL_HDR) % ACL_ENTRY)
@@ -81,17 +81,14 @@ int gm_acl_valid(const void *v, size_t len)
 		return -EINVAL;
 	for (size_t i = 0; i < acl_count(len); i++) {
 		int rank = acl_rank(acl_tag(v, i));
-		bool named = rank == 1 || rank == 3;
+		bool named = rank == 1 || rank == 3;	/* any number, any order */
 
 		if (rank < 0 || rank < prev_rank || acl_perm(v, i) & ~7u)
 			return -EINVAL;
 		if (!named && seen[rank])
 			return -EINVAL;	/* one owner, owning group, mask, other */
-		if (named && rank == prev_rank && acl_id(v, i) <= prev_id)
-			return -EINVAL;	/* named ids ascend, once each */
 		seen[rank]++;
 		prev_rank = rank;
-		prev_id = acl_id(v, i);
 	}
 	if (!seen[0] || !seen[2] || !seen[5] || ((seen[1] || seen[3]) && !seen[4]))
 		return -EINVAL;
@@ -114,6 +111,48 @@ static size_t acl_group_class(const void *v, size_t len)
 	long m = acl_find(v, len, ACL_MASK);
 
 	return (size_t)(m >= 0 ? m : acl_find(v, len, ACL_GROUP_OBJ));
+}
+
+/* The mask's perms, or 7 without a mask. */
+static unsigned acl_mask(const void *v, size_t len)
+{
+	long m = acl_find(v, len, ACL_MASK);
+
+	return m >= 0 ? acl_perm(v, (size_t)m) : 7;
+}
+
+bool gm_acl_permits(const void *v, size_t len, const struct gm_acl_who *who, uid_t owner,
+		    gid_t group, unsigned want)
+{
+	bool group_found = false;
+
+	want &= 7;
+	for (size_t i = 0; i < acl_count(len); i++) {
+		unsigned perm = acl_perm(v, i);
+
+		switch (acl_tag(v, i)) {
+		case ACL_USER_OBJ:
+			if (who->uid == owner)
+				return (perm & want) == want;
+			break;
+		case ACL_USER:
+			if (who->uid == acl_id(v, i))
+				return (perm & acl_mask(v, len) & want) == want;
+			break;
+		case ACL_GROUP_OBJ:
+		case ACL_GROUP:
+			if (!who->in_group(who->ctx, acl_tag(v, i) == ACL_GROUP_OBJ ? group :
+					   (gid_t)acl_id(v, i)))
+				break;
+			group_found = true;
+			if ((perm & acl_mask(v, len) & want) == want)
+				return true;
+			break;
+		case ACL_OTHER:
+			return !group_found && (perm & want) == want;
+		}
+	}
+	return false;
 }
 
 mode_t gm_acl_mode(const void *v, size_t len, bool *equiv)

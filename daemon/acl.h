@@ -21,8 +21,22 @@
 
 /* 0 if v is a well-formed ACL (the kernel's posix_acl_valid rules: one
  * owner, owning-group and other entry, a mask where named entries are,
- * entries in tag order and named ids ascending), else -EINVAL. */
+ * entries in tag order), else -EINVAL. */
 int gm_acl_valid(const void *v, size_t len);
+
+/* Whom an access check is for: a uid, and whether it is in a group. */
+struct gm_acl_who {
+	uid_t uid;
+	bool (*in_group)(const void *ctx, gid_t gid);
+	const void *ctx;
+};
+
+/* Does valid access ACL v grant who the rwx bits in want, for a file owned
+ * by owner:group?  The kernel's posix_acl_permission walk: the owner's
+ * entry, a named user's (through the mask), the groups' (through the
+ * mask; any matching group that grants), else other's. */
+bool gm_acl_permits(const void *v, size_t len, const struct gm_acl_who *who, uid_t owner,
+		    gid_t group, unsigned want);
 
 /* The permission bits (0777) an access ACL gives the mode: the owner's,
  * the mask's (or the owning group's without one), and other's.  *equiv:

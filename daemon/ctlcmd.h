@@ -65,7 +65,8 @@ int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out);
 /* gm_ctl_resolve, then gm_ctl_require(mask) on what it found. */
 int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out);
 /* Does the requester have permission mask (R_OK|W_OK|X_OK) on inode, as
- * the kernel's mode check would decide?  Root may do everything. */
+ * the kernel's check would decide, by the mode or the access ACL?  Root
+ * may do everything but write to an immutable or append-only file. */
 bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask);
 /* Is gid c's primary group or one of its supplementary groups? */
 bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid);

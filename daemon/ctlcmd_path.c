@@ -2,8 +2,8 @@
  * Names and permissions for control requests: a request names a file by
  * its path relative to the mount root, walked here through the daemon's
  * own dentry table (no FUSE round trip, no kernel lookup counts), and may
- * act on it only as the file's mode allows the requester, the way the
- * kernel's default_permissions check does for the mount.
+ * act on it only as the file's mode and access ACL allow the requester,
+ * the way the kernel's default_permissions check does for the mount.
  *
  * Not for: what a command then does (ctlcmd_<area>.c).
  */
@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "ctlcmd.h"
+#include "iflags.h"
 #include "namespace.h"
 
 bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid)
@@ -26,21 +28,44 @@ bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid)
 	return false;
 }
 
-bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask)
+static bool gm_ctl_cred_in_group(const void *c, gid_t gid)
 {
+	return gm_ctl_in_group(c, gid);
+}
+
+/* The mode's answer, or the access ACL's where the file has one.
+ * inode->lock held. */
+static bool gm_ctl_may_locked(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask)
+{
+	struct gm_xattr *acl = *gm_xattr_slot(inode, GM_ACL_ACCESS);
+	struct gm_acl_who who = { .uid = c->uid, .in_group = gm_ctl_cred_in_group, .ctx = c };
 	mode_t perm;
 
-	if (c->uid == 0)
-		return true;
-	pthread_mutex_lock(&inode->lock);
+	if (acl && gm_acl_valid(acl->value, acl->len) == 0)
+		return gm_acl_permits(acl->value, acl->len, &who, inode->uid, inode->gid,
+				      (unsigned)mask);
 	if (c->uid == inode->uid)
 		perm = inode->perm >> 6;
 	else if (gm_ctl_in_group(c, inode->gid))
 		perm = inode->perm >> 3;
 	else
 		perm = inode->perm;
-	pthread_mutex_unlock(&inode->lock);
 	return (perm & mask & 7) == (mask & 7);
+}
+
+bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask)
+{
+	bool ok;
+
+	pthread_mutex_lock(&inode->lock);
+	/* An immutable or append-only file hands out no writable memory, to
+	 * root neither (the VFS's rule for opening it). */
+	if (mask & W_OK && inode->type == S_IFREG && gm_iflags_frozen(inode->iflags))
+		ok = false;
+	else
+		ok = c->uid == 0 || gm_ctl_may_locked(c, inode, mask);
+	pthread_mutex_unlock(&inode->lock);
+	return ok;
 }
 
 static const char *gm_ctl_mask_name(int mask)

@@ -86,7 +86,8 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = gm_fs_nodeid(fs, inode);
-	e->generation = fs->generation;
+	/* The kernel made the root with generation 0 ("..": a handle's parent). */
+	e->generation = inode == fs->root ? 0 : fs->generation;
 	gm_fill_stat(inode, &e->attr);
 	e->entry_timeout = GM_DIR_TIMEOUT;
 	e->attr_timeout = gm_attr_timeout(&e->attr);

@@ -83,19 +83,16 @@ bool gm_req_in_group(fuse_req_t req, gid_t gid);
 /* setxattr of system.posix_acl_access (dflt false) or _default. */
 int gm_acl_setxattr(fuse_req_t req, struct gm_inode *inode, bool dflt, const void *v,
 		    size_t len, int flags);
-/* After a chmod to mode: the access ACL's owner, group-class and other
- * entries follow. */
-int gm_acl_follow_chmod(struct gm_fs *fs, struct gm_inode *inode, mode_t mode);
 /* A directory's default ACL handed to a new inode: prepare before the
- * create (true: a->mode is masked by it, so no umask applies), apply
- * after it (inode NULL if the create failed; frees inh either way). */
+ * create (true: a->mode is masked by it, so no umask applies, and a
+ * carries the ACLs the creation journals with the inode), done after. */
 struct gm_acl_inh {
 	void *acc, *def;
 	size_t len;
 };
 bool gm_acl_inherit_prepare(struct gm_inode *dir, struct gm_new_args *a,
 			    struct gm_acl_inh *inh);
-void gm_acl_inherit_apply(struct gm_fs *fs, struct gm_inode *inode, struct gm_acl_inh *inh);
+void gm_acl_inherit_done(struct gm_acl_inh *inh);
 
 /* fsops_iflags.c: chattr flags */
 uint32_t gm_inode_iflags(struct gm_inode *inode);

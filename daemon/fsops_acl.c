@@ -3,8 +3,9 @@
  * permissions against the ACLs, which it reads as the xattrs acl.h names;
  * the daemon keeps them with the other xattrs (journaled) and does what a
  * local filesystem's VFS does around them: setfacl moves the mode's bits,
- * chmod rewrites the access ACL, and a directory's default ACL, not the
- * umask, shapes what is created in it.
+ * chmod rewrites the access ACL (namespace.c, in the mode's journal
+ * write), and a directory's default ACL, not the umask, shapes what is
+ * created in it (journaled with the creation).
  *
  * Not for: the byte format (acl.c) or plain xattrs (fsops_xattr.c).
  */
@@ -22,18 +23,22 @@
 static void *gm_acl_copy(struct gm_inode *inode, const char *name, size_t *len)
 {
 	struct gm_xattr *x;
+	const char *why = NULL;
 	void *copy = NULL;
 
 	pthread_mutex_lock(&inode->lock);
 	x = *gm_xattr_slot(inode, name);
-	if (x && gm_acl_valid(x->value, x->len) == 0 && (copy = malloc(x->len))) {
+	if (x && gm_acl_valid(x->value, x->len))
+		why = "not a valid ACL";
+	else if (x && !(copy = malloc(x->len)))
+		why = "out of memory";
+	if (copy) {
 		memcpy(copy, x->value, x->len);
 		*len = x->len;
 	}
 	pthread_mutex_unlock(&inode->lock);
-	if (x && !copy)
-		gm_warn("file %llu: %s not applied: %s", (unsigned long long)inode->ino, name,
-			gm_acl_valid(x->value, x->len) ? "not a valid ACL" : "out of memory");
+	if (why)
+		gm_warn("file %llu: %s not applied: %s", (unsigned long long)inode->ino, name, why);
 	return copy;
 }
 
@@ -84,18 +89,8 @@ int gm_acl_setxattr(fuse_req_t req, struct gm_inode *inode, bool dflt, const voi
 	return gm_acl_set_access(req, inode, v, len, flags);
 }
 
-int gm_acl_follow_chmod(struct gm_fs *fs, struct gm_inode *inode, mode_t mode)
-{
-	size_t len = 0;
-	void *acl = gm_acl_copy(inode, GM_ACL_ACCESS, &len);
-	int err = 0;
-
-	if (acl && gm_acl_chmod(acl, len, mode))
-		err = gm_ns_xattr_set(fs, inode, GM_ACL_ACCESS, acl, len, 0);
-	free(acl);
-	return err;
-}
-
+/* Out of memory here leaves the umask to apply and no ACL: the new inode
+ * gets fewer rights, never more. */
 bool gm_acl_inherit_prepare(struct gm_inode *dir, struct gm_new_args *a,
 			    struct gm_acl_inh *inh)
 {
@@ -106,12 +101,13 @@ bool gm_acl_inherit_prepare(struct gm_inode *dir, struct gm_new_args *a,
 	if (!inh->def)
 		return false;
 	inh->acc = malloc(inh->len);
-	if (inh->acc) {
-		memcpy(inh->acc, inh->def, inh->len);
-		a->mode = (a->mode & ~(mode_t)0777) |
-			  gm_acl_inherit(inh->acc, inh->len, a->mode, &equiv);
+	if (!inh->acc) {
+		gm_acl_inherit_done(inh);
+		return false;
 	}
-	if (!inh->acc || equiv) {
+	memcpy(inh->acc, inh->def, inh->len);
+	a->mode = (a->mode & ~(mode_t)0777) | gm_acl_inherit(inh->acc, inh->len, a->mode, &equiv);
+	if (equiv) {
 		free(inh->acc);
 		inh->acc = NULL;
 	}
@@ -119,20 +115,14 @@ bool gm_acl_inherit_prepare(struct gm_inode *dir, struct gm_new_args *a,
 		free(inh->def);		/* only directories pass it on */
 		inh->def = NULL;
 	}
+	a->acl_access = inh->acc;
+	a->acl_default = inh->def;
+	a->acl_len = inh->len;
 	return true;
 }
 
-void gm_acl_inherit_apply(struct gm_fs *fs, struct gm_inode *inode, struct gm_acl_inh *inh)
+void gm_acl_inherit_done(struct gm_acl_inh *inh)
 {
-	int err = 0;
-
-	if (inode && inh->acc)
-		err = gm_ns_xattr_set(fs, inode, GM_ACL_ACCESS, inh->acc, inh->len, 0);
-	if (inode && !err && inh->def)
-		err = gm_ns_xattr_set(fs, inode, GM_ACL_DEFAULT, inh->def, inh->len, 0);
-	if (err)
-		gm_warn("file %llu: the directory's default ACL was not handed down: %s",
-			(unsigned long long)inode->ino, strerror(-err));
 	free(inh->acc);
 	free(inh->def);
 	inh->acc = inh->def = NULL;

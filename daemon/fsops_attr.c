@@ -187,8 +187,6 @@ static int gm_setattr_apply(fuse_req_t req, struct gm_inode *inode, struct stat 
 	if (!err && mask)
 		err = gm_ns_set_attr(fs, inode, mask, attr->st_mode, attr->st_uid,
 				     attr->st_gid, 0);
-	if (!err && mask & GM_ATTR_MODE)
-		err = gm_acl_follow_chmod(fs, inode, attr->st_mode);
 	if (!err && to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
 		err = gm_set_times(inode, attr, to_set);

@@ -140,7 +140,7 @@ void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_f
 	gm_count(fs, GM_OP_TMPFILE);
 	gm_fsops_owner(req, dir, &a, &inh);
 	err = gm_ns_tmpfile(fs, dir, &a, &inode);
-	gm_acl_inherit_apply(fs, err ? NULL : inode, &inh);
+	gm_acl_inherit_done(&inh);
 	gm_fs_put(fs, dir);
 	if (err)
 		return gm_reply_err(req, err);

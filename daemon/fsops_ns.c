@@ -114,7 +114,7 @@ int gm_fsops_new(fuse_req_t req, fuse_ino_t parent, struct gm_new_args *a,
 
 	gm_fsops_owner(req, dir, a, &inh);
 	err = gm_ns_new(fs, dir, a, out);
-	gm_acl_inherit_apply(fs, err ? NULL : *out, &inh);
+	gm_acl_inherit_done(&inh);
 	if (!err && S_ISREG(a->mode))
 		gm_backing_make_room(fs, *out);
 	if (err == -EINVAL)
@@ -312,7 +312,7 @@ static void gm_dirbuf_fill(struct gm_dirbuf *db, struct gm_inode *dir, off_t off
 	 * list (liburcu's list has no for_each_entry_from). */
 	for (d = gm_dentry_next_locked(dir, off); d && &d->sibling != &dir->children;
 	     d = caa_container_of(d->sibling.next, struct gm_dentry, sibling)) {
-		if (d->inode->is_virtual && !db->fs->opts->views_visible)
+		if (d->inode == db->fs->ctl_dir && !db->fs->opts->views_visible)
 			continue;	/* .gmemfs, like ZFS's .zfs: by name only */
 		if (!gm_dirbuf_add(db, d->name, d->inode, d->cookie, true))
 			return;

@@ -9,8 +9,10 @@
  * sends them.  Header-only predicates; the change itself is
  * gm_ns_set_iflags (namespace.c), the ioctls fsops_iflags.c.
  *
- * Not enforced: a write through a file opened before the flag was set
- * (passthrough writes never reach the daemon).
+ * Not enforced, since passthrough writes never reach the daemon: a write
+ * through a file opened before the flag was set, and on an append-only
+ * file opened O_APPEND, an fcntl that drops O_APPEND or a shared writable
+ * mapping (the VFS checks both against i_flags, which a FUSE inode lacks).
  */
 #ifndef GM_IFLAGS_H
 #define GM_IFLAGS_H

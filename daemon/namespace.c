@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include "acl.h"
 #include "backing.h"
 #include "iflags.h"
 #include "log.h"
@@ -52,13 +53,62 @@ static int gm_ns_journal(struct gm_fs *fs, const struct gm_jrec *r)
 	return err;
 }
 
-/* A change to inode's own attributes.  An O_TMPFILE file is not in the
- * journal until its first link, which records it whole (gm_ns_link_recs):
- * a record before that would name an inode replay never saw.  tree_lock
- * held. */
+/* A change to inode's own attributes.  An inode without a name is not in
+ * the journal: an O_TMPFILE file until its first link, which records it
+ * whole (gm_ns_link_journal), and a removed one that is still open, which
+ * replay has already dropped.  A record for either would name an inode
+ * replay does not have.  tree_lock held. */
+static int gm_ns_journal_n_of(struct gm_fs *fs, struct gm_inode *inode,
+			      const struct gm_jrec *r, unsigned n)
+{
+	int err;
+
+	if (inode->tmpfile || (inode->nlink == 0 && inode != fs->root) || !fs->journaling)
+		return 0;
+	err = gm_journal_append_n(&fs->journal, r, n);
+	if (err)
+		gm_err("journal %s: append of record type %u failed: %s",
+		       fs->journal.path, r->type, strerror(-err));
+	return err;
+}
+
 static int gm_ns_journal_of(struct gm_fs *fs, struct gm_inode *inode, const struct gm_jrec *r)
 {
-	return inode->tmpfile ? 0 : gm_ns_journal(fs, r);
+	return gm_ns_journal_n_of(fs, inode, r, 1);
+}
+
+/* rec, the record that creates inode, then inode's xattrs and chattr
+ * flags as they are now, in one write: a file recorded whole, or not at
+ * all.  inode->lock held (or the inode not yet in the table). */
+static int gm_ns_journal_whole(struct gm_fs *fs, struct gm_inode *inode,
+			       const struct gm_jrec *rec)
+{
+	struct gm_jrec *recs;
+	unsigned n = 2;
+	int err;
+
+	if (!fs->journaling)
+		return 0;
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
+		n++;
+	recs = calloc(n, sizeof(*recs));
+	if (!recs)
+		return -ENOMEM;
+	recs[0] = *rec;
+	n = 1;
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
+		recs[n++] = (struct gm_jrec){ .type = GM_J_XATTR_SET, .ino = inode->ino,
+					      .name = x->name, .value = x->value,
+					      .value_len = (uint32_t)x->len };
+	if (inode->iflags)
+		recs[n++] = (struct gm_jrec){ .type = GM_J_IFLAGS, .ino = inode->ino,
+					      .flags = inode->iflags, .time_ns = rec->time_ns };
+	err = gm_journal_append_n(&fs->journal, recs, n);
+	free(recs);
+	if (err)
+		gm_err("journal %s: append of file %llu's creation failed: %s",
+		       fs->journal.path, (unsigned long long)inode->ino, strerror(-err));
+	return err;
 }
 
 /* A directory's contents changed: its mtime and ctime move (tree_lock). */
@@ -144,9 +194,25 @@ static int gm_ns_check_target(struct gm_fs *fs, struct gm_inode *dir, const char
 	return 0;
 }
 
+/* An xattr change made ready before it is journaled (ENOMEM can then no
+ * longer happen), committed after. */
+struct gm_xattr_prep {
+	void *copy;
+	struct gm_xattr *x;	/* a new entry, when the name is new */
+};
+static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *name,
+			    const void *value, size_t len);
+static void gm_xattr_commit(struct gm_xattr **slot, struct gm_xattr_prep *p, size_t len);
+
 /* An inode that never reached the table. */
 static void gm_ns_free_unhashed(struct gm_inode *inode)
 {
+	while (inode->xattrs) {
+		struct gm_xattr *x = inode->xattrs;
+
+		inode->xattrs = x->next;
+		gm_xattr_free(x);
+	}
 	free(inode->link);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
@@ -175,6 +241,24 @@ static int gm_ns_check_new(const struct gm_new_args *a)
 	return len > GM_NS_LINK_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* A new inode's inherited ACLs, as its first xattrs.  -ENOMEM. */
+static int gm_ns_alloc_acls(struct gm_inode *inode, const struct gm_new_args *a)
+{
+	const char *names[2] = { GM_ACL_ACCESS, GM_ACL_DEFAULT };
+	const void *values[2] = { a->acl_access, a->acl_default };
+
+	for (int i = 0; i < 2; i++) {
+		struct gm_xattr_prep prep;
+
+		if (!values[i])
+			continue;
+		if (gm_xattr_prepare(&prep, true, names[i], values[i], a->acl_len))
+			return -ENOMEM;
+		gm_xattr_commit(gm_xattr_slot(inode, names[i]), &prep, a->acl_len);
+	}
+	return 0;
+}
+
 static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *a,
 				    enum gm_pagesize dir_policy)
 {
@@ -200,6 +284,10 @@ static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *
 	/* nodes hold no memory: no policy (INHERIT) */
 	if (a->time_ns)
 		inode->atime = inode->mtime = inode->ctime = gm_ts(a->time_ns);
+	if (gm_ns_alloc_acls(inode, a)) {
+		gm_ns_free_unhashed(inode);
+		return NULL;
+	}
 	return inode;
 }
 
@@ -239,7 +327,7 @@ static int __gm_ns_new(struct gm_fs *fs, struct gm_inode *dir,
 		if (err)
 			goto err_dentry;
 	}
-	err = gm_ns_journal(fs, &r);
+	err = gm_ns_journal_whole(fs, inode, &r);	/* with its inherited ACLs */
 	if (err)
 		goto err_backing;
 	if (gm_inode_hash_add(&fs->it, inode))
@@ -328,43 +416,18 @@ out_unlock:
 	return err;
 }
 
-/*
- * The first link of an O_TMPFILE file is its creation, for the journal:
- * the creation record, then its xattrs and chattr flags as they are now,
- * in one write.  Else just the LINK record r.  tree_lock held.
- */
+/* The first link of an O_TMPFILE file is its creation, for the journal;
+ * else just the LINK record r.  tree_lock held. */
 static int gm_ns_link_journal(struct gm_fs *fs, struct gm_inode *inode, struct gm_jrec *r)
 {
-	struct gm_jrec *recs;
-	unsigned n = 1;
 	int err;
 
-	if (!inode->tmpfile || !fs->journaling)
+	if (!inode->tmpfile)
 		return gm_ns_journal(fs, r);
 	pthread_mutex_lock(&inode->lock);
-	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
-		n++;
-	recs = calloc(n + 1, sizeof(*recs));
-	if (!recs) {
-		pthread_mutex_unlock(&inode->lock);
-		return -ENOMEM;
-	}
 	gm_ns_create_rec(inode, r);
-	recs[0] = *r;
-	n = 1;
-	for (struct gm_xattr *x = inode->xattrs; x; x = x->next)
-		recs[n++] = (struct gm_jrec){ .type = GM_J_XATTR_SET, .ino = inode->ino,
-					      .name = x->name, .value = x->value,
-					      .value_len = (uint32_t)x->len };
-	if (inode->iflags)
-		recs[n++] = (struct gm_jrec){ .type = GM_J_IFLAGS, .ino = inode->ino,
-					      .flags = inode->iflags, .time_ns = r->time_ns };
-	err = gm_journal_append_n(&fs->journal, recs, n);
+	err = gm_ns_journal_whole(fs, inode, r);
 	pthread_mutex_unlock(&inode->lock);
-	free(recs);
-	if (err)
-		gm_err("journal %s: append of an O_TMPFILE file's first link failed: %s",
-		       fs->journal.path, strerror(-err));
 	return err;
 }
 
@@ -659,31 +722,68 @@ int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 	return gm_ns_rename_as(fs, odir, oname, ndir, nname, flags, 0, 0, time_ns);
 }
 
+/* chmod of a file with an access ACL: the ACL's owner, mask (or owning
+ * group) and other entries follow the new mode, in the same journal write
+ * as the mode.  *acl the entry, *fresh its new value (NULL: no change).
+ * inode->lock held.  -ENOMEM. */
+static int gm_ns_chmod_acl(struct gm_inode *inode, mode_t mode, struct gm_xattr **acl,
+			   void **fresh)
+{
+	*acl = *gm_xattr_slot(inode, GM_ACL_ACCESS);
+	*fresh = NULL;
+	if (!*acl || gm_acl_valid((*acl)->value, (*acl)->len))
+		return 0;
+	*fresh = malloc((*acl)->len);
+	if (!*fresh)
+		return -ENOMEM;
+	memcpy(*fresh, (*acl)->value, (*acl)->len);
+	if (!gm_acl_chmod(*fresh, (*acl)->len, mode)) {
+		free(*fresh);
+		*fresh = NULL;
+	}
+	return 0;
+}
+
 int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
 		   mode_t perm, uid_t uid, gid_t gid, uint64_t time_ns)
 {
-	struct gm_jrec r = { .type = GM_J_ATTR, .ino = inode->ino,
-			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+	struct gm_jrec r[2] = { { .type = GM_J_ATTR, .ino = inode->ino,
+				  .time_ns = time_ns ? time_ns : gm_now_ns() } };
+	struct gm_xattr *acl = NULL;
+	void *fresh = NULL;
 	int err;
 
 	pthread_mutex_lock(&fs->it.tree_lock);
 	pthread_mutex_lock(&inode->lock);
-	r.mode = mask & GM_ATTR_MODE ? (perm & 07777) : inode->perm;
-	r.uid = mask & GM_ATTR_UID ? uid : inode->uid;
-	r.gid = mask & GM_ATTR_GID ? gid : inode->gid;
+	r[0].mode = mask & GM_ATTR_MODE ? (perm & 07777) : inode->perm;
+	r[0].uid = mask & GM_ATTR_UID ? uid : inode->uid;
+	r[0].gid = mask & GM_ATTR_GID ? gid : inode->gid;
 	err = -EPERM;
 	if (inode->is_virtual)
 		goto out_unlock;
-	err = gm_ns_journal_of(fs, inode, &r);
+	err = mask & GM_ATTR_MODE ? gm_ns_chmod_acl(inode, r[0].mode, &acl, &fresh) : 0;
 	if (err)
 		goto out_unlock;
-	inode->perm = r.mode;
-	inode->uid = r.uid;
-	inode->gid = r.gid;
-	inode->ctime = gm_ts(r.time_ns);
+	if (fresh)
+		r[1] = (struct gm_jrec){ .type = GM_J_XATTR_SET, .ino = inode->ino,
+					 .name = acl->name, .value = fresh,
+					 .value_len = (uint32_t)acl->len };
+	err = gm_ns_journal_n_of(fs, inode, r, fresh ? 2 : 1);
+	if (err)
+		goto out_unlock;
+	inode->perm = r[0].mode;
+	inode->uid = r[0].uid;
+	inode->gid = r[0].gid;
+	inode->ctime = gm_ts(r[0].time_ns);
+	if (fresh) {
+		free(acl->value);
+		acl->value = fresh;
+		fresh = NULL;
+	}
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_mutex_unlock(&fs->it.tree_lock);
+	free(fresh);
 	return err;
 }
 
@@ -773,11 +873,6 @@ out_unlock:
 }
 
 /* The memory a set will need, taken before journaling. */
-struct gm_xattr_prep {
-	void *copy;
-	struct gm_xattr *x;	/* a new entry, when the name is new */
-};
-
 static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *name,
 			    const void *value, size_t len)
 {

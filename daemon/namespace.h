@@ -23,6 +23,9 @@ struct gm_new_args {
 	uint64_t time_ns;		/* replay: recorded; else 0 (now) */
 	dev_t rdev;			/* S_IFCHR, S_IFBLK */
 	const char *link;		/* S_IFLNK: the target */
+	const void *acl_access;		/* ACLs it inherits (fsops_acl.c), kept */
+	const void *acl_default;	/* and journaled with its creation; */
+	size_t acl_len;			/* NULL for none */
 };
 
 /* A symlink's target: 1 to GM_NS_LINK_MAX bytes, as PATH_MAX allows. */

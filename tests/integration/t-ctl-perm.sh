@@ -1,8 +1,9 @@
 #!/bin/bash
 #
-# t-ctl-perm: the control socket acts on a file only as its mode allows the
-# client's uid, gid and supplementary groups (SO_PEERCRED, SO_PEERGROUPS);
-# root may do everything.  Clients drop to uid 65534 (gm-ctl --as: setgroups,
+# t-ctl-perm: the control socket acts on a file only as its mode, or its
+# POSIX ACL, allows the client's uid, gid and supplementary groups
+# (SO_PEERCRED, SO_PEERGROUPS); root may do everything but take writable
+# memory of an immutable or append-only file.  Clients drop to uid 65534 (gm-ctl --as: setgroups,
 # setresgid, setresuid) before they connect.
 # Not for: the commands themselves (t-ctl.sh).
 
@@ -51,6 +52,20 @@ check_eq "nobody's refusal is logged with its uid" 1 \
 	"$(grep -c "uid 65534: open 'pub/ro': uid 65534 gid 65534 may not read and write" "$GM_LOG")"
 chmod 0600 "$M/pub/ro"
 check_eq "a mode change applies at once" "error EACCES" "$(ctl "${NOBODY[@]}" policy-get pub/ro)"
+# ACLs decide where a file has one, as the kernel decides for the mount.
+truncate -s 1M "$M/pub/acl-deny" "$M/pub/acl-grant" "$M/pub/frozen"
+chmod 0666 "$M/pub/acl-deny" && setfacl -m u:65534:--- "$M/pub/acl-deny"
+chmod 0600 "$M/pub/acl-grant" && setfacl -m u:65534:rw "$M/pub/acl-grant"
+check_eq "an ACL entry denies what the mode's other bits would give" "error EACCES" \
+	"$(ctl "${NOBODY[@]}" policy-get pub/acl-deny)"
+check_eq "an ACL entry grants what the mode does not" "fd=rdwr cloexec=1" \
+	"$(ctl "${NOBODY[@]}" open pub/acl-grant)"
+chmod 0640 "$M/pub/acl-grant"
+check_eq "and the mask (chmod g-w) takes write back" "error EACCES" \
+	"$(ctl "${NOBODY[@]}" open pub/acl-grant)"
+chattr +i "$M/pub/frozen"
+check_eq "root opens no immutable file for writing" "error EACCES" "$(ctl "$SOCK" open pub/frozen)"
+chattr -i "$M/pub/frozen"
 # gmemctl as nobody: finds the socket through the mount, gets the reason.
 check_fails "gmemctl as nobody: refused with the daemon's reason" "may not read and write" \
 	setpriv --reuid 65534 --regid 65534 --clear-groups "$GMEMCTL" exec --fd 3="$M/pub/ro" -- true

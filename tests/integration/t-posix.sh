@@ -228,6 +228,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 r = libc.linkat(fd, b"", -100, (sys.argv[1] + "/never").encode(), 0x1000)
 print("linked" if r == 0 else errno.errorcode[ctypes.get_errno()])
 ' "$M/tmpf")"
+check "fchmod, fsetxattr and chattr of a removed file still open" py '
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+os.unlink(sys.argv[1])
+os.fchmod(fd, 0o640)
+os.setxattr(fd, "user.k", b"v")
+fcntl.ioctl(fd, 0x40086602, struct.pack("i", 0x40))	# FS_IOC_SETFLAGS: nodump
+' "$M/tmpf/removed-open"
 used=$(gm_statfs_used)
 py 'import os, sys
 fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o600)
