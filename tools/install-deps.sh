@@ -26,6 +26,7 @@ packages=(
 	liburcu-dev libjemalloc-dev libnl-3-dev libnl-genl-3-dev check
 	fuse3            # fusermount3, /etc/fuse.conf
 	attr             # setfattr, getfattr
+	acl e2fsprogs    # setfacl, getfacl; chattr, lsattr (t-acl, t-chattr, t-ctl-perm)
 	util-linux mount # findmnt, mountpoint, unshare; mount, umount
 	procps           # free, ps
 	python3          # gm-sys.py, .gmemfs/stats JSON, make check's summary
