@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "ctlsock.h"
@@ -208,12 +209,14 @@ static int gm_args_defaults(struct fuse_args *args)
 }
 
 /* A daemon killed with SIGKILL leaves its mount behind, dead.  Restarting
- * with the same arguments is the way back, so clear such a mount. */
+ * with the same arguments is the way back, so clear such a mount.  statfs,
+ * not stat: the kernel answers a stat of the root from attributes it still
+ * caches (for a second), a statfs always asks the daemon. */
 static void gm_clear_dead_mount(const char *mnt)
 {
-	struct stat st;
+	struct statfs st;
 
-	if (stat(mnt, &st) == 0 || errno != ENOTCONN)
+	if (statfs(mnt, &st) == 0 || errno != ENOTCONN)
 		return;
 	if (umount2(mnt, MNT_DETACH) == 0)
 		gm_warn("%s: detached the dead mount a previous gmemfsd left", mnt);
