@@ -31,6 +31,7 @@ struct gm_cli {
 	char *ctl_socket;
 	char *shrink_mapped;
 	char *views;
+	int strictatime;
 	int version;
 };
 
@@ -44,6 +45,9 @@ static const struct fuse_opt gm_cli_spec[] = {
 	GM_OPT("--ctl-socket=%s", ctl_socket),
 	GM_OPT("--shrink-mapped=%s", shrink_mapped),
 	GM_OPT("--views=%s", views),
+	/* Atime rules libfuse's mount does not know; relatime is the default. */
+	GM_OPT("strictatime", strictatime),
+	FUSE_OPT_KEY("relatime", FUSE_OPT_KEY_DISCARD),
 	GM_OPT("--version", version),
 	FUSE_OPT_END
 };
@@ -106,6 +110,7 @@ static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
 			"comma-separated\n", cli->hugepages);
 		return -EINVAL;
 	}
+	o->strictatime = cli->strictatime;
 	if (gm_opt_either("--shrink-mapped", cli->shrink_mapped, "refuse", "allow",
 			  &o->shrink_mapped) ||
 	    gm_opt_either("--views", cli->views, "hidden", "visible", &o->views_visible))
@@ -222,6 +227,25 @@ static void gm_clear_dead_mount(const char *mnt)
 		gm_warn("%s: detached the dead mount a previous gmemfsd left", mnt);
 }
 
+/* -o strictatime: libfuse mounts with the kernel's default (relatime), so
+ * the rule is set after, by a remount of the mount's own flags, which must
+ * name the others it keeps (mnt_opts, from mountinfo). */
+static int gm_mount_strictatime(const char *mnt, const char *mnt_opts)
+{
+	static const struct { const char *opt; unsigned long flag; } keep[] = {
+		{ "ro", MS_RDONLY }, { "nosuid", MS_NOSUID }, { "nodev", MS_NODEV },
+		{ "noexec", MS_NOEXEC }, { "nodiratime", MS_NODIRATIME },
+	};
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_STRICTATIME;
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		flags |= gm_opts_has(mnt_opts, keep[i].opt) ? keep[i].flag : 0;
+	if (mount(NULL, mnt, NULL, flags, NULL) == 0)
+		return 0;
+	gm_err("%s: cannot set strictatime: %s", mnt, strerror(errno));
+	return -errno;
+}
+
 static void gm_banner(struct gm_fs *fs)
 {
 	const struct gm_opts *o = fs->opts;
@@ -294,6 +318,9 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	if (fuse_session_mount(fs->se, fs->opts->mountpoint))
 		goto out_ctl;
 	fs->fuse_dev = gm_mount_find(fs->opts->mountpoint, mnt_opts);
+	if (fs->fuse_dev && fs->opts->strictatime &&
+	    gm_mount_strictatime(fs->opts->mountpoint, mnt_opts) == 0)
+		fs->fuse_dev = gm_mount_find(fs->opts->mountpoint, mnt_opts);
 	if (fs->fuse_dev)
 		gm_pool_mirror_atime(&fs->pool, mnt_opts);
 	else

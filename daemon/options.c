@@ -117,3 +117,15 @@ uint64_t gm_mem_total(void)
 	fclose(f);
 	return (uint64_t)kb << 10;
 }
+
+/* Whether comma-separated opts holds the option opt. */
+bool gm_opts_has(const char *opts, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}

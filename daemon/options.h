@@ -22,6 +22,7 @@ struct gm_opts {
 	enum gm_log_level log_level;	/* --log-level */
 	bool shrink_mapped;		/* --shrink-mapped=allow: a truncate below
 					 * a live mapping goes ahead, as POSIX lets it */
+	bool strictatime;		/* -o strictatime (set after the mount) */
 	bool views_visible;		/* --views=visible: readdir of the root
 					 * lists .gmemfs (hidden: by name only) */
 	bool foreground;
@@ -31,6 +32,9 @@ struct gm_opts {
  * rounded down to 2 MiB so that THP files can use the whole pool.
  * 0 or -EINVAL / -ERANGE. */
 int gm_parse_size(const char *s, uint64_t mem_total, uint64_t *out);
+
+/* Whether comma-separated opts ("rw,nosuid,relatime") holds opt. */
+bool gm_opts_has(const char *opts, const char *opt);
 
 /* "2M:N", "1G:N" or both, comma-separated, each at most once (N decimal,
  * 0 allowed).  Fields not named are left as they are.  0 or -EINVAL. */

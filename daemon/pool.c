@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 
 #include "log.h"
+#include "options.h"
 #include "pool.h"
 #include "../uapi/gmemfs.h"
 
@@ -480,18 +481,6 @@ struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id)
 	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov)
 		return NULL;
 	return &pool->inst[prov_id];
-}
-
-/* Whether comma-separated opts holds the option opt. */
-static bool gm_opts_has(const char *opts, const char *opt)
-{
-	size_t n = strlen(opt);
-
-	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-		if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '\0'))
-			return true;
-	}
-	return false;
 }
 
 void gm_pool_mirror_atime(struct gm_pool *pool, const char *mnt_opts)

@@ -9,7 +9,7 @@
 # 2 MiB st_blksize nobody chose; trusted.* xattrs; RENAME_WHITEOUT and an
 # overlayfs upper layer; .gmemfs/stats shows a
 # reader only the files it could list; O_TMPFILE; atime by the mount's
-# relatime or noatime; file handles; --shrink-mapped=allow; --views=visible.
+# relatime, noatime or strictatime; file handles; --shrink-mapped=allow; --views=visible.
 # Not for: regular files' memory (t-basic, t-pool) or restarts of a large
 # tree (t-restart).
 
@@ -352,6 +352,17 @@ check "with --shrink-mapped=allow, truncate below the mapping goes ahead" \
 	truncate -s 2M "$M/plain"
 check_eq "to the size asked" $((2 << 20)) "$(stat -c %s "$M/plain")"
 gm_hold_stop vmm
-
 check_no_data_requests
+
+# --- -o strictatime (libfuse's mount knows only noatime): every read moves atime ---
+check "gmemfsd stops" gm_stop TERM
+gm_start -o strictatime || gm_bail "gmemfsd mounts with -o strictatime"
+check_eq "the mount says so: neither relatime nor noatime" "" \
+	"$(findmnt -n -o OPTIONS "$M" | tr ',' '\n' | grep -x -e relatime -e noatime)"
+cat "$M/atime" >/dev/null
+first=$(stat -c %X "$M/atime")
+sleep 1.1
+cat "$M/atime" >/dev/null
+check "a second read a second later moves atime again (relatime would not)" \
+	test "$(stat -c %X "$M/atime")" -gt "$first"
 gm_done
