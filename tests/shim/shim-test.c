@@ -611,7 +611,7 @@ static void t_ask_refused(void)
 	struct shim_nl *nl = daemon_up();
 	static struct server s;
 	double t0;
-	int fd, st;
+	int fd, st, before;
 	char *p;
 
 	fd = create(nl, 4 * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, NULL);
@@ -632,7 +632,10 @@ static void t_ask_refused(void)
 	CHECK(now_ns() - t0 >= 290e6, "SIGBUS before the timeout");
 	set_param("ask_timeout_ms", 10000);
 
-	/* Killable: SIGKILL ends a fault that waits for the daemon. */
+	/* Killable: SIGKILL ends a fault that waits for the daemon.  Counted
+	 * from here: on 7.3 the timed-out fault above may have been asked
+	 * twice (a per-VMA-lock retry, issue 14), so no absolute count. */
+	before = s.faults;
 	pid = fork();
 	CHECK(pid >= 0, "fork");
 	if (pid == 0) {
@@ -640,9 +643,9 @@ static void t_ask_refused(void)
 		_exit(0);
 	}
 	t0 = now_ns();
-	while (s.faults < 2 && now_ns() - t0 < 5e9)
+	while (s.faults == before && now_ns() - t0 < 20e9)
 		sched_yield();	/* the server counts the FAULT it ignores */
-	CHECK(s.faults == 2, "the child's fault never reached the daemon");
+	CHECK(s.faults > before, "the child's fault never reached the daemon");
 	kill(pid, SIGKILL);
 	st = wait_exit(pid, 3000);	/* well inside the 10 s timeout */
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
