@@ -1,6 +1,7 @@
 /*
  * Nanosecond clock readings for the daemon's figures and time bounds
- * (snapshot and restore durations, fault service times, drain bounds).
+ * (snapshot and restore durations, fault service times, drain bounds),
+ * and the conversions of wall-clock times to and from the journal's ns.
  * Header-only.  Not for: timers or sleeping.
  */
 #ifndef GM_CLOCK_H
@@ -21,6 +22,24 @@ static inline uint64_t gm_clock_ns(clockid_t clock)
 static inline uint64_t gm_now_ns(void)
 {
 	return gm_clock_ns(CLOCK_MONOTONIC);
+}
+
+/* Wall-clock times as the journal keeps them: signed ns since the epoch,
+ * carried in a uint64_t (a time before 1970 is negative). */
+static inline uint64_t gm_ts_to_ns(struct timespec ts)
+{
+	return (uint64_t)((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
+static inline struct timespec gm_ns_to_ts(uint64_t ns)
+{
+	int64_t s = (int64_t)ns, sec = s / 1000000000LL, nsec = s % 1000000000LL;
+
+	if (nsec < 0) {		/* floor, so that tv_nsec stays in [0, 1e9) */
+		sec--;
+		nsec += 1000000000LL;
+	}
+	return (struct timespec){ .tv_sec = sec, .tv_nsec = nsec };
 }
 
 #endif

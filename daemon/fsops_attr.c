@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backing.h"
+#include "clock.h"
 #include "ctlcmd.h"
 #include "fsops.h"
 #include "log.h"
@@ -95,32 +96,34 @@ static struct timespec gm_attr_time(const struct stat *attr, int to_set, bool at
 	return ts;
 }
 
-static int gm_set_times(struct gm_inode *inode, const struct stat *attr, int to_set)
+/* A regular file's times are its backing's; the others' are journaled. */
+static int gm_set_times(struct gm_fs *fs, struct gm_inode *inode, const struct stat *attr,
+			int to_set)
 {
 	struct timespec ts[2] = { gm_attr_time(attr, to_set, true),
 				  gm_attr_time(attr, to_set, false) };
+	struct timespec now, cur[2];
 	int err = 0;
 
-	pthread_mutex_lock(&inode->lock);
 	if (inode->type == S_IFREG && !inode->is_virtual) {
+		pthread_mutex_lock(&inode->lock);
 		if (futimens(inode->backing_fd, ts))
 			err = -errno;
-	} else {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		for (int i = 0; i < 2; i++) {
-			struct timespec *t = i ? &inode->mtime : &inode->atime;
-
-			if (ts[i].tv_nsec == UTIME_NOW)
-				*t = now;
-			else if (ts[i].tv_nsec != UTIME_OMIT)
-				*t = ts[i];
-		}
-		inode->ctime = now;
+		pthread_mutex_unlock(&inode->lock);
+		return err;
 	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&inode->lock);
+	cur[0] = inode->atime;
+	cur[1] = inode->mtime;
 	pthread_mutex_unlock(&inode->lock);
-	return err;
+	for (int i = 0; i < 2; i++) {
+		if (ts[i].tv_nsec == UTIME_NOW)
+			cur[i] = now;
+		else if (ts[i].tv_nsec != UTIME_OMIT)
+			cur[i] = ts[i];
+	}
+	return gm_ns_set_times(fs, inode, cur[0], cur[1], gm_ts_to_ns(now));
 }
 
 /*
@@ -189,7 +192,7 @@ static int gm_setattr_apply(fuse_req_t req, struct gm_inode *inode, struct stat 
 				     attr->st_gid, 0);
 	if (!err && to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
-		err = gm_set_times(inode, attr, to_set);
+		err = gm_set_times(fs, inode, attr, to_set);
 	return err;
 }
 

@@ -51,7 +51,7 @@ enum gm_jfield {
 	GM_JF_END = 0,
 	GM_JF_INO, GM_JF_PARENT, GM_JF_PARENT2, GM_JF_TIME,
 	GM_JF_MODE, GM_JF_UID, GM_JF_GID, GM_JF_FLAGS, GM_JF_POLICY,
-	GM_JF_RDEV,
+	GM_JF_RDEV, GM_JF_ATIME, GM_JF_MTIME,
 	GM_JF_NAME, GM_JF_NAME2,	/* directory entry names */
 	GM_JF_XNAME,			/* xattr name, kept in r->name */
 	GM_JF_VALUE,			/* r->value and r->value_len */
@@ -74,6 +74,8 @@ static const struct {
 	[GM_JF_FLAGS]	= { GM_JK_U32, 0, offsetof(struct gm_jrec, flags) },
 	[GM_JF_POLICY]	= { GM_JK_U32, 0, offsetof(struct gm_jrec, policy) },
 	[GM_JF_RDEV]	= { GM_JK_U64, 0, offsetof(struct gm_jrec, rdev) },
+	[GM_JF_ATIME]	= { GM_JK_U64, 0, offsetof(struct gm_jrec, atime_ns) },
+	[GM_JF_MTIME]	= { GM_JK_U64, 0, offsetof(struct gm_jrec, mtime_ns) },
 	[GM_JF_NAME]	= { GM_JK_DNAME, 0, offsetof(struct gm_jrec, name) },
 	[GM_JF_NAME2]	= { GM_JK_DNAME, 1, offsetof(struct gm_jrec, name2) },
 	[GM_JF_XNAME]	= { GM_JK_XNAME, 0, offsetof(struct gm_jrec, name) },
@@ -98,6 +100,7 @@ static const uint8_t gm_jrec_layout[GM_J_TYPE_MAX + 1][GM_JF_PER_TYPE] = {
 	[GM_J_NODE]	= { GM_JF_INO, GM_JF_PARENT, GM_JF_NAME, GM_JF_MODE, GM_JF_UID,
 			    GM_JF_GID, GM_JF_TIME, GM_JF_RDEV, GM_JF_VALUE },
 	[GM_J_IFLAGS]	= { GM_JF_INO, GM_JF_FLAGS, GM_JF_TIME },
+	[GM_J_TIMES]	= { GM_JF_INO, GM_JF_ATIME, GM_JF_MTIME, GM_JF_TIME },
 };
 
 static bool gm_jtype_ok(unsigned type)

@@ -33,7 +33,8 @@ enum gm_jrec_type {
 	GM_J_NODE = 9,		/* ino, parent, name, mode, uid, gid, time_ns, rdev,
 				 * value (a symlink's target; empty otherwise) */
 	GM_J_IFLAGS = 10,	/* ino, flags (chattr flags, iflags.h), time_ns */
-	GM_J_TYPE_MAX = GM_J_IFLAGS,
+	GM_J_TIMES = 11,	/* ino, atime_ns, mtime_ns, time_ns (the ctime) */
+	GM_J_TYPE_MAX = GM_J_TIMES,
 };
 
 /* One record, decoded.  Strings point into the replay buffer (valid only
@@ -49,7 +50,8 @@ struct gm_jrec {
 	uint32_t gid;
 	uint32_t flags;
 	uint32_t policy;
-	uint64_t time_ns;
+	uint64_t time_ns;	/* all times: ns since the epoch, as int64_t */
+	uint64_t atime_ns, mtime_ns;
 	uint64_t rdev;
 	const char *name;	/* NUL-terminated, at most 255 bytes */
 	const char *name2;	/* NUL-terminated, at most 255 bytes */

@@ -12,21 +12,14 @@
 
 #include "acl.h"
 #include "backing.h"
+#include "clock.h"
 #include "iflags.h"
 #include "log.h"
 #include "namespace.h"
 
-uint64_t gm_now_ns(void)
+uint64_t gm_wall_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static struct timespec gm_ts(uint64_t ns)
-{
-	return (struct timespec){ .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
+	return gm_clock_ns(CLOCK_REALTIME);
 }
 
 int gm_ns_check_name(const char *name)
@@ -115,7 +108,7 @@ static int gm_ns_journal_whole(struct gm_fs *fs, struct gm_inode *inode,
 static void gm_ns_touch_dir(struct gm_inode *dir, uint64_t time_ns)
 {
 	pthread_mutex_lock(&dir->lock);
-	dir->mtime = dir->ctime = gm_ts(time_ns);
+	dir->mtime = dir->ctime = gm_ns_to_ts(time_ns);
 	pthread_mutex_unlock(&dir->lock);
 }
 
@@ -123,7 +116,7 @@ static void gm_ns_touch_dir(struct gm_inode *dir, uint64_t time_ns)
 static void gm_ns_touch_inode(struct gm_inode *inode, uint64_t time_ns)
 {
 	pthread_mutex_lock(&inode->lock);
-	inode->ctime = gm_ts(time_ns);
+	inode->ctime = gm_ns_to_ts(time_ns);
 	pthread_mutex_unlock(&inode->lock);
 }
 
@@ -283,7 +276,7 @@ static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *
 		inode->policy = a->policy ? a->policy : dir_policy;
 	/* nodes hold no memory: no policy (INHERIT) */
 	if (a->time_ns)
-		inode->atime = inode->mtime = inode->ctime = gm_ts(a->time_ns);
+		inode->atime = inode->mtime = inode->ctime = gm_ns_to_ts(a->time_ns);
 	if (gm_ns_alloc_acls(inode, a)) {
 		gm_ns_free_unhashed(inode);
 		return NULL;
@@ -357,7 +350,7 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 	if (err)
 		return err;
 	if (!args.time_ns)
-		args.time_ns = gm_now_ns();
+		args.time_ns = gm_wall_ns();
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = gm_ns_check_target(fs, dir, a->name);
 	if (err)
@@ -435,7 +428,7 @@ int gm_ns_link(struct gm_fs *fs, struct gm_inode *inode, struct gm_inode *dir,
 	       const char *name, uint64_t time_ns)
 {
 	struct gm_jrec r = { .type = GM_J_LINK, .ino = inode->ino, .parent = dir->ino,
-			     .name = name, .time_ns = time_ns ? time_ns : gm_now_ns() };
+			     .name = name, .time_ns = time_ns ? time_ns : gm_wall_ns() };
 	struct gm_dentry *d = gm_dentry_alloc(name);
 	int err;
 
@@ -488,7 +481,7 @@ int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
 		 bool rmdir, uint64_t time_ns)
 {
 	struct gm_jrec r = { .type = GM_J_UNLINK, .parent = dir->ino, .name = name,
-			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+			     .time_ns = time_ns ? time_ns : gm_wall_ns() };
 	struct gm_dentry *d;
 	int err;
 
@@ -667,7 +660,7 @@ static int __gm_ns_rename(struct gm_fs *fs, struct gm_rename *rn, uint64_t time_
 	struct gm_jrec r[2] = { { .type = GM_J_RENAME, .parent = rn->odir->ino,
 				  .name = rn->oname, .parent2 = rn->ndir->ino,
 				  .name2 = rn->nname, .flags = rn->flags,
-				  .time_ns = time_ns ? time_ns : gm_now_ns() } };
+				  .time_ns = time_ns ? time_ns : gm_wall_ns() } };
 	int err;
 
 	err = gm_ns_check_rename(fs, rn);
@@ -748,7 +741,7 @@ int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
 		   mode_t perm, uid_t uid, gid_t gid, uint64_t time_ns)
 {
 	struct gm_jrec r[2] = { { .type = GM_J_ATTR, .ino = inode->ino,
-				  .time_ns = time_ns ? time_ns : gm_now_ns() } };
+				  .time_ns = time_ns ? time_ns : gm_wall_ns() } };
 	struct gm_xattr *acl = NULL;
 	void *fresh = NULL;
 	int err;
@@ -774,7 +767,7 @@ int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
 	inode->perm = r[0].mode;
 	inode->uid = r[0].uid;
 	inode->gid = r[0].gid;
-	inode->ctime = gm_ts(r[0].time_ns);
+	inode->ctime = gm_ns_to_ts(r[0].time_ns);
 	if (fresh) {
 		free(acl->value);
 		acl->value = fresh;
@@ -850,7 +843,7 @@ int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
 		     uint64_t time_ns)
 {
 	struct gm_jrec r = { .type = GM_J_IFLAGS, .ino = inode->ino, .flags = flags,
-			     .time_ns = time_ns ? time_ns : gm_now_ns() };
+			     .time_ns = time_ns ? time_ns : gm_wall_ns() };
 	int err;
 
 	pthread_mutex_lock(&fs->it.tree_lock);
@@ -865,7 +858,32 @@ int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
 	if (err)
 		goto out_unlock;
 	inode->iflags = flags;
-	inode->ctime = gm_ts(r.time_ns);
+	inode->ctime = gm_ns_to_ts(r.time_ns);
+out_unlock:
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
+int gm_ns_set_times(struct gm_fs *fs, struct gm_inode *inode, struct timespec atime,
+		    struct timespec mtime, uint64_t time_ns)
+{
+	struct gm_jrec r = { .type = GM_J_TIMES, .ino = inode->ino,
+			     .atime_ns = gm_ts_to_ns(atime), .mtime_ns = gm_ts_to_ns(mtime),
+			     .time_ns = time_ns ? time_ns : gm_wall_ns() };
+	int err;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	err = -EPERM;
+	if (inode->is_virtual || inode->type == S_IFREG)
+		goto out_unlock;	/* a regular file's are its backing's */
+	err = gm_ns_journal_of(fs, inode, &r);
+	if (err)
+		goto out_unlock;
+	inode->atime = atime;
+	inode->mtime = mtime;
+	inode->ctime = gm_ns_to_ts(r.time_ns);
 out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_mutex_unlock(&fs->it.tree_lock);

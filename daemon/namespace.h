@@ -73,11 +73,17 @@ int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize 
 int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
 		     uint64_t time_ns);
 
+/* atime and mtime of a directory or node (a regular file's live on its
+ * backing); ctime moves to time_ns (0 for now). */
+int gm_ns_set_times(struct gm_fs *fs, struct gm_inode *inode, struct timespec atime,
+		    struct timespec mtime, uint64_t time_ns);
+
 /* user.* and trusted.* xattrs other than gmemfs's own.  flags: XATTR_CREATE/REPLACE. */
 int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		    const void *value, size_t len, int flags);
 int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name);
 
-uint64_t gm_now_ns(void);
+/* Now, as the journal keeps times (clock.h). */
+uint64_t gm_wall_ns(void);
 
 #endif

@@ -151,6 +151,10 @@ static int gm_replay_inode_rec(struct gm_fs *fs, const struct gm_jrec *r)
 	case GM_J_IFLAGS:
 		err = gm_ns_set_iflags(fs, inode, r->flags, r->time_ns);
 		break;
+	case GM_J_TIMES:
+		err = gm_ns_set_times(fs, inode, gm_ns_to_ts(r->atime_ns),
+				      gm_ns_to_ts(r->mtime_ns), r->time_ns);
+		break;
 	case GM_J_XATTR_SET:
 		err = gm_ns_xattr_set(fs, inode, r->name, r->value, r->value_len, 0);
 		break;
@@ -221,8 +225,7 @@ static int gm_emit_xattrs(struct gm_emit *e, struct gm_inode *inode)
 {
 	struct gm_jrec r = { .type = GM_J_XATTR_SET, .ino = inode->ino };
 	struct gm_jrec fl = { .type = GM_J_IFLAGS, .ino = inode->ino, .flags = inode->iflags,
-			      .time_ns = (uint64_t)inode->ctime.tv_sec * 1000000000ULL +
-					 inode->ctime.tv_nsec };
+			      .time_ns = gm_ts_to_ns(inode->ctime) };
 	int err = 0;
 
 	for (struct gm_xattr *x = inode->xattrs; x && !err; x = x->next) {
@@ -236,12 +239,22 @@ static int gm_emit_xattrs(struct gm_emit *e, struct gm_inode *inode)
 	return err;
 }
 
+/* A directory's or node's times (a regular file's are its backing's). */
+static int gm_emit_times(struct gm_emit *e, struct gm_inode *inode)
+{
+	struct gm_jrec r = { .type = GM_J_TIMES, .ino = inode->ino,
+			     .atime_ns = gm_ts_to_ns(inode->atime),
+			     .mtime_ns = gm_ts_to_ns(inode->mtime),
+			     .time_ns = gm_ts_to_ns(inode->ctime) };
+
+	return gm_journal_append(e->j, &r);
+}
+
 static int gm_emit_entry(struct gm_emit *e, struct gm_inode *dir, struct gm_dentry *d)
 {
 	struct gm_inode *inode = d->inode;
 	struct gm_jrec r = { .ino = inode->ino, .parent = dir->ino, .name = d->name,
-			     .time_ns = (uint64_t)inode->ctime.tv_sec * 1000000000ULL +
-					inode->ctime.tv_nsec };
+			     .time_ns = gm_ts_to_ns(inode->ctime) };
 	int err;
 
 	if (inode->emit_mark == e->mark) {
@@ -255,6 +268,8 @@ static int gm_emit_entry(struct gm_emit *e, struct gm_inode *dir, struct gm_dent
 		err = gm_emit_xattrs(e, inode);
 	if (!err && inode->type == S_IFDIR)
 		err = gm_emit_push(e, inode);
+	else if (!err && inode->type != S_IFREG)
+		err = gm_emit_times(e, inode);
 	return err;
 }
 
@@ -296,6 +311,9 @@ static int gm_emit_tree(void *ctx, struct gm_journal *fresh)
 			if (err)
 				break;
 		}
+		/* After its entries, whose replay moves its mtime and ctime. */
+		if (!err)
+			err = gm_emit_times(e, dir);
 	}
 	return err;
 }

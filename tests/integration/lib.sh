@@ -515,6 +515,8 @@ gm_pagesize() {
 #   PATH xattr NAME=VALUE      every name listxattr gives
 #   PATH sha256 HASH           regular files
 #   PATH target TARGET         symlinks
+#   PATH times A M C           directories and nodes: atime, mtime, ctime (ns)
+#   PATH mtime M               regular files (their atime moves as this reads them)
 gm_tree() {
 	python3 - "$GM_MNT" <<'EOF'
 import hashlib, os, stat, sys
@@ -527,6 +529,11 @@ def entry(path, rel):
     kind = stat.filemode(st.st_mode)[0].replace("-", "f")
     lines.append("%s %s %o %d:%d %d %d %d %x" % (rel, kind, stat.S_IMODE(st.st_mode),
                  st.st_uid, st.st_gid, st.st_size, st.st_nlink, st.st_ino, st.st_rdev))
+    if kind == "f":
+        lines.append("%s mtime %d" % (rel, st.st_mtime_ns))
+    else:
+        lines.append("%s times %d %d %d" % (rel, st.st_atime_ns, st.st_mtime_ns,
+                                              st.st_ctime_ns))
     if kind == "l":
         lines.append("%s target %s" % (rel, os.readlink(path)))
     for name in sorted(os.listxattr(path, follow_symlinks=False)):

@@ -4,7 +4,7 @@
 # pattern through a mapping and keeps a second mapping; gmemfsd is killed
 # with SIGKILL.  The held mapping keeps working while the daemon is down
 # (it maps the backing file), and after a restart on the same state dir
-# every file, directory, mode, owner, xattr, policy and byte is back, and
+# every file, directory, mode, owner, time, xattr, policy and byte is back, and
 # what the held mapping wrote meanwhile is visible through the new mount.
 # The new gmemfsd clears the dead mount the killed one left by itself.
 # Then the journal's last record is torn (garbage appended, or a few bytes
@@ -68,6 +68,10 @@ mkfifo -m 0620 "$M/vm/console"
 mknod -m 0660 "$M/vm/kvm" c 10 232
 python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$M/vm/qmp.sock"
 touch -d '2001-02-03 04:05:06 UTC' "$M/vm/disk/config.json"
+# Times of directories and nodes live in the journal (a file's on its backing),
+# one of them before 1970.
+touch -d '1969-07-20 20:17:40.5 UTC' "$M/vm/disk"
+touch -h -m -d '2002-03-04 05:06:07 UTC' "$M/private/current"
 mtime=$(stat -c %Y "$M/vm/disk/config.json")
 snapshot "$T/before"
 ino=$(stat -c %i "$M/thp/ram")
@@ -95,7 +99,7 @@ check "the THP file has what the VMM wrote while the daemon was down" \
 check_eq "the THP file kept its id" "$ino" "$(stat -c %i "$M/thp/ram")"
 # The THP file's bytes changed on purpose (seed 21); compare the rest.
 snapshot "$T/after"
-check "tree, modes, owners, sizes, link counts, ids, xattrs and contents are back" \
+check "tree, modes, owners, times, sizes, link counts, ids, xattrs and contents are back" \
 	diff <(grep -v '^\./thp/ram sha256 ' "$T/before") <(grep -v '^\./thp/ram sha256 ' "$T/after")
 check_eq "the mtime is back" "$mtime" "$(stat -c %Y "$M/vm/disk/config.json")"
 check_eq "the THP dir policy is back" 2m-thp "$(gm_pagesize "$M/thp")"
