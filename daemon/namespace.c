@@ -490,9 +490,10 @@ int gm_ns_unlink(struct gm_fs *fs, struct gm_inode *dir, const char *name,
 	d = gm_dentry_find_locked(&fs->it, dir->ino, name);
 	if (!d)
 		goto out_unlock;
-	err = gm_ns_check_remove(d, rmdir);
+	/* EPERM of chattr before ENOTEMPTY, as the VFS's may_delete() orders them. */
+	err = gm_ns_check_flags_remove(fs, dir, d->inode);
 	if (!err)
-		err = gm_ns_check_flags_remove(fs, dir, d->inode);
+		err = gm_ns_check_remove(d, rmdir);
 	if (err)
 		goto out_unlock;
 	err = gm_ns_journal(fs, &r);

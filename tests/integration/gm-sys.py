@@ -36,6 +36,10 @@ def op_mkdir(path):
     os.mkdir(path)
 
 
+def op_rmdir(path):
+    os.rmdir(path)
+
+
 def op_mknod(path, kind):
     kinds = {"fifo": stat.S_IFIFO, "sock": stat.S_IFSOCK,
              "chr": stat.S_IFCHR, "blk": stat.S_IFBLK}

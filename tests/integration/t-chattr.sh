@@ -62,16 +62,20 @@ check_fails "no rm" "Operation not permitted" rm "$M/log"
 check_eq "both lines are there" "first second" "$(tr '\n' ' ' <"$M/log" | sed 's/ $//')"
 
 # --- directories ---
+mkdir -p "$M/d/full" && : >"$M/d/full/x"
 check "chattr +i on a directory" chattr +i "$M/d"
 check_fails "no new name in it" "Operation not permitted" touch "$M/d/new"
 check_fails "no mkdir in it" "Operation not permitted" mkdir "$M/d/sub"
 check_fails "no rm in it" "Operation not permitted" rm "$M/d/kept"
+check_errno "no rmdir of a full directory in it: EPERM before ENOTEMPTY" EPERM \
+	rmdir "$M/d/full"
 check_fails "no mv into it" "Operation not permitted" mv "$M/log" "$M/d/"
 check "a file in it is still written" sh -c 'echo y >"$1"' _ "$M/d/kept"
 check "chattr -i +a" chattr -i +a "$M/d"
 check "an append-only directory takes new names" touch "$M/d/new"
 check_fails "but gives none up: rm" "Operation not permitted" rm "$M/d/new"
 check_fails "nor mv" "Operation not permitted" mv "$M/d/new" "$M/d/renamed"
+check_errno "nor rmdir of a full directory: EPERM" EPERM rmdir "$M/d/full"
 
 # --- the other flags, and the ones tmpfs lacks ---
 echo data >"$M/plain"
