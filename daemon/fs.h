@@ -77,9 +77,9 @@ static inline void gm_count(struct gm_fs *fs, enum gm_op op)
 	atomic_fetch_add_explicit(&fs->ops[op], 1, memory_order_relaxed);
 }
 
-/* The inode behind a nodeid, with a reference. */
-/* NULL only for a nodeid the kernel holds no reference to: a file
- * handle's, which LOOKUP of "." or ".." sends (fsops_ns.c). */
+/* The inode behind a nodeid, with a reference.  NULL only for a nodeid
+ * the kernel holds no reference to: a file handle's, which LOOKUP of "."
+ * or ".." sends (fsops_ns.c). */
 static inline struct gm_inode *gm_fs_inode(struct gm_fs *fs, fuse_ino_t nodeid)
 {
 	if (nodeid == FUSE_ROOT_ID) {
