@@ -148,12 +148,16 @@ static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay,
 }
 
 /* Replay: a file whose policy allows several providers was moved to one
- * of them by its size; find the store that holds its backing. */
+ * of them by its size; find the store that holds its backing.  An auto
+ * file made before auto had shmem-advise is in shmem-thp. */
 static struct gm_prov_inst *gm_backing_find(struct gm_fs *fs, struct gm_inode *inode,
 					    int *fd)
 {
-	uint32_t cand[GM_POLICY_MAX_CANDIDATES];
+	uint32_t cand[GM_POLICY_MAX_CANDIDATES + 1];
 	unsigned n = gm_policy_candidates(inode->policy, cand);
+
+	if (gm_policy_primary(inode->policy) == GM_PS_AUTO)
+		cand[n++] = GMEMFS_PROV_SHMEM_THP;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct gm_prov_inst *pi = gm_pool_inst(&fs->pool, cand[i]);

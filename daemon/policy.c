@@ -185,7 +185,7 @@ unsigned gm_policy_candidates(enum gm_pagesize ps, uint32_t out[GM_POLICY_MAX_CA
 	if (p == GM_PS_AUTO) {
 		out[n++] = GMEMFS_PROV_HUGETLB_1G;
 		out[n++] = GMEMFS_PROV_HUGETLB_2M;
-		out[n++] = GMEMFS_PROV_SHMEM_THP;
+		out[n++] = GMEMFS_PROV_SHMEM_ADVISE;
 		return n;
 	}
 	out[n++] = gm_policy_size_provider(p);
@@ -198,9 +198,9 @@ uint32_t gm_policy_provider(enum gm_pagesize ps)
 {
 	uint32_t c[GM_POLICY_MAX_CANDIDATES];
 
-	/* auto's first choice at creation, when no size is known yet, is the
-	 * largest page a file of any size can have: THP. */
+	/* auto's choice at creation, when no size is known yet: huge pages
+	 * for the mappings that ask, 4 KiB ones for everything else. */
 	if (gm_policy_primary(ps) == GM_PS_AUTO)
-		return gm_policy_valid(ps) ? GMEMFS_PROV_SHMEM_THP : GMEMFS_PROV_NONE;
+		return gm_policy_valid(ps) ? GMEMFS_PROV_SHMEM_ADVISE : GMEMFS_PROV_NONE;
 	return gm_policy_candidates(ps, c) ? c[0] : GMEMFS_PROV_NONE;
 }

@@ -40,7 +40,7 @@ enum gm_pagesize {
 };
 
 #define GM_PS_FALLBACK_SHIFT	8
-/* Most providers a policy may be served by (auto: 1g, 2m, 2m-thp). */
+/* Most providers a policy may be served by (auto: 1g, 2m, shmem-advise). */
 #define GM_POLICY_MAX_CANDIDATES 3
 
 static inline enum gm_pagesize gm_policy_primary(enum gm_pagesize ps)
@@ -78,7 +78,7 @@ enum gm_pagesize gm_policy_effective(enum gm_pagesize own, enum gm_pagesize inhe
 uint32_t gm_policy_provider(enum gm_pagesize ps);
 
 /* The providers that may serve ps, in order of preference: auto lists
- * hugetlb-1g, hugetlb-2m, shmem-thp; a fallback adds its provider after
+ * hugetlb-1g, hugetlb-2m, shmem-advise; a fallback adds its provider after
  * the page size's own.  Returns how many (0 for an invalid policy). */
 unsigned gm_policy_candidates(enum gm_pagesize ps, uint32_t out[GM_POLICY_MAX_CANDIDATES]);
 

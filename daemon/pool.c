@@ -22,7 +22,7 @@
 #include "pool.h"
 #include "../uapi/gmemfs.h"
 
-_Static_assert(GMEMFS_PROV_SHIM < GM_NPROV, "inst[] is indexed by provider id");
+_Static_assert(GMEMFS_PROV_SHMEM_ADVISE < GM_NPROV, "inst[] is indexed by provider id");
 
 /* Limits are whole pages: tmpfs counts its size= in pages. */
 #define POOL_PAGE		4096ULL
@@ -36,15 +36,16 @@ _Static_assert(GMEMFS_PROV_SHIM < GM_NPROV, "inst[] is indexed by provider id");
 static const struct gm_provider *const pool_providers[] = {
 	&gm_prov_shmem_4k,
 	&gm_prov_shmem_thp,
+	&gm_prov_shmem_advise,
 	&gm_prov_kvm_gmem,
 	&gm_prov_shim,		/* optional: absent without its module */
 	&gm_prov_hugetlb_2m,
 	&gm_prov_hugetlb_1g,
 };
-/* Stores whose limit the split moves (shmem-4k, shmem-thp, kvm-gmem's
- * staging store, the shim when present); each needs at least a page, so
- * room is kept for all of them. */
-#define POOL_NDYNAMIC	4
+/* Stores whose limit the split moves (shmem-4k, shmem-thp, shmem-advise,
+ * kvm-gmem's staging store, the shim when present); each needs at least a
+ * page, so room is kept for all of them. */
+#define POOL_NDYNAMIC	5
 
 static const struct gm_provider *pool_provider(uint32_t prov_id)
 {

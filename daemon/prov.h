@@ -84,6 +84,7 @@ struct gm_prov_inst {
 
 extern const struct gm_provider gm_prov_shmem_4k;
 extern const struct gm_provider gm_prov_shmem_thp;
+extern const struct gm_provider gm_prov_shmem_advise;
 extern const struct gm_provider gm_prov_hugetlb_2m;
 extern const struct gm_provider gm_prov_hugetlb_1g;
 extern const struct gm_provider gm_prov_kvm_gmem;

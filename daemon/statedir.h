@@ -4,6 +4,7 @@
  *   STATE/journal        metadata journal (journal.h)
  *   STATE/shmem-4k/      tmpfs, huge=never     (prov_shmem_4k.c)
  *   STATE/shmem-thp/     tmpfs, huge=within_size (prov_shmem_thp.c)
+ *   STATE/shmem-advise/  tmpfs, huge=advise (prov_shmem_advise.c)
  *   STATE/lock           flock()ed by the running daemon
  */
 #ifndef GM_STATEDIR_H

@@ -31,6 +31,7 @@ enum gmemfs_provider {
 	GMEMFS_PROV_HUGETLB_1G	= 4,	/* reserved: control-socket issue */
 	GMEMFS_PROV_KVM_GMEM	= 5,	/* reserved: control-socket issue */
 	GMEMFS_PROV_SHIM	= 6,	/* reserved: shim issue */
+	GMEMFS_PROV_SHMEM_ADVISE = 7,	/* tmpfs, huge=advise: auto's files */
 };
 
 /* The provider's name, as in .gmemfs/stats and the state directory. */
@@ -43,6 +44,7 @@ static inline const char *gmemfs_prov_name(__u32 provider)
 	case GMEMFS_PROV_HUGETLB_1G:	return "hugetlb-1g";
 	case GMEMFS_PROV_KVM_GMEM:	return "kvm-gmem";
 	case GMEMFS_PROV_SHIM:		return "shim";
+	case GMEMFS_PROV_SHMEM_ADVISE:	return "shmem-advise";
 	default:			return "none";
 	}
 }

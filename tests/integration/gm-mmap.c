@@ -13,6 +13,7 @@
  *   pverify SEED  check the pattern with pread()
  *   touch         grow FILE to SIZE if shorter, write one byte to every page
  *   smaps         touch, then print the mapping's smaps figures as key=value
+ *   smaps-advised the same after madvise(MADV_HUGEPAGE), as QEMU maps guest RAM
  *   hold [SECS]   grow FILE if shorter, map it, print "mapped", then serve
  *                 lines from stdin ("verify SEED", "write SEED", "quit"),
  *                 answering "ok" or an error line each; SECS (default 120)
@@ -358,8 +359,12 @@ static int run_map_mode(const char *path, size_t size, const char *mode, const c
 		rc = map_pass(&m, OP_VERIFY, seed);
 	else if (!strcmp(mode, "touch"))
 		rc = map_pass(&m, OP_TOUCH, 0);
-	else if (!strcmp(mode, "smaps")) {
-		rc = map_pass(&m, OP_TOUCH, 0);
+	else if (!strncmp(mode, "smaps", 5)) {
+		rc = strcmp(mode, "smaps-advised") ? EXIT_OK : EXIT_ERR;
+		if (rc == EXIT_ERR && madvise(m.base, m.size, MADV_HUGEPAGE) == 0)
+			rc = EXIT_OK;
+		if (rc == EXIT_OK)
+			rc = map_pass(&m, OP_TOUCH, 0);
 		if (rc == EXIT_OK)
 			rc = print_smaps(m.base);
 	}
@@ -390,7 +395,7 @@ int main(int argc, char **argv)
 		return run_fd_mode(argv[1], size, !strcmp(mode, "pwrite"),
 				   strtoull(arg, NULL, 0));
 	if (seeded || !strcmp(mode, "touch") || !strcmp(mode, "smaps") ||
-	    !strcmp(mode, "hold"))
+	    !strcmp(mode, "smaps-advised") || !strcmp(mode, "hold"))
 		return run_map_mode(argv[1], size, mode, arg);
 	return usage();
 }

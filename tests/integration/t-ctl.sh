@@ -88,7 +88,7 @@ check_eq "gmemctl --json ls: valid JSON, 3 entries" 3 \
 check_eq "gmemctl --json stat: the size" 8388608 \
 	"$("$G" --json stat "$M/a.ram" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')"
 # shellcheck disable=SC2016 # the inner shell expands $1 and $2
-check "gmemctl stat: human output" bash -c '"$1" stat "$2" | grep -q "^provider: *shmem-thp"' \
+check "gmemctl stat: human output" bash -c '"$1" stat "$2" | grep -q "^provider: *shmem-advise"' \
 	_ "$G" "$M/a.ram"
 check_eq "gmemctl policy get" "4k" "$("$G" policy get "$M/d")"
 check "gmemctl policy set" "$G" policy set "$M/d" auto
@@ -100,7 +100,7 @@ check_eq "gmemctl --json pool: the budget" "$size" \
 check_eq "gmemctl --socket with a mount-relative path" "$(gm_info "$M/a.ram" id)" \
 	"$("$G" --socket "$SOCK" --json stat a.ram | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 check_fails "gmemctl on a path off any gmemfs mount" "No such file or directory" "$G" ls /proc
-check_eq "gmemctl exec: fd 3 is the file's backing" "$GM_STATE/shmem-thp/" \
+check_eq "gmemctl exec: fd 3 is the file's backing" "$GM_STATE/shmem-advise/" \
 	"$("$G" exec --fd 3="$M/a.ram" -- readlink /proc/self/fd/3 | sed 's/[0-9a-f]*$//')"
 # shellcheck disable=SC2016 # the inner shell expands it
 check "gmemctl open-exec: write through fd 5" \

@@ -51,7 +51,7 @@ check_eq "stats: the providers' limits sum to the budget" $((64 * MiB)) \
 	"$(gm_stats 'sum(p["limit"] for p in d["pool"]["providers"])')"
 check_eq "statfs: the budget is the pool's size" $((64 * MiB)) "$(gm_statfs | cut -d' ' -f2)"
 # Each store has its own inode limit; hugetlbfs's default is "unlimited" (~0).
-check_eq "statfs: file slots are the 4 stores' inode limits added up" $((4 * 65536)) \
+check_eq "statfs: file slots are the 5 stores' inode limits added up" $((5 * 65536)) \
 	"$(stat -f -c %c "$M")"
 
 # --- a 2m file: daemon-served read/write, no shared mmap through the mount ---
@@ -111,7 +111,7 @@ check_errno "truncate(2) an auto file to 4 MiB" OK truncate "$M/auto" $((4 * MiB
 check_eq "auto chose hugetlb-2m" 3 "$(gm_info "$M/auto" provider)"
 : >"$M/auto-odd"
 check_errno "truncate(2) an auto file to 3 MiB" OK truncate "$M/auto-odd" $((3 * MiB))
-check_eq "auto chose shmem-thp for a size 2 MiB pages do not divide" 2 \
+check_eq "auto chose shmem-advise for a size 2 MiB pages do not divide" 7 \
 	"$(gm_info "$M/auto-odd" provider)"
 check_errno "the store is full: the next 2m size is ENOSPC" ENOSPC \
 	truncate "$M/huge/ram" $((6 * MiB))

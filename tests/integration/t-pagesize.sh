@@ -4,7 +4,10 @@
 # kernel really uses.  A 64 MiB 2m-thp file populated through a mapping is
 # held in huge pages: all of that mapping is PMD-mapped, and so is a second
 # process's mapping of it afterwards (the file's own pages are huge, not
-# just one mapping); a 4k file of the same size gets none.  Every figure is
+# just one mapping); a 4k file of the same size gets none.  An auto file
+# (the default) gets huge pages in a mapping that asks (MADV_HUGEPAGE) and
+# 4 KiB pages otherwise: a byte written into a sparse file costs 4 KiB.
+# Every figure is
 # the test's own mappings' (smaps), never the system-wide ShmemHugePages,
 # which other tests running at the same time move.  Policies are inherited
 # from directories by files created afterwards, a non-empty or open file's
@@ -103,7 +106,23 @@ check "and back to 4k" setfattr -n "$X" -v 4k "$M/held"
 check_eq "the provider follows again" 1 "$(gm_info "$M/held" provider)"
 check "auto is accepted on an empty file" setfattr -n "$X" -v auto "$M/held"
 check_eq "auto: its getfattr" auto "$(gm_pagesize "$M/held")"
-check_eq "auto: the largest page the pool gives, shmem-thp" 2 "$(gm_info "$M/held" provider)"
+check_eq "auto: served by shmem-advise" 7 "$(gm_info "$M/held" provider)"
+
+# --- auto (the default): huge pages for mappings that ask, 4 KiB otherwise ---
+smaps=$("$GM_BIN/gm-mmap" "$M/auto-ram" 64M smaps-advised)
+check_eq "auto file mapped with MADV_HUGEPAGE, as QEMU maps RAM" 0 "$?"
+gm_say "auto file, advised: smaps: $(echo "$smaps" | tr '\n' ' ')"
+check_eq "auto file: all of the advised mapping is PMD-mapped" $((SIZE >> 10)) \
+	"$(pmd_mapped "$smaps")"
+smaps=$("$GM_BIN/gm-mmap" "$M/auto-plain" 64M smaps)
+check_eq "auto file: a mapping that does not ask gets 4 KiB pages" 0 "$(pmd_mapped "$smaps")"
+truncate -s 100M "$M/auto-sparse"
+check "auto file: a 1-byte write at 50 MiB of a sparse 100 MiB file" \
+	dd if=/dev/zero of="$M/auto-sparse" bs=1 count=1 seek=50M conv=notrunc status=none
+check_eq "auto file: it costs one 4 KiB page, not a 2 MiB one" 8 \
+	"$(stat -c %b "$M/auto-sparse")"
+check_eq "auto file: st_blksize 4 KiB, as tmpfs says" 4096 "$(stat -c %o "$M/auto-sparse")"
+rm -f "$M/auto-ram" "$M/auto-plain" "$M/auto-sparse"
 
 # --- a 4k file is written the way a user would: write(), no ftruncate ---
 check "dd 8 MiB into a new 4k-policy file" \

@@ -241,7 +241,7 @@ START_TEST(test_policy_change_needs_empty_file)
 	struct gm_inode *f = mk(fs.root, "f", S_IFREG | 0600);
 
 	ck_assert_int_eq(f->policy, GM_PS_AUTO);
-	ck_assert_uint_eq(f->pi->prov->id, GMEMFS_PROV_SHMEM_THP);
+	ck_assert_uint_eq(f->pi->prov->id, GMEMFS_PROV_SHMEM_ADVISE);
 	ck_assert_int_eq(gm_ns_set_policy(&fs, f, GM_PS_4K), 0);
 	ck_assert_uint_eq(f->pi->prov->id, GMEMFS_PROV_SHMEM_4K);
 	ck_assert_int_eq(pwrite(f->backing_fd, "x", 1, 0), 1);

@@ -116,7 +116,7 @@ START_TEST(test_candidates)
 	ck_assert_uint_eq(gm_policy_candidates(GM_PS_AUTO, c), 3);
 	ck_assert_uint_eq(c[0], GMEMFS_PROV_HUGETLB_1G);
 	ck_assert_uint_eq(c[1], GMEMFS_PROV_HUGETLB_2M);
-	ck_assert_uint_eq(c[2], GMEMFS_PROV_SHMEM_THP);
+	ck_assert_uint_eq(c[2], GMEMFS_PROV_SHMEM_ADVISE);
 	ck_assert_uint_eq(gm_policy_candidates(FB(GM_PS_1G, GM_PS_2M_THP), c), 2);
 	ck_assert_uint_eq(c[0], GMEMFS_PROV_HUGETLB_1G);
 	ck_assert_uint_eq(c[1], GMEMFS_PROV_SHMEM_THP);
@@ -185,7 +185,7 @@ START_TEST(test_effective_and_provider)
 	ck_assert_int_eq(gm_policy_effective(GM_PS_2M_THP, GM_PS_4K), GM_PS_2M_THP);
 	ck_assert_uint_eq(gm_policy_provider(GM_PS_4K), GMEMFS_PROV_SHMEM_4K);
 	ck_assert_uint_eq(gm_policy_provider(GM_PS_2M_THP), GMEMFS_PROV_SHMEM_THP);
-	ck_assert_uint_eq(gm_policy_provider(GM_PS_AUTO), GMEMFS_PROV_SHMEM_THP);
+	ck_assert_uint_eq(gm_policy_provider(GM_PS_AUTO), GMEMFS_PROV_SHMEM_ADVISE);
 	ck_assert_uint_eq(gm_policy_provider(GM_PS_INHERIT), GMEMFS_PROV_NONE);
 	ck_assert_uint_eq(gm_policy_provider(GM_PS_2M), GMEMFS_PROV_HUGETLB_2M);
 	ck_assert_uint_eq(gm_policy_provider(GM_PS_KVM_GMEM), GMEMFS_PROV_KVM_GMEM);

@@ -377,7 +377,8 @@ START_TEST(test_pool_kernel_enforces_budget)
 	ck_assert_uint_eq(u.free, 64 * MiB);
 	ck_assert_uint_eq(u.prov[PTHP].limit, PAGE);
 	ck_assert_uint_eq(u.prov[PKVM].limit, PAGE);
-	ck_assert_uint_eq(u.prov[P4K].limit, 64 * MiB - 2 * PAGE);
+	ck_assert_uint_eq(u.prov[GMEMFS_PROV_SHMEM_ADVISE].limit, PAGE);
+	ck_assert_uint_eq(u.prov[P4K].limit, 64 * MiB - 3 * PAGE);
 
 	fd = gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 0x1234, true);
 	ck_assert_int_ge(fd, 0);
@@ -391,7 +392,7 @@ START_TEST(test_pool_kernel_enforces_budget)
 	/* Past the budget the kernel says no, and what is stored stays. */
 	written = write_pattern(fd, 128 * MiB, 1, &err);
 	ck_assert_int_eq(err, ENOSPC);
-	ck_assert_uint_eq(written, 64 * MiB - 2 * PAGE);
+	ck_assert_uint_eq(written, 64 * MiB - 3 * PAGE);
 	assert_pattern(fd, 8 * MiB, 1);
 	ck_assert_int_eq(ftruncate(fd, 8 * MiB), 0);
 
@@ -400,9 +401,9 @@ START_TEST(test_pool_kernel_enforces_budget)
 	declared[PTHP] = 16 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
-	/* 8 and 16 MiB needed (and kvm-gmem's page), the 10239 spare pages
-	 * halved between them, the odd one to the default. */
-	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 5120 * PAGE);
+	/* 8 and 16 MiB needed (and kvm-gmem's and shmem-advise's page), the
+	 * 10238 spare pages halved between them. */
+	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 5119 * PAGE);
 	ck_assert_uint_eq(u.prov[PTHP].limit, 16 * MiB + 5119 * PAGE);
 	ck_assert_uint_le(sum_limits(&u), 64 * MiB);
 	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, u.prov[PTHP].limit);
@@ -414,7 +415,8 @@ START_TEST(test_pool_kernel_enforces_budget)
 	/* ... and shmem-4k can no longer take the whole budget. */
 	written = write_pattern(fd, 64 * MiB, 1, &err);
 	ck_assert_int_eq(err, ENOSPC);
-	ck_assert_uint_eq(written, 64 * MiB - u.prov[PTHP].limit - u.prov[PKVM].limit);
+	ck_assert_uint_eq(written, 64 * MiB - u.prov[PTHP].limit - u.prov[PKVM].limit -
+				   u.prov[GMEMFS_PROV_SHMEM_ADVISE].limit);
 	assert_pattern(fd2, 16 * MiB, 2);
 
 	close(fd2);
@@ -439,7 +441,7 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_uint_eq(write_pattern(fd, 8 * MiB, 3, &err), 8 * MiB);
 	close(fd);
-	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, 64 * MiB - 2 * PAGE);
+	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, 64 * MiB - 3 * PAGE);
 	id4k = mount_id(d4k);
 	idthp = mount_id(dthp);
 	gm_pool_fini(&pool);
@@ -450,7 +452,8 @@ START_TEST(test_pool_restart_reuses_stores)
 
 	/* The restarted pool shares the room with shmem-thp, its default: it
 	 * must shrink the reused shmem-4k, not stack a new mount.  Needs of
-	 * 2048, 1 and 1 (kvm-gmem) pages leave 14334 spare: 7167 each. */
+	 * 2048, 1, 1 (kvm-gmem) and 1 (shmem-advise) pages leave 14333 spare:
+	 * 7166 each, the odd one to the default. */
 	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP, NULL), 0);
 	ck_assert_uint_eq(mount_id(d4k), id4k);
 	ck_assert_uint_eq(mount_id(dthp), idthp);
@@ -458,7 +461,7 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_eq(mounts_at(dthp), 1);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.used, 8 * MiB);
-	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 7167 * PAGE);
+	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB + 7166 * PAGE);
 	ck_assert_uint_eq(u.prov[PTHP].limit, PAGE + 7167 * PAGE);
 
 	/* shmem-thp's files claim the rest: the reused store goes down to
@@ -469,7 +472,7 @@ START_TEST(test_pool_restart_reuses_stores)
 	ck_assert_int_eq(mounts_at(d4k), 1);
 	ck_assert_int_eq(gm_pool_usage(&pool, &u), 0);
 	ck_assert_uint_eq(u.prov[P4K].limit, 8 * MiB);
-	ck_assert_uint_eq(u.prov[PTHP].limit, 56 * MiB - PAGE);
+	ck_assert_uint_eq(u.prov[PTHP].limit, 56 * MiB - 2 * PAGE);
 
 	fd = gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 7, false);
 	ck_assert_int_ge(fd, 0);
@@ -571,8 +574,9 @@ START_TEST(test_reuse_restores_huge_option)
 	mountinfo_of(dir, info, sizeof(info));
 	ck_assert_msg(strstr(info, ",huge=within_size"), "not fixed: %s", info);
 	/* Holding files, shmem-thp shares spare with the default: needs of 1,
-	 * 128 and 1 (kvm-gmem) pages leave 16254, 8127 each. */
-	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, 512 * KiB + 8127 * PAGE);
+	 * 128, 1 (kvm-gmem) and 1 (shmem-advise) pages leave 16253, 8126 each
+	 * and the odd one to the default. */
+	ck_assert_uint_eq(gm_pool_inst(&pool, PTHP)->limit, 512 * KiB + 8126 * PAGE);
 	ck_assert_uint_eq(gm_pool_inst(&pool, P4K)->limit, PAGE + 8127 * PAGE);
 	fd = gm_prov_shmem_thp.backing_open(gm_pool_inst(&pool, PTHP), 0xab, false);
 	ck_assert_int_ge(fd, 0);
@@ -659,10 +663,10 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	ck_assert_int_eq(gm_pool_init(&pool, state, 64 * MiB, PTHP, NULL), 0);
 	pi = gm_pool_inst(&pool, P4K);
 	thp = gm_pool_inst(&pool, PTHP);
-	/* 32 MiB declared plus half of the 8190 spare pages (kvm-gmem keeps
-	 * its one). */
+	/* 32 MiB declared plus half of the 8189 spare pages (kvm-gmem and
+	 * shmem-advise keep their one; the odd one goes to the default). */
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
-	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
+	ck_assert_uint_eq(pi->limit, 32 * MiB + 4094 * PAGE);
 	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE);
 	racer.fd = pi->prov->backing_open(pi, 0x42, true);
 	ck_assert_int_ge(racer.fd, 0);
@@ -680,7 +684,7 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
 	ck_assert_int_eq(racer.grow_times, 0);
 	ck_assert_uint_eq(pi->limit, 6 * MiB);
-	ck_assert_uint_eq(thp->limit, 58 * MiB - PAGE);
+	ck_assert_uint_eq(thp->limit, 58 * MiB - 2 * PAGE);
 	assert_limits_match_kernel(&pool);
 
 	/* Always outrun: a bounded number of tries, then the kernel's error,
@@ -688,14 +692,14 @@ START_TEST(test_rebalance_retries_lost_shrink)
 	declared[P4K] = 32 * MiB;
 	declared[PTHP] = 0;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), 0);
-	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
+	ck_assert_uint_eq(pi->limit, 32 * MiB + 4094 * PAGE);
 	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE);
 	racer.grow_times = 100;
 	declared[P4K] = 0;
 	declared[PTHP] = 64 * MiB;
 	ck_assert_int_eq(gm_pool_rebalance(&pool, declared), -EINVAL);
 	ck_assert_int_gt(racer.grow_times, 90);
-	ck_assert_uint_eq(pi->limit, 32 * MiB + 4095 * PAGE);
+	ck_assert_uint_eq(pi->limit, 32 * MiB + 4094 * PAGE);
 	ck_assert_uint_eq(thp->limit, PAGE + 4095 * PAGE);
 	assert_limits_match_kernel(&pool);
 
@@ -857,7 +861,7 @@ START_TEST(test_init_rejects_bad_arguments)
 {
 	struct gm_pool pool;
 
-	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", 64 * MiB, GMEMFS_PROV_SHIM + 1, NULL),
+	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", 64 * MiB, GMEMFS_PROV_SHMEM_ADVISE + 1, NULL),
 			 -EINVAL);
 	ck_assert_int_eq(gm_pool_init(&pool, "/nonexistent", PAGE, P4K, NULL), -EINVAL);
 }

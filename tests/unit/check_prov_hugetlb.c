@@ -390,11 +390,11 @@ START_TEST(test_auto_by_size_and_restart)
 	fs_start(&fs, &o, state, sizeof(state), 64 * MiB, 4, 0);
 	big = mkfile_ok(&fs, "auto6", NULL);	/* the root's policy: auto */
 	odd = mkfile_ok(&fs, "auto3", NULL);
-	ck_assert_str_eq(prov_of(big), "shmem-thp");	/* no size yet */
+	ck_assert_str_eq(prov_of(big), "shmem-advise");	/* no size yet */
 	ck_assert_int_eq(gm_backing_set_size(&fs, big, 6 * MiB), 0);
 	ck_assert_str_eq(prov_of(big), "hugetlb-2m");	/* the largest that fits */
 	ck_assert_int_eq(gm_backing_set_size(&fs, odd, 3 * MiB), 0);
-	ck_assert_str_eq(prov_of(odd), "shmem-thp");	/* 2 MiB pages do not divide it */
+	ck_assert_str_eq(prov_of(odd), "shmem-advise");	/* 2 MiB pages do not divide it */
 	write_read_back(&fs, big, 5 * MiB, 4096, 42);
 	fs_stop(&fs);
 	ck_assert_int_eq(knob_read(KNOB_2M), before);
