@@ -58,9 +58,8 @@ struct gm_fs {
 	struct gm_inode *ctl_dir;	/* .gmemfs: virtual */
 	struct gm_inode *stats_file;	/* .gmemfs/stats: virtual */
 	uint64_t next_ino;		/* under it.tree_lock */
-	uint32_t generation;		/* of every nodeid, new at each start: an
-					 * inode number freed before a restart may
-					 * come back, a file handle must not */
+	uint64_t ino_mark;		/* journaled: next_ino may grow to it
+					 * (INO_MARK); under it.tree_lock */
 	struct gm_journal journal;	/* appends under it.tree_lock */
 	bool journaling;		/* false while replaying */
 	unsigned replay_failures;	/* records that did not apply at start */

@@ -86,8 +86,10 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = gm_fs_nodeid(fs, inode);
-	/* The kernel made the root with generation 0 ("..": a handle's parent). */
-	e->generation = inode == fs->root ? 0 : fs->generation;
+	/* The kernel made the root with generation 0 ("..": a handle's parent).
+	 * Inode numbers are never reused (INO_MARK), so one generation serves
+	 * every other inode, across restarts too. */
+	e->generation = inode == fs->root ? 0 : 1;
 	gm_fill_stat(inode, &e->attr);
 	e->entry_timeout = GM_DIR_TIMEOUT;
 	e->attr_timeout = gm_attr_timeout(&e->attr);

@@ -101,6 +101,7 @@ static const uint8_t gm_jrec_layout[GM_J_TYPE_MAX + 1][GM_JF_PER_TYPE] = {
 			    GM_JF_GID, GM_JF_TIME, GM_JF_RDEV, GM_JF_VALUE },
 	[GM_J_IFLAGS]	= { GM_JF_INO, GM_JF_FLAGS, GM_JF_TIME },
 	[GM_J_TIMES]	= { GM_JF_INO, GM_JF_ATIME, GM_JF_MTIME, GM_JF_TIME },
+	[GM_J_INO_MARK]	= { GM_JF_INO },
 };
 
 static bool gm_jtype_ok(unsigned type)

@@ -34,7 +34,8 @@ enum gm_jrec_type {
 				 * value (a symlink's target; empty otherwise) */
 	GM_J_IFLAGS = 10,	/* ino, flags (chattr flags, iflags.h), time_ns */
 	GM_J_TIMES = 11,	/* ino, atime_ns, mtime_ns, time_ns (the ctime) */
-	GM_J_TYPE_MAX = GM_J_TIMES,
+	GM_J_INO_MARK = 12,	/* ino: no inode number below it is given out again */
+	GM_J_TYPE_MAX = GM_J_INO_MARK,
 };
 
 /* One record, decoded.  Strings point into the replay buffer (valid only

@@ -252,6 +252,23 @@ static int gm_ns_alloc_acls(struct gm_inode *inode, const struct gm_new_args *a)
 	return 0;
 }
 
+#define GM_INO_BLOCK	65536
+
+/* Before a new inode number is given out, the journal says it is taken
+ * (a block at a time), so that no restart gives it out again.  tree_lock. */
+static int gm_ns_ino_reserve(struct gm_fs *fs)
+{
+	struct gm_jrec r = { .type = GM_J_INO_MARK, .ino = fs->next_ino + GM_INO_BLOCK };
+	int err;
+
+	if (!fs->journaling || fs->next_ino < fs->ino_mark)
+		return 0;
+	err = gm_ns_journal(fs, &r);
+	if (!err)
+		fs->ino_mark = r.ino;
+	return err;
+}
+
 static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *a,
 				    enum gm_pagesize dir_policy)
 {
@@ -361,6 +378,9 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 		gm_inode_put(&fs->it, dup, 1);
 		goto out_unlock;
 	}
+	err = a->ino ? 0 : gm_ns_ino_reserve(fs);
+	if (err)
+		goto out_unlock;
 	err = -ENOMEM;
 	inode = gm_ns_alloc(fs, &args, __gm_ns_dir_policy(fs, dir));
 	if (!inode)
@@ -387,6 +407,8 @@ int gm_ns_tmpfile(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_ar
 		return err;
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = gm_ns_check_dir(fs, dir);
+	if (!err)
+		err = gm_ns_ino_reserve(fs);
 	if (err)
 		goto out_unlock;
 	err = -ENOMEM;
@@ -633,8 +655,13 @@ static int gm_ns_whiteout_prepare(struct gm_fs *fs, struct gm_rename *rn, struct
 	struct gm_new_args a = { .mode = S_IFCHR, .uid = rn->wo_uid, .gid = rn->wo_gid,
 				 .time_ns = r[0].time_ns };
 
+	int err;
+
 	if (!(rn->flags & RENAME_WHITEOUT) || !fs->journaling)
 		return 0;
+	err = gm_ns_ino_reserve(fs);
+	if (err)
+		return err;
 	rn->wo = gm_ns_alloc(fs, &a, GM_PS_INHERIT);
 	if (!rn->wo)
 		return -ENOMEM;

@@ -179,6 +179,11 @@ static int gm_replay_one(void *ctx, const struct gm_jrec *r)
 	case GM_J_UNLINK:
 		err = gm_replay_unlink(fs, r);
 		break;
+	case GM_J_INO_MARK:
+		if (r->ino > fs->next_ino)
+			fs->next_ino = r->ino;
+		err = 0;
+		break;
 	case GM_J_LINK:
 	case GM_J_RENAME:
 		err = gm_replay_two(fs, r);
@@ -280,9 +285,15 @@ static int gm_emit_root(struct gm_emit *e)
 				.uid = root->uid, .gid = root->gid };
 	struct gm_jrec pol = { .type = GM_J_POLICY, .ino = root->ino,
 			       .policy = root->policy };
+	/* The numbers removed files had stay taken. */
+	struct gm_jrec mark = { .type = GM_J_INO_MARK,
+				.ino = e->fs->ino_mark > e->fs->next_ino ? e->fs->ino_mark :
+									  e->fs->next_ino };
 	int err;
 
-	err = gm_journal_append(e->j, &attr);
+	err = gm_journal_append(e->j, &mark);
+	if (!err)
+		err = gm_journal_append(e->j, &attr);
 	if (!err && root->policy != GM_PS_INHERIT)
 		err = gm_journal_append(e->j, &pol);
 	if (!err)
@@ -413,7 +424,6 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 
 	fs->opts = opts;
 	fs->next_ino = GM_INO_FIRST;
-	fs->generation = (uint32_t)gm_clock_ns(CLOCK_REALTIME) | 1;
 	err = gm_itable_init(&fs->it, gm_backing_evict, fs);
 	if (err)
 		return err;

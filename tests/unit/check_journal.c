@@ -93,15 +93,16 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 	uint8_t t = want->type;
 	bool ino = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_ATTR ||
 		   t == GM_J_POLICY || t == GM_J_XATTR_SET || t == GM_J_XATTR_DEL ||
-		   t == GM_J_NODE || t == GM_J_IFLAGS || t == GM_J_TIMES;
+		   t == GM_J_NODE || t == GM_J_IFLAGS || t == GM_J_TIMES || t == GM_J_INO_MARK;
 	bool parent = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_UNLINK ||
 		      t == GM_J_RENAME || t == GM_J_NODE;
 	bool owner = t == GM_J_NEW || t == GM_J_ATTR || t == GM_J_NODE;
 	bool value = t == GM_J_XATTR_SET || t == GM_J_NODE;
 	bool policy = t == GM_J_NEW || t == GM_J_POLICY;
-	bool time = t != GM_J_POLICY && t != GM_J_XATTR_SET && t != GM_J_XATTR_DEL;
+	bool time = t != GM_J_POLICY && t != GM_J_XATTR_SET && t != GM_J_XATTR_DEL &&
+		    t != GM_J_INO_MARK;
 	bool name = t != GM_J_ATTR && t != GM_J_POLICY && t != GM_J_IFLAGS &&
-		    t != GM_J_TIMES;
+		    t != GM_J_TIMES && t != GM_J_INO_MARK;
 	bool flags = t == GM_J_RENAME || t == GM_J_IFLAGS;
 
 	ck_assert_uint_eq(got->type, t);
