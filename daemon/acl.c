@@ -5,6 +5,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "acl.h"
@@ -92,6 +93,18 @@ int gm_acl_valid(const void *v, size_t len)
 	}
 	if (!seen[0] || !seen[2] || !seen[5] || ((seen[1] || seen[3]) && !seen[4]))
 		return -EINVAL;
+	return 0;
+}
+
+int gm_acl_dup(const void *v, size_t len, void **out)
+{
+	*out = NULL;
+	if (gm_acl_valid(v, len))
+		return -EINVAL;
+	*out = malloc(len);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, v, len);
 	return 0;
 }
 

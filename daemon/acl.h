@@ -23,6 +23,8 @@
  * owner, owning-group and other entry, a mask where named entries are,
  * entries in tag order), else -EINVAL. */
 int gm_acl_valid(const void *v, size_t len);
+/* A malloc'ed copy of a well-formed ACL in *out: 0, -EINVAL, -ENOMEM. */
+int gm_acl_dup(const void *v, size_t len, void **out);
 
 /* Whom an access check is for: a uid, and whether it is in a group. */
 struct gm_acl_who {

@@ -23,22 +23,19 @@
 static void *gm_acl_copy(struct gm_inode *inode, const char *name, size_t *len)
 {
 	struct gm_xattr *x;
-	const char *why = NULL;
 	void *copy = NULL;
+	int err = 0;
 
 	pthread_mutex_lock(&inode->lock);
 	x = *gm_xattr_slot(inode, name);
-	if (x && gm_acl_valid(x->value, x->len))
-		why = "not a valid ACL";
-	else if (x && !(copy = malloc(x->len)))
-		why = "out of memory";
-	if (copy) {
-		memcpy(copy, x->value, x->len);
+	if (x)
+		err = gm_acl_dup(x->value, x->len, &copy);
+	if (copy)
 		*len = x->len;
-	}
 	pthread_mutex_unlock(&inode->lock);
-	if (why)
-		gm_warn("file %llu: %s not applied: %s", (unsigned long long)inode->ino, name, why);
+	if (err)
+		gm_warn("file %llu: %s not applied: %s", (unsigned long long)inode->ino, name,
+			err == -EINVAL ? "not a valid ACL" : strerror(-err));
 	return copy;
 }
 

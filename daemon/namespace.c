@@ -750,15 +750,14 @@ int gm_ns_rename(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 static int gm_ns_chmod_acl(struct gm_inode *inode, mode_t mode, struct gm_xattr **acl,
 			   void **fresh)
 {
+	int err;
+
 	*acl = *gm_xattr_slot(inode, GM_ACL_ACCESS);
 	*fresh = NULL;
-	if (!*acl || gm_acl_valid((*acl)->value, (*acl)->len))
-		return 0;
-	*fresh = malloc((*acl)->len);
-	if (!*fresh)
-		return -ENOMEM;
-	memcpy(*fresh, (*acl)->value, (*acl)->len);
-	if (!gm_acl_chmod(*fresh, (*acl)->len, mode)) {
+	err = *acl ? gm_acl_dup((*acl)->value, (*acl)->len, fresh) : 0;
+	if (err)
+		return err == -EINVAL ? 0 : err;	/* not an ACL: nothing to rewrite */
+	if (*fresh && !gm_acl_chmod(*fresh, (*acl)->len, mode)) {
 		free(*fresh);
 		*fresh = NULL;
 	}
