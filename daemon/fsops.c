@@ -27,6 +27,7 @@ const char *const gm_op_names[GM_OP_COUNT] = {
 	[GM_OP_CREATE] = "create", [GM_OP_FALLOCATE] = "fallocate",
 	[GM_OP_IOCTL] = "ioctl", [GM_OP_SYMLINK] = "symlink",
 	[GM_OP_READLINK] = "readlink", [GM_OP_TMPFILE] = "tmpfile",
+	[GM_OP_COPY_FILE_RANGE] = "copy_file_range",
 };
 
 
@@ -197,5 +198,6 @@ const struct fuse_lowlevel_ops gm_fsops = {
 	.listxattr = gm_op_listxattr,
 	.removexattr = gm_op_removexattr,
 	.fallocate = gm_op_fallocate,
+	.copy_file_range = gm_op_copy_file_range,
 	.ioctl = gm_op_ioctl,
 };

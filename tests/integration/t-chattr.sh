@@ -48,6 +48,35 @@ check_fails "its owner, not root, cannot clear it" "Operation not permitted" \
 	gm_as_nobody chattr -i "$M/log"
 check "root clears it" chattr -i "$M/log"
 
+# copy_file_range into a file made immutable while open for writing: the
+# daemon refuses it (the kernel cannot see the flag on a FUSE inode).
+copy_into() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import errno, os, subprocess, sys
+src, dst, flag = sys.argv[1:4]
+fi, fo = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY)
+if flag != "-":
+    subprocess.run(["chattr", "+" + flag, dst], check=True)
+try:
+    print(os.copy_file_range(fi, fo, 64, 0, 0))
+except OSError as e:
+    print(errno.errorcode[e.errno])
+finally:
+    if flag != "-":
+        subprocess.run(["chattr", "-" + flag, dst], check=True)
+    os.close(fi)
+    os.close(fo)
+PY
+}
+printf 'copied bytes\n' >"$M/src"
+: >"$M/dst"
+check_eq "copy_file_range between two files copies" 13 "$(copy_into "$M/src" "$M/dst" -)"
+check_eq "and the bytes are there" "copied bytes" "$(cat "$M/dst")"
+check_eq "copy_file_range into a file made immutable while open: EPERM" EPERM \
+	"$(copy_into "$M/src" "$M/log" i)"
+check_eq "the immutable file kept its bytes" first "$(cat "$M/log")"
+rm -f "$M/src" "$M/dst"
+
 # --- append-only file ---
 check_fails "nor set +a" "Operation not permitted" gm_as_nobody chattr +a "$M/log"
 check "chattr +a" chattr +a "$M/log"
