@@ -945,6 +945,33 @@ static void gm_xattr_commit(struct gm_xattr **slot, struct gm_xattr_prep *p, siz
 	(*slot)->len = len;
 }
 
+/*
+ * Journal an xattr change, which is a change of the inode: its ctime moves.
+ * A directory's or node's goes to the journal in the same write (TIMES); a
+ * regular file's stat shows the later of its own and its backing's, so the
+ * backing's is moved (a chmod to its own mode), and it stays with the
+ * store.  inode->lock held.
+ */
+static int gm_ns_journal_xattr(struct gm_fs *fs, struct gm_inode *inode,
+			       const struct gm_jrec *x)
+{
+	struct gm_jrec r[2] = { *x, { .type = GM_J_TIMES, .ino = inode->ino,
+				      .atime_ns = gm_ts_to_ns(inode->atime),
+				      .mtime_ns = gm_ts_to_ns(inode->mtime),
+				      .time_ns = gm_wall_ns() } };
+	bool reg = inode->type == S_IFREG;
+	struct stat st;
+	int err;
+
+	err = gm_ns_journal_n_of(fs, inode, r, reg ? 1 : 2);
+	if (err || !fs->journaling)
+		return err;
+	inode->ctime = gm_ns_to_ts(r[1].time_ns);
+	if (reg && inode->backing_fd >= 0 && fstat(inode->backing_fd, &st) == 0)
+		(void)fchmod(inode->backing_fd, st.st_mode & 07777);
+	return 0;
+}
+
 int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		    const void *value, size_t len, int flags)
 {
@@ -969,7 +996,7 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 	err = gm_xattr_prepare(&prep, !*slot, name, value, len);
 	if (err)
 		goto out_unlock;
-	err = gm_ns_journal_of(fs, inode, &r);
+	err = gm_ns_journal_xattr(fs, inode, &r);
 	if (err) {
 		free(prep.copy);
 		if (prep.x)
@@ -999,7 +1026,7 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 	err = -ENODATA;
 	if (!*slot)
 		goto out_unlock;
-	err = gm_ns_journal_of(fs, inode, &r);
+	err = gm_ns_journal_xattr(fs, inode, &r);
 	if (err)
 		goto out_unlock;
 	x = *slot;

@@ -165,6 +165,21 @@ check_eq "another user's does not" none \
 check_fails "nor may another user set one" "Operation not permitted" \
 	gm_as_nobody setfattr -n trusted.x -v 1 "$M/tmp"
 
+# --- an xattr change moves ctime, of files and directories alike ---
+: >"$M/xc" && mkdir "$M/xcd"
+# shellcheck disable=SC2317 # called through check
+ctime_moves() {
+	local before
+	before=$(stat -c %z "$2")
+	sleep 0.05
+	"$1" "${@:3}" "$2" && test "$(stat -c %z "$2")" != "$before"
+}
+for f in "$M/xc" "$M/xcd"; do
+	check "setxattr moves the ctime of $(basename "$f")" ctime_moves setfattr "$f" -n user.c -v 1
+	check "removexattr too" ctime_moves setfattr "$f" -x user.c
+done
+rm -r "$M/xc" "$M/xcd"
+
 # --- RENAME_WHITEOUT, and overlayfs with its upper layer on the mount ---
 echo moved >"$M/wo-src"
 check_eq "rename with RENAME_WHITEOUT leaves a 0/0 character device" "character special file 0:0, moved" "$(py '
