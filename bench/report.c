@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "json.h"
+#include "common/json.h"
 
 #define BEHIND	0.95	/* a ratio below this is "more than 5% behind" */
 

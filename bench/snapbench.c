@@ -40,7 +40,7 @@
 #include "gmemfs_client.h"
 #include "gmemfs_snap.h"
 #include "gm-size.h"
-#include "json.h"
+#include "common/json.h"
 #include "snapbench.h"
 #include "vmm.h"
 

@@ -22,11 +22,11 @@
 #define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
 
-#include "inode.h"
-#include "journal.h"
-#include "options.h"
-#include "pool.h"
-#include "rebalancer.h"
+#include "meta/inode.h"
+#include "meta/journal.h"
+#include "core/options.h"
+#include "mem/pool.h"
+#include "mem/rebalancer.h"
 #include "gmemfs.h"
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(struct gm_inode *),

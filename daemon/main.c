@@ -15,12 +15,12 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "ctlsock.h"
-#include "uffd_sess.h"
-#include "fsops.h"
-#include "log.h"
-#include "recover.h"
-#include "statedir.h"
+#include "ctl/sock.h"
+#include "uffd/session.h"
+#include "fuse/fsops.h"
+#include "core/log.h"
+#include "meta/recover.h"
+#include "core/statedir.h"
 
 struct gm_cli {
 	char *pool_size;

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "chan.h"
+#include "common/chan.h"
 #include "gmemfs_client.h"
 
 #define API __attribute__((visibility("default")))

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "chan.h"
+#include "common/chan.h"
 
 #define NSEEDS_MAX 32
 

@@ -13,7 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "chan.h"
+#include "common/chan.h"
 
 struct raw {
 	unsigned char b[24576];

@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chan.h"
+#include "common/chan.h"
 #include "gmemfs_client.h"
 #include "kvm_compat.h"
 

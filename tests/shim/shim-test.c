@@ -41,7 +41,7 @@
 #include "gmemfs.h"
 #include "gmemfs_client.h"
 #include "gmemfs_nl.h"
-#include "shim_nl.h"
+#include "common/shim_nl.h"
 
 #define PG		4096UL
 #define TEST_SECONDS	60

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "acl.h"
+#include "meta/acl.h"
 #include "suites.h"
 
 #define UO 0x01

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chan.h"
+#include "common/chan.h"
 #include "suites.h"
 
 /* A request for cmd, as the client library builds it. */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "suites.h"
-#include "uffd_fcjson.h"
+#include "ctl/fcjson.h"
 
 static int parse(const char *text, struct gm_uffd_region *r, unsigned *n, char *why)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "inode.h"
+#include "meta/inode.h"
 #include "suites.h"
 
 static int evicted;

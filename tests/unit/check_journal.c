@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
-#include "journal.h"
+#include "meta/journal.h"
 #include "suites.h"
 
 #define HDR		"GMEMFSJ1"

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
-#include "namespace.h"
-#include "recover.h"
+#include "meta/namespace.h"
+#include "meta/recover.h"
 #include "suites.h"
 
 static char base[64];		/* per run; swept by the parent (teardown_run) */

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
-#include "options.h"
-#include "statedir.h"
+#include "core/options.h"
+#include "core/statedir.h"
 #include "suites.h"
 
 static const char *esc(const char *path)

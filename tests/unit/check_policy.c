@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "gmemfs.h"
-#include "options.h"
-#include "policy.h"
+#include "core/options.h"
+#include "meta/policy.h"
 #include "suites.h"
 
 #define FB(p, f)	((enum gm_pagesize)((p) | (f) << GM_PS_FALLBACK_SHIFT))

@@ -24,7 +24,7 @@
 
 #include "ck_tmpdir.h"
 #include "gm-smaps.h"
-#include "pool.h"
+#include "mem/pool.h"
 #include "suites.h"
 #include "../../uapi/gmemfs.h"
 

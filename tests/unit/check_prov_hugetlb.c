@@ -23,12 +23,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backing.h"
+#include "mem/backing.h"
 #include "ck_tmpdir.h"
 #include "gm-smaps.h"
-#include "handout.h"
-#include "namespace.h"
-#include "recover.h"
+#include "mem/handout.h"
+#include "meta/namespace.h"
+#include "meta/recover.h"
 #include "suites.h"
 
 #define MiB		(1024ULL * 1024)

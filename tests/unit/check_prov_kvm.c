@@ -21,12 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backing.h"
+#include "mem/backing.h"
 #include "ck_tmpdir.h"
-#include "handout.h"
-#include "namespace.h"
-#include "prov_kvm_gmem.h"
-#include "recover.h"
+#include "mem/handout.h"
+#include "meta/namespace.h"
+#include "prov/kvm_gmem.h"
+#include "meta/recover.h"
 #include "suites.h"
 
 #define MiB	(1024ULL * 1024)

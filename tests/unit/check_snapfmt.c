@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "snapfmt.h"
+#include "snap/format.h"
 #include "suites.h"
 
 #define PG	4096u

@@ -20,7 +20,7 @@
 
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
-#include "json.h"
+#include "common/json.h"
 
 struct snap_cli {
 	const char *op;			/* "snapshot", "restore" */

@@ -1,0 +1,492 @@
+/*
+ * The kernel channel's codec on libnl-genl: see shim_nl.h.  The command
+ * socket carries requests and their replies; a second socket joins the
+ * "events" multicast group, so a NOTIFY never lands in the middle of a
+ * request's reply.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+
+#include "gmemfs_nl.h"
+#include "common/shim_nl.h"
+
+/* Large enough for a 2M page of POPULATE data. */
+#define SHIM_NL_SNDBUF	(4 << 20)
+#define SHIM_NL_DATA_CHUNK	(32 << 10)
+
+struct shim_nl {
+	struct nl_sock *cmd;
+	struct nl_sock *ev;
+	int family;
+	char errmsg[128];	/* extack of the last request */
+};
+
+/* What a request's reply is parsed into. */
+struct shim_nl_call {
+	struct shim_nl *nl;
+	int err;		/* kernel's errno; 1 while waiting */
+	int (*parse)(struct shim_nl_call *call, struct nlattr **tb,
+		     struct nlmsghdr *nlh);
+	void *arg;
+	int n, max;		/* ACCEPT: events filled, room */
+	uint32_t lost;
+};
+
+static struct nla_policy shim_nl_event_policy[GMEMFS_SHIM_A_MAX + 1] = {
+	[GMEMFS_SHIM_A_EVENT_TYPE] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_FILE_ID] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_OFFSET] = { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_LENGTH] = { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_PAGES] = { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_FLAGS] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_REQ_ID] = { .type = NLA_U32 },
+};
+
+const char *shim_nl_errmsg(const struct shim_nl *nl)
+{
+	return nl->errmsg;
+}
+
+static int shim_nl_valid_cb(struct nl_msg *msg, void *arg)
+{
+	struct shim_nl_call *call = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[GMEMFS_SHIM_A_MAX + 1];
+
+	if (genlmsg_parse(nlh, 0, tb, GMEMFS_SHIM_A_MAX, NULL) < 0) {
+		call->err = -EPROTO;
+		return NL_STOP;
+	}
+	if (call->parse && call->parse(call, tb, nlh) < 0)
+		call->err = -EPROTO;
+	return NL_OK;
+}
+
+/* The extack message, if the kernel sent one (NLM_F_ACK_TLVS). */
+static void shim_nl_extack(struct shim_nl *nl, struct nlmsghdr *nlh,
+			   struct nlmsgerr *e)
+{
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	size_t skip = sizeof(*e);
+	struct nlattr *attrs;
+	int len;
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		skip += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
+	len = (int)nlh->nlmsg_len - (int)NLMSG_HDRLEN - (int)skip;
+	if (len <= 0)
+		return;
+	attrs = (struct nlattr *)((char *)e + skip);
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, NULL) < 0)
+		return;
+	if (tb[NLMSGERR_ATTR_MSG])
+		nla_strlcpy(nl->errmsg, tb[NLMSGERR_ATTR_MSG], sizeof(nl->errmsg));
+	else if (tb[NLMSGERR_ATTR_MISS_TYPE])
+		snprintf(nl->errmsg, sizeof(nl->errmsg), "missing attribute %u",
+			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
+}
+
+static int shim_nl_err_cb(struct sockaddr_nl *who, struct nlmsgerr *e,
+			  void *arg)
+{
+	struct shim_nl_call *call = arg;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)e - 1;
+
+	(void)who;
+	call->err = e->error;
+	if (e->error)
+		shim_nl_extack(call->nl, nlh, e);
+	return NL_STOP;
+}
+
+static int shim_nl_ack_cb(struct nl_msg *msg, void *arg)
+{
+	struct shim_nl_call *call = arg;
+
+	(void)msg;
+	call->err = 0;
+	return NL_STOP;
+}
+
+/* Receive until the ack (or error) of the request just sent. */
+static int shim_nl_wait(struct shim_nl *nl, struct shim_nl_call *call)
+{
+	struct nl_cb *cb;
+	int err;
+
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, shim_nl_valid_cb, call);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, shim_nl_ack_cb, call);
+	nl_cb_err(cb, NL_CB_CUSTOM, shim_nl_err_cb, call);
+	call->err = 1;
+	while (call->err == 1) {
+		err = nl_recvmsgs(nl->cmd, cb);
+		if (err < 0 && call->err == 1)
+			call->err = -EIO;
+	}
+	nl_cb_put(cb);
+	return call->err;
+}
+
+static int shim_nl_call(struct shim_nl *nl, struct nl_msg *msg,
+			struct shim_nl_call *call)
+{
+	int err;
+
+	nl->errmsg[0] = '\0';
+	call->nl = nl;
+	err = nl_send_auto(nl->cmd, msg);
+	nlmsg_free(msg);
+	if (err < 0)
+		return err == -NLE_MSGSIZE ? -EMSGSIZE : -EIO;
+	return shim_nl_wait(nl, call);
+}
+
+struct nl_msg *shim_nl_msg(struct shim_nl *nl, uint8_t cmd)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (!msg)
+		return NULL;
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0,
+			 NLM_F_ACK, cmd, GMEMFS_GENL_VERSION)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+int shim_nl_send(struct shim_nl *nl, struct nl_msg *msg)
+{
+	struct shim_nl_call call = { 0 };
+
+	return shim_nl_call(nl, msg, &call);
+}
+
+int shim_nl_send_raw(struct shim_nl *nl, const void *buf, size_t len)
+{
+	struct shim_nl_call call = { 0 };
+	struct nlmsghdr *nlh;
+	int err;
+
+	if (len < sizeof(*nlh))
+		return -EINVAL;
+	nlh = malloc(len);
+	if (!nlh)
+		return -ENOMEM;
+	memcpy(nlh, buf, len);
+	/* libnl drops replies whose sequence number it did not hand out. */
+	nlh->nlmsg_seq = nl_socket_use_seq(nl->cmd);
+	nl->errmsg[0] = '\0';
+	call.nl = nl;
+	err = nl_sendto(nl->cmd, nlh, len);
+	free(nlh);
+	if (err < 0)
+		return -EIO;
+	return shim_nl_wait(nl, &call);
+}
+
+/* A u32 or u64 attribute for shim_nl_build(). */
+struct shim_nl_put {
+	uint16_t type;
+	bool u64;
+	uint64_t v;
+};
+
+/* A request of cmd with these attributes; NULL without memory. */
+static struct nl_msg *shim_nl_build(struct shim_nl *nl, uint8_t cmd,
+				    const struct shim_nl_put *a, size_t n)
+{
+	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+
+	for (size_t i = 0; msg && i < n; i++) {
+		if (a[i].u64 ? nla_put_u64(msg, a[i].type, a[i].v) :
+			       nla_put_u32(msg, a[i].type, (uint32_t)a[i].v)) {
+			nlmsg_free(msg);
+			msg = NULL;
+		}
+	}
+	return msg;
+}
+
+static int shim_nl_simple(struct shim_nl *nl, uint8_t cmd)
+{
+	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+}
+
+int shim_nl_register(struct shim_nl *nl)
+{
+	return shim_nl_simple(nl, GMEMFS_SHIM_CMD_REGISTER);
+}
+
+int shim_nl_unregister(struct shim_nl *nl)
+{
+	return shim_nl_simple(nl, GMEMFS_SHIM_CMD_UNREGISTER);
+}
+
+static int shim_nl_parse_created(struct shim_nl_call *call, struct nlattr **tb,
+				 struct nlmsghdr *nlh)
+{
+	uint32_t *out = call->arg;
+
+	(void)nlh;
+	if (!tb[GMEMFS_SHIM_A_FILE_ID] || !tb[GMEMFS_SHIM_A_FD])
+		return -EPROTO;
+	out[0] = nla_get_u32(tb[GMEMFS_SHIM_A_FILE_ID]);
+	out[1] = nla_get_u32(tb[GMEMFS_SHIM_A_FD]);
+	return 0;
+}
+
+int shim_nl_create(struct shim_nl *nl, uint64_t size, uint32_t flags,
+		   uint32_t order, uint32_t mode, uint32_t *id, int *fd)
+{
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_SIZE, true, size },
+		{ GMEMFS_SHIM_A_FLAGS, false, flags },
+		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
+		{ GMEMFS_SHIM_A_FAULT_MODE, false, mode },
+	};
+	uint32_t out[2] = { 0, (uint32_t)-1 };
+	struct shim_nl_call call = { .parse = shim_nl_parse_created, .arg = out };
+	struct nl_msg *msg;
+	int err;
+
+	msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_CREATE, a, 4);
+	if (!msg)
+		return -ENOMEM;
+	err = shim_nl_call(nl, msg, &call);
+	if (err)
+		return err;
+	*id = out[0];
+	*fd = (int)out[1];
+	return 0;
+}
+
+static int shim_nl_parse_events(struct shim_nl_call *call, struct nlattr **tb,
+				struct nlmsghdr *nlh)
+{
+	struct nlattr *tbe[GMEMFS_SHIM_A_MAX + 1];
+	struct shim_nl_event *out = call->arg, *ev;
+	struct nlattr *a;
+	int rem;
+
+	if (tb[GMEMFS_SHIM_A_LOST])
+		call->lost += nla_get_u32(tb[GMEMFS_SHIM_A_LOST]);
+	nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
+			  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
+		if (nla_type(a) != GMEMFS_SHIM_A_EVENT)
+			continue;
+		if (call->n >= call->max)
+			return -EPROTO;	/* a reply never holds more (shim_nl.h) */
+		if (nla_parse_nested(tbe, GMEMFS_SHIM_A_MAX, a,
+				     shim_nl_event_policy) < 0 ||
+		    !tbe[GMEMFS_SHIM_A_EVENT_TYPE] || !tbe[GMEMFS_SHIM_A_FILE_ID])
+			return -EPROTO;
+		ev = &out[call->n++];
+		*ev = (struct shim_nl_event){
+			.type = nla_get_u32(tbe[GMEMFS_SHIM_A_EVENT_TYPE]),
+			.file_id = nla_get_u32(tbe[GMEMFS_SHIM_A_FILE_ID]),
+		};
+		if (tbe[GMEMFS_SHIM_A_OFFSET])
+			ev->offset = nla_get_u64(tbe[GMEMFS_SHIM_A_OFFSET]);
+		if (tbe[GMEMFS_SHIM_A_LENGTH])
+			ev->length = nla_get_u64(tbe[GMEMFS_SHIM_A_LENGTH]);
+		if (tbe[GMEMFS_SHIM_A_PAGES])
+			ev->pages = nla_get_u64(tbe[GMEMFS_SHIM_A_PAGES]);
+		if (tbe[GMEMFS_SHIM_A_FLAGS])
+			ev->flags = nla_get_u32(tbe[GMEMFS_SHIM_A_FLAGS]);
+		if (tbe[GMEMFS_SHIM_A_REQ_ID])
+			ev->req_id = nla_get_u32(tbe[GMEMFS_SHIM_A_REQ_ID]);
+	}
+	return 0;
+}
+
+int shim_nl_accept(struct shim_nl *nl, struct shim_nl_event *ev, int max,
+		   uint32_t *lost)
+{
+	struct shim_nl_call call = { .parse = shim_nl_parse_events, .arg = ev,
+				     .max = max };
+	struct nl_msg *msg;
+	int err;
+
+	msg = shim_nl_msg(nl, GMEMFS_SHIM_CMD_ACCEPT);
+	if (!msg)
+		return -ENOMEM;
+	err = shim_nl_call(nl, msg, &call);
+	if (err)
+		return err;
+	if (lost)
+		*lost = call.lost;
+	return call.n;
+}
+
+int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
+		     const void *data, size_t len, uint32_t req_id)
+{
+	struct nl_msg *msg;
+	int bad;
+
+	msg = nlmsg_alloc_size(len + 1024);
+	if (!msg)
+		return -ENOMEM;
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0,
+			 NLM_F_ACK, GMEMFS_SHIM_CMD_POPULATE, GMEMFS_GENL_VERSION)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	bad = nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, file_id) ||
+	      nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, offset) ||
+	      (req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id)) ||
+	      (!data && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO));
+	/* An attribute holds less than 64K: a 2M page goes in pieces. */
+	for (size_t off = 0; data && !bad && off < len; off += SHIM_NL_DATA_CHUNK) {
+		size_t n = len - off < SHIM_NL_DATA_CHUNK ? len - off : SHIM_NL_DATA_CHUNK;
+
+		bad = nla_put(msg, GMEMFS_SHIM_A_DATA, (int)n, (const char *)data + off);
+	}
+	if (bad) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	return shim_nl_send(nl, msg);
+}
+
+int shim_nl_done(struct shim_nl *nl, uint32_t req_id, int status)
+{
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_REQ_ID, false, req_id },
+		{ GMEMFS_SHIM_A_STATUS, false, (uint32_t)-status },
+	};
+	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_DONE, a, 2);
+
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+}
+
+int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
+		      uint64_t length, uint32_t order)
+{
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_FILE_ID, false, file_id },
+		{ GMEMFS_SHIM_A_OFFSET, true, offset },
+		{ GMEMFS_SHIM_A_LENGTH, true, length },
+		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
+	};
+	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_SET_ORDER, a, 4);
+
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+}
+
+int shim_nl_set_limit(struct shim_nl *nl, uint64_t pages)
+{
+	const struct shim_nl_put a[] = {
+		{ GMEMFS_SHIM_A_PAGES, true, pages },
+	};
+	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_SET_LIMIT, a, 1);
+
+	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+}
+
+int shim_nl_notify_fd(const struct shim_nl *nl)
+{
+	return nl_socket_get_fd(nl->ev);
+}
+
+static int shim_nl_count_cb(struct nl_msg *msg, void *arg)
+{
+	struct genlmsghdr *g = nlmsg_data(nlmsg_hdr(msg));
+
+	if (g->cmd == GMEMFS_SHIM_CMD_NOTIFY)
+		++*(int *)arg;
+	return NL_OK;
+}
+
+int shim_nl_notify_drain(struct shim_nl *nl)
+{
+	int n = 0, err;
+
+	nl_socket_modify_cb(nl->ev, NL_CB_VALID, NL_CB_CUSTOM, shim_nl_count_cb, &n);
+	do {
+		err = nl_recvmsgs_default(nl->ev);
+	} while (err >= 0);
+	return (err == -NLE_AGAIN || err == -NLE_INTR) ? n : -EIO;
+}
+
+static struct nl_sock *shim_nl_sock(void)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int one = 1, buf = SHIM_NL_SNDBUF;
+
+	if (!sk)
+		return NULL;
+	if (genl_connect(sk) < 0) {
+		nl_socket_free(sk);
+		return NULL;
+	}
+	/* The kernel's reason for a refusal comes back as extack text. */
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK,
+		   &one, sizeof(one));
+	/* Best effort: only root may pass wmem_max. */
+	setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_SNDBUFFORCE,
+		   &buf, sizeof(buf));
+	return sk;
+}
+
+int shim_nl_open(struct shim_nl **out)
+{
+	struct shim_nl *nl;
+	int err, grp;
+
+	nl = calloc(1, sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	err = -ENOMEM;
+	nl->cmd = shim_nl_sock();
+	nl->ev = shim_nl_sock();
+	if (!nl->cmd || !nl->ev)
+		goto err;
+	err = -ENOENT;	/* no module, or it would not load */
+	nl->family = genl_ctrl_resolve(nl->cmd, GMEMFS_GENL_NAME);
+	if (nl->family < 0)
+		goto err;
+	grp = genl_ctrl_resolve_grp(nl->cmd, GMEMFS_GENL_NAME,
+				    GMEMFS_GENL_MCGRP_EVENTS);
+	if (grp < 0)
+		goto err;
+	err = -EPERM;
+	if (nl_socket_add_membership(nl->ev, grp) < 0)
+		goto err;
+	nl_socket_disable_seq_check(nl->ev);
+	nl_socket_set_nonblocking(nl->ev);
+	*out = nl;
+	return 0;
+
+err:
+	shim_nl_close(nl);
+	return err;
+}
+
+void shim_nl_close(struct shim_nl *nl)
+{
+	if (!nl)
+		return;
+	if (nl->cmd)
+		nl_socket_free(nl->cmd);
+	if (nl->ev)
+		nl_socket_free(nl->ev);
+	free(nl);
+}

@@ -1,0 +1,99 @@
+/*
+ * Control-socket commands: one request in, its reply (or, for a dump, its
+ * replies) out.  ctlcmd.c validates the request and dispatches through the
+ * table of ops; each command's handler lives in ctlcmd_<area>.c; the path
+ * walk and the permission checks every handler uses are in ctlcmd_path.c.
+ *
+ * A handler returns 0 with its answer in req->reply (and an fd to hand
+ * over in req->fd_out), or a negative errno after gm_ctl_fail() wrote the
+ * reason, which goes both to the log and into the error reply.
+ *
+ * Not for: the socket, threads, SCM_RIGHTS or credentials (ctlsock.c);
+ * the message format (chan.c).
+ */
+#ifndef GM_CTLCMD_H
+#define GM_CTLCMD_H
+
+#include <sys/types.h>
+
+#include "common/chan.h"
+#include "fs.h"
+
+/* Who is asking: SO_PEERCRED and SO_PEERGROUPS at connect time. */
+struct gm_ctl_cred {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;			/* supplementary groups */
+	int ngroups;
+};
+
+/* Sends one message (and fd, or -1) on the requester's connection. */
+typedef int (*gm_ctl_send_fn)(void *conn, struct nl_msg *msg, int fd);
+
+struct gm_ctl_req {
+	struct gm_fs *fs;
+	const struct gm_ctl_cred *cred;
+	struct gm_chan_msg m;			/* the parsed request */
+	const struct gm_chan_cmd_spec *spec;
+	const char *path;			/* PATH, or "" (the root) */
+	int fd_in;				/* the first fd a command takes, or -1 */
+	int fds_in[GM_CHAN_MAX_FDS];		/* all of them (fds_in[0] == fd_in); a
+						 * handler that keeps one sets it -1 */
+	unsigned nfds_in;
+	struct nl_msg *reply;			/* handler's answer */
+	int fd_out;				/* handed over with reply, then closed */
+	gm_ctl_send_fn send;			/* for dumps */
+	void *conn;
+	char why[GM_CHAN_WHY_MAX];
+};
+
+/* Serve one received message: len bytes in buf, nfds fds received with it
+ * (always closed here).  Sends the reply.  0, or -errno if sending failed
+ * (the connection is then of no more use). */
+int gm_ctl_request(struct gm_fs *fs, const struct gm_ctl_cred *cred, void *buf, size_t len,
+		   int *fds, unsigned nfds, gm_ctl_send_fn send, void *conn);
+
+/* Record why a request failed (for the reply and the log); returns err. */
+int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ctlcmd_path.c */
+/* The inode r->path names, with a reference (gm_fs_put() it), checking
+ * search permission on every directory on the way. */
+int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out);
+/* gm_ctl_resolve, then gm_ctl_require(mask) on what it found. */
+int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out);
+/* Does the requester have permission mask (R_OK|W_OK|X_OK) on inode, as
+ * the kernel's check would decide, by the mode or the access ACL?  Root
+ * may do everything but write to an immutable or append-only file. */
+bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask);
+/* Is gid c's primary group or one of its supplementary groups? */
+bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid);
+/* gm_ctl_may, or fail with EACCES naming the file and the permission. */
+int gm_ctl_require(struct gm_ctl_req *r, struct gm_inode *inode, int mask);
+
+/* ctlcmd_file.c */
+/* An inode's attributes (mode, owner, id, policy; for files, what
+ * GMEMFS_IOC_INFO tells) into msg.  0 or -errno. */
+int gm_ctl_put_attrs(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode);
+int gm_ctl_cmd_open(struct gm_ctl_req *r);
+int gm_ctl_cmd_info(struct gm_ctl_req *r);
+int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r);
+/* ctlcmd_policy.c */
+int gm_ctl_cmd_policy_get(struct gm_ctl_req *r);
+int gm_ctl_cmd_policy_set(struct gm_ctl_req *r);
+/* ctlcmd_list.c */
+int gm_ctl_cmd_list(struct gm_ctl_req *r);
+/* ctlcmd_pool.c */
+int gm_ctl_cmd_pool(struct gm_ctl_req *r);
+/* ctlcmd_lazy.c */
+int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r);
+int gm_ctl_cmd_sessions(struct gm_ctl_req *r);
+/* uffd_fc.c */
+int gm_ctl_cmd_uffd_listen(struct gm_ctl_req *r);
+/* ctlcmd_snap.c */
+int gm_ctl_cmd_snapshot(struct gm_ctl_req *r);
+int gm_ctl_cmd_restore(struct gm_ctl_req *r);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * Lazy-restore control commands: RESTORE_LAZY (gmemfs's own handshake: a
+ * VMM hands over its userfaultfd, its regions and a snapshot chain) and
+ * SESSIONS (a dump of the running sessions).  UFFD_LISTEN, Firecracker's
+ * handshake, is in uffd_fc.c.  Checks what a request carries, then hands
+ * the parts to a session (uffd_sess.c), which owns them from then on.
+ *
+ * Not for: serving faults (uffd_serve.c), snapshot format (snapfmt.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctl/cmd.h"
+#include "ctl/cmd_lazy.h"
+#include "ctl/sock.h"
+#include "core/fd_path.h"
+#include "fuse/file_info.h"
+#include "mem/handout.h"
+#include "uffd_compat.h"
+#include "uffd/session.h"
+
+#define GM_LAZY_FLAGS	(GMEMFS_CTL_F_RECORD_WS | GMEMFS_CTL_F_NO_PREFETCH)
+
+int gm_lazy_check_uffd(int fd, char *why, size_t len)
+{
+	char link[64];
+	int err = gm_fd_target(fd, link, sizeof(link));
+
+	if (err) {
+		snprintf(why, len, "the first fd: %s", strerror(-err));
+		return -EBADF;
+	}
+	if (strcmp(link, "anon_inode:[userfaultfd]")) {
+		snprintf(why, len, "the first fd is %s, not a userfaultfd", link);
+		return -EBADF;
+	}
+	return 0;
+}
+
+int gm_lazy_peer_pidfd(int sock, pid_t pid)
+{
+	socklen_t len = sizeof(int);
+	int fd;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0)
+		return fd;
+	/* Before 6.5: the pid the peer had at connect, hopefully still its. */
+	fd = syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+int gm_lazy_check_flags(struct gm_ctl_req *r, uint32_t *flags)
+{
+	*flags = r->m.tb[GMEMFS_CTL_A_FLAGS] ? nla_get_u32(r->m.tb[GMEMFS_CTL_A_FLAGS]) : 0;
+	if (*flags & ~GM_LAZY_FLAGS)
+		return gm_ctl_fail(r, -EINVAL, "unknown flags %#x", *flags & ~GM_LAZY_FLAGS);
+	return 0;
+}
+
+/* Every REGION nest of the request, in order. */
+static int gm_lazy_regions(struct gm_ctl_req *r, struct gm_uffd_region *reg, unsigned *n)
+{
+	uint64_t v[GMEMFS_CTL_REGION_A_MAX + 1];
+	char why[GM_CHAN_WHY_MAX];
+	struct nlattr *nla;
+	int rem, err;
+
+	*n = 0;
+	nlmsg_for_each_attr(nla, r->m.nlh, GENL_HDRLEN, rem) {
+		if (nla_type(nla) != GMEMFS_CTL_A_REGION)
+			continue;
+		if (*n == GM_UFFD_MAX_REGIONS)
+			return gm_ctl_fail(r, -EINVAL, "more than %d regions", GM_UFFD_MAX_REGIONS);
+		err = gm_chan_parse_region(nla, v, why);
+		if (err)
+			return gm_ctl_fail(r, err, "region %u: %s", *n, why);
+		reg[*n] = (struct gm_uffd_region){
+			.addr = v[GMEMFS_CTL_REGION_A_ADDR], .size = v[GMEMFS_CTL_REGION_A_SIZE],
+			.offset = v[GMEMFS_CTL_REGION_A_OFFSET],
+			.page_size = v[GMEMFS_CTL_REGION_A_PAGE_SIZE],
+		};
+		(*n)++;
+	}
+	return 0;
+}
+
+/* PATH: a shmem file the regions map shared, read and writable by the
+ * requester; its backing fd for the prefetcher and its size. */
+static int gm_lazy_backing(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
+{
+	struct gmemfs_info info = { 0 };
+	struct gm_inode *inode;
+	int err;
+
+	err = gm_ctl_resolve_may(r, R_OK | W_OK, &inode);
+	if (err)
+		return err;
+	err = inode->type == S_IFREG ? gm_file_info(r->fs, inode, &info) : -EISDIR;
+	if (err) {
+		gm_ctl_fail(r, err, "not a regular file with a backing");
+		goto out;
+	}
+	if (info.provider == GMEMFS_PROV_KVM_GMEM) {
+		err = gm_ctl_fail(r, -EOPNOTSUPP, "a kvm-gmem file cannot be restored lazily: "
+				  "guest_memfd has no userfaultfd support; restore it eagerly");
+		goto out;
+	}
+	if (info.provider != GMEMFS_PROV_SHMEM_4K && info.provider != GMEMFS_PROV_SHMEM_THP &&
+	    info.provider != GMEMFS_PROV_SHMEM_ADVISE) {
+		err = gm_ctl_fail(r, -EOPNOTSUPP, "a %s file: lazy restore with PATH serves "
+				  "shmem files", gmemfs_prov_name(info.provider));
+		goto out;
+	}
+	err = gm_handout_open(r->fs, inode);
+	if (err < 0) {
+		gm_ctl_fail(r, err, "cannot open the file's backing");
+		goto out;
+	}
+	a->backing_fd = err;
+	a->backing_size = info.size;
+	err = 0;
+out:
+	gm_fs_put(r->fs, inode);
+	return err;
+}
+
+int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_args *a,
+		  uint64_t *id)
+{
+	char why[GM_CHAN_WHY_MAX];
+	struct gm_uffd_sess *s;
+	int err;
+
+	err = gm_uffd_sess_new(a, &s, why);
+	if (!err)
+		err = gm_uffd_sess_start(s, id, why);
+	if (err)
+		return gm_ctl_fail(r, err, "%s%s", what, why);
+	return 0;
+}
+
+int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
+{
+	struct gm_uffd_region reg[GM_UFFD_MAX_REGIONS];
+	struct gm_uffd_sess_args a = {
+		.uffd = -1, .pidfd = -1, .backing_fd = -1, .regions = reg,
+		.pid = r->cred->pid, .uid = r->cred->uid,
+	};
+	char why[GM_CHAN_WHY_MAX];
+	uint64_t id;
+	int err;
+
+	err = gm_lazy_check_flags(r, &a.flags);
+	if (err)
+		return err;
+	if (r->nfds_in % 2 == 0)
+		return gm_ctl_fail(r, -EBADF, "%u fds: the uffd, then an image and an index per "
+				   "layer", r->nfds_in);
+	err = gm_lazy_check_uffd(r->fds_in[0], why, sizeof(why));
+	if (err)
+		return gm_ctl_fail(r, err, "%s", why);
+	err = gm_lazy_regions(r, reg, &a.nregions);
+	if (err)
+		return err;
+	if (r->m.tb[GMEMFS_CTL_A_PATH]) {
+		err = gm_lazy_backing(r, &a);
+		if (err)
+			return err;
+	}
+	a.pidfd = gm_lazy_peer_pidfd(gm_ctl_conn_fd(r->conn), r->cred->pid);
+	if (a.pidfd < 0) {
+		if (a.backing_fd >= 0)
+			close(a.backing_fd);
+		return gm_ctl_fail(r, a.pidfd, "no pidfd for the VMM, pid %d", (int)r->cred->pid);
+	}
+	a.uffd = r->fds_in[0];
+	r->fds_in[0] = r->fd_in = -1;
+	a.snap_fds = &r->fds_in[1];
+	a.nsnap_fds = r->nfds_in - 1;
+	err = gm_lazy_start(r, "", &a, &id);
+	if (err)
+		return err;
+	if (nla_put_u64(r->reply, GMEMFS_CTL_A_SESSION, id) < 0)
+		return gm_ctl_fail(r, -EMSGSIZE, "no room for the answer");
+	return 0;
+}
+
+static int gm_lazy_put_figures(struct nl_msg *msg, const struct gm_uffd_figures *f)
+{
+	const struct { int attr; uint64_t v; } u64s[] = {
+		{ GMEMFS_CTL_A_SESSION, f->id }, { GMEMFS_CTL_A_SESS_FAULTS, f->faults },
+		{ GMEMFS_CTL_A_SESS_PREFETCHED, f->prefetched }, { GMEMFS_CTL_A_SESS_BYTES, f->bytes },
+		{ GMEMFS_CTL_A_SESS_MINOR, f->minor }, { GMEMFS_CTL_A_SESS_CORRUPT, f->corrupt },
+		{ GMEMFS_CTL_A_SESS_REMOVED, f->removed }, { GMEMFS_CTL_A_SESS_WS, f->ws },
+		{ GMEMFS_CTL_A_SESS_LAT_P50, f->lat_p50_ns },
+		{ GMEMFS_CTL_A_SESS_LAT_P99, f->lat_p99_ns }, { GMEMFS_CTL_A_SESS_UNIT, f->unit },
+	};
+
+	if (nla_put_u32(msg, GMEMFS_CTL_A_PID, f->pid) < 0 ||
+	    nla_put_u32(msg, GMEMFS_CTL_A_UID, f->uid) < 0 ||
+	    nla_put_u32(msg, GMEMFS_CTL_A_SESS_STATE, f->state) < 0)
+		return -EMSGSIZE;
+	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++) {
+		if (nla_put_u64(msg, u64s[i].attr, u64s[i].v) < 0)
+			return -EMSGSIZE;
+	}
+	return 0;
+}
+
+static int gm_lazy_send_session(void *ctx, const struct gm_uffd_figures *f)
+{
+	struct gm_ctl_req *r = ctx;
+	struct nl_msg *msg = gm_chan_new(r->m.cmd, r->m.seq, NLM_F_MULTI);
+	int err = -ENOMEM;
+
+	if (msg)
+		err = gm_lazy_put_figures(msg, f);
+	if (!err)
+		err = r->send(r->conn, msg, -1);
+	nlmsg_free(msg);
+	return err;
+}
+
+int gm_ctl_cmd_sessions(struct gm_ctl_req *r)
+{
+	int err = gm_uffd_sessions_each(r->cred->uid, gm_lazy_send_session, r);
+
+	return err ? gm_ctl_fail(r, err, "listing sessions stopped") : 0;
+}

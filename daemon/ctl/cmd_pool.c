@@ -1,0 +1,44 @@
+/*
+ * The pool command: the budget, its use, and each provider instance's page
+ * size, use and limit, as .gmemfs/stats and statfs show them.
+ */
+#include <errno.h>
+
+#include "ctl/cmd.h"
+
+static int gm_ctl_put_prov(struct nl_msg *msg, const struct gm_provider *p,
+			   uint64_t used, uint64_t limit)
+{
+	struct nlattr *nest = nla_nest_start(msg, GMEMFS_CTL_A_POOL_PROV);
+
+	if (!nest || nla_put_u32(msg, GMEMFS_CTL_PROV_A_ID, p->id) < 0 ||
+	    nla_put_string(msg, GMEMFS_CTL_PROV_A_NAME, p->name) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_PROV_A_PAGE_SIZE, p->page_size) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_PROV_A_USED, used) < 0 ||
+	    nla_put_u64(msg, GMEMFS_CTL_PROV_A_LIMIT, limit) < 0)
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+int gm_ctl_cmd_pool(struct gm_ctl_req *r)
+{
+	struct gm_pool_usage u = { 0 };
+	int err;
+
+	err = gm_pool_usage(&r->fs->pool, &u);
+	if (err)
+		return gm_ctl_fail(r, err, "cannot read the pool's figures");
+	err = -EMSGSIZE;
+	if (nla_put_u64(r->reply, GMEMFS_CTL_A_POOL_BUDGET, u.budget) < 0 ||
+	    nla_put_u64(r->reply, GMEMFS_CTL_A_POOL_USED, u.used) < 0 ||
+	    nla_put_u64(r->reply, GMEMFS_CTL_A_POOL_FREE, u.free) < 0)
+		return gm_ctl_fail(r, err, "reply too long");
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		const struct gm_provider *p = r->fs->pool.inst[i].prov;
+
+		if (p && gm_ctl_put_prov(r->reply, p, u.prov[i].used, u.prov[i].limit))
+			return gm_ctl_fail(r, err, "reply too long");
+	}
+	return 0;
+}

@@ -1,0 +1,553 @@
+/*
+ * Backing objects of regular files: creation under the file's provider,
+ * moves between providers, eviction, the orphan sweep at start, and the
+ * declared sizes the pool splits its budget by.  Also the choice among the
+ * providers a policy allows (auto, fallbacks) by the file's size and the
+ * pool's room, and the size, read, write and fallocate paths of providers
+ * FUSE passthrough cannot serve.  Not for: passthrough ids (fsops_file.c)
+ * or the budget arithmetic (pool.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mem/backing.h"
+#include "core/log.h"
+
+/* Bytes a file counts for in the pool: its size or what it holds. */
+static uint64_t gm_backing_declared(struct gm_inode *inode)
+{
+	struct stat st;
+	uint64_t bytes;
+
+	/* Every rebalancer walk comes here for every file: no stat_fixup.
+	 * An attached kvm-gmem file counts its size, which its reservation
+	 * covers; the fixup's populated count can not exceed that. */
+	if (gm_backing_stat_size(inode, &st))
+		return 0;
+	bytes = (uint64_t)st.st_blocks * 512;
+	if ((uint64_t)st.st_size > bytes)
+		bytes = st.st_size;
+	/* An empty file still marks its provider as one that needs room. */
+	return bytes ? bytes : 4096;
+}
+
+struct gm_declared {
+	struct gm_inode *extra_inode;
+	uint64_t extra_size;
+	bool skip_extra;		/* leave extra_inode out (its lock may be held) */
+	uint64_t bytes[GM_NPROV];
+};
+
+static void gm_declared_add(struct gm_inode *inode, void *ctx)
+{
+	struct gm_declared *dc = ctx;
+	uint64_t bytes;
+
+	if (inode->type != S_IFREG || inode->is_virtual)
+		return;
+	if (inode == dc->extra_inode && dc->skip_extra)
+		return;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->pi && inode->backing_fd >= 0) {
+		bytes = gm_backing_declared(inode);
+		if (inode == dc->extra_inode && dc->extra_size > bytes)
+			bytes = dc->extra_size;
+		dc->bytes[inode->pi->prov->id] += bytes;
+	}
+	pthread_mutex_unlock(&inode->lock);
+}
+
+/*
+ * Can a fixed-size store (hugetlb) take a file of size bytes besides the
+ * other files it holds?  Their sizes count in full: a hugetlb fault past
+ * the store's pages is SIGBUS in the guest, so sizes are promises.  Dynamic
+ * stores always can: the rebalancer moves room and the kernel says ENOSPC.
+ */
+static bool gm_backing_fits(struct gm_fs *fs, struct gm_prov_inst *pi,
+			    struct gm_inode *inode, uint64_t size)
+{
+	struct gm_declared dc = { .extra_inode = inode, .skip_extra = true };
+	uint64_t others;
+
+	/* Size 0 fits anywhere present; it is also the case of callers that
+	 * hold an inode lock, which the walk below must not run under. */
+	if (!pi->prov->fixed_limit || size == 0)
+		return true;
+	if (size % pi->prov->page_size)
+		size += pi->prov->page_size - size % pi->prov->page_size;
+	gm_itable_for_each(&fs->it, gm_declared_add, &dc);
+	others = dc.bytes[pi->prov->id];
+	return others <= pi->limit && size <= pi->limit - others;
+}
+
+/*
+ * The provider a file of policy ps and size bytes gets: the first of the
+ * policy's candidates that is present and has room; for auto, only page
+ * sizes that divide the size (a 3 MiB file gets no 2 MiB hugetlb pages).
+ * NULL when none can (logged, naming the file and what each lacked).
+ */
+static struct gm_prov_inst *gm_backing_choose(struct gm_fs *fs, struct gm_inode *inode,
+					      enum gm_pagesize ps, uint64_t size)
+{
+	uint32_t cand[GM_POLICY_MAX_CANDIDATES];
+	unsigned n = gm_policy_candidates(ps, cand);
+	bool is_auto = gm_policy_primary(ps) == GM_PS_AUTO;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct gm_prov_inst *pi = gm_pool_inst(&fs->pool, cand[i]);
+		bool last = i + 1 == n;
+
+		if (!pi) {
+			if (!is_auto)
+				gm_info("file %llu: policy %s: %s is unavailable: %s",
+					(unsigned long long)inode->ino, gm_policy_text(ps),
+					gmemfs_prov_name(cand[i]), fs->pool.absent[cand[i]] ?
+					fs->pool.absent[cand[i]] : "not served");
+			continue;
+		}
+		if (is_auto && !last && (size == 0 || size % pi->prov->page_size))
+			continue;
+		if (gm_backing_fits(fs, pi, inode, size))
+			return pi;
+		if (!is_auto)
+			gm_info("file %llu: policy %s: %s has no room for %" PRIu64 " bytes",
+				(unsigned long long)inode->ino, gm_policy_text(ps), pi->prov->name,
+				size);
+	}
+	gm_warn("file %llu: policy %s: no provider it allows can give %" PRIu64 " bytes",
+		(unsigned long long)inode->ino, gm_policy_text(ps), size);
+	return NULL;
+}
+
+/* Open the backing for id in pi, creating it.  When replaying, an existing
+ * object is the file's contents; a missing one means they are gone, or
+ * that a later record deletes the file (recover.c warns of survivors). */
+static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay,
+			   bool *recreated)
+{
+	int fd;
+
+	if (replay) {
+		fd = pi->prov->backing_open(pi, id, false);
+		if (fd != -ENOENT)
+			return fd;
+		*recreated = true;
+	}
+	fd = pi->prov->backing_open(pi, id, true);
+	if (fd == -EEXIST) {
+		/* A leftover of a crash before the journal named it. */
+		pi->prov->backing_unlink(pi, id);
+		fd = pi->prov->backing_open(pi, id, true);
+	}
+	return fd;
+}
+
+/* Replay: a file whose policy allows several providers was moved to one
+ * of them by its size; find the store that holds its backing.  An auto
+ * file made before auto had shmem-advise is in shmem-thp. */
+static struct gm_prov_inst *gm_backing_find(struct gm_fs *fs, struct gm_inode *inode,
+					    int *fd)
+{
+	uint32_t cand[GM_POLICY_MAX_CANDIDATES + 1];
+	unsigned n = gm_policy_candidates(inode->policy, cand);
+
+	if (gm_policy_primary(inode->policy) == GM_PS_AUTO)
+		cand[n++] = GMEMFS_PROV_SHMEM_THP;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct gm_prov_inst *pi = gm_pool_inst(&fs->pool, cand[i]);
+
+		if (!pi)
+			continue;
+		*fd = pi->prov->backing_open(pi, inode->ino, false);
+		if (*fd >= 0)
+			return pi;
+	}
+	return NULL;
+}
+
+int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
+{
+	struct gm_prov_inst *pi = NULL;
+	int fd = -1;
+
+	if (replay)
+		pi = gm_backing_find(fs, inode, &fd);
+	if (!pi) {
+		pi = gm_backing_choose(fs, inode, inode->policy, 0);
+		if (!pi)
+			return -ENOSPC;
+		fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
+	}
+	if (fd < 0) {
+		gm_err("file %llu: creating its backing in %s failed: %s",
+		       (unsigned long long)inode->ino, pi->dir, strerror(-fd));
+		/* Out of descriptors means out of room for files, to a client. */
+		return fd == -EMFILE || fd == -ENFILE ? -ENOSPC : fd;
+	}
+	inode->pi = pi;
+	inode->backing_fd = fd;
+	return 0;
+}
+
+/* Move an empty file's backing to pi.  inode->lock held. */
+static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi, bool replay)
+{
+	int fd, err;
+
+	if (pi == inode->pi)
+		return 0;
+	inode->backing_recreated = false;	/* the old store's answer no longer counts */
+	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
+	if (fd < 0)
+		return fd;
+	close(inode->backing_fd);
+	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
+	if (err && err != -ENOENT)
+		gm_warn("file %llu: removing old backing in %s: %s",
+			(unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
+	inode->pi = pi;
+	inode->backing_fd = fd;
+	return 0;
+}
+
+/* The provider an empty file of policy ps goes to: its current one if ps
+ * allows it (replay found it there), else the first available.  A size
+ * of 0 fits anywhere present, so no other file is looked at (callers hold
+ * this file's lock).  NULL (logged) if none is available. */
+static struct gm_prov_inst *gm_backing_target(struct gm_fs *fs, struct gm_inode *inode,
+					      enum gm_pagesize ps)
+{
+	uint32_t cand[GM_POLICY_MAX_CANDIDATES];
+	unsigned n = gm_policy_candidates(ps, cand);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (inode->pi && inode->pi->prov->id == cand[i])
+			return inode->pi;
+	}
+	return gm_backing_choose(fs, inode, ps, 0);
+}
+
+int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps)
+{
+	return gm_backing_target(fs, inode, ps) ? 0 : -ENOSPC;
+}
+
+int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
+		    bool replay)
+{
+	struct gm_prov_inst *pi = gm_backing_target(fs, inode, ps);
+
+	if (!pi)
+		return -ENOSPC;
+	return gm_backing_move_to(inode, pi, replay);
+}
+
+/* A provider's accounting of a file changes under pool->lock. */
+static int gm_backing_forget_locked(struct gm_pool *pool, void *ctx)
+{
+	struct gm_inode *inode = ctx;
+
+	(void)pool;
+	inode->pi->prov->forget(inode->pi, inode->ino);
+	return 0;
+}
+
+void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
+{
+	struct gm_fs *fs = it->owner;
+	int err;
+
+	if (inode->type != S_IFREG || inode->is_virtual || !inode->pi)
+		return;
+	/* The rebalancer may be reading this inode's fd under its lock. */
+	pthread_mutex_lock(&inode->lock);
+	if (inode->backing_fd >= 0)
+		close(inode->backing_fd);
+	inode->backing_fd = -1;
+	pthread_mutex_unlock(&inode->lock);
+	if (inode->pi->prov->forget && fs)
+		gm_pool_locked(&fs->pool, gm_backing_forget_locked, inode);
+	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
+	if (err && err != -ENOENT)
+		gm_err("file %llu: removing backing in %s failed: %s",
+		       (unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
+	if (fs)
+		gm_rebalancer_kick(&fs->rebalancer);	/* its memory may be free now */
+}
+
+int gm_backing_stat_size(struct gm_inode *inode, struct stat *st)
+{
+	if (inode->backing_fd < 0)
+		return -EBADF;
+	return fstat(inode->backing_fd, st) ? -errno : 0;
+}
+
+int gm_backing_stat(struct gm_inode *inode, struct stat *st)
+{
+	int err = gm_backing_stat_size(inode, st);
+
+	if (err)
+		return err;
+	if (inode->pi && inode->pi->prov->stat_fixup)
+		inode->pi->prov->stat_fixup(inode->pi, inode->ino, st);
+	return 0;
+}
+
+struct gm_sweep {
+	struct gm_fs *fs;
+	struct gm_prov_inst *pi;
+	unsigned removed;
+};
+
+static int gm_sweep_one(void *ctx, uint64_t id)
+{
+	struct gm_sweep *sw = ctx;
+	struct gm_inode *inode = gm_inode_find(&sw->fs->it, id);
+	bool ours = inode && inode->pi == sw->pi;
+
+	if (inode)
+		gm_inode_put(&sw->fs->it, inode, 1);
+	if (ours)
+		return 0;
+	if (sw->pi->prov->backing_unlink(sw->pi, id) == 0)
+		sw->removed++;
+	return 0;
+}
+
+void gm_backing_sweep_orphans(struct gm_fs *fs)
+{
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		struct gm_sweep sw = { .fs = fs, .pi = &fs->pool.inst[i] };
+		int err;
+
+		if (!sw.pi->prov)
+			continue;
+		err = sw.pi->prov->for_each_backing(sw.pi, gm_sweep_one, &sw);
+		if (err)
+			gm_warn("%s: orphan sweep stopped: %s", sw.pi->dir, strerror(-err));
+		if (sw.removed)
+			gm_info("%s: removed %u backing objects no file refers to",
+				sw.pi->dir, sw.removed);
+	}
+}
+
+/* Callers hold no inode lock: each file is locked here in turn. */
+int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
+			 uint64_t extra_size)
+{
+	struct gm_declared dc = { .extra_inode = extra_inode, .extra_size = extra_size };
+
+	gm_itable_for_each(&fs->it, gm_declared_add, &dc);
+	return gm_pool_rebalance(&fs->pool, dc.bytes);
+}
+
+void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode)
+{
+	struct gm_pool_usage u;
+
+	if (gm_pool_usage(&fs->pool, &u) || !gm_pool_low(&u, inode->pi->prov->id))
+		return;
+	gm_backing_rebalance(fs, inode, u.free / 2);
+}
+
+/* Empty (nothing written, size 0) and no passthrough open pins the backing:
+ * the file may still go to another provider.  inode->lock held. */
+static bool gm_backing_movable(struct gm_inode *inode)
+{
+	struct stat st;
+
+	/* A file with a provider-side fixup (attached kvm-gmem) has a size:
+	 * the plain stat decides as well, without walking its pages. */
+	if (inode->backing_id > 0 || gm_backing_stat_size(inode, &st))
+		return false;
+	return st.st_size == 0 && st.st_blocks == 0;
+}
+
+/*
+ * Before an empty file first gets a size, a policy with choices (auto, a
+ * fallback) picks its provider by that size and the pool's room; after
+ * that, a fixed store (hugetlb) must have room for the new size.  The
+ * choice runs without the inode lock (it walks every file's), the move
+ * under it, checking again that nothing came in between.
+ */
+static int gm_backing_resolve(struct gm_fs *fs, struct gm_inode *inode, uint64_t size)
+{
+	uint32_t cand[GM_POLICY_MAX_CANDIDATES];
+	struct gm_prov_inst *pi, *cur;
+	bool movable;
+	int err;
+
+	pthread_mutex_lock(&inode->lock);
+	movable = gm_backing_movable(inode);
+	cur = inode->pi;
+	pthread_mutex_unlock(&inode->lock);
+
+	if (movable && gm_policy_candidates(inode->policy, cand) > 1)
+		pi = gm_backing_choose(fs, inode, inode->policy, size);
+	else
+		pi = gm_backing_fits(fs, cur, inode, size) ? cur : NULL;
+	if (!pi) {
+		if (!movable)
+			gm_info("file %llu: %s has no room for %" PRIu64 " bytes, and the file "
+				"cannot move (it holds data or is open with passthrough)",
+				(unsigned long long)inode->ino, cur->prov->name, size);
+		return -ENOSPC;
+	}
+	if (pi == cur)
+		return 0;
+	err = -EBUSY;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->pi == cur && gm_backing_movable(inode))
+		err = gm_backing_move_to(inode, pi, false);
+	pthread_mutex_unlock(&inode->lock);
+	if (!err)
+		gm_info("file %llu: policy %s: served by %s for a size of %" PRIu64,
+			(unsigned long long)inode->ino, gm_policy_text(inode->policy),
+			pi->prov->name, size);
+	return err;
+}
+
+int gm_backing_set_size(struct gm_fs *fs, struct gm_inode *inode, uint64_t size)
+{
+	const struct gm_provider *prov;
+	int err;
+
+	err = -EFBIG;
+	if (size > fs->pool.budget) {
+		gm_info("file %llu: size %" PRIu64 " refused: larger than the pool (%" PRIu64
+			" bytes)", (unsigned long long)inode->ino, size, fs->pool.budget);
+		return err;
+	}
+	err = gm_backing_resolve(fs, inode, size);
+	if (err)
+		return err;
+	gm_backing_rebalance(fs, inode, size);
+	pthread_mutex_lock(&inode->lock);
+	prov = inode->pi->prov;
+	if (prov->truncate)
+		err = prov->truncate(inode->pi, inode->ino, inode->backing_fd, size);
+	else
+		err = ftruncate(inode->backing_fd, (off_t)size) ? -errno : 0;
+	pthread_mutex_unlock(&inode->lock);
+	return err;
+}
+
+int gm_backing_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
+			 uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	int err;
+
+	if (!(mode & FALLOC_FL_PUNCH_HOLE)) {
+		err = -ENOSPC;
+		if (end > fs->pool.budget) {
+			gm_info("file %llu: fallocate to %" PRIu64 " refused: larger than the "
+				"pool", (unsigned long long)inode->ino, end);
+			return err;
+		}
+		err = gm_backing_resolve(fs, inode, end);
+		if (err)
+			return err;
+		gm_backing_rebalance(fs, inode, end);
+	}
+	pthread_mutex_lock(&inode->lock);
+	if (inode->pi->prov->fallocate)
+		err = inode->pi->prov->fallocate(inode->pi, inode->ino, inode->backing_fd,
+						 mode, off, len);
+	else
+		err = fallocate(inode->backing_fd, mode, (off_t)off, (off_t)len) ? -errno : 0;
+	pthread_mutex_unlock(&inode->lock);
+	if (err == -ENOSPC)
+		gm_info("file %llu: fallocate of %" PRIu64 " bytes at %" PRIu64 ": the pool "
+			"is full", (unsigned long long)inode->ino, len, off);
+	return err;
+}
+
+ssize_t gm_backing_read(struct gm_inode *inode, void *buf, size_t len, off_t off)
+{
+	const struct gm_provider *prov;
+	struct stat st;
+	ssize_t n;
+
+	pthread_mutex_lock(&inode->lock);
+	n = gm_backing_stat_size(inode, &st);
+	if (n)
+		goto out;
+	if (off >= st.st_size) {
+		n = 0;
+		goto out;
+	}
+	if ((uint64_t)len > (uint64_t)(st.st_size - off))
+		len = (size_t)(st.st_size - off);
+	prov = inode->pi->prov;
+	if (prov->read)
+		n = prov->read(inode->pi, inode->ino, inode->backing_fd, buf, len, off);
+	else if ((n = pread(inode->backing_fd, buf, len, off)) < 0)
+		n = -errno;
+out:
+	pthread_mutex_unlock(&inode->lock);
+	return n;
+}
+
+/* Does end lie past the file's end?  inode->lock held. */
+static bool gm_backing_past_end(struct gm_inode *inode, uint64_t end)
+{
+	struct stat st;
+
+	return gm_backing_stat_size(inode, &st) || end > (uint64_t)st.st_size;
+}
+
+/* A write past the end of a fixed-store file grows it first, to whole
+ * pages (hugetlbfs sizes are), through the size path and its checks. */
+static int gm_backing_grow_for_write(struct gm_fs *fs, struct gm_inode *inode, uint64_t end)
+{
+	uint64_t page;
+	struct stat st;
+	int err;
+
+	pthread_mutex_lock(&inode->lock);
+	err = gm_backing_stat_size(inode, &st);
+	page = inode->pi->prov->page_size;
+	pthread_mutex_unlock(&inode->lock);
+	if (err || end <= (uint64_t)st.st_size)
+		return err;
+	if (end % page)
+		end += page - end % page;
+	return gm_backing_set_size(fs, inode, end);
+}
+
+ssize_t gm_backing_write(struct gm_fs *fs, struct gm_inode *inode, const void *buf,
+			 size_t len, off_t off)
+{
+	const struct gm_provider *prov;
+	ssize_t n;
+	int err;
+
+	pthread_mutex_lock(&inode->lock);
+	prov = inode->pi->prov;
+	pthread_mutex_unlock(&inode->lock);
+	if (prov->fixed_limit) {
+		err = gm_backing_grow_for_write(fs, inode, (uint64_t)off + len);
+		if (err)
+			return err;
+	}
+	pthread_mutex_lock(&inode->lock);
+	prov = inode->pi->prov;
+	/* A truncate may have come between the grow and this lock: a fixed
+	 * store's write goes through a mapping, and a mapping past the end
+	 * would be SIGBUS in the daemon. */
+	if (prov->fixed_limit && gm_backing_past_end(inode, (uint64_t)off + len))
+		n = -EFBIG;
+	else if (prov->write)
+		n = prov->write(inode->pi, inode->ino, inode->backing_fd, buf, len, off);
+	else if ((n = pwrite(inode->backing_fd, buf, len, off)) < 0)
+		n = -errno;
+	pthread_mutex_unlock(&inode->lock);
+	return n;
+}

@@ -1,0 +1,162 @@
+/*
+ * The inode and directory tables.  Both are RCU lock-free hash tables
+ * (liburcu rculfhash; threads register lazily, see rcu.h), read on every
+ * lookup without locks:
+ *   itable->inodes:   gm_inode by stable ino (journal ids, stats, replay)
+ *   itable->dentries: gm_dentry by (parent ino, name)
+ * Each directory also keeps its entries on a list ordered by a cookie that
+ * only grows, which is what readdir offsets are.
+ *
+ * Lifetime: an inode lives while inode->refs > 0.  Holders: each dentry
+ * naming it, each kernel lookup (nlookup; dropped by FUSE forget), each open
+ * file handle, and short-lived references taken by gm_inode_get()-style
+ * accessors.  The last gm_inode_put() removes it from the table, calls the
+ * table's evict hook (which releases the backing object) and frees it after
+ * an RCU grace period.
+ *
+ * Locking (lock order, outermost first):
+ *   itable->tree_lock  (fs-wide mutex: every namespace change, dir lists,
+ *                       nlink, parent, journal appends)
+ *   inode->lock        (per-inode mutex: attributes, xattrs, backing state)
+ *   pool->lock         (pool.h)
+ * Lookups take neither: RCU read side plus a get-unless-zero reference.
+ *
+ * Not for: FUSE (fsops_*.c) or journaling (namespace.c).
+ */
+#ifndef GM_INODE_H
+#define GM_INODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <urcu/list.h>
+
+#include "core/rcu.h"
+
+#include "meta/policy.h"
+
+struct gm_prov_inst;
+
+struct gm_xattr {
+	struct gm_xattr *next;
+	char *name;
+	void *value;
+	size_t len;
+};
+
+struct gm_inode {
+	/* Immutable after gm_inode_alloc(). */
+	uint64_t ino;
+	mode_t type;				/* S_IFMT bits; only S_IFREG has a backing */
+	bool is_virtual;			/* .gmemfs views: never journaled */
+	dev_t rdev;				/* S_IFCHR and S_IFBLK */
+	char *link;				/* S_IFLNK: the target */
+	struct cds_lfht_node hnode;		/* itable->inodes; RCU */
+	struct rcu_head rcu;
+	atomic_long refs;
+
+	pthread_mutex_t lock;
+	/* Under lock. */
+	mode_t perm;				/* 07777 bits */
+	uid_t uid;
+	gid_t gid;
+	struct timespec atime, mtime, ctime;	/* regular files use the backing's */
+	enum gm_pagesize policy;		/* dirs: own (may be INHERIT); files: concrete */
+	struct gm_prov_inst *pi;		/* files: provider instance */
+	int backing_fd;				/* files: -1 until attached; read without
+						 * the lock by handlers of an open file
+						 * (an open stops moves and eviction) */
+	int backing_id;				/* passthrough id while nopen > 0 */
+	unsigned nopen;				/* open file handles */
+	struct gm_xattr *xattrs;		/* user.*, trusted.* xattrs but ours */
+	uint32_t iflags;			/* chattr flags (iflags.h); written under
+						 * tree_lock and lock, read under either */
+	bool backing_recreated;			/* replay found no backing: came back empty */
+
+	/* Under itable->tree_lock. */
+	uint32_t nlink;
+	bool tmpfile;				/* O_TMPFILE, never linked: not in the
+						 * journal; its first link records it */
+	struct gm_inode *parent;		/* dirs: containing dir (root and removed: self) */
+	struct cds_list_head children;		/* dirs: gm_dentry.sibling by cookie */
+	uint64_t next_cookie;			/* dirs: readdir offsets, never reused */
+	uint64_t nchildren;			/* dirs: entries, for rmdir/rename */
+	uint64_t emit_mark;			/* compaction: emitted in this pass */
+};
+
+struct gm_dentry {
+	struct cds_lfht_node hnode;		/* itable->dentries; RCU */
+	struct rcu_head rcu;
+	struct cds_list_head sibling;		/* parent->children; tree_lock */
+	uint64_t parent_ino;			/* immutable */
+	uint64_t cookie;			/* immutable */
+	struct gm_inode *inode;			/* holds a reference; immutable */
+	char name[];				/* immutable */
+};
+
+struct gm_itable;
+typedef void (*gm_evict_fn)(struct gm_itable *it, struct gm_inode *inode);
+
+struct gm_itable {
+	struct cds_lfht *inodes;
+	struct cds_lfht *dentries;
+	pthread_mutex_t tree_lock;
+	gm_evict_fn evict;			/* releases backing; may be NULL */
+	void *owner;				/* the gm_fs, for evict */
+	atomic_long ninodes;
+};
+
+int gm_itable_init(struct gm_itable *it, gm_evict_fn evict, void *owner);
+/* Drop every dentry and inode (daemon exit).  No lookups may run. */
+void gm_itable_fini(struct gm_itable *it);
+
+/* New inode with refs == 0, not yet in the table. */
+struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
+/* Insert into the inode table; -EEXIST if the ino is taken. */
+int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode);
+
+/* Call fn for every inode in the table, inside one RCU read-side section
+ * (fn may take inode locks; it must not take tree_lock or put the inode). */
+void gm_itable_for_each(struct gm_itable *it, void (*fn)(struct gm_inode *inode, void *ctx),
+			void *ctx);
+
+/* Reference counting.  gm_inode_find() returns NULL for an inode whose last
+ * reference is already gone (it is being evicted). */
+struct gm_inode *gm_inode_find(struct gm_itable *it, uint64_t ino);
+void gm_inode_ref(struct gm_inode *inode, long n);
+void gm_inode_put(struct gm_itable *it, struct gm_inode *inode, long n);
+
+/* Dentry lookup: the child's inode with a reference, or NULL. */
+struct gm_inode *gm_dentry_lookup(struct gm_itable *it, uint64_t parent_ino,
+				  const char *name);
+/* The dentry itself; tree_lock held, no reference taken. */
+struct gm_dentry *gm_dentry_find_locked(struct gm_itable *it, uint64_t parent_ino,
+					const char *name);
+/* A dentry for name, not yet linked anywhere, or NULL.  Namespace changes
+ * allocate before they journal, so nothing can fail after the journal
+ * holds the change. */
+struct gm_dentry *gm_dentry_alloc(const char *name);
+/* Link inode under dir through d (tree_lock held; the caller checked that
+ * the name is free).  Takes a reference on inode; bumps nlink. */
+void gm_dentry_insert_locked(struct gm_itable *it, struct gm_inode *dir,
+			     struct gm_dentry *d, struct gm_inode *inode);
+/* Both in one: -EEXIST, -ENOMEM. */
+int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
+			 const char *name, struct gm_inode *inode);
+/* Remove a dentry (tree_lock held): drops its inode reference and nlink. */
+void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
+			  struct gm_dentry *d);
+
+/* The link of inode->xattrs that holds name, or the NULL link at the end
+ * (inode->lock held).  A found entry is *slot. */
+struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name);
+void gm_xattr_free(struct gm_xattr *x);
+
+/* The first entry of dir with cookie > after, or NULL (tree_lock held). */
+struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after);
+
+#endif

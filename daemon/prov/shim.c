@@ -1,0 +1,377 @@
+/*
+ * shim: guest memory in shim files, the kernel module's guest_memfd-style
+ * files (shim/, docs/shim.md), for files whose policy is "shim".  At
+ * attach the daemon resolves the "gmemfs" generic netlink family (which
+ * loads the module) and registers as its daemon; a thread then answers the
+ * module's events: ALLOC and INVALIDATE move the pool's figure for this
+ * provider, FAULT gets a zero page (nothing here restores snapshots yet),
+ * CONVERT is approved.
+ *
+ * A shim file exists only as long as an fd refers to it, so the backing
+ * objects live in a table here (gmemfs file id -> shim fd) and do not
+ * survive a daemon restart: a replayed file gets an empty one.  The
+ * module allows one daemon per machine, so there is one instance, and its
+ * state is this file's.  The pool's share for the shim is the module's page
+ * limit (SET_LIMIT): the module refuses allocations past it (ENOSPC, or
+ * SIGBUS for a fault), as tmpfs does past size=.  The limit is sent only
+ * when it changes, so the rebalancer's frequent calls cost nothing.
+ *
+ * Locking: shim.lock guards the netlink handle (one request at a time),
+ * the table, the page count's updates and the limit last sent; the event
+ * thread takes it per batch of events, FUSE threads per backing operation,
+ * the rebalancer (holding pool->lock, which is taken first) per limit.
+ *
+ * Not for: the message codec (shim_nl.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "gmemfs.h"
+#include "gmemfs_nl.h"
+#include "core/log.h"
+#include "prov/prov.h"
+#include "common/shim_nl.h"
+
+#define SHIM_PAGE	4096ULL
+
+struct shim_ent {
+	uint64_t ino;		/* gmemfs file id */
+	uint32_t kid;		/* the module's file id */
+	int fd;			/* the shim file; the table's own fd */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct shim_nl *nl;		/* under lock */
+	struct shim_ent *ents;		/* under lock */
+	size_t n, cap;
+	uint64_t pages;			/* base pages in shim files; under lock */
+	uint64_t limit_sent;		/* the module's page limit; under lock */
+	int stop_fd;			/* eventfd: the event thread exits */
+	pthread_t thread;
+	bool running;
+} shim = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.stop_fd = -1,
+	.limit_sent = GMEMFS_SHIM_NO_LIMIT,
+};
+
+static struct shim_ent *shim_find(uint64_t ino)
+{
+	for (size_t i = 0; i < shim.n; i++)
+		if (shim.ents[i].ino == ino)
+			return &shim.ents[i];
+	return NULL;
+}
+
+static const char *shim_reason(int err)
+{
+	const char *msg = shim_nl_errmsg(shim.nl);
+
+	return msg[0] ? msg : strerror(-err);
+}
+
+static void shim_answer(const struct shim_nl_event *ev)
+{
+	int err = 0;
+
+	switch (ev->type) {
+	case GMEMFS_SHIM_EV_ALLOC:
+		shim.pages += ev->pages;
+		return;
+	case GMEMFS_SHIM_EV_INVALIDATE:
+		shim.pages -= ev->pages < shim.pages ? ev->pages : shim.pages;
+		return;
+	case GMEMFS_SHIM_EV_FAULT:
+		err = shim_nl_populate(shim.nl, ev->file_id, ev->offset, NULL, 0,
+				       ev->req_id);
+		if (!err)
+			shim.pages += ev->length / SHIM_PAGE;
+		break;
+	case GMEMFS_SHIM_EV_CONVERT:
+		gm_info("shim: file %u: converting [%llu, +%llu) to %s",
+			ev->file_id, (unsigned long long)ev->offset,
+			(unsigned long long)ev->length,
+			ev->flags & GMEMFS_SHIM_CONVERT_PRIVATE ? "private" : "shared");
+		err = shim_nl_done(shim.nl, ev->req_id, 0);
+		break;
+	default:
+		gm_warn("shim: event of unknown type %u ignored", ev->type);
+		return;
+	}
+	if (err)
+		gm_warn("shim: file %u: answering event %u at offset %llu: %s",
+			ev->file_id, ev->type, (unsigned long long)ev->offset,
+			shim_reason(err));
+}
+
+/* Pull and answer every queued event; shim.lock held. */
+static void shim_drain(void)
+{
+	struct shim_nl_event ev[SHIM_NL_EVENTS_MAX];
+	uint32_t lost = 0;
+	int n;
+
+	while ((n = shim_nl_accept(shim.nl, ev, SHIM_NL_EVENTS_MAX, &lost)) > 0)
+		for (int i = 0; i < n; i++)
+			shim_answer(&ev[i]);
+	if (n < 0)
+		gm_warn("shim: accepting events: %s", shim_reason(n));
+	if (lost)
+		gm_warn("shim: the module dropped %u reports: the pool's shim figure may be off",
+			lost);
+}
+
+static void *shim_events(void *arg)
+{
+	struct pollfd p[2] = {
+		{ .fd = shim_nl_notify_fd(shim.nl), .events = POLLIN },
+		{ .fd = shim.stop_fd, .events = POLLIN },
+	};
+
+	(void)arg;
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			gm_err("shim: poll: %s; events are no longer answered",
+			       strerror(errno));
+			return NULL;
+		}
+		if (p[1].revents)
+			return NULL;
+		if (!p[0].revents)
+			continue;
+		/* A notice lost to a full socket buffer is an error here: pull anyway. */
+		shim_nl_notify_drain(shim.nl);
+		pthread_mutex_lock(&shim.lock);
+		shim_drain();
+		pthread_mutex_unlock(&shim.lock);
+	}
+}
+
+static void shim_close_all(void)
+{
+	for (size_t i = 0; i < shim.n; i++)
+		close(shim.ents[i].fd);
+	free(shim.ents);
+	shim.ents = NULL;
+	shim.n = shim.cap = 0;
+}
+
+static void prov_shim_detach(struct gm_prov_inst *pi)
+{
+	(void)pi;
+	if (shim.running) {
+		uint64_t one = 1;
+
+		if (write(shim.stop_fd, &one, sizeof(one)) != sizeof(one))
+			gm_warn("shim: stopping the event thread: %s", strerror(errno));
+		pthread_join(shim.thread, NULL);
+		shim.running = false;
+	}
+	pthread_mutex_lock(&shim.lock);
+	shim_close_all();
+	if (shim.nl)
+		shim_nl_unregister(shim.nl);
+	shim_nl_close(shim.nl);
+	shim.nl = NULL;
+	shim.pages = 0;
+	shim.limit_sent = GMEMFS_SHIM_NO_LIMIT;
+	pthread_mutex_unlock(&shim.lock);
+	if (shim.stop_fd >= 0)
+		close(shim.stop_fd);
+	shim.stop_fd = -1;
+}
+
+/*
+ * The module's page limit to @bytes (whole pages, rounded down, as tmpfs
+ * rounds size=), unless it is that already.  shim.lock held, or the
+ * event thread not yet started.
+ */
+static int shim_send_limit(uint64_t bytes)
+{
+	uint64_t pages = bytes / SHIM_PAGE;
+	int err;
+
+	if (pages == shim.limit_sent)
+		return 0;
+	err = shim_nl_set_limit(shim.nl, pages);
+	if (err) {
+		gm_err("shim: setting the module's page limit to %llu pages: %s",
+		       (unsigned long long)pages, shim_reason(err));
+		return err;
+	}
+	shim.limit_sent = pages;
+	return 0;
+}
+
+static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
+{
+	int err;
+
+	*reused = false;
+	err = shim_nl_open(&shim.nl);
+	if (err) {
+		gm_info("shim: no \"%s\" netlink family (module gmemfs not loadable): "
+			"the shim provider is absent", GMEMFS_GENL_NAME);
+		return -ENODEV;
+	}
+	err = shim_nl_register(shim.nl);
+	if (err == -EBUSY || err == -EPERM) {
+		/* The module steers for one daemon per machine, and only for
+		 * CAP_SYS_ADMIN: this mount goes on without shim files. */
+		gm_info("shim: the module refuses this daemon (%s): the shim provider is absent",
+			err == -EBUSY ? "another gmemfsd is registered" : "no CAP_SYS_ADMIN");
+		err = -ENODEV;
+		goto err_close;
+	}
+	if (err) {
+		gm_err("shim: registering with the module: %s", shim_reason(err));
+		goto err_close;
+	}
+	err = shim_send_limit(limit);
+	if (err)
+		goto err_close;
+	shim.stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (shim.stop_fd < 0) {
+		err = -errno;
+		goto err_close;
+	}
+	err = -pthread_create(&shim.thread, NULL, shim_events, NULL);
+	if (err)
+		goto err_close;
+	shim.running = true;
+	pi->limit = limit;
+	return 0;
+
+err_close:
+	prov_shim_detach(pi);
+	return err;
+}
+
+static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
+{
+	struct shim_ent *e, *grown;
+	uint32_t kid;
+	int fd, err;
+
+	(void)pi;
+	pthread_mutex_lock(&shim.lock);
+	e = shim_find(id);
+	err = -ENOENT;
+	if (!e && !create)
+		goto out;
+	if (!e) {
+		err = -ENOMEM;
+		if (shim.n == shim.cap) {
+			size_t cap = shim.cap ? 2 * shim.cap : 16;
+
+			grown = realloc(shim.ents, cap * sizeof(*grown));
+			if (!grown)
+				goto out;
+			shim.ents = grown;
+			shim.cap = cap;
+		}
+		err = shim_nl_create(shim.nl, 0, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &kid, &fd);
+		if (err) {
+			gm_err("shim: file %016llx: creating its shim file: %s",
+			       (unsigned long long)id, shim_reason(err));
+			goto out;
+		}
+		e = &shim.ents[shim.n++];
+		*e = (struct shim_ent){ .ino = id, .kid = kid, .fd = fd };
+		gm_dbg("shim: file %016llx is shim file %u", (unsigned long long)id, kid);
+	}
+	fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+	err = fd < 0 ? -errno : fd;
+out:
+	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+static int prov_shim_backing_unlink(struct gm_prov_inst *pi, uint64_t id)
+{
+	struct shim_ent *e;
+	int err = -ENOENT;
+
+	(void)pi;
+	pthread_mutex_lock(&shim.lock);
+	e = shim_find(id);
+	if (e) {
+		/* The memory goes with the last fd and mapping (an INVALIDATE). */
+		close(e->fd);
+		*e = shim.ents[--shim.n];
+		err = 0;
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+static int prov_shim_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit)
+{
+	pthread_mutex_lock(&shim.lock);
+	*used = shim.pages * SHIM_PAGE;
+	pthread_mutex_unlock(&shim.lock);
+	*limit = pi->limit;
+	return 0;
+}
+
+static int prov_shim_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
+{
+	uint64_t used, limit;
+
+	int err;
+
+	prov_shim_usage(pi, &used, &limit);
+	if (bytes < used)
+		return -EINVAL;
+	pthread_mutex_lock(&shim.lock);
+	err = shim_send_limit(bytes);
+	pthread_mutex_unlock(&shim.lock);
+	if (err)
+		return err;
+	pi->limit = bytes;
+	return 0;
+}
+
+static int prov_shim_for_each_backing(struct gm_prov_inst *pi,
+				      int (*fn)(void *ctx, uint64_t id), void *ctx)
+{
+	uint64_t *ids;
+	size_t n;
+	int err = 0;
+
+	(void)pi;
+	/* A copy: fn may unlink, which takes the lock. */
+	pthread_mutex_lock(&shim.lock);
+	n = shim.n;
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	for (size_t i = 0; ids && i < n; i++)
+		ids[i] = shim.ents[i].ino;
+	pthread_mutex_unlock(&shim.lock);
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !err; i++)
+		err = fn(ctx, ids[i]);
+	free(ids);
+	return err;
+}
+
+const struct gm_provider gm_prov_shim = {
+	.name = "shim",
+	.id = GMEMFS_PROV_SHIM,
+	.page_size = SHIM_PAGE,
+	.passthrough = true,
+	.attach = prov_shim_attach,
+	.detach = prov_shim_detach,
+	.backing_open = prov_shim_backing_open,
+	.backing_unlink = prov_shim_backing_unlink,
+	.set_limit = prov_shim_set_limit,
+	.usage = prov_shim_usage,
+	.for_each_backing = prov_shim_for_each_backing,
+};

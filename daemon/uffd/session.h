@@ -1,0 +1,182 @@
+/*
+ * Lazy-restore sessions (docs/lazy-restore.md): one VMM's userfaultfd
+ * served from one snapshot.  A session owns the uffd, the snapshot chain's
+ * fds, the VMM's pidfd and, in shmem MINOR mode, the gmemfs file's backing
+ * fd; a fault thread (uffd_serve.c) serves faults until the VMM exits, a
+ * prefetch thread (uffd_prefetch.c) places the snapshot's stored working
+ * set meanwhile.  Both place memory a unit at a time: the snapshot chunk
+ * (or a region's page, if larger) that holds the faulting address, so the
+ * per-unit state below is the only thing they share besides counters.
+ *
+ * The registry (a list under one mutex) is what SESSIONS lists and what
+ * the daemon stops and joins at unmount.  Lock order: gm_uffd_reg.lock,
+ * then sess->lock; nothing else is taken under either.
+ *
+ * Not for: the handshakes (ctlcmd_lazy.c, uffd_fc.c), reading snapshots
+ * (snapfmt.c).
+ */
+#ifndef GM_UFFD_SESS_H
+#define GM_UFFD_SESS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <urcu/list.h>
+
+#include "common/chan.h"
+#include "snap/format.h"
+
+/* A unit's state; moves ABSENT -> CLAIMED -> PLACED, or to REMOVED. */
+enum gm_uffd_unit {
+	GM_UNIT_ABSENT = 0,	/* not placed: the first fault or the prefetcher takes it */
+	GM_UNIT_CLAIMED,	/* a thread is reading and placing it */
+	GM_UNIT_PLACED,		/* its bytes went in (pages may have been removed since) */
+	GM_UNIT_REMOVED,	/* the VMM discarded all of it: zero from now on */
+};
+
+#define GM_UFFD_MAX_REGIONS	32
+#define GM_UFFD_MAX_SESSIONS	256	/* two threads each */
+#define GM_UFFD_MAX_REMOVED	(1u << 20)	/* discarded ranges remembered */
+#define GM_UFFD_LAT_SAMPLES	65536	/* the first faults' service times */
+
+/* One mapping of guest memory registered with the uffd. */
+struct gm_uffd_region {
+	uint64_t addr;		/* VMM's host virtual address */
+	uint64_t size;		/* bytes, multiple of page_size */
+	uint64_t offset;	/* in the snapshot's memory */
+	uint64_t page_size;	/* the mapping's page size */
+};
+
+struct gm_uffd_range {
+	uint64_t off, len;
+};
+
+/* What SESSIONS reports. */
+struct gm_uffd_figures {
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	uint32_t state;			/* enum gmemfs_sess_state */
+	uint64_t faults, bytes, prefetched, minor, corrupt, removed, ws;
+	uint64_t lat_p50_ns, lat_p99_ns;
+	uint64_t unit;
+};
+
+struct gm_uffd_sess {
+	struct cds_list_head node;	/* gm_uffd_reg.list; under its lock */
+	uint64_t id;			/* immutable once registered */
+	pid_t pid;			/* the VMM; immutable */
+	uid_t uid;
+	char name[48];			/* "session 3 (pid 1234)", for logs */
+	uint32_t flags;			/* GMEMFS_CTL_F_*; immutable */
+
+	/* Owned fds, immutable until the fault thread closes them at its end. */
+	int uffd;
+	int pidfd;			/* readable once the VMM exits */
+	int stop_fd;			/* eventfd: the daemon asks the session to end;
+					 * closed (-1) under gm_uffd_reg.lock */
+	int backing_fd;			/* MINOR mode: the file's backing; else -1 */
+	int snap_fds[GM_CHAN_CHAIN_FDS];
+	unsigned nsnap_fds;
+
+	struct gm_snap snap;		/* read-only after gm_snap_open */
+	bool snap_open;			/* snap needs gm_snap_close */
+	void *zero;			/* unit bytes of read-only zero pages */
+	struct gm_uffd_region regions[GM_UFFD_MAX_REGIONS];	/* immutable */
+	unsigned nregions;
+	uint64_t unit;			/* bytes: chunk_size or the largest page */
+	uint64_t nunits;		/* units of the snapshot's memory */
+	_Atomic uint8_t *units;		/* enum gm_uffd_unit per unit; CAS */
+
+	pthread_t fault_thread;
+	pthread_t prefetch_thread;
+	bool prefetching;		/* prefetch_thread started; fault thread only */
+	atomic_bool fault_pending;	/* the fault thread has faults to serve:
+					 * the prefetcher waits between units */
+	atomic_bool ending;		/* both threads stop at the next check */
+	atomic_bool done;		/* the fault thread released everything */
+
+	/* The fault thread's own: the order units were first faulted. */
+	uint64_t *ws;
+	size_t nws, ws_cap;
+	uint8_t *seen;			/* per unit: already in ws */
+
+	pthread_mutex_t lock;		/* removed, lat */
+	struct gm_uffd_range *removed;	/* snapshot ranges the VMM discarded,
+					 * sorted, merged; under lock */
+	unsigned nremoved, removed_cap;
+	uint32_t *lat;			/* ns per fault, GM_UFFD_LAT_SAMPLES */
+	unsigned nlat;
+
+	atomic_uint_fast64_t faults, bytes, prefetched, minor, corrupt, removed_bytes, ws_count;
+	atomic_uint state;		/* enum gmemfs_sess_state */
+	uint64_t units_covered;		/* units some region maps; immutable */
+	atomic_uint_fast64_t units_done;	/* of those, PLACED or REMOVED */
+};
+
+/* A new session from the request's parts: takes uffd, pidfd, backing_fd
+ * and the chain's fds (the caller sets its copies to -1 on success and
+ * also on failure: they are closed here either way), opens the chain and
+ * checks the regions against it.  0 and *out, or -errno with why. */
+struct gm_uffd_sess_args {
+	int uffd, pidfd, backing_fd;
+	int *snap_fds;
+	unsigned nsnap_fds;
+	const struct gm_uffd_region *regions;
+	unsigned nregions;
+	uint32_t flags;
+	pid_t pid;
+	uid_t uid;
+	uint64_t backing_size;		/* MINOR mode: the file's size */
+};
+int gm_uffd_sess_new(struct gm_uffd_sess_args *a, struct gm_uffd_sess **out,
+		     char why[GM_CHAN_WHY_MAX]);
+/* Register and start the threads; on failure the session is freed. */
+int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WHY_MAX]);
+/* Free a session never started, or ended and joined. */
+void gm_uffd_sess_free(struct gm_uffd_sess *s);
+/* Close the session's fds and the snapshot (the fault thread, at its end). */
+void gm_uffd_sess_release(struct gm_uffd_sess *s);
+
+/* The region holding addr, or NULL. */
+const struct gm_uffd_region *gm_uffd_region_of(const struct gm_uffd_sess *s, uint64_t addr);
+/* Is the snapshot range [off, off + len) inside a removed range? */
+bool gm_uffd_is_removed(struct gm_uffd_sess *s, uint64_t off, uint64_t len);
+/* Read unit u of the snapshot into buf (s->unit bytes) and place it in
+ * every region that maps it, pages already there left alone (and, in
+ * MINOR mode, mapped with UFFDIO_CONTINUE).  0, -ESRCH (the VMM is gone),
+ * -EIO (a checksum failed: placed nothing), -EAGAIN (the VMM's mappings
+ * are changing: retry after its events are read). */
+int gm_uffd_place_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64_t u,
+		       void *buf, bool via_backing);
+/* Serve one page the fault thread found in a unit already PLACED or
+ * REMOVED: zero if discarded, else the snapshot's bytes.  As above. */
+int gm_uffd_place_page(struct gm_uffd_sess *s, struct gm_snap_reader *rd,
+		       const struct gm_uffd_region *r, uint64_t addr, void *buf);
+/* One more unit PLACED or REMOVED: COMPLETE once all are. */
+void gm_uffd_unit_done(struct gm_uffd_sess *s);
+/* Move unit u from `from` to `to` (CAS); counts units done. */
+bool gm_uffd_unit_move(struct gm_uffd_sess *s, uint64_t u, uint8_t from, uint8_t to);
+/* Note that the VMM discarded [addr, addr + len) (UFFD_EVENT_REMOVE or
+ * UNMAP): later faults there get zero pages, the prefetcher skips it. */
+void gm_uffd_note_removed(struct gm_uffd_sess *s, uint64_t addr, uint64_t len);
+
+/* A session's figures now. */
+void gm_uffd_sess_figures(struct gm_uffd_sess *s, struct gm_uffd_figures *f);
+/* Every live session's figures to fn, for uid (or all if uid is 0);
+ * finished sessions are joined and freed first. */
+int gm_uffd_sessions_each(uid_t uid, int (*fn)(void *ctx, const struct gm_uffd_figures *f),
+			  void *ctx);
+/* At unmount: end every session, join and free it. */
+void gm_uffd_sessions_stop_all(void);
+
+/* uffd_serve.c */
+void *gm_uffd_fault_main(void *arg);
+void gm_uffd_record_latency(struct gm_uffd_sess *s, uint64_t ns);
+/* uffd_prefetch.c */
+void *gm_uffd_prefetch_main(void *arg);
+
+#endif
