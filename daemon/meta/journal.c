@@ -29,7 +29,7 @@
 
 #include "meta/journal.h"
 #include "core/log.h"
-#include "snap/format.h"	/* gm_crc32c */
+#include "common/crc32c.h"
 
 #define GM_J_MAGIC		"GMEMFSJ1"
 #define GM_J_HDR_LEN		8

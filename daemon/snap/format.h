@@ -111,10 +111,4 @@ int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 /* Are all len bytes at p zero?  (Zero pages are never written or placed.) */
 bool gm_snap_zero(const void *p, size_t n);
 
-/* CRC-32C of len bytes, continuing from crc (start with 0). */
-uint32_t gm_crc32c(uint32_t crc, const void *buf, size_t len);
-/* The same without the crc32 instruction (what gm_crc32c falls back to on
- * CPUs without SSE4.2); exported so the tests check both. */
-uint32_t gm_crc32c_table(uint32_t crc, const void *buf, size_t len);
-
 #endif

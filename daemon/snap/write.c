@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/clock.h"
 #include "core/log.h"
 #include "snap/source.h"

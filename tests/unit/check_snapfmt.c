@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "snap/format.h"
 #include "suites.h"
 
