@@ -1,7 +1,8 @@
 /*
- * Nanosecond clock readings for the daemon's figures and time bounds
- * (snapshot and restore durations, fault service times, drain bounds),
- * and the conversions of wall-clock times to and from the journal's ns.
+ * Nanosecond clock readings, one name per clock: gm_mono_ns for the
+ * daemon's figures and time bounds (snapshot and restore durations, fault
+ * service times, drain bounds), gm_wall_ns for inode times; and the
+ * conversions of wall-clock times to and from the journal's ns.
  * Header-only.  Not for: timers or sleeping.
  */
 #ifndef GM_CLOCK_H
@@ -18,10 +19,17 @@ static inline uint64_t gm_clock_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* CLOCK_MONOTONIC: for durations. */
-static inline uint64_t gm_now_ns(void)
+/* CLOCK_MONOTONIC: for durations and time bounds, never stored. */
+static inline uint64_t gm_mono_ns(void)
 {
 	return gm_clock_ns(CLOCK_MONOTONIC);
+}
+
+/* CLOCK_REALTIME: for inode times (atime, mtime, ctime, btime), which the
+ * journal stores as gm_ts_to_ns below does. */
+static inline uint64_t gm_wall_ns(void)
+{
+	return gm_clock_ns(CLOCK_REALTIME);
 }
 
 /* Wall-clock times as the journal keeps them: signed ns since the epoch,

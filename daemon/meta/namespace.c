@@ -17,11 +17,6 @@
 #include "core/log.h"
 #include "meta/namespace.h"
 
-uint64_t gm_wall_ns(void)
-{
-	return gm_clock_ns(CLOCK_REALTIME);
-}
-
 int gm_ns_check_name(const char *name)
 {
 	size_t len = strlen(name);

@@ -83,7 +83,4 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		    const void *value, size_t len, int flags);
 int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name);
 
-/* Now, as the journal keeps times (clock.h). */
-uint64_t gm_wall_ns(void);
-
 #endif

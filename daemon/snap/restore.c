@@ -154,7 +154,7 @@ int gm_snap_restore(const struct gm_snap_restore_req *req, struct gm_snap_stats 
 		    char why[GM_SNAP_WHY_MAX])
 {
 	struct snap_r r = { .req = req, .st = st, .why = why };
-	uint64_t t0 = gm_now_ns();
+	uint64_t t0 = gm_mono_ns();
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -182,6 +182,6 @@ out_fini:
 	gm_snap_reader_fini(&r.rd);
 out_close:
 	gm_snap_close(&r.s);
-	st->ns = gm_now_ns() - t0;
+	st->ns = gm_mono_ns() - t0;
 	return err;
 }

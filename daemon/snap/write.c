@@ -319,7 +319,7 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 		  char why[GM_SNAP_WHY_MAX])
 {
 	struct snap_w w = { .req = req, .st = st, .why = why };
-	uint64_t t0 = gm_now_ns();
+	uint64_t t0 = gm_mono_ns();
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -349,7 +349,7 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 		st->extents = w.next;
 		st->size = w.h.mem_size;
 	}
-	st->ns = gm_now_ns() - t0;
+	st->ns = gm_mono_ns() - t0;
 	snap_w_free(&w);
 	return err;
 }

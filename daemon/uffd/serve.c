@@ -110,11 +110,11 @@ static void gm_uffd_corrupt(struct gm_fault_ctx *c, const struct gm_uffd_region 
  * it so the order of events stays simple.  true once it is not CLAIMED. */
 static bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u)
 {
-	uint64_t t0 = gm_now_ns();
+	uint64_t t0 = gm_mono_ns();
 	struct timespec ts = { .tv_nsec = 20000 };
 
 	while (atomic_load(&s->units[u]) == GM_UNIT_CLAIMED) {
-		if (atomic_load(&s->ending) || gm_now_ns() - t0 > GM_UFFD_WAIT_NS)
+		if (atomic_load(&s->ending) || gm_mono_ns() - t0 > GM_UFFD_WAIT_NS)
 			return false;
 		nanosleep(&ts, NULL);
 	}
@@ -256,7 +256,7 @@ static int gm_uffd_serve_queue(struct gm_fault_ctx *c)
 
 	atomic_store(&s->fault_pending, true);
 	while (c->nq && !c->end) {
-		uint64_t t0 = gm_now_ns();
+		uint64_t t0 = gm_mono_ns();
 
 		err = gm_uffd_fault(c, &c->q[0]);
 		if (err == -EAGAIN && ++tries < GM_UFFD_RETRIES) {
@@ -271,7 +271,7 @@ static int gm_uffd_serve_queue(struct gm_fault_ctx *c)
 			break;
 		tries = 0;
 		atomic_fetch_add(&s->faults, 1);
-		gm_uffd_record_latency(s, gm_now_ns() - t0);
+		gm_uffd_record_latency(s, gm_mono_ns() - t0);
 		memmove(&c->q[0], &c->q[1], --c->nq * sizeof(c->q[0]));
 	}
 	atomic_store(&s->fault_pending, false);
@@ -353,7 +353,7 @@ static int gm_uffd_drain_unit(struct gm_fault_ctx *c, uint64_t u)
 static void gm_uffd_drain(struct gm_fault_ctx *c)
 {
 	struct gm_uffd_sess *s = c->s;
-	uint64_t t0 = gm_now_ns(), before = atomic_load(&s->bytes);
+	uint64_t t0 = gm_mono_ns(), before = atomic_load(&s->bytes);
 	const char *end = c->end;
 	int err = 0;
 
@@ -363,7 +363,7 @@ static void gm_uffd_drain(struct gm_fault_ctx *c)
 	c->end = NULL;
 	for (uint64_t u = 0; u < s->nunits && !err && !c->end; u++) {
 		err = gm_uffd_drain_unit(c, u);
-		if (!err && gm_now_ns() - t0 > GM_UFFD_DRAIN_NS)
+		if (!err && gm_mono_ns() - t0 > GM_UFFD_DRAIN_NS)
 			err = -ETIMEDOUT;
 	}
 	if (err && err != -ESRCH)
@@ -371,7 +371,7 @@ static void gm_uffd_drain(struct gm_fault_ctx *c)
 		       "memory nobody serves", s->name, strerror(-err));
 	gm_info("%s: the daemon stops: placed the %llu bytes still missing in %llu ms",
 		s->name, (unsigned long long)(atomic_load(&s->bytes) - before),
-		(unsigned long long)(gm_now_ns() - t0) / 1000000);
+		(unsigned long long)(gm_mono_ns() - t0) / 1000000);
 	c->end = end;
 }
 
