@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "mem/backing.h"
-#include "common/clock.h"
 #include "ctl/cmd.h"
 #include "fuse/fsops.h"
 #include "core/log.h"
@@ -102,7 +101,6 @@ static int gm_set_times(struct gm_fs *fs, struct gm_inode *inode, const struct s
 {
 	struct timespec ts[2] = { gm_attr_time(attr, to_set, true),
 				  gm_attr_time(attr, to_set, false) };
-	struct timespec now, cur[2];
 	int err = 0;
 
 	if (inode->type == S_IFREG && !inode->is_virtual) {
@@ -112,18 +110,7 @@ static int gm_set_times(struct gm_fs *fs, struct gm_inode *inode, const struct s
 		pthread_mutex_unlock(&inode->lock);
 		return err;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&inode->lock);
-	cur[0] = inode->atime;
-	cur[1] = inode->mtime;
-	pthread_mutex_unlock(&inode->lock);
-	for (int i = 0; i < 2; i++) {
-		if (ts[i].tv_nsec == UTIME_NOW)
-			cur[i] = now;
-		else if (ts[i].tv_nsec != UTIME_OMIT)
-			cur[i] = ts[i];
-	}
-	return gm_ns_set_times(fs, inode, cur[0], cur[1], gm_ts_to_ns(now));
+	return gm_ns_set_times(fs, inode, ts[0], ts[1], 0);
 }
 
 /*

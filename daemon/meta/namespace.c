@@ -887,19 +887,38 @@ out_unlock:
 	return err;
 }
 
+struct gm_jrec gm_ns_times_rec(uint64_t ino, struct timespec atime, struct timespec mtime,
+			       uint64_t time_ns)
+{
+	return (struct gm_jrec){ .type = GM_J_TIMES, .ino = ino,
+				 .atime_ns = gm_ts_to_ns(atime),
+				 .mtime_ns = gm_ts_to_ns(mtime), .time_ns = time_ns };
+}
+
+/* want, unless it says UTIME_NOW (now_ns) or UTIME_OMIT (cur). */
+static struct timespec gm_ns_time_pick(struct timespec want, struct timespec cur,
+				       uint64_t now_ns)
+{
+	if (want.tv_nsec == UTIME_NOW)
+		return gm_ns_to_ts(now_ns);
+	return want.tv_nsec == UTIME_OMIT ? cur : want;
+}
+
 int gm_ns_set_times(struct gm_fs *fs, struct gm_inode *inode, struct timespec atime,
 		    struct timespec mtime, uint64_t time_ns)
 {
-	struct gm_jrec r = { .type = GM_J_TIMES, .ino = inode->ino,
-			     .atime_ns = gm_ts_to_ns(atime), .mtime_ns = gm_ts_to_ns(mtime),
-			     .time_ns = time_ns ? time_ns : gm_wall_ns() };
+	struct gm_jrec r;
 	int err;
 
+	time_ns = time_ns ? time_ns : gm_wall_ns();
 	pthread_mutex_lock(&fs->it.tree_lock);
 	pthread_mutex_lock(&inode->lock);
 	err = -EPERM;
 	if (inode->is_virtual || inode->type == S_IFREG)
 		goto out_unlock;	/* a regular file's are its backing's */
+	atime = gm_ns_time_pick(atime, inode->atime, time_ns);
+	mtime = gm_ns_time_pick(mtime, inode->mtime, time_ns);
+	r = gm_ns_times_rec(inode->ino, atime, mtime, time_ns);
 	err = gm_ns_journal_of(fs, inode, &r);
 	if (err)
 		goto out_unlock;
@@ -950,10 +969,8 @@ static void gm_xattr_commit(struct gm_xattr **slot, struct gm_xattr_prep *p, siz
 static int gm_ns_journal_xattr(struct gm_fs *fs, struct gm_inode *inode,
 			       const struct gm_jrec *x)
 {
-	struct gm_jrec r[2] = { *x, { .type = GM_J_TIMES, .ino = inode->ino,
-				      .atime_ns = gm_ts_to_ns(inode->atime),
-				      .mtime_ns = gm_ts_to_ns(inode->mtime),
-				      .time_ns = gm_wall_ns() } };
+	struct gm_jrec r[2] = { *x, gm_ns_times_rec(inode->ino, inode->atime, inode->mtime,
+						    gm_wall_ns()) };
 	bool reg = inode->type == S_IFREG;
 	struct stat st;
 	int err;

@@ -74,7 +74,12 @@ int gm_ns_set_iflags(struct gm_fs *fs, struct gm_inode *inode, uint32_t flags,
 		     uint64_t time_ns);
 
 /* atime and mtime of a directory or node (a regular file's live on its
- * backing); ctime moves to time_ns (0 for now). */
+ * backing); ctime moves to time_ns (0 for now).  Either time may be
+ * UTIME_NOW (time_ns) or UTIME_OMIT (kept), resolved under inode->lock so
+ * that a concurrent change of the other time is not undone. */
+/* The TIMES record for inode ino: these times, ctime time_ns. */
+struct gm_jrec gm_ns_times_rec(uint64_t ino, struct timespec atime, struct timespec mtime,
+			       uint64_t time_ns);
 int gm_ns_set_times(struct gm_fs *fs, struct gm_inode *inode, struct timespec atime,
 		    struct timespec mtime, uint64_t time_ns);
 

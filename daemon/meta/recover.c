@@ -247,10 +247,8 @@ static int gm_emit_xattrs(struct gm_emit *e, struct gm_inode *inode)
 /* A directory's or node's times (a regular file's are its backing's). */
 static int gm_emit_times(struct gm_emit *e, struct gm_inode *inode)
 {
-	struct gm_jrec r = { .type = GM_J_TIMES, .ino = inode->ino,
-			     .atime_ns = gm_ts_to_ns(inode->atime),
-			     .mtime_ns = gm_ts_to_ns(inode->mtime),
-			     .time_ns = gm_ts_to_ns(inode->ctime) };
+	struct gm_jrec r = gm_ns_times_rec(inode->ino, inode->atime, inode->mtime,
+					   gm_ts_to_ns(inode->ctime));
 
 	return gm_journal_append(e->j, &r);
 }
