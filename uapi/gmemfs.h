@@ -49,6 +49,14 @@ static inline const char *gmemfs_prov_name(__u32 provider)
 	}
 }
 
+/* Is the provider one of the tmpfs stores (a file in the state directory,
+ * mappable and writable by anyone the daemon lets open it)? */
+static inline int gmemfs_prov_is_shmem(__u32 provider)
+{
+	return provider == GMEMFS_PROV_SHMEM_4K || provider == GMEMFS_PROV_SHMEM_THP ||
+	       provider == GMEMFS_PROV_SHMEM_ADVISE;
+}
+
 /* Flags reported in gmemfs_info.flags (output only). */
 #define GMEMFS_INFO_PASSTHROUGH	(1U << 0)	/* opens are served by FUSE passthrough */
 #define GMEMFS_INFO_UNLINKED	(1U << 1)	/* no name left; freed on last close */

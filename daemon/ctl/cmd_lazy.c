@@ -110,8 +110,7 @@ static int gm_lazy_backing(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 				  "guest_memfd has no userfaultfd support; restore it eagerly");
 		goto out;
 	}
-	if (info.provider != GMEMFS_PROV_SHMEM_4K && info.provider != GMEMFS_PROV_SHMEM_THP &&
-	    info.provider != GMEMFS_PROV_SHMEM_ADVISE) {
+	if (!gmemfs_prov_is_shmem(info.provider)) {
 		err = gm_ctl_fail(r, -EOPNOTSUPP, "a %s file: lazy restore with PATH serves "
 				  "shmem files", gmemfs_prov_name(info.provider));
 		goto out;
