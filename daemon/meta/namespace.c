@@ -931,6 +931,15 @@ out_unlock:
 	return err;
 }
 
+/* Give back what gm_xattr_prepare took, when the set does not happen. */
+static void gm_xattr_unprepare(struct gm_xattr_prep *p)
+{
+	free(p->copy);
+	if (p->x)
+		free(p->x->name);
+	free(p->x);
+}
+
 /* The memory a set will need, taken before journaling. */
 static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *name,
 			    const void *value, size_t len)
@@ -940,10 +949,7 @@ static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *na
 	if (p->x)
 		p->x->name = strdup(name);
 	if (!p->copy || (is_new && (!p->x || !p->x->name))) {
-		free(p->copy);
-		if (p->x)
-			free(p->x->name);
-		free(p->x);
+		gm_xattr_unprepare(p);
 		return -ENOMEM;
 	}
 	memcpy(p->copy, value, len);
@@ -1010,10 +1016,7 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		goto out_unlock;
 	err = gm_ns_journal_xattr(fs, inode, &r);
 	if (err) {
-		free(prep.copy);
-		if (prep.x)
-			free(prep.x->name);
-		free(prep.x);
+		gm_xattr_unprepare(&prep);
 		goto out_unlock;
 	}
 	gm_xattr_commit(slot, &prep, len);
