@@ -352,7 +352,7 @@ out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:
 	fuse_session_destroy(fs->se);
-	gm_ctl_release_all();
+	gm_view_release_all();
 	return err;
 }
 

@@ -79,7 +79,7 @@ void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	gm_count(fs, GM_OP_OPEN);
 	if (inode->is_virtual) {
-		err = gm_ctl_open(req, inode, fi);
+		err = gm_view_open(req, inode, fi);
 	} else {
 		/* libfuse negotiates atomic O_TRUNC: the kernel leaves the
 		 * truncation of an existing file to this open. */
@@ -155,7 +155,7 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	gm_count(fs, GM_OP_RELEASE);
 	if (inode->is_virtual) {
-		gm_ctl_release(fi);
+		gm_view_release(fi);
 	} else {
 		pthread_mutex_lock(&inode->lock);
 		if (--inode->nopen == 0 && inode->backing_id > 0) {
@@ -193,7 +193,7 @@ void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	if (inode->is_virtual)
-		return gm_ctl_read(req, fi, size, off);
+		return gm_view_read(req, fi, size, off);
 	gm_count(fs, GM_OP_READ);
 	if (!inode->pi->prov->passthrough)
 		return gm_file_read_direct(req, inode, size, off);

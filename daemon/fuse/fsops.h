@@ -35,7 +35,7 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 void gm_reply_err(fuse_req_t req, int neg_errno);
 /* Most supplementary groups a request's credentials carry. */
 #define GM_REQ_GROUPS	256
-struct gm_ctl_cred;
+struct gm_ctl_cred;	/* ctl/cmd.h: one credentials type for both front ends */
 /* The requester's credentials into c, its supplementary groups into
  * groups[GM_REQ_GROUPS] (libfuse reads them from /proc, so only for a
  * non-root requester, where a rule needs them). */
@@ -132,12 +132,13 @@ void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 void gm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void gm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* ctl.c: the read-only views under .gmemfs */
-int gm_ctl_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *fi);
-void gm_ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off);
-void gm_ctl_release(struct fuse_file_info *fi);
-/* Free the snapshots whose RELEASE never came; after the loop ended. */
-void gm_ctl_release_all(void);
+/* views.c: the read-only views under .gmemfs (not the control socket:
+ * that is ctl/).  Each open gets its own copy of the rendered document. */
+int gm_view_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *fi);
+void gm_view_read(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off);
+void gm_view_release(struct fuse_file_info *fi);
+/* Free the copies whose RELEASE never came; after the loop ended. */
+void gm_view_release_all(void);
 
 /* stats.c: the JSON of .gmemfs/stats, with the files reader could list
  * through the mount; malloc'd, or NULL. */

@@ -2,7 +2,7 @@
  * The JSON document behind MOUNT/.gmemfs/stats: the pool's figures, the
  * requests the daemon served (per operation; read and write must stay 0
  * when passthrough works) and one record per file the reader could list.
- * Not for: serving it (ctl.c).
+ * Not for: serving it (views.c).
  */
 #include <limits.h>
 #include <stdio.h>
