@@ -10,7 +10,7 @@
  * gm_fs_inode() is the way from a nodeid to an inode and takes a reference
  * of its own, released with gm_fs_put().
  *
- * Not for: the tables' mechanics (inode.h), journaling (namespace.h).
+ * Not for: the tables' mechanics (meta/inode.h), journaling (meta/namespace.h).
  */
 #ifndef GM_FS_H
 #define GM_FS_H
@@ -79,7 +79,7 @@ static inline void gm_count(struct gm_fs *fs, enum gm_op op)
 
 /* The inode behind a nodeid, with a reference.  NULL only for a nodeid
  * the kernel holds no reference to: a file handle's, which LOOKUP of "."
- * or ".." sends (fsops_ns.c). */
+ * or ".." sends (fuse/ns.c). */
 static inline struct gm_inode *gm_fs_inode(struct gm_fs *fs, fuse_ino_t nodeid)
 {
 	if (nodeid == FUSE_ROOT_ID) {

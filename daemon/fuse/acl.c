@@ -1,13 +1,13 @@
 /*
  * POSIX ACLs through the mount (FUSE_POSIX_ACL).  The kernel checks
- * permissions against the ACLs, which it reads as the xattrs acl.h names;
+ * permissions against the ACLs, which it reads as the xattrs meta/acl.h names;
  * the daemon keeps them with the other xattrs (journaled) and does what a
  * local filesystem's VFS does around them: setfacl moves the mode's bits,
- * chmod rewrites the access ACL (namespace.c, in the mode's journal
+ * chmod rewrites the access ACL (meta/namespace.c, in the mode's journal
  * write), and a directory's default ACL, not the umask, shapes what is
  * created in it (journaled with the creation).
  *
- * Not for: the byte format (acl.c) or plain xattrs (fsops_xattr.c).
+ * Not for: the byte format (meta/acl.c) or plain xattrs (xattr.c).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * FUSE operations on attributes: getattr, setattr (mode, owner, times and
  * size), statfs and access.  Sizes are checked against the pool here;
- * everything else about a change goes through namespace.c or the backing.
+ * everything else about a change goes through meta/namespace.c or the backing.
  */
 #include <errno.h>
 #include <fcntl.h>

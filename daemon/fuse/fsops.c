@@ -146,13 +146,13 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * attributes are not cached (st_blocks must be true), so a stat()
 	 * between two write()s costs the next write one getxattr.  A
 	 * passthrough write to a set-user-ID or set-group-ID file reaches us
-	 * as a SETATTR with nothing set: fsops_attr.c reads that as the kill. */
+	 * as a SETATTR with nothing set: attr.c reads that as the kill. */
 	fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 	fs->passthrough = fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
 	if (!fs->passthrough)
 		gm_err("the kernel offers no FUSE passthrough: reads and writes will "
 		       "go through the daemon and mappings will not reach the pool");
-	/* ACLs as tmpfs has them: the kernel enforces, fsops_acl.c keeps.
+	/* ACLs as tmpfs has them: the kernel enforces, acl.c keeps.
 	 * The umask is ours to apply (gm_fsops_owner): a directory's default
 	 * ACL takes its place. */
 	if (!fuse_set_feature_flag(conn, FUSE_CAP_POSIX_ACL))

@@ -1,6 +1,6 @@
 /*
- * The FUSE operations of gmemfsd, grouped by area in fsops_*.c and wired in
- * one table in fsops.c.  Every handler ends in exactly one fuse_reply_*();
+ * The FUSE operations of gmemfsd, grouped by area in one file each in
+ * fuse/ and wired in one table in fsops.c.  Every handler ends in exactly one fuse_reply_*();
  * errors inside the daemon are negative errnos, turned positive only here,
  * at the FUSE boundary.
  */
@@ -13,8 +13,8 @@
 
 extern const struct fuse_lowlevel_ops gm_fsops;
 
-struct gm_new_args;	/* namespace.h */
-struct gm_acl_inh;	/* below, fsops_acl.c */
+struct gm_new_args;	/* meta/namespace.h */
+struct gm_acl_inh;	/* below, acl.c */
 
 /* Regular files change size and population behind the daemon's back
  * (passthrough writes and faults), so their attributes are never cached;
@@ -41,7 +41,7 @@ struct gm_ctl_cred;	/* ctl/cmd.h: one credentials type for both front ends */
  * non-root requester, where a rule needs them). */
 void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups);
 
-/* fsops_ns.c */
+/* ns.c */
 /* Create an inode for a request (owner, umask, setgid dirs). */
 /* The owner, group and mode bits a request's new inode in dir gets; inh
  * for gm_acl_inherit_apply once it exists. */
@@ -69,7 +69,7 @@ void gm_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 void gm_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
-/* fsops_attr.c */
+/* attr.c */
 void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		   struct fuse_file_info *fi);
@@ -79,7 +79,7 @@ void gm_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
 /* Is the requester root or a member of group gid? */
 bool gm_req_in_group(fuse_req_t req, gid_t gid);
 
-/* fsops_acl.c: POSIX ACLs */
+/* acl.c: POSIX ACLs */
 /* setxattr of system.posix_acl_access (dflt false) or _default. */
 int gm_acl_setxattr(fuse_req_t req, struct gm_inode *inode, bool dflt, const void *v,
 		    size_t len, int flags);
@@ -94,7 +94,7 @@ bool gm_acl_inherit_prepare(struct gm_inode *dir, struct gm_new_args *a,
 			    struct gm_acl_inh *inh);
 void gm_acl_inherit_done(struct gm_acl_inh *inh);
 
-/* fsops_iflags.c: chattr flags */
+/* iflags.c: chattr flags */
 uint32_t gm_inode_iflags(struct gm_inode *inode);
 int gm_iflags_check_setattr(struct gm_inode *inode, int to_set);
 int gm_iflags_check_fallocate(struct gm_inode *inode, int mode);
@@ -102,7 +102,7 @@ int gm_iflags_check_fallocate(struct gm_inode *inode, int mode);
 void gm_ioctl_iflags(fuse_req_t req, struct gm_inode *inode, unsigned int cmd,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
-/* fsops_file.c */
+/* file.c */
 void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
 void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -125,7 +125,7 @@ void gm_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 		 size_t in_bufsz, size_t out_bufsz);
 
-/* fsops_xattr.c */
+/* xattr.c */
 void gm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags);
 void gm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
@@ -145,7 +145,7 @@ void gm_view_release_all(void);
 struct gm_ctl_cred;
 char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *len);
 
-/* mapped.c: is any of the objects ids[0..n) mapped by some process?
+/* mem/mapped.c: is any of the objects ids[0..n) mapped by some process?
  * 1 (and the first pid found), 0, or -errno. */
 struct gm_devino {
 	dev_t dev;
@@ -158,7 +158,7 @@ int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid);
 #define GM_MOUNT_OPTS_LEN	256
 dev_t gm_mount_find(const char *mountpoint, char opts[GM_MOUNT_OPTS_LEN]);
 
-/* A file's new size, as truncate or an O_TRUNC open asks (fsops_attr.c):
+/* A file's new size, as truncate or an O_TRUNC open asks (attr.c):
  * refused while mapped when it shrinks, checked against the pool and the
  * provider's rules.  0 or -errno (logged). */
 int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size);

@@ -2,11 +2,11 @@
  * chattr through the mount: FS_IOC_GETFLAGS/SETFLAGS (chattr, lsattr) and
  * FS_IOC_FSGETXATTR/FSSETXATTR (xfs_io) on files and directories, which
  * the kernel sends as FUSE ioctls after its own permission checks.  Only
- * the flags tmpfs supports (iflags.h); anything else is EOPNOTSUPP, as
+ * the flags tmpfs supports (meta/iflags.h); anything else is EOPNOTSUPP, as
  * tmpfs answers.  The rules the flags impose are checked where each
  * change reaches the daemon; here also the setattr and fallocate rules.
  *
- * Not for: GMEMFS_IOC_INFO (fsops_file.c), which dispatches here.
+ * Not for: GMEMFS_IOC_INFO (file.c), which dispatches here.
  */
 #include <errno.h>
 #include <string.h>

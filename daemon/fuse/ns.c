@@ -1,7 +1,7 @@
 /*
  * FUSE operations on names: lookup and forget, creating and removing
  * directories and names, rename, hard links, and reading directories.
- * The tree itself changes only through namespace.c.
+ * The tree itself changes only through meta/namespace.c.
  */
 #include <errno.h>
 #include <stdio.h>	/* RENAME_* */

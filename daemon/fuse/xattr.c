@@ -1,9 +1,9 @@
 /*
  * FUSE extended-attribute operations.  user.gmemfs.pagesize is the page-size
- * policy (a view of inode->policy, changed through namespace.c); other
+ * policy (a view of inode->policy, changed through meta/namespace.c); other
  * user.* and trusted.* attributes are stored and journaled as given (the
  * kernel lets only CAP_SYS_ADMIN near trusted.*), and so are the POSIX
- * ACLs, through fsops_acl.c; the security namespace and the rest of system
+ * ACLs, through acl.c; the security namespace and the rest of system
  * are not supported.
  */
 #include <errno.h>
@@ -39,7 +39,7 @@ static bool gm_xattr_stored(const char *name, size_t len)
 
 /* Classify a name: 1 = our policy xattr, 2 = the control socket's path
  * (read-only, on the root), 3 and 4 = the access and default ACL
- * (fsops_acl.c), 0 = a plain user xattr, or a negative errno for names we
+ * (acl.c), 0 = a plain user xattr, or a negative errno for names we
  * do not take. */
 static int gm_xattr_kind(struct gm_inode *inode, const char *name)
 {
