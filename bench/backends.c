@@ -659,7 +659,7 @@ long long bench_daemon_requests(const struct bench *b, const char *op)
 
 	if (!b->mount)
 		return -1;
-	snprintf(path, sizeof(path), "%s/%s/%s", b->mount, GMEMFS_CTL_DIR, GMEMFS_STATS_FILE);
+	snprintf(path, sizeof(path), "%s/%s/%s", b->mount, GMEMFS_VIEWS_DIR, GMEMFS_STATS_FILE);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;

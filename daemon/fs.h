@@ -29,8 +29,8 @@
 #include "mem/rebalancer.h"
 #include "gmemfs.h"
 
-_Static_assert(sizeof(fuse_ino_t) >= sizeof(struct gm_inode *),
-	       "nodeids carry inode pointers");
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
+	       "nodeids carry 64-bit inode numbers");
 
 /* Request counters shown in .gmemfs/stats. */
 enum gm_op {
@@ -48,7 +48,7 @@ extern const char *const gm_op_names[GM_OP_COUNT];
 
 /* Stable inode numbers of the fixed inodes; user files start above. */
 #define GM_INO_ROOT	1
-#define GM_INO_CTL	2
+#define GM_INO_VIEWS	2
 #define GM_INO_STATS	3
 #define GM_INO_FIRST	16
 
@@ -56,7 +56,7 @@ struct gm_fs {
 	struct gm_opts *opts;		/* immutable after start */
 	struct gm_itable it;
 	struct gm_inode *root;		/* never evicted */
-	struct gm_inode *ctl_dir;	/* .gmemfs: virtual */
+	struct gm_inode *views_dir;	/* .gmemfs: virtual */
 	struct gm_inode *stats_file;	/* .gmemfs/stats: virtual */
 	uint64_t next_ino;		/* under it.tree_lock */
 	uint64_t ino_mark;		/* journaled: next_ino may grow to it

@@ -74,7 +74,7 @@ static void gm_usage(const char *prog)
 	       "                           a process maps (default refuse: a running\n"
 	       "                           guest keeps its memory)\n"
 	       "    --views=WHAT           hidden or visible: whether the root's\n"
-	       "                           listing shows " GMEMFS_CTL_DIR " (default hidden;\n"
+	       "                           listing shows " GMEMFS_VIEWS_DIR " (default hidden;\n"
 	       "                           it opens by name either way)\n"
 	       "    --version              print versions and exit\n\n",
 	       prog, GM_POOL_DEFAULT_PCT);
@@ -263,7 +263,7 @@ static void gm_banner(struct gm_fs *fs)
 	       "  gmemctl ls %s          # control socket %s\n"
 	       "Ctrl-C unmounts; files stay in %s for the next start.\n\n",
 	       o->mountpoint, GMEMFS_XATTR_PAGESIZE, o->mountpoint, o->mountpoint,
-	       o->mountpoint, GMEMFS_CTL_DIR, GMEMFS_STATS_FILE, o->mountpoint,
+	       o->mountpoint, GMEMFS_VIEWS_DIR, GMEMFS_STATS_FILE, o->mountpoint,
 	       o->mountpoint, o->ctl_socket, o->state_dir);
 	fflush(stdout);
 }

@@ -19,7 +19,8 @@
 #define GMEMFS_XATTR_PREFIX	"user.gmemfs."
 
 /* Directory at the mount root holding the daemon's read-only views. */
-#define GMEMFS_CTL_DIR		".gmemfs"
+#define GMEMFS_VIEWS_DIR	".gmemfs"
+#define GMEMFS_CTL_DIR		GMEMFS_VIEWS_DIR	/* its first name; kept for clients */
 #define GMEMFS_STATS_FILE	"stats"
 
 /* Providers: where a file's memory comes from.  Numbers are ABI. */

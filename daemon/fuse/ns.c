@@ -312,7 +312,7 @@ static void gm_dirbuf_fill(struct gm_dirbuf *db, struct gm_inode *dir, off_t off
 	 * list (liburcu's list has no for_each_entry_from). */
 	for (d = gm_dentry_next_locked(dir, off); d && &d->sibling != &dir->children;
 	     d = caa_container_of(d->sibling.next, struct gm_dentry, sibling)) {
-		if (d->inode == db->fs->ctl_dir && !db->fs->opts->views_visible)
+		if (d->inode == db->fs->views_dir && !db->fs->opts->views_visible)
 			continue;	/* .gmemfs, like ZFS's .zfs: by name only */
 		if (!gm_dirbuf_add(db, d->name, d->inode, d->cookie, true))
 			return;

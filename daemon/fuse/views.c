@@ -112,8 +112,7 @@ void gm_view_release_all(void)
 		n++;
 	}
 	pthread_mutex_unlock(&gm_view_copies.lock);
-	/* The log keeps the old word: tests/integration/t-basic.sh greps it. */
 	if (n)
-		gm_info("freed %u %s/%s snapshot(s) still open at unmount", n,
-			GMEMFS_CTL_DIR, GMEMFS_STATS_FILE);
+		gm_info("freed %u %s/%s copies still open at unmount", n,
+			GMEMFS_VIEWS_DIR, GMEMFS_STATS_FILE);
 }

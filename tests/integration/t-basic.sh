@@ -162,13 +162,13 @@ check_stats_readonly
 
 # --- clean unmount on SIGTERM and SIGINT, data kept across ---
 # A reader still holds .gmemfs/stats when the daemon stops: its RELEASE
-# never comes, and the daemon frees the snapshot itself (and says so).
+# never comes, and the daemon frees its copy itself (and says so).
 sum=$(sha256sum <"$M/falloc")
 exec {stats_fd}<"$M/.gmemfs/stats"
 check "SIGTERM: gmemfsd exits and unmounts" gm_stop TERM
 check_eq "SIGTERM: exit status 0" 0 "$GM_STOP_STATUS"
-check "a stats snapshot still open at unmount is freed" \
-	grep -q "freed 1 .gmemfs/stats snapshot(s) still open at unmount" "$GM_LOG"
+check "a stats copy still open at unmount is freed" \
+	grep -q "freed 1 .gmemfs/stats copies still open at unmount" "$GM_LOG"
 exec {stats_fd}<&-
 gm_start || gm_bail "gmemfsd remounts"
 check_eq "content back after a clean restart" "$sum" "$(sha256sum <"$M/falloc")"

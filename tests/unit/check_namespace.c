@@ -185,7 +185,7 @@ START_TEST(test_name_rules)
 	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), 0);
 	gm_fs_put(&fs, out);
 	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EEXIST);
-	a.name = GMEMFS_CTL_DIR;
+	a.name = GMEMFS_VIEWS_DIR;
 	ck_assert_int_eq(gm_ns_new(&fs, fs.root, &a, &out), -EEXIST);
 	a.name = "odd";
 	a.mode = 0170000 | 0600;	/* no such file type */
@@ -222,7 +222,7 @@ START_TEST(test_rename_rules)
 	ck_assert_int_eq(gm_ns_rename(&fs, fs.root, "nope", fs.root, "z", 0, 0), -ENOENT);
 	ck_assert_int_eq(gm_ns_rename(&fs, fs.root, "f", fs.root, "z", RENAME_EXCHANGE, 0),
 			 -ENOENT);
-	ck_assert_int_eq(gm_ns_rename(&fs, fs.root, GMEMFS_CTL_DIR, fs.root, "z", 0, 0), -EPERM);
+	ck_assert_int_eq(gm_ns_rename(&fs, fs.root, GMEMFS_VIEWS_DIR, fs.root, "z", 0, 0), -EPERM);
 	ck_assert_int_eq(gm_ns_rename(&fs, fs.root, "a", fs.root, "b", RENAME_EXCHANGE, 0), 0);
 	ck_assert_ptr_eq(at(fs.root, "a"), b);
 	ck_assert_ptr_eq(at(fs.root, "b"), a);
