@@ -13,7 +13,7 @@
 
 #include "mem/backing.h"
 #include "ctl/cmd.h"
-#include "fuse/file_info.h"
+#include "mem/file_info.h"
 #include "mem/handout.h"
 #include "meta/policy_text.h"
 #include "prov/kvm_gmem.h"

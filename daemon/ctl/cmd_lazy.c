@@ -19,7 +19,7 @@
 #include "ctl/cmd_lazy.h"
 #include "ctl/sock.h"
 #include "core/fd_path.h"
-#include "fuse/file_info.h"
+#include "mem/file_info.h"
 #include "mem/handout.h"
 #include "uffd_compat.h"
 #include "uffd/session.h"

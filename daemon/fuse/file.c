@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "mem/backing.h"
-#include "fuse/file_info.h"
+#include "mem/file_info.h"
 #include "fuse/fsops.h"
 #include "meta/iflags.h"
 #include "core/log.h"
