@@ -285,29 +285,6 @@ static bool gm_info_in_valid(const struct gmemfs_info *in)
 	return true;
 }
 
-int gm_file_info(struct gm_fs *fs, struct gm_inode *inode, struct gmemfs_info *out)
-{
-	struct stat st;
-	int err;
-
-	pthread_mutex_lock(&inode->lock);
-	err = gm_backing_stat(inode, &st);
-	if (!err && !inode->pi)
-		err = -ENODEV;		/* no store holds it: nothing to report */
-	if (!err) {
-		out->provider = inode->pi->prov->id;
-		out->page_size = inode->pi->prov->page_size;
-		out->id = inode->ino;
-		out->size = st.st_size;
-		out->populated = (uint64_t)st.st_blocks * 512;
-		out->flags = (fs->passthrough && inode->pi->prov->passthrough ?
-			      GMEMFS_INFO_PASSTHROUGH : 0) |
-			     (inode->nlink == 0 ? GMEMFS_INFO_UNLINKED : 0);
-	}
-	pthread_mutex_unlock(&inode->lock);
-	return err;
-}
-
 void gm_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 		 size_t in_bufsz, size_t out_bufsz)

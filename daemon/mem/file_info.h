@@ -2,9 +2,9 @@
  * What a regular file's backing says about it, as GMEMFS_IOC_INFO reports
  * it: the one place both ways of asking (the ioctl on the mount, the
  * control socket's file attributes) read the figures from, so they never
- * disagree.  Defined in file.c, next to the ioctl.
+ * disagree.
  *
- * Not for: validating an ioctl's input (file.c) or encoding the
+ * Not for: validating the ioctl's input (fuse/file.c) or encoding the
  * figures for a reply (ctl/cmd_file.c).
  */
 #ifndef GM_FILE_INFO_H
