@@ -18,6 +18,7 @@
 #include "ctl/sock.h"
 #include "uffd/session.h"
 #include "fuse/fsops.h"
+#include "mem/mapped.h"
 #include "core/log.h"
 #include "meta/recover.h"
 #include "core/statedir.h"

@@ -14,6 +14,7 @@
 #include "mem/backing.h"
 #include "ctl/cmd.h"
 #include "fuse/fsops.h"
+#include "mem/mapped.h"
 #include "core/log.h"
 #include "meta/namespace.h"
 #include "meta/recover.h"

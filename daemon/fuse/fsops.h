@@ -145,19 +145,6 @@ void gm_view_release_all(void);
 struct gm_ctl_cred;
 char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *len);
 
-/* mem/mapped.c: is any of the objects ids[0..n) mapped by some process?
- * 1 (and the first pid found), 0, or -errno. */
-struct gm_devino {
-	dev_t dev;
-	ino_t ino;
-};
-int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid);
-/* The device number of the mount on top at mountpoint, from
- * /proc/self/mountinfo, or 0; opts gets its per-mount options
- * ("rw,nosuid,nodev,relatime"). */
-#define GM_MOUNT_OPTS_LEN	256
-dev_t gm_mount_find(const char *mountpoint, char opts[GM_MOUNT_OPTS_LEN]);
-
 /* A file's new size, as truncate or an O_TRUNC open asks (attr.c):
  * refused while mapped when it shrinks, checked against the pool and the
  * provider's rules.  0 or -errno (logged). */

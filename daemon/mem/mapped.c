@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#include "fuse/fsops.h"
+#include "mem/mapped.h"
 
 static bool gm_devino_match(const struct gm_devino *ids, unsigned n, unsigned maj,
 			    unsigned min, unsigned long long ino)
