@@ -114,7 +114,7 @@ static void gm_ctl_close_fds_in(struct gm_ctl_req *r)
 	}
 }
 
-int gm_ctl_request(struct gm_fs *fs, const struct gm_ctl_cred *cred, void *buf, size_t len,
+int gm_ctl_request(struct gm_fs *fs, const struct gm_cred *cred, void *buf, size_t len,
 		   int *fds, unsigned nfds, gm_ctl_send_fn send, void *conn)
 {
 	struct gm_ctl_req r = {

@@ -18,22 +18,14 @@
 
 #include "common/chan.h"
 #include "fs.h"
-
-/* Who is asking: SO_PEERCRED and SO_PEERGROUPS at connect time. */
-struct gm_ctl_cred {
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	gid_t *groups;			/* supplementary groups */
-	int ngroups;
-};
+#include "meta/access.h"
 
 /* Sends one message (and fd, or -1) on the requester's connection. */
 typedef int (*gm_ctl_send_fn)(void *conn, struct nl_msg *msg, int fd);
 
 struct gm_ctl_req {
 	struct gm_fs *fs;
-	const struct gm_ctl_cred *cred;
+	const struct gm_cred *cred;
 	struct gm_chan_msg m;			/* the parsed request */
 	const struct gm_chan_cmd_spec *spec;
 	const char *path;			/* PATH, or "" (the root) */
@@ -51,7 +43,7 @@ struct gm_ctl_req {
 /* Serve one received message: len bytes in buf, nfds fds received with it
  * (always closed here).  Sends the reply.  0, or -errno if sending failed
  * (the connection is then of no more use). */
-int gm_ctl_request(struct gm_fs *fs, const struct gm_ctl_cred *cred, void *buf, size_t len,
+int gm_ctl_request(struct gm_fs *fs, const struct gm_cred *cred, void *buf, size_t len,
 		   int *fds, unsigned nfds, gm_ctl_send_fn send, void *conn);
 
 /* Record why a request failed (for the reply and the log); returns err. */
@@ -64,13 +56,7 @@ int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)
 int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out);
 /* gm_ctl_resolve, then gm_ctl_require(mask) on what it found. */
 int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out);
-/* Does the requester have permission mask (R_OK|W_OK|X_OK) on inode, as
- * the kernel's check would decide, by the mode or the access ACL?  Root
- * may do everything but write to an immutable or append-only file. */
-bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask);
-/* Is gid c's primary group or one of its supplementary groups? */
-bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid);
-/* gm_ctl_may, or fail with EACCES naming the file and the permission. */
+/* gm_may (meta/access.h), or fail with EACCES naming the file and the permission. */
 int gm_ctl_require(struct gm_ctl_req *r, struct gm_inode *inode, int mask);
 
 /* ctlcmd_file.c */

@@ -17,57 +17,6 @@
 #include "meta/iflags.h"
 #include "meta/namespace.h"
 
-bool gm_ctl_in_group(const struct gm_ctl_cred *c, gid_t gid)
-{
-	if (c->gid == gid)
-		return true;
-	for (int i = 0; i < c->ngroups; i++) {
-		if (c->groups[i] == gid)
-			return true;
-	}
-	return false;
-}
-
-static bool gm_ctl_cred_in_group(const void *c, gid_t gid)
-{
-	return gm_ctl_in_group(c, gid);
-}
-
-/* The mode's answer, or the access ACL's where the file has one.
- * inode->lock held. */
-static bool gm_ctl_may_locked(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask)
-{
-	struct gm_xattr *acl = *gm_xattr_slot(inode, GM_ACL_ACCESS);
-	struct gm_acl_who who = { .uid = c->uid, .in_group = gm_ctl_cred_in_group, .ctx = c };
-	mode_t perm;
-
-	if (acl && gm_acl_valid(acl->value, acl->len) == 0)
-		return gm_acl_permits(acl->value, acl->len, &who, inode->uid, inode->gid,
-				      (unsigned)mask);
-	if (c->uid == inode->uid)
-		perm = inode->perm >> 6;
-	else if (gm_ctl_in_group(c, inode->gid))
-		perm = inode->perm >> 3;
-	else
-		perm = inode->perm;
-	return (perm & mask & 7) == (mask & 7);
-}
-
-bool gm_ctl_may(const struct gm_ctl_cred *c, struct gm_inode *inode, int mask)
-{
-	bool ok;
-
-	pthread_mutex_lock(&inode->lock);
-	/* An immutable or append-only file hands out no writable memory, to
-	 * root neither (the VFS's rule for opening it). */
-	if (mask & W_OK && inode->type == S_IFREG && gm_iflags_frozen(inode->iflags))
-		ok = false;
-	else
-		ok = c->uid == 0 || gm_ctl_may_locked(c, inode, mask);
-	pthread_mutex_unlock(&inode->lock);
-	return ok;
-}
-
 static const char *gm_ctl_mask_name(int mask)
 {
 	switch (mask) {
@@ -82,7 +31,7 @@ static const char *gm_ctl_mask_name(int mask)
 
 int gm_ctl_require(struct gm_ctl_req *r, struct gm_inode *inode, int mask)
 {
-	if (gm_ctl_may(r->cred, inode, mask))
+	if (gm_may(r->cred, inode, mask))
 		return 0;
 	return gm_ctl_fail(r, -EACCES, "uid %u gid %u may not %s file %llu",
 			   (unsigned)r->cred->uid, (unsigned)r->cred->gid,

@@ -26,7 +26,7 @@ struct gm_ctl_conn {
 	int fd;				/* closed by the reaper, after the join */
 	pthread_t thread;
 	bool done;			/* the thread is about to return; cs->lock */
-	struct gm_ctl_cred cred;	/* immutable after accept */
+	struct gm_cred cred;	/* immutable after accept */
 	unsigned char buf[GMEMFS_CTL_MSG_MAX];
 };
 

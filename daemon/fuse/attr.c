@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "mem/backing.h"
-#include "ctl/cmd.h"
 #include "fuse/fsops.h"
 #include "mem/mapped.h"
 #include "core/log.h"

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "mem/backing.h"
-#include "ctl/cmd.h"
 #include "fuse/fsops.h"
 #include "core/log.h"
 
@@ -109,12 +108,12 @@ void gm_reply_err(fuse_req_t req, int neg_errno)
 	fuse_reply_err(req, -neg_errno);
 }
 
-void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups)
+void gm_req_cred(fuse_req_t req, struct gm_cred *c, gid_t *groups)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	int n = ctx->uid ? fuse_req_getgroups(req, GM_REQ_GROUPS, groups) : 0;
 
-	*c = (struct gm_ctl_cred){ .pid = ctx->pid, .uid = ctx->uid, .gid = ctx->gid,
+	*c = (struct gm_cred){ .pid = ctx->pid, .uid = ctx->uid, .gid = ctx->gid,
 				   .groups = groups,
 				   .ngroups = n < 0 ? 0 : n > GM_REQ_GROUPS ? GM_REQ_GROUPS : n };
 }
@@ -125,10 +124,10 @@ void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups)
 bool gm_req_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t groups[GM_REQ_GROUPS];
-	struct gm_ctl_cred c;
+	struct gm_cred c;
 
 	gm_req_cred(req, &c, groups);
-	return c.uid == 0 || gm_ctl_in_group(&c, gid);
+	return c.uid == 0 || gm_cred_in_group(&c, gid);
 }
 
 static void gm_op_init(void *userdata, struct fuse_conn_info *conn)

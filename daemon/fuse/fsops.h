@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "fs.h"
+#include "meta/access.h"
 
 extern const struct fuse_lowlevel_ops gm_fsops;
 
@@ -35,11 +36,10 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 void gm_reply_err(fuse_req_t req, int neg_errno);
 /* Most supplementary groups a request's credentials carry. */
 #define GM_REQ_GROUPS	256
-struct gm_ctl_cred;	/* ctl/cmd.h: one credentials type for both front ends */
 /* The requester's credentials into c, its supplementary groups into
  * groups[GM_REQ_GROUPS] (libfuse reads them from /proc, so only for a
  * non-root requester, where a rule needs them). */
-void gm_req_cred(fuse_req_t req, struct gm_ctl_cred *c, gid_t *groups);
+void gm_req_cred(fuse_req_t req, struct gm_cred *c, gid_t *groups);
 
 /* ns.c */
 /* Create an inode for a request (owner, umask, setgid dirs). */
@@ -142,8 +142,7 @@ void gm_view_release_all(void);
 
 /* stats.c: the JSON of .gmemfs/stats, with the files reader could list
  * through the mount; malloc'd, or NULL. */
-struct gm_ctl_cred;
-char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *len);
+char *gm_stats_json(struct gm_fs *fs, const struct gm_cred *reader, size_t *len);
 
 /* A file's new size, as truncate or an O_TRUNC open asks (attr.c):
  * refused while mapped when it shrinks, checked against the pool and the

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 
 #include "mem/backing.h"
-#include "ctl/cmd.h"
 #include "fuse/fsops.h"
 #include "common/json.h"
 #include "prov/kvm_gmem.h"
@@ -87,7 +86,7 @@ static void gm_stats_file(FILE *f, struct gm_inode *inode, const char *path, boo
 /* One walk's output and whose eyes it is for. */
 struct gm_stats_walk {
 	FILE *f;
-	const struct gm_ctl_cred *reader;
+	const struct gm_cred *reader;
 	char *path;
 	bool first;
 };
@@ -106,7 +105,7 @@ static void gm_stats_walk(struct gm_stats_walk *w, struct gm_inode *dir, size_t 
 			continue;
 		w->path[len] = '/';
 		memcpy(w->path + len + 1, d->name, n + 1);
-		if (d->inode->type == S_IFDIR && gm_ctl_may(w->reader, d->inode, R_OK | X_OK))
+		if (d->inode->type == S_IFDIR && gm_may(w->reader, d->inode, R_OK | X_OK))
 			gm_stats_walk(w, d->inode, len + 1 + n);
 		else if (d->inode->type == S_IFREG)
 			gm_stats_file(w->f, d->inode, w->path, &w->first);
@@ -114,7 +113,7 @@ static void gm_stats_walk(struct gm_stats_walk *w, struct gm_inode *dir, size_t 
 	}
 }
 
-char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *len)
+char *gm_stats_json(struct gm_fs *fs, const struct gm_cred *reader, size_t *len)
 {
 	struct gm_stats_walk w = { .reader = reader, .first = true };
 	char *buf = NULL;
@@ -133,7 +132,7 @@ char *gm_stats_json(struct gm_fs *fs, const struct gm_ctl_cred *reader, size_t *
 	gm_stats_requests(f, fs);
 	fprintf(f, ",\"passthrough\":%s,\"files\":[", fs->passthrough ? "true" : "false");
 	pthread_mutex_lock(&fs->it.tree_lock);
-	if (gm_ctl_may(reader, fs->root, R_OK | X_OK))
+	if (gm_may(reader, fs->root, R_OK | X_OK))
 		gm_stats_walk(&w, fs->root, 0);
 	pthread_mutex_unlock(&fs->it.tree_lock);
 	fputs("]}\n", f);

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl/cmd.h"
 #include "fuse/fsops.h"
 #include "core/log.h"
 
@@ -43,7 +42,7 @@ int gm_view_open(fuse_req_t req, struct gm_inode *inode, struct fuse_file_info *
 {
 	struct gm_fs *fs = gm_req_fs(req);
 	gid_t groups[GM_REQ_GROUPS];
-	struct gm_ctl_cred reader;
+	struct gm_cred reader;
 	struct gm_view_copy *copy;
 
 	if (inode != fs->stats_file)
