@@ -11,8 +11,8 @@
  * nothing after them.  Every refusal comes with an errno and a reason text
  * for the error reply.
  *
- * Not for: sockets, fds or credentials (ctlsock.c), what commands do
- * (ctlcmd*.c).  Knows nothing of the daemon, so it links into the client
+ * Not for: sockets, fds or credentials (daemon/ctl/sock.c), what commands do
+ * (daemon/ctl/cmd*.c).  Knows nothing of the daemon, so it links into the client
  * library and the fuzz target as is.
  */
 #ifndef GM_CHAN_H

@@ -1,7 +1,7 @@
 /*
  * Logging for gmemfsd: one line per event, to stderr, with a level prefix.
  * Every error a client can cause is logged here naming the object and the
- * reason, next to the errno it is given.  Not for: statistics (stats.c).
+ * reason, next to the errno it is given.  Not for: statistics (fuse/stats.c).
  */
 #ifndef GM_LOG_H
 #define GM_LOG_H

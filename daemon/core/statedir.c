@@ -1,6 +1,6 @@
 /*
  * State-directory naming and locking (see statedir.h).
- * Not for: what lives inside (pool.c, journal.c own their parts).
+ * Not for: what lives inside (mem/pool.c, meta/journal.c own their parts).
  */
 #include <errno.h>
 #include <fcntl.h>

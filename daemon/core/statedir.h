@@ -1,10 +1,10 @@
 /*
  * The state directory: where a mount's backing stores and journal live, so
  * a restarted daemon with the same arguments finds the same files.
- *   STATE/journal        metadata journal (journal.h)
- *   STATE/shmem-4k/      tmpfs, huge=never     (prov_shmem_4k.c)
- *   STATE/shmem-thp/     tmpfs, huge=within_size (prov_shmem_thp.c)
- *   STATE/shmem-advise/  tmpfs, huge=advise (prov_shmem_advise.c)
+ *   STATE/journal        metadata journal (meta/journal.h)
+ *   STATE/shmem-4k/      tmpfs, huge=never     (prov/shmem_4k.c)
+ *   STATE/shmem-thp/     tmpfs, huge=within_size (prov/shmem_thp.c)
+ *   STATE/shmem-advise/  tmpfs, huge=advise (prov/shmem_advise.c)
  *   STATE/lock           flock()ed by the running daemon
  */
 #ifndef GM_STATEDIR_H

@@ -1,6 +1,6 @@
 /*
  * Control requests: validation against the command's spec, the table of
- * ops, and the reply (see ctlcmd.h).  The handlers are in ctlcmd_*.c.
+ * ops, and the reply (see cmd.h).  The handlers are in cmd_*.c.
  */
 #include <errno.h>
 #include <stdarg.h>

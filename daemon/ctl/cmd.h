@@ -1,15 +1,15 @@
 /*
  * Control-socket commands: one request in, its reply (or, for a dump, its
- * replies) out.  ctlcmd.c validates the request and dispatches through the
- * table of ops; each command's handler lives in ctlcmd_<area>.c; the path
- * walk and the permission checks every handler uses are in ctlcmd_path.c.
+ * replies) out.  cmd.c validates the request and dispatches through the
+ * table of ops; each command's handler lives in cmd_<area>.c; the path
+ * walk and the permission checks every handler uses are in cmd_path.c.
  *
  * A handler returns 0 with its answer in req->reply (and an fd to hand
  * over in req->fd_out), or a negative errno after gm_ctl_fail() wrote the
  * reason, which goes both to the log and into the error reply.
  *
- * Not for: the socket, threads, SCM_RIGHTS or credentials (ctlsock.c);
- * the message format (chan.c).
+ * Not for: the socket, threads, SCM_RIGHTS or credentials (sock.c);
+ * the message format (common/chan.c).
  */
 #ifndef GM_CTLCMD_H
 #define GM_CTLCMD_H
@@ -50,7 +50,7 @@ int gm_ctl_request(struct gm_fs *fs, const struct gm_cred *cred, void *buf, size
 int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* ctlcmd_path.c */
+/* cmd_path.c */
 /* The inode r->path names, with a reference (gm_fs_put() it), checking
  * search permission on every directory on the way. */
 int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out);
@@ -59,26 +59,26 @@ int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out);
 /* gm_may (meta/access.h), or fail with EACCES naming the file and the permission. */
 int gm_ctl_require(struct gm_ctl_req *r, struct gm_inode *inode, int mask);
 
-/* ctlcmd_file.c */
+/* cmd_file.c */
 /* An inode's attributes (mode, owner, id, policy; for files, what
  * GMEMFS_IOC_INFO tells) into msg.  0 or -errno. */
 int gm_ctl_put_attrs(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode);
 int gm_ctl_cmd_open(struct gm_ctl_req *r);
 int gm_ctl_cmd_info(struct gm_ctl_req *r);
 int gm_ctl_cmd_attach_vm(struct gm_ctl_req *r);
-/* ctlcmd_policy.c */
+/* cmd_policy.c */
 int gm_ctl_cmd_policy_get(struct gm_ctl_req *r);
 int gm_ctl_cmd_policy_set(struct gm_ctl_req *r);
-/* ctlcmd_list.c */
+/* cmd_list.c */
 int gm_ctl_cmd_list(struct gm_ctl_req *r);
-/* ctlcmd_pool.c */
+/* cmd_pool.c */
 int gm_ctl_cmd_pool(struct gm_ctl_req *r);
-/* ctlcmd_lazy.c */
+/* cmd_lazy.c */
 int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r);
 int gm_ctl_cmd_sessions(struct gm_ctl_req *r);
-/* uffd_fc.c */
+/* fc.c */
 int gm_ctl_cmd_uffd_listen(struct gm_ctl_req *r);
-/* ctlcmd_snap.c */
+/* cmd_snap.c */
 int gm_ctl_cmd_snapshot(struct gm_ctl_req *r);
 int gm_ctl_cmd_restore(struct gm_ctl_req *r);
 

@@ -1,10 +1,10 @@
 /*
  * Control commands on one file: info, open (the backing fd) and attach-vm
  * (a kvm-gmem file adopts the guest_memfd the VMM made on its VM).  The fds
- * go through the handout seam (handout.h); the figures are
- * GMEMFS_IOC_INFO's (file_info.h).
+ * go through the handout seam (mem/handout.h); the figures are
+ * GMEMFS_IOC_INFO's (mem/file_info.h).
  *
- * Not for: choosing or creating backings (providers, handout.c).
+ * Not for: choosing or creating backings (providers, mem/handout.c).
  */
 #include <errno.h>
 #include <stdio.h>

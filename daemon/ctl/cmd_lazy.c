@@ -2,10 +2,10 @@
  * Lazy-restore control commands: RESTORE_LAZY (gmemfs's own handshake: a
  * VMM hands over its userfaultfd, its regions and a snapshot chain) and
  * SESSIONS (a dump of the running sessions).  UFFD_LISTEN, Firecracker's
- * handshake, is in uffd_fc.c.  Checks what a request carries, then hands
- * the parts to a session (uffd_sess.c), which owns them from then on.
+ * handshake, is in fc.c.  Checks what a request carries, then hands
+ * the parts to a session (uffd/session.c), which owns them from then on.
  *
- * Not for: serving faults (uffd_serve.c), snapshot format (snapfmt.c).
+ * Not for: serving faults (uffd/serve.c), snapshot format (snap/format.c).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /*
- * What both lazy-restore handshakes share (ctlcmd_lazy.c: gmemfs's own over
- * the control socket; uffd_fc.c: Firecracker's): checking the uffd and the
+ * What both lazy-restore handshakes share (cmd_lazy.c: gmemfs's own over
+ * the control socket; fc.c: Firecracker's): checking the uffd and the
  * flags, the VMM's pidfd, and starting the session.
  *
- * Not for: the sessions themselves (uffd_sess.h).
+ * Not for: the sessions themselves (uffd/session.h).
  */
 #ifndef GM_CTLCMD_LAZY_H
 #define GM_CTLCMD_LAZY_H

@@ -5,7 +5,7 @@
  * act on it only as the file's mode and access ACL allow the requester,
  * the way the kernel's default_permissions check does for the mount.
  *
- * Not for: what a command then does (ctlcmd_<area>.c).
+ * Not for: what a command then does (cmd_<area>.c).
  */
 #include <errno.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
 /*
  * Control commands on a file's or directory's page-size policy.  The text
- * and its rules are policy_text.c's, shared with the user.gmemfs.pagesize
+ * and its rules are meta/policy_text.c's, shared with the user.gmemfs.pagesize
  * xattr; permissions are the xattr's: read to get, write to set.
  */
 #include <errno.h>

@@ -5,13 +5,13 @@
  *
  * The file is held by an inode reference for the whole request, so an
  * unlink meanwhile frees nothing under us; the snapshot reads through an
- * fd of its own (snap_src.c) and the restore writes through the backing
+ * fd of its own (snap/source.c) and the restore writes through the backing
  * calls, which take the inode lock for each write, so a concurrent
  * truncate makes a snapshot fail with EBUSY or a restore with its error,
  * never a crash.
  *
- * Not for: the snapshot format (snapfmt.c) or the work itself
- * (snap_write.c, snap_restore.c).
+ * Not for: the snapshot format (snap/format.c) or the work itself
+ * (snap/write.c, snap/restore.c).
  */
 #include <errno.h>
 #include <inttypes.h>

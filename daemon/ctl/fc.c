@@ -6,11 +6,11 @@
  * accepts there until the requester hangs up (which ends the listener and
  * removes the socket; sessions already started go on).  Each VMM that
  * connects sends, in one sendmsg, the JSON array of its regions
- * (uffd_fcjson.h) with exactly one fd, its userfaultfd, in SCM_RIGHTS; its
+ * (fcjson.h) with exactly one fd, its userfaultfd, in SCM_RIGHTS; its
  * pid comes from SO_PEERCRED.  A bad message is logged with its reason and
  * the connection closed; the listener goes on.
  *
- * Not for: the JSON itself (uffd_fcjson.c), sessions (uffd_sess.c).
+ * Not for: the JSON itself (fcjson.c), sessions (uffd/session.c).
  */
 #include <errno.h>
 #include <fcntl.h>

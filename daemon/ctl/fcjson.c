@@ -1,5 +1,5 @@
 /*
- * Firecracker's GuestRegionUffdMapping array (see uffd_fcjson.h): a
+ * Firecracker's GuestRegionUffdMapping array (see fcjson.h): a
  * recursive-descent parser for the one shape the protocol has.
  */
 #include <errno.h>

@@ -9,8 +9,8 @@
  * fraction, an escape in a key, bytes after the array) is refused with a
  * reason.  Pure logic, unit-tested.
  *
- * Not for: the socket (uffd_fc.c), checking regions against a snapshot
- * (uffd_sess.c).
+ * Not for: the socket (fc.c), checking regions against a snapshot
+ * (uffd/session.c).
  */
 #ifndef GM_UFFD_FCJSON_H
 #define GM_UFFD_FCJSON_H

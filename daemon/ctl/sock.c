@@ -1,5 +1,5 @@
 /*
- * The control socket (see ctlsock.h): binding, the accept thread, one
+ * The control socket (see sock.h): binding, the accept thread, one
  * thread per connection, credentials, and SCM_RIGHTS both ways.
  */
 #include <errno.h>

@@ -15,7 +15,7 @@
  * itself; none of them ever runs on or waits for a FUSE worker.
  * Lock: cs->lock guards the connection list, nothing else.
  *
- * Not for: messages (chan.c) or commands (ctlcmd*.c).
+ * Not for: messages (common/chan.c) or commands (cmd*.c).
  */
 #ifndef GM_CTLSOCK_H
 #define GM_CTLSOCK_H

@@ -12,7 +12,7 @@
  * the same way as through the mount (mapped.c matches the backing inode).
  *
  * Not for: the socket and its messages (the control-socket files), or
- * choosing a provider (policy.c, backing.c).
+ * choosing a provider (meta/policy.c, backing.c).
  */
 #ifndef GM_HANDOUT_H
 #define GM_HANDOUT_H
@@ -24,7 +24,7 @@
 int gm_handout_open(struct gm_fs *fs, struct gm_inode *inode);
 
 /* Make gmem_fd, a guest_memfd a VMM created on its own VM for the file
- * (see prov_kvm_gmem.h), the memory of kvm-gmem file inode.  The daemon
+ * (see prov/kvm_gmem.h), the memory of kvm-gmem file inode.  The daemon
  * keeps its own fd; gmem_fd stays the caller's.  0 or -errno with the
  * reason in why (why_len bytes): -EINVAL if the file is not kvm-gmem, else
  * prov_kvm_gmem_adopt's refusals.  A refusal changes nothing. */

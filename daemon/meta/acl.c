@@ -1,6 +1,6 @@
 /*
  * POSIX ACL xattr values: validation and the mode <-> ACL rules (acl.h).
- * Not for: storing them (namespace.c, as xattrs) or FUSE (fsops_acl.c).
+ * Not for: storing them (namespace.c, as xattrs) or FUSE (fuse/acl.c).
  */
 #include <endian.h>
 #include <errno.h>

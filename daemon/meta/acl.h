@@ -7,7 +7,7 @@
  * access ACL (both ways: setfacl moves the mode, chmod rewrites the ACL),
  * and hand a directory's default ACL down to what is created in it, in
  * place of the umask.  Pure functions over the bytes; the hooks are in
- * fsops_acl.c.
+ * fuse/acl.c.
  */
 #ifndef GM_ACL_H
 #define GM_ACL_H

@@ -7,7 +7,7 @@
  * namespace checks, setattr, open, fallocate, xattrs).  The kernel still
  * checks who may change the flags (owner, CAP_LINUX_IMMUTABLE) before it
  * sends them.  Header-only predicates; the change itself is
- * gm_ns_set_iflags (namespace.c), the ioctls fsops_iflags.c.
+ * gm_ns_set_iflags (namespace.c), the ioctls fuse/iflags.c.
  *
  * Not enforced, since passthrough writes never reach the daemon: a write
  * through a file opened before the flag was set, and on an append-only
@@ -57,7 +57,7 @@ static inline bool gm_iflags_may_open(uint32_t f, int oflags)
 	return true;
 }
 
-/* The ioctls that read or change the flags (fsops_iflags.c). */
+/* The ioctls that read or change the flags (fuse/iflags.c). */
 static inline bool gm_iflags_is_ioctl(unsigned int cmd)
 {
 	return cmd == FS_IOC_GETFLAGS || cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSGETXATTR ||

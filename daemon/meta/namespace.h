@@ -6,7 +6,7 @@
  * change that fails leaves nothing behind.  All take fs->it.tree_lock.
  *
  * Not for: FUSE replies or permission checks (the kernel does those with
- * default_permissions); backing objects (backing.h).
+ * default_permissions); backing objects (mem/backing.h).
  */
 #ifndef GM_NAMESPACE_H
 #define GM_NAMESPACE_H
@@ -23,7 +23,7 @@ struct gm_new_args {
 	uint64_t time_ns;		/* replay: recorded; else 0 (now) */
 	dev_t rdev;			/* S_IFCHR, S_IFBLK */
 	const char *link;		/* S_IFLNK: the target */
-	const void *acl_access;		/* ACLs it inherits (fsops_acl.c), kept */
+	const void *acl_access;		/* ACLs it inherits (fuse/acl.c), kept */
 	const void *acl_default;	/* and journaled with its creation; */
 	size_t acl_len;			/* NULL for none */
 };

@@ -1,7 +1,7 @@
 /*
  * Page-size policy parsing, inheritance and candidate providers (see
  * policy.h).  Not for: choosing among the candidates by the pool's room
- * (backing.c) or moving a file between providers (namespace.c).
+ * (mem/backing.c) or moving a file between providers (namespace.c).
  */
 #include <errno.h>
 #include <string.h>

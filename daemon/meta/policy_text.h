@@ -1,7 +1,7 @@
 /*
  * A file's or directory's page-size policy as text: the one way to read and
  * change it from outside, shared by the user.gmemfs.pagesize xattr
- * (fsops_xattr.c) and the control socket, so both accept the same values,
+ * (fuse/xattr.c) and the control socket, so both accept the same values,
  * refuse the same way and log the same reason.
  *
  * Not for: what the values mean (policy.c) or how a change is journaled

@@ -1,11 +1,11 @@
 /*
- * Reading snapshots (see snapfmt.h and uapi/gmemfs_snap.h): loading and
+ * Reading snapshots (see format.h and uapi/gmemfs_snap.h): loading and
  * checking one layer's index, opening a chain of layers and resolving which
  * layer holds each byte, reading memory with every DATA extent's crc32c
  * verified, and storing a working set.
  *
- * Not for: writing snapshots (snap_write.c), restoring them
- * (snap_restore.c, uffd_*.c), or opening the files of a chain by path
+ * Not for: writing snapshots (write.c), restoring them
+ * (restore.c, uffd/), or opening the files of a chain by path
  * (that happens in the client, lib/snap.c, with the client's permissions).
  *
  * Concurrency: a gm_snap is written only by gm_snap_open (and

@@ -6,8 +6,8 @@
  * same time: a gm_snap is read-only after gm_snap_open and each thread has
  * its own gm_snap_reader), and the tests.
  *
- * Not for: writing snapshots (snap_write.c) or restoring them
- * (snap_restore.c, uffd_*.c).
+ * Not for: writing snapshots (write.c) or restoring them
+ * (restore.c, uffd/).
  */
 #ifndef GM_SNAPFMT_H
 #define GM_SNAPFMT_H
@@ -102,7 +102,7 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 /* Write a whole index to idx_fd: h in host order (its nr_extents and
  * nr_ws say how many of ext and ws follow), encoded little-endian, the crc
  * appended, the file cut to its length and fsync'ed.  Shared by the writer
- * (snap_write.c) and gm_snap_store_ws, so the encoding lives here once.
+ * (write.c) and gm_snap_store_ws, so the encoding lives here once.
  * 0 or -errno with why. */
 int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 			const struct gmemfs_snap_extent *ext, const uint64_t *ws,

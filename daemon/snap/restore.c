@@ -1,5 +1,5 @@
 /*
- * Eager restore (see snap_restore.h).  The snapshot is read a window of
+ * Eager restore (see restore.h).  The snapshot is read a window of
  * whole chunks at a time; runs of non-zero pages go to the file through
  * gm_backing_write, which takes the provider's own path where the kernel
  * offers no write() (hugetlb, an attached guest_memfd), so zero pages are

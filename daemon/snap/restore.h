@@ -5,8 +5,8 @@
  * memory punched, a size it did not have taken back), and the reason says
  * so.
  *
- * Not for: lazy restore through userfaultfd (uffd_*.c), reading the format
- * (snapfmt.c), or the control socket (ctlcmd_snap.c).
+ * Not for: lazy restore through userfaultfd (uffd/), reading the format
+ * (format.c), or the control socket (ctl/cmd_snap.c).
  */
 #ifndef GM_SNAP_RESTORE_H
 #define GM_SNAP_RESTORE_H

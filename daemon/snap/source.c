@@ -1,5 +1,5 @@
 /*
- * Reading a gmemfs file's memory for a snapshot (see snap_src.h).
+ * Reading a gmemfs file's memory for a snapshot (see source.h).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -13,7 +13,7 @@
  * past a concurrent truncate reads short instead of faulting.  Only an
  * attached guest_memfd is read through a mapping, and its size is fixed.
  *
- * Not for: deciding what to write (snap_write.c).
+ * Not for: deciding what to write (write.c).
  */
 #ifndef GM_SNAP_SRC_H
 #define GM_SNAP_SRC_H
@@ -31,7 +31,7 @@ enum gm_snap_src_mode {
 
 struct gm_snap_src {
 	enum gm_snap_src_mode mode;
-	int fd;				/* our own, O_RDWR (handout.c) */
+	int fd;				/* our own, O_RDWR (mem/handout.c) */
 	uint64_t size;			/* at open */
 	uint32_t page_size;		/* the snapshot's: 4 KiB, or the huge page */
 	uint32_t provider;		/* enum gmemfs_provider */

@@ -1,5 +1,5 @@
 /*
- * Writing snapshots (see snap_write.h).  The memory is walked a window at
+ * Writing snapshots (see write.h).  The memory is walked a window at
  * a time (whole chunks, so an extent never spans two windows); each page
  * is classified against the parent's content, runs of pages of one kind
  * become extents cut at chunk boundaries, and DATA runs go to the image

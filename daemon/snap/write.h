@@ -7,8 +7,8 @@
  * after the image is on disk, so an interrupted snapshot has no valid
  * index.
  *
- * Not for: the control socket (ctlcmd_snap.c), reading a file's memory
- * (snap_src.c), or the format's encoding (snapfmt.c).
+ * Not for: the control socket (ctl/cmd_snap.c), reading a file's memory
+ * (source.c), or the format's encoding (format.c).
  */
 #ifndef GM_SNAP_WRITE_H
 #define GM_SNAP_WRITE_H
