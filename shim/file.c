@@ -7,7 +7,7 @@
  * a struct file, so eviction runs once nothing can touch the pages any
  * more.  The inode opens with shim_fops, so reopening /proc/PID/fd/N gives
  * a new open file description of the same shim file, as for a memfd: that
- * is how gmemfsd hands a file to a VMM (daemon/handout.c).
+ * is how gmemfsd hands a file to a VMM (daemon/mem/handout.c).
  *
  * Not for: page lookup and faults (folio.c), I/O (io.c).
  */
