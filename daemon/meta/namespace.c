@@ -990,6 +990,24 @@ static int gm_ns_journal_xattr(struct gm_fs *fs, struct gm_inode *inode,
 	return 0;
 }
 
+/* Lock for an xattr change of inode (tree_lock, then inode->lock) and find
+ * name's slot; -EPERM on a frozen inode (still locked: gm_ns_xattr_end). */
+static int gm_ns_xattr_begin(struct gm_fs *fs, struct gm_inode *inode, const char *name,
+			     struct gm_xattr ***slot)
+{
+	pthread_mutex_lock(&fs->it.tree_lock);
+	pthread_mutex_lock(&inode->lock);
+	*slot = gm_xattr_slot(inode, name);
+	return fs->journaling && gm_iflags_frozen(inode->iflags) ? -EPERM : 0;
+}
+
+static int gm_ns_xattr_end(struct gm_fs *fs, struct gm_inode *inode, int err)
+{
+	pthread_mutex_unlock(&inode->lock);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	return err;
+}
+
 int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		    const void *value, size_t len, int flags)
 {
@@ -999,11 +1017,8 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 	struct gm_xattr **slot;
 	int err;
 
-	pthread_mutex_lock(&fs->it.tree_lock);
-	pthread_mutex_lock(&inode->lock);
-	slot = gm_xattr_slot(inode, name);
-	err = -EPERM;
-	if (fs->journaling && gm_iflags_frozen(inode->iflags))
+	err = gm_ns_xattr_begin(fs, inode, name, &slot);
+	if (err)
 		goto out_unlock;
 	err = -EEXIST;
 	if (*slot && flags & XATTR_CREATE)
@@ -1021,9 +1036,7 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 	}
 	gm_xattr_commit(slot, &prep, len);
 out_unlock:
-	pthread_mutex_unlock(&inode->lock);
-	pthread_mutex_unlock(&fs->it.tree_lock);
-	return err;
+	return gm_ns_xattr_end(fs, inode, err);
 }
 
 int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
@@ -1032,11 +1045,8 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 	struct gm_xattr **slot, *x;
 	int err;
 
-	pthread_mutex_lock(&fs->it.tree_lock);
-	pthread_mutex_lock(&inode->lock);
-	slot = gm_xattr_slot(inode, name);
-	err = -EPERM;
-	if (fs->journaling && gm_iflags_frozen(inode->iflags))
+	err = gm_ns_xattr_begin(fs, inode, name, &slot);
+	if (err)
 		goto out_unlock;
 	err = -ENODATA;
 	if (!*slot)
@@ -1048,7 +1058,5 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 	*slot = x->next;
 	gm_xattr_free(x);
 out_unlock:
-	pthread_mutex_unlock(&inode->lock);
-	pthread_mutex_unlock(&fs->it.tree_lock);
-	return err;
+	return gm_ns_xattr_end(fs, inode, err);
 }
