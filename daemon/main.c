@@ -300,10 +300,27 @@ static int gm_loop(struct fuse_session *se, bool single)
 	return err;
 }
 
+/* The new mount's device (for "is it mapped through the mount") and its
+ * atime rule, which the stores follow; strictatime asked for is set. */
+static void gm_mount_settle(struct gm_fs *fs)
+{
+	char mnt_opts[GM_MOUNT_OPTS_LEN] = "";
+
+	fs->fuse_dev = gm_mount_find(fs->opts->mountpoint, mnt_opts);
+	if (fs->fuse_dev && fs->opts->strictatime &&
+	    gm_mount_strictatime(fs->opts->mountpoint, mnt_opts) == 0)
+		fs->fuse_dev = gm_mount_find(fs->opts->mountpoint, mnt_opts);
+	if (fs->fuse_dev)
+		gm_pool_mirror_atime(&fs->pool, mnt_opts);
+	else
+		gm_warn("%s: mount not found in mountinfo: a truncate can no longer "
+			"tell whether a VMM maps the file through the mount, and the "
+			"stores keep their atime rule", fs->opts->mountpoint);
+}
+
 static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 {
 	static struct gm_ctlsock ctl;	/* lives as long as the mount */
-	char mnt_opts[GM_MOUNT_OPTS_LEN] = "";
 	int err = -EIO;
 
 	fs->se = fuse_session_new(args, &gm_fsops, sizeof(gm_fsops), fs);
@@ -318,16 +335,7 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_clear_dead_mount(fs->opts->mountpoint);
 	if (fuse_session_mount(fs->se, fs->opts->mountpoint))
 		goto out_ctl;
-	fs->fuse_dev = gm_mount_find(fs->opts->mountpoint, mnt_opts);
-	if (fs->fuse_dev && fs->opts->strictatime &&
-	    gm_mount_strictatime(fs->opts->mountpoint, mnt_opts) == 0)
-		fs->fuse_dev = gm_mount_find(fs->opts->mountpoint, mnt_opts);
-	if (fs->fuse_dev)
-		gm_pool_mirror_atime(&fs->pool, mnt_opts);
-	else
-		gm_warn("%s: mount not found in mountinfo: a truncate can no longer "
-			"tell whether a VMM maps the file through the mount, and the "
-			"stores keep their atime rule", fs->opts->mountpoint);
+	gm_mount_settle(fs);
 	gm_banner(fs);
 	err = gm_daemonize(fs->opts->foreground);
 	if (!err)
