@@ -5,7 +5,9 @@
  * providers a policy allows (auto, fallbacks) by the file's size and the
  * pool's room, and the size, read, write and fallocate paths of providers
  * FUSE passthrough cannot serve.  Not for: passthrough ids (fsops_file.c)
- * or the budget arithmetic (pool.c).
+ * or the budget arithmetic (pool.c).  The rebalancer calls in here for
+ * declared sizes; this file only tells the pool of freed memory
+ * (gm_pool_note_freed), never the rebalancer itself.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -278,7 +280,7 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 		gm_err("file %llu: removing backing in %s failed: %s",
 		       (unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
 	if (fs)
-		gm_rebalancer_kick(&fs->rebalancer);	/* its memory may be free now */
+		gm_pool_note_freed(&fs->pool);	/* its memory may be free now */
 }
 
 int gm_backing_stat_size(struct gm_inode *inode, struct stat *st)

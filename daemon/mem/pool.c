@@ -477,6 +477,18 @@ int gm_pool_locked(struct gm_pool *pool, int (*fn)(struct gm_pool *pool, void *c
 	return err;
 }
 
+void gm_pool_on_freed(struct gm_pool *pool, void (*fn)(void *ctx), void *ctx)
+{
+	pool->freed_fn = fn;
+	pool->freed_ctx = ctx;
+}
+
+void gm_pool_note_freed(struct gm_pool *pool)
+{
+	if (pool->freed_fn)
+		pool->freed_fn(pool->freed_ctx);
+}
+
 struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id)
 {
 	if (prov_id >= GM_NPROV || !pool->inst[prov_id].prov)

@@ -43,6 +43,12 @@ struct gm_pool {
 	const char *absent[GM_NPROV];	/* why a known provider is absent; immutable */
 	long pages_added[GM_NPROV];	/* huge pages we added to the kernel's pool,
 					 * given back by fini; immutable */
+	/* Told when memory may have gone back (a file's backing removed), so
+	 * room can move before the next split would notice: the rebalancer's
+	 * kick.  Set and cleared while no request runs (before and after the
+	 * FUSE loop); NULL when nobody listens. */
+	void (*freed_fn)(void *ctx);
+	void *freed_ctx;
 };
 
 struct gm_pool_usage {
@@ -70,6 +76,12 @@ void gm_pool_fini(struct gm_pool *pool);
  * (kvm-gmem reserving a guest_memfd) must not race a rebalance. */
 int gm_pool_locked(struct gm_pool *pool, int (*fn)(struct gm_pool *pool, void *ctx),
 		   void *ctx);
+
+/* Who to tell of freed memory (fn NULL: nobody); see freed_fn. */
+void gm_pool_on_freed(struct gm_pool *pool, void (*fn)(void *ctx), void *ctx);
+/* Memory may have gone back to the pool: tell the listener, if any.  Any
+ * thread; never blocks on a split. */
+void gm_pool_note_freed(struct gm_pool *pool);
 
 /* The instance serving a provider id, or NULL. */
 struct gm_prov_inst *gm_pool_inst(struct gm_pool *pool, uint32_t prov_id);

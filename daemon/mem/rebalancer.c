@@ -1,12 +1,15 @@
 /*
- * The rebalancer thread (see rebalancer.h).
+ * The rebalancer thread (see rebalancer.h).  It depends on backing.c (the
+ * declared sizes and the split); backing.c reaches it only through the
+ * pool's freed hook (gm_pool_on_freed), which start installs.
  */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
-#include "mem/backing.h"
 #include "core/log.h"
+#include "core/thread.h"
+#include "mem/backing.h"
 #include "mem/rebalancer.h"
 
 static void gm_rebalancer_baseline(struct gm_rebalancer *rb, const struct gm_pool_usage *u)
@@ -84,6 +87,12 @@ static void *gm_rebalancer_main(void *arg)
 	return NULL;
 }
 
+/* The pool's freed hook: an eviction gave memory back. */
+static void gm_rebalancer_freed(void *ctx)
+{
+	gm_rebalancer_kick(ctx);
+}
+
 int gm_rebalancer_start(struct gm_rebalancer *rb, struct gm_fs *fs)
 {
 	pthread_condattr_t ca;
@@ -96,12 +105,13 @@ int gm_rebalancer_start(struct gm_rebalancer *rb, struct gm_fs *fs)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rb->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	err = -pthread_create(&rb->thread, NULL, gm_rebalancer_main, rb);
+	err = gm_thread_start(&rb->thread, gm_rebalancer_main, rb);
 	if (err) {
 		gm_err("pool: cannot start the rebalancer thread: %s", strerror(-err));
 		return err;
 	}
 	rb->running = true;
+	gm_pool_on_freed(&fs->pool, gm_rebalancer_freed, rb);
 	return 0;
 }
 
@@ -109,6 +119,7 @@ void gm_rebalancer_stop(struct gm_rebalancer *rb)
 {
 	if (!rb->running)
 		return;
+	gm_pool_on_freed(&rb->fs->pool, NULL, NULL);
 	pthread_mutex_lock(&rb->lock);
 	rb->stop = true;
 	pthread_cond_signal(&rb->cond);
