@@ -1,7 +1,8 @@
 /*
  * libgmemfs: connections and requests (see gmemfs_client.h).  Messages are
  * built and checked by the daemon's own codec (daemon/chan.c), linked in.
- * Not for: finding a mount's socket (locate.c).
+ * Not for: finding a mount's socket from a path (locate.c, which calls
+ * in here; nothing here calls it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -349,20 +350,5 @@ API int gmemfs_ctl_list(struct gmemfs_ctl *c, const char *dir,
 			close(fd);
 	}
 	return err ? err : stop;
-}
-
-API int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st)
-{
-	struct gmemfs_ctl *c;
-	char *rel;
-	int fd;
-
-	fd = gmemfs_ctl_connect_path(path, &c, &rel);
-	if (fd)
-		return fd;
-	fd = gmemfs_ctl_open(c, rel, st);
-	free(rel);
-	gmemfs_ctl_close(c);
-	return fd;
 }
 

@@ -3,7 +3,8 @@
  * The socket's path is the read-only xattr user.gmemfs.ctl-socket of the
  * mount root, so the walk goes up from the path until a directory has it,
  * and stops where the device changes (the mount's edge).
- * Not for: talking to the socket (client.c).
+ * Also the calls that start from a path (gmemfs_open_backing).  Uses
+ * client.c to talk to the socket; client.c never calls back in here.
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,4 +68,19 @@ API int gmemfs_ctl_connect_path(const char *path, struct gmemfs_ctl **out, char 
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+API int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st)
+{
+	struct gmemfs_ctl *c;
+	char *rel;
+	int fd;
+
+	fd = gmemfs_ctl_connect_path(path, &c, &rel);
+	if (fd)
+		return fd;
+	fd = gmemfs_ctl_open(c, rel, st);
+	free(rel);
+	gmemfs_ctl_close(c);
+	return fd;
 }
