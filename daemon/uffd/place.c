@@ -8,7 +8,8 @@
  * zero whatever the snapshot holds.
  *
  * Shared by the fault and the prefetch thread; the caller owns the unit
- * (its CLAIMED state, or the fault thread serving one page of it).
+ * (claimed through uffd/unit.c, or the fault thread serving one page of
+ * it).  Also poisoning what a corrupt unit cannot place.
  *
  * Not for: which unit to place when (uffd_serve.c, uffd_prefetch.c).
  */
@@ -27,25 +28,6 @@
 static uint64_t gm_min(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
-}
-
-void gm_uffd_unit_done(struct gm_uffd_sess *s)
-{
-	if (atomic_fetch_add(&s->units_done, 1) + 1 == s->units_covered) {
-		atomic_store(&s->state, GMEMFS_SESS_COMPLETE);
-		gm_info("%s: every unit placed or discarded", s->name);
-	}
-}
-
-bool gm_uffd_unit_move(struct gm_uffd_sess *s, uint64_t u, uint8_t from, uint8_t to)
-{
-	uint8_t expect = from;
-
-	if (!atomic_compare_exchange_strong(&s->units[u], &expect, to))
-		return false;
-	if (to == GM_UNIT_PLACED || to == GM_UNIT_REMOVED)
-		gm_uffd_unit_done(s);
-	return true;
 }
 
 /* Merge [off, off + len) into the sorted list; under s->lock. */
@@ -96,12 +78,8 @@ static void gm_uffd_remove_range(struct gm_uffd_sess *s, uint64_t off, uint64_t 
 
 	if (off + len == s->snap.mem_size)
 		u1 = s->nunits;
-	for (uint64_t u = u0; u < u1; u++) {
-		uint8_t old = atomic_exchange(&s->units[u], GM_UNIT_REMOVED);
-
-		if (old == GM_UNIT_ABSENT || old == GM_UNIT_CLAIMED)
-			gm_uffd_unit_done(s);
-	}
+	for (uint64_t u = u0; u < u1; u++)
+		gm_uffd_unit_discard(s, u);
 	pthread_mutex_lock(&s->lock);
 	gm_uffd_add_removed_locked(s, off, len);
 	pthread_mutex_unlock(&s->lock);
@@ -124,7 +102,7 @@ bool gm_uffd_is_removed(struct gm_uffd_sess *s, uint64_t off, uint64_t len)
 {
 	bool in = false;
 
-	if (atomic_load(&s->units[off / s->unit]) == GM_UNIT_REMOVED)
+	if (gm_uffd_unit_state(s, off / s->unit) == GM_UNIT_REMOVED)
 		return true;
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < s->nremoved && !in; i++)
@@ -291,4 +269,43 @@ int gm_uffd_place_page(struct gm_uffd_sess *s, struct gm_snap_reader *rd,
 	if (!err)
 		atomic_fetch_add(&s->bytes, r->page_size);
 	return err;
+}
+
+int gm_uffd_place_with(struct gm_uffd_sess *s, uint64_t u, void *ctx)
+{
+	struct gm_uffd_placer *pl = ctx;
+
+	return gm_uffd_place_unit(s, pl->rd, u, pl->buf, pl->via_backing);
+}
+
+int gm_uffd_poison_page(struct gm_uffd_sess *s, const struct gm_uffd_region *r, uint64_t dst)
+{
+	struct uffdio_poison p = { .range = { .start = dst, .len = r->page_size } };
+
+	return ioctl(s->uffd, UFFDIO_POISON, &p) ? -errno : 0;
+}
+
+int gm_uffd_poison_unit(struct gm_uffd_sess *s, uint64_t u)
+{
+	uint64_t off = u * s->unit, len = gm_min(s->unit, s->snap.mem_size - off);
+	uint64_t done;
+	int err;
+
+	for (unsigned i = 0; i < s->nregions; i++) {
+		const struct gm_uffd_region *r = &s->regions[i];
+		uint64_t a = off > r->offset ? off : r->offset;
+		uint64_t e = gm_min(off + len, r->offset + r->size);
+
+		for (; a < e; a += r->page_size) {
+			uint64_t dst = r->addr + (a - r->offset);
+
+			if (gm_uffd_is_removed(s, a, r->page_size))
+				err = -gm_uffd_fill(s, dst, NULL, r->page_size, &done);
+			else
+				err = gm_uffd_poison_page(s, r, dst);
+			if (err && err != -EEXIST && err != -ENOENT && err != -EFAULT)
+				return err;
+		}
+	}
+	return 0;
 }

@@ -9,6 +9,8 @@
  * the VMM's first touch is then a MINOR fault, answered with
  * UFFDIO_CONTINUE.
  *
+ * The unit's states are uffd/unit.c's.
+ *
  * Not for: faults (uffd_serve.c), placing bytes (uffd_place.c).
  */
 #include <errno.h>
@@ -35,25 +37,23 @@ static bool gm_prefetch_yield(struct gm_uffd_sess *s)
 static int gm_prefetch_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64_t u,
 			    void *buf)
 {
+	/* In MINOR mode the VMM still maps each page: the unit is placed
+	 * for the prefetcher's purposes once in the page cache. */
+	struct gm_uffd_placer pl = { .rd = rd, .buf = buf, .via_backing = s->backing_fd >= 0 };
 	struct timespec pause = { .tv_nsec = 200000 };
-	bool backing = s->backing_fd >= 0;
 	int err = -EAGAIN;
 
 	for (unsigned tries = 0; err == -EAGAIN && tries < GM_PREFETCH_RETRIES; tries++) {
 		if (!gm_prefetch_yield(s))
 			return -ECANCELED;
-		if (!gm_uffd_unit_move(s, u, GM_UNIT_ABSENT, GM_UNIT_CLAIMED))
+		err = gm_uffd_unit_place(s, u, gm_uffd_place_with, &pl);
+		if (err == -EALREADY)
 			return 0;	/* faulted, removed or placed already */
-		err = gm_uffd_place_unit(s, rd, u, buf, backing);
 		if (!err) {
 			uint64_t len = s->snap.mem_size - u * s->unit;
 
 			atomic_fetch_add(&s->prefetched, len < s->unit ? len : s->unit);
 		}
-		/* In MINOR mode the VMM still maps each page: the unit is
-		 * placed for the prefetcher's purposes (faults CONTINUE). */
-		gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED,
-				  err == -EAGAIN ? GM_UNIT_ABSENT : GM_UNIT_PLACED);
 		if (err == -EAGAIN)
 			nanosleep(&pause, NULL);
 	}

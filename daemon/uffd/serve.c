@@ -7,10 +7,12 @@
  * (GMEMFS_CTL_F_RECORD_WS) and lets go of everything.  It never waits for
  * the FUSE loop or the control socket.
  *
- * A unit whose checksum fails is never placed: the faulting page is
- * poisoned (UFFDIO_POISON: the VMM's access gets SIGBUS) when the VMM's
- * uffd has UFFD_FEATURE_POISON, else the VMM is killed through its pidfd;
- * either way loudly logged and counted (docs/lazy-restore.md says why).
+ * A unit whose checksum fails is never placed (it becomes CORRUPT, see
+ * uffd/unit.h): the faulting page is poisoned (UFFDIO_POISON: the VMM's
+ * access gets SIGBUS) when the VMM's uffd has UFFD_FEATURE_POISON, else
+ * the VMM is killed through its pidfd; either way loudly logged and
+ * counted (docs/lazy-restore.md says why).  At a stop, the rest of a
+ * corrupt unit is poisoned the same way.
  *
  * Not for: placing bytes (uffd_place.c), prefetching (uffd_prefetch.c).
  */
@@ -43,6 +45,7 @@ struct gm_fault_ctx {
 	struct gm_uffd_sess *s;
 	struct gm_snap_reader rd;
 	void *buf;			/* one unit */
+	struct gm_uffd_placer placer;	/* rd and buf, into the VMM's mappings */
 	struct uffd_msg q[GM_UFFD_QUEUE];	/* faults read, not yet served */
 	unsigned nq;
 	const char *end;		/* why the session ends, once it does */
@@ -82,28 +85,50 @@ static void gm_uffd_wake(struct gm_uffd_sess *s, uint64_t addr, uint64_t len)
 	ioctl(s->uffd, UFFDIO_WAKE, &r);
 }
 
-/* A unit that failed its checksum: the VMM must not run on made-up bytes. */
+/* Corrupt memory the uffd cannot poison: the VMM must not run on it. */
+static void gm_uffd_kill_vmm(struct gm_fault_ctx *c, const char *where, uint64_t at, int err)
+{
+	struct gm_uffd_sess *s = c->s;
+
+	gm_err("%s: %s %#llx: the snapshot's bytes are corrupt and the uffd has no "
+	       "UFFD_FEATURE_POISON (%s): killing the VMM rather than let it run on wrong memory",
+	       s->name, where, (unsigned long long)at, strerror(-err));
+	if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0))
+		gm_err("%s: cannot kill the VMM: %s", s->name, strerror(errno));
+	c->end = "the snapshot is corrupt";
+}
+
+/* A fault in a CORRUPT unit: the VMM must not run on made-up bytes. */
 static void gm_uffd_corrupt(struct gm_fault_ctx *c, const struct gm_uffd_region *r,
 			    uint64_t addr)
 {
 	struct gm_uffd_sess *s = c->s;
-	struct uffdio_poison p = {
-		.range = { .start = addr & ~(r->page_size - 1), .len = r->page_size },
-	};
+	int err;
 
 	atomic_fetch_add(&s->corrupt, 1);
-	if (ioctl(s->uffd, UFFDIO_POISON, &p) == 0) {
+	err = gm_uffd_poison_page(s, r, addr & ~(r->page_size - 1));
+	if (!err) {
 		gm_err("%s: address %#llx: the snapshot's bytes are corrupt; the page is "
 		       "poisoned, the VMM gets SIGBUS where it touches it", s->name,
 		       (unsigned long long)addr);
 		return;
 	}
-	gm_err("%s: address %#llx: the snapshot's bytes are corrupt and the uffd has no "
-	       "UFFD_FEATURE_POISON (%s): killing the VMM rather than let it run on wrong memory",
-	       s->name, (unsigned long long)addr, strerror(errno));
-	if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0))
-		gm_err("%s: cannot kill the VMM: %s", s->name, strerror(errno));
-	c->end = "the snapshot is corrupt";
+	gm_uffd_kill_vmm(c, "address", addr, err);
+}
+
+/* A CORRUPT unit at a stop: nobody will answer faults there after us. */
+static void gm_uffd_corrupt_unit(struct gm_fault_ctx *c, uint64_t u)
+{
+	struct gm_uffd_sess *s = c->s;
+	int err = gm_uffd_poison_unit(s, u);
+
+	if (!err) {
+		gm_err("%s: snapshot bytes %#llx+%llu are corrupt; their pages are poisoned, "
+		       "the VMM gets SIGBUS where it touches them", s->name,
+		       (unsigned long long)(u * s->unit), (unsigned long long)s->unit);
+		return;
+	}
+	gm_uffd_kill_vmm(c, "snapshot offset", u * s->unit, err);
 }
 
 /* The prefetcher holds the unit: its COPY wakes the fault, but wait for
@@ -113,7 +138,7 @@ static bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u)
 	uint64_t t0 = gm_mono_ns();
 	struct timespec ts = { .tv_nsec = 20000 };
 
-	while (atomic_load(&s->units[u]) == GM_UNIT_CLAIMED) {
+	while (gm_uffd_unit_state(s, u) == GM_UNIT_CLAIMED) {
 		if (atomic_load(&s->ending) || gm_mono_ns() - t0 > GM_UFFD_WAIT_NS)
 			return false;
 		nanosleep(&ts, NULL);
@@ -167,25 +192,21 @@ static int gm_uffd_fault(struct gm_fault_ctx *c, const struct uffd_msg *m)
 	gm_uffd_record_ws(s, u);
 	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR)
 		return gm_uffd_minor(s, r, page, u);
-	if (gm_uffd_unit_move(s, u, GM_UNIT_ABSENT, GM_UNIT_CLAIMED)) {
-		err = gm_uffd_place_unit(s, &c->rd, u, c->buf, false);
-		if (!err) {
-			gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED, GM_UNIT_PLACED);
-			return 0;
-		}
-		/* A corrupt unit is never placed; each fault in it is reported. */
-		gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED, err == -EIO ? GM_UNIT_PLACED : GM_UNIT_ABSENT);
-		if (err != -EIO)
-			return err;
-		gm_uffd_corrupt(c, r, addr);
-		return 0;
-	}
-	if (atomic_load(&s->units[u]) == GM_UNIT_CLAIMED) {
+	err = gm_uffd_unit_place(s, u, gm_uffd_place_with, &c->placer);
+	if (err != -EALREADY && err != -EIO)
+		return err;
+	if (gm_uffd_unit_state(s, u) == GM_UNIT_CLAIMED) {
 		if (!gm_uffd_wait_claim(s, u))
 			gm_warn("%s: unit %llu still being prefetched after 10 s", s->name,
 				(unsigned long long)u);
-		if (atomic_load(&s->units[u]) == GM_UNIT_ABSENT)
+		if (gm_uffd_unit_state(s, u) == GM_UNIT_ABSENT)
 			return -EAGAIN;		/* the prefetcher gave it back */
+	}
+	/* A corrupt unit is never placed; each fault in it is reported. */
+	if (gm_uffd_unit_state(s, u) == GM_UNIT_CORRUPT &&
+	    !gm_uffd_is_removed(s, r->offset + (page - r->addr), r->page_size)) {
+		gm_uffd_corrupt(c, r, addr);
+		return 0;
 	}
 	err = gm_uffd_place_page(s, &c->rd, r, addr, c->buf);
 	if (!err)
@@ -324,23 +345,30 @@ static void gm_uffd_loop(struct gm_fault_ctx *c)
 
 /* One unit at a stop: faults that came meanwhile first.  In MINOR mode a
  * unit the prefetcher wrote to the page cache is placed again, which maps
- * its pages (UFFDIO_CONTINUE) and leaves what the VMM wrote alone. */
+ * its pages (UFFDIO_CONTINUE) and leaves what the VMM wrote alone.  A
+ * corrupt unit gets its pages poisoned, and the drain goes on. */
 static int gm_uffd_drain_unit(struct gm_fault_ctx *c, uint64_t u)
 {
 	struct gm_uffd_sess *s = c->s;
-	bool claimed = gm_uffd_unit_move(s, u, GM_UNIT_ABSENT, GM_UNIT_CLAIMED);
+	enum gm_uffd_unit st = gm_uffd_unit_state(s, u);
+	bool remap = s->backing_fd >= 0 && st == GM_UNIT_PLACED;
 	int err;
 
-	if (!claimed && !(s->backing_fd >= 0 && atomic_load(&s->units[u]) == GM_UNIT_PLACED))
+	if (st != GM_UNIT_ABSENT && st != GM_UNIT_CORRUPT && !remap)
 		return 0;
 	err = gm_uffd_read(c);
 	if (!err || err == -EAGAIN)
 		err = gm_uffd_serve_queue(c);
-	if (!err)
-		err = gm_uffd_place_unit(s, &c->rd, u, c->buf, false);
-	if (claimed)
-		gm_uffd_unit_move(s, u, GM_UNIT_CLAIMED, err ? GM_UNIT_ABSENT : GM_UNIT_PLACED);
-	return err;
+	if (err)
+		return err;
+	if (remap)
+		return gm_uffd_place_unit(s, &c->rd, u, c->buf, false);
+	err = gm_uffd_unit_place(s, u, gm_uffd_place_with, &c->placer);
+	if (gm_uffd_unit_state(s, u) == GM_UNIT_CORRUPT) {
+		gm_uffd_corrupt_unit(c, u);
+		return 0;
+	}
+	return err == -EALREADY ? 0 : err;
 }
 
 /*
@@ -438,6 +466,7 @@ void *gm_uffd_fault_main(void *arg)
 	}
 	if (c && !c->end) {
 		c->s = s;
+		c->placer = (struct gm_uffd_placer){ .rd = &c->rd, .buf = c->buf };
 		/* The VMM shares this file description; it never reads it. */
 		fcntl(s->uffd, F_SETFL, fcntl(s->uffd, F_GETFL) | O_NONBLOCK);
 		gm_uffd_start_prefetch(s);

@@ -6,7 +6,8 @@
  * prefetch thread (uffd_prefetch.c) places the snapshot's stored working
  * set meanwhile.  Both place memory a unit at a time: the snapshot chunk
  * (or a region's page, if larger) that holds the faulting address, so the
- * per-unit state below is the only thing they share besides counters.
+ * per-unit state (uffd/unit.h, which owns its transitions) is the only
+ * thing they share besides counters.
  *
  * The registry (a list under one mutex) is what SESSIONS lists and what
  * the daemon stops and joins at unmount.  Lock order: gm_uffd_reg.lock,
@@ -28,14 +29,7 @@
 
 #include "common/chan.h"
 #include "snap/format.h"
-
-/* A unit's state; moves ABSENT -> CLAIMED -> PLACED, or to REMOVED. */
-enum gm_uffd_unit {
-	GM_UNIT_ABSENT = 0,	/* not placed: the first fault or the prefetcher takes it */
-	GM_UNIT_CLAIMED,	/* a thread is reading and placing it */
-	GM_UNIT_PLACED,		/* its bytes went in (pages may have been removed since) */
-	GM_UNIT_REMOVED,	/* the VMM discarded all of it: zero from now on */
-};
+#include "uffd/unit.h"
 
 #define GM_UFFD_MAX_REGIONS	32
 #define GM_UFFD_MAX_SESSIONS	256	/* two threads each */
@@ -89,7 +83,8 @@ struct gm_uffd_sess {
 	unsigned nregions;
 	uint64_t unit;			/* bytes: chunk_size or the largest page */
 	uint64_t nunits;		/* units of the snapshot's memory */
-	_Atomic uint8_t *units;		/* enum gm_uffd_unit per unit; CAS */
+	_Atomic uint8_t *units;		/* enum gm_uffd_unit per unit; only
+					 * uffd/unit.c changes them */
 
 	pthread_t fault_thread;
 	pthread_t prefetch_thread;
@@ -156,10 +151,22 @@ int gm_uffd_place_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64
  * REMOVED: zero if discarded, else the snapshot's bytes.  As above. */
 int gm_uffd_place_page(struct gm_uffd_sess *s, struct gm_snap_reader *rd,
 		       const struct gm_uffd_region *r, uint64_t addr, void *buf);
-/* One more unit PLACED or REMOVED: COMPLETE once all are. */
-void gm_uffd_unit_done(struct gm_uffd_sess *s);
-/* Move unit u from `from` to `to` (CAS); counts units done. */
-bool gm_uffd_unit_move(struct gm_uffd_sess *s, uint64_t u, uint8_t from, uint8_t to);
+/* What gm_uffd_place_with needs: gm_uffd_place_unit's arguments. */
+struct gm_uffd_placer {
+	struct gm_snap_reader *rd;
+	void *buf;			/* s->unit bytes */
+	bool via_backing;		/* MINOR-mode prefetch: into the page cache */
+};
+/* gm_uffd_place_unit() as a gm_uffd_place_fn; ctx is a gm_uffd_placer. */
+int gm_uffd_place_with(struct gm_uffd_sess *s, uint64_t u, void *ctx);
+/* Poison the page at dst of region r: the VMM's access gets SIGBUS.
+ * -errno as UFFDIO_POISON fails (EINVAL: the uffd lacks the feature). */
+int gm_uffd_poison_page(struct gm_uffd_sess *s, const struct gm_uffd_region *r, uint64_t dst);
+/* A CORRUPT unit at a stop: poison its pages in every region that maps
+ * it, zero those the VMM discarded; pages already there stay.  0, or the
+ * first poison's -errno other than EEXIST (present) or ENOENT/EFAULT
+ * (unmapped). */
+int gm_uffd_poison_unit(struct gm_uffd_sess *s, uint64_t u);
 /* Note that the VMM discarded [addr, addr + len) (UFFD_EVENT_REMOVE or
  * UNMAP): later faults there get zero pages, the prefetcher skips it. */
 void gm_uffd_note_removed(struct gm_uffd_sess *s, uint64_t addr, uint64_t len);
