@@ -16,5 +16,6 @@ Suite *make_chan_suite(void);
 Suite *make_snapfmt_suite(void);
 Suite *make_fcjson_suite(void);
 Suite *make_acl_suite(void);
+Suite *make_uffd_unit_suite(void);
 
 #endif
