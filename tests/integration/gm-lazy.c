@@ -18,7 +18,9 @@
  *	(MADV_DONTNEED) and read zeros there.  --stall: check a quarter, print
  *	"stalled", wait for SIGUSR1 (the daemon stopped meanwhile), then check
  *	everything.  --expect-corrupt: the guest must
- *	meet a poisoned page (SIGBUS).  --extra N: claim N more pages than
+ *	meet a poisoned page (SIGBUS); with --stall, nothing is touched
+ *	before the daemon stops, then every page outside the corrupt unit
+ *	must read right and the corrupt page still SIGBUS.  --extra N: claim N more pages than
  *	the snapshot has (must be refused).  --path REL: send PATH REL with
  *	anonymous memory (for the refusals of PATH).  --hugetlb REL: a new
  *	hugetlb-2m file REL, its backing fd from the control socket mapped
@@ -204,7 +206,7 @@ static void on_sigbus(int sig)
 	(void)sig;
 	if (write(1, msg, sizeof(msg) - 1) < 0)
 		_exit(3);
-	_exit(0);
+	_exit(failures ? 1 : 0);	/* the checks before it count too */
 }
 
 /* The guest checks [from, to) pages, skipping the holes; host-side checks
@@ -369,13 +371,61 @@ static void restore_run(const char *mnt, const struct restore_opts *o, struct gm
 	session_figures(mnt, id);
 }
 
+static int session_unit_of(void *ctx, const struct gmemfs_session *s)
+{
+	uint64_t *id_unit = ctx;
+
+	if (s->id == id_unit[0])
+		id_unit[1] = s->unit;
+	return 0;
+}
+
+/* The session's unit in pages, or 0 if it cannot be had. */
+static uint64_t session_unit_pages(const char *mnt, uint64_t id)
+{
+	uint64_t id_unit[2] = { id, 0 };
+	struct gmemfs_ctl *c;
+
+	if (gmemfs_ctl_connect_path(mnt, &c, NULL))
+		return 0;
+	gmemfs_ctl_sessions(c, session_unit_of, id_unit);
+	gmemfs_ctl_close(c);
+	return id_unit[1] / PG;
+}
+
+/* --stall: the daemon stops before the VMM touches anything, so its last
+ * pass meets the corrupt unit unplaced.  It must poison that unit and
+ * still place every other one: here each of them reads right. */
+static void corrupt_stall(const char *mnt, struct gm_vmm *vm, uint64_t npages,
+			  uint32_t seed, uint64_t id)
+{
+	uint64_t upg = session_unit_pages(mnt, id), lo, hi, ns = 0;
+	sigset_t usr1;
+	int sig;
+
+	report(upg && DATA_FIRST + 1 < npages, "the session's unit is known", NULL);
+	lo = DATA_FIRST / (upg ? upg : 1) * upg;
+	hi = lo + upg;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	printf("stalled\n");
+	fflush(stdout);
+	sigwait(&usr1, &sig);
+	guest_check_range(vm, seed, 0, lo, &ns);
+	guest_check_range(vm, seed, hi, npages, &ns);
+}
+
 /* The first DATA page is corrupt in the snapshot: the guest must not read
  * it (KVM stops it: on this kernel an exit the VMM cannot serve, or SIGBUS),
  * and the VMM's own access must get SIGBUS. */
-static int corrupt_run(struct gm_vmm *vm, volatile uint8_t *host, uint32_t seed)
+static int corrupt_run(const char *mnt, const struct restore_opts *o, struct gm_vmm *vm,
+		       volatile uint8_t *host, uint64_t npages, uint32_t seed, uint64_t id)
 {
 	int err;
 
+	if (o->stall)
+		corrupt_stall(mnt, vm, npages, seed, id);
 	signal(SIGBUS, on_sigbus);
 	err = gm_vmm_check(vm, seed, DATA_FIRST, 1, 1, NULL, NULL);
 	report(err != 0, "the guest does not get the corrupt page's bytes", vm->err);
@@ -435,7 +485,8 @@ static int cmd_restore(int argc, char **argv)
 	if (err)
 		return 1;
 	if (o.expect_corrupt)
-		return corrupt_run(&vm, host, strtoul(argv[3], NULL, 0));
+		return corrupt_run(argv[0], &o, &vm, host, size / PG,
+				   strtoul(argv[3], NULL, 0), id);
 	restore_run(argv[0], &o, &vm, host, size / PG, strtoul(argv[3], NULL, 0), id);
 	gm_vmm_clear_ram(&vm);
 	gm_vmm_close(&vm);

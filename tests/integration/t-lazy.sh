@@ -18,7 +18,9 @@
 #       fds come back to what they were, and it still serves;
 #   (g) refusals with reasons: a corrupt image (the guest gets SIGBUS at
 #       the page), a region beyond the snapshot, a PATH file of another
-#       size, bad Firecracker messages (JSON, two fds, no fd, size).
+#       size, bad Firecracker messages (JSON, two fds, no fd, size);
+#   (h) the daemon stops mid-restore: it places the rest first, and
+#       poisons a corrupt unit nobody touched yet instead of giving up.
 # Also a hugetlb-2m file's backing (2 MiB units) where the kernel has huge
 # pages (gmemfsd adds them with --hugepages and gives them back).
 # Not for: the snapshot format or eager restore (t-snapshot.sh).
@@ -195,4 +197,29 @@ kill -USR1 "$STALL"
 wait "$STALL"
 check_eq "stop: the VMM's exit status after checking every page" 0 "$?"
 gm_relay "stop" "$GM_TMP/stall2.out"
+
+# --- the daemon stops before a VMM touched a corrupt unit: it poisons that
+# unit's pages, still places every other one, and the VMM finds them ---
+gm_start --pool-size=$((6 * MIB))M || gm_bail "gmemfsd mounts again"
+"$LAZY" restore --stall --expect-corrupt "$M" "$GM_TMP/bad.snap" $MIB $SEED \
+	>"$GM_TMP/stall3.out" 2>&1 &
+STALL=$!
+GM_KIDS+=("$STALL")
+check "stop, corrupt: a VMM is mid-restore" gm_poll 30 grep -q stalled "$GM_TMP/stall3.out"
+gm_log_mark
+check "stop, corrupt: SIGTERM stops gmemfsd" gm_stop TERM
+check_eq "stop, corrupt: gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+check_log "stop, corrupt: the daemon poisons the corrupt unit's pages" \
+	"their pages are poisoned"
+check_log "stop, corrupt: and still places the rest" "the daemon stops: placed the"
+kill -USR1 "$STALL"
+# Before, the last pass gave up at the corrupt unit: the VMM waited for
+# ever on pages nobody served.  Bounded here.
+check "stop, corrupt: the VMM checks every other page within 60 s" \
+	gm_poll 60 gm_dead "$STALL"
+gm_dead "$STALL" || gm_reap "$STALL"
+wait "$STALL"
+check_eq "stop, corrupt: the VMM's exit status (other pages right, SIGBUS at the bad one)" \
+	0 "$?"
+gm_relay "stop-corrupt" "$GM_TMP/stall3.out"
 gm_done
