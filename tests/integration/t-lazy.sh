@@ -177,15 +177,36 @@ check_log "corrupt: and poisons the page" "the page is poisoned"
 check "the daemon still serves after all that" gm_poll 10 no_sessions
 run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
 
+# stop_mid_restore NAME OUT ARGS...: a gm-lazy VMM restores with --stall
+# and ARGS, writing to OUT; once it stalls, gmemfsd is stopped with SIGTERM
+# (the log marked just before).  Its pid is left in STALL.
+stop_mid_restore() {
+	local name=$1 out=$2
+	shift 2
+	"$LAZY" restore --stall "$@" >"$out" 2>&1 &
+	STALL=$!
+	GM_KIDS+=("$STALL")
+	check "$name: a VMM is mid-restore" gm_poll 30 grep -q stalled "$out"
+	gm_log_mark
+	check "$name: SIGTERM stops gmemfsd with a session running" gm_stop TERM
+	check_eq "$name: gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+}
+
+# resume_stalled NAME WHAT: let the stalled VMM check its memory; its exit
+# status must be 0 within 60 s (a page nobody serves would hang it).
+resume_stalled() {
+	local rc
+	kill -USR1 "$STALL"
+	check "$1: the VMM finishes within 60 s" gm_poll 60 gm_dead "$STALL"
+	gm_dead "$STALL" || gm_reap "$STALL"
+	wait "$STALL"
+	rc=$?
+	check_eq "$1: the VMM's exit status $2" 0 "$rc"
+}
+
 # --- the daemon stops while a VMM is mid-restore: it places the rest of the memory,
 # ends and joins the session; the VMM then finds every page ---
-"$LAZY" restore --stall "$M" "$SNAP" $MIB $SEED >"$GM_TMP/stall2.out" 2>&1 &
-STALL=$!
-GM_KIDS+=("$STALL")
-check "stop: a VMM is mid-restore" gm_poll 30 grep -q stalled "$GM_TMP/stall2.out"
-gm_log_mark
-check "stop: SIGTERM stops gmemfsd with a session running" gm_stop TERM
-check_eq "stop: gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+stop_mid_restore stop "$GM_TMP/stall2.out" "$M" "$SNAP" $MIB $SEED
 check_log "stop: the session ended because the daemon stops" "the daemon stops"
 if ((${#HUGE[@]})); then
 	check_log "stop: the huge pages gmemfsd added went back to the kernel" \
@@ -193,33 +214,19 @@ if ((${#HUGE[@]})); then
 fi
 check_log "stop: gmemfsd placed the rest of the VMM's memory before it stopped" \
 	"the daemon stops: placed the"
-kill -USR1 "$STALL"
-wait "$STALL"
-check_eq "stop: the VMM's exit status after checking every page" 0 "$?"
+resume_stalled stop "after checking every page"
 gm_relay "stop" "$GM_TMP/stall2.out"
 
 # --- the daemon stops before a VMM touched a corrupt unit: it poisons that
-# unit's pages, still places every other one, and the VMM finds them ---
+# unit's pages and still places every other one.  Before, a unit that
+# failed its checksum was marked placed (or ended the last pass), and the
+# VMM read zeros at the corrupt page once the daemon's uffd was gone ---
 gm_start --pool-size=$((6 * MIB))M || gm_bail "gmemfsd mounts again"
-"$LAZY" restore --stall --expect-corrupt "$M" "$GM_TMP/bad.snap" $MIB $SEED \
-	>"$GM_TMP/stall3.out" 2>&1 &
-STALL=$!
-GM_KIDS+=("$STALL")
-check "stop, corrupt: a VMM is mid-restore" gm_poll 30 grep -q stalled "$GM_TMP/stall3.out"
-gm_log_mark
-check "stop, corrupt: SIGTERM stops gmemfsd" gm_stop TERM
-check_eq "stop, corrupt: gmemfsd's exit status is 0" 0 "$GM_STOP_STATUS"
+stop_mid_restore "stop, corrupt" "$GM_TMP/stall3.out" --expect-corrupt \
+	"$M" "$GM_TMP/bad.snap" $MIB $SEED
 check_log "stop, corrupt: the daemon poisons the corrupt unit's pages" \
 	"their pages are poisoned"
 check_log "stop, corrupt: and still places the rest" "the daemon stops: placed the"
-kill -USR1 "$STALL"
-# Before, the last pass gave up at the corrupt unit: the VMM waited for
-# ever on pages nobody served.  Bounded here.
-check "stop, corrupt: the VMM checks every other page within 60 s" \
-	gm_poll 60 gm_dead "$STALL"
-gm_dead "$STALL" || gm_reap "$STALL"
-wait "$STALL"
-check_eq "stop, corrupt: the VMM's exit status (other pages right, SIGBUS at the bad one)" \
-	0 "$?"
+resume_stalled "stop, corrupt" "(other pages right, SIGBUS at the bad one)"
 gm_relay "stop-corrupt" "$GM_TMP/stall3.out"
 gm_done
