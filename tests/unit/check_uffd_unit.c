@@ -83,35 +83,54 @@ START_TEST(test_outcome_table)
 }
 END_TEST
 
+/* One placing of a sequence: of unit u, the placer returning result. */
+struct step {
+	uint64_t u;
+	int result;
+	int ret;			/* what gm_uffd_unit_place returns */
+	enum gm_uffd_unit state;	/* the unit's state after */
+};
+
+/* Each step on one session, in order; -EALREADY means the placer was
+ * never called. */
+static void run_steps(const struct step *st, size_t n)
+{
+	struct gm_uffd_sess *s = sess_new();
+
+	for (size_t i = 0; i < n; i++) {
+		struct placing p = { .result = st[i].result };
+
+		ck_assert_int_eq(gm_uffd_unit_place(s, st[i].u, place_stub, &p), st[i].ret);
+		ck_assert_uint_eq(p.calls, st[i].ret != -EALREADY);
+		ck_assert_int_eq(gm_uffd_unit_state(s, st[i].u), st[i].state);
+	}
+	sess_free(s);
+}
+
 /* A final state is not placed again: the placer is not even called. */
 START_TEST(test_final_states_not_reclaimed)
 {
-	struct gm_uffd_sess *s = sess_new();
-	struct placing bad = { .result = -EIO }, good = { .result = 0 };
+	static const struct step steps[] = {
+		{ 0, -EIO, -EIO, GM_UNIT_CORRUPT },
+		{ 0, 0, -EALREADY, GM_UNIT_CORRUPT },
+		{ 1, 0, 0, GM_UNIT_PLACED },
+		{ 1, 0, -EALREADY, GM_UNIT_PLACED },
+	};
 
-	ck_assert_int_eq(gm_uffd_unit_place(s, 0, place_stub, &bad), -EIO);
-	ck_assert_int_eq(gm_uffd_unit_place(s, 0, place_stub, &good), -EALREADY);
-	ck_assert_int_eq(gm_uffd_unit_place(s, 1, place_stub, &good), 0);
-	ck_assert_int_eq(gm_uffd_unit_place(s, 1, place_stub, &good), -EALREADY);
-	ck_assert_uint_eq(good.calls, 1);
-	ck_assert_int_eq(gm_uffd_unit_state(s, 0), GM_UNIT_CORRUPT);
-	ck_assert_int_eq(gm_uffd_unit_state(s, 1), GM_UNIT_PLACED);
-	sess_free(s);
+	run_steps(steps, sizeof(steps) / sizeof(steps[0]));
 }
 END_TEST
 
 /* A retryable result gives the unit back; the next placing takes it. */
 START_TEST(test_retry_then_placed)
 {
-	struct gm_uffd_sess *s = sess_new();
-	struct placing again = { .result = -EAGAIN }, good = { .result = 0 };
+	static const struct step steps[] = {
+		{ 2, -EAGAIN, -EAGAIN, GM_UNIT_ABSENT },
+		{ 2, -ENOMEM, -ENOMEM, GM_UNIT_ABSENT },
+		{ 2, 0, 0, GM_UNIT_PLACED },
+	};
 
-	ck_assert_int_eq(gm_uffd_unit_place(s, 2, place_stub, &again), -EAGAIN);
-	ck_assert_int_eq(gm_uffd_unit_state(s, 2), GM_UNIT_ABSENT);
-	ck_assert_int_eq(gm_uffd_unit_place(s, 2, place_stub, &good), 0);
-	ck_assert_int_eq(gm_uffd_unit_state(s, 2), GM_UNIT_PLACED);
-	ck_assert_uint_eq(atomic_load(&s->units_done), 1);
-	sess_free(s);
+	run_steps(steps, sizeof(steps) / sizeof(steps[0]));
 }
 END_TEST
 
