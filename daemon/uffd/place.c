@@ -212,8 +212,10 @@ static int gm_uffd_place_backing(struct gm_uffd_sess *s, uint64_t off, uint64_t 
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* A write that makes no progress is the store's failure (full),
+		 * not -EIO, which says the snapshot's bytes are bad (unit.h). */
 		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
+			return n < 0 ? -errno : -ENOSPC;
 		buf += n;
 		off += n;
 		len -= n;
@@ -233,7 +235,7 @@ int gm_uffd_place_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64
 	if (err) {
 		gm_err("%s: snapshot bytes %#llx+%llu: %s", s->name, (unsigned long long)off,
 		       (unsigned long long)len, why);
-		return err == -EIO ? -EIO : err;
+		return err;	/* -EIO: unreadable or failed their checksum */
 	}
 	if (!zero)
 		gm_uffd_blank_removed(s, off, len, buf);
