@@ -1,6 +1,6 @@
 /*
  * libgmemfs: connections and requests (see gmemfs_client.h).  Messages are
- * built and checked by the daemon's own codec (daemon/chan.c), linked in.
+ * built and checked by the daemon's own codec (common/chan.c), linked in.
  * Not for: finding a mount's socket from a path (locate.c, which calls
  * in here; nothing here calls it).
  */

@@ -4,7 +4,7 @@
  * Firecracker VMMs, and the SESSIONS dump.  The snapshot chain is opened
  * here, with the caller's permissions (lib/snap.c), and handed over as fds.
  *
- * Not for: the wire codec (daemon/chan.c), connections (client.c).
+ * Not for: the wire codec (common/chan.c), connections (client.c).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * daemon refuses; the SNAPSHOT and RESTORE requests with their progress
  * messages.
  *
- * Not for: checking a snapshot (the daemon's daemon/snapfmt.c does that in
+ * Not for: checking a snapshot (the daemon's snap/format.c does that in
  * full; here only magic, version and the parent link are read, to find the
  * next layer).
  */

@@ -4,7 +4,7 @@
  * declared sizes the pool splits its budget by.  Also the choice among the
  * providers a policy allows (auto, fallbacks) by the file's size and the
  * pool's room, and the size, read, write and fallocate paths of providers
- * FUSE passthrough cannot serve.  Not for: passthrough ids (fsops_file.c)
+ * FUSE passthrough cannot serve.  Not for: passthrough ids (fuse/file.c)
  * or the budget arithmetic (pool.c).  The rebalancer calls in here for
  * declared sizes; this file only tells the pool of freed memory
  * (gm_pool_note_freed), never the rebalancer itself.
@@ -128,7 +128,7 @@ static struct gm_prov_inst *gm_backing_choose(struct gm_fs *fs, struct gm_inode 
 
 /* Open the backing for id in pi, creating it.  When replaying, an existing
  * object is the file's contents; a missing one means they are gone, or
- * that a later record deletes the file (recover.c warns of survivors). */
+ * that a later record deletes the file (meta/recover.c warns of survivors). */
 static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay,
 			   bool *recreated)
 {

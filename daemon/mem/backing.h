@@ -4,7 +4,7 @@
  * read/write from when passthrough cannot (hugetlb, kvm-gmem).  Which of a
  * policy's providers serves a file is decided here (auto and fallbacks, by
  * the file's first size and the pool's room).  Not for: setting the
- * policy (namespace.c) or passthrough ids (fsops_file.c).
+ * policy (meta/namespace.c) or passthrough ids (fuse/file.c).
  */
 #ifndef GM_BACKING_H
 #define GM_BACKING_H

@@ -11,7 +11,7 @@
  * (claimed through uffd/unit.c, or the fault thread serving one page of
  * it).  Also poisoning what a corrupt unit cannot place.
  *
- * Not for: which unit to place when (uffd_serve.c, uffd_prefetch.c).
+ * Not for: which unit to place when (serve.c, prefetch.c).
  */
 #include <errno.h>
 #include <stdio.h>

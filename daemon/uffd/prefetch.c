@@ -11,7 +11,7 @@
  *
  * The unit's states are uffd/unit.c's.
  *
- * Not for: faults (uffd_serve.c), placing bytes (uffd_place.c).
+ * Not for: faults (serve.c), placing bytes (place.c).
  */
 #include <errno.h>
 #include <stdlib.h>

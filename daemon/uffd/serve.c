@@ -1,7 +1,7 @@
 /*
  * A lazy-restore session's fault thread: reads the VMM's userfaultfd
  * events and answers each page fault with the unit of the snapshot that
- * holds it (uffd_place.c), handles the VMM discarding memory
+ * holds it (place.c), handles the VMM discarding memory
  * (UFFD_EVENT_REMOVE, UNMAP), notices the VMM's exit through its pidfd,
  * and at the end stores the faulted order as the snapshot's working set
  * (GMEMFS_CTL_F_RECORD_WS) and lets go of everything.  It never waits for
@@ -14,7 +14,7 @@
  * counted (docs/lazy-restore.md says why).  At a stop, the rest of a
  * corrupt unit is poisoned the same way.
  *
- * Not for: placing bytes (uffd_place.c), prefetching (uffd_prefetch.c).
+ * Not for: placing bytes (place.c), prefetching (prefetch.c).
  */
 #include <errno.h>
 #include <fcntl.h>

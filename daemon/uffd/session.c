@@ -1,10 +1,10 @@
 /*
- * Lazy-restore sessions (see uffd_sess.h): making one from a request's
+ * Lazy-restore sessions (see session.h): making one from a request's
  * parts and checking its regions against the snapshot, the registry, the
  * figures SESSIONS reports, and the end of every session at unmount.
  *
- * Not for: serving faults (uffd_serve.c), placing memory (uffd_place.c),
- * prefetching (uffd_prefetch.c).
+ * Not for: serving faults (serve.c), placing memory (place.c),
+ * prefetching (prefetch.c).
  */
 #include <errno.h>
 #include <stdio.h>

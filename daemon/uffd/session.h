@@ -2,8 +2,8 @@
  * Lazy-restore sessions (docs/lazy-restore.md): one VMM's userfaultfd
  * served from one snapshot.  A session owns the uffd, the snapshot chain's
  * fds, the VMM's pidfd and, in shmem MINOR mode, the gmemfs file's backing
- * fd; a fault thread (uffd_serve.c) serves faults until the VMM exits, a
- * prefetch thread (uffd_prefetch.c) places the snapshot's stored working
+ * fd; a fault thread (serve.c) serves faults until the VMM exits, a
+ * prefetch thread (prefetch.c) places the snapshot's stored working
  * set meanwhile.  Both place memory a unit at a time: the snapshot chunk
  * (or a region's page, if larger) that holds the faulting address, so the
  * per-unit state (uffd/unit.h, which owns its transitions) is the only
@@ -13,8 +13,8 @@
  * the daemon stops and joins at unmount.  Lock order: gm_uffd_reg.lock,
  * then sess->lock; nothing else is taken under either.
  *
- * Not for: the handshakes (ctlcmd_lazy.c, uffd_fc.c), reading snapshots
- * (snapfmt.c).
+ * Not for: the handshakes (ctl/cmd_lazy.c, ctl/fc.c), reading snapshots
+ * (snap/format.c).
  */
 #ifndef GM_UFFD_SESS_H
 #define GM_UFFD_SESS_H
@@ -180,10 +180,10 @@ int gm_uffd_sessions_each(uid_t uid, int (*fn)(void *ctx, const struct gm_uffd_f
 /* At unmount: end every session, join and free it. */
 void gm_uffd_sessions_stop_all(void);
 
-/* uffd_serve.c */
+/* serve.c */
 void *gm_uffd_fault_main(void *arg);
 void gm_uffd_record_latency(struct gm_uffd_sess *s, uint64_t ns);
-/* uffd_prefetch.c */
+/* prefetch.c */
 void *gm_uffd_prefetch_main(void *arg);
 
 #endif
