@@ -161,7 +161,6 @@ void bench_obj_release(struct bench_obj *obj);
 long long bench_daemon_requests(const struct bench *b, const char *op);
 
 /* scenarios.c */
-double bench_now(void);
 int bench_measure_ceiling(struct bench *b, struct bench_sample *s);
 
 /* report.c */

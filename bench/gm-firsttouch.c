@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "gm-size.h"
 #include "gmemfs.h"
 
@@ -164,14 +165,6 @@ static int open_all(struct bench *b)
 	return check_same_object(b);
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 /* Empty the file through gmemfs, so every page is a first touch. */
 static int reset_file(struct bench *b)
 {
@@ -212,10 +205,10 @@ static double touch_pass(struct bench *b, enum alt a)
 		fprintf(stderr, "gm-firsttouch: mmap %s: %s\n", b->o.path[a], strerror(errno));
 		return -1;
 	}
-	t0 = now_ns();
+	t0 = (double)gm_mono_ns();
 	for (i = 0; i < npages; i++)
 		p[i * PAGE] = (uint8_t)(i | 1);
-	t1 = now_ns();
+	t1 = (double)gm_mono_ns();
 	munmap((void *)p, b->o.size);
 	if (check_populated(b, a) < 0)
 		return -1;

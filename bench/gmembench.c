@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/clock.h"
 #include "gm-size.h"
 
 #define DEFAULT_SIZE	(1ULL << 30)
@@ -165,7 +166,7 @@ static int setup(struct bench *b)
 	time_t now = time(NULL);
 	struct tm tm;
 
-	b->started = bench_now();
+	b->started = gm_mono_ns() / 1e9;
 	strftime(b->started_utc, sizeof(b->started_utc), "%Y-%m-%dT%H:%M:%SZ",
 		 gmtime_r(&now, &tm));
 	private_mounts(b);
@@ -208,7 +209,7 @@ static void cleanup(struct bench *b)
 static void progress(const struct bench *b, unsigned int done, unsigned int total,
 		     unsigned int sc, unsigned int r, unsigned int bk, int round_start)
 {
-	double el = bench_now() - b->started;
+	double el = gm_mono_ns() / 1e9 - b->started;
 
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "\r\033[K[%3u%%] %5.0fs  %-15s round %u/%u  %s", done * 100 / total,
@@ -315,7 +316,7 @@ int main(int argc, char **argv)
 		b.errors++;
 	b.daemon_rw_after[0] = bench_daemon_requests(&b, "read");
 	b.daemon_rw_after[1] = bench_daemon_requests(&b, "write");
-	b.finished = bench_now();
+	b.finished = gm_mono_ns() / 1e9;
 	cleanup(&b);
 	if (bench_stop) {
 		fprintf(stderr, "gmembench: interrupted by signal %d; cleaned up\n", (int)bench_stop);

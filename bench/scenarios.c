@@ -19,20 +19,13 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/clock.h"
 #include "gm-smaps.h"
 
 #define PAGE		4096ULL
 #define IO_CHUNK	(1ULL << 20)
 #define OPEN_ITERS	200
 #define GIB		(1024.0 * 1024.0 * 1024.0)
-
-double bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double gib_per_s(const struct bench *b, double secs)
 {
@@ -197,9 +190,9 @@ static int touch_sample(struct bench *b, struct bench_job *job, int refault)
 	}
 	if (!p)
 		goto out;
-	t0 = bench_now();
+	t0 = gm_mono_ns() / 1e9;
 	touch_pages(p, b->size, 2);
-	t1 = bench_now();
+	t1 = gm_mono_ns() / 1e9;
 	job->sample.huge = mapped_huge_bytes(p);
 	munmap(p, b->size);
 	job->sample.value = ns_per_page(b, t1 - t0);
@@ -223,7 +216,7 @@ static int measure_refault(struct bench *b, struct bench_job *job)
 static int guest_run(struct bench *b, struct bench_job *job, const struct bench_obj *obj,
 		     void *p)
 {
-	uint32_t seed = (uint32_t)(bench_now() * 1e6);
+	uint32_t seed = (uint32_t)(gm_mono_ns() / 1000);
 	struct gm_vmm_ram ram = {
 		.host = p, .size = b->size,
 		.gmem_fd = (job->bk->flags & BK_GUEST_MEMFD) ? obj->fd : -1,
@@ -304,9 +297,9 @@ static int measure_fallocate(struct bench *b, struct bench_job *job)
 		return err;
 	/* KEEP_SIZE: guest_memfd refuses any other mode; the size is set
 	 * already, so for the others it changes nothing. */
-	t0 = bench_now();
+	t0 = gm_mono_ns() / 1e9;
 	err = fallocate(obj.fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)b->size) < 0 ? -errno : 0;
-	t1 = bench_now();
+	t1 = gm_mono_ns() / 1e9;
 	if (is_unsupported(err))
 		err = job_na(job, "fallocate", err);
 	else if (err)
@@ -366,9 +359,9 @@ static int timed_io(struct bench *b, struct bench_job *job, int write, int prefi
 		err = -EIO;
 		goto out_release;
 	}
-	t0 = bench_now();
+	t0 = gm_mono_ns() / 1e9;
 	err = io_pass(b, obj.fd, buf, write);
-	t1 = bench_now();
+	t1 = gm_mono_ns() / 1e9;
 	if (is_unsupported(err)) {
 		err = job_na(job, what, err);
 	} else if (err) {
@@ -412,10 +405,10 @@ static int measure_punch(struct bench *b, struct bench_job *job)
 		err = check_populated(b, job, &obj, 1);
 	if (err)
 		goto out;
-	t0 = bench_now();
+	t0 = gm_mono_ns() / 1e9;
 	err = fallocate(obj.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 			(off_t)b->size) < 0 ? -errno : 0;
-	t1 = bench_now();
+	t1 = gm_mono_ns() / 1e9;
 	if (is_unsupported(err))
 		err = job_na(job, "punch hole", err);
 	else if (err)
@@ -463,7 +456,7 @@ static int measure_open_mmap(struct bench *b, struct bench_job *job)
 		snprintf(path, sizeof(path), "%s", obj.path);
 	else
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", obj.fd);
-	t0 = bench_now();
+	t0 = gm_mono_ns() / 1e9;
 	for (i = 0; i < OPEN_ITERS && !err; i++) {
 		int fd = obj_reopen(b, job, &obj, path);
 		void *p;
@@ -479,7 +472,7 @@ static int measure_open_mmap(struct bench *b, struct bench_job *job)
 			munmap(p, b->size);
 		close(fd);
 	}
-	t1 = bench_now();
+	t1 = gm_mono_ns() / 1e9;
 	job->sample.value = (t1 - t0) * 1e6 / OPEN_ITERS;
 	job->sample.check = i;
 	bench_obj_release(&obj);
@@ -493,9 +486,9 @@ int bench_measure_ceiling(struct bench *b, struct bench_sample *s)
 	static unsigned char v;
 	double t0, t1;
 
-	t0 = bench_now();
+	t0 = gm_mono_ns() / 1e9;
 	memset(b->ceiling_buf, ++v, b->size);
-	t1 = bench_now();
+	t1 = gm_mono_ns() / 1e9;
 	s->value = gib_per_s(b, t1 - t0);
 	s->check = (long long)b->size;
 	return 0;

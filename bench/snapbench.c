@@ -40,6 +40,7 @@
 #include "gmemfs_client.h"
 #include "gmemfs_snap.h"
 #include "gm-size.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "snapbench.h"
 #include "vmm.h"
@@ -328,7 +329,7 @@ static void round_prov(struct sb_run *run, int i)
 	int err, fd;
 
 	snap_paths(run, p->name, img, idx);
-	t0 = sb_now_ns();
+	t0 = (double)gm_mono_ns();
 	err = gmemfs_ctl_snapshot(ctl, p->rel, img, NULL, NULL, NULL, &st);
 	if (err) {
 		fail(&series[S_SNAP0 + i], "snapshot: %s (%s)", strerror(-err),
@@ -336,21 +337,21 @@ static void round_prov(struct sb_run *run, int i)
 		run->errors++;
 		return;
 	}
-	add(&series[S_SNAP0 + i], run->size / GiB / ((sb_now_ns() - t0) / 1e9), (long long)st.bytes);
+	add(&series[S_SNAP0 + i], run->size / GiB / (((double)gm_mono_ns() - t0) / 1e9), (long long)st.bytes);
 	fd = make_file(run, p, "restored", 0, full, rel);
 	if (fd < 0) {
 		na(&series[S_REST0 + i], "create: %s", strerror(-fd));
 		return;
 	}
 	close(fd);
-	t0 = sb_now_ns();
+	t0 = (double)gm_mono_ns();
 	err = gmemfs_ctl_restore(ctl, img, rel, NULL, NULL, &st);
 	if (err) {
 		fail(&series[S_REST0 + i], "restore: %s (%s)", strerror(-err),
 		     gmemfs_ctl_reason(ctl));
 		run->errors++;
 	} else {
-		add(&series[S_REST0 + i], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
+		add(&series[S_REST0 + i], run->size / GiB / (((double)gm_mono_ns() - t0) / 1e9),
 		    (long long)st.bytes);
 	}
 	unlink(full);
@@ -363,7 +364,7 @@ static int round_plain(struct sb_run *run)
 {
 	char img[PATH_MAX], idx[PATH_MAX];
 	const unsigned char *mem = provs[0].mem;
-	double t0 = sb_now_ns();
+	double t0 = (double)gm_mono_ns();
 	int fd, mfd, err = 0;
 	void *dst;
 
@@ -380,13 +381,13 @@ static int round_plain(struct sb_run *run)
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (!err)
-		add(&series[S_SNAP_WRITE], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
+		add(&series[S_SNAP_WRITE], run->size / GiB / (((double)gm_mono_ns() - t0) / 1e9),
 		    (long long)run->size);
 	mfd = memfd_create("snapbench-read", MFD_CLOEXEC);
 	if (!err && (mfd < 0 || ftruncate(mfd, (off_t)run->size) < 0))
 		err = -errno;
 	dst = err ? MAP_FAILED : mmap(NULL, run->size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	t0 = sb_now_ns();
+	t0 = (double)gm_mono_ns();
 	for (uint64_t off = 0; dst != MAP_FAILED && off < run->size && !err;) {
 		ssize_t n = pread(fd, (char *)dst + off, run->size - off, (off_t)off);
 
@@ -394,7 +395,7 @@ static int round_plain(struct sb_run *run)
 		off += n > 0 ? (uint64_t)n : 0;
 	}
 	if (!err && dst != MAP_FAILED)
-		add(&series[S_REST_READ], run->size / GiB / ((sb_now_ns() - t0) / 1e9),
+		add(&series[S_REST_READ], run->size / GiB / (((double)gm_mono_ns() - t0) / 1e9),
 		    (long long)run->size);
 	if (dst != MAP_FAILED)
 		munmap(dst, run->size);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "gmemfs_client.h"
 #include "gmemfs_ctl.h"
 #include "gmemfs_snap.h"
@@ -33,14 +34,6 @@
 #include "vmm.h"
 
 #define SB_CHILD_TIMEOUT_MS	(300 * 1000)
-
-double sb_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 static int child_fail(struct sb_child_result *res, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -183,10 +176,10 @@ static int time_faults(const struct sb_run *run, const unsigned char *mem,
 	if (!lat)
 		return child_fail(res, -ENOMEM, "no memory for %llu samples", (unsigned long long)n);
 	for (uint64_t i = 0; i < n; i++) {
-		double t0 = sb_now_ns();
+		double t0 = (double)gm_mono_ns();
 		uint32_t w = *(const volatile uint32_t *)(mem + i * run->chunk);
 
-		lat[i] = sb_now_ns() - t0;
+		lat[i] = (double)gm_mono_ns() - t0;
 		if (w != gm_vmm_pattern(run->seed, (uint32_t)(i * pages_per_chunk))) {
 			free(lat);
 			return child_fail(res, -EIO, "chunk %llu holds %#x, not the pattern",
@@ -215,7 +208,7 @@ static int guest_ws(const struct sb_run *run, void *mem, double t0, struct sb_ch
 	err = gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ mem, run->size, -1, 0 });
 	if (!err)
 		err = gm_vmm_check(&vm, run->seed, run->ws_first, 1, run->ws_pages, &ns, &checked);
-	res->ns = sb_now_ns() - t0;
+	res->ns = (double)gm_mono_ns() - t0;
 	res->checked = checked;
 	if (err)
 		child_fail(res, err, "guest: %s", vm.err);
@@ -233,7 +226,7 @@ static void child_main(const struct sb_run *run, enum sb_child_mode mode,
 		[SB_WS_PREFETCH] = 0,
 	};
 	bool file = mode == SB_FAULTS_FILE || mode == SB_WS_FILE;
-	double t0 = sb_now_ns();
+	double t0 = (double)gm_mono_ns();
 	void *mem = mode == SB_FAULTS_INPROC ? bare_ram(run, res) :
 		    file ? file_ram(run, res) : uffd_ram(run, flags[mode], res);
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "kvm_compat.h"
 #include "vmm.h"
 
@@ -386,14 +387,6 @@ static int unexpected_exit(struct gm_vmm *vm)
 	}
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static int arm_timer(struct gm_vmm *vm, timer_t *timer)
 {
 	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGRTMIN };
@@ -454,9 +447,9 @@ static int run_guest(struct gm_vmm *vm, struct kvm_regs *regs, uint64_t *ns)
 	err = arm_timer(vm, &timer);
 	if (err)
 		return err;
-	t0 = now_ns();
+	t0 = gm_mono_ns();
 	err = run_to_halt(vm, timer);
-	t1 = now_ns();
+	t1 = gm_mono_ns();
 	timer_delete(timer);
 	if (err)
 		return err;

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "common/chan.h"
+#include "common/clock.h"
 #include "gmemfs_client.h"
 #include "kvm_compat.h"
 
@@ -259,33 +260,25 @@ static int cmd_simple(struct gmemfs_ctl *c, const char *cmd, int argc, char **ar
 
 int gm_ctl_hostile(const char *sock, const char *file);
 
-static double now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
 static int cmd_bench(struct gmemfs_ctl *c, const char *path, int n)
 {
 	struct gmemfs_ctl_stat st;
 	double t0, t1, t2;
 	int fd;
 
-	t0 = now_us();
+	t0 = gm_mono_ns() / 1e3;
 	for (int i = 0; i < n; i++) {
 		if (gmemfs_ctl_info(c, path, &st))
 			return refused(c, -EIO);
 	}
-	t1 = now_us();
+	t1 = gm_mono_ns() / 1e3;
 	for (int i = 0; i < n; i++) {
 		fd = gmemfs_ctl_open(c, path, &st);
 		if (fd < 0)
 			return refused(c, fd);
 		close(fd);
 	}
-	t2 = now_us();
+	t2 = gm_mono_ns() / 1e3;
 	printf("info %.1f us, open (with fd) %.1f us per request, %d each\n",
 	       (t1 - t0) / n, (t2 - t1) / n, n);
 	return 0;

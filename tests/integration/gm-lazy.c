@@ -61,6 +61,7 @@
 
 #include <gmemfs_client.h>
 
+#include "common/clock.h"
 #include "uffd_compat.h"
 #include "vmm.h"
 
@@ -83,14 +84,6 @@ static void report(bool ok, const char *what, const char *detail)
 	printf("%s - %s%s%s\n", ok ? "ok" : "FAIL", what, detail ? ": " : "", detail ? detail : "");
 	fflush(stdout);
 	failures += !ok;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* The byte at offset i of DATA page p. */
@@ -345,7 +338,7 @@ static void restore_run(const char *mnt, const struct restore_opts *o, struct gm
 
 	if (o->wait_ms)
 		nanosleep(&w, NULL);
-	t0 = now_ns();
+	t0 = gm_mono_ns();
 	if (o->stall) {
 		sigset_t usr1;
 		int sig;
@@ -358,11 +351,11 @@ static void restore_run(const char *mnt, const struct restore_opts *o, struct gm
 		printf("stalled\n");
 		fflush(stdout);
 		sigwait(&usr1, &sig);
-		t0 = now_ns();
+		t0 = gm_mono_ns();
 	}
 	guest_check_range(vm, seed, 0, upto, &ns);
 	printf("# restore: guest checked %llu pages in %llu us (%llu ns/page in the guest)\n",
-	       (unsigned long long)upto, (unsigned long long)(now_ns() - t0) / 1000,
+	       (unsigned long long)upto, (unsigned long long)(gm_mono_ns() - t0) / 1000,
 	       (unsigned long long)(ns / upto));
 	if (!o->first)
 		host_check(host, seed, npages);

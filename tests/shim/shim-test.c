@@ -41,6 +41,7 @@
 #include "gmemfs.h"
 #include "gmemfs_client.h"
 #include "gmemfs_nl.h"
+#include "common/clock.h"
 #include "common/shim_nl.h"
 
 #define PG		4096UL
@@ -62,14 +63,6 @@
 	      strerror(got_ < 0 ? -got_ : got_), (want),		\
 	      strerror((want) < 0 ? -(want) : (want)));			\
 } while (0)
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 #define ROUNDS	5
 
@@ -95,10 +88,10 @@ static double refault_ns(int fd, size_t npages)
 	double t0;
 
 	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
-	t0 = now_ns();
+	t0 = (double)gm_mono_ns();
 	for (size_t i = 0; i < npages; i++)
 		touch_byte(p + i * PG);
-	t0 = (now_ns() - t0) / npages;
+	t0 = ((double)gm_mono_ns() - t0) / npages;
 	munmap(p, npages * PG);
 	return t0;
 }
@@ -476,10 +469,10 @@ static void t_fastpath(void)
 
 	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
 	p = map(fd, size);
-	t0 = now_ns();
+	t0 = (double)gm_mono_ns();
 	for (size_t i = 0; i < npages; i++)
 		p[i * PG] = pattern(i);
-	first = (now_ns() - t0) / npages;
+	first = ((double)gm_mono_ns() - t0) / npages;
 
 	/* Auto mode: allocations reported, in batches, after one notice. */
 	CHECK(notices(nl, 1000) >= 1, "no NOTIFY for the allocations");
@@ -544,10 +537,10 @@ static double pipe_round_trip_ns(void)
 
 	CHECK(pipe(fds) == 0 && pipe(fds + 2) == 0, "pipe");
 	CHECK(pthread_create(&t, NULL, echo, fds) == 0, "thread");
-	t0 = now_ns();
+	t0 = (double)gm_mono_ns();
 	for (int i = 0; i < 200; i++)
 		CHECK(write(fds[1], &c, 1) == 1 && read(fds[2], &c, 1) == 1, "ping");
-	t0 = (now_ns() - t0) / 200;
+	t0 = ((double)gm_mono_ns() - t0) / 200;
 	c = 0;
 	CHECK(write(fds[1], &c, 1) == 1, "stop");
 	pthread_join(t, NULL);
@@ -572,10 +565,10 @@ static void t_ask(void)
 	for (int r = 0; r < ROUNDS; r++) {
 		size_t first = r * (npages - 8) / ROUNDS, end = (r + 1) * (npages - 8) / ROUNDS;
 
-		t0 = now_ns();
+		t0 = (double)gm_mono_ns();
 		for (size_t i = first; i < end; i++)
 			CHECK(p[i * PG] == (char)pattern(i), "page %zu: %#x", i, p[i * PG]);
-		rt[r] = (now_ns() - t0) / (end - first);
+		rt[r] = ((double)gm_mono_ns() - t0) / (end - first);
 	}
 	CHECK(s.faults == (int)(npages - 8), "%d FAULT events", s.faults);
 	/* Present now: no more round trips. */
@@ -626,10 +619,10 @@ static void t_ask_refused(void)
 	set_param("ask_timeout_ms", 300);
 	s = (struct server){ 0 };
 	server_start(&s, nl, SERVE_IGNORE);
-	t0 = now_ns();
+	t0 = (double)gm_mono_ns();
 	st = in_child(touch_byte, p + PG, 10000);
 	CHECK_SIGBUS(st);
-	CHECK(now_ns() - t0 >= 290e6, "SIGBUS before the timeout");
+	CHECK((double)gm_mono_ns() - t0 >= 290e6, "SIGBUS before the timeout");
 	set_param("ask_timeout_ms", 10000);
 
 	/* Killable: SIGKILL ends a fault that waits for the daemon.  Counted
@@ -642,8 +635,8 @@ static void t_ask_refused(void)
 		touch_byte(p + 2 * PG);
 		_exit(0);
 	}
-	t0 = now_ns();
-	while (s.faults == before && now_ns() - t0 < 20e9)
+	t0 = (double)gm_mono_ns();
+	while (s.faults == before && (double)gm_mono_ns() - t0 < 20e9)
 		sched_yield();	/* the server counts the FAULT it ignores */
 	CHECK(s.faults > before, "the child's fault never reached the daemon");
 	kill(pid, SIGKILL);
@@ -796,7 +789,7 @@ struct stress {
 
 static bool stress_on(struct stress *st)
 {
-	return now_ns() < st->end && !st->bad;
+	return (double)gm_mono_ns() < st->end && !st->bad;
 }
 
 /* Pages 0..31 stay shared: write and read them through the mapping. */
@@ -885,7 +878,7 @@ static void t_stress(void)
 	st.p = map(st.fd, STRESS_PAGES * PG);
 	st.ask_p = map(st.ask_fd, STRESS_PAGES * PG);
 	server_start(&s, nl, SERVE_DATA);
-	st.end = now_ns() + STRESS_SECONDS * 1e9;
+	st.end = (double)gm_mono_ns() + STRESS_SECONDS * 1e9;
 	for (int i = 0; i < 4; i++)
 		CHECK(pthread_create(&t[i], NULL, fns[i], &st) == 0, "thread");
 	for (int i = 0; i < 4; i++)
@@ -1056,11 +1049,11 @@ static void t_limit(void)
 
 	/* What the rebalancer pays per change (it may change it every 10 ms). */
 	for (int r = 0; r < ROUNDS; r++) {
-		double t0 = now_ns();
+		double t0 = (double)gm_mono_ns();
 
 		for (int i = 0; i < 100; i++)
 			CHECK_ERR(shim_nl_set_limit(nl, held0 + 1000 + (i & 1)), 0);
-		cost[r] = (now_ns() - t0) / 100;
+		cost[r] = ((double)gm_mono_ns() - t0) / 100;
 	}
 	printf("figure: SET_LIMIT, one request and its ack: %.1f us\n", median(cost) / 1e3);
 	CHECK_ERR(shim_nl_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
@@ -1101,10 +1094,10 @@ static void t_daemon_death(void)
 	CHECK(recvmsg(sv[0], &mh, 0) == 1, "recvmsg");
 	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
 	p = map(fd, 4 * PG);
-	t0 = now_ns();
+	t0 = (double)gm_mono_ns();
 	st = in_child(touch_byte, p, 8000);
 	CHECK_SIGBUS(st);
-	CHECK(now_ns() - t0 < 5e9, "SIGBUS only after %.1f s", (now_ns() - t0) / 1e9);
+	CHECK((double)gm_mono_ns() - t0 < 5e9, "SIGBUS only after %.1f s", ((double)gm_mono_ns() - t0) / 1e9);
 	st = wait_exit(d, 8000);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon status %#x", st);
 	/* The file outlives its daemon; ask faults fail at once. */
@@ -1146,7 +1139,7 @@ static long long shim_used(void)
 /* Poll the figure until cond(used, want) or ms pass. */
 static long long shim_used_wait(long long want, bool at_least, int ms)
 {
-	double deadline = now_ns() + ms * 1e6;
+	double deadline = (double)gm_mono_ns() + ms * 1e6;
 	long long used;
 
 	do {
@@ -1154,7 +1147,7 @@ static long long shim_used_wait(long long want, bool at_least, int ms)
 		if (at_least ? used >= want : used == want)
 			break;
 		usleep(2000);	/* a figure: nothing to poll() on */
-	} while (now_ns() < deadline);
+	} while ((double)gm_mono_ns() < deadline);
 	return used;
 }
 
@@ -1190,9 +1183,9 @@ static pid_t gmemfsd_start(const char *pool_opt, const char *test)
 	mounts[0].fd = open("/proc/self/mountinfo", O_RDONLY);
 	mounts[1].fd = pidfd_of(d);
 	CHECK(mounts[0].fd >= 0, "mountinfo");
-	deadline = now_ns() + 20e9;
+	deadline = (double)gm_mono_ns() + 20e9;
 	while (statfs(GM_MNT, &sfs) != 0 || sfs.f_type != FUSE_MAGIC) {
-		int left = (int)((deadline - now_ns()) / 1e6);
+		int left = (int)((deadline - (double)gm_mono_ns()) / 1e6);
 
 		if (left <= 0 || poll(mounts, 2, left) < 0 || mounts[1].revents) {
 			kill(d, SIGKILL);
@@ -1397,8 +1390,8 @@ static void t_unload(void)
 	CHECK(p[0] == 1, "mapping after close");
 	munmap(p, size);
 	/* The pages go with the last reference (vmstat counters lag a bit). */
-	deadline = now_ns() + 3e9;
-	while ((after = unevictable_kib()) - before > 1024 && now_ns() < deadline)
+	deadline = (double)gm_mono_ns() + 3e9;
+	while ((after = unevictable_kib()) - before > 1024 && (double)gm_mono_ns() < deadline)
 		usleep(10000);	/* per-cpu vmstat deltas fold in on a timer */
 	CHECK(after - before <= 1024, "Unevictable %lld -> %lld -> %lld kB: pages leaked",
 	      before, during, after);
