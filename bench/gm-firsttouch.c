@@ -34,6 +34,7 @@
 
 #include "common/clock.h"
 #include "gm-size.h"
+#include "gm-test-util.h"
 #include "gmemfs.h"
 
 #define PAGE		4096UL
@@ -234,21 +235,13 @@ static int run_rounds(struct bench *b)
 	return 0;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, c = *(const double *)y;
-
-	return (a > c) - (a < c);
-}
-
 static double summarize(struct bench *b, enum alt a)
 {
 	double v[MAX_ROUNDS], med;
 	unsigned int n = b->o.rounds;
 
 	memcpy(v, b->ns[a], n * sizeof(double));
-	qsort(v, n, sizeof(double), cmp_double);
-	med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	med = gm_median_sort(v, n);
 	printf("%s: median %.1f ns/page (min %.1f, max %.1f, %u rounds)\n",
 	       alt_name[a], med, v[0], v[n - 1], n);
 	return med;

@@ -16,15 +16,9 @@
 
 #include "bench.h"
 #include "common/json.h"
+#include "gm-test-util.h"
 
 #define BEHIND	0.95	/* a ratio below this is "more than 5% behind" */
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, c = *(const double *)y;
-
-	return (a > c) - (a < c);
-}
 
 struct bench_stat bench_stat_of(const struct bench_sample *s, unsigned int n)
 {
@@ -36,8 +30,7 @@ struct bench_stat bench_stat_of(const struct bench_sample *s, unsigned int n)
 		return st;
 	for (i = 0; i < n; i++)
 		v[i] = s[i].value;
-	qsort(v, n, sizeof(double), cmp_double);
-	st.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	st.median = gm_median_sort(v, n);
 	st.min = v[0];
 	st.max = v[n - 1];
 	return st;

@@ -40,6 +40,7 @@
 #include "gmemfs_client.h"
 #include "gmemfs_snap.h"
 #include "gm-size.h"
+#include "gm-test-util.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "snapbench.h"
@@ -513,15 +514,15 @@ static void run_rounds(struct sb_run *run)
 
 static double median(const struct sb_series *s, double *min, double *max)
 {
-	double v[SB_MAX_ROUNDS];
+	double v[SB_MAX_ROUNDS], med;
 
 	if (!s->n)
 		return NAN;
 	memcpy(v, s->v, s->n * sizeof(v[0]));
-	qsort(v, s->n, sizeof(v[0]), sb_cmp_double);
+	med = gm_median_sort(v, s->n);
 	*min = v[0];
 	*max = v[s->n - 1];
-	return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
+	return med;
 }
 
 static void print_row(int s, int base)

@@ -70,7 +70,4 @@ int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, struct sb_ch
 /* Wait (bounded) until the snapshot's index holds a working set. */
 int sb_wait_ws(const struct sb_run *run, unsigned int timeout_ms);
 
-/* qsort's comparison of doubles, ascending. */
-int sb_cmp_double(const void *a, const void *b);
-
 #endif

@@ -30,6 +30,7 @@
 #include "gmemfs_client.h"
 #include "gmemfs_ctl.h"
 #include "gmemfs_snap.h"
+#include "gm-test-util.h"
 #include "snapbench.h"
 #include "vmm.h"
 
@@ -158,13 +159,6 @@ static void *file_ram(const struct sb_run *run, struct sb_child_result *res)
 	return mem;
 }
 
-int sb_cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Read the first word of every chunk, timing each read: each is one fault
  * (the rest of a chunk arrives with it). */
 static int time_faults(const struct sb_run *run, const unsigned char *mem,
@@ -187,7 +181,7 @@ static int time_faults(const struct sb_run *run, const unsigned char *mem,
 		}
 		res->checked++;
 	}
-	qsort(lat, n, sizeof(*lat), sb_cmp_double);
+	qsort(lat, n, sizeof(*lat), gm_cmp_double);
 	res->faults = n;
 	res->p50_ns = lat[n / 2];
 	res->p99_ns = lat[n * 99 / 100];

@@ -41,23 +41,16 @@
 #include <gmemfs_client.h>
 
 #include "gm-smaps.h"
+#include "gm-test-util.h"
 #include "vmm.h"
 
 #define MiB		(1024ULL * 1024)
 #define MAX_ROUNDS	99
 #define MAX_MIB		1024
 
-static int failures;
 static uint64_t ram_size = 16 * MiB;
 
-static void report(bool ok, const char *what, const char *detail)
-{
-	printf("%s - %s%s%s\n", ok ? "ok" : "FAIL", what, detail ? ": " : "", detail ? detail : "");
-	fflush(stdout);
-	failures += !ok;
-}
-
-/* report() a step that returned 0 or -errno; the daemon's reason, if the
+/* gm_test_report() a step that returned 0 or -errno; the daemon's reason, if the
  * control socket refused it. */
 static void report_err(const char *what, int err, struct gmemfs_ctl *c)
 {
@@ -65,7 +58,7 @@ static void report_err(const char *what, int err, struct gmemfs_ctl *c)
 
 	snprintf(msg, sizeof(msg), "%s%s%s", strerror(-err),
 		 c && gmemfs_ctl_reason(c)[0] ? ": " : "", c ? gmemfs_ctl_reason(c) : "");
-	report(!err, what, err ? msg : NULL);
+	gm_test_report(!err, what, err ? msg : NULL);
 }
 
 /* One backing under test: its mapping and, for guest_memfd, its fd. */
@@ -135,7 +128,7 @@ static int guest_round(struct gm_vmm *vm, struct ram *r, uint32_t seed, uint64_t
 		err = gm_vmm_touch(vm, seed, ns);
 	if (err) {
 		snprintf(msg, sizeof(msg), "%s (%s)", vm->err, strerror(-err));
-		report(false, r->name, msg);
+		gm_test_report(false, r->name, msg);
 		return err;
 	}
 	err = gm_vmm_verify(r->host, ram_size, seed, &bad);
@@ -145,7 +138,7 @@ static int guest_round(struct gm_vmm *vm, struct ram *r, uint32_t seed, uint64_t
 	if (err) {
 		snprintf(msg, sizeof(msg), "page %llu does not hold the guest's word",
 			 (unsigned long long)bad);
-		report(false, r->name, msg);
+		gm_test_report(false, r->name, msg);
 	}
 	return err;
 }
@@ -275,27 +268,27 @@ static void run_guests(struct gm_vmm *vm, struct gmemfs_ctl *c, struct ram *rams
 
 	report_err("shmem file made and mapped through the mount", err, NULL);
 	if (!err && !guest_round(vm, &rams[0], 0xa, NULL))
-		report(true, "shmem: the guest's word in every page, read back through the mount",
-		       NULL);
+		gm_test_report(true, "shmem: the guest's word in every page, read back through the mount",
+			       NULL);
 
 	err = setup_hugetlb(&rams[1], c, mnt);
 	report_err("hugetlb-2m file made through the mount, its fd from the control socket",
 		   err, c);
 	if (!err && !guest_round(vm, &rams[1], 0xb, NULL))
-		report(true, "hugetlb: the guest's word in every page, read back through the mount",
-		       NULL);
+		gm_test_report(true, "hugetlb: the guest's word in every page, read back through the mount",
+			       NULL);
 	if (!err) {
 		long kb = gm_smaps_kb(rams[1].host, "KernelPageSize");
 
 		snprintf(msg, sizeof(msg), "KernelPageSize %ld kB", kb);
-		report(kb == 2048, "hugetlb: the socket's fd maps 2 MiB pages", msg);
+		gm_test_report(kb == 2048, "hugetlb: the socket's fd maps 2 MiB pages", msg);
 	}
 
 	err = setup_gmem(&rams[2], c, mnt, vm->vm_fd);
 	report_err("kvm-gmem file attached to the guest's VM over the control socket", err, c);
 	if (!err && !guest_round(vm, &rams[2], 0xc, NULL))
-		report(true, "kvm-gmem: the guest's word in every page, read back through the mount",
-		       NULL);
+		gm_test_report(true, "kvm-gmem: the guest's word in every page, read back through the mount",
+			       NULL);
 }
 
 int main(int argc, char **argv)
@@ -325,11 +318,11 @@ int main(int argc, char **argv)
 	if (err)
 		return 1;
 	err = gm_vmm_open(&vm, -1);
-	report(!err, "a KVM VM with one vCPU", err ? vm.err : NULL);
+	gm_test_report(!err, "a KVM VM with one vCPU", err ? vm.err : NULL);
 	if (err)
 		goto out_ctl;
 	run_guests(&vm, c, rams, argv[1]);
-	if (rounds && !failures) {
+	if (rounds && !gm_test_failures) {
 		err = setup_kernel_gmem(&rams[n], &vm);
 		report_err("in-kernel guest_memfd for comparison", err, NULL);
 		n++;
@@ -340,5 +333,5 @@ int main(int argc, char **argv)
 	gm_vmm_close(&vm);
 out_ctl:
 	gmemfs_ctl_close(c);
-	return failures ? 1 : 0;
+	return gm_test_failures ? 1 : 0;
 }

@@ -62,6 +62,7 @@
 #include <gmemfs_client.h>
 
 #include "common/clock.h"
+#include "gm-test-util.h"
 #include "uffd_compat.h"
 #include "vmm.h"
 
@@ -76,15 +77,6 @@
 #define RM_FIRST	100
 #define RM_N		32
 #define FC_ALIGN	(64ULL << 10)
-
-static int failures;
-
-static void report(bool ok, const char *what, const char *detail)
-{
-	printf("%s - %s%s%s\n", ok ? "ok" : "FAIL", what, detail ? ": " : "", detail ? detail : "");
-	fflush(stdout);
-	failures += !ok;
-}
 
 /* The byte at offset i of DATA page p. */
 static uint8_t data_byte(uint32_t seed, uint64_t p, uint64_t i)
@@ -110,18 +102,18 @@ static int cmd_source(char **argv)
 	snprintf(path, sizeof(path), "%s/%s", mnt, argv[1]);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || ftruncate(fd, size)) {
-		report(false, "source file created", strerror(errno));
+		gm_test_report(false, "source file created", strerror(errno));
 		return 1;
 	}
 	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (host == MAP_FAILED || gm_vmm_open(&vm, -1)) {
-		report(false, "source VMM set up", strerror(errno));
+		gm_test_report(false, "source VMM set up", strerror(errno));
 		return 1;
 	}
 	err = gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, size, -1, 0 });
 	if (!err)
 		err = gm_vmm_touch(&vm, seed, NULL);
-	report(!err, "VMM 1's guest wrote the pattern to every page of the mount file", vm.err);
+	gm_test_report(!err, "VMM 1's guest wrote the pattern to every page of the mount file", vm.err);
 	for (uint64_t p = DATA_FIRST; p < DATA_FIRST + DATA_N; p++)
 		for (uint64_t i = 4; i < PG; i++)
 			host[p * PG + i] = data_byte(seed, p, i);
@@ -130,10 +122,10 @@ static int cmd_source(char **argv)
 	munmap(host, size);
 	err = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, HOLE_FIRST * PG,
 			HOLE_N * PG);
-	report(!err, "the host wrote full DATA pages and punched the HOLE pages",
-	       err ? strerror(errno) : NULL);
+	gm_test_report(!err, "the host wrote full DATA pages and punched the HOLE pages",
+		       err ? strerror(errno) : NULL);
 	close(fd);
-	return failures ? 1 : 0;
+	return gm_test_failures ? 1 : 0;
 }
 
 /* A uffd with features (those the kernel lacks dropped, POISON first). */
@@ -221,7 +213,7 @@ static void guest_check_range(struct gm_vmm *vm, uint32_t seed, uint64_t from, u
 		*ns += t;
 		snprintf(what, sizeof(what), "the guest reads the pattern on pages %llu-%llu",
 			 (unsigned long long)a, (unsigned long long)b - 1);
-		report(!err, what, err ? vm->err : NULL);
+		gm_test_report(!err, what, err ? vm->err : NULL);
 	}
 }
 
@@ -232,11 +224,11 @@ static void host_check(const uint8_t *host, uint32_t seed, uint64_t npages)
 	for (uint64_t p = DATA_FIRST; p < DATA_FIRST + DATA_N && p < npages; p++)
 		for (uint64_t i = 4; i < PG && ok; i++)
 			ok = host[p * PG + i] == data_byte(seed, p, i);
-	report(ok, "the host reads every byte of the DATA pages", NULL);
+	gm_test_report(ok, "the host reads every byte of the DATA pages", NULL);
 	ok = true;
 	for (uint64_t i = HOLE_FIRST * PG; i < (HOLE_FIRST + HOLE_N) * PG && ok; i++)
 		ok = host[i] == 0;
-	report(ok, "the host reads zeros in the HOLE pages", NULL);
+	gm_test_report(ok, "the host reads zeros in the HOLE pages", NULL);
 }
 
 /* --remove: discard a range the guest faulted and one nobody did. */
@@ -245,16 +237,16 @@ static void remove_check(uint8_t *host, uint64_t npages)
 	uint64_t late = npages - 40;
 	bool ok = true;
 
-	report(!madvise(host + RM_FIRST * PG, RM_N * PG, MADV_DONTNEED) &&
-	       !madvise(host + late * PG, 20 * PG, MADV_DONTNEED),
-	       "MADV_DONTNEED of a faulted range and an untouched one", NULL);
+	gm_test_report(!madvise(host + RM_FIRST * PG, RM_N * PG, MADV_DONTNEED) &&
+		       !madvise(host + late * PG, 20 * PG, MADV_DONTNEED),
+		       "MADV_DONTNEED of a faulted range and an untouched one", NULL);
 	for (uint64_t i = RM_FIRST * PG; i < (RM_FIRST + RM_N) * PG && ok; i++)
 		ok = host[i] == 0;
-	report(ok, "the discarded faulted pages read zero", NULL);
+	gm_test_report(ok, "the discarded faulted pages read zero", NULL);
 	ok = true;
 	for (uint64_t i = late * PG; i < (late + 20) * PG && ok; i++)
 		ok = host[i] == 0;
-	report(ok, "the discarded untouched pages read zero", NULL);
+	gm_test_report(ok, "the discarded untouched pages read zero", NULL);
 }
 
 /* The VMM's memory: anonymous, or the --shm file through the mount. */
@@ -298,15 +290,15 @@ static int restore_handshake(const char *mnt, const char *snap, const struct res
 	int uffd, err;
 
 	uffd = make_uffd(O_CLOEXEC, feat);
-	report(uffd >= 0, "a userfaultfd with EVENT_REMOVE, UNMAP and POISON",
-	       uffd < 0 ? strerror(-uffd) : NULL);
+	gm_test_report(uffd >= 0, "a userfaultfd with EVENT_REMOVE, UNMAP and POISON",
+		       uffd < 0 ? strerror(-uffd) : NULL);
 	if (uffd < 0)
 		return uffd;
 	err = uffd_register(uffd, host, size, UFFDIO_REGISTER_MODE_MISSING |
 			    (o->shm ? UFFDIO_REGISTER_MODE_MINOR : 0));
-	report(!err, o->shm ? "the mount file's mapping registered MISSING|MINOR" :
-	       o->hugetlb ? "the hugetlb file's mapping registered MISSING" :
-	       "anonymous memory registered MISSING", err ? strerror(-err) : NULL);
+	gm_test_report(!err, o->shm ? "the mount file's mapping registered MISSING|MINOR" :
+		       o->hugetlb ? "the hugetlb file's mapping registered MISSING" :
+		       "anonymous memory registered MISSING", err ? strerror(-err) : NULL);
 	if (!err)
 		err = gmemfs_ctl_connect_path(mnt, &c, NULL);
 	if (err)
@@ -421,9 +413,9 @@ static int corrupt_run(const char *mnt, const struct restore_opts *o, struct gm_
 		corrupt_stall(mnt, vm, npages, seed, id);
 	signal(SIGBUS, on_sigbus);
 	err = gm_vmm_check(vm, seed, DATA_FIRST, 1, 1, NULL, NULL);
-	report(err != 0, "the guest does not get the corrupt page's bytes", vm->err);
+	gm_test_report(err != 0, "the guest does not get the corrupt page's bytes", vm->err);
 	printf("# the host reads the corrupt page: %u\n", host[DATA_FIRST * PG + 100]);
-	report(false, "the VMM's access to the corrupt page got SIGBUS", "it read the page");
+	gm_test_report(false, "the VMM's access to the corrupt page got SIGBUS", "it read the page");
 	return 1;
 }
 
@@ -466,15 +458,15 @@ static int cmd_restore(int argc, char **argv)
 	host = restore_map(argv[0], &o, size);
 	if (host == MAP_FAILED || gm_vmm_open(&vm, -1) ||
 	    gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, size, -1, 0 })) {
-		report(false, "VMM 2 set up", strerror(errno));
+		gm_test_report(false, "VMM 2 set up", strerror(errno));
 		return 1;
 	}
 	err = restore_handshake(argv[0], argv[1], &o, host, size, &id);
 	if (o.extra) {
-		report(err == -ERANGE, "a region beyond the snapshot is refused (ERANGE)", NULL);
-		return failures ? 1 : 0;
+		gm_test_report(err == -ERANGE, "a region beyond the snapshot is refused (ERANGE)", NULL);
+		return gm_test_failures ? 1 : 0;
 	}
-	report(!err, "RESTORE_LAZY accepted the uffd", err ? strerror(-err) : NULL);
+	gm_test_report(!err, "RESTORE_LAZY accepted the uffd", err ? strerror(-err) : NULL);
 	if (err)
 		return 1;
 	if (o.expect_corrupt)
@@ -484,7 +476,7 @@ static int cmd_restore(int argc, char **argv)
 	gm_vmm_clear_ram(&vm);
 	gm_vmm_close(&vm);
 	munmap(host, size);
-	return failures ? 1 : 0;
+	return gm_test_failures ? 1 : 0;
 }
 
 /* Connect to the handler's socket, as Firecracker does. */
@@ -557,7 +549,7 @@ static int cmd_fc(char **argv)
 	uffd = make_uffd(O_CLOEXEC | O_NONBLOCK, UFFD_FEATURE_EVENT_REMOVE);
 	if (host == MAP_FAILED || uffd < 0 || gm_vmm_open(&vm, -1) ||
 	    gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ host, len, -1, 0 })) {
-		report(false, "Firecracker-like VMM set up", strerror(errno));
+		gm_test_report(false, "Firecracker-like VMM set up", strerror(errno));
 		return 1;
 	}
 	addr[0] = (uintptr_t)host;
@@ -568,8 +560,8 @@ static int cmd_fc(char **argv)
 	fc_json(json, sizeof(json), addr, sz, offs, 2);
 	sock = err ? err : fc_connect(argv[0]);
 	err = sock < 0 ? sock : fc_send(sock, json, &uffd, 1);
-	report(!err, "two regions registered, the JSON and the uffd sent in one sendmsg",
-	       err ? strerror(-err) : json);
+	gm_test_report(!err, "two regions registered, the JSON and the uffd sent in one sendmsg",
+		       err ? strerror(-err) : json);
 	if (err)
 		return 1;
 	close(sock);
@@ -581,12 +573,12 @@ static int cmd_fc(char **argv)
 		}
 		b = p < HOLE_FIRST ? HOLE_FIRST : end;
 		err = gm_vmm_check_at(&vm, seed, p - off / PG, p, 1, b - p, &ns, NULL);
-		report(!err, "the guest reads the pattern across both regions", err ? vm.err : NULL);
+		gm_test_report(!err, "the guest reads the pattern across both regions", err ? vm.err : NULL);
 	}
 	gm_vmm_clear_ram(&vm);
 	gm_vmm_close(&vm);
 	close(uffd);
-	return failures ? 1 : 0;
+	return gm_test_failures ? 1 : 0;
 }
 
 /* The daemon must close the connection without taking anything. */
@@ -614,9 +606,9 @@ static int cmd_fc_bad(char **argv)
 	err = fc_send(sock, json, fds, !strcmp(argv[0], "no-fd") ? 0 :
 		      !strcmp(argv[0], "two-fds") ? 2 : 1);
 	p = (struct pollfd){ .fd = sock, .events = POLLIN };
-	report(!err && poll(&p, 1, 10000) == 1 && read(sock, json, 1) == 0,
-	       "the daemon closed the connection", argv[0]);
-	return failures ? 1 : 0;
+	gm_test_report(!err && poll(&p, 1, 10000) == 1 && read(sock, json, 1) == 0,
+		       "the daemon closed the connection", argv[0]);
+	return gm_test_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
