@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
+#include "fixture.h"
 #include "meta/namespace.h"
 #include "meta/recover.h"
 #include "suites.h"
@@ -24,12 +25,6 @@ static char base[64];		/* per run; swept by the parent (teardown_run) */
 static char state[128];
 static struct gm_opts opts;
 static struct gm_fs fs;
-
-static void fs_up(void)
-{
-	memset(&fs, 0, sizeof(fs));
-	ck_assert_int_eq(gm_fs_setup(&fs, &opts), 0);
-}
 
 /* A failed test skips its (forked) teardown: the parent sweeps the base. */
 static void setup_run(void)
@@ -44,10 +39,8 @@ static void teardown_run(void)
 
 static void setup(void)
 {
-	ck_assert_int_eq(ck_tmpdir_sub(base, state, sizeof(state)), 0);
-	opts = (struct gm_opts){ .state_dir = state, .pool_bytes = 64ULL << 20,
-				 .pagesize = GM_PS_AUTO };
-	fs_up();
+	ck_fs_opts(base, state, sizeof(state), &opts, 64ULL << 20);
+	ck_fs_up(&fs, &opts);
 }
 
 static void teardown(void)
@@ -126,7 +119,7 @@ static char *dump(void)
 static void restart(void)
 {
 	gm_fs_teardown(&fs);
-	fs_up();
+	ck_fs_up(&fs, &opts);
 }
 
 START_TEST(test_replay_rebuilds_tree)

@@ -24,6 +24,7 @@
 
 #include "ck_tmpdir.h"
 #include "gm-smaps.h"
+#include "gm-test-util.h"
 #include "mem/pool.h"
 #include "suites.h"
 #include "../../uapi/gmemfs.h"
@@ -257,17 +258,6 @@ static void inst_dir(char *buf, size_t len, const char *state, const struct gm_p
 	snprintf(buf, len, "%s/%s", state, p->name);
 }
 
-static uint8_t pattern_byte(uint64_t off, uint8_t seed)
-{
-	return (uint8_t)(off * 7 + off / PAGE + seed);
-}
-
-static void fill_pattern(uint8_t *buf, uint64_t off, size_t len, uint8_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = pattern_byte(off + i, seed);
-}
-
 /* Write the pattern from offset 0 until len bytes or the first error;
  * returns bytes written and the error (0 if none). */
 static uint64_t write_pattern(int fd, uint64_t len, uint8_t seed, int *err)
@@ -280,7 +270,7 @@ static uint64_t write_pattern(int fd, uint64_t len, uint8_t seed, int *err)
 		size_t chunk = len - done < sizeof(buf) ? len - done : sizeof(buf);
 		ssize_t n;
 
-		fill_pattern(buf, done, chunk, seed);
+		gm_test_fill(buf, done, chunk, seed);
 		n = pwrite(fd, buf, chunk, (off_t)done);
 		if (n < 0) {
 			*err = errno;
@@ -299,7 +289,7 @@ static void assert_pattern(int fd, uint64_t len, uint8_t seed)
 		size_t chunk = len - off < sizeof(buf) ? len - off : sizeof(buf);
 
 		ck_assert_int_eq(pread(fd, buf, chunk, (off_t)off), (ssize_t)chunk);
-		fill_pattern(want, off, chunk, seed);
+		gm_test_fill(want, off, chunk, seed);
 		ck_assert_msg(memcmp(buf, want, chunk) == 0, "data differs near %" PRIu64, off);
 	}
 }

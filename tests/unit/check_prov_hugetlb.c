@@ -25,7 +25,9 @@
 
 #include "mem/backing.h"
 #include "ck_tmpdir.h"
+#include "fixture.h"
 #include "gm-smaps.h"
+#include "gm-test-util.h"
 #include "mem/handout.h"
 #include "meta/namespace.h"
 #include "meta/recover.h"
@@ -156,8 +158,7 @@ static void fs_start(struct gm_fs *fs, struct gm_opts *o, char *state, size_t le
 		ck_assert_int_eq(ck_tmpdir_sub(base, state, len), 0);
 	*o = (struct gm_opts){ .state_dir = state, .pool_bytes = pool, .pagesize = GM_PS_AUTO,
 			       .hugepages_2m = n2m, .hugepages_1g = n1g };
-	memset(fs, 0, sizeof(*fs));
-	ck_assert_int_eq(gm_fs_setup(fs, o), 0);
+	ck_fs_up(fs, o);
 	pending_path(pending, sizeof(pending));
 	f = fopen(pending, "we");
 	ck_assert_ptr_nonnull(f);
@@ -234,12 +235,6 @@ static long meminfo_kb(const char *key)
 	return v;
 }
 
-static void fill(uint8_t *buf, size_t len, uint8_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(i * 13 + i / 4096 + seed);
-}
-
 /* Write len pattern bytes at off through the daemon's write path and read
  * them back through its read path. */
 static void write_read_back(struct gm_fs *fs, struct gm_inode *inode, off_t off, size_t len,
@@ -248,7 +243,7 @@ static void write_read_back(struct gm_fs *fs, struct gm_inode *inode, off_t off,
 	uint8_t *w = malloc(len), *r = malloc(len);
 
 	ck_assert(w && r);
-	fill(w, len, seed);
+	gm_test_fill(w, 0, len, seed);
 	ck_assert_int_eq(gm_backing_write(fs, inode, w, len, off), (ssize_t)len);
 	ck_assert_int_eq(gm_backing_read(inode, r, len, off), (ssize_t)len);
 	ck_assert(memcmp(w, r, len) == 0);
@@ -323,7 +318,7 @@ START_TEST(test_file_gets_huge_pages_through_handout)
 	for (size_t i = 0; i < sizeof(buf); i++)
 		ck_assert_uint_eq(buf[i], 0x5a);
 	write_read_back(&fs, f, 3 * MiB + 100, 5000, 3);
-	fill(buf, 5000, 3);
+	gm_test_fill(buf, 0, 5000, 3);
 	ck_assert(memcmp(map + 3 * MiB + 100, buf, 5000) == 0);
 	munmap(map, 4 * MiB);
 	close(fd);
@@ -406,7 +401,7 @@ START_TEST(test_auto_by_size_and_restart)
 	gm_fs_put(&fs, big);
 	ck_assert_str_eq(prov_of(big), "hugetlb-2m");
 	uint8_t r[4096], w[4096];
-	fill(w, sizeof(w), 42);
+	gm_test_fill(w, 0, sizeof(w), 42);
 	ck_assert_int_eq(gm_backing_read(big, r, sizeof(r), 5 * MiB), sizeof(r));
 	ck_assert(memcmp(r, w, sizeof(r)) == 0);
 	ck_assert_int_eq(knob_read(KNOB_2M), before + 4);

@@ -23,6 +23,8 @@
 
 #include "mem/backing.h"
 #include "ck_tmpdir.h"
+#include "fixture.h"
+#include "gm-test-util.h"
 #include "mem/handout.h"
 #include "meta/namespace.h"
 #include "prov/kvm_gmem.h"
@@ -48,19 +50,10 @@ static void teardown_run(void)
 	ck_tmpdir_sweep(base);
 }
 
-static void fs_up(void)
-{
-	memset(&fs, 0, sizeof(fs));
-	ck_assert_int_eq(gm_fs_setup(&fs, &opts), 0);
-}
-
 static void setup(void)
 {
-	ck_assert_msg(base[0], "no scratch dir");
-	ck_assert_int_eq(ck_tmpdir_sub(base, state, sizeof(state)), 0);
-	opts = (struct gm_opts){ .state_dir = state, .pool_bytes = 64 * MiB,
-				 .pagesize = GM_PS_AUTO };
-	fs_up();
+	ck_fs_opts(base, state, sizeof(state), &opts, 64 * MiB);
+	ck_fs_up(&fs, &opts);
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	ck_assert_msg(kvm_fd >= 0, "/dev/kvm: %s (run through tools/test-vm/need.sh --kvm)",
 		      strerror(errno));
@@ -129,12 +122,6 @@ static struct gm_inode *mkgmem(const char *name, uint64_t size)
 	return inode;
 }
 
-static void fill(uint8_t *buf, size_t len, uint8_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(i * 31 + seed);
-}
-
 static int set_memslot(int vm, int gfd, uint64_t size, void *uaddr)
 {
 	struct kvm_userspace_memory_region2 r = {
@@ -173,7 +160,7 @@ START_TEST(test_attach_moves_staged_bytes)
 	struct stat st;
 
 	/* Before attach the bytes are staged in the file's tmpfs backing. */
-	fill(w, sizeof(w), 1);
+	gm_test_fill(w, 0, sizeof(w), 1);
 	ck_assert_int_eq(gm_backing_write(&fs, f, w, sizeof(w), 1 * MiB + 7), sizeof(w));
 	ck_assert_int_eq(gm_handout_open(&fs, f), -ENODEV);
 
@@ -188,12 +175,12 @@ START_TEST(test_attach_moves_staged_bytes)
 	ck_assert(memcmp(map + 1 * MiB + 7, w, sizeof(w)) == 0);
 
 	/* The client's writes come back through the daemon's read path ... */
-	fill(map + 3 * MiB, sizeof(w), 2);
+	gm_test_fill(map + 3 * MiB, 0, sizeof(w), 2);
 	ck_assert_int_eq(gm_backing_read(f, r, sizeof(r), 3 * MiB), sizeof(r));
-	fill(w, sizeof(w), 2);
+	gm_test_fill(w, 0, sizeof(w), 2);
 	ck_assert(memcmp(r, w, sizeof(r)) == 0);
 	/* ... and the daemon's writes land in the client's mapping. */
-	fill(w, sizeof(w), 3);
+	gm_test_fill(w, 0, sizeof(w), 3);
 	ck_assert_int_eq(gm_backing_write(&fs, f, w, sizeof(w), 5 * MiB), sizeof(w));
 	ck_assert(memcmp(map + 5 * MiB, w, sizeof(w)) == 0);
 	/* Holes read as zeros, without allocating. */
@@ -345,7 +332,7 @@ START_TEST(test_restart_detaches)
 	close(gfd);
 	close(vm);
 	gm_fs_teardown(&fs);
-	fs_up();
+	ck_fs_up(&fs, &opts);
 
 	f = gm_dentry_lookup(&fs.it, fs.root->ino, "ram");
 	ck_assert_ptr_nonnull(f);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "fixture.h"
 #include "snap/format.h"
 #include "suites.h"
 
@@ -24,19 +25,6 @@
 #define MEM	(16 * CHUNK)
 
 /* ---- Oracles written independently of snapfmt.c ---- */
-
-static uint32_t ref_crc32c(const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint32_t crc = 0xffffffff;
-
-	for (size_t i = 0; i < len; i++) {
-		crc ^= p[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc & 1) ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
-	}
-	return ~crc;
-}
 
 /* A layer as a test builds it: the memory it describes in full (mem),
  * the extents it lists, and the files. */
@@ -85,7 +73,7 @@ static void tl_extent(struct tlayer *t, uint64_t off, uint64_t len, uint32_t typ
 	if (type == GMEMFS_SNAP_EXT_DATA) {
 		for (uint64_t i = 0; i < len; i++)
 			t->img[off + i] = (uint8_t)(seed + i * 7 + (i >> 12));
-		e->crc = ref_crc32c(t->img + off, len);
+		e->crc = ck_ref_crc32c(t->img + off, len);
 		t->h.data_bytes += len;
 	}
 }
@@ -103,7 +91,7 @@ static void tl_write(struct tlayer *t)
 	memcpy(buf, &t->h, sizeof(t->h));
 	memcpy(buf + sizeof(t->h), t->ext, t->n * sizeof(t->ext[0]));
 	memcpy(buf + sizeof(t->h) + t->n * sizeof(t->ext[0]), t->ws, t->nws * 8);
-	crc = ref_crc32c(buf, len - 4);
+	crc = ck_ref_crc32c(buf, len - 4);
 	memcpy(buf + len - 4, &crc, 4);
 	ck_assert_int_eq(ftruncate(t->idx_fd, 0), 0);
 	ck_assert_int_eq(pwrite(t->idx_fd, buf, len, 0), (ssize_t)len);
@@ -193,13 +181,13 @@ START_TEST(test_crc32c_vectors)
 	/* Every alignment and tail length, both paths, against the oracle. */
 	for (size_t start = 0; start < 9; start++)
 		for (size_t len = 0; len < 40; len++) {
-			uint32_t want = ref_crc32c(buf + start, len);
+			uint32_t want = ck_ref_crc32c(buf + start, len);
 
 			ck_assert_uint_eq(gm_crc32c(0, buf + start, len), want);
 			ck_assert_uint_eq(gm_crc32c_table(0, buf + start, len), want);
 		}
-	ck_assert_uint_eq(gm_crc32c(0, buf + 3, 4096), ref_crc32c(buf + 3, 4096));
-	ck_assert_uint_eq(gm_crc32c_table(0, buf + 3, 4096), ref_crc32c(buf + 3, 4096));
+	ck_assert_uint_eq(gm_crc32c(0, buf + 3, 4096), ck_ref_crc32c(buf + 3, 4096));
+	ck_assert_uint_eq(gm_crc32c_table(0, buf + 3, 4096), ck_ref_crc32c(buf + 3, 4096));
 }
 END_TEST
 
