@@ -43,6 +43,7 @@
 #include "gmemfs_nl.h"
 #include "common/clock.h"
 #include "common/shim_nl.h"
+#include "gm-test-util.h"
 
 #define PG		4096UL
 #define TEST_SECONDS	60
@@ -64,22 +65,10 @@
 	      strerror((want) < 0 ? -(want) : (want)));			\
 } while (0)
 
+/* Timings are the median of ROUNDS figures: TCG timings are noisy. */
 #define ROUNDS	5
 
 static void touch_byte(void *p);
-
-/* The median of ROUNDS figures: TCG timings are noisy. */
-static double median(double v[ROUNDS])
-{
-	for (int i = 1; i < ROUNDS; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return v[ROUNDS / 2];
-}
 
 /* ns per page to read one byte of each page of a fresh mapping of fd. */
 static double refault_ns(int fd, size_t npages)
@@ -494,7 +483,7 @@ static void t_fastpath(void)
 		CHECK(p[i * PG] == (char)pattern(i), "page %zu", i);
 	for (int r = 0; r < ROUNDS; r++)
 		rounds[r] = refault_ns(fd, npages);
-	refault = median(rounds);
+	refault = gm_median_sort(rounds, ROUNDS);
 	CHECK(notices(nl, 100) == 0, "a NOTIFY for present pages");
 	CHECK_ERR(accept_all(nl, ev, 64), 0);
 
@@ -510,7 +499,7 @@ static void t_fastpath(void)
 	close(memfd);
 	printf("figure: present-page fault: shim %.0f ns/page, memfd %.0f ns/page; "
 	       "auto-mode first touch %.0f ns/page (%zu pages, median of %d)\n",
-	       refault, median(rounds), first, npages, ROUNDS);
+	       refault, gm_median_sort(rounds, ROUNDS), first, npages, ROUNDS);
 	munmap(p, size);
 	close(fd);
 	shim_nl_close(nl);
@@ -586,7 +575,7 @@ static void t_ask(void)
 	      p[(npages - 2) * PG + 10] == 'x', "pwrite data");
 	printf("figure: ask-mode fault round trip to the daemon %.0f ns/page (%zu pages, median of %d rounds); "
 	       "a pipe round trip between two threads %.0f ns\n",
-	       median(rt), npages - 8, ROUNDS, pipe_round_trip_ns());
+	       gm_median_sort(rt, ROUNDS), npages - 8, ROUNDS, pipe_round_trip_ns());
 	server_stop(&s);
 
 	/* Zero answers. */
@@ -1055,7 +1044,8 @@ static void t_limit(void)
 			CHECK_ERR(shim_nl_set_limit(nl, held0 + 1000 + (i & 1)), 0);
 		cost[r] = ((double)gm_mono_ns() - t0) / 100;
 	}
-	printf("figure: SET_LIMIT, one request and its ack: %.1f us\n", median(cost) / 1e3);
+	printf("figure: SET_LIMIT, one request and its ack: %.1f us\n",
+	       gm_median_sort(cost, ROUNDS) / 1e3);
 	CHECK_ERR(shim_nl_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
 	shim_nl_close(nl);
 }
