@@ -15,21 +15,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "gm-test-util.h"
 #include "vmm.h"
 
 #define SIZE	(8ULL << 20)
 #define GMEM_FLAGS (GM_VMM_GMEM_MMAP | GM_VMM_GMEM_INIT_SHARED)
 
-static int failures;
-
+/* A result, with the VMM's reason for a failure if it gave one. */
 static void check(int ok, const char *what, const struct gm_vmm *vm)
 {
-	printf("%s - %s\n", ok ? "ok" : "FAIL", what);
-	if (!ok) {
-		failures++;
-		if (vm && vm->err[0])
-			printf("#   %s\n", vm->err);
-	}
+	gm_test_report(ok, what, !ok && vm && vm->err[0] ? vm->err : NULL);
 }
 
 /* A fresh backing: a memfd, or a guest_memfd of vm; fd or -1. */
@@ -189,6 +184,6 @@ int main(void)
 	run_once(&vm, 0, 0x5eed0003);
 	run_once(&vm, 1, 0x5eed0004);
 	gm_vmm_close(&vm);
-	printf("%d failed\n", failures);
-	return failures ? 1 : 0;
+	printf("%d failed\n", gm_test_failures);
+	return gm_test_failures ? 1 : 0;
 }

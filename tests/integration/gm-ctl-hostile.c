@@ -14,13 +14,14 @@
 #include <unistd.h>
 
 #include "common/chan.h"
+#include "gm-test-util.h"
 
 struct raw {
 	unsigned char b[24576];
 	size_t len;
 };
 
-static int nfail, npass;
+static int npass;
 static uint32_t next_seq = 1;
 
 static void raw_hdr(struct raw *r, uint16_t type, uint16_t flags, uint32_t seq)
@@ -82,11 +83,8 @@ static int recv_reply(int s, uint32_t seq, struct gm_chan_msg *m, char *buf, siz
 
 static void result(bool ok, const char *name)
 {
-	printf("%s - %s\n", ok ? "ok" : "FAIL", name);
-	if (ok)
-		npass++;
-	else
-		nfail++;
+	gm_test_report(ok, name, NULL);
+	npass += ok;
 }
 
 /* A good request on the same connection still gets its answer. */
@@ -346,6 +344,6 @@ int gm_ctl_hostile(const char *sock, const char *file)
 	hostile_paths(s);
 	pipelined(s);
 	close(s);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail ? 1 : 0;
+	printf("%d passed, %d failed\n", npass, gm_test_failures);
+	return gm_test_failures ? 1 : 0;
 }
