@@ -123,8 +123,7 @@ static int open_gmemfs(struct bench *b)
 		return 0;
 	/* Only the shmem providers keep a backing file in the state dir, in
 	 * a directory named as the provider is. */
-	if (info.provider != GMEMFS_PROV_SHMEM_4K && info.provider != GMEMFS_PROV_SHMEM_THP &&
-	    info.provider != GMEMFS_PROV_SHMEM_ADVISE) {
+	if (!gmemfs_prov_is_shmem(info.provider)) {
 		fprintf(stderr, "gm-firsttouch: provider %s has no tmpfs backing\n",
 			gmemfs_prov_name(info.provider));
 		return -1;

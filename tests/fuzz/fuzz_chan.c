@@ -1,6 +1,6 @@
 /*
  * fuzz-chan: a deterministic mutation fuzzer for the control channel's
- * parsers (daemon/chan.c), self-contained so it runs with gcc in both of
+ * parsers (common/chan.c), self-contained so it runs with gcc in both of
  * `make check`'s builds: under ASan+UBSan any read outside the message
  * aborts it; in both, a message the parser accepts must satisfy what the
  * command handlers rely on, or it exits 1 printing the message in hex.

@@ -191,7 +191,7 @@ static void on_sigbus(int sig)
 	(void)sig;
 	if (write(1, msg, sizeof(msg) - 1) < 0)
 		_exit(3);
-	_exit(failures ? 1 : 0);	/* the checks before it count too */
+	_exit(gm_test_failures ? 1 : 0);	/* the checks before it count too */
 }
 
 /* The guest checks [from, to) pages, skipping the holes; host-side checks
@@ -388,7 +388,7 @@ static void corrupt_stall(const char *mnt, struct gm_vmm *vm, uint64_t npages,
 	sigset_t usr1;
 	int sig;
 
-	report(upg && DATA_FIRST + 1 < npages, "the session's unit is known", NULL);
+	gm_test_report(upg && DATA_FIRST + 1 < npages, "the session's unit is known", NULL);
 	lo = DATA_FIRST / (upg ? upg : 1) * upg;
 	hi = lo + upg;
 	sigemptyset(&usr1);

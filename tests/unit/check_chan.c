@@ -1,4 +1,4 @@
-/* Unit tests of the control channel's codec (daemon/chan.c): requests it
+/* Unit tests of the control channel's codec (common/chan.c): requests it
  * accepts, every way it refuses one, and replies as a client reads them. */
 #include <errno.h>
 #include <limits.h>

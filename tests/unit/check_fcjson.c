@@ -1,5 +1,5 @@
 /*
- * Firecracker's GuestRegionUffdMapping message (daemon/uffd_fcjson.c): the
+ * Firecracker's GuestRegionUffdMapping message (daemon/ctl/fcjson.c): the
  * text Firecracker sends parses to its regions, in any field order and
  * with whitespace; every other shape is refused with a reason that says
  * where.

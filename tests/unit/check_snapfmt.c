@@ -1,7 +1,7 @@
 /*
- * Unit tests for the snapshot reader (daemon/snapfmt.c): CRC-32C against
+ * Unit tests for the snapshot reader (daemon/snap/format.c): CRC-32C against
  * known vectors and a bit-at-a-time oracle, an index built by hand here
- * (not by snap_write.c) loaded back field by field, every corruption the
+ * (not by daemon/snap/write.c) loaded back field by field, every corruption the
  * loader must refuse with its reason, chains whose newer layers override
  * older ones, and reads that verify each extent's checksum.
  *
@@ -24,7 +24,7 @@
 #define CHUNK	65536u
 #define MEM	(16 * CHUNK)
 
-/* ---- Oracles written independently of snapfmt.c ---- */
+/* ---- Oracles written independently of daemon/snap/format.c ---- */
 
 /* A layer as a test builds it: the memory it describes in full (mem),
  * the extents it lists, and the files. */
