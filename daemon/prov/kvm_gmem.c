@@ -30,9 +30,12 @@
  * staging part; writes and fallocate on an attached file stay within its
  * reservation by construction.
  *
- * Locking: kvm->lock guards the file list; it is the innermost lock (taken
- * inside pool->lock by attach and forget).  kvm->attached changes under
+ * Locking: kgp->lock guards the file list; it is the innermost lock (taken
+ * inside pool->lock by attach and forget).  kgp->attached changes under
  * pool->lock.  Calls for one file are serialized by its inode->lock.
+ *
+ * Names: kgp_ (kvm-gmem provider) for this file's own, so that none reads
+ * as the kernel's kvm_gmem_* (virt/kvm/guest_memfd.c).
  *
  * Not for: the KVM VM and creating the guest_memfd (the VMM's, through
  * libgmemfs) or receiving fds (the control socket).
@@ -55,38 +58,38 @@
 #include "prov/kvm_gmem.h"
 #include "gmemfs.h"
 
-#define GMEM_PAGE	4096ULL		/* guest_memfd: 4 KiB folios only */
-#define GMEM_COPY_CHUNK	(1U << 20)
+#define KGP_PAGE	4096ULL		/* guest_memfd: 4 KiB folios only */
+#define KGP_COPY_CHUNK	(1U << 20)
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22		/* Linux 5.14 */
 #endif
 
-struct kvm_gmem_file {
-	struct kvm_gmem_file *next;
+struct kgp_file {
+	struct kgp_file *next;
 	uint64_t id;
 	int fd;			/* the daemon's fd on the VMM's guest_memfd */
 	uint64_t size;		/* its size: the file's, page-aligned up */
 };
 
-struct kvm_gmem {
+struct kgp {
 	pthread_mutex_t lock;
-	struct kvm_gmem_file *files;	/* attached files; under lock */
+	struct kgp_file *files;		/* attached files; under lock */
 	uint64_t attached;		/* sum of their sizes; under pool->lock */
 };
 
-static struct kvm_gmem *kvm_of(struct gm_prov_inst *pi)
+static struct kgp *kgp_of(struct gm_prov_inst *pi)
 {
 	return pi->priv;
 }
 
-static struct kvm_gmem_file *kvm_find(struct kvm_gmem *kvm, uint64_t id)
+static struct kgp_file *kgp_find(struct kgp *kgp, uint64_t id)
 {
-	struct kvm_gmem_file *f;
+	struct kgp_file *f;
 
-	pthread_mutex_lock(&kvm->lock);
-	for (f = kvm->files; f && f->id != id; f = f->next)
+	pthread_mutex_lock(&kgp->lock);
+	for (f = kgp->files; f && f->id != id; f = f->next)
 		;
-	pthread_mutex_unlock(&kvm->lock);
+	pthread_mutex_unlock(&kgp->lock);
 	return f;
 }
 
@@ -107,53 +110,53 @@ bool prov_kvm_gmem_is_gmem(int fd)
 	return strcmp(target, "anon_inode:[kvm-gmem]") == 0;
 }
 
-static int kvm_gmem_attach_store(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
+static int kgp_attach_store(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
 {
-	struct kvm_gmem *kvm = calloc(1, sizeof(*kvm));
+	struct kgp *kgp = calloc(1, sizeof(*kgp));
 	int err;
 
-	if (!kvm)
+	if (!kgp)
 		return -ENOMEM;
-	err = -pthread_mutex_init(&kvm->lock, NULL);
+	err = -pthread_mutex_init(&kgp->lock, NULL);
 	if (err)
 		goto err_free;
 	err = prov_tmpfs_attach(pi, limit, reused);
 	if (err)
 		goto err_mutex;
-	pi->priv = kvm;
+	pi->priv = kgp;
 	return 0;
 
 err_mutex:
-	pthread_mutex_destroy(&kvm->lock);
+	pthread_mutex_destroy(&kgp->lock);
 err_free:
-	free(kvm);
+	free(kgp);
 	return err;
 }
 
 /* Daemon exit: our guest_memfd references go; the VMs keep theirs. */
-static void kvm_gmem_detach_store(struct gm_prov_inst *pi)
+static void kgp_detach_store(struct gm_prov_inst *pi)
 {
-	struct kvm_gmem *kvm = kvm_of(pi);
+	struct kgp *kgp = kgp_of(pi);
 
-	while (kvm && kvm->files) {
-		struct kvm_gmem_file *f = kvm->files;
+	while (kgp && kgp->files) {
+		struct kgp_file *f = kgp->files;
 
-		kvm->files = f->next;
+		kgp->files = f->next;
 		close(f->fd);
 		free(f);
 	}
-	if (kvm) {
-		pthread_mutex_destroy(&kvm->lock);
-		free(kvm);
+	if (kgp) {
+		pthread_mutex_destroy(&kgp->lock);
+		free(kgp);
 	}
 	pi->priv = NULL;
 	prov_tmpfs_detach(pi);
 }
 
 /* The staging tmpfs gets the limit less what attached files reserve. */
-static int kvm_gmem_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
+static int kgp_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
 {
-	uint64_t attached = kvm_of(pi)->attached;
+	uint64_t attached = kgp_of(pi)->attached;
 	int err;
 
 	if (bytes < attached)
@@ -163,9 +166,9 @@ static int kvm_gmem_set_limit(struct gm_prov_inst *pi, uint64_t bytes)
 	return err;
 }
 
-static int kvm_gmem_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit)
+static int kgp_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit)
 {
-	uint64_t attached = kvm_of(pi)->attached;
+	uint64_t attached = kgp_of(pi)->attached;
 	int err;
 
 	err = prov_tmpfs_usage(pi, used, limit);
@@ -175,13 +178,13 @@ static int kvm_gmem_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *lim
 }
 
 /* Copy the staged bytes of a file (its data extents) into the guest_memfd. */
-static int kvm_gmem_copy_in(int staging_fd, int gfd, uint64_t size)
+static int kgp_copy_in(int staging_fd, int gfd, uint64_t size)
 {
 	off_t data = 0, hole;
 	char *buf;
 	int err = 0;
 
-	buf = malloc(GMEM_COPY_CHUNK);
+	buf = malloc(KGP_COPY_CHUNK);
 	if (!buf)
 		return -ENOMEM;
 	while (!err && (uint64_t)data < size) {
@@ -196,15 +199,15 @@ static int kvm_gmem_copy_in(int staging_fd, int gfd, uint64_t size)
 			break;
 		}
 		while (!err && data < hole) {
-			size_t n = (size_t)(hole - data) < GMEM_COPY_CHUNK ?
-				   (size_t)(hole - data) : GMEM_COPY_CHUNK;
+			size_t n = (size_t)(hole - data) < KGP_COPY_CHUNK ?
+				   (size_t)(hole - data) : KGP_COPY_CHUNK;
 			ssize_t got = pread(staging_fd, buf, n, data);
 
 			if (got <= 0) {
 				err = got < 0 ? -errno : -EIO;
 				break;
 			}
-			got = prov_mapio_write(gfd, GMEM_PAGE, buf, (size_t)got, data);
+			got = prov_mapio_write(gfd, KGP_PAGE, buf, (size_t)got, data);
 			if (got < 0)
 				err = (int)got;
 			else
@@ -215,7 +218,7 @@ static int kvm_gmem_copy_in(int staging_fd, int gfd, uint64_t size)
 	return err;
 }
 
-struct kvm_attach {
+struct kgp_attach {
 	struct gm_prov_inst *pi;
 	uint64_t id;
 	int staging_fd;
@@ -224,9 +227,9 @@ struct kvm_attach {
 	size_t why_len;
 };
 
-static void kvm_why(struct kvm_attach *a, const char *fmt, ...)
+static void kgp_why(struct kgp_attach *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void kvm_why(struct kvm_attach *a, const char *fmt, ...)
+static void kgp_why(struct kgp_attach *a, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -237,12 +240,12 @@ static void kvm_why(struct kvm_attach *a, const char *fmt, ...)
 
 /* Can the instance reserve size bytes, given that the file's staged bytes
  * leave the staging store? */
-static int kvm_gmem_check_room(struct gm_prov_inst *pi, uint64_t size, uint64_t staged)
+static int kgp_check_room(struct gm_prov_inst *pi, uint64_t size, uint64_t staged)
 {
 	uint64_t used, limit, room;
 	int err;
 
-	err = kvm_gmem_usage(pi, &used, &limit);
+	err = kgp_usage(pi, &used, &limit);
 	if (err)
 		return err;
 	room = pi->limit > used ? pi->limit - used : 0;
@@ -250,17 +253,17 @@ static int kvm_gmem_check_room(struct gm_prov_inst *pi, uint64_t size, uint64_t 
 }
 
 /* Does the guest_memfd have the file's size?  KVM fixes it at creation. */
-static int kvm_gmem_check_size(struct kvm_attach *a, uint64_t size, uint64_t file_size)
+static int kgp_check_size(struct kgp_attach *a, uint64_t size, uint64_t file_size)
 {
 	struct stat st;
 
 	if (fstat(a->gfd, &st)) {
-		kvm_why(a, "cannot stat the guest_memfd: %s", strerror(errno));
+		kgp_why(a, "cannot stat the guest_memfd: %s", strerror(errno));
 		return -EBADF;
 	}
 	if ((uint64_t)st.st_size == size)
 		return 0;
-	kvm_why(a, "the guest_memfd has %llu bytes, the file needs %" PRIu64 " (its %" PRIu64
+	kgp_why(a, "the guest_memfd has %llu bytes, the file needs %" PRIu64 " (its %" PRIu64
 		" bytes rounded up to 4 KiB)", (unsigned long long)st.st_size, size, file_size);
 	return -EINVAL;
 }
@@ -270,82 +273,82 @@ static int kvm_gmem_check_size(struct kvm_attach *a, uint64_t size, uint64_t fil
  * private and a fault is SIGBUS, which MADV_POPULATE_READ reports as
  * EFAULT instead of a signal.  A shared guest_memfd gets its first page
  * allocated (zeroed) by the probe, within the size attach reserves. */
-static int kvm_gmem_check_mappable(struct kvm_attach *a)
+static int kgp_check_mappable(struct kgp_attach *a)
 {
 	void *map;
 	int err = 0;
 
-	map = mmap(NULL, GMEM_PAGE, PROT_READ, MAP_SHARED, a->gfd, 0);
+	map = mmap(NULL, KGP_PAGE, PROT_READ, MAP_SHARED, a->gfd, 0);
 	if (map == MAP_FAILED) {
-		kvm_why(a, "the guest_memfd cannot be mapped (%s): create it with flags "
+		kgp_why(a, "the guest_memfd cannot be mapped (%s): create it with flags "
 			"MMAP|INIT_SHARED", strerror(errno));
 		return -EOPNOTSUPP;
 	}
-	if (madvise(map, GMEM_PAGE, MADV_POPULATE_READ)) {
-		kvm_why(a, "the guest_memfd's pages are not shared (%s): create it with "
+	if (madvise(map, KGP_PAGE, MADV_POPULATE_READ)) {
+		kgp_why(a, "the guest_memfd's pages are not shared (%s): create it with "
 			"flags MMAP|INIT_SHARED", strerror(errno));
 		err = -EOPNOTSUPP;
 	}
-	munmap(map, GMEM_PAGE);
+	munmap(map, KGP_PAGE);
 	return err;
 }
 
 /* Everything that can refuse the attach, before anything changes. */
-static int kvm_gmem_check(struct kvm_attach *a, uint64_t *size, uint64_t *staged,
-			  off_t *file_size)
+static int kgp_check(struct kgp_attach *a, uint64_t *size, uint64_t *staged,
+		     off_t *file_size)
 {
 	struct stat st;
 	int err;
 
 	if (!prov_kvm_gmem_is_gmem(a->gfd)) {
-		kvm_why(a, "the fd is not a guest_memfd (want the fd KVM_CREATE_GUEST_MEMFD "
+		kgp_why(a, "the fd is not a guest_memfd (want the fd KVM_CREATE_GUEST_MEMFD "
 			"returned on the VMM's VM)");
 		return -EBADF;
 	}
-	if (kvm_find(kvm_of(a->pi), a->id)) {
-		kvm_why(a, "already attached to a VM, and a guest_memfd cannot move to "
+	if (kgp_find(kgp_of(a->pi), a->id)) {
+		kgp_why(a, "already attached to a VM, and a guest_memfd cannot move to "
 			"another: use a new file");
 		return -EBUSY;
 	}
 	if (fstat(a->staging_fd, &st)) {
 		err = -errno;
-		kvm_why(a, "cannot stat the staging file: %s", strerror(-err));
+		kgp_why(a, "cannot stat the staging file: %s", strerror(-err));
 		return err;
 	}
 	if (st.st_size == 0) {
-		kvm_why(a, "the file is empty: give it its size first");
+		kgp_why(a, "the file is empty: give it its size first");
 		return -EINVAL;
 	}
 	*file_size = st.st_size;
-	*size = ((uint64_t)st.st_size + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1);
+	*size = ((uint64_t)st.st_size + KGP_PAGE - 1) & ~(KGP_PAGE - 1);
 	*staged = (uint64_t)st.st_blocks * 512;
-	err = kvm_gmem_check_size(a, *size, (uint64_t)st.st_size);
+	err = kgp_check_size(a, *size, (uint64_t)st.st_size);
 	if (err)
 		return err;
-	err = kvm_gmem_check_room(a->pi, *size, *staged);
+	err = kgp_check_room(a->pi, *size, *staged);
 	if (err) {
-		kvm_why(a, "the pool cannot reserve the file's %" PRIu64 " bytes", *size);
+		kgp_why(a, "the pool cannot reserve the file's %" PRIu64 " bytes", *size);
 		return err;
 	}
-	return kvm_gmem_check_mappable(a);
+	return kgp_check_mappable(a);
 }
 
-static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
+static int kgp_attach_locked(struct gm_pool *pool, void *ctx)
 {
-	struct kvm_attach *a = ctx;
+	struct kgp_attach *a = ctx;
 	struct gm_prov_inst *pi = a->pi;
-	struct kvm_gmem *kvm = kvm_of(pi);
-	struct kvm_gmem_file *f;
+	struct kgp *kgp = kgp_of(pi);
+	struct kgp_file *f;
 	uint64_t size, staged;
 	off_t file_size;
 	int gfd, err;
 
 	(void)pool;
-	err = kvm_gmem_check(a, &size, &staged, &file_size);
+	err = kgp_check(a, &size, &staged, &file_size);
 	if (err)
 		return err;
 	err = -ENOMEM;
-	kvm_why(a, "out of memory");
+	kgp_why(a, "out of memory");
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return err;
@@ -353,12 +356,12 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	gfd = fcntl(a->gfd, F_DUPFD_CLOEXEC, 0);
 	err = gfd < 0 ? -errno : 0;
 	if (err) {
-		kvm_why(a, "the daemon cannot keep a reference: %s", strerror(-err));
+		kgp_why(a, "the daemon cannot keep a reference: %s", strerror(-err));
 		goto err_free;
 	}
-	err = staged ? kvm_gmem_copy_in(a->staging_fd, gfd, (uint64_t)file_size) : 0;
+	err = staged ? kgp_copy_in(a->staging_fd, gfd, (uint64_t)file_size) : 0;
 	if (err) {
-		kvm_why(a, "copying the staged bytes into the guest_memfd failed: %s",
+		kgp_why(a, "copying the staged bytes into the guest_memfd failed: %s",
 			strerror(-err));
 		goto err_close;
 	}
@@ -370,15 +373,15 @@ static int kvm_gmem_attach_locked(struct gm_pool *pool, void *ctx)
 	/* The staging store shrinks by what the reservation adds, so the
 	 * instance's limit (and the pool's sum) stays put.  A staging write
 	 * that slipped in since the check is fixed by the next rebalance. */
-	kvm->attached += size;
-	if (kvm_gmem_set_limit(pi, pi->limit))
+	kgp->attached += size;
+	if (kgp_set_limit(pi, pi->limit))
 		gm_warn("%s: staging store not shrunk after attach; the next rebalance "
 			"will", pi->dir);
-	*f = (struct kvm_gmem_file){ .id = a->id, .fd = gfd, .size = size };
-	pthread_mutex_lock(&kvm->lock);
-	f->next = kvm->files;
-	kvm->files = f;
-	pthread_mutex_unlock(&kvm->lock);
+	*f = (struct kgp_file){ .id = a->id, .fd = gfd, .size = size };
+	pthread_mutex_lock(&kgp->lock);
+	f->next = kgp->files;
+	kgp->files = f;
+	pthread_mutex_unlock(&kgp->lock);
 	gm_info("file %llu: attached: the VMM's guest_memfd of %" PRIu64 " bytes, %" PRIu64
 		" staged bytes moved in", (unsigned long long)a->id, size, staged);
 	return 0;
@@ -393,16 +396,16 @@ err_free:
 int prov_kvm_gmem_adopt(struct gm_pool *pool, struct gm_prov_inst *pi, uint64_t id,
 			int staging_fd, int gfd, char *why, size_t why_len)
 {
-	struct kvm_attach a = { .pi = pi, .id = id, .staging_fd = staging_fd, .gfd = gfd,
+	struct kgp_attach a = { .pi = pi, .id = id, .staging_fd = staging_fd, .gfd = gfd,
 				.why = why, .why_len = why_len };
 
 	why[0] = '\0';
-	return gm_pool_locked(pool, kvm_gmem_attach_locked, &a);
+	return gm_pool_locked(pool, kgp_attach_locked, &a);
 }
 
 int prov_kvm_gmem_dup(struct gm_prov_inst *pi, uint64_t id)
 {
-	struct kvm_gmem_file *f = kvm_find(kvm_of(pi), id);
+	struct kgp_file *f = kgp_find(kgp_of(pi), id);
 	int fd;
 
 	if (!f) {
@@ -418,50 +421,50 @@ int prov_kvm_gmem_dup(struct gm_prov_inst *pi, uint64_t id)
 
 bool prov_kvm_gmem_attached(struct gm_prov_inst *pi, uint64_t id)
 {
-	return kvm_find(kvm_of(pi), id) != NULL;
+	return kgp_find(kgp_of(pi), id) != NULL;
 }
 
 /* The pool's lock is held (backing.c evicts through gm_pool_locked). */
-static void kvm_gmem_forget(struct gm_prov_inst *pi, uint64_t id)
+static void kgp_forget(struct gm_prov_inst *pi, uint64_t id)
 {
-	struct kvm_gmem *kvm = kvm_of(pi);
-	struct kvm_gmem_file **pf, *f = NULL;
+	struct kgp *kgp = kgp_of(pi);
+	struct kgp_file **pf, *f = NULL;
 
-	pthread_mutex_lock(&kvm->lock);
-	for (pf = &kvm->files; *pf; pf = &(*pf)->next) {
+	pthread_mutex_lock(&kgp->lock);
+	for (pf = &kgp->files; *pf; pf = &(*pf)->next) {
 		if ((*pf)->id == id) {
 			f = *pf;
 			*pf = f->next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&kvm->lock);
+	pthread_mutex_unlock(&kgp->lock);
 	if (!f)
 		return;
 	/* The VM may still hold the memory through its own fd and memslot;
 	 * the pool stops counting it here. */
-	kvm->attached -= f->size;
-	kvm_gmem_set_limit(pi, pi->limit);
+	kgp->attached -= f->size;
+	kgp_set_limit(pi, pi->limit);
 	close(f->fd);
 	free(f);
 }
 
-static ssize_t kvm_gmem_read(struct gm_prov_inst *pi, uint64_t id, int fd, void *buf,
-			     size_t len, off_t off)
+static ssize_t kgp_read(struct gm_prov_inst *pi, uint64_t id, int fd, void *buf,
+			size_t len, off_t off)
 {
-	struct kvm_gmem_file *f = kvm_find(kvm_of(pi), id);
+	struct kgp_file *f = kgp_find(kgp_of(pi), id);
 	ssize_t n;
 
 	if (f)
-		return prov_mapio_read(f->fd, GMEM_PAGE, buf, len, off);
+		return prov_mapio_read(f->fd, KGP_PAGE, buf, len, off);
 	n = pread(fd, buf, len, off);
 	return n < 0 ? -errno : n;
 }
 
-static ssize_t kvm_gmem_write(struct gm_prov_inst *pi, uint64_t id, int fd, const void *buf,
-			      size_t len, off_t off)
+static ssize_t kgp_write(struct gm_prov_inst *pi, uint64_t id, int fd, const void *buf,
+			 size_t len, off_t off)
 {
-	struct kvm_gmem_file *f = kvm_find(kvm_of(pi), id);
+	struct kgp_file *f = kgp_find(kgp_of(pi), id);
 	struct stat st;
 	ssize_t n;
 
@@ -476,14 +479,14 @@ static ssize_t kvm_gmem_write(struct gm_prov_inst *pi, uint64_t id, int fd, cons
 			"is its guest_memfd's, fixed at attach", (unsigned long long)id);
 		return -EFBIG;
 	}
-	return prov_mapio_write(f->fd, GMEM_PAGE, buf, len, off);
+	return prov_mapio_write(f->fd, KGP_PAGE, buf, len, off);
 }
 
-static int kvm_gmem_truncate(struct gm_prov_inst *pi, uint64_t id, int fd, uint64_t size)
+static int kgp_truncate(struct gm_prov_inst *pi, uint64_t id, int fd, uint64_t size)
 {
 	struct stat st;
 
-	if (!kvm_find(kvm_of(pi), id))
+	if (!kgp_find(kgp_of(pi), id))
 		return ftruncate(fd, (off_t)size) ? -errno : 0;
 	if (fstat(fd, &st))
 		return -errno;
@@ -494,10 +497,10 @@ static int kvm_gmem_truncate(struct gm_prov_inst *pi, uint64_t id, int fd, uint6
 	return -EBUSY;
 }
 
-static int kvm_gmem_fallocate(struct gm_prov_inst *pi, uint64_t id, int fd, int mode,
-			      uint64_t off, uint64_t len)
+static int kgp_fallocate(struct gm_prov_inst *pi, uint64_t id, int fd, int mode,
+			 uint64_t off, uint64_t len)
 {
-	struct kvm_gmem_file *f = kvm_find(kvm_of(pi), id);
+	struct kgp_file *f = kgp_find(kgp_of(pi), id);
 	struct stat st;
 
 	if (!f)
@@ -509,7 +512,7 @@ static int kvm_gmem_fallocate(struct gm_prov_inst *pi, uint64_t id, int fd, int 
 			"size is fixed", (unsigned long long)id);
 		return -EFBIG;
 	}
-	if ((off | len) & (GMEM_PAGE - 1)) {
+	if ((off | len) & (KGP_PAGE - 1)) {
 		gm_info("file %llu: fallocate of [%" PRIu64 ", +%" PRIu64 ") refused: a "
 			"guest_memfd takes whole 4 KiB pages", (unsigned long long)id, off, len);
 		return -EINVAL;
@@ -524,9 +527,9 @@ static int kvm_gmem_fallocate(struct gm_prov_inst *pi, uint64_t id, int fd, int 
 /* An attached file holds its memory in the guest_memfd: count the pages
  * that are there (mincore sees those faulted or written, not those only
  * fallocated, which guest_memfd leaves un-uptodate). */
-static void kvm_gmem_stat_fixup(struct gm_prov_inst *pi, uint64_t id, struct stat *st)
+static void kgp_stat_fixup(struct gm_prov_inst *pi, uint64_t id, struct stat *st)
 {
-	struct kvm_gmem_file *f = kvm_find(kvm_of(pi), id);
+	struct kgp_file *f = kgp_find(kgp_of(pi), id);
 	unsigned char *vec;
 	uint64_t n = 0;
 	void *map;
@@ -536,11 +539,11 @@ static void kvm_gmem_stat_fixup(struct gm_prov_inst *pi, uint64_t id, struct sta
 	map = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
 	if (map == MAP_FAILED)
 		return;
-	vec = malloc(f->size / GMEM_PAGE);
+	vec = malloc(f->size / KGP_PAGE);
 	if (vec && mincore(map, f->size, vec) == 0) {
-		for (uint64_t i = 0; i < f->size / GMEM_PAGE; i++)
+		for (uint64_t i = 0; i < f->size / KGP_PAGE; i++)
 			n += vec[i] & 1;
-		st->st_blocks = (blkcnt_t)(n * (GMEM_PAGE / 512));
+		st->st_blocks = (blkcnt_t)(n * (KGP_PAGE / 512));
 	}
 	free(vec);
 	munmap(map, f->size);
@@ -549,20 +552,20 @@ static void kvm_gmem_stat_fixup(struct gm_prov_inst *pi, uint64_t id, struct sta
 const struct gm_provider gm_prov_kvm_gmem = {
 	.name = "kvm-gmem",
 	.id = GMEMFS_PROV_KVM_GMEM,
-	.page_size = GMEM_PAGE,
+	.page_size = KGP_PAGE,
 	.passthrough = false,		/* the kernel refuses guest_memfd (EINVAL) */
 	.tmpfs_huge = "never",
-	.attach = kvm_gmem_attach_store,
-	.detach = kvm_gmem_detach_store,
+	.attach = kgp_attach_store,
+	.detach = kgp_detach_store,
 	.backing_open = prov_tmpfs_backing_open,
 	.backing_unlink = prov_tmpfs_backing_unlink,
-	.set_limit = kvm_gmem_set_limit,
-	.usage = kvm_gmem_usage,
+	.set_limit = kgp_set_limit,
+	.usage = kgp_usage,
 	.for_each_backing = prov_tmpfs_for_each_backing,
-	.read = kvm_gmem_read,
-	.write = kvm_gmem_write,
-	.truncate = kvm_gmem_truncate,
-	.fallocate = kvm_gmem_fallocate,
-	.stat_fixup = kvm_gmem_stat_fixup,
-	.forget = kvm_gmem_forget,
+	.read = kgp_read,
+	.write = kgp_write,
+	.truncate = kgp_truncate,
+	.fallocate = kgp_fallocate,
+	.stat_fixup = kgp_stat_fixup,
+	.forget = kgp_forget,
 };

@@ -3,7 +3,7 @@
  * the KVM guest_memfd provider beyond its table (the KVM uapi it uses is
  * uapi/kvm_compat.h's).
  *
- * Not for: the provider's mechanics (prov_kvm_gmem.c).
+ * Not for: the provider's mechanics (kvm_gmem.c).
  */
 #ifndef GM_PROV_KVM_GMEM_H
 #define GM_PROV_KVM_GMEM_H
