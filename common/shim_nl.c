@@ -20,10 +20,10 @@
 #include "common/shim_nl.h"
 
 /* Large enough for a 2M page of POPULATE data. */
-#define SHIM_NL_SNDBUF	(4 << 20)
-#define SHIM_NL_DATA_CHUNK	(32 << 10)
+#define GM_SHIMC_SNDBUF	(4 << 20)
+#define GM_SHIMC_DATA_CHUNK	(32 << 10)
 
-struct shim_nl {
+struct gm_shimc {
 	struct nl_sock *cmd;
 	struct nl_sock *ev;
 	int family;
@@ -31,17 +31,17 @@ struct shim_nl {
 };
 
 /* What a request's reply is parsed into. */
-struct shim_nl_call {
-	struct shim_nl *nl;
+struct gm_shimc_call {
+	struct gm_shimc *nl;
 	int err;		/* kernel's errno; 1 while waiting */
-	int (*parse)(struct shim_nl_call *call, struct nlattr **tb,
+	int (*parse)(struct gm_shimc_call *call, struct nlattr **tb,
 		     struct nlmsghdr *nlh);
 	void *arg;
 	int n, max;		/* ACCEPT: events filled, room */
 	uint32_t lost;
 };
 
-static struct nla_policy shim_nl_event_policy[GMEMFS_SHIM_A_MAX + 1] = {
+static struct nla_policy gm_shimc_event_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_EVENT_TYPE] = { .type = NLA_U32 },
 	[GMEMFS_SHIM_A_FILE_ID] = { .type = NLA_U32 },
 	[GMEMFS_SHIM_A_OFFSET] = { .type = NLA_U64 },
@@ -51,14 +51,14 @@ static struct nla_policy shim_nl_event_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_REQ_ID] = { .type = NLA_U32 },
 };
 
-const char *shim_nl_errmsg(const struct shim_nl *nl)
+const char *gm_shimc_errmsg(const struct gm_shimc *nl)
 {
 	return nl->errmsg;
 }
 
-static int shim_nl_valid_cb(struct nl_msg *msg, void *arg)
+static int gm_shimc_valid_cb(struct nl_msg *msg, void *arg)
 {
-	struct shim_nl_call *call = arg;
+	struct gm_shimc_call *call = arg;
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct nlattr *tb[GMEMFS_SHIM_A_MAX + 1];
 
@@ -72,8 +72,8 @@ static int shim_nl_valid_cb(struct nl_msg *msg, void *arg)
 }
 
 /* The extack message, if the kernel sent one (NLM_F_ACK_TLVS). */
-static void shim_nl_extack(struct shim_nl *nl, struct nlmsghdr *nlh,
-			   struct nlmsgerr *e)
+static void gm_shimc_extack(struct gm_shimc *nl, struct nlmsghdr *nlh,
+			    struct nlmsgerr *e)
 {
 	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
 	size_t skip = sizeof(*e);
@@ -97,22 +97,22 @@ static void shim_nl_extack(struct shim_nl *nl, struct nlmsghdr *nlh,
 			 nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
 }
 
-static int shim_nl_err_cb(struct sockaddr_nl *who, struct nlmsgerr *e,
-			  void *arg)
+static int gm_shimc_err_cb(struct sockaddr_nl *who, struct nlmsgerr *e,
+			   void *arg)
 {
-	struct shim_nl_call *call = arg;
+	struct gm_shimc_call *call = arg;
 	struct nlmsghdr *nlh = (struct nlmsghdr *)e - 1;
 
 	(void)who;
 	call->err = e->error;
 	if (e->error)
-		shim_nl_extack(call->nl, nlh, e);
+		gm_shimc_extack(call->nl, nlh, e);
 	return NL_STOP;
 }
 
-static int shim_nl_ack_cb(struct nl_msg *msg, void *arg)
+static int gm_shimc_ack_cb(struct nl_msg *msg, void *arg)
 {
-	struct shim_nl_call *call = arg;
+	struct gm_shimc_call *call = arg;
 
 	(void)msg;
 	call->err = 0;
@@ -120,7 +120,7 @@ static int shim_nl_ack_cb(struct nl_msg *msg, void *arg)
 }
 
 /* Receive until the ack (or error) of the request just sent. */
-static int shim_nl_wait(struct shim_nl *nl, struct shim_nl_call *call)
+static int gm_shimc_wait(struct gm_shimc *nl, struct gm_shimc_call *call)
 {
 	struct nl_cb *cb;
 	int err;
@@ -128,9 +128,9 @@ static int shim_nl_wait(struct shim_nl *nl, struct shim_nl_call *call)
 	cb = nl_cb_alloc(NL_CB_DEFAULT);
 	if (!cb)
 		return -ENOMEM;
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, shim_nl_valid_cb, call);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, shim_nl_ack_cb, call);
-	nl_cb_err(cb, NL_CB_CUSTOM, shim_nl_err_cb, call);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, gm_shimc_valid_cb, call);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, gm_shimc_ack_cb, call);
+	nl_cb_err(cb, NL_CB_CUSTOM, gm_shimc_err_cb, call);
 	call->err = 1;
 	while (call->err == 1) {
 		err = nl_recvmsgs(nl->cmd, cb);
@@ -141,8 +141,8 @@ static int shim_nl_wait(struct shim_nl *nl, struct shim_nl_call *call)
 	return call->err;
 }
 
-static int shim_nl_call(struct shim_nl *nl, struct nl_msg *msg,
-			struct shim_nl_call *call)
+static int gm_shimc_call(struct gm_shimc *nl, struct nl_msg *msg,
+			 struct gm_shimc_call *call)
 {
 	int err;
 
@@ -152,10 +152,10 @@ static int shim_nl_call(struct shim_nl *nl, struct nl_msg *msg,
 	nlmsg_free(msg);
 	if (err < 0)
 		return err == -NLE_MSGSIZE ? -EMSGSIZE : -EIO;
-	return shim_nl_wait(nl, call);
+	return gm_shimc_wait(nl, call);
 }
 
-struct nl_msg *shim_nl_msg(struct shim_nl *nl, uint8_t cmd)
+struct nl_msg *gm_shimc_msg(struct gm_shimc *nl, uint8_t cmd)
 {
 	struct nl_msg *msg = nlmsg_alloc();
 
@@ -169,16 +169,16 @@ struct nl_msg *shim_nl_msg(struct shim_nl *nl, uint8_t cmd)
 	return msg;
 }
 
-int shim_nl_send(struct shim_nl *nl, struct nl_msg *msg)
+int gm_shimc_send(struct gm_shimc *nl, struct nl_msg *msg)
 {
-	struct shim_nl_call call = { 0 };
+	struct gm_shimc_call call = { 0 };
 
-	return shim_nl_call(nl, msg, &call);
+	return gm_shimc_call(nl, msg, &call);
 }
 
-int shim_nl_send_raw(struct shim_nl *nl, const void *buf, size_t len)
+int gm_shimc_send_raw(struct gm_shimc *nl, const void *buf, size_t len)
 {
-	struct shim_nl_call call = { 0 };
+	struct gm_shimc_call call = { 0 };
 	struct nlmsghdr *nlh;
 	int err;
 
@@ -196,21 +196,21 @@ int shim_nl_send_raw(struct shim_nl *nl, const void *buf, size_t len)
 	free(nlh);
 	if (err < 0)
 		return -EIO;
-	return shim_nl_wait(nl, &call);
+	return gm_shimc_wait(nl, &call);
 }
 
-/* A u32 or u64 attribute for shim_nl_build(). */
-struct shim_nl_put {
+/* A u32 or u64 attribute for gm_shimc_build(). */
+struct gm_shimc_put {
 	uint16_t type;
 	bool u64;
 	uint64_t v;
 };
 
 /* A request of cmd with these attributes; NULL without memory. */
-static struct nl_msg *shim_nl_build(struct shim_nl *nl, uint8_t cmd,
-				    const struct shim_nl_put *a, size_t n)
+static struct nl_msg *gm_shimc_build(struct gm_shimc *nl, uint8_t cmd,
+				     const struct gm_shimc_put *a, size_t n)
 {
-	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+	struct nl_msg *msg = gm_shimc_msg(nl, cmd);
 
 	for (size_t i = 0; msg && i < n; i++) {
 		if (a[i].u64 ? nla_put_u64(msg, a[i].type, a[i].v) :
@@ -222,25 +222,25 @@ static struct nl_msg *shim_nl_build(struct shim_nl *nl, uint8_t cmd,
 	return msg;
 }
 
-static int shim_nl_simple(struct shim_nl *nl, uint8_t cmd)
+static int gm_shimc_simple(struct gm_shimc *nl, uint8_t cmd)
 {
-	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+	struct nl_msg *msg = gm_shimc_msg(nl, cmd);
 
-	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
 }
 
-int shim_nl_register(struct shim_nl *nl)
+int gm_shimc_register(struct gm_shimc *nl)
 {
-	return shim_nl_simple(nl, GMEMFS_SHIM_CMD_REGISTER);
+	return gm_shimc_simple(nl, GMEMFS_SHIM_CMD_REGISTER);
 }
 
-int shim_nl_unregister(struct shim_nl *nl)
+int gm_shimc_unregister(struct gm_shimc *nl)
 {
-	return shim_nl_simple(nl, GMEMFS_SHIM_CMD_UNREGISTER);
+	return gm_shimc_simple(nl, GMEMFS_SHIM_CMD_UNREGISTER);
 }
 
-static int shim_nl_parse_created(struct shim_nl_call *call, struct nlattr **tb,
-				 struct nlmsghdr *nlh)
+static int gm_shimc_parse_created(struct gm_shimc_call *call, struct nlattr **tb,
+				  struct nlmsghdr *nlh)
 {
 	uint32_t *out = call->arg;
 
@@ -252,24 +252,24 @@ static int shim_nl_parse_created(struct shim_nl_call *call, struct nlattr **tb,
 	return 0;
 }
 
-int shim_nl_create(struct shim_nl *nl, uint64_t size, uint32_t flags,
-		   uint32_t order, uint32_t mode, uint32_t *id, int *fd)
+int gm_shimc_create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
+		    uint32_t order, uint32_t mode, uint32_t *id, int *fd)
 {
-	const struct shim_nl_put a[] = {
+	const struct gm_shimc_put a[] = {
 		{ GMEMFS_SHIM_A_SIZE, true, size },
 		{ GMEMFS_SHIM_A_FLAGS, false, flags },
 		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
 		{ GMEMFS_SHIM_A_FAULT_MODE, false, mode },
 	};
 	uint32_t out[2] = { 0, (uint32_t)-1 };
-	struct shim_nl_call call = { .parse = shim_nl_parse_created, .arg = out };
+	struct gm_shimc_call call = { .parse = gm_shimc_parse_created, .arg = out };
 	struct nl_msg *msg;
 	int err;
 
-	msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_CREATE, a, 4);
+	msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_CREATE, a, 4);
 	if (!msg)
 		return -ENOMEM;
-	err = shim_nl_call(nl, msg, &call);
+	err = gm_shimc_call(nl, msg, &call);
 	if (err)
 		return err;
 	*id = out[0];
@@ -277,11 +277,11 @@ int shim_nl_create(struct shim_nl *nl, uint64_t size, uint32_t flags,
 	return 0;
 }
 
-static int shim_nl_parse_events(struct shim_nl_call *call, struct nlattr **tb,
-				struct nlmsghdr *nlh)
+static int gm_shimc_parse_events(struct gm_shimc_call *call, struct nlattr **tb,
+				 struct nlmsghdr *nlh)
 {
 	struct nlattr *tbe[GMEMFS_SHIM_A_MAX + 1];
-	struct shim_nl_event *out = call->arg, *ev;
+	struct gm_shimc_event *out = call->arg, *ev;
 	struct nlattr *a;
 	int rem;
 
@@ -294,11 +294,11 @@ static int shim_nl_parse_events(struct shim_nl_call *call, struct nlattr **tb,
 		if (call->n >= call->max)
 			return -EPROTO;	/* a reply never holds more (shim_nl.h) */
 		if (nla_parse_nested(tbe, GMEMFS_SHIM_A_MAX, a,
-				     shim_nl_event_policy) < 0 ||
+				     gm_shimc_event_policy) < 0 ||
 		    !tbe[GMEMFS_SHIM_A_EVENT_TYPE] || !tbe[GMEMFS_SHIM_A_FILE_ID])
 			return -EPROTO;
 		ev = &out[call->n++];
-		*ev = (struct shim_nl_event){
+		*ev = (struct gm_shimc_event){
 			.type = nla_get_u32(tbe[GMEMFS_SHIM_A_EVENT_TYPE]),
 			.file_id = nla_get_u32(tbe[GMEMFS_SHIM_A_FILE_ID]),
 		};
@@ -316,18 +316,18 @@ static int shim_nl_parse_events(struct shim_nl_call *call, struct nlattr **tb,
 	return 0;
 }
 
-int shim_nl_accept(struct shim_nl *nl, struct shim_nl_event *ev, int max,
-		   uint32_t *lost)
+int gm_shimc_accept(struct gm_shimc *nl, struct gm_shimc_event *ev, int max,
+		    uint32_t *lost)
 {
-	struct shim_nl_call call = { .parse = shim_nl_parse_events, .arg = ev,
+	struct gm_shimc_call call = { .parse = gm_shimc_parse_events, .arg = ev,
 				     .max = max };
 	struct nl_msg *msg;
 	int err;
 
-	msg = shim_nl_msg(nl, GMEMFS_SHIM_CMD_ACCEPT);
+	msg = gm_shimc_msg(nl, GMEMFS_SHIM_CMD_ACCEPT);
 	if (!msg)
 		return -ENOMEM;
-	err = shim_nl_call(nl, msg, &call);
+	err = gm_shimc_call(nl, msg, &call);
 	if (err)
 		return err;
 	if (lost)
@@ -335,8 +335,8 @@ int shim_nl_accept(struct shim_nl *nl, struct shim_nl_event *ev, int max,
 	return call.n;
 }
 
-int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
-		     const void *data, size_t len, uint32_t req_id)
+int gm_shimc_populate(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
+		      const void *data, size_t len, uint32_t req_id)
 {
 	struct nl_msg *msg;
 	int bad;
@@ -354,8 +354,8 @@ int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 	      (req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id)) ||
 	      (!data && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO));
 	/* An attribute holds less than 64K: a 2M page goes in pieces. */
-	for (size_t off = 0; data && !bad && off < len; off += SHIM_NL_DATA_CHUNK) {
-		size_t n = len - off < SHIM_NL_DATA_CHUNK ? len - off : SHIM_NL_DATA_CHUNK;
+	for (size_t off = 0; data && !bad && off < len; off += GM_SHIMC_DATA_CHUNK) {
+		size_t n = len - off < GM_SHIMC_DATA_CHUNK ? len - off : GM_SHIMC_DATA_CHUNK;
 
 		bad = nla_put(msg, GMEMFS_SHIM_A_DATA, (int)n, (const char *)data + off);
 	}
@@ -363,50 +363,50 @@ int shim_nl_populate(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
-	return shim_nl_send(nl, msg);
+	return gm_shimc_send(nl, msg);
 }
 
-int shim_nl_done(struct shim_nl *nl, uint32_t req_id, int status)
+int gm_shimc_done(struct gm_shimc *nl, uint32_t req_id, int status)
 {
-	const struct shim_nl_put a[] = {
+	const struct gm_shimc_put a[] = {
 		{ GMEMFS_SHIM_A_REQ_ID, false, req_id },
 		{ GMEMFS_SHIM_A_STATUS, false, (uint32_t)-status },
 	};
-	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_DONE, a, 2);
+	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_DONE, a, 2);
 
-	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
 }
 
-int shim_nl_set_order(struct shim_nl *nl, uint32_t file_id, uint64_t offset,
-		      uint64_t length, uint32_t order)
+int gm_shimc_set_order(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
+		       uint64_t length, uint32_t order)
 {
-	const struct shim_nl_put a[] = {
+	const struct gm_shimc_put a[] = {
 		{ GMEMFS_SHIM_A_FILE_ID, false, file_id },
 		{ GMEMFS_SHIM_A_OFFSET, true, offset },
 		{ GMEMFS_SHIM_A_LENGTH, true, length },
 		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
 	};
-	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_SET_ORDER, a, 4);
+	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_SET_ORDER, a, 4);
 
-	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
 }
 
-int shim_nl_set_limit(struct shim_nl *nl, uint64_t pages)
+int gm_shimc_set_limit(struct gm_shimc *nl, uint64_t pages)
 {
-	const struct shim_nl_put a[] = {
+	const struct gm_shimc_put a[] = {
 		{ GMEMFS_SHIM_A_PAGES, true, pages },
 	};
-	struct nl_msg *msg = shim_nl_build(nl, GMEMFS_SHIM_CMD_SET_LIMIT, a, 1);
+	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_SET_LIMIT, a, 1);
 
-	return msg ? shim_nl_send(nl, msg) : -ENOMEM;
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
 }
 
-int shim_nl_notify_fd(const struct shim_nl *nl)
+int gm_shimc_notify_fd(const struct gm_shimc *nl)
 {
 	return nl_socket_get_fd(nl->ev);
 }
 
-static int shim_nl_count_cb(struct nl_msg *msg, void *arg)
+static int gm_shimc_count_cb(struct nl_msg *msg, void *arg)
 {
 	struct genlmsghdr *g = nlmsg_data(nlmsg_hdr(msg));
 
@@ -415,21 +415,21 @@ static int shim_nl_count_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int shim_nl_notify_drain(struct shim_nl *nl)
+int gm_shimc_notify_drain(struct gm_shimc *nl)
 {
 	int n = 0, err;
 
-	nl_socket_modify_cb(nl->ev, NL_CB_VALID, NL_CB_CUSTOM, shim_nl_count_cb, &n);
+	nl_socket_modify_cb(nl->ev, NL_CB_VALID, NL_CB_CUSTOM, gm_shimc_count_cb, &n);
 	do {
 		err = nl_recvmsgs_default(nl->ev);
 	} while (err >= 0);
 	return (err == -NLE_AGAIN || err == -NLE_INTR) ? n : -EIO;
 }
 
-static struct nl_sock *shim_nl_sock(void)
+static struct nl_sock *gm_shimc_sock(void)
 {
 	struct nl_sock *sk = nl_socket_alloc();
-	int one = 1, buf = SHIM_NL_SNDBUF;
+	int one = 1, buf = GM_SHIMC_SNDBUF;
 
 	if (!sk)
 		return NULL;
@@ -446,17 +446,17 @@ static struct nl_sock *shim_nl_sock(void)
 	return sk;
 }
 
-int shim_nl_open(struct shim_nl **out)
+int gm_shimc_open(struct gm_shimc **out)
 {
-	struct shim_nl *nl;
+	struct gm_shimc *nl;
 	int err, grp;
 
 	nl = calloc(1, sizeof(*nl));
 	if (!nl)
 		return -ENOMEM;
 	err = -ENOMEM;
-	nl->cmd = shim_nl_sock();
-	nl->ev = shim_nl_sock();
+	nl->cmd = gm_shimc_sock();
+	nl->ev = gm_shimc_sock();
 	if (!nl->cmd || !nl->ev)
 		goto err;
 	err = -ENOENT;	/* no module, or it would not load */
@@ -476,11 +476,11 @@ int shim_nl_open(struct shim_nl **out)
 	return 0;
 
 err:
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 	return err;
 }
 
-void shim_nl_close(struct shim_nl *nl)
+void gm_shimc_close(struct gm_shimc *nl)
 {
 	if (!nl)
 		return;

@@ -48,7 +48,7 @@ struct shim_ent {
 
 static struct {
 	pthread_mutex_t lock;
-	struct shim_nl *nl;		/* under lock */
+	struct gm_shimc *nl;		/* under lock */
 	struct shim_ent *ents;		/* under lock */
 	size_t n, cap;
 	uint64_t pages;			/* base pages in shim files; under lock */
@@ -72,12 +72,12 @@ static struct shim_ent *shim_find(uint64_t ino)
 
 static const char *shim_reason(int err)
 {
-	const char *msg = shim_nl_errmsg(shim.nl);
+	const char *msg = gm_shimc_errmsg(shim.nl);
 
 	return msg[0] ? msg : strerror(-err);
 }
 
-static void shim_answer(const struct shim_nl_event *ev)
+static void shim_answer(const struct gm_shimc_event *ev)
 {
 	int err = 0;
 
@@ -89,8 +89,8 @@ static void shim_answer(const struct shim_nl_event *ev)
 		shim.pages -= ev->pages < shim.pages ? ev->pages : shim.pages;
 		return;
 	case GMEMFS_SHIM_EV_FAULT:
-		err = shim_nl_populate(shim.nl, ev->file_id, ev->offset, NULL, 0,
-				       ev->req_id);
+		err = gm_shimc_populate(shim.nl, ev->file_id, ev->offset, NULL, 0,
+					ev->req_id);
 		if (!err)
 			shim.pages += ev->length / SHIM_PAGE;
 		break;
@@ -99,7 +99,7 @@ static void shim_answer(const struct shim_nl_event *ev)
 			ev->file_id, (unsigned long long)ev->offset,
 			(unsigned long long)ev->length,
 			ev->flags & GMEMFS_SHIM_CONVERT_PRIVATE ? "private" : "shared");
-		err = shim_nl_done(shim.nl, ev->req_id, 0);
+		err = gm_shimc_done(shim.nl, ev->req_id, 0);
 		break;
 	default:
 		gm_warn("shim: event of unknown type %u ignored", ev->type);
@@ -114,11 +114,11 @@ static void shim_answer(const struct shim_nl_event *ev)
 /* Pull and answer every queued event; shim.lock held. */
 static void shim_drain(void)
 {
-	struct shim_nl_event ev[SHIM_NL_EVENTS_MAX];
+	struct gm_shimc_event ev[GM_SHIMC_EVENTS_MAX];
 	uint32_t lost = 0;
 	int n;
 
-	while ((n = shim_nl_accept(shim.nl, ev, SHIM_NL_EVENTS_MAX, &lost)) > 0)
+	while ((n = gm_shimc_accept(shim.nl, ev, GM_SHIMC_EVENTS_MAX, &lost)) > 0)
 		for (int i = 0; i < n; i++)
 			shim_answer(&ev[i]);
 	if (n < 0)
@@ -131,7 +131,7 @@ static void shim_drain(void)
 static void *shim_events(void *arg)
 {
 	struct pollfd p[2] = {
-		{ .fd = shim_nl_notify_fd(shim.nl), .events = POLLIN },
+		{ .fd = gm_shimc_notify_fd(shim.nl), .events = POLLIN },
 		{ .fd = shim.stop_fd, .events = POLLIN },
 	};
 
@@ -147,7 +147,7 @@ static void *shim_events(void *arg)
 		if (!p[0].revents)
 			continue;
 		/* A notice lost to a full socket buffer is an error here: pull anyway. */
-		shim_nl_notify_drain(shim.nl);
+		gm_shimc_notify_drain(shim.nl);
 		pthread_mutex_lock(&shim.lock);
 		shim_drain();
 		pthread_mutex_unlock(&shim.lock);
@@ -177,8 +177,8 @@ static void prov_shim_detach(struct gm_prov_inst *pi)
 	pthread_mutex_lock(&shim.lock);
 	shim_close_all();
 	if (shim.nl)
-		shim_nl_unregister(shim.nl);
-	shim_nl_close(shim.nl);
+		gm_shimc_unregister(shim.nl);
+	gm_shimc_close(shim.nl);
 	shim.nl = NULL;
 	shim.pages = 0;
 	shim.limit_sent = GMEMFS_SHIM_NO_LIMIT;
@@ -200,7 +200,7 @@ static int shim_send_limit(uint64_t bytes)
 
 	if (pages == shim.limit_sent)
 		return 0;
-	err = shim_nl_set_limit(shim.nl, pages);
+	err = gm_shimc_set_limit(shim.nl, pages);
 	if (err) {
 		gm_err("shim: setting the module's page limit to %llu pages: %s",
 		       (unsigned long long)pages, shim_reason(err));
@@ -215,13 +215,13 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 	int err;
 
 	*reused = false;
-	err = shim_nl_open(&shim.nl);
+	err = gm_shimc_open(&shim.nl);
 	if (err) {
 		gm_info("shim: no \"%s\" netlink family (module gmemfs not loadable): "
 			"the shim provider is absent", GMEMFS_GENL_NAME);
 		return -ENODEV;
 	}
-	err = shim_nl_register(shim.nl);
+	err = gm_shimc_register(shim.nl);
 	if (err == -EBUSY || err == -EPERM) {
 		/* The module steers for one daemon per machine, and only for
 		 * CAP_SYS_ADMIN: this mount goes on without shim files. */
@@ -277,7 +277,7 @@ static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool cre
 			shim.ents = grown;
 			shim.cap = cap;
 		}
-		err = shim_nl_create(shim.nl, 0, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &kid, &fd);
+		err = gm_shimc_create(shim.nl, 0, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &kid, &fd);
 		if (err) {
 			gm_err("shim: file %016llx: creating its shim file: %s",
 			       (unsigned long long)id, shim_reason(err));

@@ -97,14 +97,14 @@ static void set_param(const char *name, unsigned int v)
 	CHECK(fclose(f) == 0, "%s: %s", path, strerror(errno));
 }
 
-static struct shim_nl *daemon_up(void)
+static struct gm_shimc *daemon_up(void)
 {
-	struct shim_nl *nl;
+	struct gm_shimc *nl;
 
-	CHECK_ERR(shim_nl_open(&nl), 0);
-	CHECK_ERR(shim_nl_register(nl), 0);
+	CHECK_ERR(gm_shimc_open(&nl), 0);
+	CHECK_ERR(gm_shimc_register(nl), 0);
 	/* The limit outlives the daemon that set it: each test starts without. */
-	CHECK_ERR(shim_nl_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
+	CHECK_ERR(gm_shimc_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
 	return nl;
 }
 
@@ -121,14 +121,14 @@ static long long param(const char *name)
 	return strncmp(buf, "none", 4) ? atoll(buf) : -1;
 }
 
-static int create(struct shim_nl *nl, uint64_t size, uint32_t flags,
+static int create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
 		  uint32_t order, uint32_t mode, uint32_t *idp)
 {
 	struct stat sb;
 	uint32_t id;
 	int fd;
 
-	CHECK_ERR(shim_nl_create(nl, size, flags, order, mode, &id, &fd), 0);
+	CHECK_ERR(gm_shimc_create(nl, size, flags, order, mode, &id, &fd), 0);
 	CHECK(fd >= 0 && fstat(fd, &sb) == 0, "fd %d", fd);
 	CHECK(S_ISREG(sb.st_mode) && sb.st_size == (off_t)size &&
 	      (fcntl(fd, F_GETFD) & FD_CLOEXEC), "mode %#o size %lld",
@@ -153,26 +153,26 @@ static unsigned char pattern(uint64_t index)
 }
 
 /* Wait up to ms for a NOTIFY; the number drained. */
-static int notices(struct shim_nl *nl, int ms)
+static int notices(struct gm_shimc *nl, int ms)
 {
-	struct pollfd p = { .fd = shim_nl_notify_fd(nl), .events = POLLIN };
+	struct pollfd p = { .fd = gm_shimc_notify_fd(nl), .events = POLLIN };
 
 	if (poll(&p, 1, ms) <= 0)
 		return 0;
-	return shim_nl_notify_drain(nl);
+	return gm_shimc_notify_drain(nl);
 }
 
 /* All queued events; n returned, totals of one type in *pages. */
-static int accept_all(struct shim_nl *nl, struct shim_nl_event *out, int max)
+static int accept_all(struct gm_shimc *nl, struct gm_shimc_event *out, int max)
 {
-	struct shim_nl_event ev[SHIM_NL_EVENTS_MAX];
+	struct gm_shimc_event ev[GM_SHIMC_EVENTS_MAX];
 	int n, total = 0, i;
 
-	while ((n = shim_nl_accept(nl, ev, SHIM_NL_EVENTS_MAX, NULL)) > 0)
+	while ((n = gm_shimc_accept(nl, ev, GM_SHIMC_EVENTS_MAX, NULL)) > 0)
 		for (i = 0; i < n; i++, total++)
 			if (total < max)
 				out[total] = ev[i];
-	CHECK(n == 0, "accept: %d %s", n, shim_nl_errmsg(nl));
+	CHECK(n == 0, "accept: %d %s", n, gm_shimc_errmsg(nl));
 	return total;
 }
 
@@ -181,7 +181,7 @@ static int accept_all(struct shim_nl *nl, struct shim_nl_event *out, int max)
 enum serve_fault { SERVE_DATA, SERVE_ZERO, SERVE_FAIL, SERVE_IGNORE, SERVE_DIE };
 
 struct server {
-	struct shim_nl *nl;
+	struct gm_shimc *nl;
 	enum serve_fault fault;
 	int convert_status;
 	atomic_int faults, converts, allocs, invalidates;
@@ -189,7 +189,7 @@ struct server {
 	pthread_t thread;
 };
 
-static void serve_event(struct server *s, const struct shim_nl_event *ev)
+static void serve_event(struct server *s, const struct gm_shimc_event *ev)
 {
 	static unsigned char page[2 << 20];
 
@@ -201,22 +201,22 @@ static void serve_event(struct server *s, const struct shim_nl_event *ev)
 		if (s->fault == SERVE_IGNORE)
 			break;
 		if (s->fault == SERVE_FAIL) {
-			shim_nl_done(s->nl, ev->req_id, -EIO);
+			gm_shimc_done(s->nl, ev->req_id, -EIO);
 			break;
 		}
 		if (s->fault == SERVE_ZERO) {
-			CHECK_ERR(shim_nl_populate(s->nl, ev->file_id, ev->offset,
+			CHECK_ERR(gm_shimc_populate(s->nl, ev->file_id, ev->offset,
 						   NULL, 0, ev->req_id), 0);
 			break;
 		}
 		for (uint64_t o = 0; o < ev->length && o < sizeof(page); o += PG)
 			memset(page + o, pattern((ev->offset + o) / PG), PG);
-		CHECK_ERR(shim_nl_populate(s->nl, ev->file_id, ev->offset, page,
+		CHECK_ERR(gm_shimc_populate(s->nl, ev->file_id, ev->offset, page,
 					   ev->length, ev->req_id), 0);
 		break;
 	case GMEMFS_SHIM_EV_CONVERT:
 		s->converts++;
-		CHECK_ERR(shim_nl_done(s->nl, ev->req_id, s->convert_status), 0);
+		CHECK_ERR(gm_shimc_done(s->nl, ev->req_id, s->convert_status), 0);
 		break;
 	case GMEMFS_SHIM_EV_ALLOC:
 		s->allocs++;
@@ -229,7 +229,7 @@ static void serve_event(struct server *s, const struct shim_nl_event *ev)
 
 static void *serve(void *arg)
 {
-	struct shim_nl_event ev[SHIM_NL_EVENTS_MAX];
+	struct gm_shimc_event ev[GM_SHIMC_EVENTS_MAX];
 	struct server *s = arg;
 	int n, i;
 
@@ -237,7 +237,7 @@ static void *serve(void *arg)
 		/* Notice-driven only: a lost NOTIFY shows up as a hang. */
 		if (notices(s->nl, 20) <= 0)
 			continue;
-		while ((n = shim_nl_accept(s->nl, ev, SHIM_NL_EVENTS_MAX, NULL)) > 0)
+		while ((n = gm_shimc_accept(s->nl, ev, GM_SHIMC_EVENTS_MAX, NULL)) > 0)
 			for (i = 0; i < n; i++)
 				serve_event(s, &ev[i]);
 		CHECK(n == 0, "accept: %d", n);
@@ -245,7 +245,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void server_start(struct server *s, struct shim_nl *nl,
+static void server_start(struct server *s, struct gm_shimc *nl,
 			 enum serve_fault fault)
 {
 	s->nl = nl;
@@ -322,56 +322,56 @@ static void touch_before(void *p)
 
 static void t_autoload(void)
 {
-	struct shim_nl *nl;
+	struct gm_shimc *nl;
 	struct stat st;
 
 	CHECK(stat("/sys/module/gmemfs", &st) != 0,
 	      "module is loaded before anything asked for the family");
-	CHECK_ERR(shim_nl_open(&nl), 0);
+	CHECK_ERR(gm_shimc_open(&nl), 0);
 	CHECK(stat("/sys/module/gmemfs", &st) == 0,
 	      "family resolved but module not loaded?");
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static void t_unprivileged(void)
 {
-	struct shim_nl *nl, *other;
+	struct gm_shimc *nl, *other;
 	uint32_t id;
 	int fd;
 
 	/* Another root process while a daemon is registered. */
 	nl = daemon_up();
-	CHECK_ERR(shim_nl_open(&other), 0);
-	CHECK_ERR(shim_nl_register(other), -EBUSY);
-	CHECK_ERR(shim_nl_create(other, PG, 0, 0, 0, &id, &fd), -EPERM);
-	CHECK_ERR(shim_nl_populate(other, 1, 0, NULL, 0, 0), -EPERM);
-	CHECK_ERR(shim_nl_accept(other, NULL, 0, NULL), -EPERM);
-	CHECK_ERR(shim_nl_unregister(other), -EPERM);
-	shim_nl_close(other);
-	CHECK_ERR(shim_nl_unregister(nl), 0);
+	CHECK_ERR(gm_shimc_open(&other), 0);
+	CHECK_ERR(gm_shimc_register(other), -EBUSY);
+	CHECK_ERR(gm_shimc_create(other, PG, 0, 0, 0, &id, &fd), -EPERM);
+	CHECK_ERR(gm_shimc_populate(other, 1, 0, NULL, 0, 0), -EPERM);
+	CHECK_ERR(gm_shimc_accept(other, NULL, 0, NULL), -EPERM);
+	CHECK_ERR(gm_shimc_unregister(other), -EPERM);
+	gm_shimc_close(other);
+	CHECK_ERR(gm_shimc_unregister(nl), 0);
 
 	/* Nobody registered, and the sender is not privileged. */
 	CHECK(setresgid(65534, 65534, 65534) == 0 &&
 	      setresuid(65534, 65534, 65534) == 0, "drop: %s", strerror(errno));
-	CHECK_ERR(shim_nl_register(nl), -EPERM);
-	CHECK_ERR(shim_nl_create(nl, PG, 0, 0, 0, &id, &fd), -EPERM);
-	shim_nl_close(nl);
+	CHECK_ERR(gm_shimc_register(nl), -EPERM);
+	CHECK_ERR(gm_shimc_create(nl, PG, 0, 0, 0, &id, &fd), -EPERM);
+	gm_shimc_close(nl);
 }
 
-static int put_and_send(struct shim_nl *nl, uint8_t cmd, int attr, int len,
+static int put_and_send(struct gm_shimc *nl, uint8_t cmd, int attr, int len,
 			const void *data)
 {
-	struct nl_msg *msg = shim_nl_msg(nl, cmd);
+	struct nl_msg *msg = gm_shimc_msg(nl, cmd);
 
 	CHECK(msg, "msg");
 	if (attr)
 		CHECK(nla_put(msg, attr, len, data) == 0, "put");
-	return shim_nl_send(nl, msg);
+	return gm_shimc_send(nl, msg);
 }
 
 static void t_malformed(void)
 {
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	uint64_t size_bad = 4097, size = PG;
 	uint32_t u32, id;
 	int err, fd;
@@ -384,37 +384,37 @@ static void t_malformed(void)
 
 	/* Missing SIZE; SIZE of the wrong width; SIZE not page-aligned. */
 	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, 0, 0, NULL), -EINVAL);
-	printf("  create without size: %s\n", shim_nl_errmsg(nl));
+	printf("  create without size: %s\n", gm_shimc_errmsg(nl));
 	u32 = 4096;
 	err = put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, GMEMFS_SHIM_A_SIZE, 4, &u32);
 	CHECK(err == -EINVAL || err == -ERANGE, "u32 size: %d", err);
 	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, GMEMFS_SHIM_A_SIZE, 8,
 			       &size_bad), -EINVAL);
 	/* Out-of-range policy values and unknown flags. */
-	CHECK_ERR(shim_nl_create(nl, PG, 0, 10, 0, &id, &fd), -ERANGE);
-	CHECK_ERR(shim_nl_create(nl, PG, 0, 0, 7, &id, &fd), -ERANGE);
-	CHECK_ERR(shim_nl_create(nl, PG, 0x80, 0, 0, &id, &fd), -EINVAL);
-	printf("  create with unknown flags: %s\n", shim_nl_errmsg(nl));
-	CHECK_ERR(shim_nl_create(nl, PG, 0, 9, 0, &id, &fd), -EINVAL);
+	CHECK_ERR(gm_shimc_create(nl, PG, 0, 10, 0, &id, &fd), -ERANGE);
+	CHECK_ERR(gm_shimc_create(nl, PG, 0, 0, 7, &id, &fd), -ERANGE);
+	CHECK_ERR(gm_shimc_create(nl, PG, 0x80, 0, 0, &id, &fd), -EINVAL);
+	printf("  create with unknown flags: %s\n", gm_shimc_errmsg(nl));
+	CHECK_ERR(gm_shimc_create(nl, PG, 0, 9, 0, &id, &fd), -EINVAL);
 	/* An attribute type the family does not know (strict validation). */
 	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_CREATE, 200, 8, &size), -EINVAL);
 	/* A command the family does not have. */
 	CHECK_ERR(put_and_send(nl, 42, 0, 0, NULL), -EOPNOTSUPP);
 	/* Answers about things that do not exist. */
-	CHECK_ERR(shim_nl_populate(nl, 12345, 0, NULL, 0, 0), -ENOENT);
-	CHECK_ERR(shim_nl_done(nl, 777, 0), -ENOENT);
-	CHECK_ERR(shim_nl_done(nl, 777, -5000), -ERANGE);
+	CHECK_ERR(gm_shimc_populate(nl, 12345, 0, NULL, 0, 0), -ENOENT);
+	CHECK_ERR(gm_shimc_done(nl, 777, 0), -ENOENT);
+	CHECK_ERR(gm_shimc_done(nl, 777, -5000), -ERANGE);
 
 	fd = create(nl, 4 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
-	CHECK_ERR(shim_nl_populate(nl, id, 100, NULL, 0, 0), -EINVAL);
-	CHECK_ERR(shim_nl_populate(nl, id, 8 * PG, NULL, 0, 0), -EINVAL);
+	CHECK_ERR(gm_shimc_populate(nl, id, 100, NULL, 0, 0), -EINVAL);
+	CHECK_ERR(gm_shimc_populate(nl, id, 8 * PG, NULL, 0, 0), -EINVAL);
 	{
 		static char big[PG + 1];
 
-		CHECK_ERR(shim_nl_populate(nl, id, 0, big, sizeof(big), 0), -EINVAL);
+		CHECK_ERR(gm_shimc_populate(nl, id, 0, big, sizeof(big), 0), -EINVAL);
 	}
-	CHECK_ERR(shim_nl_populate(nl, id, 0, NULL, 0, 0), 0);
-	CHECK_ERR(shim_nl_populate(nl, id, 0, NULL, 0, 0), -EEXIST);
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, NULL, 0, 0), 0);
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, NULL, 0, 0), -EEXIST);
 
 	/* An attribute longer than the message around it. */
 	memset(&raw, 0, sizeof(raw));
@@ -423,7 +423,7 @@ static void t_malformed(void)
 	raw.n.nlmsg_seq = 99;
 	{
 		/* The family id, from a well-formed message. */
-		struct nl_msg *m = shim_nl_msg(nl, GMEMFS_SHIM_CMD_CREATE);
+		struct nl_msg *m = gm_shimc_msg(nl, GMEMFS_SHIM_CMD_CREATE);
 
 		raw.n.nlmsg_type = nlmsg_hdr(m)->nlmsg_type;
 		nlmsg_free(m);
@@ -433,22 +433,22 @@ static void t_malformed(void)
 	raw.a.nla_type = GMEMFS_SHIM_A_SIZE;
 	raw.a.nla_len = 200;
 	raw.v = PG;
-	CHECK_ERR(shim_nl_send_raw(nl, &raw, sizeof(raw)), -EINVAL);
+	CHECK_ERR(gm_shimc_send_raw(nl, &raw, sizeof(raw)), -EINVAL);
 	/* A message too short for its genl header. */
 	raw.n.nlmsg_len = NLMSG_HDRLEN + 2;
-	CHECK_ERR(shim_nl_send_raw(nl, &raw, NLMSG_HDRLEN + 2), -EINVAL);
+	CHECK_ERR(gm_shimc_send_raw(nl, &raw, NLMSG_HDRLEN + 2), -EINVAL);
 
 	/* None of that broke anything. */
 	close(fd);
 	fd = create(nl, PG, 0, 0, 0, &id);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static void t_fastpath(void)
 {
-	struct shim_nl_event ev[64];
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc_event ev[64];
+	struct gm_shimc *nl = daemon_up();
 	const size_t npages = 1024, size = npages * PG;
 	uint64_t pages = 0;
 	double t0, first, refault, rounds[ROUNDS];
@@ -502,7 +502,7 @@ static void t_fastpath(void)
 	       refault, gm_median_sort(rounds, ROUNDS), first, npages, ROUNDS);
 	munmap(p, size);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 /* A thread that echoes bytes from one pipe to another: the cheapest
@@ -540,7 +540,7 @@ static double pipe_round_trip_ns(void)
 
 static void t_ask(void)
 {
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	static struct server s;
 	const size_t npages = 256, size = npages * PG;
 	char buf[PG + 8];
@@ -584,13 +584,13 @@ static void t_ask(void)
 	CHECK(p[(npages - 1) * PG] == 0, "zero page");
 	server_stop(&s);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static void t_ask_refused(void)
 {
 	pid_t pid;
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	static struct server s;
 	double t0;
 	int fd, st, before;
@@ -633,7 +633,7 @@ static void t_ask_refused(void)
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	server_stop(&s);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static int convert(int fd, uint64_t off, uint64_t size, uint32_t flags)
@@ -656,7 +656,7 @@ static int cache_read(int fd, uint64_t off, void *buf, uint32_t size, bool *hit)
 
 static void t_convert(void)
 {
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	static struct server s;
 	const size_t size = 16 * PG;
 	char c;
@@ -702,18 +702,18 @@ static void t_convert(void)
 	server_stop(&s);
 
 	/* With no daemon, nobody can approve. */
-	CHECK_ERR(shim_nl_unregister(nl), 0);
+	CHECK_ERR(gm_shimc_unregister(nl), 0);
 	CHECK_ERR(convert(fd, 0, PG, GMEMFS_SHIM_CONVERT_PRIVATE), -ENOTCONN);
 	munmap(p, size);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static void t_punch_pfncache(void)
 {
-	struct shim_nl_event ev[16];
+	struct gm_shimc_event ev[16];
 	struct stat sb;
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	char buf[8];
 	bool hit = false;
 	uint32_t id;
@@ -759,7 +759,7 @@ static void t_punch_pfncache(void)
 	n = accept_all(nl, ev, 16);
 	CHECK(n >= 1 && ev[0].type == GMEMFS_SHIM_EV_ALLOC, "populate: %d events", n);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 /* ---- everything at once --------------------------------------------- */
@@ -857,7 +857,7 @@ static void t_stress(void)
 {
 	void *(*const fns[])(void *) = { stress_touch, stress_touch, stress_punch,
 					 stress_convert };
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	static struct server s;
 	static struct stress st;
 	pthread_t t[4];
@@ -878,13 +878,13 @@ static void t_stress(void)
 	server_stop(&s);
 	close(st.fd);
 	close(st.ask_fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static void t_huge(void)
 {
-	struct shim_nl_event ev[16];
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc_event ev[16];
+	struct gm_shimc *nl = daemon_up();
 	const size_t size = 4UL << 20;
 	uint32_t id;
 	int fd, n;
@@ -902,14 +902,14 @@ static void t_huge(void)
 	      errno == EINVAL, "4K punch of a 2M file");
 	munmap(p, size);
 	close(fd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 /* Page order per 2M range, set by the daemon after creation. */
 static void t_order(void)
 {
-	struct shim_nl_event ev[16];
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc_event ev[16];
+	struct gm_shimc *nl = daemon_up();
 	const size_t mb2 = 2 << 20, size = 3 * mb2;
 	static struct server s;
 	uint32_t id;
@@ -917,16 +917,16 @@ static void t_order(void)
 	char *p, *a;
 
 	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
-	CHECK_ERR(shim_nl_set_order(nl, id, mb2, 2 * mb2, 9), 0);
-	CHECK_ERR(shim_nl_set_order(nl, id, PG, mb2, 9), -EINVAL);
-	CHECK_ERR(shim_nl_set_order(nl, id, 0, mb2, 10), -ERANGE);
-	CHECK_ERR(shim_nl_set_order(nl, 9999, 0, mb2, 9), -ENOENT);
+	CHECK_ERR(gm_shimc_set_order(nl, id, mb2, 2 * mb2, 9), 0);
+	CHECK_ERR(gm_shimc_set_order(nl, id, PG, mb2, 9), -EINVAL);
+	CHECK_ERR(gm_shimc_set_order(nl, id, 0, mb2, 10), -ERANGE);
+	CHECK_ERR(gm_shimc_set_order(nl, 9999, 0, mb2, 9), -ENOENT);
 	p = map(fd, size);
 	/* Block 0: default, 4K.  Block 1: one 2M folio. */
 	p[5 * PG] = 1;
 	p[mb2 + 7 * PG] = 2;
 	/* Block 2: a 4K page first (populate), then the block fills with 4K. */
-	CHECK_ERR(shim_nl_populate(nl, id, 2 * mb2 + PG, NULL, 0, 0), 0);
+	CHECK_ERR(gm_shimc_populate(nl, id, 2 * mb2 + PG, NULL, 0, 0), 0);
 	p[2 * mb2 + 9 * PG] = 3;
 	n = accept_all(nl, ev, 16);
 	CHECK(n == 3 && ev[0].pages == 1 && ev[1].pages == 512 &&
@@ -939,7 +939,7 @@ static void t_order(void)
 
 	/* Ask mode: the FAULT asks for the whole 2M, and gets it. */
 	afd = create(nl, mb2, 0, 0, GMEMFS_SHIM_FAULT_ASK, &id);
-	CHECK_ERR(shim_nl_set_order(nl, id, 0, mb2, 9), 0);
+	CHECK_ERR(gm_shimc_set_order(nl, id, 0, mb2, 9), 0);
 	server_start(&s, nl, SERVE_DATA);
 	a = map(afd, mb2);
 	CHECK(a[3 * PG] == (char)pattern(3) && a[500 * PG] == (char)pattern(500),
@@ -948,7 +948,7 @@ static void t_order(void)
 	server_stop(&s);
 	munmap(a, mb2);
 	close(afd);
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 /* The daemon dies with a fault waiting for it. */
@@ -968,7 +968,7 @@ static void touch_pages_rw(void *arg)
 
 static void t_limit(void)
 {
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	const size_t npages = 64;
 	long long held0 = param("pages_held");
 	double cost[ROUNDS];
@@ -985,7 +985,7 @@ static void t_limit(void)
 
 	fd = create(nl, npages * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
 	p = map(fd, npages * PG);
-	CHECK_ERR(shim_nl_set_limit(nl, held0 + 16), 0);
+	CHECK_ERR(gm_shimc_set_limit(nl, held0 + 16), 0);
 	CHECK(param("pages_limit") == held0 + 16, "limit %lld", param("pages_limit"));
 	tp = (struct touch_pages){ p, 0, 16 };
 	st = in_child(touch_pages_rw, &tp, 10000);
@@ -1000,12 +1000,12 @@ static void t_limit(void)
 	      "fallocate past the limit: %s", strerror(errno));
 	st = in_child(touch_byte, p + 40 * PG, 10000);
 	CHECK_SIGBUS(st);
-	CHECK_ERR(shim_nl_populate(nl, id, 41 * PG, NULL, 0, 0), -ENOSPC);
+	CHECK_ERR(gm_shimc_populate(nl, id, 41 * PG, NULL, 0, 0), -ENOSPC);
 	CHECK(param("pages_held") == held0 + 16, "held %lld after refusals",
 	      param("pages_held"));
 
 	/* Below what is held: nothing held is touched, nothing new fits. */
-	CHECK_ERR(shim_nl_set_limit(nl, held0 + 4), 0);
+	CHECK_ERR(gm_shimc_set_limit(nl, held0 + 4), 0);
 	for (size_t i = 0; i < 16; i++)
 		CHECK(pread(fd, page, PG, i * PG) == PG && page[0] == (char)pattern(i),
 		      "page %zu after lowering the limit", i);
@@ -1021,12 +1021,12 @@ static void t_limit(void)
 	      strerror(errno));
 
 	/* A 2M range at the limit falls back to a base page, as tmpfs does. */
-	CHECK_ERR(shim_nl_set_limit(nl, held0 + 4 + 100), 0);
+	CHECK_ERR(gm_shimc_set_limit(nl, held0 + 4 + 100), 0);
 	munmap(p, npages * PG);
 	close(fd);
 	CHECK(param("pages_held") == held0, "held %lld after close", param("pages_held"));
 	fd = create(nl, 2 << 20, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
-	CHECK_ERR(shim_nl_set_order(nl, id, 0, 2 << 20, 9), 0);
+	CHECK_ERR(gm_shimc_set_order(nl, id, 0, 2 << 20, 9), 0);
 	p = map(fd, 2 << 20);
 	tp = (struct touch_pages){ p, 3, 1 };
 	st = in_child(touch_pages_rw, &tp, 10000);
@@ -1041,13 +1041,13 @@ static void t_limit(void)
 		double t0 = (double)gm_mono_ns();
 
 		for (int i = 0; i < 100; i++)
-			CHECK_ERR(shim_nl_set_limit(nl, held0 + 1000 + (i & 1)), 0);
+			CHECK_ERR(gm_shimc_set_limit(nl, held0 + 1000 + (i & 1)), 0);
 		cost[r] = ((double)gm_mono_ns() - t0) / 100;
 	}
 	printf("figure: SET_LIMIT, one request and its ack: %.1f us\n",
 	       gm_median_sort(cost, ROUNDS) / 1e3);
-	CHECK_ERR(shim_nl_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
-	shim_nl_close(nl);
+	CHECK_ERR(gm_shimc_set_limit(nl, GMEMFS_SHIM_NO_LIMIT), 0);
+	gm_shimc_close(nl);
 }
 
 static void t_daemon_death(void)
@@ -1057,7 +1057,7 @@ static void t_daemon_death(void)
 	struct iovec iov = { &c, 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct shim_nl *nl;
+	struct gm_shimc *nl;
 	double t0;
 	pid_t d;
 	char *p;
@@ -1094,7 +1094,7 @@ static void t_daemon_death(void)
 	CHECK_SIGBUS(in_child(touch_byte, p + PG, 8000));
 	/* And the slot is free for the next daemon. */
 	nl = daemon_up();
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 	munmap(p, 4 * PG);
 	close(fd);
 }
@@ -1359,7 +1359,7 @@ static long long unevictable_kib(void)
 static void t_unload(void)
 {
 	const size_t size = 8 << 20;
-	struct shim_nl *nl = daemon_up();
+	struct gm_shimc *nl = daemon_up();
 	long long before, during, after;
 	double deadline;
 	struct stat st;
@@ -1388,10 +1388,10 @@ static void t_unload(void)
 	/* The registered daemon's socket does not hold the module. */
 	CHECK_ERR(unload(), 0);
 	CHECK(stat("/sys/module/gmemfs", &st) != 0, "module still there");
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 	/* And it comes back on demand. */
 	nl = daemon_up();
-	shim_nl_close(nl);
+	gm_shimc_close(nl);
 }
 
 static const struct {
