@@ -36,7 +36,7 @@
 #include "gmemfs_nl.h"
 #include "core/log.h"
 #include "prov/prov.h"
-#include "common/shim_nl.h"
+#include "common/shim_client.h"
 
 #define SHIM_PAGE	4096ULL
 

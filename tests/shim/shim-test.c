@@ -42,7 +42,7 @@
 #include "gmemfs_client.h"
 #include "gmemfs_nl.h"
 #include "common/clock.h"
-#include "common/shim_nl.h"
+#include "common/shim_client.h"
 #include "gm-test-util.h"
 
 #define PG		4096UL

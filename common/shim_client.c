@@ -17,7 +17,7 @@
 #include <netlink/msg.h>
 
 #include "gmemfs_nl.h"
-#include "common/shim_nl.h"
+#include "common/shim_client.h"
 
 /* Large enough for a 2M page of POPULATE data. */
 #define GM_SHIMC_SNDBUF	(4 << 20)
