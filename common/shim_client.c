@@ -1,5 +1,5 @@
 /*
- * The kernel channel's codec on libnl-genl: see shim_nl.h.  The command
+ * The kernel channel's codec on libnl-genl: see shim_client.h.  The command
  * socket carries requests and their replies; a second socket joins the
  * "events" multicast group, so a NOTIFY never lands in the middle of a
  * request's reply.
@@ -292,7 +292,7 @@ static int gm_shimc_parse_events(struct gm_shimc_call *call, struct nlattr **tb,
 		if (nla_type(a) != GMEMFS_SHIM_A_EVENT)
 			continue;
 		if (call->n >= call->max)
-			return -EPROTO;	/* a reply never holds more (shim_nl.h) */
+			return -EPROTO;	/* a reply never holds more (shim_client.h) */
 		if (nla_parse_nested(tbe, GMEMFS_SHIM_A_MAX, a,
 				     gm_shimc_event_policy) < 0 ||
 		    !tbe[GMEMFS_SHIM_A_EVENT_TYPE] || !tbe[GMEMFS_SHIM_A_FILE_ID])

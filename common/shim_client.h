@@ -7,10 +7,10 @@
  * Names: gm_shimc_ (the shim's client), apart from the module's own
  * shim_nl_* (shim/netlink.c), so a grep finds one side only.
  *
- * Not for: what to do with events (prov_shim.c), logging, threads.
+ * Not for: what to do with events (daemon/prov/shim.c), logging, threads.
  */
-#ifndef GM_SHIM_NL_H
-#define GM_SHIM_NL_H
+#ifndef GM_SHIM_CLIENT_H
+#define GM_SHIM_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

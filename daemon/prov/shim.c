@@ -21,7 +21,7 @@
  * thread takes it per batch of events, FUSE threads per backing operation,
  * the rebalancer (holding pool->lock, which is taken first) per limit.
  *
- * Not for: the message codec (shim_nl.c).
+ * Not for: the message codec (common/shim_client.c).
  */
 #include <errno.h>
 #include <fcntl.h>
