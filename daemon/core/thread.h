@@ -1,7 +1,8 @@
 /*
  * Starting the daemon's own threads (the control socket's, the lazy-restore
- * sessions'): every signal blocked in them, since libfuse's handlers belong
- * to the FUSE loop and a SIGTERM must end the loop, not a helper thread.
+ * sessions', the shim provider's event thread): every signal blocked in
+ * them, since libfuse's handlers belong to the FUSE loop and a SIGTERM must
+ * end the loop, not a helper thread.
  *
  * Not for: the FUSE workers (libfuse starts those).
  */

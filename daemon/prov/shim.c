@@ -35,6 +35,7 @@
 #include "gmemfs.h"
 #include "gmemfs_nl.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "prov/prov.h"
 #include "common/shim_client.h"
 
@@ -242,7 +243,7 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 		err = -errno;
 		goto err_close;
 	}
-	err = -pthread_create(&shim.thread, NULL, shim_events, NULL);
+	err = gm_thread_start(&shim.thread, shim_events, NULL);
 	if (err)
 		goto err_close;
 	shim.running = true;
