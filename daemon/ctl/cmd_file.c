@@ -37,7 +37,7 @@ static int gm_ctl_put_file(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode
 
 int gm_ctl_put_attrs(struct gm_fs *fs, struct nl_msg *msg, struct gm_inode *inode)
 {
-	/* Takes tree_lock for a directory: before inode->lock, in lock order. */
+	/* Takes tree_lock for a directory, so before inode->lock (meta/inode.h). */
 	const char *policy = gm_policy_get_text(fs, inode);
 	uint32_t mode, uid, gid;
 

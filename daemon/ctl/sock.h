@@ -13,7 +13,8 @@
  * Threads: one accepts, one serves each connection (at most
  * GM_CTLSOCK_MAX_CONNS), so a client that stops reading stalls only
  * itself; none of them ever runs on or waits for a FUSE worker.
- * Lock: cs->lock guards the connection list, nothing else.
+ * Lock: cs->lock guards the connection list, nothing else (lock order:
+ * meta/inode.h).
  *
  * Not for: messages (common/chan.c) or commands (cmd*.c).
  */

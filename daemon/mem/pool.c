@@ -3,9 +3,8 @@
  * state dir and keeps the sum of their size limits within the budget, so
  * the kernel, not the daemon, refuses memory past it.
  *
- * Lock order: pool->lock is the innermost lock of the daemon; nothing is
- * taken while it is held.  It serializes limit changes and guards
- * inst[].limit; the rest of struct gm_pool is immutable after init.
+ * Locking: what pool->lock guards, pool.h; lock order, meta/inode.h.  The
+ * rest of struct gm_pool is immutable after init.
  *
  * Not for: deciding what files declare (callers sum file sizes) or how a
  * store is mounted (prov_tmpfs.c).

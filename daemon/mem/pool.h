@@ -19,8 +19,8 @@
  * split among the other stores.  Providers that could not be attached are
  * absent, with a reason (absent[]), which is not an error.
  *
- * Locking: pool->lock serializes rebalancing and limit changes; it nests
- * inside fs->tree_lock and inode locks (it is always taken last).
+ * Locking: pool->lock serializes rebalancing and limit changes and guards
+ * inst[].limit; lock order: meta/inode.h.
  * Not for: per-file bookkeeping (the caller passes declared sizes).
  */
 #ifndef GM_POOL_H

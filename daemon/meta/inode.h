@@ -14,14 +14,38 @@
  * table's evict hook (which releases the backing object) and frees it after
  * an RCU grace period.
  *
- * Locking (lock order, outermost first):
- *   itable->tree_lock  (fs-wide mutex: every namespace change, dir lists,
- *                       nlink, parent, journal appends)
- *   inode->lock        (per-inode mutex: attributes, xattrs, backing state)
- *   pool->lock         (pool.h)
- * Lookups take neither: RCU read side plus a get-unless-zero reference.
+ * Locking: the daemon's one lock order, outermost first.  A thread takes
+ * a lock only while holding none but locks above it.  The files that own
+ * the other locks point here and say what each guards.
  *
- * Not for: FUSE (fsops_*.c) or journaling (namespace.c).
+ *   itable->tree_lock   fs-wide: every namespace change, dir lists, nlink,
+ *                       parent, journal appends and compaction (the
+ *                       journal has no lock of its own).  A last reference
+ *                       can go under it (gm_dentry_del_locked), so eviction
+ *                       may take any lock below.
+ *   inode->lock         per inode: attributes, xattrs, backing state.  One
+ *                       at a time: nothing holds two inode locks.
+ *   pool->lock          mem/pool.h: limit changes.  The providers' usage,
+ *                       set_limit and forget, and kvm-gmem's attach, run
+ *                       under it (gm_pool_locked).
+ *   kgp->lock           prov/kvm_gmem.c: the attached guest_memfds.
+ *   shim.lock           prov/shim.c: the shim's netlink handle and table;
+ *                       also taken alone, by the shim's event thread.
+ *   rb->lock            mem/rebalancer.h: the stop and kick flags (a kick
+ *                       comes from eviction).
+ * The last three are leaves: nothing is taken under them, nor one of them
+ * under another.
+ *
+ * Apart from these, taken with none of them held and taking none of them:
+ *   gm_uffd_reg.lock    uffd/session.c: the lazy-restore sessions' list;
+ *   then sess->lock     uffd/session.h: a session's removed ranges and
+ *                       latencies, a leaf.
+ *   cs->lock            ctl/sock.h: the control connections, a leaf.
+ *   gm_ctl_snaps.lock   fuse/views.c: open .gmemfs snapshots, a leaf.
+ * Lookups take no lock: RCU read side plus a get-unless-zero reference
+ * (gm_itable_for_each takes inode locks inside its read side).
+ *
+ * Not for: FUSE (fuse/) or journaling (namespace.c).
  */
 #ifndef GM_INODE_H
 #define GM_INODE_H

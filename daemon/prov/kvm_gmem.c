@@ -30,9 +30,9 @@
  * staging part; writes and fallocate on an attached file stay within its
  * reservation by construction.
  *
- * Locking: kgp->lock guards the file list; it is the innermost lock (taken
- * inside pool->lock by attach and forget).  kgp->attached changes under
- * pool->lock.  Calls for one file are serialized by its inode->lock.
+ * Locking: kgp->lock guards the file list; kgp->attached changes under
+ * pool->lock; calls for one file are serialized by its inode->lock.  Lock
+ * order: meta/inode.h.
  *
  * Names: kgp_ (kvm-gmem provider) for this file's own, so that none reads
  * as the kernel's kvm_gmem_* (virt/kvm/guest_memfd.c).

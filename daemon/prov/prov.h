@@ -45,7 +45,9 @@ struct gm_provider {
 	/* Remove the backing object's name; memory is freed when the last
 	 * fd and mapping go.  0 or -errno (-ENOENT if absent). */
 	int (*backing_unlink)(struct gm_prov_inst *pi, uint64_t id);
-	/* Change the store's size limit; -EINVAL if below current use. */
+	/* Change the store's size limit; -EINVAL if below current use.
+	 * set_limit, usage and forget run under pool->lock: a provider's own
+	 * lock nests inside it (lock order: meta/inode.h). */
 	int (*set_limit)(struct gm_prov_inst *pi, uint64_t bytes);
 	/* Bytes in use now and the current limit. */
 	int (*usage)(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit);

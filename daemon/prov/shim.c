@@ -17,9 +17,8 @@
  * when it changes, so the rebalancer's frequent calls cost nothing.
  *
  * Locking: shim.lock guards the netlink handle (one request at a time),
- * the table, the page count's updates and the limit last sent; the event
- * thread takes it per batch of events, FUSE threads per backing operation,
- * the rebalancer (holding pool->lock, which is taken first) per limit.
+ * the table, the page count's updates and the limit last sent.  Lock
+ * order: meta/inode.h.
  *
  * Not for: the message codec (common/shim_client.c).
  */

@@ -10,8 +10,7 @@
  * thing they share besides counters.
  *
  * The registry (a list under one mutex) is what SESSIONS lists and what
- * the daemon stops and joins at unmount.  Lock order: gm_uffd_reg.lock,
- * then sess->lock; nothing else is taken under either.
+ * the daemon stops and joins at unmount.  Lock order: meta/inode.h.
  *
  * Not for: the handshakes (ctl/cmd_lazy.c, ctl/fc.c), reading snapshots
  * (snap/format.c).
