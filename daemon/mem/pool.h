@@ -45,8 +45,8 @@ struct gm_pool {
 					 * given back by fini; immutable */
 	/* Told when memory may have gone back (a file's backing removed), so
 	 * room can move before the next split would notice: the rebalancer's
-	 * kick.  Set and cleared while no request runs (before and after the
-	 * FUSE loop); NULL when nobody listens. */
+	 * kick.  Set once, before any request runs (before the FUSE loop and
+	 * the control socket start); NULL when nobody listens. */
 	void (*freed_fn)(void *ctx);
 	void *freed_ctx;
 };

@@ -87,10 +87,19 @@ static void *gm_rebalancer_main(void *arg)
 	return NULL;
 }
 
-/* The pool's freed hook: an eviction gave memory back. */
+/* The pool's freed hook: an eviction gave memory back.  Installed at
+ * start and left in place: after a stop, the kick finds rb->stop set and
+ * does nothing (control connections may still evict until they close). */
 static void gm_rebalancer_freed(void *ctx)
 {
-	gm_rebalancer_kick(ctx);
+	struct gm_rebalancer *rb = ctx;
+
+	pthread_mutex_lock(&rb->lock);
+	if (!rb->stop) {
+		rb->kicked = true;
+		pthread_cond_signal(&rb->cond);
+	}
+	pthread_mutex_unlock(&rb->lock);
 }
 
 int gm_rebalancer_start(struct gm_rebalancer *rb, struct gm_fs *fs)
@@ -119,21 +128,10 @@ void gm_rebalancer_stop(struct gm_rebalancer *rb)
 {
 	if (!rb->running)
 		return;
-	gm_pool_on_freed(&rb->fs->pool, NULL, NULL);
 	pthread_mutex_lock(&rb->lock);
 	rb->stop = true;
 	pthread_cond_signal(&rb->cond);
 	pthread_mutex_unlock(&rb->lock);
 	pthread_join(rb->thread, NULL);
 	rb->running = false;
-}
-
-void gm_rebalancer_kick(struct gm_rebalancer *rb)
-{
-	if (!rb->running)
-		return;
-	pthread_mutex_lock(&rb->lock);
-	rb->kicked = true;
-	pthread_cond_signal(&rb->cond);
-	pthread_mutex_unlock(&rb->lock);
 }

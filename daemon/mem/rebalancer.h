@@ -3,8 +3,10 @@
  * consume it.  Page faults and passthrough writes grow a store without the
  * daemon hearing of it, so the thread watches each store's use and
  * re-splits the budget when a store has eaten a quarter of its headroom,
- * or given back as much (a file freed), or when kicked (an eviction).
+ * or given back as much (a file freed), or when kicked (an eviction, told
+ * through the pool's freed hook).
  * Not for: the split itself (pool.c) or declared sizes (backing.c).
+ * Locking: rb->lock is a leaf in the one lock order (meta/inode.h).
  */
 #ifndef GM_REBALANCER_H
 #define GM_REBALANCER_H
@@ -21,7 +23,7 @@ struct gm_rebalancer {
 	struct gm_fs *fs;
 	pthread_t thread;
 	bool running;			/* thread started; main thread only */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;		/* guards stop and kicked */
 	pthread_cond_t cond;
 	bool stop;			/* under lock */
 	bool kicked;			/* under lock */
@@ -38,7 +40,5 @@ struct gm_rebalancer {
 
 int gm_rebalancer_start(struct gm_rebalancer *rb, struct gm_fs *fs);
 void gm_rebalancer_stop(struct gm_rebalancer *rb);
-/* Ask for a split soon (any thread; never blocks on the split). */
-void gm_rebalancer_kick(struct gm_rebalancer *rb);
 
 #endif

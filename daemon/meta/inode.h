@@ -41,7 +41,7 @@
  *   then sess->lock     uffd/session.h: a session's removed ranges and
  *                       latencies, a leaf.
  *   cs->lock            ctl/sock.h: the control connections, a leaf.
- *   gm_ctl_snaps.lock   fuse/views.c: open .gmemfs snapshots, a leaf.
+ *   gm_view_copies.lock fuse/views.c: the open views' copies, a leaf.
  * Lookups take no lock: RCU read side plus a get-unless-zero reference
  * (gm_itable_for_each takes inode locks inside its read side).
  *

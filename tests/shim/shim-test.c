@@ -1,8 +1,9 @@
 /*
  * The shim's tests, run inside the test guest as root on each kernel the
  * shim supports (tools/test-vm/run.sh; see tests/shim/meson.build).  This
- * program plays gmemfsd's part itself, through the same codec (common/shim_client.c), so each test controls
- * exactly what the daemon answers.  Every test runs in its own child
+ * program plays gmemfsd's part itself, through the same client
+ * (common/shim_client.c), so each test controls exactly what the daemon
+ * answers.  Every test runs in its own child
  * process, bounded by an alarm; the last line is "N passed, N failed".
  * Lines starting "figure:" are measurements for the report (TCG: compare
  * them only with each other).
