@@ -7,7 +7,7 @@
  * rest of struct gm_pool is immutable after init.
  *
  * Not for: deciding what files declare (callers sum file sizes) or how a
- * store is mounted (prov_tmpfs.c).
+ * store is mounted (prov/tmpfs.c).
  */
 #include <errno.h>
 #include <inttypes.h>

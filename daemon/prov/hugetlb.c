@@ -8,14 +8,14 @@
  * empty while the store has room.
  *
  * hugetlbfs ignores size= on remount, so the limit is fixed at mount: the
- * pool carves it out of the budget (pool.c) instead of re-splitting it.
+ * pool carves it out of the budget (mem/pool.c) instead of re-splitting it.
  * A mount holding files outlives the daemon, as the tmpfs stores do; a
  * restart adopts it, and mounts it again with the new size only while it
  * holds no file.  An empty one is unmounted at exit, so that its pages can
  * go back to the kernel.
  *
  * hugetlbfs has read() but no write(), and FUSE passthrough refuses it
- * (ELOOP): the daemon serves write() through a mapping (prov_mapio.c) and
+ * (ELOOP): the daemon serves write() through a mapping (mapio.c) and
  * read() with pread().  Sizes are whole huge pages (the kernel's rule for
  * ftruncate on hugetlbfs).
  *
@@ -23,8 +23,8 @@
  * (/sys/kernel/mm/hugepages/hugepages-<kB>kB/nr_hugepages), always as a
  * difference to the value read just before, since other users change it.
  *
- * Not for: backing names and the orphan sweep (shared with prov_tmpfs.c),
- * or choosing how many pages to reserve (pool.c, --hugepages).
+ * Not for: backing names and the orphan sweep (shared with tmpfs.c),
+ * or choosing how many pages to reserve (mem/pool.c, --hugepages).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * hugetlb-1g: guest memory in 1 GiB hugetlb pages (--hugepages=1G:N).  A
  * machine whose memory is too fragmented to give a 1 GiB page leaves this
  * provider unavailable, with the reason in the log and .gmemfs/stats.
- * The mechanics are in prov_hugetlb.c.
+ * The mechanics are in hugetlb.c.
  */
 #include "prov/prov.h"
 #include "gmemfs.h"

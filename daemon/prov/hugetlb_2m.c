@@ -3,7 +3,7 @@
  * daemon mounts with the pages --hugepages=2M:N added to the kernel's pool.
  * Not served by FUSE passthrough (the kernel refuses hugetlbfs backings):
  * VMMs map the fd the control socket hands out.  The mechanics are in
- * prov_hugetlb.c; this file only says what this provider is.
+ * hugetlb.c; this file only says what this provider is.
  */
 #include "prov/prov.h"
 #include "gmemfs.h"

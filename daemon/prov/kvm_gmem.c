@@ -8,7 +8,7 @@
  *
  *   detached  its size and any bytes written through the mount are kept in
  *             a staging file in a tmpfs store at STATE_DIR/kvm-gmem (the
- *             tmpfs mechanics of prov_tmpfs.c), like a shmem-4k file;
+ *             tmpfs mechanics of tmpfs.c), like a shmem-4k file;
  *   attached  the daemon has checked the VMM's guest_memfd (sized as the
  *             file, rounded up to 4 KiB; created with MMAP and
  *             INIT_SHARED, so that another process can map it), copied the

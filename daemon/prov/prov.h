@@ -1,16 +1,16 @@
 /*
  * Providers: where a file's memory comes from.  Each provider is a const
- * table of operations in its own file (prov_shmem_4k.c, prov_shmem_thp.c,
- * prov_hugetlb_2m.c, prov_hugetlb_1g.c, prov_kvm_gmem.c; the shim arrives
- * with a later issue).  A provider instance (struct gm_prov_inst) is that
- * provider attached to one state directory: a tmpfs or hugetlbfs mount the
- * daemon owns at STATE_DIR/<provider name>, whose size= is the provider's
- * share of the pool (docs/providers.md).
+ * table of operations in its own file (shmem_4k.c, shmem_thp.c,
+ * shmem_advise.c, hugetlb_2m.c, hugetlb_1g.c, kvm_gmem.c, shim.c).  A
+ * provider instance (struct gm_prov_inst) is that provider attached to one
+ * state directory: a tmpfs or hugetlbfs mount the daemon owns at
+ * STATE_DIR/<provider name>, whose size= is the provider's share of the
+ * pool (docs/providers.md).
  *
  * Backing objects are named by the file's stable id (16 hex digits) inside
  * the instance, so a restarted daemon finds them again.
  *
- * Not for: the budget arithmetic (pool.c) or FUSE (fsops_*.c).
+ * Not for: the budget arithmetic (mem/pool.c) or FUSE (fuse/).
  */
 #ifndef GM_PROV_H
 #define GM_PROV_H
@@ -93,14 +93,14 @@ extern const struct gm_provider gm_prov_kvm_gmem;
 extern const struct gm_provider gm_prov_shim;	/* absent: attach -ENODEV */
 
 /* Open the instance's mount root into pi->dirfd, checking its filesystem
- * (magic, and block size unless 0).  0 or -errno, logged (prov_tmpfs.c). */
+ * (magic, and block size unless 0).  0 or -errno, logged (tmpfs.c). */
 int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_size);
 /* Give the store's mount the atime rule of the FUSE mount: a passthrough
  * read touches the backing file's atime, by the store's mount flags, and
  * stat shows that atime.  Per-mount flags only; 0 or -errno. */
 int prov_store_set_atime(struct gm_prov_inst *pi, unsigned long ms_atime);
 
-/* Shared tmpfs mechanics used by both shmem providers (prov_tmpfs.c). */
+/* Shared tmpfs mechanics used by both shmem providers (tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
 void prov_tmpfs_detach(struct gm_prov_inst *pi);
 int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create);
@@ -120,7 +120,7 @@ int prov_tmpfs_for_each_backing(struct gm_prov_inst *pi,
 	.usage = prov_tmpfs_usage,				\
 	.for_each_backing = prov_tmpfs_for_each_backing
 
-/* Shared hugetlbfs mechanics of both hugetlb providers (prov_hugetlb.c). */
+/* Shared hugetlbfs mechanics of both hugetlb providers (hugetlb.c). */
 int prov_hugetlb_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
 void prov_hugetlb_detach(struct gm_prov_inst *pi);
 int prov_hugetlb_set_limit(struct gm_prov_inst *pi, uint64_t bytes);
@@ -149,7 +149,7 @@ int prov_hugetlb_pages_add(const struct gm_provider *prov, long delta, long *don
 	.write = prov_hugetlb_write,				\
 	.truncate = prov_hugetlb_truncate
 
-/* Served through a mapping of the backing (prov_mapio.c): for backings
+/* Served through a mapping of the backing (mapio.c): for backings
  * without read_iter/write_iter (hugetlbfs has no write(), guest_memfd
  * neither).  Pages not yet in the file read as zeros without being
  * allocated; off + len must lie within the file. */

@@ -1,7 +1,7 @@
 /*
  * shmem-4k: guest memory in a tmpfs mounted with huge=never, so every page
  * is a 4 KiB page whatever the machine-wide THP setting for shmem (short of
- * "force").  Served by FUSE passthrough.  The mechanics are in prov_tmpfs.c;
+ * "force").  Served by FUSE passthrough.  The mechanics are in tmpfs.c;
  * this file only says what this provider is.
  */
 #include "prov/prov.h"

@@ -4,7 +4,7 @@
  * does for every RAM block, gets 2 MiB pages; write(), read() and mappings
  * that do not ask get 4 KiB ones, so a small or sparse file written a
  * little at a time costs 4 KiB per touched page, not 2 MiB.  Served by FUSE
- * passthrough; the mechanics are in prov_tmpfs.c.
+ * passthrough; the mechanics are in tmpfs.c.
  */
 #include "prov/prov.h"
 #include "gmemfs.h"

@@ -5,7 +5,7 @@
  * pages when it cannot; the pool's limit still counts every small page).
  * Per-mount huge= works while the machine-wide shmem_enabled is "never",
  * which only governs internal shmem (memfd, SysV).  Served by FUSE
- * passthrough.  The mechanics are in prov_tmpfs.c.
+ * passthrough.  The mechanics are in tmpfs.c.
  */
 #include "prov/prov.h"
 #include "gmemfs.h"

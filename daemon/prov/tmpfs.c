@@ -8,8 +8,8 @@
  * The mount outlives the daemon: attach adopts a tmpfs already mounted at
  * the instance dir (a restart) and detach only drops our fd.
  *
- * Not for: choosing limits (pool.c) or the page size (the provider tables
- * in prov_shmem_4k.c and prov_shmem_thp.c set tmpfs_huge).
+ * Not for: choosing limits (mem/pool.c) or the page size (the provider tables
+ * in shmem_4k.c and shmem_thp.c set tmpfs_huge).
  */
 #include <dirent.h>
 #include <errno.h>
