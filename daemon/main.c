@@ -339,6 +339,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_banner(fs);
 	err = gm_daemonize(fs->opts->foreground);
 	if (!err)
+		err = gm_pool_start(&fs->pool);
+	if (!err)
 		err = gm_rebalancer_start(&fs->rebalancer, fs);
 	if (!err)
 		err = gm_ctlsock_start(&ctl);

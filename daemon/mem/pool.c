@@ -476,6 +476,21 @@ int gm_pool_locked(struct gm_pool *pool, int (*fn)(struct gm_pool *pool, void *c
 	return err;
 }
 
+int gm_pool_start(struct gm_pool *pool)
+{
+	for (uint32_t i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+		int err;
+
+		if (!pi->prov || !pi->prov->start)
+			continue;
+		err = pi->prov->start(pi);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 void gm_pool_on_freed(struct gm_pool *pool, void (*fn)(void *ctx), void *ctx)
 {
 	pool->freed_fn = fn;

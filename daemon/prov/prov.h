@@ -39,6 +39,10 @@ struct gm_provider {
 	/* Forget the store without destroying it: contents must survive a
 	 * daemon restart. */
 	void (*detach)(struct gm_prov_inst *pi);
+	/* Start the instance's own threads, once the daemon is the process it
+	 * stays (after fuse_daemonize's fork, which threads do not survive).
+	 * Optional; detach stops them. */
+	int (*start)(struct gm_prov_inst *pi);
 	/* Open the backing object for a file id, O_RDWR|O_CLOEXEC; create
 	 * it (empty) when create is set.  fd or -errno. */
 	int (*backing_open)(struct gm_prov_inst *pi, uint64_t id, bool create);

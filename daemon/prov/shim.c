@@ -242,16 +242,28 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 		err = -errno;
 		goto err_close;
 	}
-	err = gm_thread_start(&shim.thread, shim_events, NULL);
-	if (err)
-		goto err_close;
-	shim.running = true;
 	pi->limit = limit;
 	return 0;
 
 err_close:
 	prov_shim_detach(pi);
 	return err;
+}
+
+/* The event thread, started after the daemon's fork: events the module
+ * queued since attach (replay's ALLOCs) wait in the notify socket. */
+static int prov_shim_start(struct gm_prov_inst *pi)
+{
+	int err;
+
+	(void)pi;
+	err = gm_thread_start(&shim.thread, shim_events, NULL);
+	if (err) {
+		gm_err("shim: cannot start the event thread: %s", strerror(-err));
+		return err;
+	}
+	shim.running = true;
+	return 0;
 }
 
 static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
@@ -369,6 +381,7 @@ const struct gm_provider gm_prov_shim = {
 	.passthrough = true,
 	.attach = prov_shim_attach,
 	.detach = prov_shim_detach,
+	.start = prov_shim_start,
 	.backing_open = prov_shim_backing_open,
 	.backing_unlink = prov_shim_backing_unlink,
 	.set_limit = prov_shim_set_limit,
