@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -1144,8 +1146,10 @@ static long long shim_used_wait(long long want, bool at_least, int ms)
 
 /* gmemfsd mounted at GM_MNT with a pool of pool_opt and a fresh state dir
  * (its namespace persists there) named by test, and GM_MNT/vm a directory
- * of shim policy; its pid. */
-static pid_t gmemfsd_start(const char *pool_opt, const char *test)
+ * of shim policy; its pid.  With daemonize, gmemfsd runs without -f: the
+ * pid returned is the parent that exits once mounted, and the daemon is
+ * stopped by gmemfsd_stop_daemonized. */
+static pid_t gmemfsd_spawn(const char *pool_opt, const char *test, bool daemonize)
 {
 	char state[128];
 
@@ -1163,11 +1167,14 @@ static pid_t gmemfsd_start(const char *pool_opt, const char *test)
 	d = fork();
 	CHECK(d >= 0, "fork");
 	if (d == 0) {
+		char *argv[] = { (char *)gmemfsd, "-f", (char *)pool_opt, "--log-level=warn",
+				 state, GM_MNT, NULL };
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, STDOUT_FILENO);	/* its banner; errors go to stderr */
-		execl(gmemfsd, gmemfsd, "-f", pool_opt, "--log-level=warn", state,
-		      GM_MNT, (char *)NULL);
+		if (daemonize)		/* no -f */
+			memmove(&argv[1], &argv[2], 5 * sizeof(argv[0]));
+		execv(gmemfsd, argv);
 		_exit(127);
 	}
 	/* Mount table changes wake POLLPRI on mountinfo; the pidfd, its death. */
@@ -1178,17 +1185,42 @@ static pid_t gmemfsd_start(const char *pool_opt, const char *test)
 	while (statfs(GM_MNT, &sfs) != 0 || sfs.f_type != FUSE_MAGIC) {
 		int left = (int)((deadline - (double)gm_mono_ns()) / 1e6);
 
-		if (left <= 0 || poll(mounts, 2, left) < 0 || mounts[1].revents) {
+		if (left <= 0 || poll(mounts, 2, left) < 0 ||
+		    (mounts[1].revents && !daemonize)) {
 			kill(d, SIGKILL);
 			CHECK(0, "gmemfsd did not mount " GM_MNT);
 		}
 	}
 	close(mounts[0].fd);
 	close(mounts[1].fd);
+	if (daemonize)
+		CHECK(wait_exit(d, 10000) == 0, "gmemfsd's parent did not exit 0");
 	CHECK(mkdir(GM_MNT "/vm", 0755) == 0, "mkdir: %s", strerror(errno));
 	CHECK(setxattr(GM_MNT "/vm", "user.gmemfs.pagesize", "shim", 4, 0) == 0,
 	      "setxattr shim: %s", strerror(errno));
 	return d;
+}
+
+static pid_t gmemfsd_start(const char *pool_opt, const char *test)
+{
+	return gmemfsd_spawn(pool_opt, test, false);
+}
+
+/* A daemonized gmemfsd is not our child: unmount, and its exit shows as
+ * the state directory's lock coming free (bounded, 10 s). */
+static void gmemfsd_stop_daemonized(const char *test)
+{
+	char lock[128];
+	int fd, tries = 0;
+
+	CHECK(umount2(GM_MNT, 0) == 0, "umount: %s", strerror(errno));
+	snprintf(lock, sizeof(lock), "/run/gmemfs-%s/lock", test);
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0, "%s: %s", lock, strerror(errno));
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0 && ++tries < 1000)
+		usleep(10000);
+	close(fd);
+	CHECK(tries < 1000, "the daemonized gmemfsd still holds %s after 10 s", lock);
 }
 
 /* SIGTERM unmounts; gmemfsd must exit 0 (the state dir is its to clean). */
@@ -1201,15 +1233,14 @@ static void gmemfsd_stop(pid_t d)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gmemfsd status %#x", st);
 }
 
-static void t_gmemfsd(void)
+/* A shim file of gmemfsd's at GM_MNT written, read, counted and unlinked. */
+static void gmemfsd_shim_file(void)
 {
 	struct gmemfs_info info = { 0 };
 	const size_t size = 1 << 20;
 	char page[PG];
-	pid_t d;
 	int fd;
 
-	d = gmemfsd_start("--pool-size=64M", "test");
 	fd = open(GM_MNT "/vm/mem", O_RDWR | O_CREAT, 0600);
 	CHECK(fd >= 0, "create: %s", strerror(errno));
 	CHECK(ioctl(fd, GMEMFS_IOC_INFO, &info) == 0, "info: %s", strerror(errno));
@@ -1231,7 +1262,23 @@ static void t_gmemfsd(void)
 	CHECK(unlink(GM_MNT "/vm/mem") == 0, "unlink: %s", strerror(errno));
 	CHECK(shim_used_wait(0, false, 5000) == 0, "pool's shim use %lld after unlink",
 	      shim_used());
+}
+
+static void t_gmemfsd(void)
+{
+	pid_t d = gmemfsd_start("--pool-size=64M", "test");
+
+	gmemfsd_shim_file();
 	gmemfsd_stop(d);
+}
+
+/* Without -f gmemfsd forks after mounting; the shim's event thread must
+ * run in the daemon that stays, or ALLOCs never reach the pool. */
+static void t_gmemfsd_daemonized(void)
+{
+	gmemfsd_spawn("--pool-size=64M", "daemonized", true);
+	gmemfsd_shim_file();
+	gmemfsd_stop_daemonized("daemonized");
 }
 
 /* Write pattern(i + salt) into each page i of fd's first size bytes until
@@ -1413,6 +1460,7 @@ static const struct {
 	{ "page limit: write/fallocate ENOSPC, fault SIGBUS, held pages kept", t_limit },
 	{ "daemon death with an ask fault pending: SIGBUS, no hang", t_daemon_death },
 	{ "gmemfsd: shim policy files live in shim files, pool counts them", t_gmemfsd },
+	{ "gmemfsd without -f: the daemon that stays answers shim events", t_gmemfsd_daemonized },
 	{ "gmemfsd: a shim file written past the pool gets ENOSPC", t_gmemfsd_limit },
 	{ "gmemfsd: a shim file's fd over the control socket, mapped by a VMM", t_handout },
 	{ "module unload waits for open and mapped files", t_unload },
