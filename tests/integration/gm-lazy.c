@@ -61,6 +61,7 @@
 
 #include <gmemfs_client.h>
 
+#include "common/chan.h"
 #include "common/clock.h"
 #include "gm-test-util.h"
 #include "uffd_compat.h"
@@ -494,27 +495,11 @@ static int fc_connect(const char *path)
 	return fd;
 }
 
-/* One sendmsg: the text, and nfds fds in SCM_RIGHTS. */
+/* One sendmsg: the text, and nfds fds in SCM_RIGHTS (Firecracker's
+ * handshake is one datagram-like write, as gmemfs's own messages are). */
 static int fc_send(int sock, const char *text, const int *fds, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
-
-	if (nfds) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	return gm_chan_send(sock, text, strlen(text), fds, nfds);
 }
 
 /* serde_json's compact form of Vec<GuestRegionUffdMapping>. */
