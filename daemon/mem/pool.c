@@ -398,6 +398,31 @@ static void pool_detach_all(struct gm_pool *pool)
 		pool_give_back_pages(pool, i);
 }
 
+/* Attach every provider the pool serves; an optional one may be absent. */
+static int pool_attach_all(struct gm_pool *pool, const char *state_dir,
+			   const uint32_t hugepages[GM_NPROV])
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pool_providers); i++) {
+		const struct gm_provider *prov = pool_providers[i];
+		int err;
+
+		if (prov->fixed_limit)
+			err = pool_attach_hugetlb(pool, prov, state_dir,
+						  hugepages ? hugepages[prov->id] : 0);
+		else
+			err = pool_attach(pool, prov, state_dir, POOL_PAGE);
+		if (err == -ENODEV && prov->id != pool->default_prov) {
+			/* An optional provider, absent here (its attach logged why). */
+			pool->absent[prov->id] = "its kernel module is not loaded, or another "
+						 "daemon steers it";
+			continue;
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 		 uint32_t default_prov, const uint32_t hugepages[GM_NPROV])
 {
@@ -429,23 +454,9 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 	if (err)
 		return err;
 
-	for (size_t i = 0; i < ARRAY_SIZE(pool_providers); i++) {
-		const struct gm_provider *prov = pool_providers[i];
-
-		if (prov->fixed_limit)
-			err = pool_attach_hugetlb(pool, prov, state_dir,
-						  hugepages ? hugepages[prov->id] : 0);
-		else
-			err = pool_attach(pool, prov, state_dir, POOL_PAGE);
-		if (err == -ENODEV && prov->id != pool->default_prov) {
-			/* An optional provider, absent here (its attach logged why). */
-			pool->absent[prov->id] = "its kernel module is not loaded, or another "
-						 "daemon steers it";
-			continue;
-		}
-		if (err)
-			goto err_detach;
-	}
+	err = pool_attach_all(pool, state_dir, hugepages);
+	if (err)
+		goto err_detach;
 	pthread_mutex_lock(&pool->lock);
 	err = __gm_pool_rebalance(pool, nothing_declared);
 	pthread_mutex_unlock(&pool->lock);

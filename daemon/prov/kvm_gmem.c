@@ -333,6 +333,23 @@ static int kgp_check(struct kgp_attach *a, uint64_t *size, uint64_t *staged,
 	return kgp_check_mappable(a);
 }
 
+/* The staged bytes into guest_memfd gfd, then out of the staging store:
+ * from here on the file's bytes live in the guest_memfd only. */
+static int kgp_move_staged(struct kgp_attach *a, int gfd, off_t file_size)
+{
+	int err = kgp_copy_in(a->staging_fd, gfd, (uint64_t)file_size);
+
+	if (err) {
+		kgp_why(a, "copying the staged bytes into the guest_memfd failed: %s",
+			strerror(-err));
+		return err;
+	}
+	if (fallocate(a->staging_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, file_size))
+		gm_warn("file %llu: staged bytes not freed after attach: %s",
+			(unsigned long long)a->id, strerror(errno));
+	return 0;
+}
+
 static int kgp_attach_locked(struct gm_pool *pool, void *ctx)
 {
 	struct kgp_attach *a = ctx;
@@ -359,17 +376,9 @@ static int kgp_attach_locked(struct gm_pool *pool, void *ctx)
 		kgp_why(a, "the daemon cannot keep a reference: %s", strerror(-err));
 		goto err_free;
 	}
-	err = staged ? kgp_copy_in(a->staging_fd, gfd, (uint64_t)file_size) : 0;
-	if (err) {
-		kgp_why(a, "copying the staged bytes into the guest_memfd failed: %s",
-			strerror(-err));
+	err = staged ? kgp_move_staged(a, gfd, file_size) : 0;
+	if (err)
 		goto err_close;
-	}
-	/* From here on the file's bytes live in the guest_memfd only. */
-	if (staged && fallocate(a->staging_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				0, file_size))
-		gm_warn("file %llu: staged bytes not freed after attach: %s",
-			(unsigned long long)a->id, strerror(errno));
 	/* The staging store shrinks by what the reservation adds, so the
 	 * instance's limit (and the pool's sum) stays put.  A staging write
 	 * that slipped in since the check is fixed by the next rebalance. */
