@@ -197,6 +197,23 @@ static int gm_uffd_sess_init(struct gm_uffd_sess *s, struct gm_uffd_sess_args *a
 	return s->stop_fd < 0 ? -errno : 0;
 }
 
+/* A session that was never made closes the fds it was given (-1 after). */
+static void gm_uffd_args_close(struct gm_uffd_sess_args *a)
+{
+	if (a->uffd >= 0)
+		close(a->uffd);
+	if (a->pidfd >= 0)
+		close(a->pidfd);
+	if (a->backing_fd >= 0)
+		close(a->backing_fd);
+	a->uffd = a->pidfd = a->backing_fd = -1;
+	for (unsigned i = 0; i < a->nsnap_fds; i++) {
+		if (a->snap_fds[i] >= 0)
+			close(a->snap_fds[i]);
+		a->snap_fds[i] = -1;
+	}
+}
+
 int gm_uffd_sess_new(struct gm_uffd_sess_args *a, struct gm_uffd_sess **out,
 		     char why[GM_CHAN_WHY_MAX])
 {
@@ -239,18 +256,7 @@ err_free:
 	gm_uffd_sess_free(s);
 	return err;
 err_close:
-	if (a->uffd >= 0)
-		close(a->uffd);
-	if (a->pidfd >= 0)
-		close(a->pidfd);
-	if (a->backing_fd >= 0)
-		close(a->backing_fd);
-	a->uffd = a->pidfd = a->backing_fd = -1;
-	for (unsigned i = 0; i < a->nsnap_fds; i++) {
-		if (a->snap_fds[i] >= 0)
-			close(a->snap_fds[i]);
-		a->snap_fds[i] = -1;
-	}
+	gm_uffd_args_close(a);
 	return err;
 }
 
