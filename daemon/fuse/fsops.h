@@ -1,8 +1,8 @@
 /*
  * The FUSE operations of gmemfsd, grouped by area in one file each in
- * fuse/ and wired in one table in fsops.c.  Every handler ends in exactly one fuse_reply_*();
- * errors inside the daemon are negative errnos, turned positive only here,
- * at the FUSE boundary.
+ * fuse/ and wired in one table in fsops.c.  Every handler ends in exactly
+ * one fuse_reply_*(); errors inside the daemon are negative errnos,
+ * turned positive only here, at the FUSE boundary.
  */
 #ifndef GM_FSOPS_H
 #define GM_FSOPS_H

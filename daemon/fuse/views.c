@@ -5,8 +5,8 @@
  * known at open.  Copies are also kept on a list, so that those whose
  * RELEASE never comes (a reader still holding the file when the mount goes)
  * are freed at teardown (gm_view_release_all).
- * Not for: what the views say (stats.c); the control socket (ctl/), which
- * shares only the credentials type with this file.
+ * Not for: what the views say (stats.c); the control socket (ctl/).  Who
+ * may see what is meta/access.c's check, as for the control socket.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -77,10 +77,10 @@ void gm_pool_fini(struct gm_pool *pool);
 int gm_pool_locked(struct gm_pool *pool, int (*fn)(struct gm_pool *pool, void *ctx),
 		   void *ctx);
 
-/* Who to tell of freed memory (fn NULL: nobody); see freed_fn. */
 /* Start the providers' threads (prov.h: start), after the daemon's fork.
  * 0 or the first provider's -errno. */
 int gm_pool_start(struct gm_pool *pool);
+/* Who to tell of freed memory (fn NULL: nobody); see freed_fn. */
 void gm_pool_on_freed(struct gm_pool *pool, void (*fn)(void *ctx), void *ctx);
 /* Memory may have gone back to the pool: tell the listener, if any.  Any
  * thread; never blocks on a split. */

@@ -104,7 +104,7 @@ int prov_store_open_root(struct gm_prov_inst *pi, long fs_magic, uint64_t block_
  * stat shows that atime.  Per-mount flags only; 0 or -errno. */
 int prov_store_set_atime(struct gm_prov_inst *pi, unsigned long ms_atime);
 
-/* Shared tmpfs mechanics used by both shmem providers (tmpfs.c). */
+/* Shared tmpfs mechanics of the shmem providers (tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
 void prov_tmpfs_detach(struct gm_prov_inst *pi);
 int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create);
