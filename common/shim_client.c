@@ -341,7 +341,7 @@ int gm_shimc_populate(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
 	struct nl_msg *msg;
 	int bad;
 
-	msg = nlmsg_alloc_size(len + 1024);
+	msg = nlmsg_alloc_size((data ? len : 0) + 1024);
 	if (!msg)
 		return -ENOMEM;
 	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0,
@@ -352,7 +352,8 @@ int gm_shimc_populate(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
 	bad = nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, file_id) ||
 	      nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, offset) ||
 	      (req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id)) ||
-	      (!data && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO));
+	      (!data && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO)) ||
+	      (!data && len && nla_put_u64(msg, GMEMFS_SHIM_A_LENGTH, len));
 	/* An attribute holds less than 64K: a 2M page goes in pieces. */
 	for (size_t off = 0; data && !bad && off < len; off += GM_SHIMC_DATA_CHUNK) {
 		size_t n = len - off < GM_SHIMC_DATA_CHUNK ? len - off : GM_SHIMC_DATA_CHUNK;
@@ -373,6 +374,17 @@ int gm_shimc_done(struct gm_shimc *nl, uint32_t req_id, int status)
 		{ GMEMFS_SHIM_A_STATUS, false, (uint32_t)-status },
 	};
 	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_DONE, a, 2);
+
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
+}
+
+int gm_shimc_set_mode(struct gm_shimc *nl, uint32_t file_id, uint32_t mode)
+{
+	const struct gm_shimc_put a[] = {
+		{ GMEMFS_SHIM_A_FILE_ID, false, file_id },
+		{ GMEMFS_SHIM_A_FAULT_MODE, false, mode },
+	};
+	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_SET_MODE, a, 2);
 
 	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
 }

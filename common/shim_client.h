@@ -43,7 +43,9 @@ int gm_shimc_create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
 #define GM_SHIMC_EVENTS_MAX	256
 int gm_shimc_accept(struct gm_shimc *nl, struct gm_shimc_event *ev, int max,
 		    uint32_t *lost);
-/* data == NULL: a zero page.  req_id 0: unsolicited. */
+/* data == NULL: len bytes of zero pages (0: one page).  len past the page
+ * at offset: consecutive whole pages, pages already there left alone
+ * (-EEXIST if none was missing).  req_id 0: unsolicited. */
 int gm_shimc_populate(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
 		      const void *data, size_t len, uint32_t req_id);
 /* status: 0 or a negative errno */
@@ -51,6 +53,9 @@ int gm_shimc_done(struct gm_shimc *nl, uint32_t req_id, int status);
 /* Folio order for misses in a 2M-aligned range of a file. */
 int gm_shimc_set_order(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
 		       uint64_t length, uint32_t order);
+
+/* How misses in the file are served from now on: GMEMFS_SHIM_FAULT_*. */
+int gm_shimc_set_mode(struct gm_shimc *nl, uint32_t file_id, uint32_t mode);
 
 /* The most base pages all shim files may hold; GMEMFS_SHIM_NO_LIMIT: none. */
 int gm_shimc_set_limit(struct gm_shimc *nl, uint64_t pages);

@@ -34,11 +34,14 @@ enum gmemfs_shim_cmd {
 	/* daemon -> kernel; reply: EVENT nests (oldest first), LOST */
 	GMEMFS_SHIM_CMD_ACCEPT = 5,
 	/*
-	 * daemon -> kernel: FILE_ID, OFFSET, and DATA (at most the page at
-	 * OFFSET, as a FAULT's LENGTH says, the rest is zero; several DATA
+	 * daemon -> kernel: FILE_ID, OFFSET, and DATA (several DATA
 	 * attributes are concatenated, as one holds < 64K) or the flag
-	 * POPULATE_ZERO in FLAGS; [REQ_ID] completes a FAULT.  EEXIST
-	 * without REQ_ID if the page is already there.
+	 * POPULATE_ZERO in FLAGS with [LENGTH] (default: one page); [REQ_ID]
+	 * completes a FAULT.  Data up to the page at OFFSET (as a FAULT's
+	 * LENGTH says) fills that page, the rest zero.  Longer data, at most
+	 * 2M and whole base pages, fills the consecutive pages from OFFSET,
+	 * each missing one with its own bytes; pages already there stay.
+	 * EEXIST without REQ_ID if no page was missing.
 	 */
 	GMEMFS_SHIM_CMD_POPULATE = 6,
 	/* daemon -> kernel: REQ_ID, STATUS (0 or a positive errno) */
@@ -57,6 +60,13 @@ enum gmemfs_shim_cmd {
 	 * limit becomes.  The limit outlives the daemon that set it.
 	 */
 	GMEMFS_SHIM_CMD_SET_LIMIT = 9,
+	/*
+	 * daemon -> kernel: FILE_ID, FAULT_MODE: how misses in the file are
+	 * served from now on.  To ASK: the daemon populates each (a lazy
+	 * restore); to AUTO: the kernel allocates zeroed pages.  Faults
+	 * already asked still wait for their answer.
+	 */
+	GMEMFS_SHIM_CMD_SET_MODE = 10,
 	__GMEMFS_SHIM_CMD_END,
 };
 #define GMEMFS_SHIM_CMD_MAX (__GMEMFS_SHIM_CMD_END - 1)
@@ -72,7 +82,7 @@ enum gmemfs_shim_attr {
 					 * alignment of punch/truncate/convert */
 	GMEMFS_SHIM_A_FAULT_MODE = 6,	/* u32, enum gmemfs_shim_fault_mode */
 	GMEMFS_SHIM_A_OFFSET = 7,	/* u64, bytes */
-	GMEMFS_SHIM_A_LENGTH = 8,	/* u64, bytes */
+	GMEMFS_SHIM_A_LENGTH = 8,	/* u64, bytes; POPULATE_ZERO: whole base pages */
 	GMEMFS_SHIM_A_DATA = 9,		/* binary */
 	GMEMFS_SHIM_A_REQ_ID = 10,	/* u32 */
 	GMEMFS_SHIM_A_STATUS = 11,	/* u32, positive errno, 0 = done/approved */
