@@ -19,6 +19,7 @@
 #include "ctl/cmd_lazy.h"
 #include "ctl/sock.h"
 #include "core/fd_path.h"
+#include "mem/backing.h"
 #include "mem/file_info.h"
 #include "mem/handout.h"
 #include "uffd_compat.h"
@@ -143,6 +144,74 @@ int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_ar
 	return 0;
 }
 
+/* Ask mode's target: a shim file the requester may read and write, holding
+ * no memory, of size 0 or the snapshot's; sized to it.  why on failure. */
+static int gm_lazy_ask_target(struct gm_ctl_req *r, struct gm_inode *inode,
+			      const struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
+{
+	struct gmemfs_info info = { 0 };
+	int err;
+
+	err = inode->type == S_IFREG ? gm_file_info(r->fs, inode, &info) : -EISDIR;
+	if (err)
+		return snprintf(why, GM_CHAN_WHY_MAX, "not a regular file with a backing"), err;
+	if (info.provider != GMEMFS_PROV_SHIM)
+		return snprintf(why, GM_CHAN_WHY_MAX, "a %s file: a lazy restore without a uffd "
+				"serves shim files (ask mode); hand over the VMM's uffd",
+				gmemfs_prov_name(info.provider)), -EOPNOTSUPP;
+	if (info.populated)
+		return snprintf(why, GM_CHAN_WHY_MAX, "the file holds %llu bytes of memory; a "
+				"lazy restore needs one that holds none",
+				(unsigned long long)info.populated), -EBUSY;
+	if (info.size && info.size != s->snap.mem_size)
+		return snprintf(why, GM_CHAN_WHY_MAX, "the file has %llu bytes, the snapshot %llu",
+				(unsigned long long)info.size,
+				(unsigned long long)s->snap.mem_size), -EINVAL;
+	err = info.size ? 0 : gm_backing_set_size(r->fs, inode, s->snap.mem_size);
+	if (err)
+		snprintf(why, GM_CHAN_WHY_MAX, "sizing the file to %llu bytes: %s",
+			 (unsigned long long)s->snap.mem_size, strerror(-err));
+	return err;
+}
+
+/* RESTORE_LAZY without a uffd: PATH's shim file restored in ask mode, for
+ * every consumer of it (docs/lazy-restore.md). */
+static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
+{
+	char why[GM_CHAN_WHY_MAX];
+	struct gm_uffd_sess *s = NULL;
+	struct gm_inode *inode;
+	uint64_t id;
+	int err;
+
+	if (!r->m.tb[GMEMFS_CTL_A_PATH])
+		return gm_ctl_fail(r, -EBADF, "%u fds: the uffd, then an image and an index per "
+				   "layer (without a uffd, PATH names a shim file)", r->nfds_in);
+	if (r->m.tb[GMEMFS_CTL_A_REGION])
+		return gm_ctl_fail(r, -EINVAL, "ask mode serves the file itself, not a VMM's "
+				   "regions: send no REGION without a uffd");
+	err = gm_ctl_resolve_may(r, R_OK | W_OK, &inode);
+	if (err)
+		return err;
+	a->ask_ino = inode->ino;
+	a->snap_fds = r->fds_in;
+	a->nsnap_fds = r->nfds_in;
+	r->fd_in = -1;
+	err = gm_uffd_sess_new(a, &s, why);
+	if (!err)
+		err = gm_lazy_ask_target(r, inode, s, why);
+	if (err)
+		gm_uffd_sess_free(s);
+	else
+		err = gm_uffd_sess_start(s, &id, why);
+	gm_fs_put(r->fs, inode);
+	if (err)
+		return gm_ctl_fail(r, err, "%s", why);
+	if (nla_put_u64(r->reply, GMEMFS_CTL_A_SESSION, id) < 0)
+		return gm_ctl_fail(r, -EMSGSIZE, "no room for the answer");
+	return 0;
+}
+
 int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 {
 	struct gm_uffd_region reg[GM_UFFD_MAX_REGIONS];
@@ -158,8 +227,7 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 	if (err)
 		return err;
 	if (r->nfds_in % 2 == 0)
-		return gm_ctl_fail(r, -EBADF, "%u fds: the uffd, then an image and an index per "
-				   "layer", r->nfds_in);
+		return gm_lazy_ask(r, &a);
 	err = gm_lazy_check_uffd(r->fds_in[0], why, sizeof(why));
 	if (err)
 		return gm_ctl_fail(r, err, "%s", why);

@@ -4,8 +4,10 @@
  * attach the daemon resolves the "gmemfs" generic netlink family (which
  * loads the module) and registers as its daemon; a thread then answers the
  * module's events: ALLOC and INVALIDATE move the pool's figure for this
- * provider, FAULT gets a zero page (nothing here restores snapshots yet),
- * CONVERT is approved.
+ * provider, CONVERT is approved, FAULT (ask mode) is refused.  A file being
+ * restored lazily in ask mode has its FAULT and INVALIDATE events routed
+ * to its restore instead (prov/shim.h, uffd/ask.c), which populates pages
+ * through this file's calls.
  *
  * A shim file exists only as long as an fd refers to it, so the backing
  * objects live in a table here (gmemfs file id -> shim fd) and do not
@@ -36,14 +38,21 @@
 #include "core/log.h"
 #include "core/thread.h"
 #include "prov/prov.h"
-#include "common/shim_client.h"
+#include "prov/shim.h"
 
 #define SHIM_PAGE	4096ULL
+#define SHIM_ROUTES	64	/* files restored in ask mode at once */
 
 struct shim_ent {
 	uint64_t ino;		/* gmemfs file id */
 	uint32_t kid;		/* the module's file id */
 	int fd;			/* the shim file; the table's own fd */
+};
+
+struct shim_route {
+	uint32_t kid;		/* 0: free */
+	gm_shim_event_fn fn;
+	void *ctx;
 };
 
 static struct {
@@ -53,6 +62,7 @@ static struct {
 	size_t n, cap;
 	uint64_t pages;			/* base pages in shim files; under lock */
 	uint64_t limit_sent;		/* the module's page limit; under lock */
+	struct shim_route routes[SHIM_ROUTES];	/* under lock */
 	int stop_fd;			/* eventfd: the event thread exits */
 	pthread_t thread;
 	bool running;
@@ -70,6 +80,30 @@ static struct shim_ent *shim_find(uint64_t ino)
 	return NULL;
 }
 
+static struct shim_ent *shim_find_kid(uint32_t kid)
+{
+	for (size_t i = 0; i < shim.n; i++)
+		if (shim.ents[i].kid == kid)
+			return &shim.ents[i];
+	return NULL;
+}
+
+static struct shim_route *shim_route_of(uint32_t kid)
+{
+	for (size_t i = 0; kid && i < SHIM_ROUTES; i++)
+		if (shim.routes[i].kid == kid)
+			return &shim.routes[i];
+	return NULL;
+}
+
+static struct shim_route *shim_route_of_free(void)
+{
+	for (size_t i = 0; i < SHIM_ROUTES; i++)
+		if (!shim.routes[i].kid)
+			return &shim.routes[i];
+	return NULL;
+}
+
 static const char *shim_reason(int err)
 {
 	const char *msg = gm_shimc_errmsg(shim.nl);
@@ -79,8 +113,13 @@ static const char *shim_reason(int err)
 
 static void shim_answer(const struct gm_shimc_event *ev)
 {
+	struct shim_route *rt = shim_route_of(ev->file_id);
 	int err = 0;
 
+	if (rt && (ev->type == GMEMFS_SHIM_EV_FAULT || ev->type == GMEMFS_SHIM_EV_INVALIDATE))
+		rt->fn(rt->ctx, ev);
+	if (rt && ev->type == GMEMFS_SHIM_EV_FAULT)
+		return;
 	switch (ev->type) {
 	case GMEMFS_SHIM_EV_ALLOC:
 		shim.pages += ev->pages;
@@ -89,10 +128,11 @@ static void shim_answer(const struct gm_shimc_event *ev)
 		shim.pages -= ev->pages < shim.pages ? ev->pages : shim.pages;
 		return;
 	case GMEMFS_SHIM_EV_FAULT:
-		err = gm_shimc_populate(shim.nl, ev->file_id, ev->offset, NULL, 0,
-					ev->req_id);
-		if (!err)
-			shim.pages += ev->length / SHIM_PAGE;
+		/* Only a restore turns a file to ask mode, and one that ended
+		 * with units missing (corrupt) leaves it so: never zeros there. */
+		gm_err("shim: file %u: fault at offset %llu, and no restore serves the file: SIGBUS",
+		       ev->file_id, (unsigned long long)ev->offset);
+		err = gm_shimc_done(shim.nl, ev->req_id, -EIO);
 		break;
 	case GMEMFS_SHIM_EV_CONVERT:
 		gm_info("shim: file %u: converting [%llu, +%llu) to %s",
@@ -372,6 +412,101 @@ static int prov_shim_for_each_backing(struct gm_prov_inst *pi,
 		err = fn(ctx, ids[i]);
 	free(ids);
 	return err;
+}
+
+int gm_shim_file_id(uint64_t ino, uint32_t *kid)
+{
+	struct shim_ent *e;
+	int err = -ENODEV;
+
+	pthread_mutex_lock(&shim.lock);
+	if (shim.nl) {
+		e = shim_find(ino);
+		err = e ? 0 : -ENOENT;
+		if (e)
+			*kid = e->kid;
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+int gm_shim_route(uint32_t kid, gm_shim_event_fn fn, void *ctx)
+{
+	struct shim_route *free_rt;
+	int err = -EBUSY;
+
+	pthread_mutex_lock(&shim.lock);
+	free_rt = shim_route_of(kid) ? NULL : shim_route_of_free();
+	if (free_rt) {
+		*free_rt = (struct shim_route){ .kid = kid, .fn = fn, .ctx = ctx };
+		err = 0;
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+void gm_shim_unroute(uint32_t kid)
+{
+	struct shim_route *rt;
+
+	pthread_mutex_lock(&shim.lock);
+	rt = shim_route_of(kid);
+	if (rt)
+		*rt = (struct shim_route){ 0 };
+	pthread_mutex_unlock(&shim.lock);
+}
+
+int gm_shim_set_mode(uint32_t kid, uint32_t mode)
+{
+	int err = -ENODEV;
+
+	pthread_mutex_lock(&shim.lock);
+	if (shim.nl)
+		err = gm_shimc_set_mode(shim.nl, kid, mode);
+	if (err && err != -ENODEV)
+		gm_err("shim: file %u: turning it to %s mode: %s", kid,
+		       mode == GMEMFS_SHIM_FAULT_ASK ? "ask" : "auto", shim_reason(err));
+	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+/* Base pages the shim file holds, from its st_blocks; shim.lock held. */
+static uint64_t shim_file_pages(const struct shim_ent *e)
+{
+	struct stat st;
+
+	return e && !fstat(e->fd, &st) ? (uint64_t)st.st_blocks * 512 / SHIM_PAGE : 0;
+}
+
+int gm_shim_populate(uint32_t kid, uint64_t offset, const void *data, size_t len,
+		     uint32_t req_id)
+{
+	struct shim_ent *e;
+	uint64_t before, after;
+	int err = -ENODEV;
+
+	pthread_mutex_lock(&shim.lock);
+	e = shim_find_kid(kid);
+	before = shim_file_pages(e);
+	if (shim.nl)
+		err = gm_shimc_populate(shim.nl, kid, offset, data, len, req_id);
+	/* The module reports no ALLOC for what the daemon populates; what it
+	 * frees meanwhile comes as INVALIDATE, counted there. */
+	after = shim_file_pages(e);
+	shim.pages += after > before ? after - before : 0;
+	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+int gm_shim_done(uint32_t req_id, int err)
+{
+	int ret = -ENODEV;
+
+	pthread_mutex_lock(&shim.lock);
+	if (shim.nl)
+		ret = gm_shimc_done(shim.nl, req_id, err);
+	pthread_mutex_unlock(&shim.lock);
+	return ret;
 }
 
 const struct gm_provider gm_prov_shim = {

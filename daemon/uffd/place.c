@@ -239,6 +239,12 @@ int gm_uffd_place_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64
 	}
 	if (!zero)
 		gm_uffd_blank_removed(s, off, len, buf);
+	if (s->ask) {
+		err = gm_ask_place(s, off, len, zero ? NULL : buf);
+		if (!err)
+			atomic_fetch_add(&s->bytes, len);
+		return err;
+	}
 	if (via_backing)
 		return zero ? 0 : gm_uffd_place_backing(s, off, len, buf);
 	err = gm_uffd_place_regions(s, off, len, zero ? NULL : buf);

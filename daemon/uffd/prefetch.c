@@ -75,6 +75,9 @@ static void gm_prefetch_run(struct gm_uffd_sess *s, struct gm_snap_reader *rd, v
 		err = gm_prefetch_unit(s, rd, off / s->unit, buf);
 		n++;
 	}
+	/* Ask mode: then the rest, so the file ends up whole. */
+	for (uint64_t u = 0; s->ask && u < s->nunits && !err; u++)
+		err = gm_prefetch_unit(s, rd, u, buf);
 	if (err && err != -ECANCELED && err != -ESRCH)
 		gm_warn("%s: prefetching stopped: %s", s->name, strerror(-err));
 	gm_info("%s: prefetcher done after %llu of %llu working-set entries, %llu bytes placed",
@@ -96,5 +99,7 @@ void *gm_uffd_prefetch_main(void *arg)
 		gm_prefetch_run(s, &rd, buf);
 	free(buf);
 	gm_snap_reader_fini(&rd);
+	if (s->ask)
+		gm_ask_kick(s->ask);	/* the fault thread sees it is complete */
 	return NULL;
 }

@@ -38,8 +38,6 @@
 #define GM_UFFD_BATCH		64
 #define GM_UFFD_QUEUE		1024	/* faults held while events are drained */
 #define GM_UFFD_RETRIES		2000	/* EAGAIN retries of one fault */
-#define GM_UFFD_WAIT_NS		10000000000ULL	/* for the prefetcher's unit: 10 s */
-#define GM_UFFD_DRAIN_NS	120000000000ULL	/* placing the rest at a stop: 2 min */
 
 struct gm_fault_ctx {
 	struct gm_uffd_sess *s;
@@ -60,7 +58,7 @@ void gm_uffd_record_latency(struct gm_uffd_sess *s, uint64_t ns)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void gm_uffd_record_ws(struct gm_uffd_sess *s, uint64_t u)
+void gm_uffd_record_ws(struct gm_uffd_sess *s, uint64_t u)
 {
 	if (s->seen[u])
 		return;
@@ -133,7 +131,7 @@ static void gm_uffd_corrupt_unit(struct gm_fault_ctx *c, uint64_t u)
 
 /* The prefetcher holds the unit: its COPY wakes the fault, but wait for
  * it so the order of events stays simple.  true once it is not CLAIMED. */
-static bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u)
+bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u)
 {
 	uint64_t t0 = gm_mono_ns();
 	struct timespec ts = { .tv_nsec = 20000 };
@@ -403,7 +401,7 @@ static void gm_uffd_drain(struct gm_fault_ctx *c)
 	c->end = end;
 }
 
-static void gm_uffd_store_ws(struct gm_uffd_sess *s)
+void gm_uffd_store_ws(struct gm_uffd_sess *s)
 {
 	char why[GM_SNAP_WHY_MAX];
 	int err;
@@ -417,11 +415,13 @@ static void gm_uffd_store_ws(struct gm_uffd_sess *s)
 		gm_info("%s: stored a working set of %zu units in the snapshot", s->name, s->nws);
 }
 
-static void gm_uffd_start_prefetch(struct gm_uffd_sess *s)
+void gm_uffd_start_prefetch(struct gm_uffd_sess *s)
 {
 	int err;
 
-	if (s->flags & GMEMFS_CTL_F_NO_PREFETCH || !s->snap.layers[0].hdr.nr_ws)
+	/* In ask mode the prefetcher also places the rest, after the
+	 * working set: the file must end up whole. */
+	if (s->flags & GMEMFS_CTL_F_NO_PREFETCH || (!s->ask && !s->snap.layers[0].hdr.nr_ws))
 		return;
 	err = gm_thread_start(&s->prefetch_thread, gm_uffd_prefetch_main, s);
 	if (err)

@@ -168,6 +168,7 @@ void gm_uffd_sess_free(struct gm_uffd_sess *s)
 	free(s->lat);
 	free(s->ws);
 	free(s->removed);
+	gm_ask_free(s->ask);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -236,6 +237,13 @@ int gm_uffd_sess_new(struct gm_uffd_sess_args *a, struct gm_uffd_sess **out,
 		goto err_free;
 	}
 	s->snap_open = true;
+	if (a->ask_ino) {
+		/* Ask mode: one region, the file's offsets, in 4 KiB pages. */
+		s->regions[0] = (struct gm_uffd_region){
+			.size = (s->snap.mem_size + 4095) & ~4095ULL, .page_size = 4096,
+		};
+		s->nregions = 1;
+	}
 	err = gm_uffd_check_regions(s, why);
 	if (err)
 		goto err_free;
@@ -244,6 +252,11 @@ int gm_uffd_sess_new(struct gm_uffd_sess_args *a, struct gm_uffd_sess **out,
 		    (unsigned long long)a->backing_size, (unsigned long long)s->snap.mem_size);
 		err = -EINVAL;
 		goto err_free;
+	}
+	if (a->ask_ino) {
+		err = gm_ask_new(a->ask_ino, &s->ask, why);
+		if (err)
+			goto err_free;
 	}
 	err = gm_uffd_sess_alloc(s);
 	if (err) {
@@ -288,36 +301,60 @@ static void gm_uffd_reap(bool all)
 	}
 }
 
+/* The session's name, for logs; its id is set. */
+static void gm_uffd_sess_name(struct gm_uffd_sess *s)
+{
+	if (s->ask)
+		snprintf(s->name, sizeof(s->name), "lazy session %llu (file %llu)",
+			 (unsigned long long)s->id, (unsigned long long)s->ask->ino);
+	else
+		snprintf(s->name, sizeof(s->name), "lazy session %llu (pid %d)",
+			 (unsigned long long)s->id, (int)s->pid);
+}
+
+/* Register s and start its fault thread; -errno with why. */
+static int gm_uffd_sess_launch(struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
+{
+	int err = -EAGAIN;
+
+	pthread_mutex_lock(&gm_uffd_reg.lock);
+	if (gm_uffd_reg.nsess >= GM_UFFD_MAX_SESSIONS) {
+		WHY("%d lazy-restore sessions run already", GM_UFFD_MAX_SESSIONS);
+		goto out;
+	}
+	s->id = gm_uffd_reg.next_id++;
+	gm_uffd_sess_name(s);
+	err = gm_thread_start(&s->fault_thread, s->ask ? gm_ask_main : gm_uffd_fault_main, s);
+	if (err) {
+		WHY("cannot start the fault thread: %s", strerror(-err));
+		goto out;
+	}
+	cds_list_add_tail(&s->node, &gm_uffd_reg.list);
+	gm_uffd_reg.nsess++;
+out:
+	pthread_mutex_unlock(&gm_uffd_reg.lock);
+	return err;
+}
+
 int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WHY_MAX])
 {
 	int err;
 
 	gm_uffd_reap(false);
-	pthread_mutex_lock(&gm_uffd_reg.lock);
-	if (gm_uffd_reg.nsess >= GM_UFFD_MAX_SESSIONS) {
-		pthread_mutex_unlock(&gm_uffd_reg.lock);
-		WHY("%d lazy-restore sessions run already", GM_UFFD_MAX_SESSIONS);
-		gm_uffd_sess_free(s);
-		return -EAGAIN;
-	}
-	s->id = gm_uffd_reg.next_id++;
-	snprintf(s->name, sizeof(s->name), "lazy session %llu (pid %d)",
-		 (unsigned long long)s->id, (int)s->pid);
-	err = gm_thread_start(&s->fault_thread, gm_uffd_fault_main, s);
-	if (!err) {
-		cds_list_add_tail(&s->node, &gm_uffd_reg.list);
-		gm_uffd_reg.nsess++;
-	}
-	pthread_mutex_unlock(&gm_uffd_reg.lock);
+	/* Ask mode is on before the reply: no miss in the file escapes us. */
+	err = s->ask ? gm_ask_begin(s, why) : 0;
+	if (!err)
+		err = gm_uffd_sess_launch(s, why);
 	if (err) {
-		WHY("cannot start the fault thread: %s", strerror(-err));
+		if (s->ask)
+			gm_ask_abort(s->ask);
 		gm_uffd_sess_free(s);
 		return err;
 	}
 	gm_info("%s: serving %llu bytes in %u region(s) from a %u-layer snapshot, unit %llu, "
 		"%s mode%s", s->name, (unsigned long long)s->snap.mem_size, s->nregions,
 		s->snap.nlayers, (unsigned long long)s->unit,
-		s->backing_fd >= 0 ? "shmem MINOR" : "MISSING",
+		s->ask ? "shim ask" : s->backing_fd >= 0 ? "shmem MINOR" : "MISSING",
 		s->flags & GMEMFS_CTL_F_RECORD_WS ? ", recording the working set" : "");
 	*id = s->id;
 	return 0;

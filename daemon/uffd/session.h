@@ -28,12 +28,15 @@
 
 #include "common/chan.h"
 #include "snap/format.h"
+#include "uffd/ask.h"
 #include "uffd/unit.h"
 
 #define GM_UFFD_MAX_REGIONS	32
 #define GM_UFFD_MAX_SESSIONS	256	/* two threads each */
 #define GM_UFFD_MAX_REMOVED	(1u << 20)	/* discarded ranges remembered */
 #define GM_UFFD_LAT_SAMPLES	65536	/* the first faults' service times */
+#define GM_UFFD_WAIT_NS		10000000000ULL	/* for the prefetcher's unit: 10 s */
+#define GM_UFFD_DRAIN_NS	120000000000ULL	/* placing the rest at a stop: 2 min */
 
 /* One mapping of guest memory registered with the uffd. */
 struct gm_uffd_region {
@@ -72,6 +75,8 @@ struct gm_uffd_sess {
 	int stop_fd;			/* eventfd: the daemon asks the session to end;
 					 * closed (-1) under gm_uffd_reg.lock */
 	int backing_fd;			/* MINOR mode: the file's backing; else -1 */
+	struct gm_ask *ask;		/* ask mode (uffd/ask.h): the shim file's
+					 * restore, and uffd is -1; else NULL */
 	int snap_fds[GM_CHAN_CHAIN_FDS];
 	unsigned nsnap_fds;
 
@@ -125,6 +130,8 @@ struct gm_uffd_sess_args {
 	pid_t pid;
 	uid_t uid;
 	uint64_t backing_size;		/* MINOR mode: the file's size */
+	uint64_t ask_ino;		/* ask mode: the shim file restored (the
+					 * one region maps its offsets); else 0 */
 };
 int gm_uffd_sess_new(struct gm_uffd_sess_args *a, struct gm_uffd_sess **out,
 		     char why[GM_CHAN_WHY_MAX]);
@@ -179,9 +186,17 @@ int gm_uffd_sessions_each(uid_t uid, int (*fn)(void *ctx, const struct gm_uffd_f
 /* At unmount: end every session, join and free it. */
 void gm_uffd_sessions_stop_all(void);
 
-/* serve.c */
+/* serve.c, also for ask mode (uffd/ask.c) */
 void *gm_uffd_fault_main(void *arg);
 void gm_uffd_record_latency(struct gm_uffd_sess *s, uint64_t ns);
+/* Note unit u's first fault in the working set (the fault thread only). */
+void gm_uffd_record_ws(struct gm_uffd_sess *s, uint64_t u);
+/* Wait while the prefetcher holds unit u: true once it is not CLAIMED. */
+bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u);
+/* Start the prefetch thread, if the session prefetches. */
+void gm_uffd_start_prefetch(struct gm_uffd_sess *s);
+/* Store the faulted order in the snapshot (GMEMFS_CTL_F_RECORD_WS). */
+void gm_uffd_store_ws(struct gm_uffd_sess *s);
 /* prefetch.c */
 void *gm_uffd_prefetch_main(void *arg);
 

@@ -47,6 +47,7 @@
 #include "common/clock.h"
 #include "common/shim_client.h"
 #include "gm-test-util.h"
+#include "vmm.h"
 
 #define PG		4096UL
 #define TEST_SECONDS	60
@@ -1384,6 +1385,355 @@ static void t_handout(void)
 	gmemfsd_stop(d);
 }
 
+
+/* ---- gmemfsd's lazy restore of shim files in ask mode ---------------- */
+
+#define LAZY_SIZE	(4UL << 20)
+#define LAZY_SNAP	"/run/shim-lazy.snap"
+#define LAZY_BAD	"/run/shim-lazy-bad.snap"
+#define LAZY_SEED	0x5eed
+
+/* A shim file at GM_MNT/vm/NAME of size bytes (0: left empty); its fd. */
+static int lazy_file(const char *name, size_t size)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), GM_MNT "/vm/%s", name);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0, "create %s: %s", path, strerror(errno));
+	CHECK(!size || ftruncate(fd, size) == 0, "ftruncate: %s", strerror(errno));
+	return fd;
+}
+
+/* GM_MNT/vm/src written with pattern(i + 7) in every other page (the rest
+ * zero, so the snapshot has holes), snapshotted to LAZY_SNAP; LAZY_BAD is
+ * the same with a byte of page 5 flipped in the image. */
+static void lazy_snapshot(void)
+{
+	struct gmemfs_snap_stats st;
+	struct gmemfs_ctl *c;
+	char page[PG];
+	int fd = lazy_file("src", LAZY_SIZE);
+
+	for (size_t i = 0; i < LAZY_SIZE / PG; i += 2) {
+		memset(page, pattern(i + 7), PG);
+		CHECK(pwrite(fd, page, PG, i * PG) == PG, "pwrite: %s", strerror(errno));
+	}
+	close(fd);
+	unlink(LAZY_SNAP);
+	unlink(LAZY_SNAP ".idx");
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	CHECK_ERR(gmemfs_ctl_snapshot(c, "vm/src", LAZY_SNAP, NULL, NULL, NULL, &st), 0);
+	gmemfs_ctl_close(c);
+	CHECK(system("cp " LAZY_SNAP " " LAZY_BAD " && cp " LAZY_SNAP ".idx " LAZY_BAD ".idx && "
+		     "printf '\\377' | dd of=" LAZY_BAD " bs=1 seek=$((4 * 4096 + 100)) "
+		     "conv=notrunc status=none") == 0, "corrupting a copy");
+}
+
+/* Start a lazy restore of snap into GM_MNT/vm/NAME (no uffd: ask mode). */
+static uint64_t lazy_restore(const char *snap, const char *name, uint32_t flags, int want)
+{
+	struct gmemfs_ctl *c;
+	uint64_t id = 0;
+	char rel[64];
+	int err;
+
+	snprintf(rel, sizeof(rel), "vm/%s", name);
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	err = gmemfs_ctl_restore_lazy(c, snap, -1, NULL, 0, rel, flags, &id);
+	CHECK(err == want, "RESTORE_LAZY of %s: %d (%s), want %d", rel, err,
+	      gmemfs_ctl_reason(c), want);
+	printf("  restore of %s: %s\n", rel, err ? gmemfs_ctl_reason(c) : "started");
+	gmemfs_ctl_close(c);
+	return id;
+}
+
+struct lazy_find {
+	uint64_t id;
+	struct gmemfs_session s;
+	bool found;
+};
+
+static int lazy_find_fn(void *ctx, const struct gmemfs_session *s)
+{
+	struct lazy_find *f = ctx;
+
+	if (s->id == f->id) {
+		f->s = *s;
+		f->found = true;
+	}
+	return 0;
+}
+
+/* Session id's figures; false once it has ended. */
+static bool lazy_session(uint64_t id, struct gmemfs_session *out)
+{
+	struct lazy_find f = { .id = id };
+	struct gmemfs_ctl *c;
+
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	CHECK_ERR(gmemfs_ctl_sessions(c, lazy_find_fn, &f), 0);
+	gmemfs_ctl_close(c);
+	if (out)
+		*out = f.s;
+	return f.found;
+}
+
+/* Wait (bounded) for session id to end: every unit placed, auto mode. */
+static void lazy_wait_end(uint64_t id, int ms)
+{
+	double deadline = (double)gm_mono_ns() + ms * 1e6;
+
+	while (lazy_session(id, NULL) && (double)gm_mono_ns() < deadline)
+		usleep(20000);	/* the session's end: nothing to poll() on */
+	CHECK(!lazy_session(id, NULL), "session %llu still runs after %d ms",
+	      (unsigned long long)id, ms);
+}
+
+/* Page i of fd holds what lazy_snapshot wrote. */
+static void lazy_check_page(const char *p, size_t i, const char *what)
+{
+	char want = (char)(i % 2 ? 0 : pattern(i + 7));
+
+	CHECK(p[0] == want && p[PG - 1] == want, "%s: page %zu holds %d, want %d", what, i,
+	      p[0], want);
+}
+
+
+/* A child reads page 4 of LAZY_BAD's restore: the corrupt unit. */
+static void lazy_touch_corrupt(void *arg)
+{
+	volatile char *p = arg;
+
+	(void)p[4 * PG];
+}
+
+/* Faults only, the working set recorded; then prefetch alone fills a file;
+ * a corrupt unit's fault is SIGBUS and the rest still reads right. */
+static void t_lazy_ask(void)
+{
+	struct gmemfs_session fig;
+	pid_t d = gmemfsd_start("--pool-size=64M", "lazy");
+	char page[PG], *p;
+	uint64_t id;
+	struct stat sb;
+	int fd;
+
+	lazy_snapshot();
+	fd = lazy_file("dst", 0);
+	id = lazy_restore(LAZY_SNAP, "dst", GMEMFS_CTL_F_NO_PREFETCH | GMEMFS_CTL_F_RECORD_WS, 0);
+	CHECK(fstat(fd, &sb) == 0 && sb.st_size == (off_t)LAZY_SIZE, "size %lld",
+	      (long long)sb.st_size);
+	p = map(fd, LAZY_SIZE);
+	for (size_t i = 0; i < 64; i++)		/* a VMM's touches, through its mapping */
+		lazy_check_page(p + (63 - i) * PG, 63 - i, "mapped");
+	CHECK(lazy_session(id, &fig) && fig.faults > 0 && fig.prefetched == 0,
+	      "session after 64 touches: faults %llu prefetched %llu",
+	      (unsigned long long)fig.faults, (unsigned long long)fig.prefetched);
+	printf("figure: TCG: ask-mode lazy restore, %llu faults for 64 pages, daemon's fault "
+	       "service p50 %llu ns p99 %llu ns (unit %llu bytes)\n",
+	       (unsigned long long)fig.faults, (unsigned long long)fig.lat_p50_ns,
+	       (unsigned long long)fig.lat_p99_ns, (unsigned long long)fig.unit);
+	for (size_t i = 64; i < LAZY_SIZE / PG; i++) {	/* read(): ask mode serves it too */
+		CHECK(pread(fd, page, PG, i * PG) == PG, "pread: %s", strerror(errno));
+		lazy_check_page(page, i, "pread");
+	}
+	lazy_wait_end(id, 10000);
+	/* Back in auto mode: a punched page reads zero, a hole is the kernel's. */
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PG) == 0, "punch");
+	CHECK(p[0] == 0 && p[2 * PG] == (char)pattern(9), "after the restore: %d %d", p[0],
+	      p[2 * PG]);
+	munmap(p, LAZY_SIZE);
+	close(fd);
+
+	/* Prefetch: the recorded working set, then the rest, nobody touching. */
+	fd = lazy_file("pre", 0);
+	id = lazy_restore(LAZY_SNAP, "pre", 0, 0);
+	lazy_wait_end(id, 20000);
+	for (size_t i = 0; i < LAZY_SIZE / PG; i++) {
+		CHECK(pread(fd, page, PG, i * PG) == PG, "pread: %s", strerror(errno));
+		lazy_check_page(page, i, "prefetched");
+	}
+	close(fd);
+
+	/* A corrupt unit: that fault is SIGBUS, the next unit is right. */
+	fd = lazy_file("bad", 0);
+	id = lazy_restore(LAZY_BAD, "bad", GMEMFS_CTL_F_NO_PREFETCH, 0);
+	p = map(fd, LAZY_SIZE);
+	{
+		int st = in_child(lazy_touch_corrupt, p, 10000);
+
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+		      "touching the corrupt unit: status %#x, want SIGBUS", st);
+	}
+	lazy_check_page(p + 20 * PG, 20, "the unit after the corrupt one");
+	CHECK(lazy_session(id, &fig) && fig.corrupt >= 1, "corrupt faults %llu",
+	      (unsigned long long)fig.corrupt);
+	munmap(p, LAZY_SIZE);
+	close(fd);
+
+	/* Refusals, each with the daemon's reason. */
+	close(lazy_file("sized", 8192));
+	lazy_restore(LAZY_SNAP, "sized", 0, -EINVAL);
+	lazy_restore(LAZY_SNAP, "src", 0, -EBUSY);
+	CHECK(mkdir(GM_MNT "/plain", 0755) == 0, "mkdir");
+	close(open(GM_MNT "/plain/f", O_RDWR | O_CREAT, 0600));
+	{
+		struct gmemfs_ctl *c;
+		uint64_t x;
+
+		CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+		CHECK_ERR(gmemfs_ctl_restore_lazy(c, LAZY_SNAP, -1, NULL, 0, "plain/f", 0, &x),
+			  -EOPNOTSUPP);
+		printf("  a non-shim file: %s\n", gmemfs_ctl_reason(c));
+		gmemfs_ctl_close(c);
+	}
+	/* The daemon stops with "bad" unfinished: it places the rest first. */
+	gmemfsd_stop(d);
+}
+
+
+#define KVM_SEED	0xc0ffee
+#define KVM_SNAP	"/run/shim-kvm.snap"
+
+/* A guest on GM_MNT/vm/NAME (mapped through the mount): its VMM, mapping. */
+static char *kvm_on(struct gm_vmm *vm, int fd, size_t size)
+{
+	char *host = map(fd, size);
+
+	CHECK(gm_vmm_open(vm, -1) == 0, "a VM: %s", vm->err);
+	CHECK(gm_vmm_set_ram(vm, &(struct gm_vmm_ram){ host, size, -1, 0 }) == 0,
+	      "a memslot on the shim mapping: %s", vm->err);
+	return host;
+}
+
+static void kvm_off(struct gm_vmm *vm, char *host, size_t size)
+{
+	gm_vmm_clear_ram(vm);
+	gm_vmm_close(vm);
+	munmap(host, size);
+}
+
+/* One first touch by a guest of fresh memory: a shim file's (punched
+ * first), or a new in-kernel guest_memfd's (fd < 0); ns per page. */
+static double kvm_touch_once(struct gm_vmm *vm, int fd, size_t size)
+{
+	uint64_t ns = 0, flags = GM_VMM_GMEM_MMAP | GM_VMM_GMEM_INIT_SHARED;
+	int gfd = fd;
+	char *host;
+
+	if (fd >= 0)
+		CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, size) == 0,
+		      "punch: %s", strerror(errno));
+	else
+		gfd = gm_vmm_create_gmem(vm, size, flags);
+	CHECK(gfd >= 0, "guest_memfd: %s", vm->err);
+	host = map(gfd, size);
+	CHECK(gm_vmm_set_ram(vm, &(struct gm_vmm_ram){ host, size, fd >= 0 ? -1 : gfd, 0 }) == 0,
+	      "memslot: %s", vm->err);
+	CHECK(gm_vmm_touch(vm, KVM_SEED, &ns) == 0, "touch: %s", vm->err);
+	gm_vmm_clear_ram(vm);
+	munmap(host, size);
+	if (fd < 0)
+		close(gfd);
+	return (double)ns / (size / PG);
+}
+
+/* Interleaved rounds of a guest's first touch: shim memory against the
+ * kernel's own guest_memfd, where this kernel has one that maps. */
+static void kvm_first_touch_figure(int fd, size_t size)
+{
+	double shim[ROUNDS], gmem[ROUNDS];
+	struct gm_vmm vm;
+	bool have_gmem;
+
+	CHECK(gm_vmm_open(&vm, -1) == 0, "a VM: %s", vm.err);
+	have_gmem = gm_vmm_gmem_flags(&vm) & GM_VMM_GMEM_MMAP;
+	for (int r = 0; r < ROUNDS; r++) {
+		shim[r] = kvm_touch_once(&vm, fd, size);
+		gmem[r] = have_gmem ? kvm_touch_once(&vm, -1, size) : 0;
+	}
+	gm_vmm_close(&vm);
+	if (!have_gmem) {
+		printf("figure: TCG: guest first touch, shim %.0f ns/page (median of %d); "
+		       "in-kernel guest_memfd with MMAP: n/a on this kernel\n",
+		       gm_median_sort(shim, ROUNDS), ROUNDS);
+		return;
+	}
+	printf("figure: TCG: guest first touch, median of %d interleaved: shim %.0f ns/page, "
+	       "in-kernel guest_memfd %.0f ns/page, ratio %.2f\n", ROUNDS,
+	       gm_median_sort(shim, ROUNDS), gm_median_sort(gmem, ROUNDS),
+	       gm_median_sort(shim, ROUNDS) / gm_median_sort(gmem, ROUNDS));
+}
+
+/* A real KVM guest writes every page of a shim file, which is snapshotted
+ * and restored lazily (ask mode) under a second guest that checks every
+ * page; then a punch and a conversion of memory the guest uses. */
+static void t_lazy_kvm(void)
+{
+	const size_t size = 4UL << 20, npages = size / PG;
+	struct gmemfs_snap_stats st;
+	struct gmemfs_ctl_stat cst;
+	struct gmemfs_ctl *c;
+	uint64_t id, ns, checked = 0, bad = 0;
+	struct gm_vmm vm;
+	pid_t d;
+	char *host;
+	int fd, sfd, err;
+
+	CHECK(access("/dev/kvm", R_OK | W_OK) == 0, "the test guest has no /dev/kvm: %s",
+	      strerror(errno));
+	d = gmemfsd_start("--pool-size=64M", "lazykvm");
+	fd = lazy_file("ram", size);
+	host = kvm_on(&vm, fd, size);
+	CHECK(gm_vmm_touch(&vm, KVM_SEED, &ns) == 0, "the guest's writes: %s", vm.err);
+	CHECK(gm_vmm_verify(host, size, KVM_SEED, &bad) == 0, "page %llu", (unsigned long long)bad);
+	kvm_off(&vm, host, size);
+	close(fd);
+	unlink(KVM_SNAP);
+	unlink(KVM_SNAP ".idx");
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	CHECK_ERR(gmemfs_ctl_snapshot(c, "vm/ram", KVM_SNAP, NULL, NULL, NULL, &st), 0);
+	gmemfs_ctl_close(c);
+	fd = lazy_file("touch", size);
+	kvm_first_touch_figure(fd, size);
+	close(fd);
+
+	fd = lazy_file("ram2", 0);
+	id = lazy_restore(KVM_SNAP, "ram2", GMEMFS_CTL_F_NO_PREFETCH, 0);
+	host = kvm_on(&vm, fd, size);
+	err = gm_vmm_check(&vm, KVM_SEED, 0, 1, npages, &ns, &checked);
+	CHECK(err == 0 && checked == npages, "the checking guest: %d, %llu of %zu pages: %s",
+	      err, (unsigned long long)checked, npages, vm.err);
+	printf("figure: TCG: a guest checks %zu pages restored lazily in ask mode: %.0f ns/page\n",
+	       npages, (double)ns / npages);
+	lazy_wait_end(id, 10000);
+
+	/* A punch: KVM's mapping goes with the page cache's; zeros, not the old bytes. */
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 20, 16 * PG) == 0,
+	      "punch: %s", strerror(errno));
+	err = gm_vmm_check(&vm, KVM_SEED, 256, 1, 16, NULL, &checked);
+	CHECK(err == -EIO && checked == 0, "after the punch: %d, %llu matched", err,
+	      (unsigned long long)checked);
+	printf("  after the punch the guest reads zeros: %s\n", vm.err);
+	CHECK(host[(1 << 20) + 100] == 0, "the host reads the punched page as zero");
+
+	/* Conversion to private: the guest's access fails in KVM_RUN. */
+	sfd = gmemfs_open_backing(GM_MNT "/vm/ram2", &cst);
+	CHECK(sfd >= 0, "the shim fd: %s", strerror(-sfd));
+	CHECK_ERR(convert(sfd, 2 << 20, 16 * PG, GMEMFS_SHIM_CONVERT_PRIVATE), 0);
+	err = gm_vmm_check(&vm, KVM_SEED, 512, 1, 16, NULL, &checked);
+	CHECK(err != 0 && checked == 0, "after the conversion: %d, %llu matched", err,
+	      (unsigned long long)checked);
+	printf("  after the conversion to private KVM_RUN fails: %d (%s): %s\n", err,
+	       strerror(-err), vm.err);
+	close(sfd);
+	kvm_off(&vm, host, size);
+	close(fd);
+	gmemfsd_stop(d);
+}
+
 static int unload(void)
 {
 	return syscall(SYS_delete_module, "gmemfs", O_NONBLOCK) ? -errno : 0;
@@ -1463,6 +1813,8 @@ static const struct {
 	{ "gmemfsd without -f: the daemon that stays answers shim events", t_gmemfsd_daemonized },
 	{ "gmemfsd: a shim file written past the pool gets ENOSPC", t_gmemfsd_limit },
 	{ "gmemfsd: a shim file's fd over the control socket, mapped by a VMM", t_handout },
+	{ "gmemfsd: lazy restore in ask mode: faults, read, prefetch, corrupt unit", t_lazy_ask },
+	{ "gmemfsd: a KVM guest on shim memory, restored lazily; punch and conversion", t_lazy_kvm },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 

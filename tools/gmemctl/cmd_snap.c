@@ -1,6 +1,10 @@
 /*
  * gmemctl snapshot [--parent PARENT] FILE SNAPFILE
- * gmemctl restore SNAPFILE FILE
+ * gmemctl restore [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE
+ *
+ * restore --lazy starts a lazy restore of a shim file in ask mode
+ * (docs/lazy-restore.md) and prints its session; the daemon fills the file
+ * on demand and in the background, and SESSIONS shows how far it got.
  *
  * A progress bar on stderr when it is a terminal, and always one closing
  * line with the figures (or a JSON object with --json).  restore creates
@@ -169,14 +173,74 @@ static int restore_target(const struct snap_cli *s, const char *sock_path)
 	return errno == EEXIST ? 0 : -errno;
 }
 
+#define RESTORE_USE "restore [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE"
+
+/* restore's options: GMEMFS_CTL_F_* for --lazy, or -1 for eager; -2 on a
+ * usage error.  argc/argv are left at the operands. */
+static int64_t restore_opts(int *argc, char ***argv)
+{
+	static const struct option opts[] = {
+		{ "lazy", no_argument, NULL, 'l' },
+		{ "record-ws", no_argument, NULL, 'r' },
+		{ "no-prefetch", no_argument, NULL, 'n' },
+		{ 0 }
+	};
+	uint32_t flags = 0;
+	bool lazy = false;
+	int o;
+
+	optind = 0;
+	while ((o = getopt_long(*argc + 1, *argv - 1, "+", opts, NULL)) != -1) {
+		if (o == 'l')
+			lazy = true;
+		else if (o == 'r')
+			flags |= GMEMFS_CTL_F_RECORD_WS;
+		else if (o == 'n')
+			flags |= GMEMFS_CTL_F_NO_PREFETCH;
+		else
+			return -2;
+	}
+	*argc -= optind - 1;
+	*argv += optind - 1;
+	if (*argc != 2 || (flags && !lazy))
+		return -2;
+	return lazy ? (int64_t)flags : -1;
+}
+
+static void report_lazy(const struct snap_cli *s, uint64_t session)
+{
+	if (s->json) {
+		printf("{\"op\":\"restore\",\"lazy\":true,\"from\":");
+		gm_json_str(stdout, s->snapfile);
+		printf(",\"to\":");
+		gm_json_str(stdout, s->file);
+		printf(",\"session\":%llu}\n", (unsigned long long)session);
+		return;
+	}
+	printf("restore %s -> %s: lazy session %llu (ask mode); gmemctl sessions shows it\n",
+	       s->snapfile, s->file, (unsigned long long)session);
+}
+
+/* The request itself: eager (flags < 0) with figures, or lazy. */
+static int restore_call(struct snap_cli *s, int64_t flags, struct gmemfs_snap_stats *st,
+			uint64_t *session)
+{
+	if (flags < 0)
+		return gmemfs_ctl_restore(s->c, s->snapfile, s->rel, progress_bar, s, st);
+	return gmemfs_ctl_restore_lazy(s->c, s->snapfile, -1, NULL, 0, s->rel, (uint32_t)flags,
+				       session);
+}
+
 int cmd_restore(int argc, char **argv, bool json, const char *sock_path)
 {
 	struct snap_cli s = { .op = "restore", .json = json, .bar = isatty(2) };
+	int64_t flags = restore_opts(&argc, &argv);
 	struct gmemfs_snap_stats st;
+	uint64_t session = 0;
 	int made, err;
 
-	if (argc != 2)
-		return usage_err("restore SNAPFILE FILE");
+	if (flags == -2)
+		return usage_err(RESTORE_USE);
 	s.snapfile = argv[0];
 	s.file = argv[1];
 	made = restore_target(&s, sock_path);
@@ -184,13 +248,15 @@ int cmd_restore(int argc, char **argv, bool json, const char *sock_path)
 		return snap_fail(&s, s.file, made);
 	err = snap_connect(&s, sock_path);
 	if (!err)
-		err = gmemfs_ctl_restore(s.c, s.snapfile, s.rel, progress_bar, &s, &st);
+		err = restore_call(&s, flags, &st, &session);
 	if (err) {
 		snap_fail(&s, s.file, err);
 		if (made == 1 && unlink(s.file))
 			fprintf(stderr, "gmemctl: restore: removing %s again: %s\n", s.file,
 				strerror(errno));
 		err = 1;
+	} else if (flags >= 0) {
+		report_lazy(&s, session);
 	} else {
 		report(&s, s.snapfile, s.file, &st);
 	}

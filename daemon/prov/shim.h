@@ -1,0 +1,41 @@
+/*
+ * What the shim provider offers beyond its provider table: steering one
+ * shim file for a lazy restore in ask mode (uffd/ask.c).  The restore
+ * routes the file's FAULT and INVALIDATE events to itself, turns the file
+ * to ask mode, answers each fault by populating pages from the snapshot,
+ * and turns the file back to auto mode when every unit is in.
+ *
+ * Not for: the provider's own operations (shim.c's gm_prov_shim table).
+ */
+#ifndef GM_PROV_SHIM_H
+#define GM_PROV_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/shim_client.h"
+
+/*
+ * Called by the shim's event thread for each FAULT and INVALIDATE of a
+ * routed file, in the module's order, with the provider's lock held: it
+ * must only queue the event, never call back into this file.
+ */
+typedef void (*gm_shim_event_fn)(void *ctx, const struct gm_shimc_event *ev);
+
+/* The module's id of file ino's shim file: 0, -ENOENT (no shim file),
+ * -ENODEV (no shim provider). */
+int gm_shim_file_id(uint64_t ino, uint32_t *kid);
+/* Route kid's FAULT and INVALIDATE events to fn(ctx) instead of the
+ * default answers: -EBUSY if another route has it. */
+int gm_shim_route(uint32_t kid, gm_shim_event_fn fn, void *ctx);
+void gm_shim_unroute(uint32_t kid);
+/* GMEMFS_SHIM_FAULT_AUTO or _ASK for kid's misses from now on. */
+int gm_shim_set_mode(uint32_t kid, uint32_t mode);
+/* Place len bytes at offset (data NULL: zero pages); pages already there
+ * stay.  req_id != 0 completes that fault.  -EEXIST: nothing was missing. */
+int gm_shim_populate(uint32_t kid, uint64_t offset, const void *data, size_t len,
+		     uint32_t req_id);
+/* Complete fault req_id: 0 (retry the lookup) or -errno (SIGBUS). */
+int gm_shim_done(uint32_t req_id, int err);
+
+#endif
