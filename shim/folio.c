@@ -148,6 +148,9 @@ static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
 	struct shim_req *req;
 	int err;
 
+	/* Switched to auto since the miss: the retry allocates. */
+	if (READ_ONCE(sf->mode) == GMEMFS_SHIM_FAULT_AUTO)
+		return 0;
 	req = shim_req_submit(GMEMFS_SHIM_EV_FAULT, sf->id,
 			      (u64)first << PAGE_SHIFT, PAGE_SIZE << order, 0);
 	if (IS_ERR(req))
@@ -158,11 +161,12 @@ static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
 }
 
 /*
- * Lookup, and allocation in auto mode; never asks the daemon.  NULL for a
- * miss in ask mode, or a hole in auto mode when !@alloc.
+ * Lookup, and allocation in auto @mode (the file's, read once by the
+ * caller); never asks the daemon.  NULL for a miss in ask mode, or a hole
+ * in auto mode when !@alloc.
  */
 static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
-				    bool alloc)
+				    u32 mode, bool alloc)
 {
 	struct address_space *mapping = sf->inode->i_mapping;
 	struct folio *folio;
@@ -170,7 +174,7 @@ static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
 	do {
 		filemap_invalidate_lock_shared(mapping);
 		folio = __shim_folio_lookup(sf, index);
-		if (!folio && sf->mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
+		if (!folio && mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
 			folio = __shim_folio_alloc(sf, index, NULL, 0, false);
 			if (!IS_ERR(folio))
 				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
@@ -190,10 +194,12 @@ struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
 {
 	struct folio *folio;
 	int tries, err;
+	u32 mode;
 
 	for (tries = 0; tries < SHIM_ASK_TRIES; tries++) {
-		folio = shim_folio_try(sf, index, alloc);
-		if (folio || sf->mode == GMEMFS_SHIM_FAULT_AUTO)
+		mode = READ_ONCE(sf->mode);
+		folio = shim_folio_try(sf, index, mode, alloc);
+		if (folio || mode == GMEMFS_SHIM_FAULT_AUTO)
 			return folio;
 		err = shim_folio_ask(sf, index);
 		if (err)
@@ -307,7 +313,7 @@ static vm_fault_t shim_fault(struct vm_fault *vmf)
 	struct shim_file *sf = shim_file_of(file_inode(vmf->vma->vm_file));
 	struct folio *folio;
 
-	folio = shim_folio_try(sf, vmf->pgoff, true);
+	folio = shim_folio_try(sf, vmf->pgoff, READ_ONCE(sf->mode), true);
 	if (!folio)
 		return shim_fault_ask(vmf, sf);
 	if (IS_ERR(folio))

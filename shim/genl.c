@@ -29,6 +29,15 @@ static const struct nla_policy shim_genl_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_PAGES]		= { .type = NLA_U64 },
 };
 
+/*
+ * SET_MODE's own: its handler refuses an unknown FAULT_MODE with EINVAL
+ * and says so, where the family's range check would answer ERANGE first.
+ */
+static const struct nla_policy shim_genl_set_mode_policy[GMEMFS_SHIM_A_MAX + 1] = {
+	[GMEMFS_SHIM_A_FILE_ID]		= { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_FAULT_MODE]	= { .type = NLA_U32 },
+};
+
 static const struct genl_ops shim_genl_ops[] = {
 	{
 		.cmd	= GMEMFS_SHIM_CMD_REGISTER,
@@ -68,6 +77,13 @@ static const struct genl_ops shim_genl_ops[] = {
 	{
 		.cmd	= GMEMFS_SHIM_CMD_SET_LIMIT,
 		.doit	= shim_nl_set_limit_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_SET_MODE,
+		.doit	= shim_nl_set_mode_doit,
+		.policy	= shim_genl_set_mode_policy,
+		.maxattr = GMEMFS_SHIM_A_MAX,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };

@@ -292,3 +292,33 @@ int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info)
 	shim_pages_set_limit(nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
 	return 0;
 }
+
+/*
+ * Misses from now on follow the new mode; a fault already asked still
+ * waits for its answer, and one that sees auto before asking allocates.
+ */
+int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[GMEMFS_SHIM_A_FAULT_MODE];
+	struct shim_file *sf;
+	u32 mode;
+	int err;
+
+	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_FAULT_MODE);
+	if (err)
+		return err;
+	mode = nla_get_u32(attr);
+	if (mode != GMEMFS_SHIM_FAULT_AUTO && mode != GMEMFS_SHIM_FAULT_ASK) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "unknown fault mode");
+		return -EINVAL;
+	}
+	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
+	if (!sf) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
+				    "no such shim file");
+		return -ENOENT;
+	}
+	WRITE_ONCE(sf->mode, mode);
+	shim_file_put(sf);
+	return 0;
+}

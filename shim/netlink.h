@@ -13,5 +13,6 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info);
 
 #endif

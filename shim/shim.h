@@ -43,7 +43,12 @@ struct shim_file {
 	u32 id;			/* immutable; key in shim_files */
 	u32 order;		/* immutable: the default folio order, and the
 				 * alignment of punch, truncate, conversion */
-	u32 mode;		/* immutable: enum gmemfs_shim_fault_mode */
+	/*
+	 * enum gmemfs_shim_fault_mode; the daemon's SET_MODE changes it at
+	 * any time (WRITE_ONCE), so a miss reads it once (READ_ONCE) and
+	 * acts on that value throughout.
+	 */
+	u32 mode;
 	/*
 	 * Private ranges, one value entry per base page index.  Written
 	 * under invalidate_lock held exclusive, read under it shared.
