@@ -82,28 +82,75 @@ static int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
 	return -ENOSPC;
 }
 
+/* Where __shim_folio_alloc() may place a large folio around @index. */
+enum shim_fit {
+	SHIM_FIT_MISS,	/* a miss: the aligned folio that holds @index */
+	SHIM_FIT_PAGE,	/* POPULATE of the page at @index: one starting there */
+	/*
+	 * Multi-page POPULATE: one starting there that @len covers whole, so
+	 * no page of the data is left zero and none past it is placed.
+	 */
+	SHIM_FIT_RANGE,
+};
+
+/* Whether a page of [@index, @index + @nr) is private.  invalidate_lock held. */
+static bool shim_private_in(struct shim_file *sf, pgoff_t index,
+			    unsigned long nr)
+{
+	unsigned long first = index;
+
+	return xa_find(&sf->private, &first, index + nr - 1, XA_PRESENT);
+}
+
+/* The order to place at @index; -EEXIST if its block filled meanwhile. */
+static int shim_fit_order(struct shim_file *sf, pgoff_t index, size_t len,
+			  enum shim_fit fit)
+{
+	u32 order = shim_alloc_order(sf, index);
+
+	if (fit == SHIM_FIT_MISS)
+		return order;
+	if (fit == SHIM_FIT_PAGE && len > PAGE_SIZE << order)
+		return -EEXIST;
+	if (index & ((1UL << order) - 1))
+		return 0;
+	/* The range's walk must reach a private page, to stop there. */
+	if (fit == SHIM_FIT_RANGE && (len < PAGE_SIZE << order ||
+				      shim_private_in(sf, index, 1UL << order)))
+		return 0;
+	return order;
+}
+
+/* Without highmem a folio is contiguous in the direct map. */
+static void shim_folio_fill(struct folio *folio, const void *data, size_t len)
+{
+	void *kaddr = folio_address(folio);
+
+	len = min(len, folio_size(folio));
+	memcpy(kaddr, data, len);
+	memset(kaddr + len, 0, folio_size(folio) - len);
+}
+
 /*
- * A new locked folio in the page cache, holding @data (the rest zero).
- * @exact: the daemon's POPULATE, for the page at @index: a large folio
- * only if @index starts one.  -EEXIST if someone got there first,
- * -ENOSPC past the page limit.  invalidate_lock held.
+ * A new locked folio in the page cache, holding @data (the rest zero), as
+ * @fit allows.  -EEXIST if someone got there first, -ENOSPC past the page
+ * limit.  invalidate_lock held.
  */
 static struct folio *__shim_folio_alloc(struct shim_file *sf, pgoff_t index,
-					const void *data, size_t len, bool exact)
+					const void *data, size_t len,
+					enum shim_fit fit)
 {
 	struct address_space *mapping = sf->inode->i_mapping;
+	bool small_ok = len <= PAGE_SIZE || fit == SHIM_FIT_RANGE;
 	gfp_t gfp = mapping_gfp_mask(mapping);
-	u32 order = shim_alloc_order(sf, index);
 	struct folio *folio;
-	void *kaddr;
-	int err;
+	int order, err;
 
-	if (len > PAGE_SIZE << order)
-		return ERR_PTR(-EEXIST);	/* the block filled meanwhile */
-	if (exact && index & ((1UL << order) - 1))
-		order = 0;
+	order = shim_fit_order(sf, index, len, fit);
+	if (order < 0)
+		return ERR_PTR(order);
 again:
-	err = shim_folio_charge(sf, index, order, len <= PAGE_SIZE);
+	err = shim_folio_charge(sf, index, order, small_ok);
 	if (err < 0)
 		return ERR_PTR(err);
 	order = err;
@@ -112,12 +159,8 @@ again:
 		shim_pages_uncharge(1UL << order);
 		return ERR_PTR(-ENOMEM);
 	}
-	if (data) {
-		/* Without highmem a folio is contiguous in the direct map. */
-		kaddr = folio_address(folio);
-		memcpy(kaddr, data, len);
-		memset(kaddr + len, 0, folio_size(folio) - len);
-	}
+	if (data)
+		shim_folio_fill(folio, data, len);
 	__folio_mark_uptodate(folio);
 	err = filemap_add_folio(mapping, folio, round_down(index, 1UL << order),
 				gfp);
@@ -126,7 +169,7 @@ again:
 		folio_put(folio);
 		shim_pages_uncharge(1UL << order);
 		/* A page raced into the block: base pages, unless data is bigger. */
-		if (err == -EEXIST && order && len <= PAGE_SIZE) {
+		if (err == -EEXIST && order && small_ok) {
 			order = 0;
 			goto again;
 		}
@@ -175,7 +218,7 @@ static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
 		filemap_invalidate_lock_shared(mapping);
 		folio = __shim_folio_lookup(sf, index);
 		if (!folio && mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
-			folio = __shim_folio_alloc(sf, index, NULL, 0, false);
+			folio = __shim_folio_alloc(sf, index, NULL, 0, SHIM_FIT_MISS);
 			if (!IS_ERR(folio))
 				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
 					    folio_pos(folio), folio_size(folio),
@@ -210,7 +253,7 @@ struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index, bool alloc)
 	return ERR_PTR(-EIO);
 }
 
-/* The daemon's POPULATE: data (or zeroes) for a missing page. */
+/* The daemon's POPULATE of one page: data (or zeroes) for a missing page. */
 int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 			const void *data, size_t len)
 {
@@ -224,7 +267,7 @@ int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 		folio_put(folio);
 		folio = ERR_PTR(-EEXIST);
 	} else if (!folio) {
-		folio = __shim_folio_alloc(sf, index, data, len, true);
+		folio = __shim_folio_alloc(sf, index, data, len, SHIM_FIT_PAGE);
 	}
 	filemap_invalidate_unlock_shared(mapping);
 	if (IS_ERR(folio))
@@ -232,6 +275,65 @@ int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 	folio_unlock(folio);
 	folio_put(folio);
 	return 0;
+}
+
+/*
+ * One step of a multi-page POPULATE at @index, with @nr pages of @data
+ * (NULL: zeroes) left: the pages it covered, placed (*@placed set) or
+ * already there, or -errno.  invalidate_lock held.
+ */
+static long __shim_populate_step(struct shim_file *sf, pgoff_t index,
+				 unsigned long nr, const void *data,
+				 bool *placed)
+{
+	struct folio *folio = __shim_folio_lookup(sf, index);
+	unsigned long n;
+
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	if (!folio) {
+		folio = __shim_folio_alloc(sf, index, data, nr << PAGE_SHIFT,
+					   SHIM_FIT_RANGE);
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+		*placed = true;
+	}
+	/* A folio found may have begun before @index. */
+	n = min(folio->index + folio_nr_pages(folio) - index, nr);
+	folio_unlock(folio);
+	folio_put(folio);
+	return n;
+}
+
+/*
+ * The daemon's POPULATE of @nr pages from @index, each missing one from
+ * its own bytes of @data (NULL: zeroes); pages already there stay.  0 if
+ * any page was placed, -EEXIST if none was missing.  A private page
+ * (-EACCES) or an allocation failure stops it; pages placed before stay.
+ * The lock is taken per step so that a punch waits for one folio at most.
+ */
+int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
+			      const void *data, unsigned long nr)
+{
+	struct address_space *mapping = sf->inode->i_mapping;
+	unsigned long done = 0;
+	bool placed = false;
+	long n;
+
+	while (done < nr) {
+		filemap_invalidate_lock_shared(mapping);
+		n = __shim_populate_step(sf, index + done, nr - done,
+					 data ? data + (done << PAGE_SHIFT) : NULL,
+					 &placed);
+		filemap_invalidate_unlock_shared(mapping);
+		if (n == -EEXIST)
+			continue;	/* a fault placed it meanwhile: look again */
+		if (n < 0)
+			return n;
+		done += n;
+		cond_resched();
+	}
+	return placed ? 0 : -EEXIST;
 }
 
 /*

@@ -167,6 +167,67 @@ static void *shim_nl_data(struct genl_info *info, size_t *len)
 	return buf;
 }
 
+/*
+ * POPULATE's bytes: the DATA, or with the ZERO flag, LENGTH bytes of zero
+ * pages (*len 0 without it: the page at OFFSET); *data NULL for zeroes.
+ */
+static int shim_nl_populate_args(struct genl_info *info, void **data,
+				 size_t *len)
+{
+	struct nlattr *length = info->attrs[GMEMFS_SHIM_A_LENGTH];
+	u32 flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
+	bool zero = flags & GMEMFS_SHIM_POPULATE_ZERO;
+	void *buf;
+	u64 n;
+
+	buf = shim_nl_data(info, len);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	*data = buf;
+	if (flags & ~GMEMFS_SHIM_POPULATE_ZERO || !*len == !zero) {
+		GENL_SET_ERR_MSG(info, "populate needs exactly one of DATA and the ZERO flag");
+		return -EINVAL;
+	}
+	if (*len && !buf) {
+		GENL_SET_ERR_MSG(info, "data is longer than 2M");
+		return -EINVAL;
+	}
+	if (!length)
+		return 0;
+	n = nla_get_u64(length);
+	if (!zero || !n || n > PAGE_SIZE << SHIM_MAX_ORDER || n & (PAGE_SIZE - 1)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, length,
+				    "LENGTH goes with the ZERO flag only, whole base pages up to 2M");
+		return -EINVAL;
+	}
+	*len = n;
+	return 0;
+}
+
+/* More than the page at @offset: consecutive base pages, each its own. */
+static int shim_nl_populate_range(struct genl_info *info, struct shim_file *sf,
+				  u64 offset, const void *data, size_t len)
+{
+	u64 size = i_size_read(sf->inode);
+	int err;
+
+	if (len & (PAGE_SIZE - 1)) {
+		GENL_SET_ERR_MSG(info, "data longer than the page at offset must be whole base pages");
+		return -EINVAL;
+	}
+	if (offset >= size || len > size - offset) {
+		GENL_SET_ERR_MSG(info, "the range reaches beyond the end of the file");
+		return -EINVAL;
+	}
+	err = shim_folio_populate_range(sf, offset >> PAGE_SHIFT, data,
+					len >> PAGE_SHIFT);
+	if (err == -EINVAL)
+		GENL_SET_ERR_MSG(info, "the file shrank under the range");
+	if (err == -EACCES)
+		GENL_SET_ERR_MSG(info, "a page in the range is private (the pages before it were placed)");
+	return err;
+}
+
 static int shim_nl_populate(struct genl_info *info, struct shim_file *sf,
 			    const void *data, size_t len)
 {
@@ -179,10 +240,11 @@ static int shim_nl_populate(struct genl_info *info, struct shim_file *sf,
 				    "offset is not page-aligned");
 		return -EINVAL;
 	}
-	if (len > page || (len > PAGE_SIZE && offset & (page - 1))) {
-		GENL_SET_ERR_MSG(info, "data is larger than the page at offset");
-		return -EINVAL;
-	}
+	/* A large folio only where it starts (shim_folio_populate()). */
+	if (offset & (page - 1))
+		page = PAGE_SIZE;
+	if (len > page)
+		return shim_nl_populate_range(info, sf, offset, data, len);
 	err = shim_folio_populate(sf, offset >> PAGE_SHIFT, data, len);
 	if (err == -EINVAL)
 		GENL_SET_ERR_MSG(info, "offset is beyond the end of the file");
@@ -193,29 +255,19 @@ static int shim_nl_populate(struct genl_info *info, struct shim_file *sf,
 
 int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	u32 flags, req_id;
 	struct shim_file *sf;
-	void *data;
+	void *data = NULL;
 	size_t len;
+	u32 req_id;
 	int err;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, GMEMFS_SHIM_A_OFFSET);
 	if (err)
 		return err;
-	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
 	req_id = shim_nl_get_u32(info, GMEMFS_SHIM_A_REQ_ID, 0);
-	data = shim_nl_data(info, &len);
-	if (IS_ERR(data))
-		return PTR_ERR(data);
-	err = -EINVAL;
-	if (flags & ~GMEMFS_SHIM_POPULATE_ZERO || !len == !(flags & GMEMFS_SHIM_POPULATE_ZERO)) {
-		GENL_SET_ERR_MSG(info, "populate needs exactly one of DATA and the ZERO flag");
+	err = shim_nl_populate_args(info, &data, &len);
+	if (err)
 		goto out_data;
-	}
-	if (len && !data) {
-		GENL_SET_ERR_MSG(info, "data is larger than a 2M page");
-		goto out_data;
-	}
 	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
 	err = -ENOENT;
 	if (!sf) {

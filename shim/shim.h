@@ -140,6 +140,8 @@ struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index,
 			     bool alloc);
 int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 			const void *data, size_t len);
+int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
+			      const void *data, unsigned long nr);
 u32 shim_alloc_order(struct shim_file *sf, pgoff_t index);
 int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order);
 long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end);
