@@ -208,6 +208,13 @@ static void gm_ask_fault(struct gm_ask_ctx *c, const struct gm_ask_ev *ev)
 	uint64_t u = ev->offset / s->unit, t0 = gm_mono_ns();
 	int err;
 
+	if (u >= s->nunits) {
+		/* Past the snapshot (the file grew since): zeros are its bytes. */
+		err = gm_shim_populate(s->ask->kid, ev->offset, NULL, ev->length, ev->req_id);
+		if (err)
+			gm_shim_done(ev->req_id, err);
+		return;
+	}
 	gm_uffd_record_ws(s, u);
 	err = gm_uffd_unit_place(s, u, gm_uffd_place_with, &c->placer);
 	if (err == -EALREADY && gm_uffd_unit_state(s, u) == GM_UNIT_CLAIMED &&
