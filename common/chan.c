@@ -117,8 +117,9 @@ static const struct gm_chan_cmd_spec gm_chan_cmds[] = {
 	CMD(LIST) = { "list", 0, A(PATH), 0, 0, true },
 	CMD(SNAPSHOT) = { "snapshot", A(PATH), A(PATH) | A(FLAGS) | A(SNAP_PARENT), 2, GM_CHAN_CHAIN_FDS, false },
 	CMD(RESTORE) = { "restore", A(PATH), A(PATH) | A(FLAGS), 2, GM_CHAN_CHAIN_FDS, false },
-	CMD(RESTORE_LAZY) = { "restore-lazy", A(REGION), A(REGION) | A(PATH) | A(FLAGS),
-			      3, 1 + GM_CHAN_CHAIN_FDS, false },
+	/* REGIONs and the uffd, or neither (ask mode: PATH, a shim file). */
+	CMD(RESTORE_LAZY) = { "restore-lazy", 0, A(REGION) | A(PATH) | A(FLAGS),
+			      2, 1 + GM_CHAN_CHAIN_FDS, false },
 	CMD(UFFD_LISTEN) = { "uffd-listen", A(SOCKET), A(SOCKET) | A(FLAGS),
 			     2, GM_CHAN_CHAIN_FDS, false },
 	CMD(SESSIONS) = { "sessions", 0, 0, 0, 0, true },

@@ -68,7 +68,9 @@ enum gmemfs_ctl_cmd {
 	/* REGION... [PATH] [FLAGS: GMEMFS_CTL_F_RECORD_WS|F_NO_PREFETCH] +
 	 * userfaultfd, then the chain -> SESSION.  Lazy restore: the daemon
 	 * serves the uffd's faults from the snapshot until the VMM exits.
-	 * PATH names the gmemfs file the regions map (shared), if any. */
+	 * PATH names the gmemfs file the regions map (shared), if any.
+	 * Ask mode: PATH (a shim file) [FLAGS] + the chain alone, no REGION:
+	 * the daemon serves every miss in the file until all of it is in. */
 	GMEMFS_CTL_CMD_RESTORE_LAZY = 73,
 	/* SOCKET [FLAGS] + the chain -> an NLM_F_MULTI message once the
 	 * Firecracker page-fault-handler socket listens; then every VMM that

@@ -234,6 +234,8 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 	err = gm_lazy_regions(r, reg, &a.nregions);
 	if (err)
 		return err;
+	if (!a.nregions)
+		return gm_ctl_fail(r, -EINVAL, "a uffd and no REGION: name the mappings it serves");
 	if (r->m.tb[GMEMFS_CTL_A_PATH]) {
 		err = gm_lazy_backing(r, &a);
 		if (err)

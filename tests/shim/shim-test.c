@@ -40,6 +40,7 @@
 #include <netlink/msg.h>
 #include <linux/netlink.h>
 #include <linux/genetlink.h>
+#include <linux/userfaultfd.h>
 
 #include "gmemfs.h"
 #include "gmemfs_client.h"
@@ -1734,6 +1735,106 @@ static void t_lazy_kvm(void)
 	gmemfsd_stop(d);
 }
 
+/* ---- figures: a lazy fault in ask mode against one over a uffd ------- */
+
+#define FIG_TOUCHES	64	/* one page in each of the first 64 units */
+
+/* ns per first touch of FIG_TOUCHES pages a unit apart, at p. */
+static double touch_units(const char *p, size_t unit)
+{
+	uint64_t t0 = gm_mono_ns();
+
+	for (size_t i = 0; i < FIG_TOUCHES; i++)
+		(void)*(volatile const char *)(p + i * unit);
+	return (double)(gm_mono_ns() - t0) / FIG_TOUCHES;
+}
+
+/* One round in ask mode: a new shim file restored lazily and touched. */
+static double ask_round(int r)
+{
+	char name[32], path[64];
+	double ns;
+	char *p;
+	int fd;
+
+	snprintf(name, sizeof(name), "fig%d", r);
+	snprintf(path, sizeof(path), GM_MNT "/vm/%s", name);
+	fd = lazy_file(name, 0);
+	lazy_restore(LAZY_SNAP, name, GMEMFS_CTL_F_NO_PREFETCH, 0);
+	p = map(fd, LAZY_SIZE);
+	ns = touch_units(p, 16 * PG);
+	munmap(p, LAZY_SIZE);
+	close(fd);
+	unlink(path);		/* its release ends the session */
+	return ns;
+}
+
+/* The uffd round's VMM, in a child (its session ends with it): anonymous
+ * memory registered MISSING, handed over, touched; ns to the pipe. */
+static void uffd_vmm(int out)
+{
+	struct gmemfs_region reg = { .size = LAZY_SIZE, .page_size = PG };
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP };
+	struct uffdio_register rg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct gmemfs_ctl *c;
+	uint64_t id;
+	double ns;
+	char *p = mmap(NULL, LAZY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(uffd >= 0 && p != MAP_FAILED && !ioctl(uffd, UFFDIO_API, &api), "uffd");
+	rg.range = (struct uffdio_range){ .start = (uintptr_t)p, .len = LAZY_SIZE };
+	reg.addr = (uintptr_t)p;
+	CHECK(!ioctl(uffd, UFFDIO_REGISTER, &rg), "UFFDIO_REGISTER: %s", strerror(errno));
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	CHECK_ERR(gmemfs_ctl_restore_lazy(c, LAZY_SNAP, uffd, &reg, 1, NULL,
+					  GMEMFS_CTL_F_NO_PREFETCH, &id), 0);
+	gmemfs_ctl_close(c);
+	ns = touch_units(p, 16 * PG);
+	CHECK(write(out, &ns, sizeof(ns)) == sizeof(ns), "pipe");
+}
+
+static double uffd_round(void)
+{
+	double ns = 0;
+	int fds[2];
+	pid_t pid;
+
+	CHECK(pipe(fds) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		close(fds[0]);
+		uffd_vmm(fds[1]);
+		_exit(0);
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], &ns, sizeof(ns)) == sizeof(ns), "the uffd VMM's figure");
+	close(fds[0]);
+	CHECK(wait_exit(pid, 10000) == 0, "the uffd VMM's exit");
+	return ns;
+}
+
+/* Interleaved rounds: the same snapshot's first touches served by
+ * gmemfsd in ask mode (shim file) and over a uffd (anonymous memory). */
+static void t_lazy_figure(void)
+{
+	double ask[ROUNDS], uffd[ROUNDS];
+	pid_t d = gmemfsd_start("--pool-size=64M", "lazyfig");
+
+	lazy_snapshot();
+	for (int r = 0; r < ROUNDS; r++) {
+		ask[r] = ask_round(r);
+		uffd[r] = uffd_round();
+	}
+	printf("figure: TCG: a VMM's lazy fault (64 KiB unit), median of %d interleaved: ask mode "
+	       "on a shim file %.0f ns, uffd MISSING on anonymous memory %.0f ns, ratio %.2f\n",
+	       ROUNDS, gm_median_sort(ask, ROUNDS), gm_median_sort(uffd, ROUNDS),
+	       gm_median_sort(ask, ROUNDS) / gm_median_sort(uffd, ROUNDS));
+	gmemfsd_stop(d);
+}
+
 static int unload(void)
 {
 	return syscall(SYS_delete_module, "gmemfs", O_NONBLOCK) ? -errno : 0;
@@ -1815,6 +1916,7 @@ static const struct {
 	{ "gmemfsd: a shim file's fd over the control socket, mapped by a VMM", t_handout },
 	{ "gmemfsd: lazy restore in ask mode: faults, read, prefetch, corrupt unit", t_lazy_ask },
 	{ "gmemfsd: a KVM guest on shim memory, restored lazily; punch and conversion", t_lazy_kvm },
+	{ "gmemfsd: figures of a lazy fault, ask mode and uffd", t_lazy_figure },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 
