@@ -153,12 +153,13 @@ static int gm_lazy_ask_target(struct gm_ctl_req *r, struct gm_inode *inode,
 	int err;
 
 	err = inode->type == S_IFREG ? gm_file_info(r->fs, inode, &info) : -EISDIR;
-	if (err)
-		return snprintf(why, GM_CHAN_WHY_MAX, "not a regular file with a backing"), err;
-	if (info.provider != GMEMFS_PROV_SHIM)
+	if (err == -EISDIR)
+		return snprintf(why, GM_CHAN_WHY_MAX, "not a regular file"), err;
+	/* A shim file gets its shim file at creation: no backing, no shim. */
+	if (err || info.provider != GMEMFS_PROV_SHIM)
 		return snprintf(why, GM_CHAN_WHY_MAX, "a %s file: a lazy restore without a uffd "
 				"serves shim files (ask mode); hand over the VMM's uffd",
-				gmemfs_prov_name(info.provider)), -EOPNOTSUPP;
+				err ? "memoryless" : gmemfs_prov_name(info.provider)), -EOPNOTSUPP;
 	if (info.populated)
 		return snprintf(why, GM_CHAN_WHY_MAX, "the file holds %llu bytes of memory; a "
 				"lazy restore needs one that holds none",

@@ -144,9 +144,14 @@ static int gm_ask_populate(struct gm_ask *a, uint64_t off, uint64_t len, const u
 	return err == -EEXIST || err == -EACCES ? 0 : err;
 }
 
+/* Whether this thread's last gm_ask_place() met an all-zero unit. */
+static __thread bool gm_ask_placed_zero;
+
 int gm_ask_place(struct gm_uffd_sess *s, uint64_t off, uint64_t len, const uint8_t *buf)
 {
 	int err = 0;
+
+	gm_ask_placed_zero = !buf;
 
 	/* A zero unit stays a hole: a fault there gets a zero page, and once
 	 * the file is back in auto mode the kernel's zero pages do. */
@@ -200,8 +205,9 @@ static void gm_ask_corrupt(struct gm_ask_ctx *c, const struct gm_ask_ev *ev)
 	gm_shim_done(ev->req_id, -EIO);
 }
 
-/* One FAULT: place its unit if nobody has, then answer the faulting page
- * (POPULATE with its REQ_ID, which also completes it if it is there). */
+/* One FAULT: place its unit if nobody has, then answer it: DONE when this
+ * placed the page, else POPULATE of the faulting page with its REQ_ID
+ * (zeros of a hole or a punch, or the snapshot's bytes again). */
 static void gm_ask_fault(struct gm_ask_ctx *c, const struct gm_ask_ev *ev)
 {
 	struct gm_uffd_sess *s = c->s;
@@ -230,7 +236,10 @@ static void gm_ask_fault(struct gm_ask_ctx *c, const struct gm_ask_ev *ev)
 		gm_shim_done(ev->req_id, err);
 		return;
 	}
-	err = gm_ask_answer_page(c, ev, u);
+	if (!err && !gm_ask_placed_zero)
+		err = gm_shim_done(ev->req_id, 0);	/* its page is in: retry */
+	else
+		err = gm_ask_answer_page(c, ev, u);
 	if (err == -EIO)
 		return gm_ask_corrupt(c, ev);
 	if (err) {
