@@ -144,34 +144,40 @@ int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_ar
 	return 0;
 }
 
-/* Ask mode's target: a shim file the requester may read and write, holding
- * no memory, of size 0 or the snapshot's; sized to it.  why on failure. */
+/* Ask mode's target: a shim file holding no memory.  *info and 0, or
+ * -errno with why. */
 static int gm_lazy_ask_target(struct gm_ctl_req *r, struct gm_inode *inode,
-			      const struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
+			      struct gmemfs_info *info, char why[GM_CHAN_WHY_MAX])
 {
-	struct gmemfs_info info = { 0 };
-	int err;
+	int err = inode->type == S_IFREG ? gm_file_info(r->fs, inode, info) : -EISDIR;
 
-	err = inode->type == S_IFREG ? gm_file_info(r->fs, inode, &info) : -EISDIR;
 	if (err == -EISDIR)
 		return snprintf(why, GM_CHAN_WHY_MAX, "not a regular file"), err;
 	/* A shim file gets its shim file at creation: no backing, no shim. */
-	if (err || info.provider != GMEMFS_PROV_SHIM)
+	if (err || info->provider != GMEMFS_PROV_SHIM)
 		return snprintf(why, GM_CHAN_WHY_MAX, "a %s file: a lazy restore without a uffd "
 				"serves shim files (ask mode); hand over the VMM's uffd",
-				err ? "memoryless" : gmemfs_prov_name(info.provider)), -EOPNOTSUPP;
-	if (info.populated)
+				err ? "memoryless" : gmemfs_prov_name(info->provider)), -EOPNOTSUPP;
+	if (info->populated)
 		return snprintf(why, GM_CHAN_WHY_MAX, "the file holds %llu bytes of memory; a "
 				"lazy restore needs one that holds none",
-				(unsigned long long)info.populated), -EBUSY;
-	if (info.size && info.size != s->snap.mem_size)
+				(unsigned long long)info->populated), -EBUSY;
+	return 0;
+}
+
+/* The target's size: 0 (then set to the snapshot's) or the snapshot's. */
+static int gm_lazy_ask_size(struct gm_ctl_req *r, struct gm_inode *inode, uint64_t size,
+			    uint64_t mem_size, char why[GM_CHAN_WHY_MAX])
+{
+	int err;
+
+	if (size && size != mem_size)
 		return snprintf(why, GM_CHAN_WHY_MAX, "the file has %llu bytes, the snapshot %llu",
-				(unsigned long long)info.size,
-				(unsigned long long)s->snap.mem_size), -EINVAL;
-	err = info.size ? 0 : gm_backing_set_size(r->fs, inode, s->snap.mem_size);
+				(unsigned long long)size, (unsigned long long)mem_size), -EINVAL;
+	err = size ? 0 : gm_backing_set_size(r->fs, inode, mem_size);
 	if (err)
 		snprintf(why, GM_CHAN_WHY_MAX, "sizing the file to %llu bytes: %s",
-			 (unsigned long long)s->snap.mem_size, strerror(-err));
+			 (unsigned long long)mem_size, strerror(-err));
 	return err;
 }
 
@@ -179,6 +185,7 @@ static int gm_lazy_ask_target(struct gm_ctl_req *r, struct gm_inode *inode,
  * every consumer of it (docs/lazy-restore.md). */
 static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 {
+	struct gmemfs_info info = { 0 };
 	char why[GM_CHAN_WHY_MAX];
 	struct gm_uffd_sess *s = NULL;
 	struct gm_inode *inode;
@@ -194,13 +201,16 @@ static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 	err = gm_ctl_resolve_may(r, R_OK | W_OK, &inode);
 	if (err)
 		return err;
-	a->ask_ino = inode->ino;
-	a->snap_fds = r->fds_in;
-	a->nsnap_fds = r->nfds_in;
-	r->fd_in = -1;
-	err = gm_uffd_sess_new(a, &s, why);
+	err = gm_lazy_ask_target(r, inode, &info, why);
+	if (!err) {
+		a->ask_ino = inode->ino;
+		a->snap_fds = r->fds_in;
+		a->nsnap_fds = r->nfds_in;
+		r->fd_in = -1;
+		err = gm_uffd_sess_new(a, &s, why);
+	}
 	if (!err)
-		err = gm_lazy_ask_target(r, inode, s, why);
+		err = gm_lazy_ask_size(r, inode, info.size, s->snap.mem_size, why);
 	if (err)
 		gm_uffd_sess_free(s);
 	else
