@@ -1893,6 +1893,308 @@ static void t_unload(void)
 	gm_shimc_close(nl);
 }
 
+/* ---- SET_MODE and multi-page POPULATE -------------------------------- */
+
+/* The base pages fd holds, as st_blocks says. */
+static long long file_pages(int fd)
+{
+	struct stat sb;
+
+	CHECK(fstat(fd, &sb) == 0, "fstat: %s", strerror(errno));
+	return sb.st_blocks * 512 / (long long)PG;
+}
+
+/* Bytes of page @index, distinct from page to page and within one. */
+static void page_bytes(unsigned char *buf, uint64_t index, unsigned salt)
+{
+	for (size_t j = 0; j < PG; j++)
+		buf[j] = (unsigned char)(pattern(index + salt) ^ (j * 7 >> 3));
+}
+
+/* page_bytes of pages [first, first + n), one after the other, in buf. */
+static unsigned char *range_bytes(unsigned char *buf, uint64_t first, size_t n,
+				  unsigned salt)
+{
+	for (size_t i = 0; i < n; i++)
+		page_bytes(buf + i * PG, first + i, salt);
+	return buf;
+}
+
+/* Pages [first, first + n) of fd hold their page_bytes, by pread and,
+ * if p is not NULL, through that mapping of fd. */
+static void check_pages(int fd, const char *p, uint64_t first, size_t n,
+			unsigned salt, const char *what)
+{
+	unsigned char want[PG], got[PG];
+
+	for (uint64_t i = first; i < first + n; i++) {
+		page_bytes(want, i, salt);
+		CHECK(pread(fd, got, PG, i * PG) == PG && !memcmp(got, want, PG),
+		      "%s: page %lu by pread", what, (unsigned long)i);
+		CHECK(!p || !memcmp(p + i * PG, want, PG), "%s: page %lu through the mapping",
+		      what, (unsigned long)i);
+	}
+}
+
+/* Page index of fd reads back as PG bytes of c. */
+static void check_filled(int fd, uint64_t index, char c, const char *what)
+{
+	char got[PG], want[PG];
+
+	memset(want, c, PG);
+	CHECK(pread(fd, got, PG, index * PG) == PG && !memcmp(got, want, PG),
+	      "%s: page %lu is not all %#x", what, (unsigned long)index, c);
+}
+
+static void t_set_mode(void)
+{
+	struct gm_shimc *nl = daemon_up();
+	static struct server s;
+	double deadline;
+	uint32_t id;
+	int fd;
+	char *p;
+
+	fd = create(nl, 8 * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, &id);
+	p = map(fd, 8 * PG);
+	server_start(&s, nl, SERVE_DATA);
+	CHECK(p[0] == (char)pattern(0) && s.faults == 1, "ask mode: %d FAULT events",
+	      s.faults);
+	server_stop(&s);	/* one request at a time per handle */
+
+	/* To auto: holes become zeroed pages the kernel allocates, no FAULT. */
+	CHECK_ERR(gm_shimc_set_mode(nl, id, GMEMFS_SHIM_FAULT_AUTO), 0);
+	s = (struct server){ 0 };
+	server_start(&s, nl, SERVE_DATA);
+	CHECK(p[PG] == 0, "page 1 after the switch to auto: %#x", p[PG]);
+	p[2 * PG + 5] = 7;
+	check_filled(fd, 4, 0, "a hole read in auto mode");
+	deadline = (double)gm_mono_ns() + 5e9;
+	while (s.allocs == 0 && (double)gm_mono_ns() < deadline)
+		sched_yield();	/* the server counts the ALLOC reports */
+	CHECK(s.allocs > 0 && s.faults == 0, "auto mode: %d ALLOC, %d FAULT events",
+	      s.allocs, s.faults);
+	CHECK(file_pages(fd) == 3, "%lld pages held, want 3", file_pages(fd));
+	server_stop(&s);
+
+	/* Back to ask: a hole asks the daemon again; present pages do not. */
+	CHECK_ERR(gm_shimc_set_mode(nl, id, GMEMFS_SHIM_FAULT_ASK), 0);
+	s = (struct server){ 0 };
+	server_start(&s, nl, SERVE_DATA);
+	CHECK(p[3 * PG] == (char)pattern(3), "page 3 after the switch back to ask");
+	CHECK(p[PG] == 0 && p[2 * PG + 5] == 7 && s.faults == 1,
+	      "ask mode again: %d FAULT events", s.faults);
+	server_stop(&s);
+	munmap(p, 8 * PG);
+	close(fd);
+	gm_shimc_close(nl);
+}
+
+static void t_set_mode_refused(void)
+{
+	struct gm_shimc *nl = daemon_up(), *other;
+	uint32_t id;
+	int fd, st;
+	char *p;
+
+	fd = create(nl, 4 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(gm_shimc_set_mode(nl, id, 2), -EINVAL);
+	printf("  unknown mode: %s\n", gm_shimc_errmsg(nl));
+	CHECK(*gm_shimc_errmsg(nl), "no extack reason for an unknown mode");
+	CHECK_ERR(gm_shimc_set_mode(nl, id, 0x80000000u), -EINVAL);
+	CHECK_ERR(gm_shimc_set_mode(nl, 12345, GMEMFS_SHIM_FAULT_ASK), -ENOENT);
+	printf("  unknown file: %s\n", gm_shimc_errmsg(nl));
+	CHECK_ERR(put_and_send(nl, GMEMFS_SHIM_CMD_SET_MODE, GMEMFS_SHIM_A_FILE_ID, 4, &id),
+		  -EINVAL);
+	CHECK_ERR(gm_shimc_open(&other), 0);
+	CHECK_ERR(gm_shimc_set_mode(other, id, GMEMFS_SHIM_FAULT_ASK), -EPERM);
+	gm_shimc_close(other);
+
+	/* Still auto: a hole is allocated without asking (nobody would answer). */
+	p = map(fd, 4 * PG);
+	st = in_child(touch_byte, p, 5000);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fault after refused SET_MODEs: %#x", st);
+	munmap(p, 4 * PG);
+	close(fd);
+	gm_shimc_close(nl);
+}
+
+static void t_populate_multi(void)
+{
+	static unsigned char data[32 * PG];
+	struct gm_shimc_event ev[4];
+	struct gm_shimc *nl = daemon_up();
+	const size_t mb2 = 2 << 20;
+	uint32_t id;
+	int fd;
+	char *p;
+
+	fd = create(nl, 32 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(gm_shimc_populate(nl, id, 4 * PG, range_bytes(data, 4, 16, 0), 16 * PG, 0),
+		  0);
+	CHECK(file_pages(fd) == 16, "%lld pages held, want 16", file_pages(fd));
+	CHECK_ERR(accept_all(nl, ev, 4), 0);	/* placed by the daemon: no ALLOC */
+	p = map(fd, 32 * PG);
+	check_pages(fd, p, 4, 16, 0, "64 KiB populated at once");
+	check_filled(fd, 3, 0, "the page before");
+	check_filled(fd, 20, 0, "the page after");
+	CHECK(file_pages(fd) == 16, "%lld pages held after reading", file_pages(fd));
+	munmap(p, 32 * PG);
+	close(fd);
+
+	/* 64K folios: one only where the data covers it whole, else base
+	 * pages, so pages 24..31 are still missing for the next POPULATE. */
+	fd = create(nl, mb2, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(gm_shimc_set_order(nl, id, 0, mb2, 4), 0);
+	range_bytes(data, 0, 32, 1);
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, data, 24 * PG, 0), 0);
+	CHECK_ERR(gm_shimc_populate(nl, id, 24 * PG, data + 24 * PG, 8 * PG, 0), 0);
+	check_pages(fd, NULL, 0, 32, 1, "24 then 8 pages in 64K folios");
+	CHECK(file_pages(fd) == 32, "%lld pages held, want 32", file_pages(fd));
+	close(fd);
+	gm_shimc_close(nl);
+}
+
+static void t_populate_partial(void)
+{
+	static unsigned char data[8 * PG];
+	struct gm_shimc *nl = daemon_up();
+	char page[PG];
+	uint32_t id;
+	int fd;
+
+	fd = create(nl, 16 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	memset(page, 'A', PG);
+	CHECK(pwrite(fd, page, PG, 2 * PG) == PG, "pwrite: %s", strerror(errno));
+	memset(page, 'B', PG);
+	CHECK(pwrite(fd, page, PG, 5 * PG) == PG, "pwrite: %s", strerror(errno));
+	range_bytes(data, 0, 8, 2);
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, data, sizeof(data), 0), 0);
+	check_pages(fd, NULL, 0, 2, 2, "missing pages 0-1");
+	check_filled(fd, 2, 'A', "page 2, there before");
+	check_pages(fd, NULL, 3, 2, 2, "missing pages 3-4");
+	check_filled(fd, 5, 'B', "page 5, there before");
+	check_pages(fd, NULL, 6, 2, 2, "missing pages 6-7");
+	CHECK(file_pages(fd) == 8, "%lld pages held, want 8", file_pages(fd));
+	/* All there now: nothing to place. */
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, range_bytes(data, 0, 8, 9), sizeof(data), 0),
+		  -EEXIST);
+	check_pages(fd, NULL, 0, 2, 2, "pages 0-1 after an EEXIST");
+	close(fd);
+	gm_shimc_close(nl);
+}
+
+static void t_populate_zero(void)
+{
+	struct gm_shimc *nl = daemon_up();
+	struct nl_msg *msg;
+	char page[PG];
+	uint64_t off = 0, len = PG;
+	uint32_t id;
+	int fd;
+
+	fd = create(nl, 16 * PG, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	memset(page, 'C', PG);
+	CHECK(pwrite(fd, page, PG, 9 * PG) == PG, "pwrite: %s", strerror(errno));
+	CHECK_ERR(gm_shimc_populate(nl, id, 8 * PG, NULL, 4 * PG, 0), 0);
+	CHECK(file_pages(fd) == 4, "%lld pages held, want 4", file_pages(fd));
+	check_filled(fd, 8, 0, "zero page 8");
+	check_filled(fd, 9, 'C', "page 9, there before");
+	check_filled(fd, 11, 0, "zero page 11");
+	CHECK_ERR(gm_shimc_populate(nl, id, 8 * PG, NULL, 4 * PG, 0), -EEXIST);
+	/* LENGTH: whole base pages, at most 2M, and with ZERO only. */
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, NULL, PG + 1, 0), -EINVAL);
+	printf("  zero LENGTH not whole pages: %s\n", gm_shimc_errmsg(nl));
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, NULL, (2 << 20) + PG, 0), -EINVAL);
+	msg = gm_shimc_msg(nl, GMEMFS_SHIM_CMD_POPULATE);
+	CHECK(msg && !nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, id) &&
+	      !nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, off) &&
+	      !nla_put(msg, GMEMFS_SHIM_A_DATA, 16, page) &&
+	      !nla_put_u64(msg, GMEMFS_SHIM_A_LENGTH, len), "msg");
+	CHECK_ERR(gm_shimc_send(nl, msg), -EINVAL);
+	printf("  DATA with LENGTH: %s\n", gm_shimc_errmsg(nl));
+	CHECK(file_pages(fd) == 4, "%lld pages held after refusals", file_pages(fd));
+	close(fd);
+	gm_shimc_close(nl);
+}
+
+static void t_populate_errors(void)
+{
+	static unsigned char data[(2 << 20) + PG];
+	struct gm_shimc *nl = daemon_up();
+	const size_t mb2 = 2 << 20, size = 2 * mb2;
+	static struct server s;
+	uint32_t id;
+	int fd;
+
+	fd = create(nl, size, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &id);
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, data, 2 * PG + 1, 0), -EINVAL);
+	printf("  not whole pages: %s\n", gm_shimc_errmsg(nl));
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, data, mb2 + PG, 0), -EINVAL);
+	printf("  longer than 2M: %s\n", gm_shimc_errmsg(nl));
+	CHECK_ERR(gm_shimc_populate(nl, id, size - 2 * PG, data, 4 * PG, 0), -EINVAL);
+	printf("  past the end: %s\n", gm_shimc_errmsg(nl));
+	CHECK_ERR(gm_shimc_populate(nl, id, size, data, 4 * PG, 0), -EINVAL);
+	CHECK_ERR(gm_shimc_populate(nl, id, size - 2 * PG, NULL, 4 * PG, 0), -EINVAL);
+	CHECK(file_pages(fd) == 0, "%lld pages held after refusals", file_pages(fd));
+
+	/* A private page stops it: the pages before it stay, none after. */
+	server_start(&s, nl, SERVE_DATA);
+	CHECK_ERR(convert(fd, 4 * PG, PG, GMEMFS_SHIM_CONVERT_PRIVATE), 0);
+	server_stop(&s);
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, range_bytes(data, 0, 8, 3), 8 * PG, 0),
+		  -EACCES);
+	printf("  over a private page: %s\n", gm_shimc_errmsg(nl));
+	check_pages(fd, NULL, 0, 4, 3, "the pages before the private one");
+	check_filled(fd, 5, 0, "a page after the private one");
+	CHECK(file_pages(fd) == 4, "%lld pages held, want 4", file_pages(fd));
+	close(fd);
+	gm_shimc_close(nl);
+}
+
+/* A child's read of page 5, which must hold page_bytes(5, 4). */
+static void read_page5(void *p)
+{
+	unsigned char want[PG];
+
+	page_bytes(want, 5, 4);
+	_exit(memcmp((char *)p + 5 * PG, want, PG) ? 2 : 0);
+}
+
+static void t_populate_req(void)
+{
+	static unsigned char data[16 * PG];
+	struct gm_shimc_event ev[8];
+	struct gm_shimc *nl = daemon_up();
+	uint32_t id;
+	pid_t pid;
+	int fd, n, st;
+	char *p;
+
+	fd = create(nl, 32 * PG, 0, 0, GMEMFS_SHIM_FAULT_ASK, &id);
+	p = map(fd, 32 * PG);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0)
+		read_page5(p);
+	CHECK(notices(nl, 10000) >= 1, "no NOTIFY for the fault");
+	n = accept_all(nl, ev, 8);
+	CHECK(n == 1 && ev[0].type == GMEMFS_SHIM_EV_FAULT && ev[0].offset == 5 * PG &&
+	      ev[0].length == PG, "%d events; first type %u off %lu", n, ev[0].type,
+	      (unsigned long)ev[0].offset);
+	/* The fault's page and its neighbours, in one answer. */
+	CHECK_ERR(gm_shimc_populate(nl, id, 0, range_bytes(data, 0, 16, 4), sizeof(data),
+				    ev[0].req_id), 0);
+	st = wait_exit(pid, 10000);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "faulting child: %#x", st);
+	check_pages(fd, p, 0, 16, 4, "a FAULT answered with 64 KiB");
+	CHECK(notices(nl, 100) == 0, "a NOTIFY for pages populated with the answer");
+	CHECK_ERR(accept_all(nl, ev, 8), 0);
+	munmap(p, 32 * PG);
+	close(fd);
+	gm_shimc_close(nl);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1907,6 +2209,13 @@ static const struct {
 	{ "punch hole and truncate invalidate the pfncache", t_punch_pfncache },
 	{ "2M pages: one fault allocates a 2M folio", t_huge },
 	{ "page order per 2M range, set by the daemon", t_order },
+	{ "SET_MODE: ask to auto and back on a file with holes", t_set_mode },
+	{ "SET_MODE: an unknown mode or file, or a non-daemon sender, refused", t_set_mode_refused },
+	{ "multi-page POPULATE: 64 KiB at once, each page its own bytes", t_populate_multi },
+	{ "multi-page POPULATE: pages already there stay; EEXIST if none missing", t_populate_partial },
+	{ "multi-page POPULATE: ZERO with LENGTH", t_populate_zero },
+	{ "multi-page POPULATE: misaligned, too long, past the end, private: clear errnos", t_populate_errors },
+	{ "multi-page POPULATE with REQ_ID answers an ask-mode fault", t_populate_req },
 	{ "stress: faults, punches, conversions, cache reads at once", t_stress },
 	{ "page limit: write/fallocate ENOSPC, fault SIGBUS, held pages kept", t_limit },
 	{ "daemon death with an ask fault pending: SIGBUS, no hang", t_daemon_death },
