@@ -139,9 +139,25 @@ static const char *exit_name(unsigned int reason)
 	return "other";
 }
 
+/* A plain slot (no guest_memfd) through the pre-6.8 ioctl, for kernels
+ * without KVM_SET_USER_MEMORY_REGION2 (the shim's 6.1 test guest). */
+static int set_slot_v1(struct gm_vmm *vm, const struct kvm_userspace_memory_region2 *r)
+{
+	struct kvm_userspace_memory_region r1 = {
+		.slot = r->slot, .flags = r->flags, .guest_phys_addr = r->guest_phys_addr,
+		.memory_size = r->memory_size, .userspace_addr = r->userspace_addr,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r1);
+}
+
 static int set_slot(struct gm_vmm *vm, const struct kvm_userspace_memory_region2 *r)
 {
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION2, r) < 0)
+	int err = ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION2, r);
+
+	if (err < 0 && errno == ENOTTY && !(r->flags & KVM_MEM_GUEST_MEMFD))
+		err = set_slot_v1(vm, r);
+	if (err < 0)
 		return vmm_fail(vm, -errno, "KVM_SET_USER_MEMORY_REGION2 slot %u gpa %#llx "
 				"size %llu flags %#x: %s", r->slot,
 				(unsigned long long)r->guest_phys_addr,

@@ -1407,6 +1407,23 @@ static int lazy_file(const char *name, size_t size)
 	return fd;
 }
 
+/* GM_MNT/vm/NAME mapped as a VMM maps shim memory: the shim fd handed out
+ * over the control socket (6.1 has no FUSE passthrough to map through). */
+static char *lazy_map(const char *name, size_t size)
+{
+	struct gmemfs_ctl_stat st;
+	char path[128], *p;
+	int fd;
+
+	snprintf(path, sizeof(path), GM_MNT "/vm/%s", name);
+	fd = gmemfs_open_backing(path, &st);
+	CHECK(fd >= 0, "OPEN of %s: %s", path, strerror(-fd));
+	CHECK(st.info.provider == GMEMFS_PROV_SHIM, "%s: provider %u", path, st.info.provider);
+	p = map(fd, size);
+	close(fd);
+	return p;
+}
+
 /* GM_MNT/vm/src written with pattern(i + 7) in every other page (the rest
  * zero, so the snapshot has holes), snapshotted to LAZY_SNAP; LAZY_BAD is
  * the same with a byte of page 5 flipped in the image. */
@@ -1526,7 +1543,7 @@ static void t_lazy_ask(void)
 	id = lazy_restore(LAZY_SNAP, "dst", GMEMFS_CTL_F_NO_PREFETCH | GMEMFS_CTL_F_RECORD_WS, 0);
 	CHECK(fstat(fd, &sb) == 0 && sb.st_size == (off_t)LAZY_SIZE, "size %lld",
 	      (long long)sb.st_size);
-	p = map(fd, LAZY_SIZE);
+	p = lazy_map("dst", LAZY_SIZE);
 	for (size_t i = 0; i < 64; i++)		/* a VMM's touches, through its mapping */
 		lazy_check_page(p + (63 - i) * PG, 63 - i, "mapped");
 	CHECK(lazy_session(id, &fig) && fig.faults > 0 && fig.prefetched == 0,
@@ -1561,7 +1578,7 @@ static void t_lazy_ask(void)
 	/* A corrupt unit: that fault is SIGBUS, the next unit is right. */
 	fd = lazy_file("bad", 0);
 	id = lazy_restore(LAZY_BAD, "bad", GMEMFS_CTL_F_NO_PREFETCH, 0);
-	p = map(fd, LAZY_SIZE);
+	p = lazy_map("bad", LAZY_SIZE);
 	{
 		int st = in_child(lazy_touch_corrupt, p, 10000);
 
@@ -1598,10 +1615,10 @@ static void t_lazy_ask(void)
 #define KVM_SEED	0xc0ffee
 #define KVM_SNAP	"/run/shim-kvm.snap"
 
-/* A guest on GM_MNT/vm/NAME (mapped through the mount): its VMM, mapping. */
-static char *kvm_on(struct gm_vmm *vm, int fd, size_t size)
+/* A guest on GM_MNT/vm/NAME (its shim fd mapped): its VMM, mapping. */
+static char *kvm_on(struct gm_vmm *vm, const char *name, size_t size)
 {
-	char *host = map(fd, size);
+	char *host = lazy_map(name, size);
 
 	CHECK(gm_vmm_open(vm, -1) == 0, "a VM: %s", vm->err);
 	CHECK(gm_vmm_set_ram(vm, &(struct gm_vmm_ram){ host, size, -1, 0 }) == 0,
@@ -1616,8 +1633,9 @@ static void kvm_off(struct gm_vmm *vm, char *host, size_t size)
 	munmap(host, size);
 }
 
-/* One first touch by a guest of fresh memory: a shim file's (punched
- * first), or a new in-kernel guest_memfd's (fd < 0); ns per page. */
+/* One first touch by a guest of fresh memory: a shim file's (fd, the
+ * handed-out shim fd, punched first), or a new in-kernel guest_memfd's
+ * (fd < 0); ns per page. */
 static double kvm_touch_once(struct gm_vmm *vm, int fd, size_t size)
 {
 	uint64_t ns = 0, flags = GM_VMM_GMEM_MMAP | GM_VMM_GMEM_INIT_SHARED;
@@ -1687,7 +1705,7 @@ static void t_lazy_kvm(void)
 	      strerror(errno));
 	d = gmemfsd_start("--pool-size=64M", "lazykvm");
 	fd = lazy_file("ram", size);
-	host = kvm_on(&vm, fd, size);
+	host = kvm_on(&vm, "ram", size);
 	CHECK(gm_vmm_touch(&vm, KVM_SEED, &ns) == 0, "the guest's writes: %s", vm.err);
 	CHECK(gm_vmm_verify(host, size, KVM_SEED, &bad) == 0, "page %llu", (unsigned long long)bad);
 	kvm_off(&vm, host, size);
@@ -1697,13 +1715,15 @@ static void t_lazy_kvm(void)
 	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
 	CHECK_ERR(gmemfs_ctl_snapshot(c, "vm/ram", KVM_SNAP, NULL, NULL, NULL, &st), 0);
 	gmemfs_ctl_close(c);
-	fd = lazy_file("touch", size);
-	kvm_first_touch_figure(fd, size);
-	close(fd);
+	close(lazy_file("touch", size));
+	sfd = gmemfs_open_backing(GM_MNT "/vm/touch", &cst);
+	CHECK(sfd >= 0, "the shim fd: %s", strerror(-sfd));
+	kvm_first_touch_figure(sfd, size);
+	close(sfd);
 
 	fd = lazy_file("ram2", 0);
 	id = lazy_restore(KVM_SNAP, "ram2", GMEMFS_CTL_F_NO_PREFETCH, 0);
-	host = kvm_on(&vm, fd, size);
+	host = kvm_on(&vm, "ram2", size);
 	err = gm_vmm_check(&vm, KVM_SEED, 0, 1, npages, &ns, &checked);
 	CHECK(err == 0 && checked == npages, "the checking guest: %d, %llu of %zu pages: %s",
 	      err, (unsigned long long)checked, npages, vm.err);
@@ -1761,7 +1781,7 @@ static double ask_round(int r)
 	snprintf(path, sizeof(path), GM_MNT "/vm/%s", name);
 	fd = lazy_file(name, 0);
 	lazy_restore(LAZY_SNAP, name, GMEMFS_CTL_F_NO_PREFETCH, 0);
-	p = map(fd, LAZY_SIZE);
+	p = lazy_map(name, LAZY_SIZE);
 	ns = touch_units(p, 16 * PG);
 	munmap(p, LAZY_SIZE);
 	close(fd);
