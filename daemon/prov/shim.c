@@ -463,7 +463,8 @@ int gm_shim_set_mode(uint32_t kid, uint32_t mode)
 	pthread_mutex_lock(&shim.lock);
 	if (shim.nl)
 		err = gm_shimc_set_mode(shim.nl, kid, mode);
-	if (err && err != -ENODEV)
+	/* ENOENT: the file was released meanwhile; the caller knows. */
+	if (err && err != -ENODEV && err != -ENOENT)
 		gm_err("shim: file %u: turning it to %s mode: %s", kid,
 		       mode == GMEMFS_SHIM_FAULT_ASK ? "ask" : "auto", shim_reason(err));
 	pthread_mutex_unlock(&shim.lock);

@@ -348,8 +348,10 @@ static void gm_ask_release_file(struct gm_ask_ctx *c)
 {
 	struct gm_uffd_sess *s = c->s;
 	struct gm_ask *a = s->ask;
+	int err = a->asking && gm_ask_complete(s) ?
+		  gm_shim_set_mode(a->kid, GMEMFS_SHIM_FAULT_AUTO) : -EAGAIN;
 
-	if (a->asking && gm_ask_complete(s) && !gm_shim_set_mode(a->kid, GMEMFS_SHIM_FAULT_AUTO))
+	if (!err || err == -ENOENT)	/* in auto mode, or gone with its release */
 		a->asking = false;
 	else if (a->asking && strcmp(c->end, "the file is gone"))
 		gm_err("%s: file %llu stays in ask mode: %llu of %llu units are not in it "
