@@ -452,6 +452,9 @@ static struct nl_sock *gm_shimc_sock(void)
 	/* The kernel's reason for a refusal comes back as extack text. */
 	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK,
 		   &one, sizeof(one));
+	/* Acks carry no copy of the request: a POPULATE's is up to 2M. */
+	setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK,
+		   &one, sizeof(one));
 	/* Best effort: only root may pass wmem_max. */
 	setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_SNDBUFFORCE,
 		   &buf, sizeof(buf));

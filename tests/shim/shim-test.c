@@ -1755,22 +1755,36 @@ static void t_lazy_kvm(void)
 	gmemfsd_stop(d);
 }
 
-/* ---- figures: a lazy fault in ask mode against one over a uffd ------- */
+/* ---- figures: lazy restore in ask mode against one over a uffd ------- */
 
-#define FIG_TOUCHES	64	/* one page in each of the first 64 units */
+#define FIG_UNIT	(16 * PG)	/* the snapshot's chunk: lazy_snapshot's 64 KiB */
+#define FIG_TOUCHES	64		/* one page in each unit of LAZY_SIZE */
 
-/* ns per first touch of FIG_TOUCHES pages a unit apart, at p. */
-static double touch_units(const char *p, size_t unit)
+/* A working set: 16 of the 64 units, in the order a guest touched them. */
+static const unsigned fig_ws[] = { 3, 40, 17, 60, 9, 25, 50, 33, 1, 44, 12, 58, 20, 36, 5, 63 };
+#define FIG_WS_N	(sizeof(fig_ws) / sizeof(fig_ws[0]))
+
+/* What a round measures: a first touch of one page per unit (ns per
+ * fault), or every page of the working set's units (ns in all). */
+enum fig_kind { FIG_FAULT, FIG_WS };
+
+static double fig_touch(const char *p, enum fig_kind kind)
 {
 	uint64_t t0 = gm_mono_ns();
 
-	for (size_t i = 0; i < FIG_TOUCHES; i++)
-		(void)*(volatile const char *)(p + i * unit);
-	return (double)(gm_mono_ns() - t0) / FIG_TOUCHES;
+	if (kind == FIG_FAULT) {
+		for (size_t i = 0; i < FIG_TOUCHES; i++)
+			(void)*(volatile const char *)(p + i * FIG_UNIT);
+		return (double)(gm_mono_ns() - t0) / FIG_TOUCHES;
+	}
+	for (size_t i = 0; i < FIG_WS_N; i++)
+		for (size_t pg = 0; pg < FIG_UNIT; pg += PG)
+			(void)*(volatile const char *)(p + fig_ws[i] * FIG_UNIT + pg);
+	return (double)(gm_mono_ns() - t0);
 }
 
 /* One round in ask mode: a new shim file restored lazily and touched. */
-static double ask_round(int r)
+static double ask_round(int r, enum fig_kind kind, uint32_t flags)
 {
 	char name[32], path[64];
 	double ns;
@@ -1780,9 +1794,9 @@ static double ask_round(int r)
 	snprintf(name, sizeof(name), "fig%d", r);
 	snprintf(path, sizeof(path), GM_MNT "/vm/%s", name);
 	fd = lazy_file(name, 0);
-	lazy_restore(LAZY_SNAP, name, GMEMFS_CTL_F_NO_PREFETCH, 0);
+	lazy_restore(LAZY_SNAP, name, flags, 0);
 	p = lazy_map(name, LAZY_SIZE);
-	ns = touch_units(p, 16 * PG);
+	ns = fig_touch(p, kind);
 	munmap(p, LAZY_SIZE);
 	close(fd);
 	unlink(path);		/* its release ends the session */
@@ -1791,7 +1805,7 @@ static double ask_round(int r)
 
 /* The uffd round's VMM, in a child (its session ends with it): anonymous
  * memory registered MISSING, handed over, touched; ns to the pipe. */
-static void uffd_vmm(int out)
+static void uffd_vmm(int out, enum fig_kind kind, uint32_t flags)
 {
 	struct gmemfs_region reg = { .size = LAZY_SIZE, .page_size = PG };
 	struct uffdio_api api = { .api = UFFD_API,
@@ -1808,14 +1822,13 @@ static void uffd_vmm(int out)
 	reg.addr = (uintptr_t)p;
 	CHECK(!ioctl(uffd, UFFDIO_REGISTER, &rg), "UFFDIO_REGISTER: %s", strerror(errno));
 	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
-	CHECK_ERR(gmemfs_ctl_restore_lazy(c, LAZY_SNAP, uffd, &reg, 1, NULL,
-					  GMEMFS_CTL_F_NO_PREFETCH, &id), 0);
+	CHECK_ERR(gmemfs_ctl_restore_lazy(c, LAZY_SNAP, uffd, &reg, 1, NULL, flags, &id), 0);
 	gmemfs_ctl_close(c);
-	ns = touch_units(p, 16 * PG);
+	ns = fig_touch(p, kind);
 	CHECK(write(out, &ns, sizeof(ns)) == sizeof(ns), "pipe");
 }
 
-static double uffd_round(void)
+static double uffd_round(enum fig_kind kind, uint32_t flags)
 {
 	double ns = 0;
 	int fds[2];
@@ -1826,7 +1839,7 @@ static double uffd_round(void)
 	CHECK(pid >= 0, "fork");
 	if (pid == 0) {
 		close(fds[0]);
-		uffd_vmm(fds[1]);
+		uffd_vmm(fds[1], kind, flags);
 		_exit(0);
 	}
 	close(fds[1]);
@@ -1836,22 +1849,53 @@ static double uffd_round(void)
 	return ns;
 }
 
-/* Interleaved rounds: the same snapshot's first touches served by
- * gmemfsd in ask mode (shim file) and over a uffd (anonymous memory). */
+/* Store fig_ws as LAZY_SNAP's working set: a recording restore touched. */
+static void fig_record_ws(void)
+{
+	uint64_t id;
+	char *p;
+	int fd = lazy_file("rec", 0);
+
+	id = lazy_restore(LAZY_SNAP, "rec", GMEMFS_CTL_F_NO_PREFETCH | GMEMFS_CTL_F_RECORD_WS, 0);
+	p = lazy_map("rec", LAZY_SIZE);
+	fig_touch(p, FIG_WS);
+	munmap(p, LAZY_SIZE);
+	close(fd);
+	CHECK(unlink(GM_MNT "/vm/rec") == 0, "unlink");
+	lazy_wait_end(id, 10000);	/* it stores the working set as it ends */
+}
+
+#define NP	GMEMFS_CTL_F_NO_PREFETCH
+
+/* Interleaved rounds, the same snapshot served by gmemfsd in ask mode (a
+ * shim file) and over a uffd (anonymous memory, MISSING): a lazy fault,
+ * and the working set's restore with and without prefetch. */
 static void t_lazy_figure(void)
 {
-	double ask[ROUNDS], uffd[ROUNDS];
+	double ask[ROUNDS], uffd[ROUNDS], aws[2][ROUNDS], uws[2][ROUNDS];
 	pid_t d = gmemfsd_start("--pool-size=64M", "lazyfig");
 
 	lazy_snapshot();
+	fig_record_ws();
 	for (int r = 0; r < ROUNDS; r++) {
-		ask[r] = ask_round(r);
-		uffd[r] = uffd_round();
+		ask[r] = ask_round(r, FIG_FAULT, NP);
+		uffd[r] = uffd_round(FIG_FAULT, NP);
+		for (int pf = 0; pf < 2; pf++) {
+			aws[pf][r] = ask_round(r, FIG_WS, pf ? 0 : NP);
+			uws[pf][r] = uffd_round(FIG_WS, pf ? 0 : NP);
+		}
 	}
 	printf("figure: TCG: a VMM's lazy fault (64 KiB unit), median of %d interleaved: ask mode "
 	       "on a shim file %.0f ns, uffd MISSING on anonymous memory %.0f ns, ratio %.2f\n",
 	       ROUNDS, gm_median_sort(ask, ROUNDS), gm_median_sort(uffd, ROUNDS),
 	       gm_median_sort(ask, ROUNDS) / gm_median_sort(uffd, ROUNDS));
+	printf("figure: TCG: working set (16 of 64 units) restored, median of %d interleaved: "
+	       "ask mode %.2f ms without prefetch, %.2f ms with (%.2fx); uffd %.2f ms without, "
+	       "%.2f ms with (%.2fx)\n", ROUNDS, gm_median_sort(aws[0], ROUNDS) / 1e6,
+	       gm_median_sort(aws[1], ROUNDS) / 1e6,
+	       gm_median_sort(aws[0], ROUNDS) / gm_median_sort(aws[1], ROUNDS),
+	       gm_median_sort(uws[0], ROUNDS) / 1e6, gm_median_sort(uws[1], ROUNDS) / 1e6,
+	       gm_median_sort(uws[0], ROUNDS) / gm_median_sort(uws[1], ROUNDS));
 	gmemfsd_stop(d);
 }
 
@@ -2245,7 +2289,7 @@ static const struct {
 	{ "gmemfsd: a shim file's fd over the control socket, mapped by a VMM", t_handout },
 	{ "gmemfsd: lazy restore in ask mode: faults, read, prefetch, corrupt unit", t_lazy_ask },
 	{ "gmemfsd: a KVM guest on shim memory, restored lazily; punch and conversion", t_lazy_kvm },
-	{ "gmemfsd: figures of a lazy fault, ask mode and uffd", t_lazy_figure },
+	{ "gmemfsd: figures of lazy restore, ask mode and uffd: a fault, the working set", t_lazy_figure },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 
