@@ -335,31 +335,102 @@ int gm_shimc_accept(struct gm_shimc *nl, struct gm_shimc_event *ev, int max,
 	return call.n;
 }
 
+/* One small attribute at buf: its aligned length. */
+static size_t gm_shimc_attr(unsigned char *buf, uint16_t type, const void *val, uint16_t len)
+{
+	struct nlattr a = { .nla_len = NLA_HDRLEN + len, .nla_type = type };
+
+	memcpy(buf, &a, sizeof(a));
+	memcpy(buf + NLA_HDRLEN, val, len);
+	return NLA_ALIGN(NLA_HDRLEN + len);
+}
+
+#define GM_SHIMC_POP_MAX	(2u << 20)	/* the largest POPULATE: a 2M page */
+#define GM_SHIMC_POP_PIECES	(GM_SHIMC_POP_MAX / GM_SHIMC_DATA_CHUNK + 1)
+
+/* A POPULATE's header and small attributes, and the DATA pieces' headers. */
+struct gm_shimc_pop {
+	struct nlmsghdr n;
+	struct genlmsghdr g;
+	unsigned char attrs[64];
+	struct nlattr data[GM_SHIMC_POP_PIECES];
+	struct iovec iov[1 + 3 * GM_SHIMC_POP_PIECES];
+	size_t niov, total;
+};
+
+/* DATA pieces pointing at the caller's bytes: no copy (an attribute holds
+ * less than 64K, so a 2M page goes in pieces). */
+static void gm_shimc_pop_data(struct gm_shimc_pop *p, const void *data, size_t len)
+{
+	static const char pad[NLA_ALIGNTO];
+
+	for (size_t off = 0, i = 0; off < len; off += GM_SHIMC_DATA_CHUNK, i++) {
+		size_t n = len - off < GM_SHIMC_DATA_CHUNK ? len - off : GM_SHIMC_DATA_CHUNK;
+
+		p->data[i] = (struct nlattr){ .nla_len = NLA_HDRLEN + n,
+					      .nla_type = GMEMFS_SHIM_A_DATA };
+		p->iov[p->niov++] = (struct iovec){ &p->data[i], NLA_HDRLEN };
+		p->iov[p->niov++] = (struct iovec){ (char *)data + off, n };
+		if (NLA_ALIGN(n) != n)
+			p->iov[p->niov++] = (struct iovec){ (void *)pad, NLA_ALIGN(n) - n };
+		p->total += NLA_HDRLEN + NLA_ALIGN(n);
+	}
+}
+
+/*
+ * POPULATE with data, gathered by sendmsg() from where the bytes lie: a
+ * unit of a lazy restore is sent without being copied into a message
+ * first (nor the large buffer allocated and freed for each).
+ */
+static int gm_shimc_populate_data(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
+				  const void *data, size_t len, uint32_t req_id)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct gm_shimc_call call = { .nl = nl };
+	struct gm_shimc_pop *p;
+	struct msghdr mh;
+	size_t pos = 0;
+	int err;
+
+	if (len > GM_SHIMC_POP_MAX || !(p = calloc(1, sizeof(*p))))
+		return len > GM_SHIMC_POP_MAX ? -EMSGSIZE : -ENOMEM;
+	pos += gm_shimc_attr(p->attrs + pos, GMEMFS_SHIM_A_FILE_ID, &file_id, 4);
+	pos += gm_shimc_attr(p->attrs + pos, GMEMFS_SHIM_A_OFFSET, &offset, 8);
+	if (req_id)
+		pos += gm_shimc_attr(p->attrs + pos, GMEMFS_SHIM_A_REQ_ID, &req_id, 4);
+	p->total = NLMSG_HDRLEN + GENL_HDRLEN + pos;
+	p->iov[p->niov++] = (struct iovec){ &p->n, p->total };
+	gm_shimc_pop_data(p, data, len);
+	p->n = (struct nlmsghdr){ .nlmsg_len = p->total, .nlmsg_type = nl->family,
+				  .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
+				  .nlmsg_seq = nl_socket_use_seq(nl->cmd),
+				  .nlmsg_pid = nl_socket_get_local_port(nl->cmd) };
+	p->g = (struct genlmsghdr){ .cmd = GMEMFS_SHIM_CMD_POPULATE,
+				    .version = GMEMFS_GENL_VERSION };
+	mh = (struct msghdr){ .msg_name = &kernel, .msg_namelen = sizeof(kernel),
+			      .msg_iov = p->iov, .msg_iovlen = p->niov };
+	nl->errmsg[0] = '\0';
+	err = sendmsg(nl_socket_get_fd(nl->cmd), &mh, 0) < 0 ? -errno : 0;
+	free(p);
+	return err ? err : gm_shimc_wait(nl, &call);
+}
+
 int gm_shimc_populate(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
 		      const void *data, size_t len, uint32_t req_id)
 {
 	struct nl_msg *msg;
 	int bad;
 
-	msg = nlmsg_alloc_size((data ? len : 0) + 1024);
+	if (data)
+		return gm_shimc_populate_data(nl, file_id, offset, data, len, req_id);
+	msg = gm_shimc_msg(nl, GMEMFS_SHIM_CMD_POPULATE);
 	if (!msg)
 		return -ENOMEM;
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0,
-			 NLM_F_ACK, GMEMFS_SHIM_CMD_POPULATE, GMEMFS_GENL_VERSION)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
 	bad = nla_put_u32(msg, GMEMFS_SHIM_A_FILE_ID, file_id) ||
 	      nla_put_u64(msg, GMEMFS_SHIM_A_OFFSET, offset) ||
 	      (req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, req_id)) ||
-	      (!data && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO)) ||
-	      (!data && len && nla_put_u64(msg, GMEMFS_SHIM_A_LENGTH, len));
-	/* An attribute holds less than 64K: a 2M page goes in pieces. */
-	for (size_t off = 0; data && !bad && off < len; off += GM_SHIMC_DATA_CHUNK) {
-		size_t n = len - off < GM_SHIMC_DATA_CHUNK ? len - off : GM_SHIMC_DATA_CHUNK;
-
-		bad = nla_put(msg, GMEMFS_SHIM_A_DATA, (int)n, (const char *)data + off);
-	}
+	      nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, GMEMFS_SHIM_POPULATE_ZERO) ||
+	      (len && nla_put_u64(msg, GMEMFS_SHIM_A_LENGTH, len));
 	if (bad) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
