@@ -109,6 +109,17 @@ err_fd:
 	return err;
 }
 
+/* The shim file FILE_ID names, referenced; NULL (extack set) if none. */
+static struct shim_file *shim_nl_file(struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[GMEMFS_SHIM_A_FILE_ID];
+	struct shim_file *sf = shim_file_get(nla_get_u32(attr));
+
+	if (!sf)
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no such shim file");
+	return sf;
+}
+
 int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
@@ -268,13 +279,10 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 	err = shim_nl_populate_args(info, &data, &len);
 	if (err)
 		goto out_data;
-	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
+	sf = shim_nl_file(info);
 	err = -ENOENT;
-	if (!sf) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
-				    "no such shim file");
+	if (!sf)
 		goto out_data;
-	}
 	err = shim_nl_populate(info, sf, data, len);
 	if (err == -EEXIST && req_id)
 		err = 0;	/* a racing populate already served the fault */
@@ -321,12 +329,9 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 		GENL_SET_ERR_MSG(info, "range must be 2M-aligned and not empty");
 		return -EINVAL;
 	}
-	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
-	if (!sf) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
-				    "no such shim file");
+	sf = shim_nl_file(info);
+	if (!sf)
 		return -ENOENT;
-	}
 	err = shim_set_order(sf, offset, len,
 			     nla_get_u32(info->attrs[GMEMFS_SHIM_A_PAGE_ORDER]));
 	shim_file_put(sf);
@@ -364,12 +369,9 @@ int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_ATTR(info->extack, attr, "unknown fault mode");
 		return -EINVAL;
 	}
-	sf = shim_file_get(nla_get_u32(info->attrs[GMEMFS_SHIM_A_FILE_ID]));
-	if (!sf) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FILE_ID],
-				    "no such shim file");
+	sf = shim_nl_file(info);
+	if (!sf)
 		return -ENOENT;
-	}
 	WRITE_ONCE(sf->mode, mode);
 	shim_file_put(sf);
 	return 0;

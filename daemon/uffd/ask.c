@@ -367,25 +367,11 @@ static void gm_ask_release_file(struct gm_ask_ctx *c)
 
 static void gm_ask_finish(struct gm_ask_ctx *c)
 {
-	struct gm_uffd_sess *s = c->s;
-	struct gm_uffd_figures f;
-
-	atomic_store(&s->ending, true);
-	if (s->prefetching)
-		pthread_join(s->prefetch_thread, NULL);
-	s->prefetching = false;
+	gm_uffd_stop_prefetch(c->s);
 	gm_ask_release_file(c);
-	gm_uffd_store_ws(s);
-	gm_uffd_sess_figures(s, &f);
-	gm_info("%s ends: %s; %llu faults, %llu bytes placed, %llu prefetched, %llu corrupt, "
-		"fault service p50 %llu ns p99 %llu ns", s->name, c->end,
-		(unsigned long long)f.faults, (unsigned long long)f.bytes,
-		(unsigned long long)f.prefetched, (unsigned long long)f.corrupt,
-		(unsigned long long)f.lat_p50_ns, (unsigned long long)f.lat_p99_ns);
 	if (c->rd.s)
 		gm_snap_reader_fini(&c->rd);
-	gm_uffd_sess_release(s);
-	atomic_store(&s->done, true);
+	gm_uffd_sess_end(c->s, c->end);
 }
 
 void *gm_ask_main(void *arg)

@@ -429,28 +429,37 @@ void gm_uffd_start_prefetch(struct gm_uffd_sess *s)
 	s->prefetching = !err;
 }
 
-static void gm_uffd_finish(struct gm_fault_ctx *c)
+void gm_uffd_stop_prefetch(struct gm_uffd_sess *s)
 {
-	struct gm_uffd_figures f;
-	struct gm_uffd_sess *s = c->s;
-
-	if (c->rd.s)
-		gm_snap_reader_fini(&c->rd);
-	c->rd.s = NULL;
 	atomic_store(&s->ending, true);
 	if (s->prefetching)
 		pthread_join(s->prefetch_thread, NULL);
 	s->prefetching = false;
+}
+
+void gm_uffd_sess_end(struct gm_uffd_sess *s, const char *end)
+{
+	struct gm_uffd_figures f;
+
 	gm_uffd_store_ws(s);
 	gm_uffd_sess_figures(s, &f);
 	gm_info("%s ends: %s; %llu faults (%llu MINOR), %llu bytes placed, %llu prefetched, "
-		"%llu corrupt, fault service p50 %llu ns p99 %llu ns", s->name, c->end,
+		"%llu corrupt, fault service p50 %llu ns p99 %llu ns", s->name, end,
 		(unsigned long long)f.faults, (unsigned long long)f.minor,
 		(unsigned long long)f.bytes, (unsigned long long)f.prefetched,
 		(unsigned long long)f.corrupt, (unsigned long long)f.lat_p50_ns,
 		(unsigned long long)f.lat_p99_ns);
 	gm_uffd_sess_release(s);
 	atomic_store(&s->done, true);
+}
+
+static void gm_uffd_finish(struct gm_fault_ctx *c)
+{
+	if (c->rd.s)
+		gm_snap_reader_fini(&c->rd);
+	c->rd.s = NULL;
+	gm_uffd_stop_prefetch(c->s);
+	gm_uffd_sess_end(c->s, c->end);
 }
 
 void *gm_uffd_fault_main(void *arg)

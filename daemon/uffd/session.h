@@ -197,6 +197,11 @@ bool gm_uffd_wait_claim(struct gm_uffd_sess *s, uint64_t u);
 void gm_uffd_start_prefetch(struct gm_uffd_sess *s);
 /* Store the faulted order in the snapshot (GMEMFS_CTL_F_RECORD_WS). */
 void gm_uffd_store_ws(struct gm_uffd_sess *s);
+/* The fault thread's end: the prefetcher told to stop and joined; then
+ * the working set stored, the figures logged with why it ends, the
+ * session's fds released and the session marked done. */
+void gm_uffd_stop_prefetch(struct gm_uffd_sess *s);
+void gm_uffd_sess_end(struct gm_uffd_sess *s, const char *end);
 /* prefetch.c */
 void *gm_uffd_prefetch_main(void *arg);
 

@@ -1424,13 +1424,26 @@ static char *lazy_map(const char *name, size_t size)
 	return p;
 }
 
+/* A new snapshot of file rel (mount-relative) at snap, as gmemctl takes one. */
+static void snap_to(const char *rel, const char *snap)
+{
+	struct gmemfs_snap_stats st;
+	struct gmemfs_ctl *c;
+	char idx[128];
+
+	snprintf(idx, sizeof(idx), "%s.idx", snap);
+	unlink(snap);
+	unlink(idx);
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	CHECK_ERR(gmemfs_ctl_snapshot(c, rel, snap, NULL, NULL, NULL, &st), 0);
+	gmemfs_ctl_close(c);
+}
+
 /* GM_MNT/vm/src written with pattern(i + 7) in every other page (the rest
  * zero, so the snapshot has holes), snapshotted to LAZY_SNAP; LAZY_BAD is
  * the same with a byte of page 5 flipped in the image. */
 static void lazy_snapshot(void)
 {
-	struct gmemfs_snap_stats st;
-	struct gmemfs_ctl *c;
 	char page[PG];
 	int fd = lazy_file("src", LAZY_SIZE);
 
@@ -1439,11 +1452,7 @@ static void lazy_snapshot(void)
 		CHECK(pwrite(fd, page, PG, i * PG) == PG, "pwrite: %s", strerror(errno));
 	}
 	close(fd);
-	unlink(LAZY_SNAP);
-	unlink(LAZY_SNAP ".idx");
-	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
-	CHECK_ERR(gmemfs_ctl_snapshot(c, "vm/src", LAZY_SNAP, NULL, NULL, NULL, &st), 0);
-	gmemfs_ctl_close(c);
+	snap_to("vm/src", LAZY_SNAP);
 	CHECK(system("cp " LAZY_SNAP " " LAZY_BAD " && cp " LAZY_SNAP ".idx " LAZY_BAD ".idx && "
 		     "printf '\\377' | dd of=" LAZY_BAD " bs=1 seek=$((4 * 4096 + 100)) "
 		     "conv=notrunc status=none") == 0, "corrupting a copy");
@@ -1529,17 +1538,16 @@ static void lazy_touch_corrupt(void *arg)
 
 /* Faults only, the working set recorded; then prefetch alone fills a file;
  * a corrupt unit's fault is SIGBUS and the rest still reads right. */
-static void t_lazy_ask(void)
+/* Faults through a VMM's mapping and read(), recording the working set;
+ * a punch during the restore reads zero after; then back in auto mode. */
+static void lazy_faults(void)
 {
 	struct gmemfs_session fig;
-	pid_t d = gmemfsd_start("--pool-size=64M", "lazy");
 	char page[PG], *p;
-	uint64_t id;
 	struct stat sb;
-	int fd;
+	uint64_t id;
+	int fd = lazy_file("dst", 0);
 
-	lazy_snapshot();
-	fd = lazy_file("dst", 0);
 	id = lazy_restore(LAZY_SNAP, "dst", GMEMFS_CTL_F_NO_PREFETCH | GMEMFS_CTL_F_RECORD_WS, 0);
 	CHECK(fstat(fd, &sb) == 0 && sb.st_size == (off_t)LAZY_SIZE, "size %lld",
 	      (long long)sb.st_size);
@@ -1553,9 +1561,14 @@ static void t_lazy_ask(void)
 	       "service p50 %llu ns p99 %llu ns (unit %llu bytes)\n",
 	       (unsigned long long)fig.faults, (unsigned long long)fig.lat_p50_ns,
 	       (unsigned long long)fig.lat_p99_ns, (unsigned long long)fig.unit);
+	/* Punched before anyone touched it: zeros, not the snapshot's bytes. */
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 130 * PG, PG) == 0, "punch");
+	CHECK(p[130 * PG] == 0 && p[132 * PG] == (char)pattern(139),
+	      "punched page %d, its neighbour %d", p[130 * PG], p[132 * PG]);
 	for (size_t i = 64; i < LAZY_SIZE / PG; i++) {	/* read(): ask mode serves it too */
 		CHECK(pread(fd, page, PG, i * PG) == PG, "pread: %s", strerror(errno));
-		lazy_check_page(page, i, "pread");
+		if (i != 130)
+			lazy_check_page(page, i, "pread");
 	}
 	lazy_wait_end(id, 10000);
 	/* Back in auto mode: a punched page reads zero, a hole is the kernel's. */
@@ -1564,9 +1577,15 @@ static void t_lazy_ask(void)
 	      p[2 * PG]);
 	munmap(p, LAZY_SIZE);
 	close(fd);
+}
 
-	/* Prefetch: the recorded working set, then the rest, nobody touching. */
-	fd = lazy_file("pre", 0);
+/* Prefetch alone: the recorded working set, then the rest, nobody touching. */
+static void lazy_prefetch(void)
+{
+	char page[PG];
+	uint64_t id;
+	int fd = lazy_file("pre", 0);
+
 	id = lazy_restore(LAZY_SNAP, "pre", 0, 0);
 	lazy_wait_end(id, 20000);
 	for (size_t i = 0; i < LAZY_SIZE / PG; i++) {
@@ -1574,41 +1593,57 @@ static void t_lazy_ask(void)
 		lazy_check_page(page, i, "prefetched");
 	}
 	close(fd);
+}
 
-	/* A corrupt unit: that fault is SIGBUS, the next unit is right. */
-	fd = lazy_file("bad", 0);
+/* A corrupt unit: that fault is SIGBUS, the next unit is right.  The
+ * session is left running: the daemon's stop drains it. */
+static void lazy_corrupt(void)
+{
+	struct gmemfs_session fig;
+	uint64_t id;
+	char *p;
+	int st, fd = lazy_file("bad", 0);
+
 	id = lazy_restore(LAZY_BAD, "bad", GMEMFS_CTL_F_NO_PREFETCH, 0);
 	p = lazy_map("bad", LAZY_SIZE);
-	{
-		int st = in_child(lazy_touch_corrupt, p, 10000);
-
-		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
-		      "touching the corrupt unit: status %#x, want SIGBUS", st);
-	}
+	st = in_child(lazy_touch_corrupt, p, 10000);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+	      "touching the corrupt unit: status %#x, want SIGBUS", st);
 	lazy_check_page(p + 20 * PG, 20, "the unit after the corrupt one");
 	CHECK(lazy_session(id, &fig) && fig.corrupt >= 1, "corrupt faults %llu",
 	      (unsigned long long)fig.corrupt);
 	munmap(p, LAZY_SIZE);
 	close(fd);
+}
 
-	/* Refusals, each with the daemon's reason. */
+/* Refusals, each with the daemon's reason. */
+static void lazy_refusals(void)
+{
+	struct gmemfs_ctl *c;
+	uint64_t x;
+
 	close(lazy_file("sized", 8192));
 	lazy_restore(LAZY_SNAP, "sized", 0, -EINVAL);
 	lazy_restore(LAZY_SNAP, "src", 0, -EBUSY);
 	CHECK(mkdir(GM_MNT "/plain", 0755) == 0, "mkdir");
 	close(open(GM_MNT "/plain/f", O_RDWR | O_CREAT, 0600));
-	{
-		struct gmemfs_ctl *c;
-		uint64_t x;
+	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
+	CHECK_ERR(gmemfs_ctl_restore_lazy(c, LAZY_SNAP, -1, NULL, 0, "plain/f", 0, &x),
+		  -EOPNOTSUPP);
+	printf("  a non-shim file: %s\n", gmemfs_ctl_reason(c));
+	gmemfs_ctl_close(c);
+}
 
-		CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
-		CHECK_ERR(gmemfs_ctl_restore_lazy(c, LAZY_SNAP, -1, NULL, 0, "plain/f", 0, &x),
-			  -EOPNOTSUPP);
-		printf("  a non-shim file: %s\n", gmemfs_ctl_reason(c));
-		gmemfs_ctl_close(c);
-	}
-	/* The daemon stops with "bad" unfinished: it places the rest first. */
-	gmemfsd_stop(d);
+static void t_lazy_ask(void)
+{
+	pid_t d = gmemfsd_start("--pool-size=64M", "lazy");
+
+	lazy_snapshot();
+	lazy_faults();
+	lazy_prefetch();
+	lazy_corrupt();
+	lazy_refusals();
+	gmemfsd_stop(d);	/* "bad" unfinished: the stop places the rest first */
 }
 
 
@@ -1686,15 +1721,40 @@ static void kvm_first_touch_figure(int fd, size_t size)
 	       gm_median_sort(shim, ROUNDS) / gm_median_sort(gmem, ROUNDS));
 }
 
+/* A punch and a conversion of memory the guest uses, under a running VM:
+ * the punched bytes are gone (the guest reads zeros), a private range
+ * fails the guest's access in KVM_RUN. */
+static void kvm_punch_convert(struct gm_vmm *vm, const char *host)
+{
+	struct gmemfs_ctl_stat cst;
+	uint64_t checked = 0;
+	int err, sfd;
+
+	sfd = gmemfs_open_backing(GM_MNT "/vm/ram2", &cst);
+	CHECK(sfd >= 0, "the shim fd: %s", strerror(-sfd));
+	CHECK(fallocate(sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 20, 16 * PG) == 0,
+	      "punch: %s", strerror(errno));
+	err = gm_vmm_check(vm, KVM_SEED, 256, 1, 16, NULL, &checked);
+	CHECK(err == -EIO && checked == 0, "after the punch: %d, %llu matched", err,
+	      (unsigned long long)checked);
+	printf("  after the punch the guest reads zeros: %s\n", vm->err);
+	CHECK(host[(1 << 20) + 100] == 0, "the host reads the punched page as zero");
+	CHECK_ERR(convert(sfd, 2 << 20, 16 * PG, GMEMFS_SHIM_CONVERT_PRIVATE), 0);
+	err = gm_vmm_check(vm, KVM_SEED, 512, 1, 16, NULL, &checked);
+	CHECK(err != 0 && checked == 0, "after the conversion: %d, %llu matched", err,
+	      (unsigned long long)checked);
+	printf("  after the conversion to private KVM_RUN fails: %d (%s): %s\n", err,
+	       strerror(-err), vm->err);
+	close(sfd);
+}
+
 /* A real KVM guest writes every page of a shim file, which is snapshotted
  * and restored lazily (ask mode) under a second guest that checks every
  * page; then a punch and a conversion of memory the guest uses. */
 static void t_lazy_kvm(void)
 {
 	const size_t size = 4UL << 20, npages = size / PG;
-	struct gmemfs_snap_stats st;
 	struct gmemfs_ctl_stat cst;
-	struct gmemfs_ctl *c;
 	uint64_t id, ns, checked = 0, bad = 0;
 	struct gm_vmm vm;
 	pid_t d;
@@ -1710,11 +1770,7 @@ static void t_lazy_kvm(void)
 	CHECK(gm_vmm_verify(host, size, KVM_SEED, &bad) == 0, "page %llu", (unsigned long long)bad);
 	kvm_off(&vm, host, size);
 	close(fd);
-	unlink(KVM_SNAP);
-	unlink(KVM_SNAP ".idx");
-	CHECK(gmemfs_ctl_connect_path(GM_MNT, &c, NULL) == 0, "connect");
-	CHECK_ERR(gmemfs_ctl_snapshot(c, "vm/ram", KVM_SNAP, NULL, NULL, NULL, &st), 0);
-	gmemfs_ctl_close(c);
+	snap_to("vm/ram", KVM_SNAP);
 	close(lazy_file("touch", size));
 	sfd = gmemfs_open_backing(GM_MNT "/vm/touch", &cst);
 	CHECK(sfd >= 0, "the shim fd: %s", strerror(-sfd));
@@ -1731,25 +1787,7 @@ static void t_lazy_kvm(void)
 	       npages, (double)ns / npages);
 	lazy_wait_end(id, 10000);
 
-	/* A punch: KVM's mapping goes with the page cache's; zeros, not the old bytes. */
-	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 20, 16 * PG) == 0,
-	      "punch: %s", strerror(errno));
-	err = gm_vmm_check(&vm, KVM_SEED, 256, 1, 16, NULL, &checked);
-	CHECK(err == -EIO && checked == 0, "after the punch: %d, %llu matched", err,
-	      (unsigned long long)checked);
-	printf("  after the punch the guest reads zeros: %s\n", vm.err);
-	CHECK(host[(1 << 20) + 100] == 0, "the host reads the punched page as zero");
-
-	/* Conversion to private: the guest's access fails in KVM_RUN. */
-	sfd = gmemfs_open_backing(GM_MNT "/vm/ram2", &cst);
-	CHECK(sfd >= 0, "the shim fd: %s", strerror(-sfd));
-	CHECK_ERR(convert(sfd, 2 << 20, 16 * PG, GMEMFS_SHIM_CONVERT_PRIVATE), 0);
-	err = gm_vmm_check(&vm, KVM_SEED, 512, 1, 16, NULL, &checked);
-	CHECK(err != 0 && checked == 0, "after the conversion: %d, %llu matched", err,
-	      (unsigned long long)checked);
-	printf("  after the conversion to private KVM_RUN fails: %d (%s): %s\n", err,
-	       strerror(-err), vm.err);
-	close(sfd);
+	kvm_punch_convert(&vm, host);
 	kvm_off(&vm, host, size);
 	close(fd);
 	gmemfsd_stop(d);
