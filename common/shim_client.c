@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
@@ -345,17 +347,15 @@ static size_t gm_shimc_attr(unsigned char *buf, uint16_t type, const void *val, 
 	return NLA_ALIGN(NLA_HDRLEN + len);
 }
 
-#define GM_SHIMC_POP_MAX	(2u << 20)	/* the largest POPULATE: a 2M page */
-#define GM_SHIMC_POP_PIECES	(GM_SHIMC_POP_MAX / GM_SHIMC_DATA_CHUNK + 1)
-
-/* A POPULATE's header and small attributes, and the DATA pieces' headers. */
+/* A POPULATE's header and small attributes, then for each DATA piece its
+ * header, a pointer to its bytes and its padding, as sendmsg() takes them. */
 struct gm_shimc_pop {
 	struct nlmsghdr n;
 	struct genlmsghdr g;
 	unsigned char attrs[64];
-	struct nlattr data[GM_SHIMC_POP_PIECES];
-	struct iovec iov[1 + 3 * GM_SHIMC_POP_PIECES];
 	size_t niov, total;
+	struct nlattr *data;	/* one per piece */
+	struct iovec iov[];	/* 1 + 3 per piece */
 };
 
 /* DATA pieces pointing at the caller's bytes: no copy (an attribute holds
@@ -387,13 +387,19 @@ static int gm_shimc_populate_data(struct gm_shimc *nl, uint32_t file_id, uint64_
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	struct gm_shimc_call call = { .nl = nl };
+	size_t pieces = len / GM_SHIMC_DATA_CHUNK + 1, pos = 0;
 	struct gm_shimc_pop *p;
 	struct msghdr mh;
-	size_t pos = 0;
 	int err;
 
-	if (len > GM_SHIMC_POP_MAX || !(p = calloc(1, sizeof(*p))))
-		return len > GM_SHIMC_POP_MAX ? -EMSGSIZE : -ENOMEM;
+	/* The kernel judges the length (at most 2M); sendmsg() the size. */
+	if (1 + 3 * pieces > IOV_MAX)
+		return -EMSGSIZE;
+	p = calloc(1, sizeof(*p) + (1 + 3 * pieces) * sizeof(p->iov[0]) +
+		      pieces * sizeof(p->data[0]));
+	if (!p)
+		return -ENOMEM;
+	p->data = (struct nlattr *)&p->iov[1 + 3 * pieces];
 	pos += gm_shimc_attr(p->attrs + pos, GMEMFS_SHIM_A_FILE_ID, &file_id, 4);
 	pos += gm_shimc_attr(p->attrs + pos, GMEMFS_SHIM_A_OFFSET, &offset, 8);
 	if (req_id)
