@@ -51,7 +51,7 @@ struct shim_ent {
 
 struct shim_route {
 	uint32_t kid;		/* 0: free */
-	gm_shim_event_fn fn;
+	gm_shim_event_fn fn;	/* NULL: the restore ended, the file stuck */
 	void *ctx;
 };
 
@@ -111,14 +111,34 @@ static const char *shim_reason(int err)
 	return msg[0] ? msg : strerror(-err);
 }
 
+/*
+ * A FAULT no restore serves.  Only a restore turns a file to ask mode: one
+ * that ended with units missing (corrupt) left the file stuck in it, and
+ * its faults fail (SIGBUS), never zeros.  Any other was asked before its
+ * restore completed and turned the file back to auto mode: the module's
+ * retry finds the page, or allocates one as auto mode does.
+ */
+static int shim_answer_unrouted(const struct gm_shimc_event *ev, const struct shim_route *rt)
+{
+	if (!rt) {
+		gm_dbg("shim: file %u: fault at offset %llu after its restore: retried",
+		       ev->file_id, (unsigned long long)ev->offset);
+		return gm_shimc_done(shim.nl, ev->req_id, 0);
+	}
+	gm_err("shim: file %u: fault at offset %llu, in a unit its restore could not place: SIGBUS",
+	       ev->file_id, (unsigned long long)ev->offset);
+	return gm_shimc_done(shim.nl, ev->req_id, -EIO);
+}
+
 static void shim_answer(const struct gm_shimc_event *ev)
 {
 	struct shim_route *rt = shim_route_of(ev->file_id);
 	int err = 0;
 
-	if (rt && (ev->type == GMEMFS_SHIM_EV_FAULT || ev->type == GMEMFS_SHIM_EV_INVALIDATE))
+	if (rt && rt->fn && (ev->type == GMEMFS_SHIM_EV_FAULT ||
+			      ev->type == GMEMFS_SHIM_EV_INVALIDATE))
 		rt->fn(rt->ctx, ev);
-	if (rt && ev->type == GMEMFS_SHIM_EV_FAULT)
+	if (rt && rt->fn && ev->type == GMEMFS_SHIM_EV_FAULT)
 		return;
 	switch (ev->type) {
 	case GMEMFS_SHIM_EV_ALLOC:
@@ -128,11 +148,7 @@ static void shim_answer(const struct gm_shimc_event *ev)
 		shim.pages -= ev->pages < shim.pages ? ev->pages : shim.pages;
 		return;
 	case GMEMFS_SHIM_EV_FAULT:
-		/* Only a restore turns a file to ask mode, and one that ended
-		 * with units missing (corrupt) leaves it so: never zeros there. */
-		gm_err("shim: file %u: fault at offset %llu, and no restore serves the file: SIGBUS",
-		       ev->file_id, (unsigned long long)ev->offset);
-		err = gm_shimc_done(shim.nl, ev->req_id, -EIO);
+		err = shim_answer_unrouted(ev, rt);
 		break;
 	case GMEMFS_SHIM_EV_CONVERT:
 		gm_info("shim: file %u: converting [%llu, +%llu) to %s",
@@ -355,6 +371,10 @@ static int prov_shim_backing_unlink(struct gm_prov_inst *pi, uint64_t id)
 	pthread_mutex_lock(&shim.lock);
 	e = shim_find(id);
 	if (e) {
+		struct shim_route *rt = shim_route_of(e->kid);
+
+		if (rt && !rt->fn)
+			*rt = (struct shim_route){ 0 };	/* stuck no more */
 		/* The memory goes with the last fd and mapping (an INVALIDATE). */
 		close(e->fd);
 		*e = shim.ents[--shim.n];
@@ -445,13 +465,15 @@ int gm_shim_route(uint32_t kid, gm_shim_event_fn fn, void *ctx)
 	return err;
 }
 
-void gm_shim_unroute(uint32_t kid)
+void gm_shim_unroute(uint32_t kid, bool stuck)
 {
 	struct shim_route *rt;
 
 	pthread_mutex_lock(&shim.lock);
 	rt = shim_route_of(kid);
-	if (rt)
+	if (rt && stuck)
+		rt->fn = NULL;	/* kept until the file goes */
+	else if (rt)
 		*rt = (struct shim_route){ 0 };
 	pthread_mutex_unlock(&shim.lock);
 }

@@ -10,6 +10,7 @@
 #ifndef GM_PROV_SHIM_H
 #define GM_PROV_SHIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,7 +29,10 @@ int gm_shim_file_id(uint64_t ino, uint32_t *kid);
 /* Route kid's FAULT and INVALIDATE events to fn(ctx) instead of the
  * default answers: -EBUSY if another route has it. */
 int gm_shim_route(uint32_t kid, gm_shim_event_fn fn, void *ctx);
-void gm_shim_unroute(uint32_t kid);
+/* The restore ends.  stuck: the file stays in ask mode with units missing,
+ * and its faults fail from now on (SIGBUS) until it is unlinked; else late
+ * faults (asked before the switch to auto mode) are retried. */
+void gm_shim_unroute(uint32_t kid, bool stuck);
 /* GMEMFS_SHIM_FAULT_AUTO or _ASK for kid's misses from now on. */
 int gm_shim_set_mode(uint32_t kid, uint32_t mode);
 /* Place len bytes at offset (data NULL: zero pages); pages already there

@@ -96,7 +96,7 @@ void gm_ask_free(struct gm_ask *a)
 	if (!a)
 		return;
 	if (a->routed)
-		gm_shim_unroute(a->kid);
+		gm_shim_unroute(a->kid, a->asking);
 	close(a->efd);
 	free(a->q);
 	pthread_mutex_destroy(&a->lock);
@@ -124,7 +124,7 @@ void gm_ask_abort(struct gm_ask *a)
 	if (a->asking && !gm_shim_set_mode(a->kid, GMEMFS_SHIM_FAULT_AUTO))
 		a->asking = false;
 	if (a->routed)
-		gm_shim_unroute(a->kid);
+		gm_shim_unroute(a->kid, a->asking);
 	a->routed = false;
 }
 
@@ -359,10 +359,11 @@ static void gm_ask_release_file(struct gm_ask_ctx *c)
 		       (unsigned long long)a->ino,
 		       (unsigned long long)(s->units_covered - atomic_load(&s->units_done)),
 		       (unsigned long long)s->units_covered);
-	/* Faults queued before the switch still get their answer. */
-	gm_ask_serve(c);
-	gm_shim_unroute(a->kid);
+	/* Unrouted first: what comes later is the provider's (a retry, or
+	 * SIGBUS if stuck); what was queued before still gets its answer. */
+	gm_shim_unroute(a->kid, a->asking);
 	a->routed = false;
+	gm_ask_serve(c);
 }
 
 static void gm_ask_finish(struct gm_ask_ctx *c)
