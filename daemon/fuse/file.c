@@ -169,19 +169,31 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * Read through the daemon: all of [off, off + size) up to the end of the
+ * file, or an error.  Never a short count before the end: FUSE takes one
+ * as the end of the file and shows the reader zeros for the rest (a shim
+ * file in ask mode can fail part way, at a corrupt unit).
+ */
 static void gm_file_read_direct(fuse_req_t req, struct gm_inode *inode, size_t size,
 				off_t off)
 {
-	void *data = malloc(size ? size : 1);
-	ssize_t n;
+	char *data = malloc(size ? size : 1);
+	size_t got = 0;
+	ssize_t n = 0;
 
 	if (!data)
 		return gm_reply_err(req, -ENOMEM);
-	n = gm_backing_read(inode, data, size, off);
+	while (got < size) {
+		n = gm_backing_read(inode, data + got, size - got, off + (off_t)got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
 	if (n < 0)
 		gm_reply_err(req, (int)n);
 	else
-		fuse_reply_buf(req, data, (size_t)n);
+		fuse_reply_buf(req, data, got);
 	free(data);
 }
 
@@ -195,7 +207,8 @@ void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (inode->is_virtual)
 		return gm_view_read(req, fi, size, off);
 	gm_count(fs, GM_OP_READ);
-	if (!inode->pi->prov->passthrough)
+	/* A shim file's read may fail part way: never spliced short. */
+	if (!inode->pi->prov->passthrough || inode->pi->prov->id == GMEMFS_PROV_SHIM)
 		return gm_file_read_direct(req, inode, size, off);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = inode->backing_fd;
