@@ -1844,8 +1844,8 @@ static double ask_round(int r, enum fig_kind kind, uint32_t flags)
 	return ns;
 }
 
-/* The uffd round's VMM, in a child (its session ends with it): anonymous
- * memory registered MISSING, handed over, touched; ns to the pipe. */
+/* The uffd round's VMM, in a child (its session ends with it): shmem (a
+ * memfd, shared) registered MISSING, handed over, touched; ns to the pipe. */
 static void uffd_vmm(int out, enum fig_kind kind, uint32_t flags)
 {
 	struct gmemfs_region reg = { .size = LAZY_SIZE, .page_size = PG };
@@ -1856,7 +1856,9 @@ static void uffd_vmm(int out, enum fig_kind kind, uint32_t flags)
 	struct gmemfs_ctl *c;
 	uint64_t id, t0;
 	double ns;
-	char *p = mmap(NULL, LAZY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int mfd = memfd_create("uffd-vmm", MFD_CLOEXEC);
+	char *p = mfd < 0 || ftruncate(mfd, LAZY_SIZE) ? MAP_FAILED :
+		  mmap(NULL, LAZY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 
 	CHECK(uffd >= 0 && p != MAP_FAILED && !ioctl(uffd, UFFDIO_API, &api), "uffd");
 	rg.range = (struct uffdio_range){ .start = (uintptr_t)p, .len = LAZY_SIZE };
@@ -1910,7 +1912,7 @@ static void fig_record_ws(void)
 #define NP	GMEMFS_CTL_F_NO_PREFETCH
 
 /* Interleaved rounds, the same snapshot served by gmemfsd in ask mode (a
- * shim file) and over a uffd (anonymous memory, MISSING): a lazy fault,
+ * shim file) and over a uffd (shmem, MISSING): a lazy fault,
  * and the working set's restore with and without prefetch. */
 static void t_lazy_figure(void)
 {
@@ -1928,7 +1930,7 @@ static void t_lazy_figure(void)
 		}
 	}
 	printf("figure: TCG: a VMM's lazy fault (64 KiB unit), median of %d interleaved: ask mode "
-	       "on a shim file %.0f ns, uffd MISSING on anonymous memory %.0f ns, ratio %.2f\n",
+	       "on a shim file %.0f ns, uffd MISSING on shmem %.0f ns, ratio %.2f\n",
 	       ROUNDS, gm_median_sort(ask, ROUNDS), gm_median_sort(uffd, ROUNDS),
 	       gm_median_sort(ask, ROUNDS) / gm_median_sort(uffd, ROUNDS));
 	printf("figure: TCG: working set (16 of 64 units), from the restore request to its last "
