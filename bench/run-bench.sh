@@ -15,17 +15,26 @@
 # rounds and --quick of the arguments; --json FILE gives it FILE's name
 # with -snapshot before the .json.
 #
-# Usage: run-bench.sh BUILD_DIR [gmembench arguments...]
+# With --scale among the arguments, gm-scalebench runs instead (each
+# metadata operation at 100 to 100,000 files against a tmpfs; see
+# docs/bench.md): the other arguments go to it (--json FILE becomes
+# FILE-scale.json, --plot is dropped, --quick means 100, 1000 and 10000
+# files), with gmemfsd's PID and the command that starts it again, so it
+# ends with a kill -9 and a restart at the largest population.  The
+# restarted gmemfsd is gm-scalebench's child, which stops it.
+#
+# Usage: run-bench.sh BUILD_DIR [--scale] [gmembench or gm-scalebench arguments...]
 # Not for: measuring anything itself (gmembench does).
 
 build=${1:?usage: run-bench.sh BUILD_DIR [gmembench args...]}
 shift
 # shellcheck source=../tests/integration/lib.sh
 source "$(dirname "$0")/../tests/integration/lib.sh"
-GMEMFSD=$build/daemon/gmemfsd
+GMEMFSD=$(realpath "$build/daemon/gmemfsd")
 gmembench=$build/bench/gmembench
 snapbench=$build/bench/gm-snapbench
-for f in "$GMEMFSD" "$gmembench" "$snapbench"; do
+scalebench=$build/bench/gm-scalebench
+for f in "$GMEMFSD" "$gmembench" "$snapbench" "$scalebench"; do
 	[[ -x $f ]] || { echo "run-bench: $f is missing: run make build" >&2; exit 1; }
 done
 [[ $(id -u) -eq 0 ]] || { echo "run-bench: needs root (FUSE, tmpfs mounts, KVM)" >&2; exit 1; }
@@ -70,6 +79,36 @@ snapbench_args() {
 	done
 }
 
+# gm-scalebench's share of the arguments; "--scale" alone says it is wanted.
+scalebench_args() {
+	while (($#)); do
+		case $1 in
+		--scale) ;;
+		--quick) printf '%s\n%s\n' --files 100,1000,10000 ;;
+		--plot) shift ;;
+		--json) printf '%s\n%s\n' --json "${2%.json}-scale.json"; shift ;;
+		*) echo "$1" ;;
+		esac
+		shift
+	done
+}
+
+# The scale run: gmemfsd as make bench starts it, killed with -9 and
+# started again by gm-scalebench with the command it is given.
+run_scale() {
+	local restart rc
+	gm_start || exit 1
+	restart="exec env --default-signal=INT,QUIT $(printf '%q ' "$GMEMFSD" -f \
+		--state-dir="$GM_STATE" "$GM_MNT")>>$(printf '%q' "$GM_LOG") 2>&1"
+	"$scalebench" --mount "$GM_MNT" --daemon-pid "$GM_PID" --restart-cmd "$restart" "$@"
+	rc=$?
+	# gm-scalebench killed ours; the one it restarted it stopped itself.
+	{ wait "$GM_PID"; } 2>/dev/null
+	GM_PID=""
+	gm_poll 10 gm_unmounted || { echo "run-bench: $GM_MNT still mounted" >&2; rc=1; }
+	exit "$rc"
+}
+
 GM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gmembench-run.XXXXXX") || exit 1
 GM_MNT=$GM_TMP/mnt
 GM_STATE=$GM_TMP/state
@@ -77,6 +116,13 @@ GM_LOG=$GM_TMP/gmemfsd.log
 mkdir "$GM_MNT" "$GM_STATE"
 trap gm_cleanup EXIT
 trap 'exit 130' INT TERM
+
+for a in "$@"; do
+	if [[ $a == --scale ]]; then
+		mapfile -t sargs < <(scalebench_args "$@")
+		run_scale "${sargs[@]}"
+	fi
+done
 
 pages=$(bench_hugepages "$@")
 hugepages=()
