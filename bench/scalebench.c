@@ -286,8 +286,9 @@ static int populate(struct scale *s, unsigned int p)
 				s->fs[f].name, pop->files, pop->populate[f].err);
 	}
 	pop->rss_kb = scale_rss_kb(s->daemon_pid);
-	fprintf(stderr, "gm-scalebench: %u files: populated in %.2f s (gmemfs), %.2f s (tmpfs)\n",
-		pop->files, pop->populate[SC_GMEMFS].secs, pop->populate[SC_TMPFS].secs);
+	if (!err)
+		fprintf(stderr, "gm-scalebench: %u files: populated in %.2f s (gmemfs), %.2f s (tmpfs)\n",
+			pop->files, pop->populate[SC_GMEMFS].secs, pop->populate[SC_TMPFS].secs);
 	return err;
 }
 
