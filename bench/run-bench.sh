@@ -102,9 +102,14 @@ run_scale() {
 		--state-dir="$GM_STATE" "$GM_MNT")>>$(printf '%q' "$GM_LOG") 2>&1"
 	"$scalebench" --mount "$GM_MNT" --daemon-pid "$GM_PID" --restart-cmd "$restart" "$@"
 	rc=$?
-	# gm-scalebench killed ours; the one it restarted it stopped itself.
-	{ wait "$GM_PID"; } 2>/dev/null
-	GM_PID=""
+	# gm-scalebench killed ours and stopped the one it restarted; if it
+	# ended before its restart (interrupted, failed), ours still runs.
+	if gm_alive "$GM_PID"; then
+		gm_stop TERM || rc=1
+	else
+		{ wait "$GM_PID"; } 2>/dev/null
+		GM_PID=""
+	fi
 	gm_poll 10 gm_unmounted || { echo "run-bench: $GM_MNT still mounted" >&2; rc=1; }
 	exit "$rc"
 }

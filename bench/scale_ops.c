@@ -92,8 +92,10 @@ int scale_populate_to(struct scale *s, struct scale_fs *fs, unsigned int n,
 		p->added++;
 	}
 	p->secs = (scale_now_us() - t0) / 1e6;
-	if (!err && scale_stop)
+	if (!err && scale_stop) {
+		snprintf(p->err, sizeof(p->err), "interrupted at file %u of %u", fs->nfiles + 1, n);
 		err = -EINTR;
+	}
 	return err;
 }
 

@@ -287,8 +287,8 @@ static int populate(struct scale *s, unsigned int p)
 	}
 	pop->rss_kb = scale_rss_kb(s->daemon_pid);
 	if (!err)
-		fprintf(stderr, "gm-scalebench: %u files: populated in %.2f s (gmemfs), %.2f s (tmpfs)\n",
-			pop->files, pop->populate[SC_GMEMFS].secs, pop->populate[SC_TMPFS].secs);
+		fprintf(stderr, "gm-scalebench: %u files: populated in %.2f s (gmemfs), "
+			"%.2f s (tmpfs)\n", pop->files, pop->populate[SC_GMEMFS].secs, pop->populate[SC_TMPFS].secs);
 	return err;
 }
 

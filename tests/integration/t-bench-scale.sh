@@ -21,7 +21,8 @@ B=$GM_BIN/gm-scalebench
 J=$GM_TMP/scale.json
 ROUNDS=2
 BATCH=20
-restart="exec $(printf '%q ' "$GMEMFSD" -f --state-dir="$GM_STATE" "$GM_MNT")>>$(printf '%q' "$GM_LOG") 2>&1"
+restart="exec $(printf '%q ' "$GMEMFSD" -f --state-dir="$GM_STATE" "$GM_MNT")"
+restart+=">>$(printf '%q' "$GM_LOG") 2>&1"
 
 out=$(TMPDIR=$GM_TMP "$B" --mount "$GM_MNT" --files 50,200 --rounds $ROUNDS --batch $BATCH \
 	--json "$J" --daemon-pid "$GM_PID" --restart-cmd "$restart" --restart-timeout 30 \
@@ -30,8 +31,13 @@ check_eq "a small run exits 0" 0 "$?"
 printf '%s\n' "$out" | sed 's/^/#   /'
 sed 's/^/#   stderr: /' "$GM_TMP/scale.err"
 # gm-scalebench killed our gmemfsd, and stopped the one it restarted.
-{ wait "$GM_PID"; } 2>/dev/null
-GM_PID=""
+if gm_alive "$GM_PID"; then
+	gm_fail "gm-scalebench killed gmemfsd for its restart"
+	gm_stop TERM
+else
+	{ wait "$GM_PID"; } 2>/dev/null
+	GM_PID=""
+fi
 check "the restarted gmemfsd unmounted when stopped" gm_poll 10 gm_unmounted
 
 ops="create truncate fallocate open stat readdir rename unlink setxattr getxattr open-mmap"
@@ -119,13 +125,14 @@ check_eq "nothing is left in the mount" "" \
 # gmemfsd out of fds or inodes would be.  The error names the call and
 # errno, the population is reported failed, the larger one not run.
 small=$GM_TMP/small
+ENOSPC="No space left on device"
 mkdir "$small" && mount -t tmpfs -o nr_inodes=100 tmpfs "$small"
 out=$(TMPDIR=$GM_TMP "$B" --mount "$small" --files 20,500,1000 --rounds 1 --batch 5 \
 	--json "$J" 2>"$GM_TMP/scale.err")
 check_eq "a failed population makes the exit status 1" 1 "$?"
 sed 's/^/#   stderr: /' "$GM_TMP/scale.err"
 check "stderr names the population, the call and the errno" \
-	grep -qE "populating gmemfs to 500 files failed: file [0-9]+ of 500: mknod .*: No space left on device" \
+	grep -qE "populating gmemfs to 500 files failed: file [0-9]+ of 500: mknod .*: $ENOSPC" \
 	"$GM_TMP/scale.err"
 check "the table says 500 failed and 1000 was not run" \
 	grep -qzE " 500 its population failed.* 1000 not run: the population of 500 files failed" \
