@@ -46,7 +46,7 @@ for op in $ops; do
 	check "the table has $op at 50 and 200 files, both file systems measured" \
 		grep -qE "^ +200 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$" \
 		<<<"$block"
-	check "the growth summary has $op" grep -qE "^  $op +[0-9.]+x +[0-9.]+x" <<<"$out"
+	check "the growth summary has $op" grep -qE "^  $op +[0-9.]+x +[0-9.]+x +[0-9.]+x" <<<"$out"
 done
 check "the table shows the populate times" grep -q "^populate: " <<<"$out"
 check "the table shows the restart" grep -q "^restart after kill -9 at 200 files:" <<<"$out"
