@@ -74,11 +74,17 @@ int scale_populate_to(struct scale *s, struct scale_fs *fs, unsigned int n,
 {
 	char path[PATH_MAX + 16];
 	const char *call;
-	double t0 = scale_now_us();
+	double t0 = scale_now_us(), shown = t0;
 	int err = 0;
 
 	p->added = 0;
 	while (fs->nfiles < n && !scale_stop) {
+		/* a line every 10 s: 100,000 files may take minutes on a slow daemon */
+		if (!(fs->nfiles % 256) && scale_now_us() - shown > 10e6) {
+			shown = scale_now_us();
+			fprintf(stderr, "gm-scalebench: populating %s: %u of %u files (%.0f s)\n",
+				fs->name, fs->nfiles, n, (shown - t0) / 1e6);
+		}
 		scale_name(path, sizeof(path), fs, 'f', fs->nfiles);
 		err = make_file(s, path, &call);
 		if (err) {
