@@ -166,9 +166,10 @@ static void populate_block(const struct scale *s)
 	unsigned int p, f;
 
 	printf("\npopulate: mknod + truncate to the size, per population (files added since "
-	       "the one before)\n");
-	printf("  %8s %10s %10s %10s %10s %14s\n", "files", "gmemfs s", "us/file", "tmpfs s",
-	       "us/file", "daemon RSS kB");
+	       "the one before);\ndaemon CPU: its CPU time over the wall time of that "
+	       "population's batches (100%%: one core)\n");
+	printf("  %8s %10s %10s %10s %10s %14s %12s\n", "files", "gmemfs s", "us/file",
+	       "tmpfs s", "us/file", "daemon RSS kB", "daemon CPU");
 	for (p = 0; p < s->npops; p++) {
 		const struct scale_pop *pop = &s->pop[p];
 
@@ -180,7 +181,11 @@ static void populate_block(const struct scale *s)
 
 			printf(" %10.2f %10.1f", pp->secs, pp->added ? pp->secs * 1e6 / pp->added : 0);
 		}
-		printf(" %14ld\n", pop->rss_kb);
+		printf(" %14ld", pop->rss_kb);
+		if (pop->daemon_cpu_secs >= 0 && pop->measure_secs > 0)
+			printf(" %11.0f%%\n", 100 * pop->daemon_cpu_secs / pop->measure_secs);
+		else
+			printf(" %12s\n", "-");
 		for (f = 0; f < SC_NFS; f++)
 			if (pop->populate[f].err[0])
 				printf("  %8s %s FAILED: %s\n", "", s->fs[f].name, pop->populate[f].err);
@@ -364,7 +369,10 @@ static void json_pop(FILE *f, const struct scale *s, unsigned int p)
 		fputs(",\"reason\":", f);
 		gm_json_str(f, pop->skipped[0] ? pop->skipped : "interrupted");
 	}
-	fprintf(f, ",\"daemon_rss_kb\":%ld,\"populate\":{", pop->rss_kb);
+	fprintf(f, ",\"daemon_rss_kb\":%ld,\"measure_s\":%.3f,\"daemon_cpu_s\":", pop->rss_kb,
+		pop->measure_secs);
+	json_num(f, pop->daemon_cpu_secs >= 0 ? pop->daemon_cpu_secs : NAN);
+	fputs(",\"populate\":{", f);
 	for (k = 0; k < SC_NFS; k++) {
 		const struct scale_populate *pp = &pop->populate[k];
 

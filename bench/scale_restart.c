@@ -47,6 +47,28 @@ long scale_rss_kb(pid_t pid)
 	return kb;
 }
 
+/* utime + stime of every thread of pid, in seconds; -1 if unknown. */
+double scale_cpu_secs(pid_t pid)
+{
+	unsigned long long ut, st;
+	char path[64], buf[1024], *p;
+	double secs = -1;
+	FILE *f;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	/* fields 14 and 15, counted after the ")" that ends the name */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+		secs = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	fclose(f);
+	return secs;
+}
+
 static void comm_of(pid_t pid, char *buf, size_t len)
 {
 	char path[64];

@@ -328,6 +328,7 @@ static void take_batch(struct scale *s, unsigned int p, unsigned int op, unsigne
 
 static void measure(struct scale *s, unsigned int p)
 {
+	double t0 = scale_now_us(), cpu0 = scale_cpu_secs(s->daemon_pid), cpu1;
 	unsigned int op, r, k;
 
 	for (op = 0; op < scale_nops && !scale_stop; op++) {
@@ -343,6 +344,9 @@ static void measure(struct scale *s, unsigned int p)
 					take_batch(s, p, op, f, r);
 			}
 	}
+	cpu1 = scale_cpu_secs(s->daemon_pid);
+	s->pop[p].measure_secs = (scale_now_us() - t0) / 1e6;
+	s->pop[p].daemon_cpu_secs = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1;
 	fprintf(stderr, "gm-scalebench: %u files: measured (%.0f s so far)\n", s->pop[p].files,
 		scale_now_us() / 1e6 - s->started);
 }

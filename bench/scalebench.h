@@ -82,6 +82,8 @@ struct scale_pop {
 	unsigned int files;
 	int ran;			/* populated and measured (maybe with failures) */
 	long rss_kb;			/* the daemon's VmRSS once populated, -1: unknown */
+	double measure_secs;		/* wall time of its batches */
+	double daemon_cpu_secs;		/* the daemon's CPU time meanwhile, -1: unknown */
 	char skipped[SC_REASON_LEN];	/* why it was not measured */
 	struct scale_populate populate[SC_NFS];
 	struct scale_cell cell[SC_MAX_OPS][SC_NFS];
@@ -158,6 +160,7 @@ long long scale_count_entries(const struct scale_fs *fs, unsigned int n);
 
 /* scale_restart.c */
 long scale_rss_kb(pid_t pid);
+double scale_cpu_secs(pid_t pid);
 void scale_restart_run(struct scale *s);
 void scale_restart_stop(struct scale *s);
 
