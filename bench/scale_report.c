@@ -166,10 +166,11 @@ static void populate_block(const struct scale *s)
 	unsigned int p, f;
 
 	printf("\npopulate: mknod + truncate to the size, per population (files added since "
-	       "the one before);\ndaemon CPU: its CPU time over the wall time of that "
-	       "population's batches (100%%: one core)\n");
-	printf("  %8s %10s %10s %10s %10s %14s %12s\n", "files", "gmemfs s", "us/file",
-	       "tmpfs s", "us/file", "daemon RSS kB", "daemon CPU");
+	       "the one before);\nsettle: until the daemon went idle (at most 5%% of a core "
+	       "over 0.2 s) before the batches;\ndaemon CPU: its CPU time over the wall time of "
+	       "that population's batches (100%%: one core)\n");
+	printf("  %8s %10s %10s %10s %10s %14s %9s %11s\n", "files", "gmemfs s", "us/file",
+	       "tmpfs s", "us/file", "daemon RSS kB", "settle s", "daemon CPU");
 	for (p = 0; p < s->npops; p++) {
 		const struct scale_pop *pop = &s->pop[p];
 
@@ -182,10 +183,14 @@ static void populate_block(const struct scale *s)
 			printf(" %10.2f %10.1f", pp->secs, pp->added ? pp->secs * 1e6 / pp->added : 0);
 		}
 		printf(" %14ld", pop->rss_kb);
-		if (pop->daemon_cpu_secs >= 0 && pop->measure_secs > 0)
-			printf(" %11.0f%%\n", 100 * pop->daemon_cpu_secs / pop->measure_secs);
+		if (pop->settle_secs >= 0)
+			printf(" %9.1f", pop->settle_secs);
 		else
-			printf(" %12s\n", "-");
+			printf(" %9s", "-");
+		if (pop->daemon_cpu_secs >= 0 && pop->measure_secs > 0)
+			printf(" %10.0f%%\n", 100 * pop->daemon_cpu_secs / pop->measure_secs);
+		else
+			printf(" %11s\n", "-");
 		for (f = 0; f < SC_NFS; f++)
 			if (pop->populate[f].err[0])
 				printf("  %8s %s FAILED: %s\n", "", s->fs[f].name, pop->populate[f].err);
@@ -369,8 +374,9 @@ static void json_pop(FILE *f, const struct scale *s, unsigned int p)
 		fputs(",\"reason\":", f);
 		gm_json_str(f, pop->skipped[0] ? pop->skipped : "interrupted");
 	}
-	fprintf(f, ",\"daemon_rss_kb\":%ld,\"measure_s\":%.3f,\"daemon_cpu_s\":", pop->rss_kb,
-		pop->measure_secs);
+	fprintf(f, ",\"daemon_rss_kb\":%ld,\"settle_s\":", pop->rss_kb);
+	json_num(f, pop->settle_secs >= 0 ? pop->settle_secs : NAN);
+	fprintf(f, ",\"measure_s\":%.3f,\"daemon_cpu_s\":", pop->measure_secs);
 	json_num(f, pop->daemon_cpu_secs >= 0 ? pop->daemon_cpu_secs : NAN);
 	fputs(",\"populate\":{", f);
 	for (k = 0; k < SC_NFS; k++) {

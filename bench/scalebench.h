@@ -82,6 +82,7 @@ struct scale_pop {
 	unsigned int files;
 	int ran;			/* populated and measured (maybe with failures) */
 	long rss_kb;			/* the daemon's VmRSS once populated, -1: unknown */
+	double settle_secs;		/* until the daemon went idle, -1: did not or unknown */
 	double measure_secs;		/* wall time of its batches */
 	double daemon_cpu_secs;		/* the daemon's CPU time meanwhile, -1: unknown */
 	char skipped[SC_REASON_LEN];	/* why it was not measured */
