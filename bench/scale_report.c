@@ -253,8 +253,11 @@ void scale_report_table(const struct scale *s)
 
 	printf("\nfiles of %llu bytes (sparse); %u rounds of batches of %u (at most the "
 	       "population), gmemfs and tmpfs interleaved, first one alternating;\n"
+	       "each round runs every op in turn%s;\n"
 	       "median, min, max per batch; gm/tmpfs: gmemfs's time over tmpfs's (>1 slower)\n",
-	       (unsigned long long)s->size, s->rounds, s->batch);
+	       (unsigned long long)s->size, s->rounds, s->batch,
+	       s->isolate ? ", each after the daemon went idle (--isolate on)" :
+	       ", each right after the one before (--isolate off)");
 	populate_block(s);
 	for (op = 0; op < scale_nops; op++) {
 		if (!selected(s, op))
@@ -308,8 +311,8 @@ static void json_params(FILE *f, const struct scale *s)
 	fprintf(f, "\"parameters\":{\"files\":[");
 	for (p = 0; p < s->npops; p++)
 		fprintf(f, "%s%u", p ? "," : "", s->pops[p]);
-	fprintf(f, "],\"rounds\":%u,\"batch\":%u,\"size\":%llu,\"mount\":", s->rounds, s->batch,
-		(unsigned long long)s->size);
+	fprintf(f, "],\"rounds\":%u,\"batch\":%u,\"size\":%llu,\"isolate\":%s,\"mount\":",
+		s->rounds, s->batch, (unsigned long long)s->size, s->isolate ? "true" : "false");
 	gm_json_str(f, s->mount);
 	fputs(",\"only\":", f);
 	if (s->only)

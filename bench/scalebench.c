@@ -44,6 +44,7 @@
 #define DEFAULT_RESTART_S	300
 #define READDIR_ENTRIES		2000	/* readdir passes of a batch read about this many */
 #define SETTLE_S		10	/* bound on the wait for an idle daemon */
+#define SETTLE_BATCH_S		2	/* the same, before each op's batches (--isolate) */
 #define SETTLE_WINDOW_MS	200
 #define SETTLE_IDLE		0.05	/* idle: at most this share of a core in a window */
 
@@ -59,18 +60,21 @@ static void usage(FILE *f)
 	unsigned int i;
 
 	fprintf(f, "usage: gm-scalebench --mount DIR [--files N,N,...] [--rounds N] [--batch N]\n"
-		   "                     [--size SIZE] [--only OP] [--json FILE]\n"
+		   "                     [--size SIZE] [--only OP] [--isolate on|off] [--json FILE]\n"
 		   "                     [--daemon-pid PID --restart-cmd CMD [--restart-timeout S]]\n"
 		   "  --files        populations, ascending (default 100,1000,10000,100000)\n"
 		   "  --rounds N     interleaved batches per operation (default %d, at most %d)\n"
 		   "  --batch N      operations per batch (default %d; at most the population\n"
 		   "                 for operations on existing files)\n"
 		   "  --size SIZE    every file's size, sparse (default 1M; 0: empty files)\n"
+		   "  --isolate      on (default): before each op's batches, wait (at most %d s)\n"
+		   "                 for the daemon to go idle, so what one op leaves it doing\n"
+		   "                 is not the next one's; off: every op right after the last\n"
 		   "  --daemon-pid   gmemfsd's PID: its RSS per file, and with --restart-cmd,\n"
 		   "                 kill -9 and restart at the largest population\n"
 		   "  --restart-cmd  sh -c command that execs gmemfsd -f again on the same\n"
 		   "                 state dir and mountpoint\n"
-		   "operations:", DEFAULT_ROUNDS, SC_MAX_ROUNDS, DEFAULT_BATCH);
+		   "operations:", DEFAULT_ROUNDS, SC_MAX_ROUNDS, DEFAULT_BATCH, SETTLE_BATCH_S);
 	for (i = 0; i < scale_nops; i++)
 		fprintf(f, " %s", scale_ops[i].name);
 	fprintf(f, "\n");
@@ -113,6 +117,10 @@ static int parse_opt(struct scale *s, const char *a, const char *v)
 
 	if (!strcmp(a, "--files"))
 		return parse_files(s, v);
+	if (!strcmp(a, "--isolate") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
+		s->isolate = !strcmp(v, "on");
+		return 0;
+	}
 	if (!strcmp(a, "--rounds") && n > 0 && n <= SC_MAX_ROUNDS)
 		s->rounds = (unsigned int)n;
 	else if (!strcmp(a, "--batch") && n > 0 && n <= 100000)
@@ -146,6 +154,7 @@ static int parse_opts(struct scale *s, int argc, char **argv)
 	s->batch = DEFAULT_BATCH;
 	s->size = DEFAULT_SIZE;
 	s->restart_timeout = DEFAULT_RESTART_S;
+	s->isolate = 1;
 	parse_files(s, "100,1000,10000,100000");
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -329,30 +338,32 @@ static void take_batch(struct scale *s, unsigned int p, unsigned int op, unsigne
 	}
 }
 
-/* Wait (at most SETTLE_S) for the daemon to go idle after populating:
- * what it does in the background after many creates is the population's
- * cost, shown as the settle time, not any one operation's. */
-static void settle(struct scale *s, unsigned int p)
+/* Seconds until the daemon went idle (at most SETTLE_IDLE of a core over a
+ * window), at most bound_s; -1 if it did not, or its CPU time is unknown. */
+static double settle(const struct scale *s, unsigned int bound_s)
 {
 	double t0 = scale_now_us(), a = scale_cpu_secs(s->daemon_pid), b;
 	struct timespec win = { .tv_nsec = SETTLE_WINDOW_MS * 1000000L };
 
-	s->pop[p].settle_secs = -1;
-	if (a < 0)
-		return;
-	while (!scale_stop && scale_now_us() - t0 < SETTLE_S * 1e6) {
+	while (a >= 0 && !scale_stop && scale_now_us() - t0 < bound_s * 1e6) {
 		nanosleep(&win, NULL);
 		b = scale_cpu_secs(s->daemon_pid);
-		if (b < 0)
-			return;
-		if (b - a <= SETTLE_IDLE * SETTLE_WINDOW_MS / 1e3) {
-			s->pop[p].settle_secs = (scale_now_us() - t0) / 1e6;
-			return;
-		}
+		if (b >= 0 && b - a <= SETTLE_IDLE * SETTLE_WINDOW_MS / 1e3)
+			return (scale_now_us() - t0) / 1e6;
 		a = b;
 	}
-	fprintf(stderr, "gm-scalebench: %u files: the daemon was still busy after %d s; "
-		"measuring anyway\n", s->pop[p].files, SETTLE_S);
+	return -1;
+}
+
+/* After populating: what the daemon does in the background after many
+ * creates is the population's cost, shown as the settle time, not any
+ * one operation's. */
+static void settle_population(struct scale *s, unsigned int p)
+{
+	s->pop[p].settle_secs = settle(s, SETTLE_S);
+	if (s->pop[p].settle_secs < 0 && s->daemon_pid)
+		fprintf(stderr, "gm-scalebench: %u files: the daemon was still busy after %d s; "
+			"measuring anyway\n", s->pop[p].files, SETTLE_S);
 }
 
 static void measure(struct scale *s, unsigned int p)
@@ -367,6 +378,10 @@ static void measure(struct scale *s, unsigned int p)
 		for (op = 0; op < scale_nops && !scale_stop; op++) {
 			if (s->only && strcmp(s->only, scale_ops[op].name))
 				continue;
+			/* --isolate: the work one batch leaves the daemon
+			 * (a rebalance after creates) is not the next one's */
+			if (s->isolate)
+				settle(s, SETTLE_BATCH_S);
 			for (k = 0; k < SC_NFS && !scale_stop; k++) {
 				unsigned int f = (k + r) % SC_NFS;
 				struct scale_cell *c = &s->pop[p].cell[op][f];
@@ -400,7 +415,7 @@ static void run(struct scale *s)
 			break;
 		}
 		s->pop[p].ran = 1;
-		settle(s, p);
+		settle_population(s, p);
 		measure(s, p);
 	}
 }

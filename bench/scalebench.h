@@ -118,6 +118,7 @@ struct scale {
 	const char *mount;
 	const char *json;
 	const char *only;		/* an operation name, or NULL for all */
+	int isolate;			/* let the daemon go idle before each op */
 	pid_t daemon_pid;		/* gmemfsd serving mount, 0: unknown */
 	const char *restart_cmd;	/* sh -c command that execs it again */
 	unsigned int restart_timeout;	/* seconds */
