@@ -213,6 +213,15 @@ static int open_batch(struct scale_job *job, int *fds)
 	return err;
 }
 
+/* A call on the k-th file of the batch failed: name the file. */
+static int batch_err(struct scale_job *job, const char *call, unsigned int k, int err)
+{
+	char path[PATH_MAX + 16];
+
+	scale_name(path, sizeof(path), job->fs, 'f', pick(job, k));
+	return job_err(job, call, path, err);
+}
+
 static void close_batch(struct scale_job *job, int *fds)
 {
 	unsigned int k;
@@ -237,7 +246,7 @@ static int op_truncate(struct scale *s, struct scale_job *job)
 	for (k = 0; k < job->batch && !err; k++) {
 		if (ftruncate(fds[k], (off_t)s->size + PAGE) < 0 ||
 		    ftruncate(fds[k], (off_t)s->size) < 0)
-			err = job_err(job, "ftruncate", "(batch file)", -errno);
+			err = batch_err(job, "ftruncate", k, -errno);
 		else
 			done += 2;
 	}
@@ -262,18 +271,18 @@ static int op_fallocate(struct scale *s, struct scale_job *job)
 	t0 = scale_now_us();
 	for (k = 0; k < job->batch && !err; k++) {
 		if (fallocate(fds[k], 0, 0, PAGE) < 0)
-			err = job_err(job, "fallocate", "(batch file)", -errno);
+			err = batch_err(job, "fallocate", k, -errno);
 		else
 			done++;
 	}
 	sample_done(job, t0, done, done);
 	/* Evidence: the last file holds the page. */
 	if (!err && done && (fstat(fds[done - 1], &st) < 0 || st.st_blocks == 0))
-		err = job_err(job, "fstat after fallocate: no blocks", "(batch file)", -EIO);
+		err = batch_err(job, "fstat after fallocate: no blocks in", done - 1, -EIO);
 	for (k = 0; k < done; k++)
 		if (fallocate(fds[k], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE) < 0 &&
 		    !err)
-			err = job_err(job, "fallocate(PUNCH_HOLE)", "(batch file)", -errno);
+			err = batch_err(job, "fallocate(PUNCH_HOLE)", k, -errno);
 	close_batch(job, fds);
 	free(fds);
 	if (not_supported(err))
