@@ -420,6 +420,15 @@ int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
 	return fd < 0 ? -errno : fd;
 }
 
+/* An idle file's stat (no fd held, see prov.h: reopen). */
+int prov_tmpfs_backing_stat(struct gm_prov_inst *pi, uint64_t id, struct stat *st)
+{
+	char name[BACKING_NAME_LEN + 1];
+
+	backing_name(name, id);
+	return fstatat(pi->dirfd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
 int prov_tmpfs_backing_unlink(struct gm_prov_inst *pi, uint64_t id)
 {
 	char name[BACKING_NAME_LEN + 1];
