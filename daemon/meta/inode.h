@@ -91,9 +91,16 @@ struct gm_inode {
 	struct timespec atime, mtime, ctime;	/* regular files use the backing's */
 	enum gm_pagesize policy;		/* dirs: own (may be INHERIT); files: concrete */
 	struct gm_prov_inst *pi;		/* files: provider instance */
-	int backing_fd;				/* files: -1 until attached; read without
-						 * the lock by handlers of an open file
-						 * (an open stops moves and eviction) */
+	int backing_fd;				/* files: -1 until attached, and while no
+						 * one uses it (fd_users) if the provider
+						 * can reopen it (prov->reopen); only
+						 * through mem/backing.h's gm_backing_fd_*:
+						 * read without the lock by handlers of an
+						 * open file, which holds a use */
+	unsigned fd_users;			/* uses of backing_fd: open file handles,
+						 * daemon operations in progress */
+	uint64_t declared;			/* files: bytes counted for it in
+						 * pi->declared (mem/backing.c) */
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
 	struct gm_xattr *xattrs;		/* user.*, trusted.* xattrs but ours */
