@@ -21,6 +21,7 @@ LIMIT=512
 ulimit -n "$LIMIT" || gm_bail "cannot lower the fd limit to $LIMIT"
 
 # make FIRST COUNT: create files f<i> of 64 KiB holding "file <i>" at 4096.
+# shellcheck disable=SC2317 # called through check
 make_files() {
 	python3 - "$M/many" "$1" "$2" <<'EOF'
 import os, sys
@@ -34,6 +35,7 @@ EOF
 }
 
 # sample_ok: every 97th file, and the last, has its size and bytes.
+# shellcheck disable=SC2317 # called through check
 sample_ok() {
 	local i got
 	for i in $(seq 0 97 $((N - 1))) $((N - 1)); do
