@@ -21,7 +21,8 @@
  *
  * Backing fds: a provider that can reopen a backing by id (prov->reopen:
  * the tmpfs and hugetlbfs stores) has its fd open only while used
- * (inode->fd_users: an open file handle, a daemon operation), so the
+ * (inode->fd_users: an open file handle, a daemon operation) and while
+ * among the store's few most recently idle files (pi->idle), so the
  * number of files is not bound by RLIMIT_NOFILE; the others keep theirs
  * for the file's life.  The object's name in the store, not an fd, is
  * what keeps its contents across a restart.
@@ -71,18 +72,113 @@ static void gm_backing_unaccount(struct gm_inode *inode)
 	inode->declared = 0;
 }
 
-/* After the daemon used or opened the fd: count what the file holds now,
- * and close the fd if no one uses it and the provider can reopen it.
- * inode->lock held. */
-static void gm_backing_settle(struct gm_inode *inode)
+/*
+ * Idle fds: a reopen store keeps the fds of its max_idle most recently
+ * idle files open (pi->idle, oldest first), so a loop of open and close
+ * through the mount does not reopen the backing by name each time.  A
+ * listed file has fd_users == 0 and an open fd; its next use takes it off.
+ */
+
+/* Take inode off its store's idle list, if it is on it.  inode->lock held. */
+static void gm_idle_del(struct gm_inode *inode)
 {
+	struct gm_prov_inst *pi = inode->pi;
+
+	pthread_mutex_lock(&pi->idle_lock);
+	if (inode->idle) {
+		cds_list_del(&inode->idle_node);
+		inode->idle = false;
+		pi->nidle--;
+	}
+	pthread_mutex_unlock(&pi->idle_lock);
+}
+
+/* List inode (fd open, unused) as the newest idle file; the oldest comes
+ * off when there are more than max_idle (>= 1), and is returned.
+ * inode->lock held. */
+static struct gm_inode *gm_idle_add(struct gm_inode *inode)
+{
+	struct gm_prov_inst *pi = inode->pi;
+	struct gm_inode *old = NULL;
+
+	pthread_mutex_lock(&pi->idle_lock);
+	cds_list_add_tail(&inode->idle_node, &pi->idle);
+	inode->idle = true;
+	if (++pi->nidle > pi->max_idle) {
+		old = cds_list_first_entry(&pi->idle, struct gm_inode, idle_node);
+		cds_list_del(&old->idle_node);
+		old->idle = false;
+		pi->nidle--;
+	}
+	pthread_mutex_unlock(&pi->idle_lock);
+	return old;
+}
+
+/*
+ * Close the fd of a file the list let go, unless it was used or listed
+ * again since.  The caller holds another inode's lock, so old's is only
+ * tried: if someone holds it right now, old keeps its fd until its next
+ * use ends or it is evicted (rare: old is the least recently used).  The
+ * caller's RCU read-side section began before old came off the list, so
+ * an eviction meanwhile cannot free it under us.
+ */
+static void gm_idle_close(struct gm_inode *old)
+{
+	bool unused;
+
+	if (pthread_mutex_trylock(&old->lock))
+		return;
+	pthread_mutex_lock(&old->pi->idle_lock);
+	unused = !old->idle && old->fd_users == 0;
+	pthread_mutex_unlock(&old->pi->idle_lock);
+	if (unused && old->backing_fd >= 0) {
+		close(old->backing_fd);
+		old->backing_fd = -1;
+	}
+	pthread_mutex_unlock(&old->lock);
+}
+
+/* After the daemon used or opened the fd: count what the file holds now.
+ * Unless someone still uses it or the provider cannot reopen it, keep the
+ * fd among the idle ones (may_idle) or close it.  inode->lock held. */
+static void gm_backing_settle(struct gm_inode *inode, bool may_idle)
+{
+	struct gm_inode *old;
 	struct stat st;
 
 	if (fstat(inode->backing_fd, &st) == 0)
 		gm_backing_account(inode, gm_backing_declared(&st));
-	if (inode->fd_users == 0 && inode->pi->prov->reopen) {
+	if (inode->fd_users || !inode->pi->prov->reopen)
+		return;
+	if (!may_idle || inode->pi->max_idle == 0) {
 		close(inode->backing_fd);
 		inode->backing_fd = -1;
+		return;
+	}
+	gm_rcu_read_lock();
+	old = gm_idle_add(inode);
+	if (old)
+		gm_idle_close(old);
+	gm_rcu_read_unlock();
+}
+
+void gm_backing_idle_close_all(struct gm_pool *pool)
+{
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+		struct gm_inode *inode, *tmp;
+
+		if (!pi->prov)
+			continue;
+		pthread_mutex_lock(&pi->idle_lock);
+		cds_list_for_each_entry_safe(inode, tmp, &pi->idle, idle_node) {
+			cds_list_del(&inode->idle_node);
+			inode->idle = false;
+			close(inode->backing_fd);
+			inode->backing_fd = -1;
+		}
+		pi->nidle = 0;
+		pthread_mutex_unlock(&pi->idle_lock);
 	}
 }
 
@@ -90,6 +186,8 @@ int gm_backing_fd_get(struct gm_inode *inode)
 {
 	int fd;
 
+	if (inode->backing_fd >= 0 && inode->fd_users == 0 && inode->pi->prov->reopen)
+		gm_idle_del(inode);
 	if (inode->backing_fd < 0) {
 		if (!inode->pi || !inode->pi->prov->reopen)
 			return -EBADF;
@@ -112,7 +210,7 @@ void gm_backing_fd_put(struct gm_inode *inode)
 		return;
 	}
 	inode->fd_users--;
-	gm_backing_settle(inode);
+	gm_backing_settle(inode, true);
 }
 
 int gm_backing_set_times(struct gm_inode *inode, const struct timespec ts[2])
@@ -288,7 +386,9 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
 	inode->pi = pi;
 	inode->backing_fd = fd;
 	inode->declared = 0;
-	gm_backing_settle(inode);
+	/* Not yet in the table: an idle list must hold only inodes that
+	 * eviction and RCU free (a failed create frees it directly). */
+	gm_backing_settle(inode, false);
 	return 0;
 }
 
@@ -303,8 +403,10 @@ static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi, b
 	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
 	if (fd < 0)
 		return fd;
-	if (inode->backing_fd >= 0)
+	if (inode->backing_fd >= 0) {
+		gm_idle_del(inode);
 		close(inode->backing_fd);
+	}
 	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
 	if (err && err != -ENOENT)
 		gm_warn("file %llu: removing old backing in %s: %s",
@@ -312,7 +414,7 @@ static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi, b
 	gm_backing_unaccount(inode);
 	inode->pi = pi;
 	inode->backing_fd = fd;
-	gm_backing_settle(inode);	/* keeps it if an open file uses it */
+	gm_backing_settle(inode, true);	/* an open file still uses it */
 	return 0;
 }
 
@@ -367,6 +469,7 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 		return;
 	/* A stat of its directory's entries may still hold its lock. */
 	pthread_mutex_lock(&inode->lock);
+	gm_idle_del(inode);
 	if (inode->backing_fd >= 0)
 		close(inode->backing_fd);
 	inode->backing_fd = -1;

@@ -55,8 +55,9 @@ int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
  * no fd while nobody uses it (the fd limit would otherwise bound the number
  * of files); every use of inode->backing_fd goes through these.  get opens
  * it again if needed and takes a use; put gives the use back, counts what
- * the file holds now in the pool's sums, and closes the fd after the last
- * use.  Both with inode->lock held.  An open file handle holds a use from
+ * the file holds now in the pool's sums, and after the last use keeps
+ * the fd among the store's few most recently idle ones or closes it.
+ * Both with inode->lock held.  An open file handle holds a use from
  * open to release, so handlers of open files read the fd without the lock
  * (gm_backing_fd_held).  get: the fd or -errno (logged).
  */
@@ -66,6 +67,9 @@ static inline int gm_backing_fd_held(const struct gm_inode *inode)
 {
 	return inode->backing_fd;
 }
+/* Close the idle fds the stores keep (daemon exit, before the inode
+ * table is freed without eviction).  No request may run. */
+void gm_backing_idle_close_all(struct gm_pool *pool);
 /* One-off calls on the backing, each through a use of its fd: set its
  * times (inode->lock held; 0 or -errno), bump its ctime as a metadata
  * change does (inode->lock held), mirror the noatime flag (takes the lock). */

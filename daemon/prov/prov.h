@@ -15,10 +15,13 @@
 #ifndef GM_PROV_H
 #define GM_PROV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include <urcu/list.h>
 
 struct gm_prov_inst;
 
@@ -95,6 +98,14 @@ struct gm_prov_inst {
 	 * mem/backing.c as they change, so a split never walks the files.
 	 * Atomic: each file adds its own change under its inode->lock. */
 	_Atomic uint64_t declared;
+	/* Files of a reopen store whose fd the daemon keeps open while no one
+	 * uses it, the most recently idle last, at most max_idle of them
+	 * (mem/backing.c).  idle_lock, a leaf, guards the list, nidle and each
+	 * listed inode's idle_node and idle. */
+	pthread_mutex_t idle_lock;
+	struct cds_list_head idle;
+	unsigned nidle;
+	unsigned max_idle;		/* immutable after attach */
 	void *priv;			/* the provider's own per-instance state */
 	unsigned long ms_atime;		/* MS_NOATIME, MS_STRICTATIME or MS_RELATIME:
 					 * the FUSE mount's, mirrored on the store

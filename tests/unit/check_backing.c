@@ -3,8 +3,9 @@
  * of declared bytes each provider keeps (pi->declared) against what a walk
  * of the stores' files says, through size changes, fallocate, daemon
  * writes, moves between providers, unlink and restart; and the backing
- * fds, open only while used, so more files than RLIMIT_NOFILE allows fds
- * still work and come back after a restart.  Needs root (the pool mounts
+ * fds, open only while used or among a store's few most recently idle,
+ * so more files than RLIMIT_NOFILE allows fds still work and come back
+ * after a restart.  Needs root (the pool mounts
  * tmpfs; check_all.c does not run without it).
  */
 #include <dirent.h>
@@ -203,31 +204,54 @@ START_TEST(test_sums_rebuilt_at_restart)
 }
 END_TEST
 
-/* A file nobody uses holds no fd; a use opens it and the last put closes. */
-START_TEST(test_idle_file_holds_no_fd)
+/* A file nobody uses holds no fd, but for the store's few most recently
+ * idle ones: a use reopens it, the last put lists it, and a newer idle
+ * file pushes the oldest out. */
+START_TEST(test_idle_fds_bounded)
 {
+	struct gm_prov_inst *pi = &fs.pool.inst[GMEMFS_PROV_SHMEM_ADVISE];
 	int before = open_fds(), fd;
-	struct gm_inode *f = mk("f");
+	struct gm_inode *f = mk("f"), *g;
+	char name[16];
 	struct stat st;
 
+	ck_assert_uint_gt(pi->max_idle, 0);
+	ck_assert_int_eq(f->backing_fd, -1);		/* a create keeps none */
 	ck_assert_int_eq(gm_backing_set_size(&fs, f, 1 * MiB), 0);
-	ck_assert_int_eq(f->backing_fd, -1);
-	ck_assert_int_eq(open_fds(), before);
-	ck_assert_int_eq(gm_backing_stat(f, &st), 0);	/* by name */
-	ck_assert_int_eq(st.st_size, 1 * MiB);
+	ck_assert(f->idle);
+	fd = f->backing_fd;
+	ck_assert_int_ge(fd, 0);
 
 	pthread_mutex_lock(&f->lock);
-	fd = gm_backing_fd_get(f);
-	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(gm_backing_fd_get(f), fd);	/* the idle fd, no reopen */
+	ck_assert(!f->idle);
 	ck_assert_int_eq(gm_backing_fd_get(f), fd);	/* a second use shares it */
 	gm_backing_fd_put(f);
-	ck_assert_int_eq(f->backing_fd, fd);
+	ck_assert(!f->idle);
 	ck_assert_int_eq(ftruncate(fd, 3 * MiB), 0);
-	gm_backing_fd_put(f);				/* the last: counts, closes */
+	gm_backing_fd_put(f);				/* the last: counts, lists */
 	pthread_mutex_unlock(&f->lock);
-	ck_assert_int_eq(f->backing_fd, -1);
+	ck_assert(f->idle);
 	ck_assert_uint_eq(f->declared, 3 * MiB);
-	ck_assert_int_eq(open_fds(), before);
+
+	/* max_idle newer idle files push f out and close its fd. */
+	for (unsigned i = 0; i < pi->max_idle; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		ck_assert_int_eq(gm_backing_set_size(&fs, mk(name), 4096), 0);
+	}
+	ck_assert_uint_eq(pi->nidle, pi->max_idle);
+	ck_assert(!f->idle);
+	ck_assert_int_eq(f->backing_fd, -1);
+	ck_assert_int_eq(open_fds(), before + (int)pi->max_idle);
+	ck_assert_int_eq(gm_backing_stat(f, &st), 0);	/* by name */
+	ck_assert_int_eq(st.st_size, 3 * MiB);
+
+	/* Unlinking an idle file takes it off the list, with its fd. */
+	g = at("g0");
+	ck_assert(g->idle);
+	ck_assert_int_eq(gm_ns_unlink(&fs, fs.root, "g0", false, 0), 0);
+	ck_assert_uint_eq(pi->nidle, pi->max_idle - 1);
+	ck_assert_int_eq(open_fds(), before + (int)pi->max_idle - 1);
 }
 END_TEST
 
@@ -242,6 +266,10 @@ START_TEST(test_files_beyond_fd_limit)
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	rl.rlim_max = old.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* The idle fds a store keeps are a share of the limit at start. */
+	gm_fs_teardown(&fs);
+	ck_fs_up(&fs, &opts);
+	ck_assert_uint_le(fs.pool.inst[GMEMFS_PROV_SHMEM_ADVISE].max_idle, 2);
 	for (uint64_t i = 0; i < 300; i++) {
 		struct gm_inode *f;
 
@@ -272,7 +300,7 @@ Suite *make_backing_suite(void)
 	tcase_add_test(tc, test_sums_follow_daemon_changes);
 	tcase_add_test(tc, test_sums_learn_at_stat);
 	tcase_add_test(tc, test_sums_rebuilt_at_restart);
-	tcase_add_test(tc, test_idle_file_holds_no_fd);
+	tcase_add_test(tc, test_idle_fds_bounded);
 	tcase_add_test(tc, test_files_beyond_fd_limit);
 	suite_add_tcase(s, tc);
 	return s;
