@@ -105,8 +105,7 @@ static int gm_set_times(struct gm_fs *fs, struct gm_inode *inode, const struct s
 
 	if (inode->type == S_IFREG && !inode->is_virtual) {
 		pthread_mutex_lock(&inode->lock);
-		if (futimens(inode->backing_fd, ts))
-			err = -errno;
+		err = gm_backing_set_times(inode, ts);
 		pthread_mutex_unlock(&inode->lock);
 		return err;
 	}

@@ -44,16 +44,21 @@ static void gm_file_open_direct(struct gm_fs *fs, struct gm_inode *inode,
 static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode,
 				struct fuse_file_info *fi)
 {
-	int err = 0;
+	int err;
 
 	pthread_mutex_lock(&inode->lock);
+	err = gm_backing_fd_get(inode);		/* the open's use, put at release */
+	if (err < 0)
+		goto out_unlock;
+	err = 0;
 	if (!inode->pi->prov->passthrough) {
 		gm_file_open_direct(fs, inode, fi);
 	} else if (fs->passthrough && inode->backing_id <= 0) {
-		int id = fuse_passthrough_open(req, inode->backing_fd);
+		int id = fuse_passthrough_open(req, gm_backing_fd_held(inode));
 
 		if (id <= 0) {
 			err = -EIO;
+			gm_backing_fd_put(inode);
 			gm_err("file %llu: registering its backing for passthrough failed",
 			       (unsigned long long)inode->ino);
 			goto out_unlock;
@@ -162,6 +167,7 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_passthrough_close(req, inode->backing_id);
 			inode->backing_id = -1;
 		}
+		gm_backing_fd_put(inode);
 		pthread_mutex_unlock(&inode->lock);
 	}
 	/* An unlinked file's memory goes with this last reference. */
@@ -211,7 +217,7 @@ void gm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!inode->pi->prov->passthrough || inode->pi->prov->id == GMEMFS_PROV_SHIM)
 		return gm_file_read_direct(req, inode, size, off);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = inode->backing_fd;
+	buf.buf[0].fd = gm_backing_fd_held(inode);
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -229,7 +235,7 @@ void gm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		return gm_reply_err(req, -EACCES);
 	if (!inode->pi->prov->passthrough)
 		n = gm_backing_write(fs, inode, buf, size, off);
-	else if ((n = pwrite(inode->backing_fd, buf, size, off)) < 0)
+	else if ((n = pwrite(gm_backing_fd_held(inode), buf, size, off)) < 0)
 		n = -errno;
 	if (n < 0)
 		return gm_reply_err(req, (int)n);
@@ -255,7 +261,8 @@ void gm_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	/* Memory has no stable storage: the backing's fsync is the truth
 	 * (a no-op on tmpfs), and the journal is written synchronously. */
 	if (inode->type == S_IFREG && !inode->is_virtual &&
-	    (datasync ? fdatasync(inode->backing_fd) : fsync(inode->backing_fd)))
+	    (datasync ? fdatasync(gm_backing_fd_held(inode)) :
+		      fsync(gm_backing_fd_held(inode))))
 		err = -errno;
 	gm_fs_put(fs, inode);
 	gm_reply_err(req, err);
@@ -348,7 +355,7 @@ static ssize_t gm_file_copy(struct gm_inode *in, off_t off_in, struct gm_inode *
 		return -EXDEV;
 	if (gm_inode_iflags(out) & FS_IMMUTABLE_FL)
 		return -EPERM;
-	n = copy_file_range(in->backing_fd, &i, out->backing_fd, &o, len, 0);
+	n = copy_file_range(gm_backing_fd_held(in), &i, gm_backing_fd_held(out), &o, len, 0);
 	return n < 0 ? -errno : n;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <linux/falloc.h>
 
+#include "mem/backing.h"
 #include "fuse/fsops.h"
 #include "meta/iflags.h"
 #include "core/log.h"
@@ -92,15 +93,8 @@ static int gm_iflags_from_x(const struct fsxattr *fx, uint32_t *f)
  * passthrough touch the backing's atime, which the mount shows. */
 static void gm_iflags_to_backing(struct gm_inode *inode, uint32_t f)
 {
-	int bf = 0;
-
-	if (inode->type != S_IFREG || inode->backing_fd < 0 ||
-	    ioctl(inode->backing_fd, FS_IOC_GETFLAGS, &bf))
-		return;
-	bf = (int)((bf & ~FS_NOATIME_FL) | (f & FS_NOATIME_FL));
-	if (ioctl(inode->backing_fd, FS_IOC_SETFLAGS, &bf))
-		gm_warn("file %llu: noatime on its backing: %s",
-			(unsigned long long)inode->ino, strerror(errno));
+	if (inode->type == S_IFREG)
+		gm_backing_mirror_noatime(inode, f & FS_NOATIME_FL);
 }
 
 static int gm_iflags_set(struct gm_fs *fs, struct gm_inode *inode, uint32_t f)

@@ -8,59 +8,251 @@
  * or the budget arithmetic (pool.c).  The rebalancer calls in here for
  * declared sizes; this file only tells the pool of freed memory
  * (gm_pool_note_freed), never the rebalancer itself.
+ *
+ * Declared sizes are running sums (pi->declared), not walks: each file
+ * caches what it counts for (inode->declared) and every time the daemon
+ * sees its backing's fstat (a stat, the end of a use of its fd: a size
+ * change, a daemon write, a release) it moves the sum by the difference.
+ * What passthrough writes and faults add in between, the daemon does not
+ * see; the split takes the larger of a store's sum and its statfs use
+ * (gm_pool_split), so the sum can only lag by the part of a size grown
+ * through passthrough that holds no pages yet, until the file's next stat
+ * or last close.
+ *
+ * Backing fds: a provider that can reopen a backing by id (prov->reopen:
+ * the tmpfs and hugetlbfs stores) has its fd open only while used
+ * (inode->fd_users: an open file handle, a daemon operation) and while
+ * among the store's few most recently idle files (pi->idle), so the
+ * number of files is not bound by RLIMIT_NOFILE; the others keep theirs
+ * for the file's life.  The object's name in the store, not an fd, is
+ * what keeps its contents across a restart.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include "mem/backing.h"
 #include "core/log.h"
 
-/* Bytes a file counts for in the pool: its size or what it holds. */
-static uint64_t gm_backing_declared(struct gm_inode *inode)
+/*
+ * Bytes a file counts for in the pool, from the backing's plain fstat (no
+ * stat_fixup: an attached kvm-gmem file counts its size, which its
+ * reservation covers; the fixup's populated count can not exceed that).
+ */
+uint64_t gm_backing_declared(const struct stat *st)
 {
-	struct stat st;
-	uint64_t bytes;
+	uint64_t bytes = (uint64_t)st->st_blocks * 512;
 
-	/* Every rebalancer walk comes here for every file: no stat_fixup.
-	 * An attached kvm-gmem file counts its size, which its reservation
-	 * covers; the fixup's populated count can not exceed that. */
-	if (gm_backing_stat_size(inode, &st))
-		return 0;
-	bytes = (uint64_t)st.st_blocks * 512;
-	if ((uint64_t)st.st_size > bytes)
-		bytes = st.st_size;
+	if ((uint64_t)st->st_size > bytes)
+		bytes = st->st_size;
 	/* An empty file still marks its provider as one that needs room. */
 	return bytes ? bytes : 4096;
 }
 
-struct gm_declared {
-	struct gm_inode *extra_inode;
-	uint64_t extra_size;
-	bool skip_extra;		/* leave extra_inode out (its lock may be held) */
-	uint64_t bytes[GM_NPROV];
-};
-
-static void gm_declared_add(struct gm_inode *inode, void *ctx)
+/* Count inode for bytes in its provider's sum.  inode->lock held, or the
+ * inode not yet visible.  Unsigned wrap makes a shrink a subtraction. */
+static void gm_backing_account(struct gm_inode *inode, uint64_t bytes)
 {
-	struct gm_declared *dc = ctx;
-	uint64_t bytes;
+	atomic_fetch_add(&inode->pi->declared, bytes - inode->declared);
+	inode->declared = bytes;
+}
 
-	if (inode->type != S_IFREG || inode->is_virtual)
-		return;
-	if (inode == dc->extra_inode && dc->skip_extra)
-		return;
-	pthread_mutex_lock(&inode->lock);
-	if (inode->pi && inode->backing_fd >= 0) {
-		bytes = gm_backing_declared(inode);
-		if (inode == dc->extra_inode && dc->extra_size > bytes)
-			bytes = dc->extra_size;
-		dc->bytes[inode->pi->prov->id] += bytes;
+/* Take inode out of its provider's sum (eviction, a move).  inode->lock held. */
+static void gm_backing_unaccount(struct gm_inode *inode)
+{
+	atomic_fetch_sub(&inode->pi->declared, inode->declared);
+	inode->declared = 0;
+}
+
+/*
+ * Idle fds: a reopen store keeps the fds of its max_idle most recently
+ * idle files open (pi->idle, oldest first), so a loop of open and close
+ * through the mount does not reopen the backing by name each time.  A
+ * listed file has fd_users == 0 and an open fd; its next use takes it off.
+ */
+
+/* Take inode off its store's idle list, if it is on it.  inode->lock held. */
+static void gm_idle_del(struct gm_inode *inode)
+{
+	struct gm_prov_inst *pi = inode->pi;
+
+	pthread_mutex_lock(&pi->idle_lock);
+	if (inode->idle) {
+		cds_list_del(&inode->idle_node);
+		inode->idle = false;
+		pi->nidle--;
 	}
+	pthread_mutex_unlock(&pi->idle_lock);
+}
+
+/* List inode (fd open, unused) as the newest idle file; the oldest comes
+ * off when there are more than max_idle (>= 1), and is returned.
+ * inode->lock held. */
+static struct gm_inode *gm_idle_add(struct gm_inode *inode)
+{
+	struct gm_prov_inst *pi = inode->pi;
+	struct gm_inode *old = NULL;
+
+	pthread_mutex_lock(&pi->idle_lock);
+	cds_list_add_tail(&inode->idle_node, &pi->idle);
+	inode->idle = true;
+	if (++pi->nidle > pi->max_idle) {
+		old = cds_list_first_entry(&pi->idle, struct gm_inode, idle_node);
+		cds_list_del(&old->idle_node);
+		old->idle = false;
+		pi->nidle--;
+	}
+	pthread_mutex_unlock(&pi->idle_lock);
+	return old;
+}
+
+/*
+ * Close the fd of a file the list let go, unless it was used or listed
+ * again since.  The caller holds another inode's lock, so old's is only
+ * tried: if someone holds it right now, old keeps its fd until its next
+ * use ends or it is evicted (rare: old is the least recently used).  The
+ * caller's RCU read-side section began before old came off the list, so
+ * an eviction meanwhile cannot free it under us.
+ */
+static void gm_idle_close(struct gm_inode *old)
+{
+	bool unused;
+
+	if (pthread_mutex_trylock(&old->lock))
+		return;
+	pthread_mutex_lock(&old->pi->idle_lock);
+	unused = !old->idle && old->fd_users == 0;
+	pthread_mutex_unlock(&old->pi->idle_lock);
+	if (unused && old->backing_fd >= 0) {
+		close(old->backing_fd);
+		old->backing_fd = -1;
+	}
+	pthread_mutex_unlock(&old->lock);
+}
+
+/* After the daemon used or opened the fd: count what the file holds now.
+ * Unless someone still uses it or the provider cannot reopen it, keep the
+ * fd among the idle ones (may_idle) or close it.  inode->lock held. */
+static void gm_backing_settle(struct gm_inode *inode, bool may_idle)
+{
+	struct gm_inode *old;
+	struct stat st;
+
+	if (fstat(inode->backing_fd, &st) == 0)
+		gm_backing_account(inode, gm_backing_declared(&st));
+	if (inode->fd_users || !inode->pi->prov->reopen)
+		return;
+	if (!may_idle || inode->pi->max_idle == 0) {
+		close(inode->backing_fd);
+		inode->backing_fd = -1;
+		return;
+	}
+	gm_rcu_read_lock();
+	old = gm_idle_add(inode);
+	if (old)
+		gm_idle_close(old);
+	gm_rcu_read_unlock();
+}
+
+void gm_backing_idle_close_all(struct gm_pool *pool)
+{
+	for (unsigned i = 0; i < GM_NPROV; i++) {
+		struct gm_prov_inst *pi = &pool->inst[i];
+		struct gm_inode *inode, *tmp;
+
+		if (!pi->prov)
+			continue;
+		pthread_mutex_lock(&pi->idle_lock);
+		cds_list_for_each_entry_safe(inode, tmp, &pi->idle, idle_node) {
+			cds_list_del(&inode->idle_node);
+			inode->idle = false;
+			close(inode->backing_fd);
+			inode->backing_fd = -1;
+		}
+		pi->nidle = 0;
+		pthread_mutex_unlock(&pi->idle_lock);
+	}
+}
+
+int gm_backing_fd_get(struct gm_inode *inode)
+{
+	int fd;
+
+	if (inode->backing_fd >= 0 && inode->fd_users == 0 && inode->pi->prov->reopen)
+		gm_idle_del(inode);
+	if (inode->backing_fd < 0) {
+		if (!inode->pi || !inode->pi->prov->reopen)
+			return -EBADF;
+		fd = inode->pi->prov->backing_open(inode->pi, inode->ino, false);
+		if (fd < 0) {
+			gm_err("file %llu: reopening its backing in %s failed: %s",
+			       (unsigned long long)inode->ino, inode->pi->dir, strerror(-fd));
+			return fd;
+		}
+		inode->backing_fd = fd;
+	}
+	inode->fd_users++;
+	return inode->backing_fd;
+}
+
+void gm_backing_fd_put(struct gm_inode *inode)
+{
+	if (inode->fd_users == 0 || inode->backing_fd < 0) {
+		gm_err("file %llu: backing fd put without a use", (unsigned long long)inode->ino);
+		return;
+	}
+	inode->fd_users--;
+	gm_backing_settle(inode, true);
+}
+
+int gm_backing_set_times(struct gm_inode *inode, const struct timespec ts[2])
+{
+	int fd = gm_backing_fd_get(inode);
+	int err;
+
+	if (fd < 0)
+		return fd;
+	err = futimens(fd, ts) ? -errno : 0;
+	gm_backing_fd_put(inode);
+	return err;
+}
+
+void gm_backing_touch_ctime(struct gm_inode *inode)
+{
+	int fd = gm_backing_fd_get(inode);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0)
+		(void)fchmod(fd, st.st_mode & 07777);
+	gm_backing_fd_put(inode);
+}
+
+void gm_backing_mirror_noatime(struct gm_inode *inode, bool noatime)
+{
+	int fd, bf = 0;
+
+	pthread_mutex_lock(&inode->lock);
+	fd = gm_backing_fd_get(inode);
+	if (fd < 0)
+		goto out_unlock;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &bf) == 0) {
+		bf = (bf & ~FS_NOATIME_FL) | (noatime ? FS_NOATIME_FL : 0);
+		if (ioctl(fd, FS_IOC_SETFLAGS, &bf))
+			gm_warn("file %llu: noatime on its backing: %s",
+				(unsigned long long)inode->ino, strerror(errno));
+	}
+	gm_backing_fd_put(inode);
+out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 }
 
@@ -70,20 +262,19 @@ static void gm_declared_add(struct gm_inode *inode, void *ctx)
  * the store's pages is SIGBUS in the guest, so sizes are promises.  Dynamic
  * stores always can: the rebalancer moves room and the kernel says ENOSPC.
  */
-static bool gm_backing_fits(struct gm_fs *fs, struct gm_prov_inst *pi,
-			    struct gm_inode *inode, uint64_t size)
+static bool gm_backing_fits(struct gm_prov_inst *pi, struct gm_inode *inode, uint64_t size)
 {
-	struct gm_declared dc = { .extra_inode = inode, .skip_extra = true };
 	uint64_t others;
 
 	/* Size 0 fits anywhere present; it is also the case of callers that
-	 * hold an inode lock, which the walk below must not run under. */
+	 * hold inode->lock, which is taken below. */
 	if (!pi->prov->fixed_limit || size == 0)
 		return true;
 	if (size % pi->prov->page_size)
 		size += pi->prov->page_size - size % pi->prov->page_size;
-	gm_itable_for_each(&fs->it, gm_declared_add, &dc);
-	others = dc.bytes[pi->prov->id];
+	pthread_mutex_lock(&inode->lock);
+	others = atomic_load(&pi->declared) - (inode->pi == pi ? inode->declared : 0);
+	pthread_mutex_unlock(&inode->lock);
 	return others <= pi->limit && size <= pi->limit - others;
 }
 
@@ -114,7 +305,7 @@ static struct gm_prov_inst *gm_backing_choose(struct gm_fs *fs, struct gm_inode 
 		}
 		if (is_auto && !last && (size == 0 || size % pi->prov->page_size))
 			continue;
-		if (gm_backing_fits(fs, pi, inode, size))
+		if (gm_backing_fits(pi, inode, size))
 			return pi;
 		if (!is_auto)
 			gm_info("file %llu: policy %s: %s has no room for %" PRIu64 " bytes",
@@ -194,6 +385,10 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
 	}
 	inode->pi = pi;
 	inode->backing_fd = fd;
+	inode->declared = 0;
+	/* Not yet in the table: an idle list must hold only inodes that
+	 * eviction and RCU free (a failed create frees it directly). */
+	gm_backing_settle(inode, false);
 	return 0;
 }
 
@@ -208,13 +403,18 @@ static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi, b
 	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
 	if (fd < 0)
 		return fd;
-	close(inode->backing_fd);
+	if (inode->backing_fd >= 0) {
+		gm_idle_del(inode);
+		close(inode->backing_fd);
+	}
 	err = inode->pi->prov->backing_unlink(inode->pi, inode->ino);
 	if (err && err != -ENOENT)
 		gm_warn("file %llu: removing old backing in %s: %s",
 			(unsigned long long)inode->ino, inode->pi->dir, strerror(-err));
+	gm_backing_unaccount(inode);
 	inode->pi = pi;
 	inode->backing_fd = fd;
+	gm_backing_settle(inode, true);	/* an open file still uses it */
 	return 0;
 }
 
@@ -267,11 +467,13 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 
 	if (inode->type != S_IFREG || inode->is_virtual || !inode->pi)
 		return;
-	/* The rebalancer may be reading this inode's fd under its lock. */
+	/* A stat of its directory's entries may still hold its lock. */
 	pthread_mutex_lock(&inode->lock);
+	gm_idle_del(inode);
 	if (inode->backing_fd >= 0)
 		close(inode->backing_fd);
 	inode->backing_fd = -1;
+	gm_backing_unaccount(inode);
 	pthread_mutex_unlock(&inode->lock);
 	if (inode->pi->prov->forget && fs)
 		gm_pool_locked(&fs->pool, gm_backing_forget_locked, inode);
@@ -285,9 +487,17 @@ void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode)
 
 int gm_backing_stat_size(struct gm_inode *inode, struct stat *st)
 {
-	if (inode->backing_fd < 0)
-		return -EBADF;
-	return fstat(inode->backing_fd, st) ? -errno : 0;
+	int err;
+
+	if (inode->backing_fd >= 0)
+		err = fstat(inode->backing_fd, st) ? -errno : 0;
+	else if (inode->pi && inode->pi->prov->backing_stat)
+		err = inode->pi->prov->backing_stat(inode->pi, inode->ino, st);
+	else
+		err = -EBADF;
+	if (!err)
+		gm_backing_account(inode, gm_backing_declared(st));
+	return err;
 }
 
 int gm_backing_stat(struct gm_inode *inode, struct stat *st)
@@ -339,14 +549,21 @@ void gm_backing_sweep_orphans(struct gm_fs *fs)
 	}
 }
 
-/* Callers hold no inode lock: each file is locked here in turn. */
+/* Callers hold no inode lock: extra_inode's is taken here. */
 int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
 			 uint64_t extra_size)
 {
-	struct gm_declared dc = { .extra_inode = extra_inode, .extra_size = extra_size };
+	uint64_t declared[GM_NPROV];
 
-	gm_itable_for_each(&fs->it, gm_declared_add, &dc);
-	return gm_pool_rebalance(&fs->pool, dc.bytes);
+	for (unsigned i = 0; i < GM_NPROV; i++)
+		declared[i] = atomic_load(&fs->pool.inst[i].declared);
+	if (extra_inode) {
+		pthread_mutex_lock(&extra_inode->lock);
+		if (extra_inode->pi && extra_size > extra_inode->declared)
+			declared[extra_inode->pi->prov->id] += extra_size - extra_inode->declared;
+		pthread_mutex_unlock(&extra_inode->lock);
+	}
+	return gm_pool_rebalance(&fs->pool, declared);
 }
 
 void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode)
@@ -375,8 +592,9 @@ static bool gm_backing_movable(struct gm_inode *inode)
  * Before an empty file first gets a size, a policy with choices (auto, a
  * fallback) picks its provider by that size and the pool's room; after
  * that, a fixed store (hugetlb) must have room for the new size.  The
- * choice runs without the inode lock (it walks every file's), the move
- * under it, checking again that nothing came in between.
+ * choice runs without the inode lock (the fit takes it to read what the
+ * file already counts for), the move under it, checking again that
+ * nothing came in between.
  */
 static int gm_backing_resolve(struct gm_fs *fs, struct gm_inode *inode, uint64_t size)
 {
@@ -393,7 +611,7 @@ static int gm_backing_resolve(struct gm_fs *fs, struct gm_inode *inode, uint64_t
 	if (movable && gm_policy_candidates(inode->policy, cand) > 1)
 		pi = gm_backing_choose(fs, inode, inode->policy, size);
 	else
-		pi = gm_backing_fits(fs, cur, inode, size) ? cur : NULL;
+		pi = gm_backing_fits(cur, inode, size) ? cur : NULL;
 	if (!pi) {
 		if (!movable)
 			gm_info("file %llu: %s has no room for %" PRIu64 " bytes, and the file "
@@ -418,7 +636,7 @@ static int gm_backing_resolve(struct gm_fs *fs, struct gm_inode *inode, uint64_t
 int gm_backing_set_size(struct gm_fs *fs, struct gm_inode *inode, uint64_t size)
 {
 	const struct gm_provider *prov;
-	int err;
+	int fd, err;
 
 	err = -EFBIG;
 	if (size > fs->pool.budget) {
@@ -431,11 +649,16 @@ int gm_backing_set_size(struct gm_fs *fs, struct gm_inode *inode, uint64_t size)
 		return err;
 	gm_backing_rebalance(fs, inode, size);
 	pthread_mutex_lock(&inode->lock);
+	fd = err = gm_backing_fd_get(inode);
+	if (fd < 0)
+		goto out_unlock;
 	prov = inode->pi->prov;
 	if (prov->truncate)
-		err = prov->truncate(inode->pi, inode->ino, inode->backing_fd, size);
+		err = prov->truncate(inode->pi, inode->ino, fd, size);
 	else
-		err = ftruncate(inode->backing_fd, (off_t)size) ? -errno : 0;
+		err = ftruncate(fd, (off_t)size) ? -errno : 0;
+	gm_backing_fd_put(inode);	/* counts the new size */
+out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	return err;
 }
@@ -444,7 +667,7 @@ int gm_backing_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
 			 uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len;
-	int err;
+	int fd, err;
 
 	if (!(mode & FALLOC_FL_PUNCH_HOLE)) {
 		err = -ENOSPC;
@@ -459,11 +682,15 @@ int gm_backing_fallocate(struct gm_fs *fs, struct gm_inode *inode, int mode,
 		gm_backing_rebalance(fs, inode, end);
 	}
 	pthread_mutex_lock(&inode->lock);
-	if (inode->pi->prov->fallocate)
-		err = inode->pi->prov->fallocate(inode->pi, inode->ino, inode->backing_fd,
-						 mode, off, len);
-	else
-		err = fallocate(inode->backing_fd, mode, (off_t)off, (off_t)len) ? -errno : 0;
+	fd = err = gm_backing_fd_get(inode);
+	if (fd >= 0) {
+		if (inode->pi->prov->fallocate)
+			err = inode->pi->prov->fallocate(inode->pi, inode->ino, fd, mode, off,
+							 len);
+		else
+			err = fallocate(fd, mode, (off_t)off, (off_t)len) ? -errno : 0;
+		gm_backing_fd_put(inode);	/* counts what it holds now */
+	}
 	pthread_mutex_unlock(&inode->lock);
 	if (err == -ENOSPC)
 		gm_info("file %llu: fallocate of %" PRIu64 " bytes at %" PRIu64 ": the pool "
@@ -476,23 +703,26 @@ ssize_t gm_backing_read(struct gm_inode *inode, void *buf, size_t len, off_t off
 	const struct gm_provider *prov;
 	struct stat st;
 	ssize_t n;
+	int fd;
 
 	pthread_mutex_lock(&inode->lock);
 	n = gm_backing_stat_size(inode, &st);
 	if (n)
-		goto out;
-	if (off >= st.st_size) {
-		n = 0;
-		goto out;
-	}
+		goto out_unlock;
+	if (off >= st.st_size)
+		goto out_unlock;
 	if ((uint64_t)len > (uint64_t)(st.st_size - off))
 		len = (size_t)(st.st_size - off);
+	fd = (int)(n = gm_backing_fd_get(inode));
+	if (fd < 0)
+		goto out_unlock;
 	prov = inode->pi->prov;
 	if (prov->read)
-		n = prov->read(inode->pi, inode->ino, inode->backing_fd, buf, len, off);
-	else if ((n = pread(inode->backing_fd, buf, len, off)) < 0)
+		n = prov->read(inode->pi, inode->ino, fd, buf, len, off);
+	else if ((n = pread(fd, buf, len, off)) < 0)
 		n = -errno;
-out:
+	gm_backing_fd_put(inode);
+out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	return n;
 }
@@ -529,7 +759,7 @@ ssize_t gm_backing_write(struct gm_fs *fs, struct gm_inode *inode, const void *b
 {
 	const struct gm_provider *prov;
 	ssize_t n;
-	int err;
+	int fd, err;
 
 	pthread_mutex_lock(&inode->lock);
 	prov = inode->pi->prov;
@@ -544,12 +774,18 @@ ssize_t gm_backing_write(struct gm_fs *fs, struct gm_inode *inode, const void *b
 	/* A truncate may have come between the grow and this lock: a fixed
 	 * store's write goes through a mapping, and a mapping past the end
 	 * would be SIGBUS in the daemon. */
+	n = -EFBIG;
 	if (prov->fixed_limit && gm_backing_past_end(inode, (uint64_t)off + len))
-		n = -EFBIG;
-	else if (prov->write)
-		n = prov->write(inode->pi, inode->ino, inode->backing_fd, buf, len, off);
-	else if ((n = pwrite(inode->backing_fd, buf, len, off)) < 0)
+		goto out_unlock;
+	fd = (int)(n = gm_backing_fd_get(inode));
+	if (fd < 0)
+		goto out_unlock;
+	if (prov->write)
+		n = prov->write(inode->pi, inode->ino, fd, buf, len, off);
+	else if ((n = pwrite(fd, buf, len, off)) < 0)
 		n = -errno;
+	gm_backing_fd_put(inode);	/* counts a size the write grew */
+out_unlock:
 	pthread_mutex_unlock(&inode->lock);
 	return n;
 }

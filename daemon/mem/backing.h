@@ -14,7 +14,9 @@
 #include "fs.h"
 
 /* Create (or, when replaying, find) the backing of a new file under its
- * policy's provider.  Sets inode->pi and inode->backing_fd. */
+ * policy's provider.  Sets inode->pi, counts the file in its provider's
+ * declared sum, and leaves inode->backing_fd open only if the provider
+ * cannot reopen it (prov->reopen). */
 int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay);
 /* Move an empty file's backing to a provider of policy ps (the caller
  * checked that it is empty and unopened); stays if the current one is one
@@ -27,12 +29,14 @@ int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize p
 int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
 /* The evict hook of the inode table: closes and removes the backing. */
 void gm_backing_evict(struct gm_itable *it, struct gm_inode *inode);
-/* fstat of the backing; inode->lock held or the inode otherwise stable. */
+/* fstat of the backing (without an fd for an idle one), which also
+ * refreshes what the file counts for in the pool; inode->lock held or the
+ * inode otherwise stable. */
 int gm_backing_stat(struct gm_inode *inode, struct stat *st);
 /* The backing's own fstat, without the provider's stat_fixup: size and
  * times, and st_blocks of the backing file itself.  The fixup may walk
- * every page of the file (kvm-gmem's mincore), too much for read/write
- * and the rebalancer's walks; use this wherever st_size decides. */
+ * every page of the file (kvm-gmem's mincore), too much for read/write;
+ * use this wherever st_size decides.  Refreshes the declared sum too. */
 int gm_backing_stat_size(struct gm_inode *inode, struct stat *st);
 /* Remove backing objects no inode refers to (crash leftovers). */
 void gm_backing_sweep_orphans(struct gm_fs *fs);
@@ -45,6 +49,36 @@ void gm_backing_make_room(struct gm_fs *fs, struct gm_inode *inode);
  * extra_size (a truncate or fallocate about to happen). */
 int gm_backing_rebalance(struct gm_fs *fs, struct gm_inode *extra_inode,
 			 uint64_t extra_size);
+
+/*
+ * The backing fd.  A file of a provider that can reopen its backing holds
+ * no fd while nobody uses it (the fd limit would otherwise bound the number
+ * of files); every use of inode->backing_fd goes through these.  get opens
+ * it again if needed and takes a use; put gives the use back, counts what
+ * the file holds now in the pool's sums, and after the last use keeps
+ * the fd among the store's few most recently idle ones or closes it.
+ * Both with inode->lock held.  An open file handle holds a use from
+ * open to release, so handlers of open files read the fd without the lock
+ * (gm_backing_fd_held).  get: the fd or -errno (logged).
+ */
+int gm_backing_fd_get(struct gm_inode *inode);
+void gm_backing_fd_put(struct gm_inode *inode);
+static inline int gm_backing_fd_held(const struct gm_inode *inode)
+{
+	return inode->backing_fd;
+}
+/* Close the idle fds the stores keep (daemon exit, before the inode
+ * table is freed without eviction).  No request may run. */
+void gm_backing_idle_close_all(struct gm_pool *pool);
+/* One-off calls on the backing, each through a use of its fd: set its
+ * times (inode->lock held; 0 or -errno), bump its ctime as a metadata
+ * change does (inode->lock held), mirror the noatime flag (takes the lock). */
+int gm_backing_set_times(struct gm_inode *inode, const struct timespec ts[2]);
+void gm_backing_touch_ctime(struct gm_inode *inode);
+void gm_backing_mirror_noatime(struct gm_inode *inode, bool noatime);
+/* Bytes a file counts for in its provider's declared sum, from the
+ * backing's plain fstat: max(size, blocks), at least 4096. */
+uint64_t gm_backing_declared(const struct stat *st);
 
 /* Size changes (truncate, and writes past the end of a hugetlb file):
  * -EFBIG past the pool, -ENOSPC when the policy's providers have no room

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 
 #include "core/log.h"
 #include "core/options.h"
@@ -275,6 +276,28 @@ int gm_pool_rebalance(struct gm_pool *pool, const uint64_t declared[GM_NPROV])
 	return err;
 }
 
+/* How many idle backing fds a store keeps (mem/backing.c): a small share
+ * of the fd limit (raised to the hard one before the pool starts), so
+ * that the fds the daemon keeps stay far below it however many files
+ * there are. */
+#define POOL_IDLE_FDS_MAX	128
+#define POOL_IDLE_FDS_SHARE	32
+
+static void pool_idle_init(struct gm_prov_inst *pi)
+{
+	struct rlimit rl = { 0 };
+
+	pthread_mutex_init(&pi->idle_lock, NULL);
+	CDS_INIT_LIST_HEAD(&pi->idle);
+	pi->nidle = 0;
+	pi->max_idle = 0;
+	if (!pi->prov->reopen || getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	pi->max_idle = rl.rlim_cur / POOL_IDLE_FDS_SHARE;
+	if (pi->max_idle > POOL_IDLE_FDS_MAX)
+		pi->max_idle = POOL_IDLE_FDS_MAX;
+}
+
 /*
  * Attach with the smallest limit: a fresh store gets one page and a reused
  * one keeps at least what it holds; the split that follows shares out the
@@ -292,6 +315,7 @@ static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
 		return -ENOMEM;
 	}
 	pi->prov = prov;
+	pool_idle_init(pi);
 	err = prov->attach(pi, limit, &reused);
 	if (err) {
 		/* ENOENT of a hugetlb store: no pages; ENODEV of the shim:

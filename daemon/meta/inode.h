@@ -33,8 +33,11 @@
  *                       also taken alone, by the shim's event thread.
  *   rb->lock            mem/rebalancer.h: the stop and kick flags (a kick
  *                       comes from eviction).
- * The last three are leaves: nothing is taken under them, nor one of them
- * under another.
+ *   pi->idle_lock       prov/prov.h: a store's idle backing fds, taken
+ *                       under inode->lock (mem/backing.c).
+ * The last four are leaves: nothing is taken under them, nor one of them
+ * under another.  One exception to "one inode lock at a time": the idle
+ * fd trim (backing.c) may try, never wait for, a second inode's lock.
  *
  * Apart from these, taken with none of them held and taking none of them:
  *   gm_uffd_reg.lock    uffd/session.c: the lazy-restore sessions' list;
@@ -91,9 +94,19 @@ struct gm_inode {
 	struct timespec atime, mtime, ctime;	/* regular files use the backing's */
 	enum gm_pagesize policy;		/* dirs: own (may be INHERIT); files: concrete */
 	struct gm_prov_inst *pi;		/* files: provider instance */
-	int backing_fd;				/* files: -1 until attached; read without
-						 * the lock by handlers of an open file
-						 * (an open stops moves and eviction) */
+	int backing_fd;				/* files: -1 until attached, and while no
+						 * one uses it (fd_users) if the provider
+						 * can reopen it (prov->reopen); only
+						 * through mem/backing.h's gm_backing_fd_*:
+						 * read without the lock by handlers of an
+						 * open file, which holds a use */
+	unsigned fd_users;			/* uses of backing_fd: open file handles,
+						 * daemon operations in progress */
+	uint64_t declared;			/* files: bytes counted for it in
+						 * pi->declared (mem/backing.c) */
+	struct cds_list_head idle_node;		/* files: on pi->idle while its fd is
+						 * open and unused; pi->idle_lock */
+	bool idle;				/* on pi->idle; pi->idle_lock */
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
 	struct gm_xattr *xattrs;		/* user.*, trusted.* xattrs but ours */

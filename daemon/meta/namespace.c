@@ -978,15 +978,14 @@ static int gm_ns_journal_xattr(struct gm_fs *fs, struct gm_inode *inode,
 	struct gm_jrec r[2] = { *x, gm_ns_times_rec(inode->ino, inode->atime, inode->mtime,
 						    gm_wall_ns()) };
 	bool reg = inode->type == S_IFREG;
-	struct stat st;
 	int err;
 
 	err = gm_ns_journal_n_of(fs, inode, r, reg ? 1 : 2);
 	if (err || !fs->journaling)
 		return err;
 	inode->ctime = gm_ns_to_ts(r[1].time_ns);
-	if (reg && inode->backing_fd >= 0 && fstat(inode->backing_fd, &st) == 0)
-		(void)fchmod(inode->backing_fd, st.st_mode & 07777);
+	if (reg)
+		gm_backing_touch_ctime(inode);
 	return 0;
 }
 

@@ -465,6 +465,7 @@ err_itable:
 
 void gm_fs_teardown(struct gm_fs *fs)
 {
+	gm_backing_idle_close_all(&fs->pool);	/* its list holds inodes */
 	gm_itable_fini(&fs->it);
 	gm_journal_close(&fs->journal);
 	gm_pool_fini(&fs->pool);

@@ -15,10 +15,13 @@
 #ifndef GM_PROV_H
 #define GM_PROV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include <urcu/list.h>
 
 struct gm_prov_inst;
 
@@ -32,6 +35,12 @@ struct gm_provider {
 	 * remount): the pool carves it out of the budget instead of
 	 * re-splitting it, and set_limit is never called. */
 	bool fixed_limit;
+	/* backing_open(pi, id, false) reaches the same object again, so the
+	 * daemon holds a file's fd only while something uses it (mem/backing.h:
+	 * gm_backing_fd_get) and stats an idle one through backing_stat.  Not
+	 * for providers whose fd is the file (kvm-gmem's attach state, the
+	 * shim's object): those keep it for the file's life. */
+	bool reopen;
 
 	/* Mount (or find the existing mount of) the instance's store with an
 	 * initial size limit.  *reused tells whether it was already there. */
@@ -46,6 +55,9 @@ struct gm_provider {
 	/* Open the backing object for a file id, O_RDWR|O_CLOEXEC; create
 	 * it (empty) when create is set.  fd or -errno. */
 	int (*backing_open)(struct gm_prov_inst *pi, uint64_t id, bool create);
+	/* Optional (required with reopen): fstat of the backing object by
+	 * id, without an fd.  0 or -errno. */
+	int (*backing_stat)(struct gm_prov_inst *pi, uint64_t id, struct stat *st);
 	/* Remove the backing object's name; memory is freed when the last
 	 * fd and mapping go.  0 or -errno (-ENOENT if absent). */
 	int (*backing_unlink)(struct gm_prov_inst *pi, uint64_t id);
@@ -82,6 +94,18 @@ struct gm_prov_inst {
 	char *dir;			/* STATE_DIR/<name>; immutable after attach */
 	int dirfd;			/* O_PATH|O_DIRECTORY of the mount root */
 	uint64_t limit;			/* current size limit; under pool->lock */
+	/* Sum of its files' declared bytes (gm_inode.declared), kept by
+	 * mem/backing.c as they change, so a split never walks the files.
+	 * Atomic: each file adds its own change under its inode->lock. */
+	_Atomic uint64_t declared;
+	/* Files of a reopen store whose fd the daemon keeps open while no one
+	 * uses it, the most recently idle last, at most max_idle of them
+	 * (mem/backing.c).  idle_lock, a leaf, guards the list, nidle and each
+	 * listed inode's idle_node and idle. */
+	pthread_mutex_t idle_lock;
+	struct cds_list_head idle;
+	unsigned nidle;
+	unsigned max_idle;		/* immutable after attach */
 	void *priv;			/* the provider's own per-instance state */
 	unsigned long ms_atime;		/* MS_NOATIME, MS_STRICTATIME or MS_RELATIME:
 					 * the FUSE mount's, mirrored on the store
@@ -109,6 +133,7 @@ int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
 void prov_tmpfs_detach(struct gm_prov_inst *pi);
 int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create);
 int prov_tmpfs_backing_unlink(struct gm_prov_inst *pi, uint64_t id);
+int prov_tmpfs_backing_stat(struct gm_prov_inst *pi, uint64_t id, struct stat *st);
 int prov_tmpfs_set_limit(struct gm_prov_inst *pi, uint64_t bytes);
 int prov_tmpfs_usage(struct gm_prov_inst *pi, uint64_t *used, uint64_t *limit);
 int prov_tmpfs_for_each_backing(struct gm_prov_inst *pi,
@@ -118,7 +143,9 @@ int prov_tmpfs_for_each_backing(struct gm_prov_inst *pi,
 #define GM_PROV_TMPFS_OPS					\
 	.attach = prov_tmpfs_attach,				\
 	.detach = prov_tmpfs_detach,				\
+	.reopen = true,						\
 	.backing_open = prov_tmpfs_backing_open,		\
+	.backing_stat = prov_tmpfs_backing_stat,		\
 	.backing_unlink = prov_tmpfs_backing_unlink,		\
 	.set_limit = prov_tmpfs_set_limit,			\
 	.usage = prov_tmpfs_usage,				\
@@ -144,7 +171,9 @@ int prov_hugetlb_pages_add(const struct gm_provider *prov, long delta, long *don
 	.fixed_limit = true,					\
 	.attach = prov_hugetlb_attach,				\
 	.detach = prov_hugetlb_detach,				\
+	.reopen = true,						\
 	.backing_open = prov_tmpfs_backing_open,		\
+	.backing_stat = prov_tmpfs_backing_stat,		\
 	.backing_unlink = prov_tmpfs_backing_unlink,		\
 	.set_limit = prov_hugetlb_set_limit,			\
 	.usage = prov_hugetlb_usage,				\

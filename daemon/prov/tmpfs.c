@@ -31,8 +31,9 @@
 /* tmpfs counts its size in pages; size= is rounded up to one. */
 #define TMPFS_PAGE		4096ULL
 /* One inode per backing object: bounds the kernel memory the pool's
- * budget does not count (inodes are not part of size=). */
-#define TMPFS_NR_INODES		65536
+ * budget does not count (inodes are not part of size=), about 1 KiB each,
+ * while leaving room for a mount of 100,000 files in one store. */
+#define TMPFS_NR_INODES		262144
 /* A remount through mount(2) resets the per-mount flags to the ones it is
  * given, so every mount and remount passes the same set, and the atime
  * rule prov_store_set_atime gave the store. */
@@ -45,6 +46,7 @@ struct tmpfs_mnt {
 	bool mounted;		/* the dir is the root of some mount */
 	bool tmpfs_root;	/* ... of a whole tmpfs, not a bind of a subtree */
 	char huge[32];		/* its huge= option ("never" when not shown) */
+	unsigned long nr_inodes;	/* its nr_inodes= option (0: not shown) */
 };
 
 /* size= argument: page-aligned up and never 0, which tmpfs reads as
@@ -117,6 +119,8 @@ static int mountinfo_parse_line(char *line, struct tmpfs_mnt *m)
 	while ((opt = strsep(&super, ",")) != NULL) {
 		if (strncmp(opt, "huge=", 5) == 0)
 			snprintf(m->huge, sizeof(m->huge), "%s", opt + 5);
+		else if (strncmp(opt, "nr_inodes=", 10) == 0)
+			m->nr_inodes = strtoul(opt + 10, NULL, 10);
 	}
 	return 0;
 }
@@ -331,6 +335,10 @@ static int tmpfs_adopt(struct gm_prov_inst *pi, const struct tmpfs_mnt *m, uint6
 		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), "%shuge=%s",
 			 opts[0] ? "," : "", pi->prov->tmpfs_huge);
 	}
+	/* A store made by an older daemon with fewer inodes gets ours. */
+	if (m->nr_inodes && m->nr_inodes < TMPFS_NR_INODES)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), "%snr_inodes=%u",
+			 opts[0] ? "," : "", TMPFS_NR_INODES);
 	if (opts[0]) {
 		err = tmpfs_remount(pi, opts);
 		if (err)
@@ -418,6 +426,15 @@ int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
 	backing_name(name, id);
 	fd = openat(pi->dirfd, name, flags, 0600);
 	return fd < 0 ? -errno : fd;
+}
+
+/* An idle file's stat (no fd held, see prov.h: reopen). */
+int prov_tmpfs_backing_stat(struct gm_prov_inst *pi, uint64_t id, struct stat *st)
+{
+	char name[BACKING_NAME_LEN + 1];
+
+	backing_name(name, id);
+	return fstatat(pi->dirfd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 }
 
 int prov_tmpfs_backing_unlink(struct gm_prov_inst *pi, uint64_t id)

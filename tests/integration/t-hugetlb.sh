@@ -51,7 +51,7 @@ check_eq "stats: the providers' limits sum to the budget" $((64 * MiB)) \
 	"$(gm_stats 'sum(p["limit"] for p in d["pool"]["providers"])')"
 check_eq "statfs: the budget is the pool's size" $((64 * MiB)) "$(gm_statfs | cut -d' ' -f2)"
 # Each store has its own inode limit; hugetlbfs's default is "unlimited" (~0).
-check_eq "statfs: file slots are the 5 stores' inode limits added up" $((5 * 65536)) \
+check_eq "statfs: file slots are the 5 stores' inode limits added up (4 tmpfs, 1 hugetlbfs)" $((4 * 262144 + 65536)) \
 	"$(stat -f -c %c "$M")"
 
 # --- a 2m file: daemon-served read/write, no shared mmap through the mount ---

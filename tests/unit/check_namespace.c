@@ -17,6 +17,7 @@
 
 #include "ck_tmpdir.h"
 #include "fixture.h"
+#include "mem/backing.h"
 #include "meta/namespace.h"
 #include "meta/recover.h"
 #include "suites.h"
@@ -237,7 +238,7 @@ START_TEST(test_policy_change_needs_empty_file)
 	ck_assert_uint_eq(f->pi->prov->id, GMEMFS_PROV_SHMEM_ADVISE);
 	ck_assert_int_eq(gm_ns_set_policy(&fs, f, GM_PS_4K), 0);
 	ck_assert_uint_eq(f->pi->prov->id, GMEMFS_PROV_SHMEM_4K);
-	ck_assert_int_eq(pwrite(f->backing_fd, "x", 1, 0), 1);
+	ck_assert_int_eq(gm_backing_write(&fs, f, "x", 1, 0), 1);
 	ck_assert_int_eq(gm_ns_set_policy(&fs, f, GM_PS_2M_THP), -EBUSY);
 	ck_assert_uint_eq(f->pi->prov->id, GMEMFS_PROV_SHMEM_4K);
 	ck_assert_int_eq(gm_ns_set_policy(&fs, f, GM_PS_INHERIT), -EINVAL);

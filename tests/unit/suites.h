@@ -17,5 +17,6 @@ Suite *make_snapfmt_suite(void);
 Suite *make_fcjson_suite(void);
 Suite *make_acl_suite(void);
 Suite *make_uffd_unit_suite(void);
+Suite *make_backing_suite(void);
 
 #endif
