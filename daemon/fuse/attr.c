@@ -79,7 +79,11 @@ int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	err = gm_check_shrink(fs, inode, size);
 	if (err)
 		return err;
-	return gm_backing_set_size(fs, inode, (uint64_t)size);
+	gm_file_backing_settle(fs, inode);	/* an empty file may move */
+	err = gm_backing_set_size(fs, inode, (uint64_t)size);
+	if (!err && size == 0)
+		gm_file_backing_settle(fs, inode);
+	return err;
 }
 
 static struct timespec gm_attr_time(const struct stat *attr, int to_set, bool atime)

@@ -125,6 +125,13 @@ void gm_ioctl_iflags(fuse_req_t req, struct gm_inode *inode, unsigned int cmd,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
 /* file.c */
+/* Close inode's kept passthrough id, if it has one and no open uses it:
+ * before its backing moves or goes.  inode->lock held. */
+void gm_file_backing_drop(struct gm_fs *fs, struct gm_inode *inode);
+/* Close a kept id on a file that is empty: it may move (truncate). */
+void gm_file_backing_settle(struct gm_fs *fs, struct gm_inode *inode);
+/* The inode table's evict hook: drops the kept id, then gm_backing_evict. */
+void gm_file_evict(struct gm_itable *it, struct gm_inode *inode);
 void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
 void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
