@@ -34,11 +34,11 @@ for _ in $(seq 300); do : <"$M/f"; done
 g1=$(req getattr)
 o1=$(req open)
 g2=$(req getattr)
-check_cond "300 opens reached the daemon as 300 OPENs" "o1 - o0 >= 300"
+check_cond "300 opens reached the daemon as 300 OPENs" "$((o1 - o0)) >= 300"
 # One GETATTR per attribute timeout at most, besides the stats reads' own
 # (the view is never cached: g2 - g1 is what two reads cost).
 check_cond "and at most one GETATTR per second ($((g1 - g0)) in $((SECONDS - t0 + 1)) s)" \
-	"g1 - g0 <= SECONDS - t0 + 1 + (g2 - g1)"
+	"$((g1 - g0)) <= $((SECONDS - t0 + 1 + g2 - g1))"
 
 # --- a change the daemon makes on its own shows at once ---
 before=$(ctime_ns "$M/f")
@@ -65,6 +65,7 @@ check_eq "a sparse file holds no blocks" 0 "$(blocks_of "$M/sparse")"
 check "every page of it touched through a mapping" "$GM_BIN/gm-mmap" "$M/sparse" 8M touch
 check_eq "stat --cached=never: exactly 8 MiB of blocks at once" 16384 \
 	"$(stat --cached=never -c %b "$M/sparse")"
+# shellcheck disable=SC2317 # called through gm_poll
 blocks_are() { [[ $(blocks_of "$1") == "$2" ]]; }
 check "a plain stat shows them within the 1 s attribute timeout" \
 	gm_poll 3 blocks_are "$M/sparse" 16384
@@ -87,6 +88,7 @@ dd if=/dev/zero of="$M/big" bs=1M count=32 status=none
 check_cond "32 MiB written count in the pool" \
 	"$(gm_stats 'd["pool"]["used"]') >= used0 + 32 * MiB"
 rm "$M/big"
+# shellcheck disable=SC2317 # called through gm_poll
 used_back() { (($(gm_stats 'd["pool"]["used"]') < used0 + MiB)); }
 check "removing it gives its memory back though its backing id was kept" \
 	gm_poll 5 used_back
