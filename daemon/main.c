@@ -363,6 +363,7 @@ out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:
 	fuse_session_destroy(fs->se);
+	fs->se = NULL;		/* the kernel dropped every passthrough id with it */
 	gm_view_release_all();
 	return err;
 }
@@ -399,6 +400,9 @@ static int gm_start(struct gm_opts *o, struct fuse_args *args, bool single)
 	}
 	err = gm_fs_setup(&fs, o);
 	if (!err) {
+		/* Kept passthrough ids (fuse/file.c) go before the backing does;
+		 * replay, which registers none, ran with gm_backing_evict. */
+		fs.it.evict = gm_file_evict;
 		err = gm_serve(&fs, args, single);
 		gm_fs_teardown(&fs);
 	}

@@ -17,6 +17,7 @@
 
 #include "ctl/cmd.h"
 #include "ctl/cmd_lazy.h"
+#include "fuse/fsops.h"
 #include "ctl/sock.h"
 #include "core/fd_path.h"
 #include "mem/backing.h"
@@ -175,6 +176,8 @@ static int gm_lazy_ask_size(struct gm_ctl_req *r, struct gm_inode *inode, uint64
 		return snprintf(why, GM_CHAN_WHY_MAX, "the file has %llu bytes, the snapshot %llu",
 				(unsigned long long)size, (unsigned long long)mem_size), -EINVAL;
 	err = size ? 0 : gm_backing_set_size(r->fs, inode, mem_size);
+	if (!err && !size)
+		gm_fs_attr_changed(r->fs, inode);
 	if (err)
 		snprintf(why, GM_CHAN_WHY_MAX, "sizing the file to %llu bytes: %s",
 			 (unsigned long long)mem_size, strerror(-err));

@@ -27,8 +27,8 @@ void gm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)fi;
 	gm_count(fs, GM_OP_GETATTR);
 	gm_fill_stat(inode, &st);
+	fuse_reply_attr(req, &st, gm_attr_timeout(inode));
 	gm_fs_put(fs, inode);
-	fuse_reply_attr(req, &st, gm_attr_timeout(&st));
 }
 
 /* Shrinking a file under a running VM would pull its memory away: refuse
@@ -79,7 +79,11 @@ int gm_file_set_size(struct gm_fs *fs, struct gm_inode *inode, off_t size)
 	err = gm_check_shrink(fs, inode, size);
 	if (err)
 		return err;
-	return gm_backing_set_size(fs, inode, (uint64_t)size);
+	gm_file_backing_settle(fs, inode);	/* an empty file may move */
+	err = gm_backing_set_size(fs, inode, (uint64_t)size);
+	if (!err && size == 0)
+		gm_file_backing_settle(fs, inode);
+	return err;
 }
 
 static struct timespec gm_attr_time(const struct stat *attr, int to_set, bool atime)
@@ -193,12 +197,13 @@ void gm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	(void)fi;
 	gm_count(fs, GM_OP_SETATTR);
 	err = gm_setattr_apply(req, inode, attr, to_set);
-	if (!err)
-		gm_fill_stat(inode, &st);
-	gm_fs_put(fs, inode);
-	if (err)
+	if (err) {
+		gm_fs_put(fs, inode);
 		return gm_reply_err(req, err);
-	fuse_reply_attr(req, &st, gm_attr_timeout(&st));
+	}
+	gm_fill_stat(inode, &st);
+	fuse_reply_attr(req, &st, gm_attr_timeout(inode));
+	gm_fs_put(fs, inode);
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		gm_fs_maybe_compact(fs);	/* chmod/chown churn journals too */
 }

@@ -2,8 +2,8 @@
  * FUSE operations on open files.  open and create answer with FUSE
  * passthrough to the file's backing object, so read, write and mmap never
  * come back here; the kernel insists on one backing per inode, so the
- * passthrough id is registered at the first passthrough open and closed at
- * the last release.  read/write below serve a kernel without passthrough,
+ * passthrough id is registered at the first passthrough open and kept
+ * after the last release (below, "kept ids").  read/write below serve a kernel without passthrough,
  * and the files of providers passthrough refuses (hugetlb: ELOOP,
  * kvm-gmem: EINVAL); they are counted so tests can prove they are not used
  * otherwise.  Those files are opened with FOPEN_DIRECT_IO, and the daemon
@@ -14,10 +14,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <fuse_kernel.h>
 
 #include "mem/backing.h"
 #include "mem/file_info.h"
@@ -40,6 +44,103 @@ static void gm_file_open_direct(struct gm_fs *fs, struct gm_inode *inode,
 			(unsigned long long)inode->ino, inode->pi->prov->name);
 }
 
+/*
+ * Kept ids.  Registering a backing (FUSE_DEV_IOC_BACKING_OPEN) and closing
+ * it again cost two ioctls per open/close cycle, so the last release keeps
+ * the id registered: the kernel's table holds the backing file, and the
+ * next open names the same id (one fuse_backing per inode, as the kernel
+ * requires while any open is live).  A kept id must never outlive the
+ * backing it names:
+ * - a file moves to another provider only while empty and unopened
+ *   (mem/backing.c), so the last release keeps the id only for a file
+ *   that holds something, a truncate to 0 through the mount drops it, and
+ *   an open that finds a kept id on an empty file registers anew;
+ * - eviction (an unlinked file's last reference) drops it before the
+ *   backing goes: a kept id would hold the memory (gm_file_evict).
+ * At most GM_KEPT_MAX ids are kept, each pinning one struct file in the
+ * kernel; past that the last release closes the id as before.
+ * backing_id and nopen are under inode->lock; kept is the count of ids
+ * registered with nopen == 0.
+ */
+#define GM_KEPT_MAX 4096
+static atomic_uint kept;
+
+/* Close inode's registered id.  inode->lock held. */
+static void gm_file_backing_close(struct gm_fs *fs, struct gm_inode *inode)
+{
+	uint32_t id = (uint32_t)inode->backing_id;
+
+	if (inode->backing_id <= 0)
+		return;
+	if (fs->se && fuse_session_fd(fs->se) >= 0 &&
+	    ioctl(fuse_session_fd(fs->se), FUSE_DEV_IOC_BACKING_CLOSE, &id))
+		gm_warn("file %llu: closing its passthrough backing id %u: %s",
+			(unsigned long long)inode->ino, id, strerror(errno));
+	inode->backing_id = -1;
+	if (inode->nopen == 0)
+		atomic_fetch_sub(&kept, 1);
+}
+
+void gm_file_backing_drop(struct gm_fs *fs, struct gm_inode *inode)
+{
+	if (inode->nopen == 0)
+		gm_file_backing_close(fs, inode);
+}
+
+/* Nothing in the backing: it may have moved since the id was kept, or
+ * may move after this release.  inode->lock held. */
+static bool gm_file_backing_empty(struct gm_inode *inode)
+{
+	struct stat st;
+
+	return gm_backing_stat_size(inode, &st) || (st.st_size == 0 && st.st_blocks == 0);
+}
+
+void gm_file_backing_settle(struct gm_fs *fs, struct gm_inode *inode)
+{
+	pthread_mutex_lock(&inode->lock);
+	if (inode->nopen == 0 && inode->backing_id > 0 && gm_file_backing_empty(inode))
+		gm_file_backing_close(fs, inode);
+	pthread_mutex_unlock(&inode->lock);
+}
+
+void gm_file_evict(struct gm_itable *it, struct gm_inode *inode)
+{
+	struct gm_fs *fs = it->owner;
+
+	if (fs && fs->se && inode->type == S_IFREG && !inode->is_virtual) {
+		pthread_mutex_lock(&inode->lock);
+		gm_file_backing_drop(fs, inode);
+		pthread_mutex_unlock(&inode->lock);
+	}
+	gm_backing_evict(it, inode);
+}
+
+/* The passthrough id for another open of inode: the kept one, or a new
+ * registration.  inode->lock held. */
+static int gm_file_backing_id(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode)
+{
+	int id;
+
+	if (inode->backing_id > 0 && inode->nopen == 0) {
+		if (!gm_file_backing_empty(inode)) {
+			atomic_fetch_sub(&kept, 1);	/* in use again */
+			return 0;
+		}
+		gm_file_backing_close(fs, inode);
+	}
+	if (inode->backing_id > 0)
+		return 0;
+	id = fuse_passthrough_open(req, gm_backing_fd_held(inode));
+	if (id <= 0) {
+		gm_err("file %llu: registering its backing for passthrough failed",
+		       (unsigned long long)inode->ino);
+		return -EIO;
+	}
+	inode->backing_id = id;
+	return 0;
+}
+
 /* Register the passthrough backing for another open of inode. */
 static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode,
 				struct fuse_file_info *fi)
@@ -51,19 +152,13 @@ static int gm_file_open_backing(fuse_req_t req, struct gm_fs *fs, struct gm_inod
 	if (err < 0)
 		goto out_unlock;
 	err = 0;
-	if (!inode->pi->prov->passthrough) {
+	if (!inode->pi->prov->passthrough)
 		gm_file_open_direct(fs, inode, fi);
-	} else if (fs->passthrough && inode->backing_id <= 0) {
-		int id = fuse_passthrough_open(req, gm_backing_fd_held(inode));
-
-		if (id <= 0) {
-			err = -EIO;
-			gm_backing_fd_put(inode);
-			gm_err("file %llu: registering its backing for passthrough failed",
-			       (unsigned long long)inode->ino);
-			goto out_unlock;
-		}
-		inode->backing_id = id;
+	else if (fs->passthrough)
+		err = gm_file_backing_id(req, fs, inode);
+	if (err) {
+		gm_backing_fd_put(inode);
+		goto out_unlock;
 	}
 	inode->nopen++;
 	if (fs->passthrough && inode->pi->prov->passthrough)
@@ -164,8 +259,9 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else {
 		pthread_mutex_lock(&inode->lock);
 		if (--inode->nopen == 0 && inode->backing_id > 0) {
-			fuse_passthrough_close(req, inode->backing_id);
-			inode->backing_id = -1;
+			if (atomic_fetch_add(&kept, 1) >= GM_KEPT_MAX ||
+			    gm_file_backing_empty(inode))
+				gm_file_backing_close(fs, inode);
 		}
 		gm_backing_fd_put(inode);
 		pthread_mutex_unlock(&inode->lock);

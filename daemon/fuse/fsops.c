@@ -92,7 +92,7 @@ void gm_fill_entry(struct gm_fs *fs, struct gm_inode *inode, struct fuse_entry_p
 	e->generation = inode == fs->root ? 0 : 1;
 	gm_fill_stat(inode, &e->attr);
 	e->entry_timeout = GM_DIR_TIMEOUT;
-	e->attr_timeout = gm_attr_timeout(&e->attr);
+	e->attr_timeout = gm_attr_timeout(inode);
 }
 
 void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode)
@@ -101,6 +101,19 @@ void gm_reply_entry(fuse_req_t req, struct gm_fs *fs, struct gm_inode *inode)
 
 	gm_fill_entry(fs, inode, &e);
 	fuse_reply_entry(req, &e);
+}
+
+void gm_fs_attr_changed(struct gm_fs *fs, struct gm_inode *inode)
+{
+	int err;
+
+	if (!fs->se)
+		return;		/* replay, before the mount */
+	err = fuse_lowlevel_notify_inval_inode(fs->se, gm_fs_nodeid(fs, inode), -1, 0);
+	/* ENOENT: the kernel holds no such inode, so it caches nothing. */
+	if (err && err != -ENOENT)
+		gm_warn("file %llu: telling the kernel its attributes changed: %s",
+			(unsigned long long)inode->ino, strerror(-err));
 }
 
 void gm_reply_err(fuse_req_t req, int neg_errno)
@@ -141,9 +154,9 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * write() to decide whether to drop privileges: a daemon round trip on
 	 * the data path.  With it the kernel marks an inode S_NOSEC after the
 	 * first such check and leaves suid/sgid clearing to us (setattr).  A
-	 * refresh of the attributes clears S_NOSEC again, and regular files'
-	 * attributes are not cached (st_blocks must be true), so a stat()
-	 * between two write()s costs the next write one getxattr.  A
+	 * refresh of the attributes clears S_NOSEC again, and a write()
+	 * drops the cached size and blocks (fsops.h), so a stat() between two
+	 * write()s costs the next write one getxattr.  A
 	 * passthrough write to a set-user-ID or set-group-ID file reaches us
 	 * as a SETATTR with nothing set: attr.c reads that as the kill. */
 	fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);

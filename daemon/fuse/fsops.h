@@ -17,15 +17,37 @@ extern const struct fuse_lowlevel_ops gm_fsops;
 struct gm_new_args;	/* meta/namespace.h */
 struct gm_acl_inh;	/* below, acl.c */
 
-/* Regular files change size and population behind the daemon's back
- * (passthrough writes and faults), so their attributes are never cached;
- * directories change only through the daemon. */
+/*
+ * How long the kernel may keep what a reply says (seconds).  Directories
+ * change only through the daemon.  A regular file's attributes are cached
+ * for GM_FILE_ATTR_TIMEOUT too, so an open (default_permissions checks
+ * the mode) or a stat costs no GETATTR; what changes them is told to the
+ * kernel where it can be known:
+ * - a passthrough write updates i_size and drops the kernel's cached
+ *   size, blocks and times itself (fuse_write_update_attr), and a
+ *   truncate, fallocate or chmod through the mount gets fresh attributes
+ *   in its reply or has the kernel drop them;
+ * - a change the daemon makes on its own (chattr's ctime, a control-socket
+ *   restore, size or policy move) calls gm_fs_attr_changed();
+ * - page faults through a mapping, and I/O on a backing fd the control
+ *   socket handed out, reach no one: st_blocks (and on such an fd, size
+ *   and times) may lag by up to GM_FILE_ATTR_TIMEOUT.  statx with
+ *   AT_STATX_FORCE_SYNC (stat --cached=never) is always exact.
+ * The .gmemfs views re-render at every open: never cached.
+ */
 #define GM_DIR_TIMEOUT 1.0
+#define GM_FILE_ATTR_TIMEOUT 1.0
 
-static inline double gm_attr_timeout(const struct stat *st)
+static inline double gm_attr_timeout(const struct gm_inode *inode)
 {
-	return S_ISDIR(st->st_mode) ? GM_DIR_TIMEOUT : 0;
+	return inode->is_virtual ? 0 : inode->type == S_IFDIR ? GM_DIR_TIMEOUT
+							     : GM_FILE_ATTR_TIMEOUT;
 }
+
+/* Tell the kernel that inode's attributes changed behind a reply (only the
+ * attributes: the kernel takes no inode lock for that, so it is safe from
+ * any thread, inside a request's handler included). */
+void gm_fs_attr_changed(struct gm_fs *fs, struct gm_inode *inode);
 
 /* Shared helpers (fsops.c). */
 void gm_fill_stat(struct gm_inode *inode, struct stat *st);
@@ -103,6 +125,13 @@ void gm_ioctl_iflags(fuse_req_t req, struct gm_inode *inode, unsigned int cmd,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
 /* file.c */
+/* Close inode's kept passthrough id, if it has one and no open uses it:
+ * before its backing moves or goes.  inode->lock held. */
+void gm_file_backing_drop(struct gm_fs *fs, struct gm_inode *inode);
+/* Close a kept id on a file that is empty: it may move (truncate). */
+void gm_file_backing_settle(struct gm_fs *fs, struct gm_inode *inode);
+/* The inode table's evict hook: drops the kept id, then gm_backing_evict. */
+void gm_file_evict(struct gm_itable *it, struct gm_inode *inode);
 void gm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void gm_op_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
 void gm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

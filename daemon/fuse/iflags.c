@@ -107,9 +107,11 @@ static int gm_iflags_set(struct gm_fs *fs, struct gm_inode *inode, uint32_t f)
 		return -EOPNOTSUPP;
 	}
 	err = gm_ns_set_iflags(fs, inode, f, 0);
-	if (!err)
-		gm_iflags_to_backing(inode, f);
-	return err;
+	if (err)
+		return err;
+	gm_iflags_to_backing(inode, f);
+	gm_fs_attr_changed(fs, inode);	/* ctime: an ioctl's reply carries none */
+	return 0;
 }
 
 void gm_ioctl_iflags(fuse_req_t req, struct gm_inode *inode, unsigned int cmd,

@@ -13,10 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuse/fsops.h"
 #include "mem/backing.h"
 #include "common/clock.h"
 #include "core/log.h"
 #include "snap/restore.h"
+#include "fuse/fsops.h"
 
 #define RESTORE_WINDOW		(4u << 20)
 
@@ -175,6 +177,7 @@ int gm_snap_restore(const struct gm_snap_restore_req *req, struct gm_snap_stats 
 	err = restore_fill(&r);
 	if (err)
 		restore_undo(&r);
+	gm_fs_attr_changed(req->fs, req->inode);	/* size, blocks, times: behind FUSE */
 	st->size = r.s.mem_size;
 	st->extents = r.s.npieces;
 	free(r.buf);

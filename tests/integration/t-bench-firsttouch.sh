@@ -28,7 +28,7 @@ check "reports both medians and the ratio" \
 	bash -c 'grep -q "^gmemfs: median" <<<"$1" && grep -q "^direct: median" <<<"$1" &&
 		grep -q "^ratio gmemfs/direct" <<<"$1"' _ "$out"
 check_eq "the file is fully populated afterwards" $((4 << 20)) \
-	"$(($(stat -c %b "$M/vm/ram") * 512))"
+	"$(($(stat --cached=never -c %b "$M/vm/ram") * 512))"
 
 backing=$(sed -n 's/^backing: //p' <<<"$out")
 check "runs with an explicit backing path" "$B" --rounds 1 --size 4M "$M/vm/ram" "$backing"
