@@ -13,6 +13,7 @@
 # the larger ones are not run.  Run by meson in the 'bench' suite, with
 # GM_BIN naming bench/'s build directory.  Not for: timings (never asserted).
 
+# shellcheck disable=SC2119 # gm_start takes options, never this script's arguments
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 gm_init
