@@ -18,8 +18,9 @@
  * a lock only while holding none but locks above it.  The files that own
  * the other locks point here and say what each guards.
  *
- *   itable->tree_lock   fs-wide: every namespace change, dir lists, nlink,
- *                       parent, journal appends and compaction (the
+ *   itable->tree_lock   fs-wide: every namespace change, dir lists and
+ *                       their readdir cursors, nlink, parent, table
+ *                       growth, journal appends and compaction (the
  *                       journal has no lock of its own).  A last reference
  *                       can go under it (gm_dentry_del_locked), so eviction
  *                       may take any lock below.
