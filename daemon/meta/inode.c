@@ -83,6 +83,22 @@ static void gm_ht_grow(struct cds_lfht *ht, unsigned long *buckets, long count)
 	cds_lfht_resize(ht, *buckets);
 }
 
+/* ... and halves, down to a quarter full, once it is an eighth full: a
+ * walk of the table (gm_itable_for_each) costs its buckets, not only its
+ * entries, and a mount that once held a million names must not pay for
+ * them ever after.  Shrinking waits for an RCU grace period, which is safe
+ * under tree_lock for the same reason, and the caller holds no inode lock
+ * (gm_itable_for_each readers take those). */
+static void gm_ht_shrink(struct cds_lfht *ht, unsigned long *buckets, long count)
+{
+	if (*buckets <= GM_HT_MIN_BUCKETS || (unsigned long)count >= *buckets / 8)
+		return;
+	while (*buckets > GM_HT_MIN_BUCKETS && (unsigned long)count < *buckets / 4)
+		*buckets /= 2;
+	gm_rcu_online();
+	cds_lfht_resize(ht, *buckets);
+}
+
 static int gm_inode_match(struct cds_lfht_node *node, const void *key)
 {
 	const struct gm_inode *inode = caa_container_of(node, struct gm_inode, hnode);
@@ -436,7 +452,8 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 	gm_rcu_read_lock();
 	cds_lfht_del(it->dentries, &d->hnode);
 	gm_rcu_read_unlock();
-	atomic_fetch_sub(&it->ndentries, 1);
+	gm_ht_shrink(it->dentries, &it->dentry_buckets, atomic_fetch_sub(&it->ndentries, 1) - 1);
+	gm_ht_shrink(it->inodes, &it->inode_buckets, atomic_load(&it->ninodes));
 	gm_dir_cursors_unmark(dir, d);
 	cds_list_del(&d->sibling);
 	dir->nchildren--;

@@ -148,7 +148,8 @@ typedef void (*gm_evict_fn)(struct gm_itable *it, struct gm_inode *inode);
  * resize is ever queued, and lookups walk ever longer chains.  A gmemfsd
  * under load was found at 8,192 buckets for 99,000 inodes.  So each table
  * doubles when its count reaches its bucket count, in the inserting
- * thread (tree_lock serializes inserts); they never shrink.
+ * thread, and shrinks when a removal leaves it an eighth full; tree_lock
+ * serializes both.
  */
 struct gm_itable {
 	struct cds_lfht *inodes;
@@ -158,7 +159,7 @@ struct gm_itable {
 	void *owner;				/* the gm_fs, for evict */
 	atomic_long ninodes;
 	atomic_long ndentries;
-	unsigned long inode_buckets;		/* tree_lock (inserts) */
+	unsigned long inode_buckets;		/* tree_lock (inserts, removals) */
 	unsigned long dentry_buckets;		/* tree_lock */
 };
 

@@ -353,6 +353,46 @@ START_TEST(test_xattr_index)
 }
 END_TEST
 
+/* The tables follow their counts up and back down, and every entry stays
+ * findable through each resize. */
+START_TEST(test_tables_grow_and_shrink)
+{
+	enum { N = 3000 };
+	char name[16];
+
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		add(root, name, 2000 + i, S_IFREG | 0600);
+	}
+	ck_assert_uint_ge(it.dentry_buckets, 2048);
+	ck_assert_uint_ge(it.inode_buckets, 2048);
+	for (unsigned i = 0; i < N; i++) {
+		struct gm_inode *f;
+
+		snprintf(name, sizeof(name), "g%u", i);
+		f = gm_dentry_lookup(&it, 1, name);
+		ck_assert_ptr_nonnull(f);
+		gm_inode_put(&it, f, 1);
+	}
+	for (unsigned i = 10; i < N; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		del(root, name);
+	}
+	ck_assert_uint_le(it.dentry_buckets, 128);
+	ck_assert_uint_le(it.inode_buckets, 128);
+	for (unsigned i = 0; i < 10; i++) {
+		struct gm_inode *f = gm_inode_find(&it, 2000 + i);
+
+		ck_assert_ptr_nonnull(f);
+		gm_inode_put(&it, f, 1);
+		snprintf(name, sizeof(name), "g%u", i);
+		f = gm_dentry_lookup(&it, 1, name);
+		ck_assert_ptr_nonnull(f);
+		gm_inode_put(&it, f, 1);
+	}
+}
+END_TEST
+
 Suite *make_inode_suite(void)
 {
 	Suite *s = suite_create("inode");
@@ -368,6 +408,7 @@ Suite *make_inode_suite(void)
 	tcase_add_test(tc, test_dir_cursor_survivors_once);
 	tcase_add_test(tc, test_dir_cursor_seek_matches_scan);
 	tcase_add_test(tc, test_xattr_index);
+	tcase_add_test(tc, test_tables_grow_and_shrink);
 	suite_add_tcase(s, tc);
 	return s;
 }
