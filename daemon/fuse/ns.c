@@ -239,19 +239,46 @@ void gm_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 	gm_reply_entry(req, fs, inode);		/* our reference becomes the kernel's */
 }
 
+/* An open directory: fi->fh.  The cursor holds the handle's reference on
+ * the directory. */
+struct gm_dir_handle {
+	struct gm_dir_cursor cur;	/* tree_lock */
+};
+
+static void gm_dir_handle_release(struct gm_fs *fs, struct gm_dir_handle *h)
+{
+	struct gm_inode *dir = h->cur.dir;
+
+	pthread_mutex_lock(&fs->it.tree_lock);
+	gm_dir_cursor_close(&h->cur);
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	free(h);
+	gm_fs_put(fs, dir);	/* after the lock: this may be the last reference */
+}
+
 void gm_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct gm_fs *fs = gm_req_fs(req);
 	struct gm_inode *dir = gm_fs_inode(fs, ino);
+	struct gm_dir_handle *h;
 
 	gm_count(fs, GM_OP_OPENDIR);
 	if (dir->type != S_IFDIR) {
 		gm_fs_put(fs, dir);
 		return gm_reply_err(req, -ENOTDIR);
 	}
-	fi->fh = (uintptr_t)dir;	/* the reference is the handle's */
+	h = malloc(sizeof(*h));
+	if (!h) {
+		gm_fs_put(fs, dir);
+		return gm_reply_err(req, -ENOMEM);
+	}
+	pthread_mutex_lock(&fs->it.tree_lock);
+	gm_dir_cursor_open(&h->cur, dir);	/* takes over our reference */
+	pthread_mutex_unlock(&fs->it.tree_lock);
+	fi->fh = (uintptr_t)h;
 	fi->cache_readdir = 0;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		gm_dir_handle_release(fs, h);	/* the opener was interrupted */
 }
 
 void gm_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -260,7 +287,7 @@ void gm_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	gm_count(fs, GM_OP_RELEASEDIR);
-	gm_fs_put(fs, (struct gm_inode *)(uintptr_t)fi->fh);
+	gm_dir_handle_release(fs, (struct gm_dir_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -300,18 +327,19 @@ static bool gm_dirbuf_add(struct gm_dirbuf *db, const char *name, struct gm_inod
 	return true;
 }
 
-static void gm_dirbuf_fill(struct gm_dirbuf *db, struct gm_inode *dir, off_t off)
+/* Offsets: 1 and 2 follow "." and "..", an entry's cookie follows it.  The
+ * cursor finds where off resumes without walking the list (inode.h). */
+static void gm_dirbuf_fill(struct gm_dirbuf *db, struct gm_dir_cursor *c, off_t off)
 {
+	struct gm_inode *dir = c->dir;
 	struct gm_dentry *d;
 
 	if (off < 1 && !gm_dirbuf_add(db, ".", dir, 1, false))
 		return;
 	if (off < 2 && !gm_dirbuf_add(db, "..", dir->parent, 2, false))
 		return;
-	/* Find the resume point once, then walk on: cookies grow along the
-	 * list (liburcu's list has no for_each_entry_from). */
-	for (d = gm_dentry_next_locked(dir, off); d && &d->sibling != &dir->children;
-	     d = caa_container_of(d->sibling.next, struct gm_dentry, sibling)) {
+	for (d = gm_dir_cursor_seek(c, off < 0 ? 0 : (uint64_t)off); d;
+	     d = gm_dir_cursor_next(c, d)) {
 		if (d->inode == db->fs->views_dir && !db->fs->opts->views_visible)
 			continue;	/* .gmemfs, like ZFS's .zfs: by name only */
 		if (!gm_dirbuf_add(db, d->name, d->inode, d->cookie, true))
@@ -323,7 +351,7 @@ static void gm_readdir_common(fuse_req_t req, size_t size, off_t off,
 			      struct fuse_file_info *fi, bool plus)
 {
 	struct gm_fs *fs = gm_req_fs(req);
-	struct gm_inode *dir = (struct gm_inode *)(uintptr_t)fi->fh;
+	struct gm_dir_handle *h = (struct gm_dir_handle *)(uintptr_t)fi->fh;
 	struct gm_dirbuf db = { .req = req, .fs = fs, .plus = plus, .size = size };
 
 	gm_count(fs, GM_OP_READDIR);
@@ -331,7 +359,7 @@ static void gm_readdir_common(fuse_req_t req, size_t size, off_t off,
 	if (!db.buf)
 		return gm_reply_err(req, -ENOMEM);
 	pthread_mutex_lock(&fs->it.tree_lock);
-	gm_dirbuf_fill(&db, dir, off);
+	gm_dirbuf_fill(&db, &h->cur, off);
 	pthread_mutex_unlock(&fs->it.tree_lock);
 	fuse_reply_buf(req, db.buf, db.used);
 	free(db.buf);

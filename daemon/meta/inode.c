@@ -24,16 +24,17 @@ static unsigned long gm_hash_dentry(uint64_t parent, const char *name)
 	return (unsigned long)h;
 }
 
+#define GM_HT_MIN_BUCKETS	64
+
 int gm_itable_init(struct gm_itable *it, gm_evict_fn evict, void *owner)
 {
-	int flags = CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING;
-
 	memset(it, 0, sizeof(*it));
 	it->evict = evict;
 	it->owner = owner;
 	pthread_mutex_init(&it->tree_lock, NULL);
-	it->inodes = cds_lfht_new(64, 64, 0, flags, NULL);
-	it->dentries = cds_lfht_new(64, 64, 0, flags, NULL);
+	it->inode_buckets = it->dentry_buckets = GM_HT_MIN_BUCKETS;
+	it->inodes = cds_lfht_new(GM_HT_MIN_BUCKETS, GM_HT_MIN_BUCKETS, 0, 0, NULL);
+	it->dentries = cds_lfht_new(GM_HT_MIN_BUCKETS, GM_HT_MIN_BUCKETS, 0, 0, NULL);
 	if (!it->inodes || !it->dentries) {
 		if (it->inodes)
 			cds_lfht_destroy(it->inodes, NULL);
@@ -64,8 +65,38 @@ struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid)
 	pthread_mutex_init(&inode->lock, NULL);
 	cds_lfht_node_init(&inode->hnode);
 	CDS_INIT_LIST_HEAD(&inode->children);
+	CDS_INIT_LIST_HEAD(&inode->dir_cursors);
 	inode->next_cookie = 3;		/* 1 and 2 are "." and ".." */
 	return inode;
+}
+
+/* A table that now holds count entries doubles once it has as many as
+ * buckets: O(count) work each doubling, O(1) an insert.  Outside any
+ * read-side section (rculfhash's rule for resize); tree_lock held, which
+ * is safe because no read-side section waits for tree_lock. */
+static void gm_ht_grow(struct cds_lfht *ht, unsigned long *buckets, long count)
+{
+	if ((unsigned long)count < *buckets)
+		return;
+	*buckets *= 2;
+	gm_rcu_online();
+	cds_lfht_resize(ht, *buckets);
+}
+
+/* ... and halves, down to a quarter full, once it is an eighth full: a
+ * walk of the table (gm_itable_for_each) costs its buckets, not only its
+ * entries, and a mount that once held a million names must not pay for
+ * them ever after.  Shrinking waits for an RCU grace period, which is safe
+ * under tree_lock for the same reason, and the caller holds no inode lock
+ * (gm_itable_for_each readers take those). */
+static void gm_ht_shrink(struct cds_lfht *ht, unsigned long *buckets, long count)
+{
+	if (*buckets <= GM_HT_MIN_BUCKETS || (unsigned long)count >= *buckets / 8)
+		return;
+	while (*buckets > GM_HT_MIN_BUCKETS && (unsigned long)count < *buckets / 4)
+		*buckets /= 2;
+	gm_rcu_online();
+	cds_lfht_resize(ht, *buckets);
 }
 
 static int gm_inode_match(struct cds_lfht_node *node, const void *key)
@@ -85,7 +116,7 @@ int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode)
 	gm_rcu_read_unlock();
 	if (old != &inode->hnode)
 		return -EEXIST;
-	atomic_fetch_add(&it->ninodes, 1);
+	gm_ht_grow(it->inodes, &it->inode_buckets, atomic_fetch_add(&it->ninodes, 1) + 1);
 	return 0;
 }
 
@@ -139,15 +170,116 @@ void gm_inode_ref(struct gm_inode *inode, long n)
 	atomic_fetch_add(&inode->refs, n);
 }
 
+/* Past this many xattrs an inode gets a hash index; below, a walk of the
+ * list is as quick and costs no memory. */
+#define GM_XATTR_INDEX_MIN	8
+
+struct gm_xattr_index {
+	struct gm_xattr **tail;		/* the NULL link that ends inode->xattrs */
+	size_t count;
+	size_t mask;			/* buckets - 1; a power of two minus one */
+	struct gm_xattr *bucket[];
+};
+
+static uint32_t gm_xattr_hash(const char *name)
+{
+	uint32_t h = 0x811c9dc5;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x01000193;
+	return h;
+}
+
+/* Put every xattr of inode into a fresh index of nbuckets buckets, which
+ * replaces the old one; on ENOMEM the old index (or the plain list) stays,
+ * which is slower but correct. */
+static void gm_xattr_reindex(struct gm_inode *inode, size_t count, size_t nbuckets)
+{
+	struct gm_xattr_index *xi = calloc(1, sizeof(*xi) + nbuckets * sizeof(xi->bucket[0]));
+	struct gm_xattr **tail = &inode->xattrs;
+
+	if (!xi)
+		return;
+	xi->count = count;
+	xi->mask = nbuckets - 1;
+	for (struct gm_xattr *x = inode->xattrs; x; x = x->next) {
+		struct gm_xattr **b = &xi->bucket[x->hash & xi->mask];
+
+		x->hnext = *b;
+		*b = x;
+		tail = &x->next;
+	}
+	xi->tail = tail;
+	free(inode->xindex);
+	inode->xindex = xi;
+}
+
 struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name)
 {
+	struct gm_xattr_index *xi = inode->xindex;
 	struct gm_xattr **p;
+	uint32_t h;
 
-	for (p = &inode->xattrs; *p; p = &(*p)->next) {
-		if (!strcmp((*p)->name, name))
-			break;
+	if (!xi) {
+		for (p = &inode->xattrs; *p; p = &(*p)->next) {
+			if (!strcmp((*p)->name, name))
+				break;
+		}
+		return p;
 	}
-	return p;
+	h = gm_xattr_hash(name);
+	for (struct gm_xattr *x = xi->bucket[h & xi->mask]; x; x = x->hnext) {
+		if (x->hash == h && !strcmp(x->name, name))
+			return x->pprev;
+	}
+	return xi->tail;
+}
+
+void gm_xattr_link(struct gm_inode *inode, struct gm_xattr *x)
+{
+	struct gm_xattr_index *xi = inode->xindex;
+	struct gm_xattr **tail = xi ? xi->tail : &inode->xattrs;
+	size_t count = 1;
+
+	if (!xi) {
+		for (; *tail; tail = &(*tail)->next)
+			count++;
+	}
+	x->hash = gm_xattr_hash(x->name);
+	x->next = NULL;
+	x->pprev = tail;
+	*tail = x;
+	if (!xi) {
+		if (count >= GM_XATTR_INDEX_MIN)
+			gm_xattr_reindex(inode, count, 2 * GM_XATTR_INDEX_MIN);
+		return;
+	}
+	xi->tail = &x->next;
+	x->hnext = xi->bucket[x->hash & xi->mask];
+	xi->bucket[x->hash & xi->mask] = x;
+	if (++xi->count > 2 * (xi->mask + 1))
+		gm_xattr_reindex(inode, xi->count, 4 * (xi->mask + 1));
+}
+
+void gm_xattr_unlink(struct gm_inode *inode, struct gm_xattr *x)
+{
+	struct gm_xattr_index *xi = inode->xindex;
+	struct gm_xattr **b;
+
+	*x->pprev = x->next;
+	if (x->next)
+		x->next->pprev = x->pprev;
+	else if (xi)
+		xi->tail = x->pprev;
+	if (!xi)
+		return;
+	for (b = &xi->bucket[x->hash & xi->mask]; *b != x; b = &(*b)->hnext)
+		;
+	*b = x->hnext;
+	if (--xi->count == 0) {
+		free(xi);
+		inode->xindex = NULL;
+	}
 }
 
 void gm_xattr_free(struct gm_xattr *x)
@@ -157,21 +289,26 @@ void gm_xattr_free(struct gm_xattr *x)
 	free(x);
 }
 
-static void gm_xattrs_free(struct gm_xattr *x)
+void gm_xattrs_free_all(struct gm_inode *inode)
 {
+	struct gm_xattr *x = inode->xattrs;
+
 	while (x) {
 		struct gm_xattr *next = x->next;
 
 		gm_xattr_free(x);
 		x = next;
 	}
+	inode->xattrs = NULL;
+	free(inode->xindex);
+	inode->xindex = NULL;
 }
 
 static void gm_inode_free_rcu(struct rcu_head *head)
 {
 	struct gm_inode *inode = caa_container_of(head, struct gm_inode, rcu);
 
-	gm_xattrs_free(inode->xattrs);
+	gm_xattrs_free_all(inode);
 	free(inode->link);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
@@ -194,6 +331,9 @@ void gm_inode_put(struct gm_itable *it, struct gm_inode *inode, long n)
 	gm_rcu_online();
 	call_rcu(&inode->rcu, gm_inode_free_rcu);
 }
+
+static void gm_dir_cursors_unmark(struct gm_inode *dir, struct gm_dentry *d);
+static void gm_dir_cursors_mark_new(struct gm_inode *dir, struct gm_dentry *d);
 
 struct gm_dentry_key {
 	uint64_t parent;
@@ -273,6 +413,7 @@ void gm_dentry_insert_locked(struct gm_itable *it, struct gm_inode *dir,
 	gm_rcu_read_unlock();
 	if (old != &d->hnode)
 		abort();	/* the caller checked under tree_lock: a locking bug */
+	gm_ht_grow(it->dentries, &it->dentry_buckets, atomic_fetch_add(&it->ndentries, 1) + 1);
 	gm_inode_ref(inode, 1);
 	inode->nlink++;
 	if (inode->type == S_IFDIR) {
@@ -281,6 +422,7 @@ void gm_dentry_insert_locked(struct gm_itable *it, struct gm_inode *dir,
 	}
 	cds_list_add_tail(&d->sibling, &dir->children);
 	dir->nchildren++;
+	gm_dir_cursors_mark_new(dir, d);
 }
 
 int gm_dentry_add_locked(struct gm_itable *it, struct gm_inode *dir,
@@ -310,6 +452,9 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 	gm_rcu_read_lock();
 	cds_lfht_del(it->dentries, &d->hnode);
 	gm_rcu_read_unlock();
+	gm_ht_shrink(it->dentries, &it->dentry_buckets, atomic_fetch_sub(&it->ndentries, 1) - 1);
+	gm_ht_shrink(it->inodes, &it->inode_buckets, atomic_load(&it->ninodes));
+	gm_dir_cursors_unmark(dir, d);
 	cds_list_del(&d->sibling);
 	dir->nchildren--;
 	inode->nlink--;
@@ -325,15 +470,108 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 	gm_inode_put(it, inode, 1);
 }
 
+/* The entry after d in its directory's list, or NULL. */
+static struct gm_dentry *gm_dentry_succ(struct gm_inode *dir, struct gm_dentry *d)
+{
+	if (d->sibling.next == &dir->children)
+		return NULL;
+	return caa_container_of(d->sibling.next, struct gm_dentry, sibling);
+}
+
+static struct gm_dentry *gm_dentry_first(struct gm_inode *dir)
+{
+	if (cds_list_empty(&dir->children))
+		return NULL;
+	return caa_container_of(dir->children.next, struct gm_dentry, sibling);
+}
+
+/* The marks of dir's cursors describe "the first entry after pos" exactly:
+ * an entry going away hands its marks to its successor... */
+static void gm_dir_cursors_unmark(struct gm_inode *dir, struct gm_dentry *d)
+{
+	struct gm_dir_cursor *c;
+
+	cds_list_for_each_entry(c, &dir->dir_cursors, link) {
+		for (int i = 0; i < 2; i++) {
+			if (c->mark[i].next == d)
+				c->mark[i].next = gm_dentry_succ(dir, d);
+		}
+	}
+}
+
+/* ... and a new entry, which has the largest cookie, becomes the next of
+ * every mark that was at the end. */
+static void gm_dir_cursors_mark_new(struct gm_inode *dir, struct gm_dentry *d)
+{
+	struct gm_dir_cursor *c;
+
+	cds_list_for_each_entry(c, &dir->dir_cursors, link) {
+		for (int i = 0; i < 2; i++) {
+			if (!c->mark[i].next)
+				c->mark[i].next = d;
+		}
+	}
+}
+
+/* The first entry with cookie > after, starting from the closest mark of
+ * any open cursor of dir at or before after, else from the start. */
+static struct gm_dentry *gm_dentry_after(struct gm_inode *dir, uint64_t after)
+{
+	struct gm_dentry *d = gm_dentry_first(dir);
+	uint64_t best = 0;
+	struct gm_dir_cursor *c;
+
+	if (after < 3)
+		return d;
+	cds_list_for_each_entry(c, &dir->dir_cursors, link) {
+		for (int i = 0; i < 2; i++) {
+			if (c->mark[i].pos <= after && c->mark[i].pos >= best) {
+				best = c->mark[i].pos;
+				d = c->mark[i].next;
+			}
+		}
+	}
+	while (d && d->cookie <= after)
+		d = gm_dentry_succ(dir, d);
+	return d;
+}
+
 struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after)
 {
-	struct gm_dentry *d;
+	return gm_dentry_after(dir, after);
+}
 
-	cds_list_for_each_entry(d, &dir->children, sibling) {
-		if (d->cookie > after)
-			return d;
+void gm_dir_cursor_open(struct gm_dir_cursor *c, struct gm_inode *dir)
+{
+	c->dir = dir;
+	for (int i = 0; i < 2; i++) {
+		c->mark[i].pos = 2;
+		c->mark[i].next = gm_dentry_first(dir);
 	}
-	return NULL;
+	cds_list_add(&c->link, &dir->dir_cursors);
+}
+
+void gm_dir_cursor_close(struct gm_dir_cursor *c)
+{
+	cds_list_del(&c->link);
+}
+
+struct gm_dentry *gm_dir_cursor_seek(struct gm_dir_cursor *c, uint64_t after)
+{
+	struct gm_dentry *d = gm_dentry_after(c->dir, after);
+
+	for (int i = 0; i < 2; i++) {
+		c->mark[i].pos = after < 3 ? 2 : after;
+		c->mark[i].next = d;
+	}
+	return d;
+}
+
+struct gm_dentry *gm_dir_cursor_next(struct gm_dir_cursor *c, struct gm_dentry *d)
+{
+	c->mark[1].pos = d->cookie;
+	c->mark[1].next = gm_dentry_succ(c->dir, d);
+	return c->mark[1].next;
 }
 
 static void gm_itable_drain(struct cds_lfht *ht, bool dentries)

@@ -18,8 +18,9 @@
  * a lock only while holding none but locks above it.  The files that own
  * the other locks point here and say what each guards.
  *
- *   itable->tree_lock   fs-wide: every namespace change, dir lists, nlink,
- *                       parent, journal appends and compaction (the
+ *   itable->tree_lock   fs-wide: every namespace change, dir lists and
+ *                       their readdir cursors, nlink, parent, table
+ *                       growth, journal appends and compaction (the
  *                       journal has no lock of its own).  A last reference
  *                       can go under it (gm_dentry_del_locked), so eviction
  *                       may take any lock below.
@@ -68,12 +69,21 @@
 
 struct gm_prov_inst;
 
+/* An inode's xattrs: a list in the order they were set (listxattr and
+ * the journal keep it), and, past a few, a hash index by name so a get or
+ * set costs the same at 10,000 xattrs as at 1.  All under inode->lock. */
 struct gm_xattr {
-	struct gm_xattr *next;
+	struct gm_xattr *next;			/* inode->xattrs, in set order */
+	struct gm_xattr **pprev;		/* the link that points here */
+	struct gm_xattr *hnext;			/* inode->xindex bucket chain */
+	uint32_t hash;				/* of name */
 	char *name;
 	void *value;
 	size_t len;
 };
+
+struct gm_xattr_index;			/* inode.c */
+
 
 struct gm_inode {
 	/* Immutable after gm_inode_alloc(). */
@@ -123,6 +133,11 @@ struct gm_inode {
 	uint64_t next_cookie;			/* dirs: readdir offsets, never reused */
 	uint64_t nchildren;			/* dirs: entries, for rmdir/rename */
 	uint64_t emit_mark;			/* compaction: emitted in this pass */
+
+	/* Lookups that must not walk a list (issue 16).  dir_cursors under
+	 * itable->tree_lock; xindex under lock. */
+	struct cds_list_head dir_cursors;	/* dirs: open gm_dir_cursor.link */
+	struct gm_xattr_index *xindex;		/* NULL while there are few xattrs */
 };
 
 struct gm_dentry {
@@ -138,6 +153,17 @@ struct gm_dentry {
 struct gm_itable;
 typedef void (*gm_evict_fn)(struct gm_itable *it, struct gm_inode *inode);
 
+/*
+ * The tables grow here, not by rculfhash's lazy auto-resize.  That one
+ * sets ht->resize_initiated after it queues the resize work (liburcu
+ * 0.13, Debian 12's, and upstream still): if the worker runs the whole
+ * resize in between, the flag stays set with nothing queued, no later
+ * resize is ever queued, and lookups walk ever longer chains.  A gmemfsd
+ * under load was found at 8,192 buckets for 99,000 inodes.  So each table
+ * doubles when its count reaches its bucket count, in the inserting
+ * thread, and shrinks when a removal leaves it an eighth full; tree_lock
+ * serializes both.
+ */
 struct gm_itable {
 	struct cds_lfht *inodes;
 	struct cds_lfht *dentries;
@@ -145,6 +171,9 @@ struct gm_itable {
 	gm_evict_fn evict;			/* releases backing; may be NULL */
 	void *owner;				/* the gm_fs, for evict */
 	atomic_long ninodes;
+	atomic_long ndentries;
+	unsigned long inode_buckets;		/* tree_lock (inserts, removals) */
+	unsigned long dentry_buckets;		/* tree_lock */
 };
 
 int gm_itable_init(struct gm_itable *it, gm_evict_fn evict, void *owner);
@@ -153,7 +182,8 @@ void gm_itable_fini(struct gm_itable *it);
 
 /* New inode with refs == 0, not yet in the table. */
 struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
-/* Insert into the inode table; -EEXIST if the ino is taken. */
+/* Insert into the inode table (tree_lock held, or no other thread yet);
+ * -EEXIST if the ino is taken. */
 int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode);
 
 /* Call fn for every inode in the table, inside one RCU read-side section
@@ -189,11 +219,51 @@ void gm_dentry_del_locked(struct gm_itable *it, struct gm_inode *dir,
 			  struct gm_dentry *d);
 
 /* The link of inode->xattrs that holds name, or the NULL link at the end
- * (inode->lock held).  A found entry is *slot. */
+ * (inode->lock held).  A found entry is *slot.  Read it only: entries come
+ * and go through gm_xattr_link and gm_xattr_unlink, which keep the index. */
 struct gm_xattr **gm_xattr_slot(struct gm_inode *inode, const char *name);
+/* Append x (x->name set, not yet on inode) / take x off inode, not freeing
+ * it.  inode->lock held.  Neither fails: an index that cannot grow only
+ * makes its chains longer. */
+void gm_xattr_link(struct gm_inode *inode, struct gm_xattr *x);
+void gm_xattr_unlink(struct gm_inode *inode, struct gm_xattr *x);
 void gm_xattr_free(struct gm_xattr *x);
+/* Free every xattr of inode and its index. */
+void gm_xattrs_free_all(struct gm_inode *inode);
 
-/* The first entry of dir with cookie > after, or NULL (tree_lock held). */
+/* The first entry of dir with cookie > after, or NULL (tree_lock held).
+ * Walks dir's list from the start unless an open cursor of dir is at or
+ * just before after: for a whole listing, use a cursor. */
 struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after);
+
+/*
+ * A readdir position on an open directory, so that resuming a listing
+ * costs O(1) however large the directory is.  Each mark remembers an
+ * offset and the first live entry with a larger cookie (NULL: none yet);
+ * gm_dentry_del_locked moves a mark off the entry it removes, and
+ * gm_dentry_insert_locked gives a mark at the end its new entry, so a
+ * mark is exact whatever changes in between.  Two marks: where the last
+ * reply started and where it ended, because the kernel may hand its reader
+ * only part of a reply and ask again from inside it.  An offset before
+ * both marks (seekdir back to an old telldir) walks from the start.
+ * All under tree_lock.
+ */
+struct gm_dir_cursor {
+	struct cds_list_head link;		/* dir->dir_cursors */
+	struct gm_inode *dir;			/* referenced by the cursor's owner */
+	struct {
+		uint64_t pos;			/* an offset: 2 (after ".."), or a cookie */
+		struct gm_dentry *next;		/* first live entry with cookie > pos */
+	} mark[2];
+};
+
+void gm_dir_cursor_open(struct gm_dir_cursor *c, struct gm_inode *dir);
+void gm_dir_cursor_close(struct gm_dir_cursor *c);
+/* The first entry with cookie > after (after < 3: the first entry), which
+ * both marks then describe: the start of a new reply. */
+struct gm_dentry *gm_dir_cursor_seek(struct gm_dir_cursor *c, uint64_t after);
+/* d, returned by seek or the last next, was listed (or skipped): the end
+ * mark moves past it; returns the entry after it, or NULL. */
+struct gm_dentry *gm_dir_cursor_next(struct gm_dir_cursor *c, struct gm_dentry *d);
 
 #endif

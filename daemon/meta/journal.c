@@ -1,7 +1,8 @@
 /*
  * Metadata journal (see journal.h and docs/state-dir.md, "Journal"): the
  * byte format of records, appending them one write() each, replaying them
- * after a restart, and compacting the file into a fresh one.
+ * after a restart, and compacting the file into a fresh one (written in
+ * large pieces: it becomes the journal only once it is whole).
  *
  * Not for: what the records mean (recover.c), when to compact, or locking.
  * Nothing here takes a lock: every call on one struct gm_journal (append,
@@ -511,6 +512,42 @@ static void gm_journal_undo(struct gm_journal *j)
 	j->fd = -1;
 }
 
+/* Compaction's buffer: flushed when the next records would not fit, and
+ * before the file is synced.  Torn pieces do not matter there: a crash
+ * leaves only the .tmp file, which the next compaction truncates. */
+#define GM_JWBUF_LEN	(1u << 20)
+
+static int gm_journal_flush(struct gm_journal *j)
+{
+	int err;
+
+	if (!j->wlen)
+		return 0;
+	err = gm_write_once(j->fd, j->wbuf, j->wlen);
+	j->wlen = 0;
+	return err;
+}
+
+/* Encode n records of total bytes into the compaction buffer. */
+static int gm_journal_buffer(struct gm_journal *j, const struct gm_jrec *r, unsigned n,
+			     size_t total)
+{
+	int err;
+
+	if (j->wlen + total > GM_JWBUF_LEN) {
+		err = gm_journal_flush(j);
+		if (err)
+			return err;
+	}
+	if (total > GM_JWBUF_LEN)
+		return -EINVAL;	/* cannot happen: a record is far smaller */
+	for (unsigned i = 0; i < n; i++)
+		j->wlen += gm_jrec_encode(&r[i], j->wbuf + j->wlen, GM_JWBUF_LEN - j->wlen);
+	j->records += n;
+	j->bytes += total;
+	return 0;
+}
+
 int gm_journal_append_n(struct gm_journal *j, const struct gm_jrec *r, unsigned n)
 {
 	size_t total = 0, off = 0;
@@ -526,6 +563,8 @@ int gm_journal_append_n(struct gm_journal *j, const struct gm_jrec *r, unsigned 
 			return len;
 		total += (size_t)len + GM_JREC_FRAME_LEN;
 	}
+	if (j->wbuf)
+		return gm_journal_buffer(j, r, n, total);
 	err = -ENOMEM;
 	buf = malloc(total ? total : 1);
 	if (!buf)
@@ -638,6 +677,7 @@ int gm_journal_replay(struct gm_journal *j, gm_jrec_cb cb, void *ctx,
 	j->bytes = rp.good_end;
 out_free:
 	j->records = records;
+	j->compacted = records;
 	free(rp.buf);
 	return err;
 }
@@ -688,7 +728,15 @@ int gm_journal_compact(struct gm_journal *j, gm_jemit_fn emit, void *ctx)
 	err = __gm_journal_open(&fresh, tmp, O_TRUNC);
 	if (err)
 		goto err_unlink;
+	err = -ENOMEM;
+	fresh.wbuf = malloc(GM_JWBUF_LEN);
+	if (!fresh.wbuf)
+		goto err_close;
 	err = emit(ctx, &fresh);
+	if (!err)
+		err = gm_journal_flush(&fresh);
+	free(fresh.wbuf);
+	fresh.wbuf = NULL;
 	if (err)
 		goto err_close;
 	if (fsync(fresh.fd) || rename(tmp, j->path)) {
@@ -699,6 +747,7 @@ int gm_journal_compact(struct gm_journal *j, gm_jemit_fn emit, void *ctx)
 	close(j->fd);
 	j->fd = fresh.fd;
 	j->records = fresh.records;
+	j->compacted = fresh.records;
 	j->bytes = fresh.bytes;
 	free(fresh.path);
 	free(tmp);

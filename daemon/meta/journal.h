@@ -67,7 +67,14 @@ struct gm_journal {
 	int fd;			/* O_APPEND; -1 when closed */
 	char *path;
 	uint64_t records;	/* records in the file (replayed + appended) */
+	uint64_t compacted;	/* records it had after the last replay or compaction:
+				 * the cost of the next compaction is about this, so
+				 * waiting for as many new ones keeps it O(1) a record */
 	uint64_t bytes;		/* file size */
+	/* A journal being written by compaction gathers records here and
+	 * writes them in large pieces (NULL: one write() per append). */
+	uint8_t *wbuf;
+	size_t wlen;
 };
 
 /* Open (creating if absent) the journal at path.  0 or -errno. */

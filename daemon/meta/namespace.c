@@ -190,17 +190,13 @@ struct gm_xattr_prep {
 };
 static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *name,
 			    const void *value, size_t len);
-static void gm_xattr_commit(struct gm_xattr **slot, struct gm_xattr_prep *p, size_t len);
+static void gm_xattr_commit(struct gm_inode *inode, struct gm_xattr *x,
+			    struct gm_xattr_prep *p, size_t len);
 
 /* An inode that never reached the table. */
 static void gm_ns_free_unhashed(struct gm_inode *inode)
 {
-	while (inode->xattrs) {
-		struct gm_xattr *x = inode->xattrs;
-
-		inode->xattrs = x->next;
-		gm_xattr_free(x);
-	}
+	gm_xattrs_free_all(inode);
 	free(inode->link);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
@@ -242,7 +238,7 @@ static int gm_ns_alloc_acls(struct gm_inode *inode, const struct gm_new_args *a)
 			continue;
 		if (gm_xattr_prepare(&prep, true, names[i], values[i], a->acl_len))
 			return -ENOMEM;
-		gm_xattr_commit(gm_xattr_slot(inode, names[i]), &prep, a->acl_len);
+		gm_xattr_commit(inode, *gm_xattr_slot(inode, names[i]), &prep, a->acl_len);
 	}
 	return 0;
 }
@@ -956,13 +952,17 @@ static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *na
 	return 0;
 }
 
-static void gm_xattr_commit(struct gm_xattr **slot, struct gm_xattr_prep *p, size_t len)
+/* x is the entry for the name, or NULL when prepare made a new one. */
+static void gm_xattr_commit(struct gm_inode *inode, struct gm_xattr *x,
+			    struct gm_xattr_prep *p, size_t len)
 {
-	if (p->x)
-		*slot = p->x;
-	free((*slot)->value);
-	(*slot)->value = p->copy;
-	(*slot)->len = len;
+	if (p->x) {
+		x = p->x;
+		gm_xattr_link(inode, x);
+	}
+	free(x->value);
+	x->value = p->copy;
+	x->len = len;
 }
 
 /*
@@ -1033,7 +1033,7 @@ int gm_ns_xattr_set(struct gm_fs *fs, struct gm_inode *inode, const char *name,
 		gm_xattr_unprepare(&prep);
 		goto out_unlock;
 	}
-	gm_xattr_commit(slot, &prep, len);
+	gm_xattr_commit(inode, *slot, &prep, len);
 out_unlock:
 	return gm_ns_xattr_end(fs, inode, err);
 }
@@ -1054,7 +1054,7 @@ int gm_ns_xattr_del(struct gm_fs *fs, struct gm_inode *inode, const char *name)
 	if (err)
 		goto out_unlock;
 	x = *slot;
-	*slot = x->next;
+	gm_xattr_unlink(inode, x);
 	gm_xattr_free(x);
 out_unlock:
 	return gm_ns_xattr_end(fs, inode, err);

@@ -344,20 +344,25 @@ int gm_fs_compact(struct gm_fs *fs)
 }
 
 /* A tree needs about one record per name; allow four, plus slack, so
- * compaction (a full rewrite under the tree lock) stays rare. */
+ * compaction (a full rewrite under the tree lock) stays rare.  A tree
+ * with many xattrs needs more than four a name: then wait for as many new
+ * records as the last compaction wrote, which keeps its cost O(1) a
+ * change (else one file with 5,000 xattrs would compact at every set). */
 #define GM_COMPACT_SLACK 4096
 
 void gm_fs_maybe_compact(struct gm_fs *fs)
 {
 	uint64_t live = (uint64_t)atomic_load(&fs->it.ninodes);
-	uint64_t records;
+	uint64_t records, compacted;
 
 	if (fs->replay_failures)
 		return;		/* see gm_fs_setup: the journal must keep them */
 	pthread_mutex_lock(&fs->it.tree_lock);
 	records = fs->journal.records;
+	compacted = fs->journal.compacted;
 	pthread_mutex_unlock(&fs->it.tree_lock);
-	if (records > 4 * live + GM_COMPACT_SLACK)
+	if (records > 4 * live + GM_COMPACT_SLACK &&
+	    records > 2 * compacted + GM_COMPACT_SLACK)
 		gm_fs_compact(fs);
 }
 

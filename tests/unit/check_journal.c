@@ -973,6 +973,72 @@ START_TEST(test_compact_failure_keeps_old)
 }
 END_TEST
 
+static uint8_t big_value[GM_J_VALUE_MAX];
+
+/* Small records and records near the largest, so that compaction's write
+ * buffer fills and flushes at many different offsets. */
+static int emit_big(void *ctx, struct gm_journal *fresh)
+{
+	size_t n = *(size_t *)ctx;
+	int err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct gm_jrec r = full_rec(GM_J_NEW, i);
+
+		if (i % 3 == 0)
+			r = (struct gm_jrec){ .type = GM_J_XATTR_SET, .ino = i, .name = "user.big",
+					      .value = big_value + i,
+					      .value_len = GM_J_VALUE_MAX - i * 7 };
+		err = gm_journal_append(fresh, &r);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Compaction writes in large pieces: the file holds every record whole,
+ * in order, its counters match the file, and the journal's compacted
+ * count (what the next compaction will cost) is the new record count. */
+START_TEST(test_compact_buffered_large)
+{
+	char path[PATH_MAX];
+	struct gm_journal j;
+	struct collector c = { 0 };
+	uint64_t ends[3], dropped = 0;
+	size_t n = 200;
+
+	for (size_t i = 0; i < sizeof(big_value); i++)
+		big_value[i] = (uint8_t)(i * 7 + (i >> 11));
+	ck_assert_int_eq(gm_journal_open(&j, tpath(path, "journal")), 0);
+	append_some(&j, 3, ends);
+	ck_assert_int_eq(gm_journal_compact(&j, emit_big, &n), 0);
+	ck_assert_uint_eq(j.records, n);
+	ck_assert_uint_eq(j.compacted, n);
+	ck_assert_uint_eq(j.bytes, file_size(path));
+	ck_assert_int_gt(file_size(path), 4 << 20);
+	gm_journal_close(&j);
+
+	replay_into(&j, path, &c, &dropped);
+	ck_assert_uint_eq(dropped, 0);
+	ck_assert_uint_eq(c.n, n);
+	ck_assert_uint_eq(j.compacted, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct gm_jrec *r = &c.recs[i].r;
+		struct gm_jrec want = full_rec(GM_J_NEW, i);
+
+		if (i % 3) {
+			assert_rec_eq(&want, r);
+			continue;
+		}
+		ck_assert_uint_eq(r->ino, i);
+		ck_assert_uint_eq(r->value_len, GM_J_VALUE_MAX - i * 7);
+		ck_assert_mem_eq(r->value, big_value + i, r->value_len);
+	}
+	gm_journal_close(&j);
+	collector_free(&c);
+}
+END_TEST
+
 /* A bare file name: the directory to fsync is ".". */
 START_TEST(test_compact_relative_path)
 {
@@ -1032,6 +1098,7 @@ Suite *make_journal_suite(void)
 	tcase_add_test(compact, test_compact_replaces);
 	tcase_add_test(compact, test_compact_failure_keeps_old);
 	tcase_add_test(compact, test_compact_relative_path);
+	tcase_add_test(compact, test_compact_buffered_large);
 	suite_add_tcase(s, compact);
 	return s;
 }
