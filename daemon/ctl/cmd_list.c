@@ -20,27 +20,27 @@ struct gm_ctl_entry {
 	char *name;
 };
 
-/* Up to GM_CTL_LIST_BATCH entries of dir after *cookie: how many, or
- * -ENOMEM when not even one could be taken (*cookie stays before it). */
-static int gm_ctl_list_batch(struct gm_fs *fs, struct gm_inode *dir, uint64_t *cookie,
-				  struct gm_ctl_entry *e)
+/* Up to GM_CTL_LIST_BATCH entries of c's directory after *cookie: how
+ * many, or -ENOMEM when not even one could be taken (*cookie stays before
+ * it). */
+static int gm_ctl_list_batch(struct gm_fs *fs, struct gm_dir_cursor *c, uint64_t *cookie,
+			     struct gm_ctl_entry *e)
 {
-	struct gm_dentry *d = NULL;
+	struct gm_dentry *d;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&fs->it.tree_lock);
-	while (n < GM_CTL_LIST_BATCH && (d = gm_dentry_next_locked(dir, *cookie))) {
-		if (d->inode->is_virtual) {
-			*cookie = d->cookie;
-			continue;
+	for (d = gm_dir_cursor_seek(c, *cookie); d && n < GM_CTL_LIST_BATCH;
+	     d = gm_dir_cursor_next(c, d)) {
+		if (!d->inode->is_virtual) {
+			e[n].name = strdup(d->name);
+			if (!e[n].name)
+				break;
+			e[n].inode = d->inode;
+			gm_inode_ref(d->inode, 1);
+			n++;
 		}
-		e[n].name = strdup(d->name);
-		if (!e[n].name)
-			break;
 		*cookie = d->cookie;
-		e[n].inode = d->inode;
-		gm_inode_ref(d->inode, 1);
-		n++;
 	}
 	pthread_mutex_unlock(&fs->it.tree_lock);
 	return n == 0 && d ? -ENOMEM : (int)n;
@@ -64,13 +64,18 @@ static int gm_ctl_list_send(struct gm_ctl_req *r, struct gm_ctl_entry *e)
 	return err;
 }
 
+/* dir is referenced by the caller for as long as the cursor is open. */
 static int gm_ctl_list_dir(struct gm_ctl_req *r, struct gm_inode *dir)
 {
 	struct gm_ctl_entry e[GM_CTL_LIST_BATCH];
+	struct gm_dir_cursor cur;
 	uint64_t cookie = 0;
 	int n, i, err = 0;
 
-	while (!err && (n = gm_ctl_list_batch(r->fs, dir, &cookie, e)) != 0) {
+	pthread_mutex_lock(&r->fs->it.tree_lock);
+	gm_dir_cursor_open(&cur, dir);
+	pthread_mutex_unlock(&r->fs->it.tree_lock);
+	while (!err && (n = gm_ctl_list_batch(r->fs, &cur, &cookie, e)) != 0) {
 		if (n < 0) {
 			err = n;
 			break;
@@ -82,6 +87,9 @@ static int gm_ctl_list_dir(struct gm_ctl_req *r, struct gm_inode *dir)
 			free(e[i].name);
 		}
 	}
+	pthread_mutex_lock(&r->fs->it.tree_lock);
+	gm_dir_cursor_close(&cur);
+	pthread_mutex_unlock(&r->fs->it.tree_lock);
 	return err ? gm_ctl_fail(r, err, "listing stopped") : 0;
 }
 

@@ -173,6 +173,12 @@ static void gm_op_init(void *userdata, struct fuse_conn_info *conn)
 		gm_warn("the kernel applies the umask itself: default ACLs cannot replace it");
 	/* File handles: nodeids are inode numbers, found or not (ESTALE). */
 	fuse_set_feature_flag(conn, FUSE_CAP_EXPORT_SUPPORT);
+	/* The kernel keeps readlink's answer in the symlink's page cache and
+	 * never asks again.  No invalidation is ever owed: a target is fixed
+	 * at symlink() (gm_inode.link is immutable), and a new symlink under
+	 * the same name is a new inode, as inode numbers are never reused. */
+	if (!fuse_set_feature_flag(conn, FUSE_CAP_CACHE_SYMLINKS))
+		gm_warn("the kernel cannot cache symlinks: every readlink is a round trip");
 	conn->time_gran = 1;
 }
 

@@ -73,6 +73,29 @@ check_eq "list of d" "b.ram new.ram" "$("${CTL[@]}" list d | awk '{ print $1 }' 
 check_eq "list of a file: ENOTDIR" "error ENOTDIR" "$("${CTL[@]}" list a.ram | cut -d: -f1)"
 for i in $(seq 1 100); do : >"$M/d/f$i"; done
 check_eq "list of 102 entries (several batches)" 102 "$("${CTL[@]}" list d | wc -l)"
+check_eq "every name once" 102 "$("${CTL[@]}" list d | awk '{ print $1 }' | sort -u | wc -l)"
+
+# The walk resumes each batch from a readdir cursor: names that stay are
+# listed once each while others come and go between batches.
+mkdir "$M/d/churn"
+python3 -c 'import os, sys
+for i in range(3000): open("%s/keep%04d" % (sys.argv[1], i), "w").close()' "$M/d/churn"
+# shellcheck disable=SC2016 # the inner shell expands $1
+timeout 60 bash -c 'i=0; while [[ ! -e $1/stop ]]; do
+	: >"$1/c$i"; rm -f "$1/c$((i - 8))"; ((i++ == 50)) && : >"$1/ready"; done' _ "$M/d/churn" &
+churner=$!
+GM_KIDS+=("$churner")
+check "names come and go" gm_poll 20 test -e "$M/d/churn/ready"
+"${CTL[@]}" list d/churn >"$GM_TMP/churn.list"
+: >"$M/d/churn/stop"
+gm_poll 10 gm_dead "$churner" || kill "$churner"
+wait "$churner"
+for i in "${!GM_KIDS[@]}"; do	# never signal a recycled PID
+	[[ ${GM_KIDS[i]} == "$churner" ]] && unset 'GM_KIDS[i]'
+done
+check_eq "listed while others change: each lasting name once" "3000 3000" \
+	"$(awk '$1 ~ /^keep/ { print $1 }' "$GM_TMP/churn.list" | sort | uniq -c |
+		awk '{ n++ } $1 == 1 { once++ } END { print n, once }')"
 
 # --- pool ---
 read -r _ size _ < <(gm_statfs)

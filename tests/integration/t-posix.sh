@@ -3,7 +3,8 @@
 # t-posix: what a local Linux filesystem does and VMM setups count on,
 # checked the way a user meets it: symlinks, fifos, unix sockets and device
 # nodes in the namespace (no pool memory, hard links, rename, kill -9 and
-# back, nodev); set-user-ID and set-group-ID cleared by another user's
+# back, nodev; a symlink's target cached by the kernel, yet a new symlink
+# under the same name shows its own); set-user-ID and set-group-ID cleared by another user's
 # write, by truncate and by chown; setgid directories; the sticky bit; the
 # change time of an inode that rename() replaced; no listed xattr and no
 # 2 MiB st_blksize nobody chose; trusted.* xattrs; RENAME_WHITEOUT and an
@@ -47,6 +48,22 @@ check "a hard link to a symlink" ln -P "$M/current" "$M/current2"
 check_eq "both names count" 2 "$(stat -c %h "$M/current")"
 check "rename a symlink" mv "$M/current2" "$M/newest"
 check_eq "it keeps its target" ../target/of/choice "$(readlink "$M/newest")"
+# The kernel caches readlink's answer (FUSE_CAP_CACHE_SYMLINKS): a name that
+# comes to hold a new symlink must show the new target, however it changed.
+readlinks() { gm_stats 'd["requests"]["readlink"]'; }
+ln -s first "$M/moving"
+readlink "$M/moving" >/dev/null
+before=$(readlinks)
+for _ in 1 2 3; do readlink "$M/moving" >/dev/null; done
+check_eq "readlink again: answered from the kernel's cache" "$before" "$(readlinks)"
+check "unlink it" rm "$M/moving"
+check "a new symlink under the same name" ln -s second "$M/moving"
+check_eq "shows the new target" second "$(readlink "$M/moving")"
+ln -s third "$M/moving.new"
+readlink "$M/moving.new" >/dev/null
+check "rename another symlink over it" mv -T "$M/moving.new" "$M/moving"
+check_eq "shows that one's target" third "$(readlink "$M/moving")"
+rm "$M/moving"
 
 check_eq "gmemctl ls shows it as a symlink" "l symlink" \
 	"$("$GMEMCTL" ls "$M" | awk '$NF == "newest" { print $1 }') $("$GMEMCTL" --json ls "$M" |
