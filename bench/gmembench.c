@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "stop_signals.h"
 #include "common/clock.h"
 #include "gm-size.h"
 
@@ -284,16 +285,6 @@ static void run(struct bench *b)
 		fprintf(stderr, "\r\033[K");
 }
 
-static void catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP }, i;
-
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < 3; i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	static struct bench b;
@@ -309,7 +300,7 @@ int main(int argc, char **argv)
 	printf("gmembench: ");
 	bench_print_command(&b, stdout);
 	printf("\n");
-	catch_signals();
+	bench_catch_stop_signals(on_signal);
 	if (setup(&b) == 0)
 		run(&b);
 	else

@@ -37,6 +37,7 @@
 
 #include "gm-size.h"
 #include "scalebench.h"
+#include "stop_signals.h"
 
 #define DEFAULT_ROUNDS		5
 #define DEFAULT_BATCH		100
@@ -452,16 +453,6 @@ static void restart(struct scale *s)
 	}
 }
 
-static void catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP }, i;
-
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < 3; i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	static struct scale s = { .orig_ns = -1 };
@@ -477,7 +468,7 @@ int main(int argc, char **argv)
 	printf("gm-scalebench: ");
 	scale_print_command(&s, stdout);
 	printf("\n");
-	catch_signals();
+	bench_catch_stop_signals(on_signal);
 	if (setup(&s) == 0) {
 		run(&s);
 		restart(&s);
