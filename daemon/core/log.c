@@ -2,10 +2,12 @@
  * gm_log(): leveled log lines on stderr.  Lines are written with a single
  * write so concurrent FUSE worker threads do not interleave them.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -47,4 +49,37 @@ void gm_log(enum gm_log_level lvl, const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;
+}
+
+/* Guards every gm_log_site; taken alone, never while logging. */
+static pthread_mutex_t gm_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool gm_log_site_allows(struct gm_log_site *site, enum gm_log_level lvl,
+			const char *file, int line)
+{
+	unsigned long missed = 0;
+	struct timespec now;
+	long long window;
+	bool allow;
+
+	if (lvl > gm_log_level)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	window = (long long)now.tv_sec / GM_LOG_WINDOW_S;
+	pthread_mutex_lock(&gm_log_lock);
+	if (site->window != window) {
+		site->window = window;
+		site->lines = 0;
+		missed = site->suppressed;
+		site->suppressed = 0;
+	}
+	allow = site->lines < GM_LOG_BURST;
+	if (allow)
+		site->lines++;
+	else
+		site->suppressed++;
+	pthread_mutex_unlock(&gm_log_lock);
+	if (missed)
+		gm_log(lvl, "log: %lu more lines from %s:%d were left out", missed, file, line);
+	return allow;
 }

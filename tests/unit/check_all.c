@@ -46,6 +46,7 @@ int main(void)
 		return EXIT_FAILURE;
 	sr = srunner_create(make_policy_suite());
 	srunner_add_suite(sr, make_path_suite());
+	srunner_add_suite(sr, make_log_suite());
 	srunner_add_suite(sr, make_journal_suite());
 	srunner_add_suite(sr, make_pool_suite());
 	srunner_add_suite(sr, make_inode_suite());

@@ -18,5 +18,6 @@ Suite *make_fcjson_suite(void);
 Suite *make_acl_suite(void);
 Suite *make_uffd_unit_suite(void);
 Suite *make_backing_suite(void);
+Suite *make_log_suite(void);
 
 #endif
