@@ -3,7 +3,8 @@
  *   serve-uffd [--record-ws] [--no-prefetch] [--mount=DIR] SNAPFILE SOCKET
  *     has the daemon listen at SOCKET for Firecracker VMMs and restore each
  *     lazily from SNAPFILE, until this command gets SIGINT or SIGTERM;
- *   sessions [--json] [MOUNT]: the lazy-restore sessions and their figures.
+ *   sessions [--json] [MOUNT]: the lazy-restore sessions and their figures
+ *     (BYTES and PREFETCHED as gmctl_size() prints them).
  * The daemon is found through --socket, --mount=DIR or (sessions) MOUNT.
  * Not for: the wire format (libgmemfs), other commands (gmemctl.c).
  */
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_lazy.h"
 #include "gmemfs_client.h"
 
@@ -94,6 +96,7 @@ static const char *lazy_state(uint32_t state)
 
 static int print_session(void *ctx, const struct gmemfs_session *s)
 {
+	char bytes[GMCTL_SIZE_LEN], prefetched[GMCTL_SIZE_LEN];
 	bool json = *(bool *)ctx;
 	static unsigned n;
 
@@ -109,10 +112,10 @@ static int print_session(void *ctx, const struct gmemfs_session *s)
 		       (unsigned long long)s->lat_p50_ns, (unsigned long long)s->lat_p99_ns,
 		       (unsigned long long)s->unit);
 	else
-		printf("%-8llu %-8u %-9s %10llu %10llu %12llu %12llu %8llu %10llu %10llu\n",
+		printf("%-8llu %-8u %-9s %10llu %10llu %12s %12s %8llu %10llu %10llu\n",
 		       (unsigned long long)s->id, s->pid, lazy_state(s->state),
 		       (unsigned long long)s->faults, (unsigned long long)s->minor,
-		       (unsigned long long)s->bytes, (unsigned long long)s->prefetched,
+		       gmctl_size(bytes, s->bytes), gmctl_size(prefetched, s->prefetched),
 		       (unsigned long long)s->corrupt, (unsigned long long)s->lat_p50_ns,
 		       (unsigned long long)s->lat_p99_ns);
 	return 0;

@@ -7,7 +7,8 @@
  * on demand and in the background, and SESSIONS shows how far it got.
  *
  * A progress bar on stderr when it is a terminal, and always one closing
- * line with the figures (or a JSON object with --json).  restore creates
+ * line with the figures (sizes as gmctl_size() prints them, or a JSON
+ * object with exact numbers with --json).  restore creates
  * FILE through the mount when it is absent and removes it again if the
  * restore fails, so a failed restore leaves nothing behind.
  *
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
 #include "common/json.h"
@@ -34,30 +36,18 @@ struct snap_cli {
 	char *rel;			/* file, relative to the mount root */
 };
 
-static void human_bytes(char *out, size_t len, double v)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.2f %s" : "%.0f %s", v, unit[u]);
-}
-
 static void progress_bar(uint64_t done, uint64_t total, void *arg)
 {
 	const struct snap_cli *s = arg;
-	char d[32], t[32];
+	char d[GMCTL_SIZE_LEN], t[GMCTL_SIZE_LEN];
 	int pct = total ? (int)(done * 100 / total) : 100;
 
 	if (!s->bar)
 		return;
-	human_bytes(d, sizeof(d), (double)done);
-	human_bytes(t, sizeof(t), (double)total);
-	fprintf(stderr, "\r%s [%-40.*s] %3d%% %s of %s", s->op, pct * 40 / 100,
-		"########################################", pct, d, t);
+	/* Trailing blanks: a shorter figure overwrites a longer one. */
+	fprintf(stderr, "\r%s [%-40.*s] %3d%% %s of %s   ", s->op, pct * 40 / 100,
+		"########################################", pct, gmctl_size(d, done),
+		gmctl_size(t, total));
 	if (done >= total)
 		fputc('\n', stderr);
 }
@@ -75,7 +65,7 @@ static void report(const struct snap_cli *s, const char *from, const char *to,
 		   const struct gmemfs_snap_stats *st)
 {
 	double secs = st->ns / 1e9;
-	char bytes[32], rate[32], size[32];
+	char bytes[GMCTL_SIZE_LEN], rate[GMCTL_SIZE_LEN], size[GMCTL_SIZE_LEN];
 
 	if (s->json) {
 		printf("{\"op\":\"%s\",\"from\":", s->op);
@@ -88,26 +78,12 @@ static void report(const struct snap_cli *s, const char *from, const char *to,
 		       (unsigned long long)st->ns, (unsigned long long)st->size);
 		return;
 	}
-	human_bytes(bytes, sizeof(bytes), (double)st->bytes);
-	human_bytes(rate, sizeof(rate), secs > 0 ? st->bytes / secs : 0);
-	human_bytes(size, sizeof(size), (double)st->size);
 	printf("%s %s -> %s: %s in %llu pages, %llu extents, %.2f s, %s/s "
-	       "(%s of memory, %llu pages skipped)\n", s->op, from, to, bytes,
-	       (unsigned long long)st->pages, (unsigned long long)st->extents, secs, rate, size,
-	       (unsigned long long)st->skipped);
-}
-
-/* Connect for s->file: through its mount, or --socket (then mount-relative). */
-static int snap_connect(struct snap_cli *s, const char *sock_path)
-{
-	int err;
-
-	if (!sock_path)
-		return gmemfs_ctl_connect_path(s->file, &s->c, &s->rel);
-	err = gmemfs_ctl_connect(sock_path, &s->c);
-	if (!err && !(s->rel = strdup(s->file)))
-		err = -ENOMEM;
-	return err;
+	       "(%s of memory, %llu pages skipped)\n", s->op, from, to,
+	       gmctl_size(bytes, st->bytes), (unsigned long long)st->pages,
+	       (unsigned long long)st->extents, secs,
+	       gmctl_size(rate, secs > 0 ? (uint64_t)(st->bytes / secs) : 0),
+	       gmctl_size(size, st->size), (unsigned long long)st->skipped);
 }
 
 static void snap_cli_done(struct snap_cli *s)
@@ -145,7 +121,7 @@ int cmd_snapshot(int argc, char **argv, bool json, const char *sock_path)
 		return usage_err("snapshot [--parent PARENT] FILE SNAPFILE");
 	s.file = argv[0];
 	s.snapfile = argv[1];
-	err = snap_connect(&s, sock_path);
+	err = gmctl_connect(sock_path, s.file, &s.c, &s.rel);
 	if (err)
 		return snap_fail(&s, s.file, err);
 	err = gmemfs_ctl_snapshot(s.c, s.rel, s.snapfile, parent, progress_bar, &s, &st);
@@ -246,7 +222,7 @@ int cmd_restore(int argc, char **argv, bool json, const char *sock_path)
 	made = restore_target(&s, sock_path);
 	if (made < 0)
 		return snap_fail(&s, s.file, made);
-	err = snap_connect(&s, sock_path);
+	err = gmctl_connect(sock_path, s.file, &s.c, &s.rel);
 	if (!err)
 		err = restore_call(&s, flags, &st, &session);
 	if (err) {

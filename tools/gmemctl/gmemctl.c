@@ -1,6 +1,7 @@
 /*
  * gmemctl: the operator's tool for gmemfs mounts, over the control socket.
- *   ls, stat, policy get|set, pool: human output, or JSON with --json;
+ *   ls, stat, policy get|set, pool, top: human output (sizes in IEC units,
+ *   exact bytes with --bytes), or JSON with --json (always exact);
  *   exec --fd N=PATH -- CMD: run CMD with a file's backing fd at number N,
  *   so that e.g. QEMU's mem-path=/dev/fd/N maps hugetlb or any memory.
  * Not for: the wire format (libgmemfs does that).
@@ -14,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmd_lazy.h"
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
+#include "common/json.h"
 
 static bool json;
 static const char *sock_path;	/* --socket: paths are then mount-relative */
@@ -26,7 +30,7 @@ static const char *sock_path;	/* --socket: paths are then mount-relative */
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gmemctl [--json] [--socket=PATH] COMMAND [ARGS]\n"
+		"usage: gmemctl [--json|--bytes] [--socket=PATH] COMMAND [ARGS]\n"
 		"  ls [DIR]                       entries of a directory\n"
 		"  stat PATH                      what backs a file (or a directory's policy)\n"
 		"  policy get PATH                page-size policy\n"
@@ -43,6 +47,9 @@ static void usage(FILE *f)
 		"  serve-uffd [--record-ws] [--no-prefetch] [--mount=DIR] SNAPFILE SOCKET\n"
 		"                                 restore Firecracker VMMs lazily from SNAPFILE\n"
 		"  sessions [MOUNT]               lazy-restore sessions and their figures\n"
+		"  top [-d SECS] [-n COUNT] [DIR] the pool and DIR's files, every SECS (2)\n"
+		"Sizes print in IEC units (a whole number only when exact: 4 KiB, 11.8 GiB);\n"
+		"--bytes prints exact byte counts, --json exact numbers as JSON.\n"
 		"PATHs are paths on a gmemfs mount (the control socket is found through\n"
 		"the mount root's xattr user.gmemfs.ctl-socket); with --socket they are\n"
 		"relative to the mount root.  DIR and PATH default to '.'.\n");
@@ -55,38 +62,6 @@ static int fail(const char *what, const char *path, int err, struct gmemfs_ctl *
 	fprintf(stderr, "gmemctl: %s %s: %s%s%s%s\n", what, path, strerror(-err),
 		*why ? " (" : "", why, *why ? ")" : "");
 	return 1;
-}
-
-/* Connect for path: *rel is what to name it in requests (to free). */
-static int ctl_for(const char *path, struct gmemfs_ctl **c, char **rel)
-{
-	int err;
-
-	if (!sock_path)
-		return gmemfs_ctl_connect_path(path, c, rel);
-	err = gmemfs_ctl_connect(sock_path, c);
-	if (!err) {
-		*rel = strdup(path);
-		if (!*rel) {
-			gmemfs_ctl_close(*c);
-			err = -ENOMEM;
-		}
-	}
-	return err;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
 }
 
 /* A file type's name ("file", "dir", "symlink", ...) and ls's letter for it. */
@@ -113,11 +88,11 @@ static const char *type_name(mode_t mode, char *letter)
 static void print_stat_json(const char *name, const struct gmemfs_ctl_stat *st)
 {
 	printf("{\"name\":");
-	json_str(name);
+	gm_json_str(stdout, name);
 	printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,\"id\":%llu,"
 	       "\"policy\":", type_name(st->mode, NULL), st->mode & 07777,
 	       st->uid, st->gid, (unsigned long long)st->id);
-	json_str(st->policy);
+	gm_json_str(stdout, st->policy);
 	if (S_ISREG(st->mode))
 		printf(",\"provider\":\"%s\",\"size\":%llu,\"populated\":%llu,\"page_size\":%llu,"
 		       "\"passthrough\":%s,\"unlinked\":%s",
@@ -131,49 +106,63 @@ static void print_stat_json(const char *name, const struct gmemfs_ctl_stat *st)
 
 struct ls_state {
 	unsigned n;
+	const char *sep;	/* JSON: between entries; top keeps a frame on one line */
 };
 
 static int ls_entry(void *ctx, const char *name, const struct gmemfs_ctl_stat *st)
 {
 	struct ls_state *ls = ctx;
-	char letter;
+	char letter, size[GMCTL_SIZE_LEN], populated[GMCTL_SIZE_LEN];
 
 	type_name(st->mode, &letter);
 	if (json) {
-		printf("%s", ls->n ? ",\n " : "");
+		printf("%s", ls->n ? ls->sep : "");
 		print_stat_json(name, st);
 	} else if (!S_ISREG(st->mode)) {
 		printf("%c %04o %5u %5u %14s %14s %-10s %-7s %s%s\n", letter, st->mode & 07777,
 		       st->uid, st->gid, "-", "-", "-", S_ISDIR(st->mode) ? st->policy : "-",
 		       name, S_ISDIR(st->mode) ? "/" : "");
 	} else {
-		printf("- %04o %5u %5u %14llu %14llu %-10s %-7s %s\n", st->mode & 07777,
-		       st->uid, st->gid, (unsigned long long)st->info.size,
-		       (unsigned long long)st->info.populated,
+		printf("- %04o %5u %5u %14s %14s %-10s %-7s %s\n", st->mode & 07777,
+		       st->uid, st->gid, gmctl_size(size, st->info.size),
+		       gmctl_size(populated, st->info.populated),
 		       gmemfs_prov_name(st->info.provider), st->policy, name);
 	}
 	ls->n++;
 	return 0;
 }
 
-static int cmd_ls(struct gmemfs_ctl *c, const char *path, char **argv)
+/* DIR's entries, a header line first (JSON: an array, entries apart by sep,
+ * no newline at the end). */
+static int show_ls(struct gmemfs_ctl *c, const char *path, const char *sep)
 {
-	struct ls_state ls = { 0 };
+	struct ls_state ls = { .sep = sep };
 	int err;
 
-	(void)argv;
 	if (json)
 		printf("[");
 	else
 		printf("T MODE    UID   GID           SIZE      POPULATED PROVIDER   POLICY  NAME\n");
 	err = gmemfs_ctl_list(c, path, ls_entry, &ls);
 	if (json)
-		printf("]\n");
+		printf("]");
+	return err;
+}
+
+static int cmd_ls(struct gmemfs_ctl *c, const char *path, char **argv)
+{
+	int err;
+
+	(void)argv;
+	err = show_ls(c, path, ",\n ");
+	if (json)
+		putchar('\n');
 	return err ? fail("ls", path, err, c) : 0;
 }
 
 static int cmd_stat(struct gmemfs_ctl *c, const char *path, char **argv)
 {
+	char size[GMCTL_SIZE_LEN], populated[GMCTL_SIZE_LEN], page[GMCTL_SIZE_LEN];
 	struct gmemfs_ctl_stat st;
 	int err;
 
@@ -191,10 +180,10 @@ static int cmd_stat(struct gmemfs_ctl *c, const char *path, char **argv)
 	       S_ISDIR(st.mode) ? "directory" : type_name(st.mode, NULL), st.mode & 07777,
 	       st.uid, st.gid, (unsigned long long)st.id, st.policy);
 	if (S_ISREG(st.mode))
-		printf("provider:   %s\nsize:       %llu\npopulated:  %llu\npage size:  %llu\n"
+		printf("provider:   %s\nsize:       %s\npopulated:  %s\npage size:  %s\n"
 		       "passthrough: %s\n", gmemfs_prov_name(st.info.provider),
-		       (unsigned long long)st.info.size, (unsigned long long)st.info.populated,
-		       (unsigned long long)st.info.page_size,
+		       gmctl_size(size, st.info.size), gmctl_size(populated, st.info.populated),
+		       gmctl_size(page, st.info.page_size),
 		       st.info.flags & GMEMFS_INFO_PASSTHROUGH ? "yes" : "no");
 	return 0;
 }
@@ -210,7 +199,7 @@ static int cmd_policy_get(struct gmemfs_ctl *c, const char *path, char **argv)
 		return fail("policy get", path, err, c);
 	if (json) {
 		printf("{\"policy\":");
-		json_str(pol);
+		gm_json_str(stdout, pol);
 		printf("}\n");
 	} else {
 		printf("%s\n", pol);
@@ -225,6 +214,38 @@ static int cmd_policy_set(struct gmemfs_ctl *c, const char *path, char **argv)
 	return err ? fail("policy set", path, err, c) : 0;
 }
 
+/* The pool: budget, use, free and one line per provider (JSON: one object,
+ * no newline, so that top can embed it). */
+static void show_pool(const struct gmemfs_ctl_pool *p)
+{
+	char b[GMCTL_SIZE_LEN], u[GMCTL_SIZE_LEN], f[GMCTL_SIZE_LEN], l[GMCTL_SIZE_LEN];
+
+	if (json)
+		printf("{\"budget\":%llu,\"used\":%llu,\"free\":%llu,\"providers\":[",
+		       (unsigned long long)p->budget, (unsigned long long)p->used,
+		       (unsigned long long)p->free);
+	else
+		printf("budget %s used %s free %s\nPROVIDER   PAGE SIZE           USED"
+		       "          LIMIT\n", gmctl_size(b, p->budget), gmctl_size(u, p->used),
+		       gmctl_size(f, p->free));
+	for (unsigned i = 0; i < p->nprov; i++) {
+		if (json) {
+			printf("%s{\"name\":", i ? "," : "");
+			gm_json_str(stdout, p->prov[i].name);
+			printf(",\"page_size\":%llu,\"used\":%llu,\"limit\":%llu}",
+			       (unsigned long long)p->prov[i].page_size,
+			       (unsigned long long)p->prov[i].used,
+			       (unsigned long long)p->prov[i].limit);
+		} else {
+			printf("%-10s %9s %14s %14s\n", p->prov[i].name,
+			       gmctl_size(b, p->prov[i].page_size), gmctl_size(u, p->prov[i].used),
+			       gmctl_size(l, p->prov[i].limit));
+		}
+	}
+	if (json)
+		printf("]}");
+}
+
 static int cmd_pool(struct gmemfs_ctl *c, const char *path, char **argv)
 {
 	struct gmemfs_ctl_pool p;
@@ -234,31 +255,9 @@ static int cmd_pool(struct gmemfs_ctl *c, const char *path, char **argv)
 	err = gmemfs_ctl_pool(c, &p);
 	if (err)
 		return fail("pool", path, err, c);
+	show_pool(&p);
 	if (json)
-		printf("{\"budget\":%llu,\"used\":%llu,\"free\":%llu,\"providers\":[",
-		       (unsigned long long)p.budget, (unsigned long long)p.used,
-		       (unsigned long long)p.free);
-	else
-		printf("budget %llu used %llu free %llu\nPROVIDER   PAGE SIZE           USED"
-		       "          LIMIT\n", (unsigned long long)p.budget,
-		       (unsigned long long)p.used, (unsigned long long)p.free);
-	for (unsigned i = 0; i < p.nprov; i++) {
-		if (json) {
-			printf("%s{\"name\":", i ? "," : "");
-			json_str(p.prov[i].name);
-			printf(",\"page_size\":%llu,\"used\":%llu,\"limit\":%llu}",
-			       (unsigned long long)p.prov[i].page_size,
-			       (unsigned long long)p.prov[i].used,
-			       (unsigned long long)p.prov[i].limit);
-		} else {
-			printf("%-10s %9llu %14llu %14llu\n", p.prov[i].name,
-			       (unsigned long long)p.prov[i].page_size,
-			       (unsigned long long)p.prov[i].used,
-			       (unsigned long long)p.prov[i].limit);
-		}
-	}
-	if (json)
-		printf("]}\n");
+		putchar('\n');
 	return 0;
 }
 
@@ -283,7 +282,7 @@ static int exec_fd(const char *spec)
 		fprintf(stderr, "gmemctl: --fd %s: want N=PATH\n", spec);
 		return 1;
 	}
-	err = ctl_for(end + 1, &c, &rel);
+	err = gmctl_connect(sock_path, end + 1, &c, &rel);
 	if (err)
 		return fail("exec: connect for", end + 1, err, NULL);
 	fd = gmemfs_ctl_open(c, rel, NULL);
@@ -319,6 +318,73 @@ static int cmd_exec(int argc, char **argv)
 	execvp(argv[i + 1], argv + i + 1);
 	fprintf(stderr, "gmemctl: exec %s: %s\n", argv[i + 1], strerror(errno));
 	return 127;
+}
+
+/* One frame of top: the pool, then DIR's entries (JSON: one line). */
+static int top_frame(struct gmemfs_ctl *c, const char *path, bool clear)
+{
+	struct gmemfs_ctl_pool p;
+	int err;
+
+	err = gmemfs_ctl_pool(c, &p);
+	if (err)
+		return fail("top: pool of", path, err, c);
+	if (clear)
+		printf("\033[H\033[2J");
+	fputs(json ? "{\"pool\":" : "", stdout);
+	show_pool(&p);
+	fputs(json ? ",\"entries\":" : "\n", stdout);
+	err = show_ls(c, path, ",");
+	if (err)
+		return fail("top: ls", path, err, c);
+	fputs(json ? "}\n" : "\n", stdout);
+	return fflush(stdout) ? 1 : 0;
+}
+
+#define TOP_USE "usage: gmemctl [--json|--bytes] top [-d SECS] [-n COUNT] [DIR]\n"
+
+/* top [-d SECS] [-n COUNT] [DIR]: a frame every SECS until COUNT frames
+ * (0: until killed).  On a terminal each frame replaces the last. */
+static int cmd_top(int argc, char **argv)
+{
+	struct timespec pause = { 2, 0 };
+	unsigned long count = 0, n;
+	struct gmemfs_ctl *c;
+	const char *path;
+	char *rel, *end;
+	double secs;
+	int o, err;
+
+	optind = 1;
+	while ((o = getopt(argc, argv, "+d:n:")) != -1) {
+		if (o == 'd' && (secs = strtod(optarg, &end)) > 0 && !*end && secs < 1e6) {
+			pause.tv_sec = (time_t)secs;
+			pause.tv_nsec = (long)((secs - (double)pause.tv_sec) * 1e9);
+		} else if (o == 'n' && (count = strtoul(optarg, &end, 10)) > 0 && !*end) {
+			continue;
+		} else {
+			fprintf(stderr, TOP_USE);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, TOP_USE);
+		return 2;
+	}
+	path = optind < argc ? argv[optind] : sock_path ? "" : ".";
+	err = gmctl_connect(sock_path, path, &c, &rel);
+	if (err)
+		return fail(sock_path ? "connect to" : "find the gmemfs mount of",
+			    sock_path ? sock_path : path, err, NULL);
+	for (n = 1, err = 0; !err; n++) {
+		err = top_frame(c, rel, !json && isatty(1));
+		if (err || n == count)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	free(rel);
+	gmemfs_ctl_close(c);
+	return err;
 }
 
 struct cmd {
@@ -363,7 +429,7 @@ static int run(const struct cmd *cmd, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	err = ctl_for(path, &c, &rel);
+	err = gmctl_connect(sock_path, path, &c, &rel);
 	if (err)
 		return fail(sock_path ? "connect to" : "find the gmemfs mount of",
 			    sock_path ? sock_path : path, err, NULL);
@@ -377,6 +443,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "bytes", no_argument, NULL, 'b' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -384,9 +451,10 @@ int main(int argc, char **argv)
 	const struct cmd *cmd;
 	int o, words;
 
-	while ((o = getopt_long(argc, argv, "+js:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+jbs:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'j': json = true; break;
+		case 'b': gmctl_exact_bytes = true; break;
 		case 's': sock_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -398,6 +466,8 @@ int main(int argc, char **argv)
 		return cmd_exec(argc - 1, argv + 1);
 	if (argc > 0 && !strcmp(argv[0], "serve-uffd"))
 		return cmd_serve_uffd(argc, argv, sock_path);
+	if (argc > 0 && !strcmp(argv[0], "top"))
+		return cmd_top(argc, argv);
 	if (argc > 0 && !strcmp(argv[0], "sessions"))
 		return cmd_sessions(argc, argv, sock_path, json);
 	if (argc > 0 && !strcmp(argv[0], "snapshot"))
