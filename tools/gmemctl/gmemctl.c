@@ -119,11 +119,11 @@ static int ls_entry(void *ctx, const char *name, const struct gmemfs_ctl_stat *s
 		printf("%s", ls->n ? ls->sep : "");
 		print_stat_json(name, st);
 	} else if (!S_ISREG(st->mode)) {
-		printf("%c %04o %5u %5u %14s %14s %-10s %-7s %s%s\n", letter, st->mode & 07777,
+		printf("%c %04o %5u %5u %14s %14s %-12s %-7s %s%s\n", letter, st->mode & 07777,
 		       st->uid, st->gid, "-", "-", "-", S_ISDIR(st->mode) ? st->policy : "-",
 		       name, S_ISDIR(st->mode) ? "/" : "");
 	} else {
-		printf("- %04o %5u %5u %14s %14s %-10s %-7s %s\n", st->mode & 07777,
+		printf("- %04o %5u %5u %14s %14s %-12s %-7s %s\n", st->mode & 07777,
 		       st->uid, st->gid, gmctl_size(size, st->info.size),
 		       gmctl_size(populated, st->info.populated),
 		       gmemfs_prov_name(st->info.provider), st->policy, name);
@@ -142,7 +142,7 @@ static int show_ls(struct gmemfs_ctl *c, const char *path, const char *sep)
 	if (json)
 		printf("[");
 	else
-		printf("T MODE    UID   GID           SIZE      POPULATED PROVIDER   POLICY  NAME\n");
+		printf("T MODE    UID   GID           SIZE      POPULATED PROVIDER     POLICY  NAME\n");
 	err = gmemfs_ctl_list(c, path, ls_entry, &ls);
 	if (json)
 		printf("]");
@@ -225,7 +225,7 @@ static void show_pool(const struct gmemfs_ctl_pool *p)
 		       (unsigned long long)p->budget, (unsigned long long)p->used,
 		       (unsigned long long)p->free);
 	else
-		printf("budget %s used %s free %s\nPROVIDER   PAGE SIZE           USED"
+		printf("budget %s used %s free %s\nPROVIDER     PAGE SIZE           USED"
 		       "          LIMIT\n", gmctl_size(b, p->budget), gmctl_size(u, p->used),
 		       gmctl_size(f, p->free));
 	for (unsigned i = 0; i < p->nprov; i++) {
@@ -237,7 +237,7 @@ static void show_pool(const struct gmemfs_ctl_pool *p)
 			       (unsigned long long)p->prov[i].used,
 			       (unsigned long long)p->prov[i].limit);
 		} else {
-			printf("%-10s %9s %14s %14s\n", p->prov[i].name,
+			printf("%-12s %9s %14s %14s\n", p->prov[i].name,
 			       gmctl_size(b, p->prov[i].page_size), gmctl_size(u, p->prov[i].used),
 			       gmctl_size(l, p->prov[i].limit));
 		}
@@ -320,8 +320,9 @@ static int cmd_exec(int argc, char **argv)
 	return 127;
 }
 
-/* One frame of top: the pool, then DIR's entries (JSON: one line). */
-static int top_frame(struct gmemfs_ctl *c, const char *path, bool clear)
+/* One frame of top: a title, the pool, then DIR's entries (JSON: one line
+ * without a title).  path is DIR as the user named it, rel as requests do. */
+static int top_frame(struct gmemfs_ctl *c, const char *path, const char *rel, bool clear)
 {
 	struct gmemfs_ctl_pool p;
 	int err;
@@ -331,10 +332,12 @@ static int top_frame(struct gmemfs_ctl *c, const char *path, bool clear)
 		return fail("top: pool of", path, err, c);
 	if (clear)
 		printf("\033[H\033[2J");
+	if (!json)
+		printf("gmemctl top %s, %s", *path ? path : "/", ctime(&(time_t){ time(NULL) }));
 	fputs(json ? "{\"pool\":" : "", stdout);
 	show_pool(&p);
 	fputs(json ? ",\"entries\":" : "\n", stdout);
-	err = show_ls(c, path, ",");
+	err = show_ls(c, rel, ",");
 	if (err)
 		return fail("top: ls", path, err, c);
 	fputs(json ? "}\n" : "\n", stdout);
@@ -377,7 +380,7 @@ static int cmd_top(int argc, char **argv)
 		return fail(sock_path ? "connect to" : "find the gmemfs mount of",
 			    sock_path ? sock_path : path, err, NULL);
 	for (n = 1, err = 0; !err; n++) {
-		err = top_frame(c, rel, !json && isatty(1));
+		err = top_frame(c, path, rel, !json && isatty(1));
 		if (err || n == count)
 			break;
 		nanosleep(&pause, NULL);
