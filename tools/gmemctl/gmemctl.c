@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmd_lazy.h"
+#include "cmd_metrics.h"
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
 
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 		"  serve-uffd [--record-ws] [--no-prefetch] [--mount=DIR] SNAPFILE SOCKET\n"
 		"                                 restore Firecracker VMMs lazily from SNAPFILE\n"
 		"  sessions [MOUNT]               lazy-restore sessions and their figures\n"
+		"  metrics [PATH]                 the daemon's figures, Prometheus text format\n"
 		"PATHs are paths on a gmemfs mount (the control socket is found through\n"
 		"the mount root's xattr user.gmemfs.ctl-socket); with --socket they are\n"
 		"relative to the mount root.  DIR and PATH default to '.'.\n");
@@ -400,6 +402,8 @@ int main(int argc, char **argv)
 		return cmd_serve_uffd(argc, argv, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "sessions"))
 		return cmd_sessions(argc, argv, sock_path, json);
+	if (argc > 0 && !strcmp(argv[0], "metrics"))
+		return cmd_metrics(argc, argv, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "snapshot"))
 		return cmd_snapshot(argc - 1, argv + 1, json, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "restore"))
