@@ -59,6 +59,7 @@ const struct nla_policy gm_chan_policy[GMEMFS_CTL_A_MAX + 1] = {
 	U64(GMEMFS_CTL_A_SESS_LAT_P50),
 	U64(GMEMFS_CTL_A_SESS_LAT_P99),
 	U64(GMEMFS_CTL_A_SESS_UNIT),
+	STR(GMEMFS_CTL_A_TEXT, GMEMFS_CTL_TEXT_MAX),
 };
 
 const struct nla_policy gm_chan_region_policy[GMEMFS_CTL_REGION_A_MAX + 1] = {
@@ -98,7 +99,7 @@ static const char *const gm_chan_attr_names[GMEMFS_CTL_A_MAX + 1] = {
 	[GMEMFS_CTL_A_SESS_MINOR] = "SESS_MINOR", [GMEMFS_CTL_A_SESS_CORRUPT] = "SESS_CORRUPT",
 	[GMEMFS_CTL_A_SESS_REMOVED] = "SESS_REMOVED", [GMEMFS_CTL_A_SESS_WS] = "SESS_WS",
 	[GMEMFS_CTL_A_SESS_LAT_P50] = "SESS_LAT_P50", [GMEMFS_CTL_A_SESS_LAT_P99] = "SESS_LAT_P99",
-	[GMEMFS_CTL_A_SESS_UNIT] = "SESS_UNIT",
+	[GMEMFS_CTL_A_SESS_UNIT] = "SESS_UNIT", [GMEMFS_CTL_A_TEXT] = "TEXT",
 };
 
 /* Attributes a request may carry more than once. */
@@ -123,6 +124,7 @@ static const struct gm_chan_cmd_spec gm_chan_cmds[] = {
 	CMD(UFFD_LISTEN) = { "uffd-listen", A(SOCKET), A(SOCKET) | A(FLAGS),
 			     2, GM_CHAN_CHAIN_FDS, false },
 	CMD(SESSIONS) = { "sessions", 0, 0, 0, 0, true },
+	CMD(METRICS) = { "metrics", 0, 0, 0, 0, true },
 };
 _Static_assert(GMEMFS_CTL_A_MAX < 64, "attribute masks are 64 bits");
 

@@ -50,6 +50,7 @@ extern const char *const gm_op_names[GM_OP_COUNT];
 #define GM_INO_ROOT	1
 #define GM_INO_VIEWS	2
 #define GM_INO_STATS	3
+#define GM_INO_METRICS	4
 #define GM_INO_FIRST	16
 
 struct gm_fs {
@@ -58,6 +59,7 @@ struct gm_fs {
 	struct gm_inode *root;		/* never evicted */
 	struct gm_inode *views_dir;	/* .gmemfs: virtual */
 	struct gm_inode *stats_file;	/* .gmemfs/stats: virtual */
+	struct gm_inode *metrics_file;	/* .gmemfs/metrics: virtual */
 	uint64_t next_ino;		/* under it.tree_lock */
 	uint64_t ino_mark;		/* journaled: next_ino may grow to it
 					 * (INO_MARK); under it.tree_lock */

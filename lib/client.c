@@ -352,3 +352,41 @@ API int gmemfs_ctl_list(struct gmemfs_ctl *c, const char *dir,
 	return err ? err : stop;
 }
 
+/* METRICS: a dump of TEXT pieces, joined in order.  Every reply is read,
+ * even after a failure here, so the connection stays usable. */
+API int gmemfs_ctl_metrics(struct gmemfs_ctl *c, char **text, size_t *len)
+{
+	struct gm_chan_msg m;
+	size_t n = 0;
+	char *buf = NULL;
+	int err, bad = 0, fd;
+	FILE *f;
+
+	*text = NULL;
+	f = open_memstream(&buf, &n);
+	if (!f)
+		return -ENOMEM;
+	err = ctl_call(c, ctl_new(c, GMEMFS_CTL_CMD_METRICS, NULL, NULL), -1, &m, NULL);
+	while (!err && !m.done) {
+		if (!m.multi || !m.tb[GMEMFS_CTL_A_TEXT]) {
+			snprintf(c->reason, sizeof(c->reason), "a metrics reply without TEXT");
+			bad = -EBADMSG;
+		} else if (!bad && fputs(nla_get_string(m.tb[GMEMFS_CTL_A_TEXT]), f) == EOF) {
+			bad = -ENOMEM;
+		}
+		err = ctl_recv(c, &m, &fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (fclose(f) && !err && !bad)
+		bad = -ENOMEM;
+	if (err || bad) {
+		free(buf);
+		return err ? err : bad;
+	}
+	*text = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+

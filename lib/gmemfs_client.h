@@ -93,6 +93,11 @@ int gmemfs_ctl_list(struct gmemfs_ctl *c, const char *dir,
 		    int (*fn)(void *ctx, const char *name, const struct gmemfs_ctl_stat *st),
 		    void *ctx);
 
+/* The daemon's figures in the Prometheus text format (docs/metrics.md),
+ * as MOUNT/.gmemfs/metrics shows them to the caller: 0 and *text (NUL-
+ * terminated, to free()) with its length in *len (if len), or -errno. */
+int gmemfs_ctl_metrics(struct gmemfs_ctl *c, char **text, size_t *len);
+
 /* Snapshots (docs/snapshot.md). */
 
 /* Open the chain of the snapshot SNAPFILE: SNAPFILE (O_RDONLY) and

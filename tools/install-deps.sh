@@ -30,6 +30,7 @@ packages=(
 	util-linux mount # findmnt, mountpoint, unshare; mount, umount
 	procps           # free, ps
 	python3          # gm-sys.py, .gmemfs/stats JSON, make check's summary
+	python3-prometheus-client  # t-metrics parses .gmemfs/metrics with it
 	shellcheck       # the 'lint' test: tests/integration/*.sh, tools/*.sh, .ci/run
 	dpkg-dev         # dpkg-source, for apt-get source (libfuse fallback)
 	qemu-system-x86 busybox-static   # the test guest (tools/test-vm)

@@ -22,6 +22,7 @@
 #define GMEMFS_VIEWS_DIR	".gmemfs"
 #define GMEMFS_CTL_DIR		GMEMFS_VIEWS_DIR	/* its first name; kept for clients */
 #define GMEMFS_STATS_FILE	"stats"
+#define GMEMFS_METRICS_FILE	"metrics"	/* Prometheus text format */
 
 /* Providers: where a file's memory comes from.  Numbers are ABI. */
 enum gmemfs_provider {

@@ -80,6 +80,10 @@ enum gmemfs_ctl_cmd {
 	/* -> one NLM_F_MULTI message per lazy-restore session (SESSION and
 	 * SESS_* figures), then NLMSG_DONE.  Root, or the session's VMM uid. */
 	GMEMFS_CTL_CMD_SESSIONS = 75,
+	/* -> NLM_F_MULTI messages whose TEXTs, joined in order, are the
+	 * daemon's figures in the Prometheus text format (docs/metrics.md),
+	 * then NLMSG_DONE.  Sessions as SESSIONS shows them to the caller. */
+	GMEMFS_CTL_CMD_METRICS = 76,
 	__GMEMFS_CTL_CMD_END,
 };
 #define GMEMFS_CTL_CMD_MAX (__GMEMFS_CTL_CMD_END - 1)
@@ -133,6 +137,10 @@ enum gmemfs_ctl_attr {
 	GMEMFS_CTL_A_SESS_LAT_P99 = 43,	/* u64: ns, likewise */
 	GMEMFS_CTL_A_SESS_UNIT = 44,	/* u64: bytes placed per fault: the snapshot's
 					 * chunk, or a region's larger page */
+
+	/* Text answers: 50.. */
+	GMEMFS_CTL_A_TEXT = 50,		/* string: a piece of a text answer, at most
+					 * GMEMFS_CTL_TEXT_MAX bytes with its NUL */
 	__GMEMFS_CTL_A_END,
 };
 #define GMEMFS_CTL_A_MAX (__GMEMFS_CTL_A_END - 1)
@@ -176,5 +184,7 @@ enum gmemfs_sess_state {
 
 /* The largest message either side sends or accepts, in bytes. */
 #define GMEMFS_CTL_MSG_MAX		16384
+/* The largest TEXT attribute, its NUL included: a piece fits a message. */
+#define GMEMFS_CTL_TEXT_MAX		4096
 
 #endif /* _UAPI_GMEMFS_CTL_H */

@@ -28,6 +28,7 @@ static const gm_ctl_handler gm_ctl_ops[] = {
 	OP(SESSIONS) = gm_ctl_cmd_sessions,
 	OP(SNAPSHOT) = gm_ctl_cmd_snapshot,
 	OP(RESTORE) = gm_ctl_cmd_restore,
+	OP(METRICS) = gm_ctl_cmd_metrics,
 };
 
 int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)

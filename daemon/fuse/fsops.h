@@ -172,6 +172,9 @@ void gm_view_release_all(void);
 /* stats.c: the JSON of .gmemfs/stats, with the files reader could list
  * through the mount; malloc'd, or NULL. */
 char *gm_stats_json(struct gm_fs *fs, const struct gm_cred *reader, size_t *len);
+/* metrics.c: the Prometheus text of .gmemfs/metrics and METRICS, with the
+ * lazy-restore sessions reader may see (all for root); malloc'd, or NULL. */
+char *gm_metrics_text(struct gm_fs *fs, uid_t reader, size_t *len);
 
 /* A file's new size, as truncate or an O_TRUNC open asks (attr.c):
  * refused while mapped when it shrinks, checked against the pool and the

@@ -41,13 +41,17 @@ static int gm_fs_make_fixed(struct gm_fs *fs)
 	fs->root->nlink = 1;	/* as if named: "." is added when reported */
 	fs->views_dir = gm_fs_fixed(fs, GM_INO_VIEWS, S_IFDIR | 0555, true);
 	fs->stats_file = gm_fs_fixed(fs, GM_INO_STATS, S_IFREG | 0444, true);
-	if (!fs->views_dir || !fs->stats_file)
+	fs->metrics_file = gm_fs_fixed(fs, GM_INO_METRICS, S_IFREG | 0444, true);
+	if (!fs->views_dir || !fs->stats_file || !fs->metrics_file)
 		return err;
 	pthread_mutex_lock(&fs->it.tree_lock);
 	err = gm_dentry_add_locked(&fs->it, fs->root, GMEMFS_VIEWS_DIR, fs->views_dir);
 	if (!err)
 		err = gm_dentry_add_locked(&fs->it, fs->views_dir, GMEMFS_STATS_FILE,
 					   fs->stats_file);
+	if (!err)
+		err = gm_dentry_add_locked(&fs->it, fs->views_dir, GMEMFS_METRICS_FILE,
+					   fs->metrics_file);
 	pthread_mutex_unlock(&fs->it.tree_lock);
 	return err;
 }

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "cmd_lazy.h"
+#include "cmd_metrics.h"
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
 #include "common/json.h"
@@ -47,6 +48,7 @@ static void usage(FILE *f)
 		"  serve-uffd [--record-ws] [--no-prefetch] [--mount=DIR] SNAPFILE SOCKET\n"
 		"                                 restore Firecracker VMMs lazily from SNAPFILE\n"
 		"  sessions [MOUNT]               lazy-restore sessions and their figures\n"
+		"  metrics [PATH]                 the daemon's figures, Prometheus text format\n"
 		"  top [-d SECS] [-n COUNT] [DIR] the pool and DIR's files, every SECS (2)\n"
 		"Sizes print in IEC units (a whole number only when exact: 4 KiB, 11.8 GiB);\n"
 		"--bytes prints exact byte counts, --json exact numbers as JSON.\n"
@@ -473,6 +475,8 @@ int main(int argc, char **argv)
 		return cmd_top(argc, argv);
 	if (argc > 0 && !strcmp(argv[0], "sessions"))
 		return cmd_sessions(argc, argv, sock_path, json);
+	if (argc > 0 && !strcmp(argv[0], "metrics"))
+		return cmd_metrics(argc, argv, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "snapshot"))
 		return cmd_snapshot(argc - 1, argv + 1, json, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "restore"))
