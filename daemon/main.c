@@ -21,7 +21,7 @@
 #include "mem/mapped.h"
 #include "core/log.h"
 #include "meta/recover.h"
-#include "core/statedir.h"
+#include "common/statedir.h"
 
 struct gm_cli {
 	char *pool_size;
@@ -159,16 +159,16 @@ static int gm_opts_state_dir(struct gm_cli *cli, struct gm_opts *o)
 	return o->state_dir ? 0 : -ENOMEM;
 }
 
-/* Beside the state directory, not in it: that one is root's alone, and
- * the socket must be reachable by every user. */
+/* By default beside the state directory (gm_state_dir_socket()). */
 static int gm_opts_ctl_socket(struct gm_cli *cli, struct gm_opts *o)
 {
 	char cwd[PATH_MAX];
 	int n;
 
-	if (!cli->ctl_socket)
-		n = asprintf(&o->ctl_socket, "%s.sock", o->state_dir);
-	else if (cli->ctl_socket[0] == '/')
+	if (!cli->ctl_socket) {
+		o->ctl_socket = gm_state_dir_socket(o->state_dir);
+		n = o->ctl_socket ? 0 : -1;
+	} else if (cli->ctl_socket[0] == '/')
 		n = asprintf(&o->ctl_socket, "%s", cli->ctl_socket);
 	else if (getcwd(cwd, sizeof(cwd)))
 		n = asprintf(&o->ctl_socket, "%s/%s", cwd, cli->ctl_socket);

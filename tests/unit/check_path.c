@@ -8,7 +8,7 @@
 
 #include "ck_tmpdir.h"
 #include "core/options.h"
-#include "core/statedir.h"
+#include "common/statedir.h"
 #include "suites.h"
 
 static const char *esc(const char *path)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/statedir.h"
+#include "common/statedir.h"
 
 static bool gm_path_char_plain(char c, bool first)
 {
@@ -71,6 +71,15 @@ char *gm_state_dir_default(const char *mountpoint)
 	if (asprintf(&dir, "%s/%s", GM_STATE_ROOT, name) < 0)
 		return NULL;
 	return dir;
+}
+
+char *gm_state_dir_socket(const char *dir)
+{
+	char *path;
+
+	if (asprintf(&path, "%s.sock", dir) < 0)
+		return NULL;
+	return path;
 }
 
 int gm_state_dir_prepare(const char *dir)

@@ -5,7 +5,10 @@
  *   STATE/shmem-4k/      tmpfs, huge=never     (prov/shmem_4k.c)
  *   STATE/shmem-thp/     tmpfs, huge=within_size (prov/shmem_thp.c)
  *   STATE/shmem-advise/  tmpfs, huge=advise (prov/shmem_advise.c)
+ *   STATE/kvm-gmem/, STATE/hugetlb-2m/, STATE/hugetlb-1g/  (prov/)
  *   STATE/lock           flock()ed by the running daemon
+ * Shared by gmemfsd and gmemctl discard, so both name a mountpoint's state
+ * directory by the one rule here.
  */
 #ifndef GM_STATEDIR_H
 #define GM_STATEDIR_H
@@ -23,6 +26,11 @@ int gm_path_escape(const char *path, char *buf, size_t cap);
 
 /* GM_STATE_ROOT "/" escaped(mountpoint); malloc'd, or NULL. */
 char *gm_state_dir_default(const char *mountpoint);
+
+/* The control socket's default path: beside the state directory, not in
+ * it (that one is root's alone; the socket must be reachable by every
+ * user).  dir ".sock"; malloc'd, or NULL. */
+char *gm_state_dir_socket(const char *dir);
 
 /* mkdir -p with mode 0700 for the last component.  0 or -errno. */
 int gm_state_dir_prepare(const char *dir);
