@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_discard.h"
 #include "cmd_lazy.h"
 #include "cmd_metrics.h"
 #include "cmd_snap.h"
@@ -50,6 +51,8 @@ static void usage(FILE *f)
 		"  sessions [MOUNT]               lazy-restore sessions and their figures\n"
 		"  metrics [PATH]                 the daemon's figures, Prometheus text format\n"
 		"  top [-d SECS] [-n COUNT] [DIR] the pool and DIR's files, every SECS (2)\n"
+		"  discard [--force] MOUNTPOINT|--state-dir=DIR\n"
+		"                                 give a stopped mount's memory back for good\n"
 		"Sizes print in IEC units (a whole number only when exact: 4 KiB, 11.8 GiB);\n"
 		"--bytes prints exact byte counts, --json exact numbers as JSON.\n"
 		"PATHs are paths on a gmemfs mount (the control socket is found through\n"
@@ -475,6 +478,8 @@ int main(int argc, char **argv)
 		return cmd_top(argc, argv);
 	if (argc > 0 && !strcmp(argv[0], "sessions"))
 		return cmd_sessions(argc, argv, sock_path, json);
+	if (argc > 0 && !strcmp(argv[0], "discard"))
+		return cmd_discard(argc, argv);
 	if (argc > 0 && !strcmp(argv[0], "metrics"))
 		return cmd_metrics(argc, argv, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "snapshot"))
