@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "stop_signals.h"
+#include "program.h"
 #include "common/clock.h"
 #include "gm-size.h"
 

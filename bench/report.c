@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "program.h"
 #include "common/json.h"
 #include "gm-test-util.h"
 
@@ -80,17 +81,7 @@ static int selected(const struct bench *b, unsigned int sc)
 /* Shell-quoted argv, so the line can be pasted back. */
 void bench_print_command(const struct bench *b, FILE *f)
 {
-	int i;
-
-	for (i = 0; i < b->argc; i++) {
-		const char *a = b->argv[i];
-
-		if (a[strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			       "0123456789-_./=:,+")] == '\0' && a[0])
-			fprintf(f, "%s%s", i ? " " : "", a);
-		else
-			fprintf(f, "%s'%s'", i ? " " : "", a);	/* no ' in our args */
-	}
+	bench_print_argv(b->argc, b->argv, f);
 }
 
 static void fmt_ratio(char *buf, size_t len, double r)

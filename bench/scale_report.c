@@ -17,6 +17,7 @@
 
 #include "common/json.h"
 #include "gm-test-util.h"
+#include "program.h"
 #include "scalebench.h"
 
 #define GROWTH_GOAL	1.2
@@ -88,17 +89,7 @@ static int selected(const struct scale *s, unsigned int op)
 
 void scale_print_command(const struct scale *s, FILE *f)
 {
-	int i;
-
-	for (i = 0; i < s->argc; i++) {
-		const char *a = s->argv[i];
-
-		if (a[strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			       "0123456789-_./=:,+")] == '\0' && a[0])
-			fprintf(f, "%s%s", i ? " " : "", a);
-		else
-			fprintf(f, "%s'%s'", i ? " " : "", a);	/* no ' in our args */
-	}
+	bench_print_argv(s->argc, s->argv, f);
 }
 
 /* --- table ---------------------------------------------------------------- */

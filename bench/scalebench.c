@@ -37,7 +37,7 @@
 
 #include "gm-size.h"
 #include "scalebench.h"
-#include "stop_signals.h"
+#include "program.h"
 
 #define DEFAULT_ROUNDS		5
 #define DEFAULT_BATCH		100
