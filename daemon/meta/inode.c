@@ -513,9 +513,9 @@ static void gm_dir_cursors_mark_new(struct gm_inode *dir, struct gm_dentry *d)
 	}
 }
 
-/* The first entry with cookie > after, starting from the closest mark of
- * any open cursor of dir at or before after, else from the start. */
-static struct gm_dentry *gm_dentry_after(struct gm_inode *dir, uint64_t after)
+/* Starts from the closest mark of any open cursor of dir at or before
+ * after, else from the start. */
+struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after)
 {
 	struct gm_dentry *d = gm_dentry_first(dir);
 	uint64_t best = 0;
@@ -536,11 +536,6 @@ static struct gm_dentry *gm_dentry_after(struct gm_inode *dir, uint64_t after)
 	return d;
 }
 
-struct gm_dentry *gm_dentry_next_locked(struct gm_inode *dir, uint64_t after)
-{
-	return gm_dentry_after(dir, after);
-}
-
 void gm_dir_cursor_open(struct gm_dir_cursor *c, struct gm_inode *dir)
 {
 	c->dir = dir;
@@ -558,7 +553,7 @@ void gm_dir_cursor_close(struct gm_dir_cursor *c)
 
 struct gm_dentry *gm_dir_cursor_seek(struct gm_dir_cursor *c, uint64_t after)
 {
-	struct gm_dentry *d = gm_dentry_after(c->dir, after);
+	struct gm_dentry *d = gm_dentry_next_locked(c->dir, after);
 
 	for (int i = 0; i < 2; i++) {
 		c->mark[i].pos = after < 3 ? 2 : after;
