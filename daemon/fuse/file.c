@@ -81,7 +81,8 @@ static void gm_file_backing_close(struct gm_fs *fs, struct gm_inode *inode)
 		atomic_fetch_sub(&kept, 1);
 }
 
-void gm_file_backing_drop(struct gm_fs *fs, struct gm_inode *inode)
+/* Close inode's kept id, if no open uses it.  inode->lock held. */
+static void gm_file_backing_drop(struct gm_fs *fs, struct gm_inode *inode)
 {
 	if (inode->nopen == 0)
 		gm_file_backing_close(fs, inode);

@@ -125,9 +125,6 @@ void gm_ioctl_iflags(fuse_req_t req, struct gm_inode *inode, unsigned int cmd,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
 /* file.c */
-/* Close inode's kept passthrough id, if it has one and no open uses it:
- * before its backing moves or goes.  inode->lock held. */
-void gm_file_backing_drop(struct gm_fs *fs, struct gm_inode *inode);
 /* Close a kept id on a file that is empty: it may move (truncate). */
 void gm_file_backing_settle(struct gm_fs *fs, struct gm_inode *inode);
 /* The inode table's evict hook: drops the kept id, then gm_backing_evict. */
