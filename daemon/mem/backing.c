@@ -146,8 +146,7 @@ static void gm_backing_settle(struct gm_inode *inode, bool may_idle)
 	struct gm_inode *old;
 	struct stat st;
 
-	if (fstat(inode->backing_fd, &st) == 0)
-		gm_backing_account(inode, gm_backing_declared(&st));
+	(void)gm_backing_stat_size(inode, &st);	/* counts what it holds now */
 	if (inode->fd_users || !inode->pi->prov->reopen)
 		return;
 	if (!may_idle || inode->pi->max_idle == 0) {
