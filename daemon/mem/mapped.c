@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 
 #include "mem/mapped.h"
+#include "common/mountinfo.h"
 
 static bool gm_devino_match(const struct gm_devino *ids, unsigned n, unsigned maj,
 			    unsigned min, unsigned long long ino)
@@ -68,23 +69,6 @@ int gm_object_mapped(const struct gm_devino *ids, unsigned n, pid_t *pid)
 	}
 	closedir(d);
 	return found;
-}
-
-/* mountinfo writes space, tab, newline and backslash as \ooo. */
-static void gm_mountinfo_unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
 }
 
 dev_t gm_mount_find(const char *mountpoint, char opts[GM_MOUNT_OPTS_LEN])

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ck_tmpdir.h"
+#include "common/mountinfo.h"
 
 /* Enough for a stack of mounts a test could leave behind. */
 #define SWEEP_MAX_MOUNTS	256
@@ -29,23 +30,6 @@ int ck_tmpdir_sub(const char *base, char *buf, size_t len)
 	return mkdtemp(buf) ? 0 : -errno;
 }
 
-/* mountinfo writes space, tab, newline and backslash as \ooo. */
-static void mountinfo_unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
-
 /* Detach the last-listed mount below dir (the top of a stack, or a mount
  * made after those around it); false once none is left. */
 static bool umount_one_below(const char *dir)
@@ -59,7 +43,7 @@ static bool umount_one_below(const char *dir)
 	while (getline(&line, &cap, f) > 0) {
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
 			continue;
-		mountinfo_unescape(mnt);
+		gm_mountinfo_unescape(mnt);
 		if (strncmp(mnt, dir, dirlen) == 0 && mnt[dirlen] == '/') {
 			free(found);
 			found = strdup(mnt);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/mountinfo.h"
 #include "common/statedir.h"
 
 #define DISCARD_USE "usage: gmemctl discard [--force] MOUNTPOINT|--state-dir=DIR\n"
@@ -41,23 +42,6 @@ struct discard {
 	int nstores;
 	bool incomplete;	/* a mount below could not be recorded */
 };
-
-/* Undo mountinfo's octal escapes (\040 for space etc.) in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
 
 /*
  * Call fn(mountpoint, fstype, arg) for every mount in /proc/self/mountinfo
@@ -78,7 +62,7 @@ static int mountinfo_each(void (*fn)(const char *mnt, const char *type, void *ar
 		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
 		    sscanf(sep + 3, "%255s", type) != 1)
 			continue;
-		mountinfo_unescape(mnt);
+		gm_mountinfo_unescape(mnt);
 		fn(mnt, type, arg);
 	}
 	free(line);
