@@ -513,6 +513,7 @@ int gm_backing_stat(struct gm_inode *inode, struct stat *st)
 struct gm_sweep {
 	struct gm_fs *fs;
 	struct gm_prov_inst *pi;
+	bool unlinked;		/* an inode with no name left is an orphan too */
 	unsigned removed;
 };
 
@@ -520,7 +521,8 @@ static int gm_sweep_one(void *ctx, uint64_t id)
 {
 	struct gm_sweep *sw = ctx;
 	struct gm_inode *inode = gm_inode_find(&sw->fs->it, id);
-	bool ours = inode && inode->pi == sw->pi;
+	bool ours = inode && inode->pi == sw->pi &&
+		    !(sw->unlinked && inode->nlink == 0);
 
 	if (inode)
 		gm_inode_put(&sw->fs->it, inode, 1);
@@ -531,10 +533,10 @@ static int gm_sweep_one(void *ctx, uint64_t id)
 	return 0;
 }
 
-void gm_backing_sweep_orphans(struct gm_fs *fs)
+void gm_backing_sweep_orphans(struct gm_fs *fs, bool unlinked)
 {
 	for (unsigned i = 0; i < GM_NPROV; i++) {
-		struct gm_sweep sw = { .fs = fs, .pi = &fs->pool.inst[i] };
+		struct gm_sweep sw = { .fs = fs, .pi = &fs->pool.inst[i], .unlinked = unlinked };
 		int err;
 
 		if (!sw.pi->prov)

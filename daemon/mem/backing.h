@@ -38,8 +38,9 @@ int gm_backing_stat(struct gm_inode *inode, struct stat *st);
  * every page of the file (kvm-gmem's mincore), too much for read/write;
  * use this wherever st_size decides.  Refreshes the declared sum too. */
 int gm_backing_stat_size(struct gm_inode *inode, struct stat *st);
-/* Remove backing objects no inode refers to (crash leftovers). */
-void gm_backing_sweep_orphans(struct gm_fs *fs);
+/* Remove backing objects no inode refers to (crash leftovers); with
+ * unlinked, also those of inodes with no name left (at exit). */
+void gm_backing_sweep_orphans(struct gm_fs *fs, bool unlinked);
 /* A new file's store may have no headroom (it held no files): split now,
  * reserving half the pool's free space for the new file until the next
  * split sees its real size, since a new file is the likeliest next writer

@@ -455,7 +455,7 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 		       "compaction skipped, nothing is deleted", fs->journal.path,
 		       fs->replay_failures);
 	} else {
-		gm_backing_sweep_orphans(fs);
+		gm_backing_sweep_orphans(fs, false);
 		err = gm_fs_compact(fs);
 		if (err)
 			goto err_journal;
@@ -475,6 +475,12 @@ err_itable:
 void gm_fs_teardown(struct gm_fs *fs)
 {
 	gm_backing_idle_close_all(&fs->pool);	/* its list holds inodes */
+	/* Files unlinked while still looked up (an unmount does not wait for
+	 * their FORGETs) would be swept at the next start; sweeping them now
+	 * lets an emptied hugetlb store be unmounted and its pages go back
+	 * at exit.  Not after a replay that failed: nothing is deleted then. */
+	if (!fs->replay_failures)
+		gm_backing_sweep_orphans(fs, true);
 	gm_itable_fini(&fs->it);
 	gm_journal_close(&fs->journal);
 	gm_pool_fini(&fs->pool);
