@@ -7,6 +7,8 @@
  *   STATE/shmem-advise/  tmpfs, huge=advise (prov/shmem_advise.c)
  *   STATE/kvm-gmem/, STATE/hugetlb-2m/, STATE/hugetlb-1g/  (prov/)
  *   STATE/lock           flock()ed by the running daemon
+ *   STATE/hugepages-<kB>kB.owed  huge pages added to the kernel's pool and
+ *                        not given back yet (common/hugepages.h)
  * Shared by gmemfsd and gmemctl discard, so both name a mountpoint's state
  * directory by the one rule here.
  */

@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
+#include "common/hugepages.h"
 #include "core/log.h"
 #include "core/options.h"
 #include "mem/pool.h"
@@ -332,37 +333,70 @@ static int pool_attach(struct gm_pool *pool, const struct gm_provider *prov,
 	return 0;
 }
 
-/* Give the kernel back the huge pages we added for prov_id. */
+/* Record what this state directory owes the kernel's pool of prov's pages
+ * (common/hugepages.h); a failure only loses the record, so it is logged. */
+static void pool_note_owed(struct gm_pool *pool, const struct gm_provider *prov, long owed)
+{
+	int err = gm_hugepages_owed_set(pool->state_dir, prov->page_size, owed);
+
+	if (err)
+		gm_warn("pool: cannot record the %ld %s pages added to the kernel's pool in "
+			"%s: %s (gmemctl discard will not give them back)", owed, prov->name,
+			pool->state_dir, strerror(-err));
+}
+
+/* Give the kernel back the huge pages we added for prov_id; what cannot go
+ * back stays in the state directory's record for a restart or discard. */
 static void pool_give_back_pages(struct gm_pool *pool, uint32_t prov_id)
 {
 	const struct gm_provider *prov = pool_provider(prov_id);
-	long done;
+	long added = pool->pages_added[prov_id], done = 0;
 
-	if (!pool->pages_added[prov_id])
+	if (!added)
 		return;
-	if (prov_hugetlb_pages_add(prov, -pool->pages_added[prov_id], &done) == 0 &&
-	    -done == pool->pages_added[prov_id])
-		gm_info("pool: gave %ld %s pages back to the kernel", -done, prov->name);
+	prov_hugetlb_pages_add(prov, -added, &done);
+	if (-done == added)
+		gm_info("pool: gave %ld %s pages back to the kernel", added, prov->name);
 	else
 		/* Pages that hold files of a store that stays mounted: 1 GiB
 		 * pages cannot become surplus, so the kernel keeps them. */
 		gm_warn("pool: gave %ld of the %ld %s pages added back to the kernel; the "
-			"rest hold files (unmount the store to free them)", -done,
-			pool->pages_added[prov_id], prov->name);
+			"rest hold files (gmemctl discard frees them)", -done, added,
+			prov->name);
+	pool_note_owed(pool, prov, added + done);
 	pool->pages_added[prov_id] = 0;
 }
 
+/* Pages an earlier daemon of this state directory added and could not
+ * give back (it was killed, or they held files): ours to give back now. */
+static int pool_take_over_owed(struct gm_pool *pool, const struct gm_provider *prov)
+{
+	long owed;
+	int err = gm_hugepages_owed_get(pool->state_dir, prov->page_size, &owed);
+
+	if (err) {
+		gm_err("pool: %s: cannot read the record of %s pages added to the kernel's "
+		       "pool: %s", pool->state_dir, prov->name, strerror(-err));
+		return err;
+	}
+	if (owed)
+		gm_info("pool: taking over %ld %s pages an earlier run added to the kernel's "
+			"pool", owed, prov->name);
+	pool->pages_added[prov->id] = owed;
+	return 0;
+}
+
 /*
- * A hugetlb provider: add the pages asked for to the kernel's pool, then
- * mount a store holding exactly what the kernel gave (or adopt the store
- * a previous run left).  Without pages and without a store the provider
+ * A hugetlb provider: bring what this state directory added to the
+ * kernel's pool up to the pages asked for, then mount a store holding
+ * exactly that (or adopt the store a previous run left).  Without pages and without a store the provider
  * is absent, which is not an error; a store that cannot be attached is.
  */
 static int pool_attach_hugetlb(struct gm_pool *pool, const struct gm_provider *prov,
 			       const char *state_dir, uint32_t asked)
 {
 	uint64_t room = pool->budget - pool->fixed - POOL_NDYNAMIC * POOL_PAGE;
-	long got = 0;
+	long got = 0, *added;
 	int err;
 
 	err = -EINVAL;
@@ -372,17 +406,24 @@ static int pool_attach_hugetlb(struct gm_pool *pool, const struct gm_provider *p
 		       (uint64_t)asked * (prov->page_size >> 20), room >> 20);
 		return err;
 	}
-	if (asked) {
-		err = prov_hugetlb_pages_add(prov, asked, &got);
+	err = pool_take_over_owed(pool, prov);
+	if (err)
+		return err;
+	/* Pages a killed run added are still in the kernel's pool (free, or
+	 * in the store it left): only the difference is added. */
+	added = &pool->pages_added[prov->id];
+	if ((long)asked > *added) {
+		err = prov_hugetlb_pages_add(prov, (long)asked - *added, &got);
 		if (err)
 			return err;
-		pool->pages_added[prov->id] = got;
-		if (got < (long)asked)
-			gm_warn("pool: the kernel gave %ld of the %" PRIu32 " %s pages asked "
-				"for (memory too fragmented or too small)", got, asked,
+		*added += got;
+		pool_note_owed(pool, prov, *added);
+		if (*added < (long)asked)
+			gm_warn("pool: the kernel's pool holds %ld of the %" PRIu32 " %s pages "
+				"asked for (memory too fragmented or too small)", *added, asked,
 				prov->name);
 	}
-	err = pool_attach(pool, prov, state_dir, (uint64_t)got * prov->page_size);
+	err = pool_attach(pool, prov, state_dir, (uint64_t)*added * prov->page_size);
 	if (err == -ENOENT) {
 		pool->absent[prov->id] = asked ?
 			"the kernel could not give any of the huge pages asked for" :
@@ -474,9 +515,12 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 		       budget);
 		return err;
 	}
+	pool->state_dir = strdup(state_dir);
+	if (!pool->state_dir)
+		return -ENOMEM;
 	err = -pthread_mutex_init(&pool->lock, NULL);
 	if (err)
-		return err;
+		goto err_free;
 
 	err = pool_attach_all(pool, state_dir, hugepages);
 	if (err)
@@ -491,6 +535,9 @@ int gm_pool_init(struct gm_pool *pool, const char *state_dir, uint64_t budget,
 err_detach:
 	pool_detach_all(pool);
 	pthread_mutex_destroy(&pool->lock);
+err_free:
+	free(pool->state_dir);
+	pool->state_dir = NULL;
 	return err;
 }
 
@@ -498,6 +545,8 @@ void gm_pool_fini(struct gm_pool *pool)
 {
 	pool_detach_all(pool);
 	pthread_mutex_destroy(&pool->lock);
+	free(pool->state_dir);
+	pool->state_dir = NULL;
 }
 
 int gm_pool_locked(struct gm_pool *pool, int (*fn)(struct gm_pool *pool, void *ctx),

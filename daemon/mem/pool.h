@@ -41,7 +41,9 @@ struct gm_pool {
 	uint32_t default_prov;		/* enum gmemfs_provider; immutable */
 	struct gm_prov_inst inst[GM_NPROV];	/* .prov NULL if absent */
 	const char *absent[GM_NPROV];	/* why a known provider is absent; immutable */
-	long pages_added[GM_NPROV];	/* huge pages we added to the kernel's pool,
+	char *state_dir;		/* immutable */
+	long pages_added[GM_NPROV];	/* huge pages we (or an earlier run of this
+					 * state dir) added to the kernel's pool,
 					 * given back by fini; immutable */
 	/* Told when memory may have gone back (a file's backing removed), so
 	 * room can move before the next split would notice: the rebalancer's

@@ -19,9 +19,8 @@
  * read() with pread().  Sizes are whole huge pages (the kernel's rule for
  * ftruncate on hugetlbfs).
  *
- * Also here: adding to and taking from the kernel's pool of huge pages
- * (/sys/kernel/mm/hugepages/hugepages-<kB>kB/nr_hugepages), always as a
- * difference to the value read just before, since other users change it.
+ * Also here: adding to and taking from the kernel's pool of huge pages,
+ * with a log line when it fails (common/hugepages.c moves it).
  *
  * Not for: backing names and the orphan sweep (shared with tmpfs.c),
  * or choosing how many pages to reserve (mem/pool.c, --hugepages).
@@ -38,6 +37,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "common/hugepages.h"
 #include "core/log.h"
 #include "prov/prov.h"
 
@@ -48,63 +48,13 @@
  * statfs would add up). */
 #define HUGETLB_NR_INODES	65536
 
-static void hugetlb_knob(const struct gm_provider *prov, char *path, size_t len)
-{
-	snprintf(path, len, "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages",
-		 prov->page_size >> 10);
-}
-
-static int hugetlb_knob_read(const char *path, long *val)
-{
-	FILE *f = fopen(path, "re");
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	if (fscanf(f, "%ld", val) != 1)
-		err = -EIO;
-	fclose(f);
-	return err;
-}
-
-static int hugetlb_knob_write(const char *path, long val)
-{
-	char buf[32];
-	int fd, n, err = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", val);
-	if (write(fd, buf, (size_t)n) != n)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 int prov_hugetlb_pages_add(const struct gm_provider *prov, long delta, long *done)
 {
-	char path[128];
-	long before, after;
-	int err;
+	int err = gm_hugepages_add(prov->page_size, delta, done);
 
-	*done = 0;
-	hugetlb_knob(prov, path, sizeof(path));
-	err = hugetlb_knob_read(path, &before);
 	if (err)
-		goto out;
-	if (before + delta < 0)
-		delta = -before;
-	err = hugetlb_knob_write(path, before + delta);
-	/* The kernel may move the pool by less than asked (no memory for
-	 * more), and refuses with an error only for bad values. */
-	if (!err)
-		err = hugetlb_knob_read(path, &after);
-	if (!err)
-		*done = after - before;
-out:
-	if (err)
-		gm_err("%s: cannot change %s by %ld: %s", prov->name, path, delta, strerror(-err));
+		gm_err("%s: cannot change the kernel's pool of %" PRIu64 " kB pages by %ld: %s",
+		       prov->name, prov->page_size >> 10, delta, strerror(-err));
 	return err;
 }
 

@@ -31,6 +31,7 @@ GM_PID=""	# the running gmemfsd
 GM_KIDS=()	# helper processes to stop on exit
 GM_EXTRA_STATE=()	# state dirs outside GM_TMP (the daemon's default) to remove
 GM_EXTRA_DIRS=()	# directories outside GM_TMP the test made: removed if empty
+declare -A GM_KNOBS=()	# global kernel knobs (path -> value at start) put back on exit
 declare -A GM_HOLD_PID=()	# gm-mmap hold processes by name
 declare -A GM_HOLD_FD=()	# and the shell's fd on each one's command fifo
 
@@ -146,6 +147,12 @@ gm_cleanup() {
 	for m in "${GM_EXTRA_STATE[@]}"; do
 		gm_umount_under "$m" && rm -rf --one-file-system "$m"
 	done
+	# After the unmounts: pages a store held can only go back once it is gone.
+	for m in "${!GM_KNOBS[@]}"; do
+		echo "${GM_KNOBS[$m]}" >"$m" 2>/dev/null
+		[[ $(cat "$m") == "${GM_KNOBS[$m]}" ]] ||
+			gm_say "cleanup: could not put $m back to ${GM_KNOBS[$m]}: it is $(cat "$m")"
+	done
 	for m in "${GM_EXTRA_DIRS[@]}"; do
 		rmdir "$m" 2>/dev/null || gm_say "cleanup: $m is not empty: left in place"
 	done
@@ -219,6 +226,11 @@ gm_dead_mount() { gm_mounted && ! gm_live_mount; }
 # GM_DEFAULT_STATE is set), with extra options "$@"; wait up to 10 s for a
 # live mount (a dead one a killed gmemfsd left does not count).  Returns 1
 # (after showing the log) if it did not come up.
+# Remember global kernel knob $1's value now; cleanup writes it back.
+# Integration tests run one at a time (meson: is_parallel false), so the
+# value read here is nobody else's change.
+gm_knob_keep() { GM_KNOBS[$1]=$(cat "$1"); }
+
 gm_start() {
 	local state=(--state-dir="$GM_STATE")
 	[[ -n ${GM_DEFAULT_STATE:-} ]] && state=()

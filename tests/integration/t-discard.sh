@@ -98,4 +98,60 @@ discarded "after kill -9"
 
 up "gmemfsd starts again after the second discard"
 check "it starts empty" test ! -e "$M/small/ram"
+check "SIGTERM stops it" gm_stop TERM
+
+# --- huge pages gmemfsd added: a restart takes them over, discard gives
+# back what a killed daemon could not ---
+HP=/sys/kernel/mm/hugepages/hugepages-2048kB
+OWED=$S/hugepages-2048kB.owed
+gm_knob_keep "$HP/nr_hugepages"
+hp0=$(cat "$HP/nr_hugepages")
+sp0=$(cat "$HP/surplus_hugepages")
+nr_is() { [[ $(cat "$HP/nr_hugepages") == "$1" ]]; }
+# shellcheck disable=SC2317 # called through check
+huge_fill() {
+	mkdir -p "$M/huge" && setfattr -n user.gmemfs.pagesize -v 2m "$M/huge" &&
+		"$GM_BIN/gm-mmap" "$M/huge/ram" 4M pwrite 9
+}
+gm_start --pool-size=64M --hugepages=2M:4 || gm_bail "gmemfsd mounts with --hugepages=2M:4"
+check "a 4 MiB file on hugetlb-2m" huge_fill
+check "gmemfsd added 4 pages to the kernel's pool" nr_is $((hp0 + 4))
+check_eq "and recorded them in the state dir at once" 4 "$(cat "$OWED")"
+check "SIGKILL" gm_stop KILL
+check "the 4 pages stay in the kernel's pool" nr_is $((hp0 + 4))
+gm_log_mark
+gm_start --pool-size=64M --hugepages=2M:4 || gm_bail "gmemfsd restarts with --hugepages=2M:4"
+check_log "the restart takes over the 4 pages the killed run added" \
+	"pool: taking over 4 hugetlb-2m pages an earlier run added to the kernel's pool"
+check_eq "stats: 4 pages added (the killed run's, none more)" 4 \
+	"$(gm_stats "[p for p in d['pool']['providers'] if p['name'] == 'hugetlb-2m'][0]['hugepages_added']")"
+check "the restart did not grow the kernel's pool" nr_is $((hp0 + 4))
+check_eq "the record still says 4" 4 "$(cat "$OWED")"
+check "the file's bytes survived" "$GM_BIN/gm-mmap" "$M/huge/ram" 4M pverify 9
+check "SIGKILL again" gm_stop KILL
+out=$(printf 'no\n' | timeout 10 script -qec "$G discard $M" /dev/null 2>&1)
+check_eq "the question lists the huge pages it will give back" 1 \
+	"$(grep -cF "will give back 4 huge pages of 2 MiB to the kernel's pool" <<<"$out")"
+check "declined: the record is kept" test -e "$OWED"
+out=$("$G" discard --force "$M" 2>&1)
+check_eq "discard --force gives the 4 pages back" 1 \
+	"$(grep -cF "gave 4 huge pages of 2 MiB back to the kernel's pool" <<<"$out")"
+check "nr_hugepages is back where it was" nr_is "$hp0"
+check_eq "no surplus page is left" "$sp0" "$(cat "$HP/surplus_hugepages")"
+discarded "after kill -9 with huge pages"
+
+# A clean stop gives 2 MiB pages back even while they hold a file: they
+# leave the persistent pool as surplus pages, freed when the store goes.
+gm_start --pool-size=64M --hugepages=2M:4 || gm_bail "gmemfsd mounts with --hugepages=2M:4"
+check "a 4 MiB file on hugetlb-2m" huge_fill
+check "SIGTERM with the file kept" gm_stop TERM
+check_eq "the persistent pool is back where it was" $((hp0 - sp0)) \
+	"$(($(cat "$HP/nr_hugepages") - $(cat "$HP/surplus_hugepages")))"
+check "nothing is left owed" test ! -e "$OWED"
+check "the file's pages are surplus now" test "$(cat "$HP/surplus_hugepages")" -gt "$sp0"
+out=$("$G" discard --force "$M" 2>&1)
+check_eq "discard has no huge pages to give back" 0 "$(grep -c "huge pages" <<<"$out")"
+check "nr_hugepages is back where it was" nr_is "$hp0"
+check_eq "the surplus pages went with the store" "$sp0" "$(cat "$HP/surplus_hugepages")"
+discarded "after a stop with huge pages"
 gm_done

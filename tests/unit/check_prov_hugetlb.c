@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hugepages.h"
 #include "mem/backing.h"
 #include "ck_tmpdir.h"
 #include "fixture.h"
@@ -36,6 +37,7 @@
 #define MiB		(1024ULL * 1024)
 #define GiB		(1024 * MiB)
 #define KNOB_2M		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define SURPLUS_2M	"/sys/kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages"
 #define KNOB_1G		"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
 
 static char base[64];
@@ -63,6 +65,15 @@ static long knob_read(const char *path)
 		fclose(f);
 	}
 	return v;
+}
+
+/* What the state dir records as added to the kernel's 2 MiB pool. */
+static long owed_2m(const char *state)
+{
+	long owed = -1;
+
+	ck_assert_int_eq(gm_hugepages_owed_get(state, 2 * MiB, &owed), 0);
+	return owed;
 }
 
 static void knob_add(const char *path, long delta)
@@ -392,7 +403,10 @@ START_TEST(test_auto_by_size_and_restart)
 	ck_assert_str_eq(prov_of(odd), "shmem-advise");	/* 2 MiB pages do not divide it */
 	write_read_back(&fs, big, 5 * MiB, 4096, 42);
 	fs_stop(&fs);
-	ck_assert_int_eq(knob_read(KNOB_2M), before);
+	/* The store keeps the file: its 2 MiB pages leave the persistent
+	 * pool as surplus pages, so nothing is owed. */
+	ck_assert_int_eq(knob_read(KNOB_2M) - knob_read(SURPLUS_2M), before);
+	ck_assert_int_eq(owed_2m(state), 0);
 
 	/* The restart adopts the store and replay finds the file in it. */
 	fs_start(&fs, &o, state, sizeof(state), 64 * MiB, 4, 0);
@@ -404,8 +418,12 @@ START_TEST(test_auto_by_size_and_restart)
 	gm_test_fill(w, 0, sizeof(w), 42);
 	ck_assert_int_eq(gm_backing_read(big, r, sizeof(r), 5 * MiB), sizeof(r));
 	ck_assert(memcmp(r, w, sizeof(r)) == 0);
-	ck_assert_int_eq(knob_read(KNOB_2M), before + 4);
+	ck_assert_int_eq(knob_read(KNOB_2M) - knob_read(SURPLUS_2M), before + 4);
+	ck_assert_int_eq(owed_2m(state), 4);
+	/* Emptied, the store goes at exit, and with it the surplus pages. */
 	fs_stop_emptied(&fs, (const char *const[]){ "auto6", NULL });
+	ck_assert_int_eq(knob_read(KNOB_2M), before);
+	ck_assert_int_eq(owed_2m(state), 0);
 }
 END_TEST
 

@@ -4,9 +4,10 @@
  * memory back for good.  It proves no daemon runs by taking the lock the
  * daemon takes (and keeps it, so none starts meanwhile), detaches the dead
  * FUSE mount a crashed daemon left, asks for confirmation unless --force,
- * unmounts every mount below the state directory and removes it.
- * Not for: a served mount (refused), or huge pages gmemfsd added to
- * nr_hugepages: it keeps no record of them in the state directory.
+ * unmounts every mount below the state directory, gives the kernel's pool
+ * back the huge pages gmemfsd added and could not give back itself (the
+ * state directory's record, common/hugepages.h), and removes it.
+ * Not for: a served mount (refused).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +24,16 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/hugepages.h"
 #include "common/mountinfo.h"
 #include "common/statedir.h"
 
 #define DISCARD_USE "usage: gmemctl discard [--force] MOUNTPOINT|--state-dir=DIR\n"
 #define DISCARD_MAX_STORES 64
+
+/* The huge page sizes gmemfsd may add to the kernel's pool. */
+static const uint64_t discard_page_sizes[] = { 2ULL << 20, 1ULL << 30 };
+#define DISCARD_NSIZES (sizeof(discard_page_sizes) / sizeof(discard_page_sizes[0]))
 
 struct discard_store {
 	char *path;
@@ -41,6 +47,7 @@ struct discard {
 	struct discard_store stores[DISCARD_MAX_STORES];
 	int nstores;
 	bool incomplete;	/* a mount below could not be recorded */
+	long owed[DISCARD_NSIZES];	/* huge pages to give back, by size */
 };
 
 /*
@@ -191,6 +198,59 @@ static void discard_list(const struct discard *d, FILE *f, const char *verb)
 			(unsigned long long)d->stores[i].files);
 }
 
+/* The record of huge pages gmemfsd added and still owes the kernel. */
+static int discard_read_owed(struct discard *d)
+{
+	for (size_t i = 0; i < DISCARD_NSIZES; i++) {
+		int err = gm_hugepages_owed_get(d->state_dir, discard_page_sizes[i], &d->owed[i]);
+
+		if (err) {
+			fprintf(stderr, "gmemctl: discard: %s: cannot read its record of huge "
+				"pages added to the kernel's pool: %s\n", d->state_dir,
+				strerror(-err));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void discard_list_owed(const struct discard *d, const char *verb)
+{
+	char sz[GMCTL_SIZE_LEN];
+
+	for (size_t i = 0; i < DISCARD_NSIZES; i++)
+		if (d->owed[i])
+			printf("%s %ld huge pages of %s to the kernel's pool\n", verb,
+			       d->owed[i], gmctl_size(sz, discard_page_sizes[i]));
+}
+
+/*
+ * After the stores are gone their pages are free in the kernel's pool; take
+ * out what gmemfsd put in.  A page a detached store's user still maps is
+ * not free: a 2 MiB one becomes surplus and goes when it is let go, a 1 GiB
+ * one stays (said, with what is left).
+ */
+static void discard_give_back(const struct discard *d)
+{
+	char sz[GMCTL_SIZE_LEN];
+	long done;
+
+	for (size_t i = 0; i < DISCARD_NSIZES; i++) {
+		if (!d->owed[i])
+			continue;
+		gmctl_size(sz, discard_page_sizes[i]);
+		if (gm_hugepages_add(discard_page_sizes[i], -d->owed[i], &done) ||
+		    -done < d->owed[i])
+			fprintf(stderr, "gmemctl: discard: gave %ld of the %ld huge pages of %s "
+				"gmemfsd added back to the kernel's pool; the rest are in use "
+				"and stay in nr_hugepages\n", -done, d->owed[i], sz);
+		else
+			printf("gave %ld huge pages of %s back to the kernel's pool\n", -done, sz);
+		/* Done with, either way: a second discard must not take them again. */
+		gm_hugepages_owed_set(d->state_dir, discard_page_sizes[i], 0);
+	}
+}
+
 /* Ask on the terminal; without one the caller must have said --force. */
 static bool discard_confirmed(const struct discard *d)
 {
@@ -202,6 +262,7 @@ static bool discard_confirmed(const struct discard *d)
 		return false;
 	}
 	discard_list(d, stdout, "will unmount");
+	discard_list_owed(d, "will give back");
 	printf("will remove %s and everything in it.\nType yes to go on: ", d->state_dir);
 	fflush(stdout);
 	if (!fgets(answer, sizeof(answer), stdin) || strcmp(answer, "yes\n")) {
@@ -227,17 +288,14 @@ static int discard_remove_entry(const char *path, const struct stat *st, int fla
  * left running) cannot be unmounted: it is detached, and its memory goes
  * back when that process lets go.
  */
-static int discard_unmount(struct discard *d, bool *hugetlb)
+static int discard_unmount(struct discard *d)
 {
 	int err = 0;
 
 	qsort(d->stores, d->nstores, sizeof(d->stores[0]), discard_store_cmp);
 	for (int i = 0; i < d->nstores; i++) {
 		const char *path = d->stores[i].path;
-		const char *base = strrchr(path, '/') + 1;
 
-		if (!strncmp(base, "hugetlb-", 8))
-			*hugetlb = true;
 		if (umount2(path, 0) == 0)
 			continue;
 		if (errno == EBUSY && umount2(path, MNT_DETACH) == 0) {
@@ -279,7 +337,6 @@ static int discard_stale_socket(const struct discard *d)
 
 static int discard_run(struct discard *d, bool force)
 {
-	bool hugetlb = false;
 	uint64_t used = 0, files = 0;
 	char sz[GMCTL_SIZE_LEN];
 
@@ -290,10 +347,13 @@ static int discard_run(struct discard *d, bool force)
 			d->state_dir, d->incomplete ? " (too many, or out of memory)" : "");
 		return 1;
 	}
+	if (discard_read_owed(d))
+		return 1;
 	if (!force && !discard_confirmed(d))
 		return 1;
-	if (discard_unmount(d, &hugetlb) || discard_stale_socket(d))
+	if (discard_unmount(d) || discard_stale_socket(d))
 		return 1;
+	discard_give_back(d);
 	if (nftw(d->state_dir, discard_remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT))
 		return 1;
 	discard_list(d, stdout, "unmounted");
@@ -303,10 +363,6 @@ static int discard_run(struct discard *d, bool force)
 	}
 	printf("freed %s in %llu files from %d stores; removed %s\n", gmctl_size(sz, used),
 	       (unsigned long long)files, d->nstores, d->state_dir);
-	if (hugetlb)
-		printf("huge pages: gmemfsd keeps no record in the state dir of the pages it "
-		       "added to nr_hugepages, so they were left in the kernel's pool "
-		       "(see /proc/sys/vm/nr_hugepages)\n");
 	return 0;
 }
 
