@@ -25,6 +25,7 @@
 #include "meta/inode.h"
 #include "meta/journal.h"
 #include "core/options.h"
+#include "ctl/snap_figures.h"
 #include "mem/pool.h"
 #include "mem/rebalancer.h"
 #include "gmemfs.h"
@@ -72,6 +73,7 @@ struct gm_fs {
 	dev_t fuse_dev;			/* the mount's st_dev; set once mounted */
 	struct fuse_session *se;
 	atomic_uint_fast64_t ops[GM_OP_COUNT];
+	struct gm_snapfig snapfig[GM_SNAPFIG_NOPS];	/* eager SNAPSHOT, RESTORE */
 };
 
 static inline void gm_count(struct gm_fs *fs, enum gm_op op)

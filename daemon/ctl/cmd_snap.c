@@ -20,6 +20,7 @@
 
 #include "ctl/cmd.h"
 #include "core/log.h"
+#include "ctl/snap_figures.h"
 #include "snap/restore.h"
 #include "snap/write.h"
 
@@ -109,8 +110,10 @@ typedef int (*snap_work_fn)(struct gm_ctl_req *r, struct gm_inode *inode,
 
 /* Flags, the file with permission mask, the work, the reply or the
  * refusal, the log line: the same for both commands. */
-static int snap_serve(struct gm_ctl_req *r, int mask, const char *what, snap_work_fn work)
+static int snap_serve(struct gm_ctl_req *r, int mask, enum gm_snapfig_op op,
+		      snap_work_fn work)
 {
+	const char *what = gm_snapfig_names[op];
 	struct snap_progress p = { .r = r };
 	char why[GM_SNAP_WHY_MAX];
 	struct gm_snap_stats st;
@@ -124,6 +127,7 @@ static int snap_serve(struct gm_ctl_req *r, int mask, const char *what, snap_wor
 	if (err)
 		return err;
 	err = work(r, inode, progress ? snap_progress_send : NULL, &p, &st, why);
+	gm_snapfig_note(&r->fs->snapfig[op], err, &st);
 	if (err)
 		err = gm_ctl_fail(r, err, "file %llu: %s", (unsigned long long)inode->ino, why);
 	else
@@ -164,10 +168,10 @@ static int snap_work_restore(struct gm_ctl_req *r, struct gm_inode *inode,
 
 int gm_ctl_cmd_snapshot(struct gm_ctl_req *r)
 {
-	return snap_serve(r, R_OK, "snapshot", snap_work_snapshot);
+	return snap_serve(r, R_OK, GM_SNAPFIG_SNAPSHOT, snap_work_snapshot);
 }
 
 int gm_ctl_cmd_restore(struct gm_ctl_req *r)
 {
-	return snap_serve(r, W_OK, "restore", snap_work_restore);
+	return snap_serve(r, W_OK, GM_SNAPFIG_RESTORE, snap_work_restore);
 }

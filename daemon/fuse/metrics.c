@@ -3,7 +3,8 @@
  * rendered once here for both readers: MOUNT/.gmemfs/metrics (views.c) and
  * the control socket's METRICS (ctl/cmd_metrics.c).  Only figures the
  * daemon already keeps: the pool and its providers, the requests served,
- * the live lazy-restore sessions.  docs/metrics.md lists the names.
+ * eager snapshots and restores, the live lazy-restore sessions.
+ * docs/metrics.md lists the names.
  * Not for: per-file figures (stats.c), serving the text.
  */
 #include <errno.h>
@@ -121,6 +122,63 @@ static void gm_metrics_requests(FILE *f, struct gm_fs *fs)
 		       fs->replay_failures);
 }
 
+/* The snapshot families, by the figure's offset in struct gm_snapfig. */
+static const struct gm_metrics_snap_family {
+	const char *name, *type, *help;
+	size_t off;
+	double scale;		/* to the unit the name says */
+} gm_metrics_snap_families[] = {
+	{ "gmemfs_snapshot_bytes_total", "counter",
+	  "Bytes of memory written to snapshots (op=snapshot) or read back (op=restore), "
+	  "by the requests that ended well.", offsetof(struct gm_snapfig, bytes), 1 },
+	{ "gmemfs_snapshot_pages_total", "counter",
+	  "Pages with data those requests wrote or restored (holes are not counted).",
+	  offsetof(struct gm_snapfig, pages), 1 },
+	{ "gmemfs_snapshot_seconds_total", "counter",
+	  "Time those requests took.", offsetof(struct gm_snapfig, ns), 1e-9 },
+	{ "gmemfs_snapshot_last_bytes", "gauge",
+	  "Bytes of the last request that ended well.",
+	  offsetof(struct gm_snapfig, last_bytes), 1 },
+	{ "gmemfs_snapshot_last_seconds", "gauge",
+	  "Time the last request that ended well took.", offsetof(struct gm_snapfig, last_ns),
+	  1e-9 },
+	{ "gmemfs_snapshot_last_success_timestamp_seconds", "gauge",
+	  "When the last request that ended well ended (Unix time; 0: none yet).",
+	  offsetof(struct gm_snapfig, last_end_s), 1 },
+};
+
+static uint64_t gm_metrics_snap_get(const struct gm_snapfig *sf, size_t off)
+{
+	return atomic_load_explicit((const atomic_uint_fast64_t *)((const char *)sf + off),
+				    memory_order_relaxed);
+}
+
+/* Eager snapshots and restores through the control socket, by op. */
+static void gm_metrics_snapshots(FILE *f, struct gm_fs *fs)
+{
+	const struct gm_metrics_snap_family *fam;
+
+	gm_metrics_head(f, "gmemfs_snapshot_requests_total", "counter",
+			"SNAPSHOT and RESTORE requests (eager), by how they ended.");
+	for (unsigned op = 0; op < GM_SNAPFIG_NOPS; op++)
+		fprintf(f, "gmemfs_snapshot_requests_total{op=\"%s\",result=\"ok\"} %llu\n"
+			"gmemfs_snapshot_requests_total{op=\"%s\",result=\"error\"} %llu\n",
+			gm_snapfig_names[op],
+			(unsigned long long)atomic_load_explicit(&fs->snapfig[op].ok,
+								 memory_order_acquire),
+			gm_snapfig_names[op],
+			(unsigned long long)atomic_load(&fs->snapfig[op].failed));
+	for (fam = gm_metrics_snap_families;
+	     fam < gm_metrics_snap_families + sizeof(gm_metrics_snap_families) /
+					      sizeof(gm_metrics_snap_families[0]); fam++) {
+		gm_metrics_head(f, fam->name, fam->type, fam->help);
+		for (unsigned op = 0; op < GM_SNAPFIG_NOPS; op++)
+			fprintf(f, "%s{op=\"%s\"} %.17g\n", fam->name, gm_snapfig_names[op],
+				(double)gm_metrics_snap_get(&fs->snapfig[op], fam->off) *
+					fam->scale);
+	}
+}
+
 /* The per-session families, by the figure's offset in gm_uffd_figures. */
 static const struct gm_metrics_sess_family {
 	const char *name, *type, *help;
@@ -204,6 +262,7 @@ char *gm_metrics_text(struct gm_fs *fs, uid_t reader, size_t *len)
 	}
 	gm_metrics_pool(f, fs);
 	gm_metrics_requests(f, fs);
+	gm_metrics_snapshots(f, fs);
 	gm_metrics_sessions(f, &s);
 	free(s.f);
 	if (fclose(f)) {

@@ -5,7 +5,9 @@
 # parser (python3-prometheus-client): every family has HELP and TYPE, every
 # name starts gmemfs_, counters end _total; the pool budget is --pool-size,
 # the providers' use adds up to the pool's, the open counter grows by the
-# opens the test makes, and both ways of reading give the same families.
+# opens the test makes, a snapshot and a restore show in the snapshot
+# families (counts by result, bytes, pages, time, when), and both ways of
+# reading give the same families.
 # Lazy-restore sessions need a VMM (KVM): here their families are empty.
 # Not for: the stats JSON (t-pool, t-ctl), lazy restore itself (t-lazy).
 
@@ -105,6 +107,34 @@ cp "$VIEW" "$T/c"
 self=$(($(opens "$T/b") - $(opens "$T/a")))
 check_eq "ten opens add ten to gmemfs_requests_total{op=\"open\"}" $((10 + self)) \
 	$(($(opens "$T/c") - $(opens "$T/b")))
+
+# --- snapshot figures: one snapshot and one restore that end well, one
+# restore that is refused ---
+snap() { metric "$1" "v(\"gmemfs_snapshot_$2\", $3)"; }
+check_eq "no snapshot yet" "0 0" \
+	"$(snap "$T/c" requests_total 'op="snapshot", result="ok"') $(
+		snap "$T/c" last_success_timestamp_seconds 'op="snapshot"')"
+check "gmemctl snapshot of the 4 MiB file" "$GMEMCTL" snapshot "$M/data" "$T/snap"
+check "gmemctl restore into a new file" sh -c "touch '$M/copy' && '$GMEMCTL' restore '$T/snap' '$M/copy'"
+check_fails "a restore into a file that holds memory is refused" "busy" \
+	"$GMEMCTL" restore "$T/snap" "$M/data"
+cp "$VIEW" "$T/s"
+check "with snapshot figures the view still parses" well_formed "$T/s"
+check_eq "one snapshot and one restore ended well, one restore did not" "1 0 1 1" \
+	"$(snap "$T/s" requests_total 'op="snapshot", result="ok"') $(
+		snap "$T/s" requests_total 'op="snapshot", result="error"') $(
+		snap "$T/s" requests_total 'op="restore", result="ok"') $(
+		snap "$T/s" requests_total 'op="restore", result="error"')"
+check_eq "the snapshot wrote the file's 4 MiB" $((4 * MiB)) \
+	"$(snap "$T/s" bytes_total 'op="snapshot"')"
+check_eq "the restore read the 4 MiB back" $((4 * MiB)) "$(snap "$T/s" last_bytes 'op="restore"')"
+check_eq "the snapshot counted 1024 pages" 1024 "$(snap "$T/s" pages_total 'op="snapshot"')"
+check "its time is above 0 and its end within the last minute" "$PY" -c "
+import sys, time
+t, end = float(sys.argv[1]), float(sys.argv[2])
+assert 0 < t < 60 and time.time() - 60 < end <= time.time() + 1, (t, end)" \
+	"$(snap "$T/s" last_seconds 'op="snapshot"')" \
+	"$(snap "$T/s" last_success_timestamp_seconds 'op="snapshot"')"
 
 check_fails "the view is read-only" "Permission denied" sh -c ": >'$VIEW'"
 check "anyone may read the view" gm_as_nobody cat "$VIEW"
