@@ -112,10 +112,11 @@ static struct gmemfs_ctl *ctl;
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: gm-snapbench --mount DIR [--size N] [--rounds N] [--quick] "
-		   "[--dir DIR] [--json FILE]\n"
+		   "[--lazy-only] [--dir DIR] [--json FILE]\n"
 		   "  --size     guest memory per object (default 1G; 128M with --quick)\n"
 		   "  --rounds   rounds (default 5; 3 with --quick)\n"
-		   "  --dir      where snapshots go (default a new directory under $TMPDIR)\n");
+		   "  --dir      where snapshots go (default a new directory under $TMPDIR)\n"
+		   "  --lazy-only  only the lazy fault and working-set rows\n");
 }
 
 static int parse_opts(struct sb_run *run, int argc, char **argv)
@@ -128,6 +129,8 @@ static int parse_opts(struct sb_run *run, int argc, char **argv)
 
 		if (!strcmp(a, "--quick"))
 			quick = 1;
+		else if (!strcmp(a, "--lazy-only"))
+			run->lazy_only = true;
 		else if (v && !strcmp(a, "--size"))
 			size = argv[++i];
 		else if (v && !strcmp(a, "--rounds"))
@@ -588,9 +591,9 @@ static void run_rounds(struct sb_run *run)
 	}
 	for (unsigned int r = 0; r < run->rounds; r++) {
 		fprintf(stderr, "gm-snapbench: round %u of %u\n", r + 1, run->rounds);
-		if (!provs[0].na[0] && round_plain(run))
+		if (!run->lazy_only && !provs[0].na[0] && round_plain(run))
 			run->errors++;
-		for (int i = 0; i < NPROV; i++)
+		for (int i = 0; i < NPROV && !run->lazy_only; i++)
 			if (!provs[i].na[0])
 				round_prov(run, i);
 		if (lazy_err)
@@ -768,13 +771,15 @@ int main(int argc, char **argv)
 	kvm_rows_na(&run);
 	setup_provs(&run);
 	hugetlb_target(&run);
+	for (int s = S_SNAP_WRITE; s < S_FAULT_UFFD50 && run.lazy_only; s++)
+		na(&series[s], "not asked for (--lazy-only)");
 	run_rounds(&run);
 	print_table(&run);
 	if (run.json && (err = write_json(&run)))
 		fprintf(stderr, "gm-snapbench: %s: %s\n", run.json, strerror(-err)), run.errors++;
-	printf("reproduce: gm-snapbench --mount %s --size %llu --rounds %u%s%s\n", run.mount,
-	       (unsigned long long)run.size, run.rounds, run.json ? " --json " : "",
-	       run.json ? run.json : "");
+	printf("reproduce: gm-snapbench --mount %s --size %llu --rounds %u%s%s%s\n", run.mount,
+	       (unsigned long long)run.size, run.rounds, run.lazy_only ? " --lazy-only" : "",
+	       run.json ? " --json " : "", run.json ? run.json : "");
 	cleanup(&run, made_dir);
 	gmemfs_ctl_close(ctl);
 	return run.errors ? 1 : 0;

@@ -36,6 +36,7 @@ struct sb_run {
 	unsigned int rounds;
 	const char *mount;
 	const char *json;
+	bool lazy_only;			/* --lazy-only: no snapshot or restore rows */
 	char dir[PATH_MAX];		/* snapshots and baseline files */
 	char src_snap[PATH_MAX];	/* the 4k source's snapshot, for lazy rows */
 	uint32_t seed;
