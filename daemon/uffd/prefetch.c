@@ -13,8 +13,8 @@
  * GM_PREFETCH_RUN bytes, read with one request and placed with one
  * UFFDIO_COPY (a pread and an ioctl per 64 KiB unit cost more than the
  * copy itself).  When the index stores the working set's bytes
- * (GMEMFS_SNAP_F_WS_DATA) and the unit is the chunk, a run is read from
- * there: one sequential pass over the file, asked for at the start
+ * (GMEMFS_SNAP_F_WS_DATA) and its slots hold a run's units whole, the run
+ * is read from there: one sequential pass over the file, asked for at the start
  * (POSIX_FADV_WILLNEED) so the disk works while the first runs are placed,
  * each slot checked against its crc.  Else, and for a slot that fails
  * its crc, from the image (gm_snap_read: every extent's crc).  A run that
@@ -45,7 +45,8 @@ struct gm_prefetch {
 	uint8_t *buf;			/* buf_len bytes: a run */
 	uint64_t buf_len;
 	bool via_backing;		/* MINOR mode: into the page cache */
-	bool section;			/* read the index's working-set bytes */
+	bool section;			/* the index's working-set bytes are good */
+	bool run_in_section;		/* and hold this run's units whole */
 	uint64_t slot;			/* section: the run's first working-set entry */
 	/* Where the time goes, logged at the end. */
 	uint64_t read_ns, crc_ns, place_ns, runs, unit_fallbacks;
@@ -109,26 +110,28 @@ static int gm_prefetch_pread(int fd, uint8_t *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/* The run's bytes from the index's working-set slots, each checked. */
+/* The run's bytes from the index's working-set slots (a chunk each,
+ * consecutive from p->slot), each checked. */
 static int gm_prefetch_read_section(struct gm_prefetch *p, uint64_t u0, uint64_t k)
 {
 	struct gm_uffd_sess *s = p->s;
 	const struct gm_snap_layer *l = &s->snap.layers[0];
-	uint64_t t0 = gm_mono_ns(), t1;
+	uint64_t chunk = s->snap.chunk_size, off = u0 * s->unit;
+	uint64_t len = gm_prefetch_len(s, u0, k), t0 = gm_mono_ns(), t1;
 	int err;
 
-	err = gm_prefetch_pread(l->idx_fd, p->buf, k * s->unit,
-				l->hdr.ws_data_offset + p->slot * s->unit);
+	err = gm_prefetch_pread(l->idx_fd, p->buf, (len + chunk - 1) / chunk * chunk,
+				l->hdr.ws_data_offset + p->slot * chunk);
 	t1 = gm_mono_ns();
 	p->read_ns += t1 - t0;
-	for (uint64_t i = 0; !err && i < k; i++) {
-		uint64_t len = gm_prefetch_len(s, u0 + i, 1);
+	for (uint64_t i = 0; !err && i * chunk < len; i++) {
+		uint64_t n = len - i * chunk < chunk ? len - i * chunk : chunk;
 
-		if (gm_crc32c(0, p->buf + i * s->unit, len) != l->ws_crc[p->slot + i]) {
+		if (gm_crc32c(0, p->buf + i * chunk, n) != l->ws_crc[p->slot + i]) {
 			gm_warn("%s: the index's copy of working-set entry %llu (offset %#llx) fails "
 				"its checksum: reading the image from here on", s->name,
 				(unsigned long long)(p->slot + i),
-				(unsigned long long)((u0 + i) * s->unit));
+				(unsigned long long)(off + i * chunk));
 			err = -EBADMSG;
 		}
 	}
@@ -150,7 +153,7 @@ static int gm_prefetch_place_run(struct gm_uffd_sess *s, uint64_t u0, uint64_t k
 	bool zero = false;
 	int err;
 
-	if (p->section) {
+	if (p->section && p->run_in_section) {
 		err = gm_prefetch_read_section(p, u0, k);
 	} else {
 		t0 = gm_mono_ns();
@@ -179,6 +182,7 @@ static int gm_prefetch_place_run(struct gm_uffd_sess *s, uint64_t u0, uint64_t k
 static int gm_prefetch_run(struct gm_prefetch *p, uint64_t u0, uint64_t k, uint64_t slot)
 {
 	struct gm_uffd_sess *s = p->s;
+	uint64_t max = p->buf_len / s->unit;
 	int err = 0;
 
 	for (uint64_t i = 0; i < k && !err;) {
@@ -186,8 +190,10 @@ static int gm_prefetch_run(struct gm_prefetch *p, uint64_t u0, uint64_t k, uint6
 
 		if (!gm_prefetch_yield(s))
 			return -ECANCELED;
-		p->slot = slot + i;
-		err = gm_uffd_units_place(s, u0 + i, k - i, &claimed, gm_prefetch_place_run, p);
+		p->slot = slot + i * (s->unit / s->snap.chunk_size);
+		/* At most a buffer: a run cut mid-unit may hold more units. */
+		err = gm_uffd_units_place(s, u0 + i, k - i < max ? k - i : max, &claimed,
+					  gm_prefetch_place_run, p);
 		if (err == -EALREADY) {
 			i++;		/* faulted, removed or placed already */
 			err = 0;
@@ -208,28 +214,28 @@ static int gm_prefetch_run(struct gm_prefetch *p, uint64_t u0, uint64_t k, uint6
 	return err;
 }
 
-/* The working set in runs: entries whose units follow each other (with
- * units larger than the chunk, entries of the same unit fold into it). */
+/* The working set in runs: entries whose chunks follow each other, up to
+ * a buffer.  The run places the units that hold those chunks; the
+ * index's slots serve it when they cover its units whole (always when
+ * the unit is the chunk; with 2 MiB units, when the working set holds
+ * every chunk of them in order), else the image does. */
 static int gm_prefetch_ws(struct gm_prefetch *p, uint64_t *entries)
 {
 	struct gm_uffd_sess *s = p->s;
 	const struct gm_snap_layer *l = &s->snap.layers[0];
-	uint64_t max = p->buf_len / s->unit, i = 0;
+	uint64_t chunk = s->snap.chunk_size, max = p->buf_len / chunk, i = 0;
 	int err = 0;
 
 	while (i < l->hdr.nr_ws && !err) {
-		uint64_t u0 = l->ws[i].offset / s->unit, k = 1, slot = i;
+		uint64_t c0 = l->ws[i].offset / chunk, k = 1, slot = i, off, end;
 
-		for (i++; i < l->hdr.nr_ws; i++) {
-			uint64_t u = l->ws[i].offset / s->unit;
-
-			if (u == u0 + k - 1 && !p->section)
-				continue;
-			if (u != u0 + k || k == max)
-				break;
+		for (i++; i < l->hdr.nr_ws && k < max && l->ws[i].offset / chunk == c0 + k; i++)
 			k++;
-		}
-		err = gm_prefetch_run(p, u0, k, slot);
+		off = c0 * chunk;
+		end = off + k * chunk < s->snap.mem_size ? off + k * chunk : s->snap.mem_size;
+		p->run_in_section = !(off % s->unit) && (!(end % s->unit) || end == s->snap.mem_size);
+		err = gm_prefetch_run(p, off / s->unit, (end + s->unit - 1) / s->unit - off / s->unit,
+				      slot);
 		*entries = i;
 	}
 	return err;
@@ -284,7 +290,7 @@ void *gm_uffd_prefetch_main(void *arg)
 		/* In MINOR mode the VMM still maps each page: the unit is placed
 		 * for the prefetcher's purposes once in the page cache. */
 		.via_backing = s->backing_fd >= 0,
-		.section = gm_snap_has_ws_data(&s->snap) && s->unit == s->snap.chunk_size,
+		.section = gm_snap_has_ws_data(&s->snap),
 	};
 	void *buf = NULL;
 
