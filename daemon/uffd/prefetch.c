@@ -9,16 +9,21 @@
  * the VMM's first touch is then a MINOR fault, answered with
  * UFFDIO_CONTINUE.
  *
- * It works in runs: working-set entries that are consecutive units, up to
- * GM_PREFETCH_RUN bytes, read with one request and placed with one
- * UFFDIO_COPY (a pread and an ioctl per 64 KiB unit cost more than the
- * copy itself).  When the index stores the working set's bytes
+ * It works in runs, planned up front: working-set entries that are
+ * consecutive chunks, up to GM_PREFETCH_RUN bytes, read with one request
+ * and placed with one UFFDIO_COPY (a pread and an ioctl per 64 KiB unit
+ * cost more than the copy itself).  A reader thread of its own reads and
+ * checks the runs up to GM_PREFETCH_DEPTH ahead, so reading overlaps
+ * placing.  When the index stores the working set's bytes
  * (GMEMFS_SNAP_F_WS_DATA) and its slots hold a run's units whole, the run
- * is read from there: one sequential pass over the file, asked for at the start
- * (POSIX_FADV_WILLNEED) so the disk works while the first runs are placed,
- * each slot checked against its crc.  Else, and for a slot that fails
- * its crc, from the image (gm_snap_read: every extent's crc).  A run that
- * cannot be placed whole is placed a unit at a time.
+ * is read from there: one sequential pass over the file, asked for at the
+ * start (POSIX_FADV_WILLNEED) so the disk works while the first runs are
+ * placed, each slot checked against its crc.  Else, and after a slot that
+ * fails its crc, from the image (gm_snap_read: every extent's crc).  A
+ * run that cannot be placed whole (a unit faulted meanwhile, EAGAIN, a
+ * corrupt extent) is placed in the pieces still free, or a unit at a
+ * time; bytes read before their units are claimed are still right, since
+ * what the VMM discarded meanwhile is zeroed when they are placed.
  *
  * The unit's states are uffd/unit.c's.
  *
@@ -282,15 +287,15 @@ static int gm_prefetch_place_run(struct gm_prefetch *p, const struct gm_prefetch
 }
 
 /* Add the run of the units that hold [off, end) to the plan, cut into
- * buffers; in_section when the index's slots from `slot` on cover those
- * units whole. */
+ * buffers; from the index's slots (ws: the chunks of [off, end) are in
+ * the slots from `slot` on) when they cover those units whole. */
 static int gm_prefetch_plan_add(struct gm_prefetch *p, uint64_t off, uint64_t end, uint64_t slot,
-				size_t *cap)
+				bool ws, size_t *cap)
 {
 	struct gm_uffd_sess *s = p->s;
 	uint64_t max = p->buf_len / s->unit, per = s->unit / s->snap.chunk_size;
 	uint64_t u0 = off / s->unit, u1 = (end + s->unit - 1) / s->unit;
-	bool whole = !(off % s->unit) && (!(end % s->unit) || end == s->snap.mem_size);
+	bool whole = ws && !(off % s->unit) && (!(end % s->unit) || end == s->snap.mem_size);
 
 	for (uint64_t u = u0; u < u1; u += max) {
 		if (p->nplan == *cap) {
@@ -329,13 +334,10 @@ static int gm_prefetch_plan(struct gm_prefetch *p)
 		for (i++; i < l->hdr.nr_ws && k < max && l->ws[i].offset / chunk == c0 + k; i++)
 			k++;
 		end = (c0 + k) * chunk < s->snap.mem_size ? (c0 + k) * chunk : s->snap.mem_size;
-		err = gm_prefetch_plan_add(p, c0 * chunk, end, slot, &cap);
+		err = gm_prefetch_plan_add(p, c0 * chunk, end, slot, true, &cap);
 	}
 	if (!err && s->ask)
-		err = gm_prefetch_plan_add(p, 0, s->snap.mem_size, 0, &cap);
-	for (size_t j = 0; s->ask && j < p->nplan; j++)
-		if (p->plan[j].u0 == 0 && j && p->plan[j - 1].u0 != 0)
-			break;
+		err = gm_prefetch_plan_add(p, 0, s->snap.mem_size, 0, false, &cap);
 	return err;
 }
 
