@@ -51,6 +51,8 @@ struct sb_child_result {
 	int err;			/* 0 or -errno */
 	double ns;			/* the measured span */
 	double p50_ns, p99_ns;		/* per fault, when faults were timed */
+	double setup_ns, guest_ns;	/* working set: of ns, the restore request and
+					 * the VM's making; the vCPU's run */
 	uint64_t faults;		/* timed touches */
 	uint64_t checked;		/* pages verified */
 	char why[SB_WHY];
@@ -73,6 +75,7 @@ enum sb_child_mode {
 	SB_WS_LAZY,		/* guest checks the working set, no prefetch */
 	SB_WS_PREFETCH,		/* guest checks the working set, recorded order prefetched */
 	SB_WS_FILE,		/* guest checks the working set on the File backend */
+	SB_WS_FLOOR,		/* the same on memory filled before the clock starts */
 };
 
 /* Fork a VMM process doing mode on target memory against run->src_snap:
