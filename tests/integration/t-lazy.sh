@@ -18,7 +18,8 @@
 #       fds come back to what they were, and it still serves;
 #   (g) refusals with reasons: a corrupt image (the guest gets SIGBUS at
 #       the page; prefetched, the index's checked copy of the working set
-#       serves it right, and a bad copy sends the prefetcher to the image),
+#       serves it right, and a bad copy sends the prefetcher to the image;
+#       an index rewritten as format version 1 still restores, prefetched),
 #       a region beyond the snapshot, a PATH file of another size, bad
 #       Firecracker messages (JSON, two fds, no fd, size);
 #   (h) the daemon stops mid-restore: it places the rest first, and
@@ -202,6 +203,19 @@ gm_log_mark
 run_vmm badws "$LAZY" restore --wait 300 "$M" "$GM_TMP/badws.snap" $MIB $SEED
 check_log "badws: the bad copy is named and the image read instead" \
 	"fails its checksum: reading the image"
+
+# A snapshot as an older daemon stored its working set (format version 1:
+# the order alone, no bytes) still restores, its working set prefetched
+# from the image.
+cp "$SNAP" "$GM_TMP/v1.snap"
+cp "$SNAP.idx" "$GM_TMP/v1.snap.idx"
+check "v1: the index rewritten as version 1" python3 "$GM_SRC/gm-snap.py" v1 "$GM_TMP/v1.snap.idx"
+check_eq "v1: its version field says 1" 1 \
+	"$(od -An -t u4 -j 8 -N 4 "$GM_TMP/v1.snap.idx" | tr -d ' ')"
+gm_log_mark
+run_vmm v1 "$LAZY" restore --wait 300 "$M" "$GM_TMP/v1.snap" $MIB $SEED
+check_log "v1: the prefetcher read its working set from the image" "ms from the image: reading"
+check_cond "v1: and placed it" "$(fig v1 prefetched) > 0"
 check "the daemon still serves after all that" gm_poll 10 no_sessions
 run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
 
