@@ -78,7 +78,10 @@ struct gm_prefetch {
 	pthread_cond_t cond;
 	size_t nread, nplaced;		/* runs read, placed; under lock */
 	bool stop;			/* the placer is done; under lock */
-	struct gm_prefetch_buf ring[GM_PREFETCH_DEPTH];	/* run i in ring[i % DEPTH]:
+	unsigned depth;			/* ring slots in use: GM_PREFETCH_DEPTH, or 1
+					 * for units larger than a run (1 GiB pages:
+					 * a buffer each is enough memory) */
+	struct gm_prefetch_buf ring[GM_PREFETCH_DEPTH];	/* run i in ring[i % depth]:
 					 * the reader's until nread > i, then the
 					 * placer's until nplaced > i */
 
@@ -208,14 +211,14 @@ static void *gm_prefetch_reader_main(void *arg)
 
 	for (size_t i = 0; i < p->nplan; i++) {
 		pthread_mutex_lock(&p->lock);
-		while (i >= p->nplaced + GM_PREFETCH_DEPTH && !p->stop)
+		while (i >= p->nplaced + p->depth && !p->stop)
 			pthread_cond_wait(&p->cond, &p->lock);
 		if (p->stop) {
 			pthread_mutex_unlock(&p->lock);
 			break;
 		}
 		pthread_mutex_unlock(&p->lock);
-		gm_prefetch_read_run(p, &p->plan[i], &p->ring[i % GM_PREFETCH_DEPTH]);
+		gm_prefetch_read_run(p, &p->plan[i], &p->ring[i % p->depth]);
 		pthread_mutex_lock(&p->lock);
 		p->nread = i + 1;
 		pthread_cond_broadcast(&p->cond);
@@ -374,7 +377,7 @@ static int gm_prefetch_place_all(struct gm_prefetch *p, size_t *done)
 	for (size_t i = 0; i < p->nplan && !err; i++) {
 		if (!gm_prefetch_wait_read(p, i))
 			return -ECANCELED;
-		err = gm_prefetch_place_run(p, &p->plan[i], &p->ring[i % GM_PREFETCH_DEPTH]);
+		err = gm_prefetch_place_run(p, &p->plan[i], &p->ring[i % p->depth]);
 		pthread_mutex_lock(&p->lock);
 		p->nplaced = i + 1;
 		pthread_cond_broadcast(&p->cond);
@@ -436,7 +439,7 @@ static int gm_prefetch_buffers(struct gm_prefetch *p, bool alloc)
 	if (posix_memalign(&b, 4096, p->s->unit))
 		return -ENOMEM;
 	p->buf = b;
-	for (int i = 0; i < GM_PREFETCH_DEPTH; i++) {
+	for (unsigned i = 0; i < p->depth; i++) {
 		if (posix_memalign(&b, 4096, p->buf_len))
 			return -ENOMEM;
 		p->ring[i].bytes = b;
@@ -454,6 +457,7 @@ void *gm_uffd_prefetch_main(void *arg)
 		 * for the prefetcher's purposes once in the page cache. */
 		.via_backing = s->backing_fd >= 0,
 		.section = gm_snap_has_ws_data(&s->snap),
+		.depth = s->unit > GM_PREFETCH_RUN ? 1 : GM_PREFETCH_DEPTH,
 		.lock = PTHREAD_MUTEX_INITIALIZER,
 		.cond = PTHREAD_COND_INITIALIZER,
 	};

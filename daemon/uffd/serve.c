@@ -7,10 +7,10 @@
  * (GMEMFS_CTL_F_RECORD_WS) and lets go of everything.  It never waits for
  * the FUSE loop or the control socket.
  *
- * After two faults in consecutive units it reads and checks the next
- * unit while the VMM runs on (a guest walking its memory), so that
- * fault's service is the placing alone; nothing is placed before its
- * fault.
+ * After two faults in consecutive units (of 2 MiB at most) it reads and
+ * checks the next unit while the VMM runs on (a guest walking its
+ * memory), so that fault's service is the placing alone; nothing is
+ * placed before its fault.
  *
  * A unit whose checksum fails is never placed (it becomes CORRUPT, see
  * uffd/unit.h): the faulting page is poisoned (UFFDIO_POISON: the VMM's
@@ -43,6 +43,7 @@
 #define GM_UFFD_BATCH		64
 #define GM_UFFD_QUEUE		1024	/* faults held while events are drained */
 #define GM_UFFD_RETRIES		2000	/* EAGAIN retries of one fault */
+#define GM_UFFD_AHEAD_MAX	(2u << 20)	/* units read ahead at most this big */
 
 struct gm_fault_ctx {
 	struct gm_uffd_sess *s;
@@ -202,7 +203,7 @@ static void gm_uffd_read_ahead(struct gm_fault_ctx *c)
 	uint64_t u = c->last_u + 1, off = u * s->unit, len;
 	char why[GM_SNAP_WHY_MAX];
 
-	if (!c->sequential || u >= s->nunits || (c->ahead_ok && c->ahead_u == u) ||
+	if (!c->ahead || !c->sequential || u >= s->nunits || (c->ahead_ok && c->ahead_u == u) ||
 	    gm_uffd_unit_state(s, u) != GM_UNIT_ABSENT)
 		return;
 	len = s->snap.mem_size - off < s->unit ? s->snap.mem_size - off : s->unit;
@@ -515,7 +516,8 @@ void *gm_uffd_fault_main(void *arg)
 	struct gm_uffd_sess *s = arg;
 
 	if (!c || gm_snap_reader_init(&c->rd, &s->snap) ||
-	    posix_memalign(&c->buf, 4096, s->unit) || posix_memalign(&c->ahead, 4096, s->unit)) {
+	    posix_memalign(&c->buf, 4096, s->unit) ||
+	    (s->unit <= GM_UFFD_AHEAD_MAX && posix_memalign(&c->ahead, 4096, s->unit))) {
 		gm_err("%s: no memory to serve faults", s->name);
 		if (c)
 			c->end = "out of memory";
