@@ -16,7 +16,11 @@
  *    a private mapping of the image (Firecracker's File backend);
  *  - working set: a KVM guest of --size checks a quarter of its pages after
  *    a lazy restore without and with the prefetcher, and on the File
- *    backend.
+ *    backend; into each target (anonymous 4 KiB, anonymous THP, a gmemfs
+ *    hugetlb-2m file), each with a cold snapshot (fsync, then
+ *    POSIX_FADV_DONTNEED of image and index before every row, checked
+ *    with mincore) and a warm one (both read whole before the group).
+ *    The lazy fault rows run warm.
  * Without /dev/kvm the rows that need a VM (kvm-gmem, working set) are
  * n/a with that reason and the run does not fail for them (kvm_rows_na).
  *
@@ -66,8 +70,37 @@ struct sb_prov {
 
 enum { S_SNAP_WRITE, S_SNAP0, S_REST_READ = S_SNAP0 + NPROV, S_REST0,
        S_FAULT_UFFD50 = S_REST0 + NPROV, S_FAULT_UFFD99, S_FAULT_BARE50, S_FAULT_BARE99,
-       S_FAULT_FILE50, S_FAULT_FILE99,
-       S_WS_LAZY, S_WS_PREFETCH, S_WS_FILE, S_N };
+       S_FAULT_FILE50, S_FAULT_FILE99, S_WS0 };
+
+/* The working-set rows, in the order each round runs them: per target, a
+ * cold group (the snapshot dropped from the page cache before each row)
+ * then a warm one (read whole before the group); each group's first row,
+ * the lazy restore without prefetch, is its ratios' base.  The File
+ * backend maps the image's own pages: 4 KiB only.  The floor is a guest
+ * on anonymous memory filled before the clock starts: what touching the
+ * pages costs this machine whatever restores them. */
+static const struct ws_row {
+	enum sb_target target;
+	bool cold;
+	enum sb_child_mode mode;
+} ws_rows[] = {
+	{ SB_T_4K, true, SB_WS_LAZY }, { SB_T_4K, true, SB_WS_PREFETCH },
+	{ SB_T_4K, true, SB_WS_FILE },
+	{ SB_T_4K, false, SB_WS_LAZY }, { SB_T_4K, false, SB_WS_PREFETCH },
+	{ SB_T_4K, false, SB_WS_FILE }, { SB_T_4K, false, SB_WS_FLOOR },
+	{ SB_T_THP, true, SB_WS_LAZY }, { SB_T_THP, true, SB_WS_PREFETCH },
+	{ SB_T_THP, false, SB_WS_LAZY }, { SB_T_THP, false, SB_WS_PREFETCH },
+	{ SB_T_HUGETLB, true, SB_WS_LAZY }, { SB_T_HUGETLB, true, SB_WS_PREFETCH },
+	{ SB_T_HUGETLB, false, SB_WS_LAZY }, { SB_T_HUGETLB, false, SB_WS_PREFETCH },
+};
+#define NWS	((int)(sizeof(ws_rows) / sizeof(ws_rows[0])))
+#define S_N	(S_WS0 + NWS)
+/* More of the page cache than this left after a drop: the row is not cold. */
+#define COLD_MAX_PCT	2.0
+
+static const char *const target_names[SB_NTARGETS] = {
+	[SB_T_4K] = "4k", [SB_T_THP] = "thp", [SB_T_HUGETLB] = "hugetlb-2m",
+};
 
 static struct sb_prov provs[NPROV] = {
 	{ .name = "4k", .policy = "4k" },
@@ -81,10 +114,11 @@ static struct gmemfs_ctl *ctl;
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: gm-snapbench --mount DIR [--size N] [--rounds N] [--quick] "
-		   "[--dir DIR] [--json FILE]\n"
+		   "[--lazy-only] [--dir DIR] [--json FILE]\n"
 		   "  --size     guest memory per object (default 1G; 128M with --quick)\n"
 		   "  --rounds   rounds (default 5; 3 with --quick)\n"
-		   "  --dir      where snapshots go (default a new directory under $TMPDIR)\n");
+		   "  --dir      where snapshots go (default a new directory under $TMPDIR)\n"
+		   "  --lazy-only  only the lazy fault and working-set rows\n");
 }
 
 static int parse_opts(struct sb_run *run, int argc, char **argv)
@@ -97,6 +131,8 @@ static int parse_opts(struct sb_run *run, int argc, char **argv)
 
 		if (!strcmp(a, "--quick"))
 			quick = 1;
+		else if (!strcmp(a, "--lazy-only"))
+			run->lazy_only = true;
 		else if (v && !strcmp(a, "--size"))
 			size = argv[++i];
 		else if (v && !strcmp(a, "--rounds"))
@@ -192,10 +228,8 @@ static void name_series(void)
 		{ S_FAULT_BARE99, "a bare handler thread in the VMM, same unit, no crc, p99", "us" },
 		{ S_FAULT_FILE50, "File backend (private mmap of the image), p50", "us" },
 		{ S_FAULT_FILE99, "File backend (private mmap of the image), p99", "us" },
-		{ S_WS_LAZY, "lazy restore, no prefetch", "ms" },
-		{ S_WS_PREFETCH, "lazy restore, recorded working set prefetched", "ms" },
-		{ S_WS_FILE, "File backend (private mmap of the image)", "ms" },
 	};
+	static char wsnames[NWS][80];
 
 	for (unsigned int i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		series[fixed[i].i].name = fixed[i].name;
@@ -207,6 +241,26 @@ static void name_series(void)
 		series[S_SNAP0 + p] = (struct sb_series){ .name = names[p], .unit = "GiB/s" };
 		series[S_REST0 + p] = (struct sb_series){ .name = names[NPROV + p], .unit = "GiB/s" };
 	}
+	for (int i = 0; i < NWS; i++) {
+		const struct ws_row *w = &ws_rows[i];
+
+		snprintf(wsnames[i], sizeof(wsnames[i]), "%s, %s: %s", target_names[w->target],
+			 w->cold ? "cold" : "warm",
+			 w->mode == SB_WS_LAZY ? "lazy restore, no prefetch" :
+			 w->mode == SB_WS_PREFETCH ? "lazy restore, working set prefetched" :
+			 w->mode == SB_WS_FILE ? "File backend (private mmap of the image)" :
+			 "memory in place before the clock (the floor)");
+		series[S_WS0 + i] = (struct sb_series){ .name = wsnames[i], .unit = "ms" };
+	}
+}
+
+/* The row a working-set row's ratio is to: its group's first. */
+static int ws_base(int i)
+{
+	while (i > 0 && ws_rows[i - 1].target == ws_rows[i].target &&
+	       ws_rows[i - 1].cold == ws_rows[i].cold)
+		i--;
+	return S_WS0 + i;
 }
 
 /* The pattern the guest checks: a word per 4 KiB page, the rest zero. */
@@ -309,6 +363,18 @@ static void setup_provs(const struct sb_run *run)
 	}
 }
 
+/* The hugetlb-2m target's guest RAM is a file of that provider's
+ * directory: without the provider, its rows are n/a for the same reason. */
+static void hugetlb_target(struct sb_run *run)
+{
+	const struct sb_prov *p = &provs[2];
+
+	run->hugetlb_dir = p->dir;
+	for (int i = 0; i < NWS && p->na[0]; i++)
+		if (ws_rows[i].target == SB_T_HUGETLB)
+			na(&series[S_WS0 + i], "%s", p->na);
+}
+
 /* A snapshot's image and index paths in the run's directory, with
  * whatever an earlier sample left there removed. */
 static void snap_paths(const struct sb_run *run, const char *name, char *img, char *idx)
@@ -407,10 +473,11 @@ static int round_plain(struct sb_run *run)
 	return err;
 }
 
-static void child_row(struct sb_run *run, enum sb_child_mode mode, int s50, int s99)
+static void child_row(struct sb_run *run, enum sb_child_mode mode, enum sb_target target,
+		      int s50, int s99)
 {
 	struct sb_child_result r;
-	int err = sb_child_run(run, mode, &r);
+	int err = sb_child_run(run, mode, target, &r);
 
 	if (!err)
 		err = r.err;
@@ -426,6 +493,9 @@ static void child_row(struct sb_run *run, enum sb_child_mode mode, int s50, int 
 		add(&series[s99], r.p99_ns / 1e3, (long long)r.faults);
 	} else {
 		add(&series[s50], r.ns / 1e6, (long long)r.checked);
+		fprintf(stderr, "gm-snapbench: %s: %.1f ms: restore request and VM %.1f, guest's "
+			"vCPU %.1f\n", series[s50].name, r.ns / 1e6, r.setup_ns / 1e6,
+			r.guest_ns / 1e6);
 		if (r.checked != run->ws_pages) {
 			fail(&series[s50], "the guest checked %llu of %llu pages",
 			     (unsigned long long)r.checked, (unsigned long long)run->ws_pages);
@@ -458,7 +528,7 @@ static int lazy_setup(struct sb_run *run)
 	run->chunk = h.chunk_size;
 	if (run->no_kvm)
 		return 0;	/* no guest to record a working set; its rows are n/a */
-	err = sb_child_run(run, SB_WS_RECORD, &r);
+	err = sb_child_run(run, SB_WS_RECORD, SB_T_4K, &r);
 	if (!err && r.err)
 		return r.err;
 	return err ? err : sb_wait_ws(run, WS_TIMEOUT_MS);
@@ -478,8 +548,41 @@ static void kvm_rows_na(struct sb_run *run)
 	for (int i = 0; i < NPROV; i++)
 		if (provs[i].needs_vm)
 			snprintf(provs[i].na, sizeof(provs[i].na), "%s", run->no_kvm);
-	for (int s = S_WS_LAZY; s < S_N; s++)
+	for (int s = S_WS0; s < S_N; s++)
 		na(&series[s], "%s", run->no_kvm);
+}
+
+/* Make the snapshot cold or warm before row s: 0, or -errno with s
+ * failed (a cold row whose snapshot stayed cached measures nothing). */
+static int set_cache(struct sb_run *run, bool cold, int s)
+{
+	double pct;
+	int err = sb_cache_set(run, cold, &pct);
+
+	if (!err && cold && pct > COLD_MAX_PCT)
+		err = -EBUSY;
+	if (err) {
+		fail(&series[s], "%s the page cache: %s (%.1f%% of the snapshot cached)",
+		     cold ? "dropping the snapshot from" : "reading the snapshot into",
+		     strerror(-err), pct);
+		run->errors++;
+	}
+	return err;
+}
+
+/* The working-set rows of one round, in ws_rows' order. */
+static void round_ws(struct sb_run *run)
+{
+	for (int i = 0; i < NWS; i++) {
+		const struct ws_row *w = &ws_rows[i];
+		bool group_start = S_WS0 + i == ws_base(i);
+
+		if (series[S_WS0 + i].na[0])
+			continue;
+		if ((w->cold || group_start) && set_cache(run, w->cold, S_WS0 + i))
+			continue;
+		child_row(run, w->mode, w->target, S_WS0 + i, -1);
+	}
 }
 
 static void run_rounds(struct sb_run *run)
@@ -494,21 +597,20 @@ static void run_rounds(struct sb_run *run)
 	}
 	for (unsigned int r = 0; r < run->rounds; r++) {
 		fprintf(stderr, "gm-snapbench: round %u of %u\n", r + 1, run->rounds);
-		if (!provs[0].na[0] && round_plain(run))
+		if (!run->lazy_only && !provs[0].na[0] && round_plain(run))
 			run->errors++;
-		for (int i = 0; i < NPROV; i++)
+		for (int i = 0; i < NPROV && !run->lazy_only; i++)
 			if (!provs[i].na[0])
 				round_prov(run, i);
 		if (lazy_err)
 			continue;
-		child_row(run, SB_FAULTS_UFFD, S_FAULT_UFFD50, S_FAULT_UFFD99);
-		child_row(run, SB_FAULTS_INPROC, S_FAULT_BARE50, S_FAULT_BARE99);
-		child_row(run, SB_FAULTS_FILE, S_FAULT_FILE50, S_FAULT_FILE99);
-		if (run->no_kvm)
+		if (set_cache(run, false, S_FAULT_UFFD50))
 			continue;
-		child_row(run, SB_WS_LAZY, S_WS_LAZY, -1);
-		child_row(run, SB_WS_PREFETCH, S_WS_PREFETCH, -1);
-		child_row(run, SB_WS_FILE, S_WS_FILE, -1);
+		child_row(run, SB_FAULTS_UFFD, SB_T_4K, S_FAULT_UFFD50, S_FAULT_UFFD99);
+		child_row(run, SB_FAULTS_INPROC, SB_T_4K, S_FAULT_BARE50, S_FAULT_BARE99);
+		child_row(run, SB_FAULTS_FILE, SB_T_4K, S_FAULT_FILE50, S_FAULT_FILE99);
+		if (!run->no_kvm)
+			round_ws(run);
 	}
 }
 
@@ -560,10 +662,11 @@ static void print_table(const struct sb_run *run)
 	print_row(S_FAULT_FILE50, -1);
 	print_row(S_FAULT_FILE99, -1);
 	printf("working set: a KVM guest checks %llu MiB of its %.0f MiB, ms from the restore "
-	       "request (lower is better)\n",
+	       "request; cold: the snapshot dropped from the page cache before the row, warm: "
+	       "read whole before the group; ratio to the group's first line (lower is better)\n",
 	       (unsigned long long)(run->ws_pages * GM_VMM_PAGE >> 20), run->size / 1048576.0);
-	for (int s = S_WS_LAZY; s < S_N; s++)
-		print_row(s, S_WS_LAZY);
+	for (int i = 0; i < NWS; i++)
+		print_row(S_WS0 + i, ws_base(i));
 }
 
 /* "n/a": cannot be measured here (na says why); "failed": the run counted
@@ -673,13 +776,16 @@ int main(int argc, char **argv)
 	name_series();
 	kvm_rows_na(&run);
 	setup_provs(&run);
+	hugetlb_target(&run);
+	for (int s = S_SNAP_WRITE; s < S_FAULT_UFFD50 && run.lazy_only; s++)
+		na(&series[s], "not asked for (--lazy-only)");
 	run_rounds(&run);
 	print_table(&run);
 	if (run.json && (err = write_json(&run)))
 		fprintf(stderr, "gm-snapbench: %s: %s\n", run.json, strerror(-err)), run.errors++;
-	printf("reproduce: gm-snapbench --mount %s --size %llu --rounds %u%s%s\n", run.mount,
-	       (unsigned long long)run.size, run.rounds, run.json ? " --json " : "",
-	       run.json ? run.json : "");
+	printf("reproduce: gm-snapbench --mount %s --size %llu --rounds %u%s%s%s\n", run.mount,
+	       (unsigned long long)run.size, run.rounds, run.lazy_only ? " --lazy-only" : "",
+	       run.json ? " --json " : "", run.json ? run.json : "");
 	cleanup(&run, made_dir);
 	gmemfs_ctl_close(ctl);
 	return run.errors ? 1 : 0;

@@ -36,10 +36,12 @@ struct sb_run {
 	unsigned int rounds;
 	const char *mount;
 	const char *json;
+	bool lazy_only;			/* --lazy-only: no snapshot or restore rows */
 	char dir[PATH_MAX];		/* snapshots and baseline files */
 	char src_snap[PATH_MAX];	/* the 4k source's snapshot, for lazy rows */
 	uint32_t seed;
 	uint64_t chunk;			/* the snapshot's chunk size */
+	const char *hugetlb_dir;	/* on the mount, of the hugetlb-2m policy */
 	const char *no_kvm;		/* non-NULL: no KVM here, why (rows needing it n/a) */
 	int errors;
 };
@@ -49,9 +51,20 @@ struct sb_child_result {
 	int err;			/* 0 or -errno */
 	double ns;			/* the measured span */
 	double p50_ns, p99_ns;		/* per fault, when faults were timed */
+	double setup_ns, guest_ns;	/* working set: of ns, the restore request and
+					 * the VM's making; the vCPU's run */
 	uint64_t faults;		/* timed touches */
 	uint64_t checked;		/* pages verified */
 	char why[SB_WHY];
+};
+
+/* The guest memory a lazy restore places into: the working-set rows run
+ * on each. */
+enum sb_target {
+	SB_T_4K,		/* anonymous private memory, 4 KiB pages */
+	SB_T_THP,		/* the same with MADV_HUGEPAGE, 2 MiB aligned */
+	SB_T_HUGETLB,		/* a new gmemfs hugetlb-2m file, shared: 2 MiB units */
+	SB_NTARGETS,
 };
 
 enum sb_child_mode {
@@ -62,11 +75,19 @@ enum sb_child_mode {
 	SB_WS_LAZY,		/* guest checks the working set, no prefetch */
 	SB_WS_PREFETCH,		/* guest checks the working set, recorded order prefetched */
 	SB_WS_FILE,		/* guest checks the working set on the File backend */
+	SB_WS_FLOOR,		/* the same on memory filled before the clock starts */
 };
 
-/* Fork a VMM process doing mode against run->src_snap: 0 with *res
- * filled (res->err tells the child's own failure), or -errno. */
-int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, struct sb_child_result *res);
+/* Fork a VMM process doing mode on target memory against run->src_snap:
+ * 0 with *res filled (res->err tells the child's own failure), or -errno. */
+int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, enum sb_target target,
+		 struct sb_child_result *res);
+
+/* The page cache's hold on the lazy rows' snapshot (image and index):
+ * cold drops it (fsync, then POSIX_FADV_DONTNEED), warm reads both files
+ * whole.  0 with the percentage of their pages still (cold) or now (warm)
+ * cached in *pct, or -errno. */
+int sb_cache_set(const struct sb_run *run, bool cold, double *pct);
 /* Wait (bounded) until the snapshot's index holds a working set. */
 int sb_wait_ws(const struct sb_run *run, unsigned int timeout_ms);
 

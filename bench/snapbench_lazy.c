@@ -9,6 +9,7 @@
  * Not for: the table or the throughput rows (snapbench.c).
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,22 +52,81 @@ static int child_fail(struct sb_child_result *res, int err, const char *fmt, ...
 	return err;
 }
 
-/* Anonymous private guest RAM registered for MISSING faults, handed to
+/* A new hugetlb-2m file of the mount, mapped shared: gmemfs's own guest
+ * memory in 2 MiB pages, which the lazy restore places through the same
+ * MISSING faults.  Unlinked at once: it goes when the child exits. */
+static void *hugetlb_ram(const struct sb_run *run, struct gmemfs_ctl *c)
+{
+	char path[PATH_MAX], rel[PATH_MAX];
+	void *mem = NULL;
+	int fd, n;
+
+	snprintf(rel, sizeof(rel), "%s/ws-target.%d", run->hugetlb_dir, (int)getpid());
+	n = snprintf(path, sizeof(path), "%s/%s", run->mount, rel);
+	if (n < 0 || n >= (int)sizeof(path))
+		return errno = ENAMETOOLONG, NULL;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, (off_t)run->size) == 0) {
+		close(fd);
+		fd = gmemfs_ctl_open(c, rel, NULL);
+	}
+	unlink(path);
+	if (fd >= 0) {
+		mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+	}
+	return mem == MAP_FAILED ? NULL : mem;
+}
+
+/* Guest RAM of the target's kind: anonymous 4 KiB pages, the same asking
+ * for THP (2 MiB aligned), or a gmemfs hugetlb-2m file. */
+static void *target_ram(const struct sb_run *run, enum sb_target target, struct gmemfs_ctl *c)
+{
+	const uint64_t huge = 2ULL << 20;
+	uint64_t len = run->size + (target == SB_T_THP ? huge : 0);
+	uint8_t *mem;
+
+	if (target == SB_T_HUGETLB)
+		return hugetlb_ram(run, c);
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		return NULL;
+	if (target == SB_T_THP) {
+		mem = (uint8_t *)(((uintptr_t)mem + huge - 1) & ~(huge - 1));
+		if (madvise(mem, run->size, MADV_HUGEPAGE))
+			return NULL;
+	}
+	return mem;
+}
+
+/* Guest RAM of the target registered for MISSING faults, handed to
  * gmemfsd with a lazy restore of the snapshot. */
-static void *uffd_ram(const struct sb_run *run, uint32_t flags, struct sb_child_result *res)
+static void *uffd_ram(const struct sb_run *run, enum sb_target target, uint32_t flags,
+		      struct sb_child_result *res)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_REMOVE };
 	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
-	struct gmemfs_region region = { .size = run->size, .page_size = 4096 };
+	struct gmemfs_region region = {
+		.size = run->size, .page_size = target == SB_T_HUGETLB ? 2ULL << 20 : 4096,
+	};
 	struct gmemfs_ctl *c = NULL;
 	uint64_t session;
 	void *mem;
 	int uffd, err;
 
-	mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (mem == MAP_FAILED)
-		return child_fail(res, -errno, "mmap: %s", strerror(errno)), NULL;
+	err = gmemfs_ctl_connect_path(run->mount, &c, NULL);
+	if (err)
+		return child_fail(res, err, "connect: %s", strerror(-err)), NULL;
+	mem = target_ram(run, target, c);
+	if (!mem) {
+		child_fail(res, -errno, "guest RAM (%s): %s", target == SB_T_HUGETLB ?
+			   "a hugetlb-2m file" : "anonymous", strerror(errno));
+		gmemfs_ctl_close(c);
+		return NULL;
+	}
 	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0)
 		return child_fail(res, -errno, "userfaultfd: %s", strerror(errno)), NULL;
@@ -74,17 +135,12 @@ static void *uffd_ram(const struct sb_run *run, uint32_t flags, struct sb_child_
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
 		return child_fail(res, -errno, "UFFDIO_REGISTER: %s", strerror(errno)), NULL;
 	region.addr = (uintptr_t)mem;
-	err = gmemfs_ctl_connect_path(run->mount, &c, NULL);
-	if (!err)
-		err = gmemfs_ctl_restore_lazy(c, run->src_snap, uffd, &region, 1, NULL, flags,
-					      &session);
+	err = gmemfs_ctl_restore_lazy(c, run->src_snap, uffd, &region, 1, NULL, flags, &session);
 	if (err) {
-		child_fail(res, err, "restore-lazy: %s (%s)", strerror(-err),
-			   c ? gmemfs_ctl_reason(c) : "no connection");
+		child_fail(res, err, "restore-lazy: %s (%s)", strerror(-err), gmemfs_ctl_reason(c));
 		mem = NULL;
 	}
-	if (c)
-		gmemfs_ctl_close(c);
+	gmemfs_ctl_close(c);
 	close(uffd);
 	return mem;
 }
@@ -200,9 +256,11 @@ static int guest_ws(const struct sb_run *run, void *mem, double t0, struct sb_ch
 	if (err)
 		return child_fail(res, err, "gm_vmm_open: %s", vm.err);
 	err = gm_vmm_set_ram(&vm, &(struct gm_vmm_ram){ mem, run->size, -1, 0 });
+	res->setup_ns = (double)gm_mono_ns() - t0;
 	if (!err)
 		err = gm_vmm_check(&vm, run->seed, run->ws_first, 1, run->ws_pages, &ns, &checked);
 	res->ns = (double)gm_mono_ns() - t0;
+	res->guest_ns = (double)ns;
 	res->checked = checked;
 	if (err)
 		child_fail(res, err, "guest: %s", vm.err);
@@ -210,8 +268,31 @@ static int guest_ws(const struct sb_run *run, void *mem, double t0, struct sb_ch
 	return err;
 }
 
+/* The floor: anonymous memory holding the image's bytes before the
+ * clock starts, so the guest's run is all there is (this machine's own
+ * cost of a guest touching memory: EPT faults, nested here). */
+static void *floor_ram(const struct sb_run *run, struct sb_child_result *res)
+{
+	void *mem = mmap(NULL, run->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	int fd = open(run->src_snap, O_RDONLY | O_CLOEXEC);
+	int err = mem == MAP_FAILED || fd < 0 ? -errno : 0;
+
+	for (uint64_t off = 0; !err && off < run->size;) {
+		ssize_t n = pread(fd, (char *)mem + off, run->size - off, (off_t)off);
+
+		err = n < 0 ? -errno : n == 0 ? -EIO : 0;
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		return child_fail(res, err, "the floor's memory: %s", strerror(-err)), NULL;
+	return mem;
+}
+
 static void child_main(const struct sb_run *run, enum sb_child_mode mode,
-		       struct sb_child_result *res)
+		       enum sb_target target, struct sb_child_result *res)
 {
 	static const uint32_t flags[] = {
 		[SB_FAULTS_UFFD] = GMEMFS_CTL_F_NO_PREFETCH,
@@ -220,9 +301,10 @@ static void child_main(const struct sb_run *run, enum sb_child_mode mode,
 		[SB_WS_PREFETCH] = 0,
 	};
 	bool file = mode == SB_FAULTS_FILE || mode == SB_WS_FILE;
+	void *floor = mode == SB_WS_FLOOR ? floor_ram(run, res) : NULL;
 	double t0 = (double)gm_mono_ns();
-	void *mem = mode == SB_FAULTS_INPROC ? bare_ram(run, res) :
-		    file ? file_ram(run, res) : uffd_ram(run, flags[mode], res);
+	void *mem = mode == SB_FAULTS_INPROC ? bare_ram(run, res) : floor ? floor :
+		    file ? file_ram(run, res) : uffd_ram(run, target, flags[mode], res);
 
 	if (!mem)
 		return;
@@ -248,7 +330,8 @@ static int wait_child(pid_t pid, int rfd, struct sb_child_result *res)
 	return 0;
 }
 
-int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, struct sb_child_result *res)
+int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, enum sb_target target,
+		 struct sb_child_result *res)
 {
 	int p[2];
 	pid_t pid;
@@ -266,7 +349,7 @@ int sb_child_run(const struct sb_run *run, enum sb_child_mode mode, struct sb_ch
 		struct sb_child_result r = { 0 };
 
 		close(p[0]);
-		child_main(run, mode, &r);
+		child_main(run, mode, target, &r);
 		_exit(write(p[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
 	}
 	close(p[1]);
@@ -294,4 +377,82 @@ int sb_wait_ws(const struct sb_run *run, unsigned int timeout_ms)
 		usleep(10000);
 	}
 	return -ETIMEDOUT;
+}
+
+/* Pages of fd's file in the page cache now, and its pages in *total. */
+static int cached_pages(int fd, uint64_t *cached, uint64_t *total)
+{
+	struct stat st;
+	unsigned char *vec;
+	void *map;
+	uint64_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	n = ((uint64_t)st.st_size + GM_VMM_PAGE - 1) / GM_VMM_PAGE;
+	*total += n;
+	if (!n)
+		return 0;
+	/* A shared read-only mapping faults nothing in until touched. */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	vec = malloc(n);
+	if (map == MAP_FAILED || !vec || mincore(map, (size_t)st.st_size, vec) < 0) {
+		int err = map == MAP_FAILED || vec ? -errno : -ENOMEM;
+
+		if (map != MAP_FAILED)
+			munmap(map, (size_t)st.st_size);
+		free(vec);
+		return err;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		*cached += vec[i] & 1;
+	munmap(map, (size_t)st.st_size);
+	free(vec);
+	return 0;
+}
+
+/* Read fd whole, so the page cache holds it. */
+static int read_whole(int fd, void *buf, size_t len)
+{
+	off_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buf, len, off)) > 0)
+		off += n;
+	return n < 0 ? -errno : 0;
+}
+
+/* Cold: write back what is dirty (DONTNEED drops only clean pages), then
+ * drop it; warm: read it all. */
+static int cache_one(int fd, bool cold, void *buf, size_t len)
+{
+	if (!cold)
+		return read_whole(fd, buf, len);
+	if (fsync(fd) < 0)
+		return -errno;
+	return -posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+int sb_cache_set(const struct sb_run *run, bool cold, double *pct)
+{
+	const size_t len = 8 << 20;
+	char idx[PATH_MAX + 8];
+	const char *paths[] = { run->src_snap, idx };
+	uint64_t cached = 0, total = 0;
+	void *buf = malloc(len);
+	int err = buf ? 0 : -ENOMEM;
+
+	snprintf(idx, sizeof(idx), "%s%s", run->src_snap, GMEMFS_SNAP_IDX_SUFFIX);
+	for (unsigned i = 0; i < 2 && !err; i++) {
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+
+		err = fd < 0 ? -errno : cache_one(fd, cold, buf, len);
+		if (!err)
+			err = cached_pages(fd, &cached, &total);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(buf);
+	*pct = total ? 100.0 * (double)cached / (double)total : 0;
+	return err;
 }

@@ -57,7 +57,75 @@ uint32_t gm_crc32c_table(uint32_t crc, const void *buf, size_t len)
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 
-/* The crc32 instruction computes exactly CRC-32C, 8 bytes at a time. */
+/*
+ * The crc32 instruction computes exactly CRC-32C, 8 bytes at a time, but
+ * each depends on the one before (3 cycles of latency for one of
+ * throughput): three independent streams over three blocks of a stripe
+ * keep it busy, about three times as fast on a 64 KiB chunk.  The streams
+ * are joined by shifting a crc past the next block's length, which for a
+ * fixed length is linear in the crc's 32 bits: four tables of 256, built
+ * once from the instruction itself.
+ */
+#define CRC_BLOCK	2048	/* bytes per stream in a stripe of three */
+
+static pthread_once_t crc_shift_once = PTHREAD_ONCE_INIT;
+static uint32_t crc_shift_table[4][256];	/* written once, under crc_shift_once */
+
+__attribute__((target("sse4.2")))
+static void crc_shift_build(void)
+{
+	uint32_t bit[32];
+
+	for (int i = 0; i < 32; i++) {
+		uint64_t c = 1u << i;
+
+		for (int n = 0; n < CRC_BLOCK / 8; n++)
+			c = _mm_crc32_u64(c, 0);
+		bit[i] = (uint32_t)c;
+	}
+	for (int k = 0; k < 4; k++)
+		for (int b = 0; b < 256; b++) {
+			uint32_t t = 0;
+
+			for (int j = 0; j < 8; j++)
+				if (b >> j & 1)
+					t ^= bit[8 * k + j];
+			crc_shift_table[k][b] = t;
+		}
+}
+
+/* crc as if CRC_BLOCK zero bytes followed. */
+static uint32_t crc_shift(uint32_t c)
+{
+	return crc_shift_table[0][c & 255] ^ crc_shift_table[1][c >> 8 & 255] ^
+	       crc_shift_table[2][c >> 16 & 255] ^ crc_shift_table[3][c >> 24];
+}
+
+__attribute__((target("sse4.2")))
+static uint64_t crc32c_stripes(uint64_t c, const uint8_t **pp, size_t *len)
+{
+	const uint8_t *p = *pp;
+
+	pthread_once(&crc_shift_once, crc_shift_build);
+	for (; *len >= 3 * CRC_BLOCK; p += 3 * CRC_BLOCK, *len -= 3 * CRC_BLOCK) {
+		uint64_t a = c, b = 0, d = 0;
+
+		for (size_t i = 0; i < CRC_BLOCK; i += 8) {
+			uint64_t x, y, z;
+
+			memcpy(&x, p + i, 8);
+			memcpy(&y, p + CRC_BLOCK + i, 8);
+			memcpy(&z, p + 2 * CRC_BLOCK + i, 8);
+			a = _mm_crc32_u64(a, x);
+			b = _mm_crc32_u64(b, y);
+			d = _mm_crc32_u64(d, z);
+		}
+		c = crc_shift(crc_shift((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)d;
+	}
+	*pp = p;
+	return c;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_sse42(uint32_t crc, const void *buf, size_t len)
 {
@@ -68,6 +136,8 @@ static uint32_t crc32c_sse42(uint32_t crc, const void *buf, size_t len)
 		c = _mm_crc32_u8((uint32_t)c, *p++);
 		len--;
 	}
+	if (len >= 3 * CRC_BLOCK)
+		c = crc32c_stripes(c, &p, &len);
 	for (; len >= 8; p += 8, len -= 8) {
 		uint64_t v;
 

@@ -60,9 +60,11 @@ static int chain_header(int idx_fd, const char *idx, struct gmemfs_snap_header *
 		return chain_fail(why, whylen, -EINVAL, "%s: truncated index (%zd bytes)", idx, n);
 	if (memcmp(h->magic, GMEMFS_SNAP_MAGIC, sizeof(h->magic)))
 		return chain_fail(why, whylen, -EINVAL, "%s: not a gmemfs snapshot index", idx);
-	if (le32toh(h->version) != GMEMFS_SNAP_VERSION)
-		return chain_fail(why, whylen, -EINVAL, "%s: index version %u, expected %u", idx,
-				  le32toh(h->version), GMEMFS_SNAP_VERSION);
+	if (le32toh(h->version) < GMEMFS_SNAP_VERSION_MIN ||
+	    le32toh(h->version) > GMEMFS_SNAP_VERSION)
+		return chain_fail(why, whylen, -EINVAL, "%s: index version %u, expected %u to %u",
+				  idx, le32toh(h->version), GMEMFS_SNAP_VERSION_MIN,
+				  GMEMFS_SNAP_VERSION);
 	if (!memchr(h->parent, 0, sizeof(h->parent)))
 		return chain_fail(why, whylen, -EINVAL, "%s: parent path not terminated", idx);
 	return 0;

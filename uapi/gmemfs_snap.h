@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
- * gmemfs snapshot format, version 1 (docs/snapshot.md tells it in prose).
+ * gmemfs snapshot format, versions 1 and 2 (docs/snapshot.md tells it in
+ * prose).  Version 2 adds one thing: the working set's bytes stored in the
+ * index file (GMEMFS_SNAP_F_WS_DATA); an index without them is written as
+ * version 1, and a reader takes both.
  *
  * A snapshot is two files:
  *  - the image (SNAPFILE): a sparse raw file of exactly mem_size bytes in
@@ -8,8 +11,14 @@
  *    holes, so a tool that knows nothing of gmemfs (Firecracker's File
  *    memory backend, dd, qemu's mem-path) can use a full snapshot as is.
  *  - the index (SNAPFILE.idx): this header, nr_extents extents sorted by
- *    offset, nr_ws working-set entries, then one __le32: crc32c of every
- *    byte of the index before it.
+ *    offset, nr_ws working-set entries, with GMEMFS_SNAP_F_WS_DATA nr_ws
+ *    __le32 crc32c of each working-set chunk's bytes, then one __le32:
+ *    crc32c of every byte of the index before it.  With F_WS_DATA the
+ *    working set's bytes follow at ws_data_offset (the index's length
+ *    rounded up to 4 KiB, zero between): nr_ws slots of chunk_size bytes,
+ *    slot i holding the memory of working-set entry i's chunk (all layers
+ *    resolved; a chunk cut short by mem_size is zero to the slot's end),
+ *    so that a restore reads the working set in one sequential pass.
  *
  * All fields are little-endian.  Extents never overlap, never cross a
  * chunk_size boundary, and are whole pages.  What the index does not list
@@ -23,7 +32,8 @@
 #include <linux/types.h>
 
 #define GMEMFS_SNAP_MAGIC	"GMSNAPIX"	/* 8 bytes, no NUL */
-#define GMEMFS_SNAP_VERSION	1
+#define GMEMFS_SNAP_VERSION	2	/* the newest */
+#define GMEMFS_SNAP_VERSION_MIN	1	/* the oldest a reader takes */
 #define GMEMFS_SNAP_IDX_SUFFIX	".idx"
 /* Layers of a chain a reader follows: the snapshot and its ancestors. */
 #define GMEMFS_SNAP_MAX_DEPTH	7
@@ -31,7 +41,10 @@
 
 /* header.flags */
 #define GMEMFS_SNAP_F_PARENT	(1u << 0)	/* incremental: parent_uuid set */
-#define GMEMFS_SNAP_F_ALL	(GMEMFS_SNAP_F_PARENT)
+#define GMEMFS_SNAP_F_WS_DATA	(1u << 1)	/* version 2: the working set's bytes follow */
+#define GMEMFS_SNAP_F_ALL	(GMEMFS_SNAP_F_PARENT | GMEMFS_SNAP_F_WS_DATA)
+/* The working set's bytes start at a multiple of this in the index file. */
+#define GMEMFS_SNAP_WS_ALIGN	4096
 
 struct gmemfs_snap_header {
 	char magic[8];			/* GMEMFS_SNAP_MAGIC */
@@ -52,7 +65,9 @@ struct gmemfs_snap_header {
 					 * terminated; "" without a parent */
 	__u64 created_ns;		/* CLOCK_REALTIME */
 	__u64 data_bytes;		/* sum of the DATA extents' lengths */
-	__u32 reserved[8];		/* zero */
+	__u64 ws_data_offset;		/* F_WS_DATA: where the working set's bytes
+					 * start in the index file; else 0 */
+	__u32 reserved[6];		/* zero */
 };
 
 enum gmemfs_snap_extent_type {

@@ -53,6 +53,7 @@ static void header_from_le(struct gmemfs_snap_header *h)
 	h->nr_ws = le64toh(h->nr_ws);
 	h->created_ns = le64toh(h->created_ns);
 	h->data_bytes = le64toh(h->data_bytes);
+	h->ws_data_offset = le64toh(h->ws_data_offset);
 }
 
 /* The conversions are their own inverses; the names say the direction. */
@@ -104,9 +105,9 @@ static int header_check(const struct gmemfs_snap_header *h, char *why)
 {
 	if (memcmp(h->magic, GMEMFS_SNAP_MAGIC, sizeof(h->magic)))
 		return gm_snap_why(why, "not a gmemfs snapshot index (bad magic)"), -EINVAL;
-	if (h->version != GMEMFS_SNAP_VERSION)
-		return gm_snap_why(why, "index version %u, this daemon reads %u",
-			       h->version, GMEMFS_SNAP_VERSION), -EINVAL;
+	if (h->version < GMEMFS_SNAP_VERSION_MIN || h->version > GMEMFS_SNAP_VERSION)
+		return gm_snap_why(why, "index version %u, this daemon reads %u to %u",
+			       h->version, GMEMFS_SNAP_VERSION_MIN, GMEMFS_SNAP_VERSION), -EINVAL;
 	if (h->header_size != HDR_SIZE)
 		return gm_snap_why(why, "index header size %u, expected %zu",
 			       h->header_size, HDR_SIZE), -EINVAL;
@@ -120,6 +121,12 @@ static int header_check(const struct gmemfs_snap_header *h, char *why)
 		return gm_snap_why(why, "unknown flags %#x", h->flags & ~GMEMFS_SNAP_F_ALL), -EINVAL;
 	if (!gm_snap_zero(h->reserved, sizeof(h->reserved)))
 		return gm_snap_why(why, "reserved header bytes are not zero"), -EINVAL;
+	if (h->version < 2 && (h->flags & GMEMFS_SNAP_F_WS_DATA || h->ws_data_offset))
+		return gm_snap_why(why, "a version 1 index with version 2's working-set bytes"), -EINVAL;
+	if (!(h->flags & GMEMFS_SNAP_F_WS_DATA) != !h->ws_data_offset ||
+	    (h->flags & GMEMFS_SNAP_F_WS_DATA && !h->nr_ws))
+		return gm_snap_why(why, "working-set bytes: flag, offset %" PRIu64 " and %" PRIu64 " entries disagree",
+			       (uint64_t)h->ws_data_offset, (uint64_t)h->nr_ws), -EINVAL;
 	if (!memchr(h->parent, 0, sizeof(h->parent)))
 		return gm_snap_why(why, "parent path is not NUL-terminated"), -EINVAL;
 	if (!!(h->flags & GMEMFS_SNAP_F_PARENT) ==
@@ -193,8 +200,31 @@ static int ws_check(const struct gmemfs_snap_header *h, struct gmemfs_snap_ws *w
 	return 0;
 }
 
-/* The whole index in memory, its length checked against the header and
- * its crc verified; *hdr gets the header in host order. */
+/* Bytes of the index proper: header to crc, without the working set's
+ * bytes. */
+static size_t index_len(const struct gmemfs_snap_header *h)
+{
+	size_t crcs = h->flags & GMEMFS_SNAP_F_WS_DATA ? h->nr_ws * CRC_SIZE : 0;
+
+	return HDR_SIZE + h->nr_extents * EXT_SIZE + h->nr_ws * WS_SIZE + crcs + CRC_SIZE;
+}
+
+static uint64_t ws_data_offset(size_t len)
+{
+	return (len + GMEMFS_SNAP_WS_ALIGN - 1) / GMEMFS_SNAP_WS_ALIGN * GMEMFS_SNAP_WS_ALIGN;
+}
+
+/* The index file's length: the index, then any working-set bytes. */
+static uint64_t index_file_len(const struct gmemfs_snap_header *h)
+{
+	if (!(h->flags & GMEMFS_SNAP_F_WS_DATA))
+		return index_len(h);
+	return h->ws_data_offset + h->nr_ws * (uint64_t)h->chunk_size;
+}
+
+/* The whole index in memory (not the working set's bytes), its length
+ * checked against the header and its crc verified; *hdr gets the header
+ * in host order. */
 static int index_read(int idx_fd, struct gmemfs_snap_header *hdr, void **out, size_t *outlen,
 		      char *why)
 {
@@ -220,10 +250,13 @@ static int index_read(int idx_fd, struct gmemfs_snap_header *hdr, void **out, si
 	err = header_check(hdr, why);
 	if (err)
 		return err;
-	len = HDR_SIZE + hdr->nr_extents * EXT_SIZE + hdr->nr_ws * WS_SIZE + CRC_SIZE;
-	if ((uint64_t)st.st_size != len)
-		return gm_snap_why(why, "index is %jd bytes, its header says %zu (truncated or trailing bytes)",
-			       (intmax_t)st.st_size, len), -EINVAL;
+	len = index_len(hdr);
+	if (hdr->flags & GMEMFS_SNAP_F_WS_DATA && hdr->ws_data_offset != ws_data_offset(len))
+		return gm_snap_why(why, "working-set bytes at %" PRIu64 ", not at %" PRIu64 " after the index",
+			       (uint64_t)hdr->ws_data_offset, ws_data_offset(len)), -EINVAL;
+	if ((uint64_t)st.st_size != index_file_len(hdr))
+		return gm_snap_why(why, "index is %jd bytes, its header says %" PRIu64 " (truncated or trailing bytes)",
+			       (intmax_t)st.st_size, index_file_len(hdr)), -EINVAL;
 	buf = malloc(len);
 	if (!buf)
 		return gm_snap_why(why, "index: out of memory for %zu bytes", len), -ENOMEM;
@@ -251,7 +284,7 @@ err_free:
 
 int gm_snap_layer_load(struct gm_snap_layer *l, int img_fd, int idx_fd, char why[GM_SNAP_WHY_MAX])
 {
-	size_t len, ext_len, ws_len;
+	size_t len, ext_len, ws_len, crc_len;
 	struct stat st;
 	void *buf = NULL;
 	int err;
@@ -264,15 +297,23 @@ int gm_snap_layer_load(struct gm_snap_layer *l, int img_fd, int idx_fd, char why
 		return err;
 	ext_len = l->hdr.nr_extents * EXT_SIZE;
 	ws_len = l->hdr.nr_ws * WS_SIZE;
+	crc_len = l->hdr.flags & GMEMFS_SNAP_F_WS_DATA ? l->hdr.nr_ws * CRC_SIZE : 0;
 	err = -ENOMEM;
 	l->ext = malloc(ext_len ? ext_len : 1);
 	l->ws = malloc(ws_len ? ws_len : 1);
-	if (!l->ext || !l->ws) {
+	l->ws_crc = crc_len ? malloc(crc_len) : NULL;
+	if (!l->ext || !l->ws || (crc_len && !l->ws_crc)) {
 		gm_snap_why(why, "index: out of memory");
 		goto err_free;
 	}
 	memcpy(l->ext, (char *)buf + HDR_SIZE, ext_len);
 	memcpy(l->ws, (char *)buf + HDR_SIZE + ext_len, ws_len);
+	for (uint64_t i = 0; i < crc_len / CRC_SIZE; i++) {
+		uint32_t c;
+
+		memcpy(&c, (char *)buf + HDR_SIZE + ext_len + ws_len + i * CRC_SIZE, CRC_SIZE);
+		l->ws_crc[i] = le32toh(c);
+	}
 	err = extents_check(&l->hdr, l->ext, why);
 	if (!err)
 		err = ws_check(&l->hdr, l->ws, why);
@@ -305,8 +346,10 @@ void gm_snap_layer_free(struct gm_snap_layer *l)
 {
 	free(l->ext);
 	free(l->ws);
+	free(l->ws_crc);
 	l->ext = NULL;
 	l->ws = NULL;
+	l->ws_crc = NULL;
 }
 
 /* ---- A chain, and which layer holds what ---- */
@@ -608,15 +651,18 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 /* h (host order, nr_extents and nr_ws set), the extents and the working
  * set as the format lays them out, with the crc at the end. */
 static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmemfs_snap_extent *ext,
-			 const uint64_t *ws, size_t *outlen)
+			 const uint64_t *ws, const uint32_t *ws_crc, size_t *outlen)
 {
-	size_t len = HDR_SIZE + hdr->nr_extents * EXT_SIZE + hdr->nr_ws * WS_SIZE + CRC_SIZE;
+	size_t len = index_len(hdr);
 	struct gmemfs_snap_header h = *hdr;
 	uint8_t *buf = malloc(len), *p;
 	uint32_t crc;
 
 	if (!buf)
 		return NULL;
+	/* The oldest version that describes it, so older readers still take
+	 * an index without the working set's bytes. */
+	h.version = h.flags & GMEMFS_SNAP_F_WS_DATA ? 2 : 1;
 	header_to_le(&h);
 	memcpy(buf, &h, HDR_SIZE);
 	p = buf + HDR_SIZE;
@@ -632,6 +678,11 @@ static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmem
 
 		memcpy(p, &v, WS_SIZE);
 	}
+	for (uint64_t i = 0; hdr->flags & GMEMFS_SNAP_F_WS_DATA && i < hdr->nr_ws; i++, p += CRC_SIZE) {
+		uint32_t v = htole32(ws_crc[i]);
+
+		memcpy(p, &v, CRC_SIZE);
+	}
 	crc = htole32(gm_crc32c(0, buf, len - CRC_SIZE));
 	memcpy(p, &crc, CRC_SIZE);
 	*outlen = len;
@@ -640,13 +691,13 @@ static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmem
 
 int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 			const struct gmemfs_snap_extent *ext, const uint64_t *ws,
-			char why[GM_SNAP_WHY_MAX])
+			const uint32_t *ws_crc, char why[GM_SNAP_WHY_MAX])
 {
 	size_t len, done = 0;
 	void *buf;
 	int err = 0;
 
-	buf = index_build(h, ext, ws, &len);
+	buf = index_build(h, ext, ws, ws_crc, &len);
 	if (!buf)
 		return gm_snap_why(why, "out of memory for the index"), -ENOMEM;
 	while (done < len && !err) {
@@ -657,7 +708,7 @@ int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 		else if (n > 0)
 			done += n;
 	}
-	if (!err && ftruncate(idx_fd, len))
+	if (!err && ftruncate(idx_fd, (off_t)index_file_len(h)))
 		err = -errno;
 	if (!err && fsync(idx_fd))
 		err = -errno;
@@ -669,10 +720,51 @@ int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 
 /* ---- Storing a working set ---- */
 
+/* The working set's bytes, slot i the memory of chunk_offs[i], written
+ * at off of the index file (after where the new index ends), each
+ * slot's crc into crcs. */
+static int ws_data_write(struct gm_snap *s, int fd, uint64_t off, const uint64_t *chunk_offs,
+			 size_t n, uint32_t *crcs, char *why)
+{
+	struct gm_snap_reader rd;
+	uint8_t *buf = malloc(s->chunk_size);
+	int err = buf ? gm_snap_reader_init(&rd, s) : -ENOMEM;
+
+	if (err) {
+		free(buf);
+		return gm_snap_why(why, "out of memory for the working set's bytes"), err;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		uint64_t len = s->mem_size - chunk_offs[i];
+
+		len = len < s->chunk_size ? len : s->chunk_size;
+		memset(buf + len, 0, s->chunk_size - len);
+		err = gm_snap_read(&rd, chunk_offs[i], buf, len, NULL, why);
+		crcs[i] = gm_crc32c(0, buf, len);
+		for (size_t done = 0; !err && done < s->chunk_size;) {
+			ssize_t w = pwrite(fd, buf + done, s->chunk_size - done,
+					   (off_t)(off + i * s->chunk_size + done));
+
+			if (w < 0 && errno != EINTR) {
+				err = -errno;
+				gm_snap_why(why, "writing the working set's bytes: %s", strerror(errno));
+			}
+			done += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (!err && fdatasync(fd))
+		err = -errno, gm_snap_why(why, "writing the working set's bytes: %s", strerror(errno));
+	gm_snap_reader_fini(&rd);
+	free(buf);
+	return err;
+}
+
 /*
- * Rewritten in place, since we hold only the fd: a crash half-way leaves an
+ * Rewritten in place, since we hold only the fd: the working set's bytes
+ * first, then the index that points at them.  A crash half-way leaves an
  * index whose crc fails, which every reader refuses, rather than one that
- * reads wrong.
+ * reads wrong; the bytes' own crcs catch a copy that did not reach the
+ * disk (a reader then reads the image instead).
  */
 int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 		     char why[GM_SNAP_WHY_MAX])
@@ -680,6 +772,7 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 	struct gm_snap_layer *l = &s->layers[0];
 	struct gmemfs_snap_header h;
 	struct gmemfs_snap_ws *ws;
+	uint32_t *crcs;
 	int err;
 
 	if (!s->nlayers)
@@ -689,19 +782,35 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 			return gm_snap_why(why, "working-set entry %zu (%#" PRIx64 "): not a chunk of the memory",
 				       i, chunk_offs[i]), -EINVAL;
 	ws = malloc(n ? n * WS_SIZE : 1);
-	if (!ws)
+	crcs = n ? malloc(n * CRC_SIZE) : NULL;
+	if (!ws || (n && !crcs)) {
+		free(ws);
+		free(crcs);
 		return gm_snap_why(why, "out of memory for the working set"), -ENOMEM;
+	}
 	h = l->hdr;
 	h.nr_ws = n;
-	err = gm_snap_index_write(l->idx_fd, &h, l->ext, chunk_offs, why);
+	h.flags &= ~GMEMFS_SNAP_F_WS_DATA;
+	h.ws_data_offset = 0;
+	if (n) {
+		h.flags |= GMEMFS_SNAP_F_WS_DATA;
+		h.ws_data_offset = ws_data_offset(index_len(&h));
+	}
+	err = n ? ws_data_write(s, l->idx_fd, h.ws_data_offset, chunk_offs, n, crcs, why) : 0;
+	if (!err)
+		err = gm_snap_index_write(l->idx_fd, &h, l->ext, chunk_offs, crcs, why);
 	if (err) {
 		free(ws);
+		free(crcs);
 		return err;
 	}
 	for (size_t i = 0; i < n; i++)
 		ws[i].offset = chunk_offs[i];
 	free(l->ws);
+	free(l->ws_crc);
 	l->ws = ws;
-	l->hdr.nr_ws = n;
+	l->ws_crc = crcs;
+	l->hdr = h;
+	l->hdr.version = n ? 2 : 1;
 	return 0;
 }

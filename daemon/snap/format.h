@@ -30,6 +30,8 @@ struct gm_snap_layer {
 	struct gmemfs_snap_header hdr;
 	struct gmemfs_snap_extent *ext;		/* hdr.nr_extents, sorted */
 	struct gmemfs_snap_ws *ws;		/* hdr.nr_ws */
+	uint32_t *ws_crc;			/* GMEMFS_SNAP_F_WS_DATA: hdr.nr_ws crcs of
+						 * the working set's bytes; else NULL */
 };
 
 /* A piece of the memory after the chain is resolved: [off, off + len) is
@@ -94,19 +96,29 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 		 bool *all_zero, char why[GM_SNAP_WHY_MAX]);
 
 /* Replace layers[0]'s working set with n chunk offsets, rewriting its
- * index in place (its idx_fd must be open for writing) with a new crc,
- * then fsync.  0 or -errno with why. */
+ * index in place (its idx_fd must be open for writing): the chunks' bytes
+ * (read from the chain, verified) stored after the index in that order
+ * (GMEMFS_SNAP_F_WS_DATA, version 2), then the index with their crcs and
+ * its own, then fsync.  0 or -errno with why. */
 int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 		     char why[GM_SNAP_WHY_MAX]);
 
 /* Write a whole index to idx_fd: h in host order (its nr_extents and
- * nr_ws say how many of ext and ws follow), encoded little-endian, the crc
- * appended, the file cut to its length and fsync'ed.  Shared by the writer
+ * nr_ws say how many of ext and ws follow; with F_WS_DATA, ws_crc has
+ * nr_ws crcs, and the working set's bytes are at h->ws_data_offset
+ * already), encoded little-endian with the lowest version that describes
+ * it, the crc appended, the file cut to its length and fsync'ed.  Shared by the writer
  * (write.c) and gm_snap_store_ws, so the encoding lives here once.
  * 0 or -errno with why. */
 int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 			const struct gmemfs_snap_extent *ext, const uint64_t *ws,
-			char why[GM_SNAP_WHY_MAX]);
+			const uint32_t *ws_crc, char why[GM_SNAP_WHY_MAX]);
+
+/* Layer 0's working set has its bytes stored in its index file. */
+static inline bool gm_snap_has_ws_data(const struct gm_snap *s)
+{
+	return s->nlayers && s->layers[0].hdr.flags & GMEMFS_SNAP_F_WS_DATA;
+}
 
 /* Are all len bytes at p zero?  (Zero pages are never written or placed.) */
 bool gm_snap_zero(const void *p, size_t n);

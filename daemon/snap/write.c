@@ -312,7 +312,7 @@ static int snap_walk(struct snap_w *w)
 	if (fsync(req->img_fd))
 		return gm_snap_why(w->why, "syncing the image: %s", strerror(errno)), -EIO;
 	w->h.nr_extents = w->next;
-	return gm_snap_index_write(req->idx_fd, &w->h, w->ext, NULL, w->why);
+	return gm_snap_index_write(req->idx_fd, &w->h, w->ext, NULL, NULL, w->why);
 }
 
 int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,

@@ -237,17 +237,25 @@ int gm_uffd_place_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64
 		       (unsigned long long)len, why);
 		return err;	/* -EIO: unreadable or failed their checksum */
 	}
-	if (!zero)
+	return gm_uffd_place_bytes(s, off, len, zero ? NULL : buf, via_backing);
+}
+
+int gm_uffd_place_bytes(struct gm_uffd_sess *s, uint64_t off, uint64_t len, void *buf,
+			bool via_backing)
+{
+	int err;
+
+	if (buf)
 		gm_uffd_blank_removed(s, off, len, buf);
 	if (s->ask) {
-		err = gm_ask_place(s, off, len, zero ? NULL : buf);
+		err = gm_ask_place(s, off, len, buf);
 		if (!err)
 			atomic_fetch_add(&s->bytes, len);
 		return err;
 	}
 	if (via_backing)
-		return zero ? 0 : gm_uffd_place_backing(s, off, len, buf);
-	err = gm_uffd_place_regions(s, off, len, zero ? NULL : buf);
+		return buf ? gm_uffd_place_backing(s, off, len, buf) : 0;
+	err = gm_uffd_place_regions(s, off, len, buf);
 	if (!err)
 		atomic_fetch_add(&s->bytes, len);
 	return err;

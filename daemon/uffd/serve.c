@@ -7,6 +7,11 @@
  * (GMEMFS_CTL_F_RECORD_WS) and lets go of everything.  It never waits for
  * the FUSE loop or the control socket.
  *
+ * After two faults in consecutive units (of 2 MiB at most) it reads and
+ * checks the next unit while the VMM runs on (a guest walking its
+ * memory), so that fault's service is the placing alone; nothing is
+ * placed before its fault.
+ *
  * A unit whose checksum fails is never placed (it becomes CORRUPT, see
  * uffd/unit.h): the faulting page is poisoned (UFFDIO_POISON: the VMM's
  * access gets SIGBUS) when the VMM's uffd has UFFD_FEATURE_POISON, else
@@ -38,6 +43,7 @@
 #define GM_UFFD_BATCH		64
 #define GM_UFFD_QUEUE		1024	/* faults held while events are drained */
 #define GM_UFFD_RETRIES		2000	/* EAGAIN retries of one fault */
+#define GM_UFFD_AHEAD_MAX	(2u << 20)	/* units read ahead at most this big */
 
 struct gm_fault_ctx {
 	struct gm_uffd_sess *s;
@@ -48,6 +54,13 @@ struct gm_fault_ctx {
 	unsigned nq;
 	const char *end;		/* why the session ends, once it does */
 	bool stopping;			/* it ends because the daemon stops */
+	/* Read-ahead: after two faults in consecutive units, the next unit
+	 * is read and checked while the VMM runs, so its fault only places. */
+	void *ahead;			/* one unit */
+	uint64_t ahead_u;		/* the unit in ahead, if ahead_ok */
+	bool ahead_ok, ahead_zero;
+	uint64_t last_u;		/* the last MISSING fault's unit */
+	bool sequential;		/* and the one before was last_u - 1 */
 };
 
 void gm_uffd_record_latency(struct gm_uffd_sess *s, uint64_t ns)
@@ -167,6 +180,37 @@ static int gm_uffd_minor(struct gm_uffd_sess *s, const struct gm_uffd_region *r,
 	return 0;
 }
 
+/* gm_uffd_unit_place's placer for a fault: the unit read ahead if it is
+ * this one, else read now. */
+static int gm_uffd_fault_place(struct gm_uffd_sess *s, uint64_t u, void *ctx)
+{
+	struct gm_fault_ctx *c = ctx;
+	uint64_t off = u * s->unit, len = s->snap.mem_size - off;
+
+	if (!c->ahead_ok || c->ahead_u != u)
+		return gm_uffd_place_unit(s, &c->rd, u, c->buf, false);
+	c->ahead_ok = false;
+	return gm_uffd_place_bytes(s, off, len < s->unit ? len : s->unit,
+				   c->ahead_zero ? NULL : c->ahead, false);
+}
+
+/* The queue is empty and the VMM faults unit after unit: read and check
+ * the next one now, while the VMM runs to its next fault.  A unit that
+ * fails to read is left for its fault to read again and report. */
+static void gm_uffd_read_ahead(struct gm_fault_ctx *c)
+{
+	struct gm_uffd_sess *s = c->s;
+	uint64_t u = c->last_u + 1, off = u * s->unit, len;
+	char why[GM_SNAP_WHY_MAX];
+
+	if (!c->ahead || !c->sequential || u >= s->nunits || (c->ahead_ok && c->ahead_u == u) ||
+	    gm_uffd_unit_state(s, u) != GM_UNIT_ABSENT)
+		return;
+	len = s->snap.mem_size - off < s->unit ? s->snap.mem_size - off : s->unit;
+	c->ahead_u = u;
+	c->ahead_ok = !gm_snap_read(&c->rd, off, c->ahead, len, &c->ahead_zero, why);
+}
+
 /* One page fault: 0 when answered, -EAGAIN to retry after reading the
  * VMM's pending events, another -errno when the session must end. */
 static int gm_uffd_fault(struct gm_fault_ctx *c, const struct uffd_msg *m)
@@ -190,7 +234,9 @@ static int gm_uffd_fault(struct gm_fault_ctx *c, const struct uffd_msg *m)
 	gm_uffd_record_ws(s, u);
 	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR)
 		return gm_uffd_minor(s, r, page, u);
-	err = gm_uffd_unit_place(s, u, gm_uffd_place_with, &c->placer);
+	c->sequential = u == c->last_u + 1;
+	c->last_u = u;
+	err = gm_uffd_unit_place(s, u, gm_uffd_fault_place, c);
 	if (err != -EALREADY && err != -EIO)
 		return err;
 	if (gm_uffd_unit_state(s, u) == GM_UNIT_CLAIMED) {
@@ -332,6 +378,8 @@ static void gm_uffd_loop(struct gm_fault_ctx *c)
 			err = 0;
 		if (!err && !c->end)
 			err = gm_uffd_serve_queue(c);
+		if (!err && !c->end && !c->nq)
+			gm_uffd_read_ahead(c);
 		if (err == -ESRCH)
 			c->end = "the VMM exited";
 		else if (err && !c->end) {
@@ -468,7 +516,8 @@ void *gm_uffd_fault_main(void *arg)
 	struct gm_uffd_sess *s = arg;
 
 	if (!c || gm_snap_reader_init(&c->rd, &s->snap) ||
-	    posix_memalign(&c->buf, 4096, s->unit)) {
+	    posix_memalign(&c->buf, 4096, s->unit) ||
+	    (s->unit <= GM_UFFD_AHEAD_MAX && posix_memalign(&c->ahead, 4096, s->unit))) {
 		gm_err("%s: no memory to serve faults", s->name);
 		if (c)
 			c->end = "out of memory";
@@ -487,6 +536,7 @@ void *gm_uffd_fault_main(void *arg)
 		c->s = s;
 		gm_uffd_finish(c);
 		free(c->buf);
+		free(c->ahead);
 		free(c);
 	} else {
 		gm_uffd_sess_release(s);

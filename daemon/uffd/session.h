@@ -153,6 +153,12 @@ bool gm_uffd_is_removed(struct gm_uffd_sess *s, uint64_t off, uint64_t len);
  * are changing: retry after its events are read). */
 int gm_uffd_place_unit(struct gm_uffd_sess *s, struct gm_snap_reader *rd, uint64_t u,
 		       void *buf, bool via_backing);
+/* Place the snapshot memory [off, off + len) (whole units; buf holds
+ * its bytes, read and verified, or is NULL for zeros) as
+ * gm_uffd_place_unit places one unit's: every region's part in one
+ * UFFDIO_COPY, discarded pages zeroed first.  Same results. */
+int gm_uffd_place_bytes(struct gm_uffd_sess *s, uint64_t off, uint64_t len, void *buf,
+			bool via_backing);
 /* Serve one page the fault thread found in a unit already PLACED or
  * REMOVED: zero if discarded, else the snapshot's bytes.  As above. */
 int gm_uffd_place_page(struct gm_uffd_sess *s, struct gm_snap_reader *rd,

@@ -73,6 +73,23 @@ int gm_uffd_unit_place(struct gm_uffd_sess *s, uint64_t u, gm_uffd_place_fn plac
 	return err;
 }
 
+int gm_uffd_units_place(struct gm_uffd_sess *s, uint64_t u0, uint64_t n, uint64_t *claimed,
+			gm_uffd_place_run_fn place, void *ctx)
+{
+	uint64_t k = 0;
+	int err;
+
+	while (k < n && u0 + k < s->nunits && gm_uffd_unit_claim(s, u0 + k))
+		k++;
+	*claimed = k;
+	if (!k)
+		return -EALREADY;
+	err = place(s, u0, k, ctx);
+	for (uint64_t i = 0; i < k; i++)
+		gm_uffd_unit_release(s, u0 + i, gm_uffd_unit_outcome(err));
+	return err;
+}
+
 void gm_uffd_unit_discard(struct gm_uffd_sess *s, uint64_t u)
 {
 	uint8_t old = atomic_exchange(&s->units[u], GM_UNIT_REMOVED);

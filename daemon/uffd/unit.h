@@ -14,8 +14,9 @@
  *     any state -- discard (the VMM removed all of it) --> REMOVED
  *
  * Only the thread that claimed a unit releases it, and only through
- * gm_uffd_unit_place(), whose one switch maps a placing's result to the
- * state it ends in.  PLACED, CORRUPT and REMOVED are final (a discard
+ * gm_uffd_unit_place() or gm_uffd_units_place() (a run of units placed at
+ * once, all ending in the same state), whose one switch maps a placing's
+ * result to the state it ends in.  PLACED, CORRUPT and REMOVED are final (a discard
  * still turns the first two into REMOVED: the VMM wants zeros there).
  *
  * What a fault in each state gets (uffd/serve.c):
@@ -64,6 +65,16 @@ enum gm_uffd_unit gm_uffd_unit_state(struct gm_uffd_sess *s, uint64_t u);
  * release it into the state for place's result (see the table above).
  * -EALREADY when u was not ABSENT (nothing done); else place's result. */
 int gm_uffd_unit_place(struct gm_uffd_sess *s, uint64_t u, gm_uffd_place_fn place, void *ctx);
+/* How to place the k units from u0 on (claimed by the caller) at once. */
+typedef int (*gm_uffd_place_run_fn)(struct gm_uffd_sess *s, uint64_t u0, uint64_t k, void *ctx);
+/* Claim the units from u0 on while they are ABSENT, at most n, place
+ * them with one place(s, u0, k, ctx) and release them all into the state
+ * for its result: so a placing that fails for one unit must fail with a
+ * result that leaves every unit of the run ABSENT (anything but 0,
+ * -EEXIST and -EIO), and the caller places them one by one.  *claimed
+ * gets k; -EALREADY when u0 was not ABSENT (nothing done). */
+int gm_uffd_units_place(struct gm_uffd_sess *s, uint64_t u0, uint64_t n, uint64_t *claimed,
+			gm_uffd_place_run_fn place, void *ctx);
 /* The VMM discarded all of unit u: REMOVED, whatever it was. */
 void gm_uffd_unit_discard(struct gm_uffd_sess *s, uint64_t u);
 

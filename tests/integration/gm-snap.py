@@ -9,6 +9,10 @@
                                      SEEK_HOLE) as "start-end ..." in bytes
   flip FILE OFFSET                   flip one bit of the byte at OFFSET
   extents IDXFILE                    the index's extents as "off+len:type ..."
+  v1 IDXFILE                         rewrite a version 2 index (one holding
+                                     its working set's bytes) as the version
+                                     1 index an older daemon wrote: the same
+                                     extents and working set, no bytes
 
 Not for: anything the daemon does; this only prepares and inspects files.
 """
@@ -70,8 +74,37 @@ def op_extents(path):
     print(" ".join(out) if out else "none")
 
 
+def crc32c(data):
+    # Bitwise CRC-32C (reflected 0x82F63B78, ~0 in and out): slow, but
+    # written apart from the daemon's, and an index is small.
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def op_v1(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    version, = struct.unpack_from("<I", data, 8)
+    flags, = struct.unpack_from("<I", data, 32)
+    nr_ext, nr_ws = struct.unpack_from("<QQ", data, 40)
+    if version != 2 or not flags & 2:
+        sys.exit("%s: version %d, flags %#x: not an index holding its working set's bytes"
+                 % (path, version, flags))
+    head = bytearray(data[:392 + 24 * nr_ext + 8 * nr_ws])
+    struct.pack_into("<I", head, 8, 1)
+    struct.pack_into("<I", head, 32, flags & ~2)
+    struct.pack_into("<Q", head, 360, 0)
+    with open(path, "wb") as f:
+        f.write(bytes(head) + struct.pack("<I", crc32c(head)))
+
+
 def main():
-    ops = {"pages": op_pages, "ranges": op_ranges, "flip": op_flip, "extents": op_extents}
+    ops = {"pages": op_pages, "ranges": op_ranges, "flip": op_flip, "extents": op_extents,
+           "v1": op_v1}
     if len(sys.argv) < 2 or sys.argv[1] not in ops:
         sys.exit(__doc__)
     ops[sys.argv[1]](*sys.argv[2:])

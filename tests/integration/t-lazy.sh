@@ -17,8 +17,11 @@
 #   (f) the VMM is SIGKILLed mid-restore: its session goes, the daemon's
 #       fds come back to what they were, and it still serves;
 #   (g) refusals with reasons: a corrupt image (the guest gets SIGBUS at
-#       the page), a region beyond the snapshot, a PATH file of another
-#       size, bad Firecracker messages (JSON, two fds, no fd, size);
+#       the page; prefetched, the index's checked copy of the working set
+#       serves it right, and a bad copy sends the prefetcher to the image;
+#       an index rewritten as format version 1 still restores, prefetched),
+#       a region beyond the snapshot, a PATH file of another size, bad
+#       Firecracker messages (JSON, two fds, no fd, size);
 #   (h) the daemon stops mid-restore: it places the rest first, and
 #       poisons a corrupt unit nobody touched yet instead of giving up.
 # Also a hugetlb-2m file's backing (2 MiB units) where the kernel has huge
@@ -170,10 +173,49 @@ cp "$SNAP" "$GM_TMP/bad.snap"
 cp "$SNAP.idx" "$GM_TMP/bad.snap.idx"
 # A byte of the first DATA page, past the guest's word.
 printf '\xff' | dd of="$GM_TMP/bad.snap" bs=1 seek=$((16 * 4096 + 100)) conv=notrunc status=none
+# No prefetch: the snapshot's index holds a checked copy of its working
+# set (the bad page among it), which the prefetcher would place instead.
 gm_log_mark
-run_vmm corrupt "$LAZY" restore --expect-corrupt "$M" "$GM_TMP/bad.snap" $MIB $SEED
+run_vmm corrupt "$LAZY" restore --no-prefetch --expect-corrupt "$M" "$GM_TMP/bad.snap" \
+	$MIB $SEED
 check_log "corrupt: the daemon names the checksum failure" "checksum"
 check_log "corrupt: and poisons the page" "the page is poisoned"
+
+# The same image prefetched, the guest waiting until the prefetcher is
+# done: the working set comes from the index's copy, checked against its
+# own crcs, so the guest reads the right bytes where the image is bad.
+gm_log_mark
+run_vmm corrupt-ws-copy "$LAZY" restore --wait 300 "$M" "$GM_TMP/bad.snap" $MIB $SEED
+check_log "corrupt-ws-copy: the prefetcher read the index's working-set bytes" \
+	"from the index's working-set bytes"
+check_cond "corrupt-ws-copy: it placed the working set" "$(fig corrupt-ws-copy prefetched) > 0"
+
+# The index's copy bad instead (a byte of its first slot; the offset is the
+# header's ws_data_offset, at byte 360): that slot fails its crc and the
+# prefetcher reads the image from there on, so the guest still reads right.
+cp "$SNAP" "$GM_TMP/badws.snap"
+cp "$SNAP.idx" "$GM_TMP/badws.snap.idx"
+wsoff=$(od -An -t u8 -j 360 -N 8 "$GM_TMP/badws.snap.idx" | tr -d ' ')
+check_cond "badws: the index stores the working set's bytes" "${wsoff:-0} > 0"
+printf '\xff' | dd of="$GM_TMP/badws.snap.idx" bs=1 seek=$((wsoff + 100)) conv=notrunc \
+	status=none
+gm_log_mark
+run_vmm badws "$LAZY" restore --wait 300 "$M" "$GM_TMP/badws.snap" $MIB $SEED
+check_log "badws: the bad copy is named and the image read instead" \
+	"fails its checksum: reading the image"
+
+# A snapshot as an older daemon stored its working set (format version 1:
+# the order alone, no bytes) still restores, its working set prefetched
+# from the image.
+cp "$SNAP" "$GM_TMP/v1.snap"
+cp "$SNAP.idx" "$GM_TMP/v1.snap.idx"
+check "v1: the index rewritten as version 1" python3 "$GM_SRC/gm-snap.py" v1 "$GM_TMP/v1.snap.idx"
+check_eq "v1: its version field says 1" 1 \
+	"$(od -An -t u4 -j 8 -N 4 "$GM_TMP/v1.snap.idx" | tr -d ' ')"
+gm_log_mark
+run_vmm v1 "$LAZY" restore --wait 300 "$M" "$GM_TMP/v1.snap" $MIB $SEED
+check_log "v1: the prefetcher read its working set from the image" "ms from the image: reading"
+check_cond "v1: and placed it" "$(fig v1 prefetched) > 0"
 check "the daemon still serves after all that" gm_poll 10 no_sessions
 run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
 
@@ -222,7 +264,7 @@ gm_relay "stop" "$GM_TMP/stall2.out"
 # failed its checksum was marked placed (or ended the last pass), and the
 # VMM read zeros at the corrupt page once the daemon's uffd was gone ---
 gm_start --pool-size=$((6 * MIB))M || gm_bail "gmemfsd mounts again"
-stop_mid_restore "stop, corrupt" "$GM_TMP/stall3.out" --expect-corrupt \
+stop_mid_restore "stop, corrupt" "$GM_TMP/stall3.out" --no-prefetch --expect-corrupt \
 	"$M" "$GM_TMP/bad.snap" $MIB $SEED
 check_log "stop, corrupt: the daemon poisons the corrupt unit's pages" \
 	"their pages are poisoned"

@@ -41,7 +41,9 @@ static void tl_init(struct tlayer *t, uint8_t uuid_byte)
 {
 	memset(t, 0, sizeof(*t));
 	memcpy(t->h.magic, GMEMFS_SNAP_MAGIC, 8);
-	t->h.version = GMEMFS_SNAP_VERSION;
+	/* Built as version 1: what every snapshot before the working set's
+	 * bytes were stored is, and what one without them still is. */
+	t->h.version = 1;
 	t->h.header_size = sizeof(t->h);
 	t->h.mem_size = MEM;
 	t->h.page_size = PG;
@@ -238,7 +240,9 @@ struct corruption {
 };
 
 static void c_magic(struct tlayer *t) { t->h.magic[0] = 'X'; }
-static void c_version(struct tlayer *t) { t->h.version = 2; }
+static void c_version(struct tlayer *t) { t->h.version = 3; }
+static void c_v1_ws_data(struct tlayer *t) { t->h.flags |= GMEMFS_SNAP_F_WS_DATA; }
+static void c_ws_data_offset(struct tlayer *t) { t->h.version = 2; t->h.ws_data_offset = 4096; }
 static void c_hsize(struct tlayer *t) { t->h.header_size = 100; }
 static void c_page(struct tlayer *t) { t->h.page_size = 3000; }
 static void c_chunk(struct tlayer *t) { t->h.chunk_size = PG / 2; }
@@ -288,7 +292,9 @@ static void raw_truncate_image(struct tlayer *t) { ck_assert_int_eq(ftruncate(t-
 
 static const struct corruption corruptions[] = {
 	{ "magic", c_magic, false, "bad magic" },
-	{ "version", c_version, false, "version 2" },
+	{ "version", c_version, false, "version 3" },
+	{ "version 1 with the working set's bytes", c_v1_ws_data, false, "version 1 index with" },
+	{ "working-set bytes without the flag", c_ws_data_offset, false, "disagree" },
 	{ "header size", c_hsize, false, "header size 100" },
 	{ "page size", c_page, false, "bad page size" },
 	{ "chunk size", c_chunk, false, "bad chunk size" },
@@ -513,6 +519,29 @@ START_TEST(test_chain_refused)
 }
 END_TEST
 
+/* A stored working set's bytes: version 2, at a 4 KiB boundary after the
+ * index, slot i the memory of entry i (the oracle: the test's own copy),
+ * with its crc, and the file ends with the last slot. */
+static void check_ws_data(const struct tlayer *t, const struct gm_snap_layer *l,
+			  const uint64_t *offs, unsigned n)
+{
+	uint64_t at = l->hdr.ws_data_offset;
+	uint8_t *slot = malloc(CHUNK);
+
+	ck_assert_ptr_nonnull(slot);
+	ck_assert_uint_eq(l->hdr.version, 2);
+	ck_assert(l->hdr.flags & GMEMFS_SNAP_F_WS_DATA);
+	ck_assert_uint_eq(at % 4096, 0);
+	ck_assert_uint_ge(at, sizeof(l->hdr) + l->hdr.nr_extents * sizeof(l->ext[0]) + n * 12 + 4);
+	ck_assert_int_eq(lseek(t->idx_fd, 0, SEEK_END), (off_t)(at + n * CHUNK));
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(pread(t->idx_fd, slot, CHUNK, (off_t)(at + i * CHUNK)), CHUNK);
+		ck_assert_msg(!memcmp(slot, t->img + offs[i], CHUNK), "slot %u", i);
+		ck_assert_uint_eq(l->ws_crc[i], ck_ref_crc32c(t->img + offs[i], CHUNK));
+	}
+	free(slot);
+}
+
 START_TEST(test_store_ws)
 {
 	uint64_t offs[3] = { 5 * CHUNK, 0, CHUNK }, bad = PG;
@@ -537,12 +566,24 @@ START_TEST(test_store_ws)
 	ck_assert_uint_eq(l.ws[0].offset, 5 * CHUNK);
 	ck_assert_uint_eq(l.ws[2].offset, CHUNK);
 	ck_assert_uint_eq(l.hdr.nr_extents, 5);
+	check_ws_data(&t, &l, offs, 3);
 	gm_snap_layer_free(&l);
-	/* And shrinking it to nothing leaves no stale bytes behind. */
+	/* The bytes cut short: the index no longer matches its file. */
+	ck_assert_int_eq(ftruncate(t.idx_fd, lseek(t.idx_fd, 0, SEEK_END) - 1), 0);
+	ck_assert_int_eq(gm_snap_layer_load(&l, t.img_fd, t.idx_fd, why), -EINVAL);
+	ck_assert_msg(strstr(why, "truncated"), "%s", why);
+	ck_assert_int_eq(ftruncate(t.idx_fd, lseek(t.idx_fd, 0, SEEK_END) + 1), 0);
+	/* And shrinking it to nothing leaves no stale bytes behind: version 1
+	 * again, readable by a daemon that knows nothing of the bytes. */
 	ck_assert_msg(gm_snap_open(&s, fds, 2, why) == 0, "%s", why);
 	ck_assert_msg(gm_snap_store_ws(&s, NULL, 0, why) == 0, "%s", why);
 	gm_snap_close(&s);
 	ck_assert_int_eq(load(&t, why), 0);
+	ck_assert_msg(gm_snap_layer_load(&l, t.img_fd, t.idx_fd, why) == 0, "%s", why);
+	ck_assert_uint_eq(l.hdr.version, 1);
+	ck_assert_uint_eq(l.hdr.flags & GMEMFS_SNAP_F_WS_DATA, 0);
+	ck_assert_int_eq(lseek(t.idx_fd, 0, SEEK_END), sizeof(l.hdr) + 5 * sizeof(l.ext[0]) + 4);
+	gm_snap_layer_free(&l);
 	tl_free(&t);
 }
 END_TEST
