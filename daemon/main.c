@@ -445,8 +445,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (!fo.mountpoint) {
-		fprintf(stderr, "usage: %s [options] [SOURCE] MOUNTPOINT  (--help for more)\n",
-			argv[0]);
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT  (--help for more)\n", argv[0]);
 		goto out;
 	}
 	o.mountpoint = fo.mountpoint;
