@@ -20,6 +20,7 @@
 #include "fuse/fsops.h"
 #include "mem/mapped.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "meta/recover.h"
 #include "common/statedir.h"
 
@@ -332,6 +333,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 		err = gm_rebalancer_start(&fs->rebalancer, fs);
 	if (!err)
 		err = gm_ctlsock_start(&ctl);
+	if (!err)
+		gm_notify_ready();	/* not fatal: a mount serves either way */
 	if (!err)
 		err = gm_loop(fs->se, single);
 	/* The loop returns the number of the signal that ended it: SIGINT,
