@@ -8,7 +8,8 @@
 # fstab's own options (nofail, noauto, _netdev, x-*, comment=) do not reach
 # gmemfsd, mount(8) returns with the mount serving, umount(8) ends the
 # daemon, the files survive into the next mount on the same state dir, and
-# an unknown option is refused with nothing mounted.
+# an unknown option is refused with nothing mounted.  A value with a comma
+# (a fallback policy) passes escaped, pagesize=2m\,fallback=4k.
 # mount(8) looks for helpers in /sbin (= /usr/sbin): the test lays the
 # build tree's helper over /usr/sbin with a read-only overlay in its
 # private mount namespace, gone when the test ends; GMEMFSD (meson sets it)
@@ -70,6 +71,13 @@ check_eq "the root's page-size policy is 2m-thp" 2m-thp \
 	"$(getfattr --absolute-names --only-values -n "$X" "$M" 2>&1)"
 check "the file from the first mount, byte for byte" cmp "$GM_TMP/bytes" "$M/ram"
 unmount "fstab"
+
+# --- a value with a comma, escaped as libfuse's -o lists escape it ---
+check "mount -o 'pagesize=2m\\,fallback=4k'" \
+	mount -t fuse.gmemfs gmemfs "$M" -o "state_dir=$S,pagesize=2m\\,fallback=4k"
+check_eq "the root's policy is 2m,fallback=4k" 2m,fallback=4k \
+	"$(getfattr --absolute-names --only-values -n "$X" "$M" 2>&1)"
+unmount "escaped comma"
 
 # --- refusals: nothing mounted, no daemon left ---
 check_fails "an unknown option is refused" "unknown option" \
