@@ -10,6 +10,7 @@
 # mount namespace (no hardening setting gave it one of its own), kill -9 of
 # the main PID is followed by a restart onto the same state (the file's
 # bytes), and `systemctl stop` unmounts and ends the daemon.
+# systemd gets a read-only /proc/sys: the machine's knobs stay as they are.
 # Changes to the unit for the test, as drop-ins in the private /run:
 # DefaultDependencies=no (sysinit.target would start this machine's boot
 # services), the options file at a test path (the installed path is under
@@ -110,14 +111,21 @@ StandardError=append:$GM_LOG
 EOT
 
 # Named after the test's private directory: unique on the machine.
+knobs() { cat /proc/sys/fs/file-max /proc/sys/fs/nr_open; }
+KNOBS=$(knobs)
 CG=gmemfs-t-systemd.${GM_TMP##*.}
 (
 	for d in $(cgroup_roots); do
 		mkdir "$d/$CG" && echo "$BASHPID" >"$d/$CG/cgroup.procs" || exit 1
 	done
+	# /proc/sys read-only, as container managers give it: systemd as PID 1
+	# raises fs.file-max and other machine-wide knobs otherwise.  The
+	# shell is PID 1 until it execs systemd.
 	exec unshare --pid --fork --kill-child --uts --mount-proc -- \
 		env -i container=gmemfs-test PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		/lib/systemd/systemd --system --unit=gm-test.target --log-target=null
+		sh -c 'mount --bind /proc/sys /proc/sys &&
+			mount -o remount,bind,ro /proc/sys /proc/sys &&
+			exec /lib/systemd/systemd --system --unit=gm-test.target --log-target=null'
 ) >>"$GM_LOG" 2>&1 &
 UNSHARE_PID=$!
 for d in $(cgroup_roots); do
@@ -171,4 +179,5 @@ check "systemd exits on SIGRTMIN+4" gm_poll 30 gm_dead "$UNSHARE_PID"
 wait "$UNSHARE_PID" 2>/dev/null
 UNSHARE_PID=""
 sd_cleanup
+check_eq "systemd left fs.file-max and fs.nr_open as they were" "$KNOBS" "$(knobs)"
 gm_done
