@@ -20,44 +20,17 @@
 #include "fuse/fsops.h"
 #include "mem/mapped.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "meta/recover.h"
 #include "common/statedir.h"
 
-struct gm_cli {
-	char *pool_size;
-	char *pagesize;
-	char *hugepages;
-	char *state_dir;
-	char *log_level;
-	char *ctl_socket;
-	char *shrink_mapped;
-	char *views;
-	int strictatime;
-	int version;
-};
-
-#define GM_OPT(t, f) { t, offsetof(struct gm_cli, f), 1 }
-static const struct fuse_opt gm_cli_spec[] = {
-	GM_OPT("--pool-size=%s", pool_size),
-	GM_OPT("--pagesize=%s", pagesize),
-	GM_OPT("--hugepages=%s", hugepages),
-	GM_OPT("--state-dir=%s", state_dir),
-	GM_OPT("--log-level=%s", log_level),
-	GM_OPT("--ctl-socket=%s", ctl_socket),
-	GM_OPT("--shrink-mapped=%s", shrink_mapped),
-	GM_OPT("--views=%s", views),
-	/* Atime rules libfuse's mount does not know; relatime is the default. */
-	GM_OPT("strictatime", strictatime),
-	FUSE_OPT_KEY("relatime", FUSE_OPT_KEY_DISCARD),
-	GM_OPT("--version", version),
-	FUSE_OPT_END
-};
-
 static void gm_usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
-	       "gmemfs: a memory filesystem for virtual-machine guest memory.\n\n"
-	       "gmemfs options:\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+	       "gmemfs: a memory filesystem for virtual-machine guest memory.\n"
+	       "SOURCE (mount(8)'s, when called as a mount helper) names the mount.\n\n"
+	       "gmemfs options (each also an option of -o, with an underscore, the\n"
+	       "way mount(8) and fstab pass them: -o pool_size=8G,pagesize=2m-thp):\n"
 	       "    --pool-size=SIZE       memory budget shared by all files: bytes with\n"
 	       "                           K/M/G/T suffix, or N%% of RAM (default %d%%)\n"
 	       "    --pagesize=POLICY      default page-size policy: 4k, 2m-thp, 2m, 1g,\n"
@@ -66,7 +39,9 @@ static void gm_usage(const char *prog)
 	       "                           xattr " GMEMFS_XATTR_PAGESIZE ")\n"
 	       "    --hugepages=2M:N,1G:N  add N huge pages to the kernel's pool for\n"
 	       "                           hugetlb files (given back at exit); part of\n"
-	       "                           --pool-size\n"
+	       "                           --pool-size; as -o: hugepages_2m=N,hugepages_1g=N\n"
+	       "    --hugepages-2m=N       the same, one page size each\n"
+	       "    --hugepages-1g=N\n"
 	       "    --state-dir=DIR        backing stores and journal (default\n"
 	       "                           " GM_STATE_ROOT "/<escaped mountpoint>)\n"
 	       "    --log-level=LEVEL      error, warn, info or debug (default info)\n"
@@ -77,6 +52,7 @@ static void gm_usage(const char *prog)
 	       "    --views=WHAT           hidden or visible: whether the root's\n"
 	       "                           listing shows " GMEMFS_VIEWS_DIR " (default hidden;\n"
 	       "                           it opens by name either way)\n"
+	       "    -o strictatime         update atime on every access (default relatime)\n"
 	       "    --version              print versions and exit\n\n",
 	       prog, GM_POOL_DEFAULT_PCT);
 	fuse_cmdline_help();
@@ -105,12 +81,8 @@ static int gm_opts_policy(struct gm_cli *cli, struct gm_opts *o)
 		fprintf(stderr, "gmemfsd: --pagesize=%s: %s\n", cli->pagesize, why);
 		return -EINVAL;
 	}
-	if (cli->hugepages && gm_parse_hugepages(cli->hugepages, &o->hugepages_2m,
-						 &o->hugepages_1g)) {
-		fprintf(stderr, "gmemfsd: --hugepages=%s: want 2M:N and/or 1G:N, "
-			"comma-separated\n", cli->hugepages);
+	if (gm_cli_hugepages(cli, &o->hugepages_2m, &o->hugepages_1g))
 		return -EINVAL;
-	}
 	o->strictatime = cli->strictatime;
 	if (gm_opt_either("--shrink-mapped", cli->shrink_mapped, "refuse", "allow",
 			  &o->shrink_mapped) ||
@@ -196,9 +168,26 @@ static int gm_opts_finish(struct gm_cli *cli, struct gm_opts *o)
 	return err;
 }
 
+/* -o fsname=NAME, NAME's commas escaped from libfuse's -o splitting. */
+static int gm_args_fsname(struct fuse_args *args, const char *name)
+{
+	char *fsname = NULL, *opt = NULL;
+	int err = -ENOMEM;
+
+	if (asprintf(&fsname, "fsname=%s", name) < 0)
+		return err;
+	if (fuse_opt_add_opt_escaped(&opt, fsname) == 0 &&
+	    fuse_opt_add_arg(args, "-o") == 0 && fuse_opt_add_arg(args, opt) == 0)
+		err = 0;
+	free(opt);
+	free(fsname);
+	return err;
+}
+
 /* Mount options every gmemfs mount needs: the kernel checks permissions
- * like a local filesystem, and a root-owned mount serves every user. */
-static int gm_args_defaults(struct fuse_args *args)
+ * like a local filesystem, and a root-owned mount serves every user.  The
+ * mount's source is what mount(8) was given, when it was. */
+static int gm_args_defaults(struct fuse_args *args, const char *source)
 {
 	bool fsname = false;
 	int err = 0;
@@ -208,7 +197,7 @@ static int gm_args_defaults(struct fuse_args *args)
 	err |= fuse_opt_add_arg(args, "-odefault_permissions");
 	err |= fuse_opt_add_arg(args, "-osubtype=gmemfs");
 	if (!fsname)
-		err |= fuse_opt_add_arg(args, "-ofsname=gmemfs");
+		err |= gm_args_fsname(args, source ? source : "gmemfs");
 	if (geteuid() == 0)
 		err |= fuse_opt_add_arg(args, "-oallow_other");
 	return err ? -ENOMEM : 0;
@@ -345,6 +334,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	if (!err)
 		err = gm_ctlsock_start(&ctl);
 	if (!err)
+		gm_notify_ready();	/* not fatal: a mount serves either way */
+	if (!err)
 		err = gm_loop(fs->se, single);
 	/* The loop returns the number of the signal that ended it: SIGINT,
 	 * SIGTERM and SIGHUP are how an operator stops us, not failures. */
@@ -410,6 +401,31 @@ static int gm_start(struct gm_opts *o, struct fuse_args *args, bool single)
 	return err;
 }
 
+/* An option neither gmemfsd nor libfuse knows is an error before the state
+ * directory is touched: libfuse says which, on a copy of the arguments
+ * (fuse_session_new takes its own out of what it is given). */
+static int gm_args_check(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	int err = -ENOMEM;
+
+	for (int i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]))
+			goto out;
+	err = -EINVAL;
+	se = fuse_session_new(&copy, &gm_fsops, sizeof(gm_fsops), NULL);
+	if (se)
+		err = 0;
+	else
+		fprintf(stderr, "gmemfsd: see gmemfsd --help for the options\n");
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&copy);
+	return err;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -418,7 +434,7 @@ int main(int argc, char *argv[])
 	struct gm_opts o = { 0 };
 	int err = 1;
 
-	if (fuse_opt_parse(&args, &cli, gm_cli_spec, NULL) || fuse_parse_cmdline(&args, &fo))
+	if (gm_cli_parse(&args, &cli) || fuse_parse_cmdline(&args, &fo))
 		goto out;
 	if (fo.show_help) {
 		gm_usage(argv[0]);
@@ -437,21 +453,15 @@ int main(int argc, char *argv[])
 	}
 	o.mountpoint = fo.mountpoint;
 	o.foreground = fo.foreground;
-	if (gm_opts_finish(&cli, &o) || gm_args_defaults(&args))
+	if (gm_args_defaults(&args, cli.source) || gm_args_check(&args) ||
+	    gm_opts_finish(&cli, &o))
 		goto out;
 	err = gm_start(&o, &args, fo.singlethread) ? 1 : 0;
 out:
 	free(o.state_dir);
 	free(o.ctl_socket);
 	free(fo.mountpoint);
-	free(cli.pool_size);
-	free(cli.pagesize);
-	free(cli.hugepages);
-	free(cli.state_dir);
-	free(cli.log_level);
-	free(cli.ctl_socket);
-	free(cli.shrink_mapped);
-	free(cli.views);
+	gm_cli_free(&cli);
 	fuse_opt_free_args(&args);
 	return err;
 }

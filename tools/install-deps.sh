@@ -32,6 +32,8 @@ packages=(
 	python3          # gm-sys.py, .gmemfs/stats JSON, make check's summary
 	python3-prometheus-client  # t-metrics parses .gmemfs/metrics with it
 	shellcheck       # the 'lint' test: tests/integration/*.sh, tools/*.sh, .ci/run
+	groff-base man-db  # t-man lints the man pages (groff -ww, man --warnings)
+	systemd          # systemd.pc (unit dir); t-systemd: systemd-analyze, systemd as PID 1
 	dpkg-dev         # dpkg-source, for apt-get source (libfuse fallback)
 	qemu-system-x86 busybox-static   # the test guest (tools/test-vm)
 	libelf1 libssl3  # linux-kbuild-6.1's objtool, modpost (building the shim)

@@ -1,6 +1,9 @@
 /*
- * gmemfsd's own command-line options (the FUSE ones are left for libfuse).
- * Parsing of sizes and percentages is pure and unit-tested (check_path.c).
+ * gmemfsd's own command-line options (the FUSE ones are left for libfuse):
+ * the option table, each option both as --long-name=VALUE and as
+ * -o long_name=VALUE (the way mount(8) and mount.fuse3 pass them), and the
+ * parsing of sizes and percentages.  Pure and unit-tested (check_path.c,
+ * check_options.c).
  */
 #ifndef GM_OPTIONS_H
 #define GM_OPTIONS_H
@@ -10,6 +13,38 @@
 
 #include "core/log.h"
 #include "meta/policy.h"
+
+struct fuse_args;
+
+/* What the command line said, as written; gm_opts is what it means. */
+struct gm_cli {
+	char *source;			/* mount(8)'s SOURCE, when called as a
+					 * mount helper: SOURCE MOUNTPOINT */
+	char *mountpoint;		/* the last non-option argument */
+	char *pool_size;
+	char *pagesize;
+	char *hugepages;		/* --hugepages=2M:N,1G:N */
+	char *hugepages_2m;		/* -o hugepages_2m=N: no commas inside, */
+	char *hugepages_1g;		/* so that it survives an -o list */
+	char *state_dir;
+	char *log_level;
+	char *ctl_socket;
+	char *shrink_mapped;
+	char *views;
+	int strictatime;
+	int version;
+	int nonopts;			/* non-option arguments seen */
+};
+
+/* Takes gmemfsd's options out of args and leaves libfuse's, with the
+ * mountpoint, for fuse_parse_cmdline().  More than SOURCE MOUNTPOINT is
+ * an error, said on stderr.  0 or -EINVAL / -ENOMEM. */
+int gm_cli_parse(struct fuse_args *args, struct gm_cli *cli);
+void gm_cli_free(struct gm_cli *cli);
+
+/* -o hugepages_2m / hugepages_1g over --hugepages, into n2m / n1g.  Says
+ * on stderr what is wrong.  0 or -EINVAL. */
+int gm_cli_hugepages(const struct gm_cli *cli, uint32_t *n2m, uint32_t *n1g);
 
 struct gm_opts {
 	char *mountpoint;		/* absolute, from libfuse's parser */

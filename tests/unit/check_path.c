@@ -1,6 +1,8 @@
-/* Unit tests of path and option logic: state-dir names, size parsing. */
+/* Unit tests of path and option logic: state-dir names, size parsing, the
+ * option table (--long-name and -o long_name, the mount helper's SOURCE). */
 #include <errno.h>
 #include <fcntl.h>
+#include <fuse_opt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +93,89 @@ START_TEST(test_parse_size_rejects)
 }
 END_TEST
 
+/* Parses argv as gmemfsd would; what is left of it is libfuse's. */
+static int cli_parse(struct gm_cli *cli, struct fuse_args *args, int argc, char **argv)
+{
+	struct fuse_args in = FUSE_ARGS_INIT(argc, argv);
+
+	*args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	for (int i = 0; i < in.argc; i++)
+		ck_assert_int_eq(fuse_opt_add_arg(args, in.argv[i]), 0);
+	return gm_cli_parse(args, cli);
+}
+
+/* mount.fuse3 and mount.fuse.gmemfs call "gmemfsd SOURCE DIR -o OPTS". */
+START_TEST(test_cli_mount_helper)
+{
+	char *argv[] = { "gmemfsd", "gmemfs", "/mnt/g", "-o",
+			 "rw,pool_size=8G,pagesize=2m-thp,nosuid,hugepages_2m=16,views=visible,"
+			 "state_dir=/s,log_level=debug,ctl_socket=/c,shrink_mapped=allow",
+			 NULL };
+	struct gm_cli cli = { 0 };
+	struct fuse_args args;
+
+	ck_assert_int_eq(cli_parse(&cli, &args, 5, argv), 0);
+	ck_assert_str_eq(cli.source, "gmemfs");
+	ck_assert_str_eq(cli.mountpoint, "/mnt/g");
+	ck_assert_str_eq(cli.pool_size, "8G");
+	ck_assert_str_eq(cli.pagesize, "2m-thp");
+	ck_assert_str_eq(cli.hugepages_2m, "16");
+	ck_assert_str_eq(cli.views, "visible");
+	ck_assert_str_eq(cli.state_dir, "/s");
+	ck_assert_str_eq(cli.log_level, "debug");
+	ck_assert_str_eq(cli.ctl_socket, "/c");
+	ck_assert_str_eq(cli.shrink_mapped, "allow");
+	/* libfuse's own options and the mountpoint are left for libfuse. */
+	ck_assert_int_eq(args.argc, 4);
+	ck_assert_str_eq(args.argv[1], "-o");
+	ck_assert_str_eq(args.argv[2], "rw,nosuid");
+	ck_assert_str_eq(args.argv[3], "/mnt/g");
+	gm_cli_free(&cli);
+	fuse_opt_free_args(&args);
+}
+END_TEST
+
+START_TEST(test_cli_long_options)
+{
+	char *argv[] = { "gmemfsd", "--pool-size=1G", "-f", "/mnt/g", "--hugepages=2M:4,1G:1",
+			 "--hugepages-1g=2", NULL };
+	struct gm_cli cli = { 0 };
+	struct fuse_args args;
+	uint32_t n2m = 0, n1g = 0;
+
+	ck_assert_int_eq(cli_parse(&cli, &args, 6, argv), 0);
+	ck_assert_ptr_null(cli.source);
+	ck_assert_str_eq(cli.mountpoint, "/mnt/g");
+	ck_assert_str_eq(cli.pool_size, "1G");
+	ck_assert_int_eq(gm_cli_hugepages(&cli, &n2m, &n1g), 0);
+	ck_assert_uint_eq(n2m, 4);
+	ck_assert_uint_eq(n1g, 2);	/* the one-size option wins */
+	ck_assert_int_eq(args.argc, 3);
+	ck_assert_str_eq(args.argv[1], "-f");
+	gm_cli_free(&cli);
+	fuse_opt_free_args(&args);
+}
+END_TEST
+
+START_TEST(test_cli_rejects)
+{
+	char *three[] = { "gmemfsd", "a", "b", "c", NULL };
+	char *count[] = { "gmemfsd", "-o", "hugepages_1g=1x", "/m", NULL };
+	struct gm_cli cli = { 0 };
+	struct fuse_args args;
+	uint32_t n2m = 0, n1g = 0;
+
+	ck_assert_int_eq(cli_parse(&cli, &args, 4, three), -EINVAL);
+	gm_cli_free(&cli);
+	fuse_opt_free_args(&args);
+	cli = (struct gm_cli){ 0 };
+	ck_assert_int_eq(cli_parse(&cli, &args, 4, count), 0);
+	ck_assert_int_eq(gm_cli_hugepages(&cli, &n2m, &n1g), -EINVAL);
+	gm_cli_free(&cli);
+	fuse_opt_free_args(&args);
+}
+END_TEST
+
 /* The state-dir tests' scratch dir: made and swept in the parent, so a
  * failed test leaves nothing behind. */
 static char scratch[64];
@@ -135,6 +220,9 @@ Suite *make_path_suite(void)
 	tcase_add_test(tc, test_state_dir_default);
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_parse_size_rejects);
+	tcase_add_test(tc, test_cli_mount_helper);
+	tcase_add_test(tc, test_cli_long_options);
+	tcase_add_test(tc, test_cli_rejects);
 	suite_add_tcase(s, tc);
 
 	tcase_add_unchecked_fixture(state, scratch_setup, scratch_teardown);
