@@ -84,6 +84,9 @@ check "and maps a file's backing through the control socket" \
 	"$GM_TMP/vmm" "$GM_MNT/vm.ram" 5
 check_eq "its bytes read back through the mount" 05 \
 	"$(od -An -tx1 -N1 "$GM_MNT/vm.ram" | tr -d ' ')"
+check "man finds gmemfsd(8), gmemctl(8), gmemfs(7) and mount.fuse.gmemfs(8)" \
+	man -w gmemfsd.8 gmemctl.8 gmemfs.7 mount.fuse.gmemfs.8
+check "mount(8)'s helper for type fuse.gmemfs is installed" test -x /sbin/mount.fuse.gmemfs
 check "bash completion for gmemctl is installed" \
 	bash -c 'source /usr/share/bash-completion/completions/gmemctl && complete -p gmemctl'
 check "SIGTERM stops the installed gmemfsd and unmounts" gm_stop TERM

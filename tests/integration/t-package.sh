@@ -75,6 +75,12 @@ holds() {
 }
 check "gmemfs holds gmemfsd, gmemctl and its bash completion" holds gmemfs \
 	/usr/sbin/gmemfsd /usr/bin/gmemctl /usr/share/bash-completion/completions/gmemctl
+check "gmemfs holds the mount helper, the unit, its options file and the man pages" \
+	holds gmemfs /usr/sbin/mount.fuse.gmemfs /lib/systemd/system/gmemfsd@.service \
+	/etc/default/gmemfsd /usr/share/man/man8/gmemfsd.8.gz \
+	/usr/share/man/man8/gmemctl.8.gz /usr/share/man/man7/gmemfs.7.gz
+check_eq "/etc/default/gmemfsd is gmemfs's one conffile" /etc/default/gmemfsd \
+	"$(dpkg-deb -I "$debs"/gmemfs_*.deb conffiles)"
 check "libgmemfs0 holds the library" holds libgmemfs0 \
 	/usr/lib/x86_64-linux-gnu/libgmemfs.so.0
 check "libgmemfs-dev holds the headers, the .so link and gmemfs.pc" holds libgmemfs-dev \
