@@ -10,6 +10,12 @@ NINJA ?= ninja
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MNT ?= /mnt/gmemfs
+# make install: where.  The prefix is /usr, not meson's /usr/local, because
+# mount(8) looks for mount helpers (mount.fuse.gmemfs) only in /sbin, which
+# is /usr/sbin on Debian 12; gmemfsd goes beside it.  SYSCONFDIR holds
+# /etc/default/gmemfsd.  DESTDIR stages the tree elsewhere (for packaging).
+PREFIX ?= /usr
+SYSCONFDIR ?= /etc
 
 # Sanitizer runs stop at the first report and abort, so a daemon that trips
 # one dies by SIGABRT and the test that started it fails.  Leak checking
@@ -28,11 +34,23 @@ SAN_TIMEOUT_MULT := 3
 BENCH_ARGS ?=
 BENCH_OUT ?= $(BUILD)/bench
 
-.PHONY: build deps run check clean bench
+.PHONY: build deps run check clean bench install uninstall
 
 build: deps
-	@test -f $(BUILD)/build.ninja || $(MESON) setup $(BUILD)
+	@test -f $(BUILD)/build.ninja || \
+		$(MESON) setup $(BUILD) --prefix=$(PREFIX) --sysconfdir=$(SYSCONFDIR)
 	$(NINJA) -C $(BUILD)
+
+# The build directory may have been set up with another prefix (by hand, or
+# before PREFIX changed): set it again before installing.  libfuse, a
+# static subproject linked into gmemfsd, installs nothing of its own.
+install: build
+	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX) -Dsysconfdir=$(SYSCONFDIR)
+	DESTDIR="$(DESTDIR)" $(MESON) install -C $(BUILD) --skip-subprojects
+
+# Removes what the last make install put in place (meson's install log).
+uninstall:
+	$(NINJA) -C $(BUILD) uninstall
 
 deps:
 	@tools/install-deps.sh

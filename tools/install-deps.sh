@@ -39,6 +39,8 @@ packages=(
 	libelf1 libssl3  # linux-kbuild-6.1's objtool, modpost (building the shim)
 	kmod             # depmod for the guest's module trees; the guest's modprobe
 	debootstrap debian-archive-keyring  # the trixie root the shim builds in for 7.3
+	debhelper dh-dkms dkms lintian  # t-package: dpkg-buildpackage of debian/, its checks
+	git              # t-package copies the tracked tree
 )
 
 fuse_min=3.16
