@@ -226,6 +226,17 @@ gm_dead_mount() { gm_mounted && ! gm_live_mount; }
 # GM_DEFAULT_STATE is set), with extra options "$@"; wait up to 10 s for a
 # live mount (a dead one a killed gmemfsd left does not count).  Returns 1
 # (after showing the log) if it did not come up.
+# The line of README.md's Install block (the sh block after the
+# "<!-- install:" marker) that starts with $1, its comment cut off: tests
+# run the README's commands as written.
+gm_readme_cmd() {
+	awk -v p="$1" '/^<!-- install:/ { mark = 1; next }
+		mark && /^```sh$/ { inb = 1; next }
+		inb && /^```$/ { exit }
+		inb && index($0, p) == 1 { sub(/[ \t][ \t]+#.*$/, ""); print; exit }' \
+		"$GM_SRC/../../README.md"
+}
+
 # Remember global kernel knob $1's value now; cleanup writes it back.
 # Integration tests run one at a time (meson: is_parallel false), so the
 # value read here is nobody else's change.

@@ -107,6 +107,7 @@ OWED=$S/hugepages-2048kB.owed
 gm_knob_keep "$HP/nr_hugepages"
 hp0=$(cat "$HP/nr_hugepages")
 sp0=$(cat "$HP/surplus_hugepages")
+# shellcheck disable=SC2317 # called through check
 nr_is() { [[ $(cat "$HP/nr_hugepages") == "$1" ]]; }
 # shellcheck disable=SC2317 # called through check
 huge_fill() {

@@ -51,10 +51,19 @@ before=$(leftovers)
 # headers are in .cache.  The link is in the guest's overlay only.
 ln -sfn "$kdir" "/lib/modules/$rel/build"
 
+# The README's Install line, as written, from a directory whose parent
+# holds the packages (dpkg-buildpackage writes them beside the tree).
+install=$(gm_readme_cmd "dpkg -i ")
+[[ -n $install ]] || gm_bail "README.md's Install block has no dpkg -i line"
+if ! mkdir -p "$GM_TMP/debs/top" || ! ln -s "$debs"/*.deb "$GM_TMP/debs/"; then
+	gm_bail "the packages beside a top directory"
+fi
+# shellcheck disable=SC2317 # called through check
+readme_install() { cd "$GM_TMP/debs/top" && eval "$install"; }
 t0=$SECONDS
-check "dpkg installs the four packages (DKMS builds gmemfs.ko in postinst)" \
-	dpkg -i "$debs"/gmemfs_*.deb "$debs"/libgmemfs0_*.deb \
-	"$debs"/libgmemfs-dev_*.deb "$debs"/gmemfs-dkms_*.deb
+check "README: $install" readme_install
+check "dpkg installs the other two (DKMS builds gmemfs.ko in postinst)" \
+	dpkg -i "$debs"/libgmemfs-dev_*.deb "$debs"/gmemfs-dkms_*.deb
 gm_say "dpkg -i took $((SECONDS - t0)) s (TCG)"
 version=$(dpkg-query -W -f='${Version}' gmemfs 2>/dev/null)
 check_eq "gmemfsd --version says the package's version" "gmemfsd $version" \
@@ -90,6 +99,24 @@ check "mount(8)'s helper for type fuse.gmemfs is installed" test -x /sbin/mount.
 check "bash completion for gmemctl is installed" \
 	bash -c 'source /usr/share/bash-completion/completions/gmemctl && complete -p gmemctl'
 check "SIGTERM stops the installed gmemfsd and unmounts" gm_stop TERM
+
+# The README's fstab line, as written: the guest's /etc/fstab and /mnt are
+# in its overlay, and the mount in this test's namespace.
+fstab=$(gm_readme_cmd "echo ")
+[[ $fstab == *"/etc/fstab"* ]] || gm_bail "README.md's Install block has no fstab line"
+GM_EXTRA_STATE+=(/run/gmemfs/mnt-gmemfs)
+check "README: $fstab" bash -c "$fstab"
+check_eq "mount(8) mounted gmemfs at /mnt/gmemfs through the helper" 65735546 \
+	"$(stat -f -c %t /mnt/gmemfs)"
+check_eq "with the fstab line's pool_size=8G" $((8 << 30)) \
+	"$(stat -f -c '%b %S' /mnt/gmemfs | awk '{ printf "%d", $1 * $2 }')"
+check_eq "and its pagesize=2m-thp" 2m-thp \
+	"$(getfattr --absolute-names --only-values -n user.gmemfs.pagesize /mnt/gmemfs 2>&1)"
+# shellcheck disable=SC2317 # called through gm_poll
+fstab_daemon_gone() { [[ -z $(gm_lock_holders /run/gmemfs/mnt-gmemfs/lock) ]]; }
+check "umount /mnt/gmemfs" umount /mnt/gmemfs
+check "and the daemon the helper started exits" gm_poll 20 fstab_daemon_gone
+check "gmemctl discard gives its stores back" /usr/bin/gmemctl discard --force /mnt/gmemfs
 
 t0=$SECONDS
 check "dpkg purges the four packages" dpkg --purge "${pkgs[@]}"

@@ -39,13 +39,16 @@ git -C "$repo" ls-files -z | (cd "$repo" && tar --null -T - -cf -) | tar -xf - -
 	gm_bail "copy the tracked tree"
 cp -rL "$repo/subprojects/libfuse" "$src/subprojects/libfuse" || gm_bail "copy libfuse"
 
+# The README's Install line, as written, in the top directory.
+build=$(gm_readme_cmd dpkg-buildpackage)
+[[ $build == "dpkg-buildpackage "* ]] || gm_bail "README.md's Install block has no dpkg-buildpackage line"
 t0=$SECONDS
-if (cd "$src" && dpkg-buildpackage -b -us -uc) >"$GM_TMP/build.log" 2>&1; then
-	gm_pass "dpkg-buildpackage -b -us -uc builds the packages"
+if (cd "$src" && eval "$build") >"$GM_TMP/build.log" 2>&1; then
+	gm_pass "README: $build builds the packages"
 else
 	gm_say "the build log ends with:"
 	tail -n 30 "$GM_TMP/build.log" | sed 's/^/#   /'
-	gm_bail "dpkg-buildpackage -b -us -uc builds the packages"
+	gm_bail "README: $build builds the packages"
 fi
 gm_say "dpkg-buildpackage took $((SECONDS - t0)) s"
 mv "$GM_TMP"/*.deb "$GM_TMP"/*.changes "$GM_TMP"/*.buildinfo "$debs/"

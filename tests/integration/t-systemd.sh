@@ -96,25 +96,48 @@ sd_ready() {
 }
 
 mount -t tmpfs gm-run /run || gm_bail "a private /run for systemd"
+# The README's `systemctl enable --now` links the unit in /etc and mounts
+# at /mnt/gmemfs: a private copy of /etc/systemd/system and a private /mnt
+# here, so the machine's stay as they are.
+if ! cp -a /etc/systemd/system "$GM_TMP/etc-units" ||
+	! mount --bind "$GM_TMP/etc-units" /etc/systemd/system; then
+	gm_bail "a private /etc/systemd/system"
+fi
+mount -t tmpfs gm-mnt /mnt || gm_bail "a private /mnt"
 SYS=/run/systemd/system
-mkdir -p "$SYS/$U.d"
+RI=gmemfsd@mnt-gmemfs.service	# the README's instance
+mkdir -p "$SYS/$U.d" "$SYS/$RI.d"
 cp "$UNITS/gmemfsd@.service" "$SYS/"
+# Each instance the test starts: none of this machine's boot.  This
+# systemd shares the machine's /tmp, /var and the rest: sysinit.target
+# would run systemd-tmpfiles, whose boot pass empties /tmp.  Masked
+# besides, in the private /run, so that no dependency can start them.
+for d in "$SYS/$U.d" "$SYS/$RI.d"; do
+	printf '[Unit]\nDefaultDependencies=no\n[Service]\nStandardOutput=append:%s\nStandardError=append:%s\n' \
+		"$GM_LOG" "$GM_LOG" >"$d/test.conf"
+done
+for u in sysinit.target basic.target local-fs.target systemd-tmpfiles-setup.service \
+	systemd-tmpfiles-setup-dev.service systemd-tmpfiles-clean.timer \
+	systemd-tmpfiles-clean.service; do
+	ln -s /dev/null "$SYS/$u"
+done
 printf '[Unit]\nDescription=t-systemd: nothing but what the test starts\n' >"$SYS/gm-test.target"
 printf 'GMEMFSD_OPTS="-o pool_size=128M,views=visible"\n' >"$GM_TMP/default"
-cat >"$SYS/$U.d/test.conf" <<EOT
-[Unit]
-DefaultDependencies=no
+cat >"$SYS/$U.d/options.conf" <<EOT
 [Service]
 EnvironmentFile=$GM_TMP/default
 Environment="GMEMFSD_INSTANCE_OPTS=-o pool_size=256M,pagesize=4k"
-StandardOutput=append:$GM_LOG
-StandardError=append:$GM_LOG
 EOT
 # A sanitized gmemfsd's leak check stops the world with ptrace(2), which the
 # unit's SystemCallFilter (@debug) answers with SIGSYS: not for such builds.
 if [[ -n ${GM_SANITIZED:-} ]]; then
-	printf '[Service]\nSystemCallFilter=\n' >"$SYS/$U.d/sanitizer.conf"
+	for d in "$SYS/$U.d" "$SYS/$RI.d"; do
+		printf '[Service]\nSystemCallFilter=\n' >"$d/sanitizer.conf"
+	done
 fi
+
+# Gone if anything emptied the machine's /tmp (systemd-tmpfiles' boot pass).
+touch "$GM_TMP/tmp-canary"
 
 # Named after the test's private directory: unique on the machine.
 knobs() { cat /proc/sys/fs/file-max /proc/sys/fs/nr_open; }
@@ -125,13 +148,19 @@ CG=gmemfs-t-systemd.${GM_TMP##*.}
 		mkdir "$d/$CG" && echo "$BASHPID" >"$d/$CG/cgroup.procs" || exit 1
 	done
 	# /proc/sys read-only, as container managers give it: systemd as PID 1
-	# raises fs.file-max and other machine-wide knobs otherwise.  The
-	# shell is PID 1 until it execs systemd.
+	# raises fs.file-max and other machine-wide knobs otherwise.  /tmp is
+	# a private tmpfs holding only the test's directory: the machine's
+	# other files in /tmp are out of systemd's reach.  The shell is PID 1
+	# until it execs systemd.
 	exec unshare --pid --fork --kill-child --uts --mount-proc -- \
 		env -i container=gmemfs-test PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		sh -c 'mount --bind /proc/sys /proc/sys &&
 			mount -o remount,bind,ro /proc/sys /proc/sys &&
-			exec /lib/systemd/systemd --system --unit=gm-test.target --log-target=null'
+			mkdir -p /run/gm-keep && mount --bind "$1" /run/gm-keep &&
+			mount -t tmpfs gm-sd-tmp /tmp && mkdir -p "$1" &&
+			mount --bind /run/gm-keep "$1" &&
+			exec /lib/systemd/systemd --system --unit=gm-test.target --log-target=null' \
+		_ "$GM_TMP"
 ) >>"$GM_LOG" 2>&1 &
 UNSHARE_PID=$!
 for d in $(cgroup_roots); do
@@ -179,6 +208,18 @@ check_eq "the unit is inactive (a clean stop, not a failure)" inactive \
 check "nothing mounted at $M" bash -c '! nsenter -t "$1" -m -p -- findmnt "$2"' _ "$SD_PID" "$M"
 check "the daemon is gone" bash -c '! nsenter -t "$1" -m -p -- kill -0 "$2"' _ "$SD_PID" "$pid2"
 
+# --- the README's Install line, as written ---
+cmd=$(gm_readme_cmd "systemctl ")
+check_eq "the README enables gmemfsd@mnt-gmemfs" "systemctl enable --now gmemfsd@mnt-gmemfs" "$cmd"
+check "README: $cmd" in_sd sh -c "$cmd"
+check_eq "it mounted gmemfs at /mnt/gmemfs" fuseblk-or-fuse \
+	"$(in_sd stat -f -c %T /mnt/gmemfs | sed 's/^fuse.*/fuseblk-or-fuse/')"
+check "and linked it for boot" in_sd test -L \
+	/etc/systemd/system/multi-user.target.wants/gmemfsd@mnt-gmemfs.service
+check "a file written there" in_sd cp "$GM_TMP/bytes" /mnt/gmemfs/ram
+check "systemctl disable --now stops it" in_sd systemctl disable --now gmemfsd@mnt-gmemfs
+check "nothing mounted at /mnt/gmemfs" bash -c '! nsenter -t "$1" -m -p -- findmnt /mnt/gmemfs' _ "$SD_PID"
+
 # systemd in a container exits on SIGRTMIN+4 (poweroff).
 kill -s SIGRTMIN+4 "$SD_PID"
 check "systemd exits on SIGRTMIN+4" gm_poll 30 gm_dead "$UNSHARE_PID"
@@ -186,4 +227,5 @@ wait "$UNSHARE_PID" 2>/dev/null
 UNSHARE_PID=""
 sd_cleanup
 check_eq "systemd left fs.file-max and fs.nr_open as they were" "$KNOBS" "$(knobs)"
+check "systemd left the machine's /tmp as it was" test -e "$GM_TMP/tmp-canary"
 gm_done
