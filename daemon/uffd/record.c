@@ -45,7 +45,7 @@ struct gm_record {
 	struct gm_record_region reg;
 	uint8_t *seen;			/* one byte per page of reg */
 	uint64_t *order;		/* file offsets, first seen first */
-	size_t norder;
+	size_t norder, cap;
 	bool running;
 };
 
@@ -163,11 +163,13 @@ int gm_record_arm(struct gm_fs *fs, uint64_t ino, uid_t uid, pid_t pid, int uffd
 	}
 	pthread_mutex_lock(&record_lock);
 	p = record_find(fs, ino);
-	if (p && (*p)->running) {
+	err = !p ? 0 : (*p)->running ? -EBUSY : uid && uid != (*p)->uid ? -EACCES : 0;
+	if (err) {
 		pthread_mutex_unlock(&record_lock);
 		record_free(rec);
-		snprintf(why, whylen, "a recording of the file is running");
-		return -EBUSY;
+		snprintf(why, whylen, "%s", err == -EBUSY ? "a recording of the file is running" :
+			 "another user's VMM armed it");
+		return err;
 	}
 	if (p) {
 		struct gm_record *old = *p;
@@ -191,10 +193,15 @@ static int rec_note(struct gm_record *rec, const struct page_region *v, int n)
 
 			if (rec->seen[idx])
 				continue;
-			grown = realloc(rec->order, (rec->norder + 1) * sizeof(*grown));
-			if (!grown)
-				return -ENOMEM;
-			rec->order = grown;
+			if (rec->norder == rec->cap) {
+				size_t cap = rec->cap ? 2 * rec->cap : 1024;
+
+				grown = realloc(rec->order, cap * sizeof(*grown));
+				if (!grown)
+					return -ENOMEM;
+				rec->order = grown;
+				rec->cap = cap;
+			}
 			rec->order[rec->norder++] = rec->reg.offset + idx * REC_PAGE;
 			rec->seen[idx] = 1;
 		}
@@ -258,6 +265,28 @@ static int rec_rounds(struct gm_record *rec, uint32_t interval_ms, uint32_t dura
 	return 0;
 }
 
+/* Whether this kernel could record at all, asked of our own pagemap: the
+ * answer to a record request for a file nobody armed, where the VMM's arm
+ * never reached us because its UFFDIO_API failed. */
+static bool rec_kernel_lacks(void)
+{
+	struct page_region v[1];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg), .start = (uintptr_t)v & ~(REC_PAGE - 1),
+		.end = ((uintptr_t)v & ~(REC_PAGE - 1)) + REC_PAGE,
+		.vec = (uintptr_t)v, .vec_len = 1,
+		.category_mask = PAGE_IS_ACCESSED, .return_mask = PAGE_IS_ACCESSED,
+	};
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	bool lacks;
+
+	if (fd < 0)
+		return false;
+	lacks = ioctl(fd, PAGEMAP_SCAN, &arg) < 0 && (errno == EINVAL || errno == ENOTTY);
+	close(fd);
+	return lacks;
+}
+
 int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, uint32_t interval_ms,
 		  uint32_t duration_ms, uint64_t *units, char *why, size_t whylen)
 {
@@ -267,7 +296,7 @@ int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, uint32_t interval_m
 	pthread_mutex_lock(&record_lock);
 	p = record_find(fs, ino);
 	rec = p ? *p : NULL;
-	err = !rec ? -ENOENT : rec->running ? -EBUSY : uid && uid != rec->uid ? -EACCES : 0;
+	err = !rec && rec_kernel_lacks() ? -EOPNOTSUPP : !rec ? -ENOENT : rec->running ? -EBUSY : uid && uid != rec->uid ? -EACCES : 0;
 	if (!err) {
 		rec->running = true;
 		rec->norder = 0;
@@ -275,7 +304,9 @@ int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, uint32_t interval_m
 	}
 	pthread_mutex_unlock(&record_lock);
 	if (err) {
-		snprintf(why, whylen, "%s", err == -ENOENT ? "no VMM armed a recording of the file" :
+		snprintf(why, whylen, "%s", err == -EOPNOTSUPP ?
+			 "the kernel lacks PAGEMAP_SCAN's PAGE_IS_ACCESSED (Linux 7.2)" :
+			 err == -ENOENT ? "no VMM armed a recording of the file" :
 			 err == -EBUSY ? "a recording of the file is running" :
 			 "only root or the VMM's user may record it");
 		return err;
