@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -107,7 +109,18 @@ API int gmemfs_ctl_record_ws(struct gmemfs_ctl *c, const char *path, uint32_t in
 		nlmsg_free(msg);
 		msg = NULL;
 	}
+	/* the reply comes when the recording ends: wait that long, and the
+	 * connection's usual bound for a daemon that is stuck, then put it back */
+	struct timeval tv = { .tv_sec = duration_ms / 1000 + 60 }, old;
+	socklen_t len = sizeof(old);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &old, &len) ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
+		nlmsg_free(msg);
+		return -errno;
+	}
 	err = record_call(c, msg, -1, &m);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &old, sizeof(old));
 	if (!err)
 		*pages = ctl_u64(m.tb[GMEMFS_CTL_A_RECORD_UNITS]);
 	return err;
