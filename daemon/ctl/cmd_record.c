@@ -12,6 +12,7 @@
 
 #include "ctl/cmd.h"
 #include "ctl/cmd_lazy.h"
+#include "ctl/sock.h"
 #include "core/log.h"
 #include "uffd/record.h"
 
@@ -59,13 +60,15 @@ static int record_run(struct gm_ctl_req *r, struct gm_inode *inode)
 	uint32_t duration = record_u32(r, GMEMFS_CTL_A_RECORD_DURATION, RECORD_DURATION_MS);
 	char why[GM_CHAN_WHY_MAX];
 	uint64_t units = 0;
-	int err;
+	int conn_fd, err;
 
 	if (!interval || duration > RECORD_DURATION_MAX_MS)
 		return gm_ctl_fail(r, -EINVAL, "interval %u ms, duration %u ms: out of range",
 				   interval, duration);
-	err = gm_record_run(r->fs, inode->ino, r->cred->uid, interval, duration, &units, why,
-			    sizeof(why));
+	/* a recording ends early when its requester hangs up */
+	conn_fd = r->conn ? gm_ctl_conn_fd(r->conn) : -1;
+	err = gm_record_run(r->fs, inode->ino, r->cred->uid, conn_fd, interval, duration, &units,
+			    why, sizeof(why));
 	if (err)
 		return gm_ctl_fail(r, err, "file %llu: %s", (unsigned long long)inode->ino, why);
 	if (nla_put_u64(r->reply, GMEMFS_CTL_A_RECORD_UNITS, units) < 0)

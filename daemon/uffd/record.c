@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -237,8 +238,21 @@ static uint64_t rec_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int rec_rounds(struct gm_record *rec, uint32_t interval_ms, uint32_t duration_ms,
-		      char *why, size_t whylen)
+/* Sleep ms, or less if the requester's connection hangs up (it went away,
+ * or the daemon stops and shut it down): true then. */
+static bool rec_nap(int conn_fd, uint64_t ms)
+{
+	struct pollfd p = { .fd = conn_fd, .events = POLLRDHUP };
+
+	if (conn_fd < 0) {
+		nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 }, NULL);
+		return false;
+	}
+	return poll(&p, 1, (int)ms) > 0;
+}
+
+static int rec_rounds(struct gm_record *rec, int conn_fd, uint32_t interval_ms,
+		      uint32_t duration_ms, char *why, size_t whylen)
 {
 	uint64_t end = rec_now_ms() + duration_ms, now;
 	int err;
@@ -253,7 +267,11 @@ static int rec_rounds(struct gm_record *rec, uint32_t interval_ms, uint32_t dura
 		uint64_t nap = now < end ? end - now : 0;
 
 		nap = nap < interval_ms ? nap : interval_ms;
-		nanosleep(&(struct timespec){ nap / 1000, (long)(nap % 1000) * 1000000 }, NULL);
+		if (rec_nap(conn_fd, nap)) {
+			rec_protect(rec, false);
+			snprintf(why, whylen, "the requester hung up, or the daemon stops");
+			return -ECANCELED;
+		}
 		err = rec_scan(rec);
 		if (err) {
 			snprintf(why, whylen, "PAGEMAP_SCAN: %s", strerror(-err));
@@ -287,7 +305,7 @@ static bool rec_kernel_lacks(void)
 	return lacks;
 }
 
-int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, uint32_t interval_ms,
+int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, int conn_fd, uint32_t interval_ms,
 		  uint32_t duration_ms, uint64_t *units, char *why, size_t whylen)
 {
 	struct gm_record **p, *rec;
@@ -311,7 +329,7 @@ int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, uint32_t interval_m
 			 "only root or the VMM's user may record it");
 		return err;
 	}
-	err = rec_rounds(rec, interval_ms ? interval_ms : 1, duration_ms, why, whylen);
+	err = rec_rounds(rec, conn_fd, interval_ms ? interval_ms : 1, duration_ms, why, whylen);
 	pthread_mutex_lock(&record_lock);
 	rec->running = false;
 	*units = rec->norder;

@@ -36,8 +36,9 @@ int gm_record_arm(struct gm_fs *fs, uint64_t ino, uid_t uid, pid_t pid, int uffd
 
 /* Record file ino for duration_ms, a round every interval_ms: *units the
  * pages seen so far.  -ENOENT if nobody armed it; -EACCES if uid is
- * neither root nor the arming VMM's. */
-int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, uint32_t interval_ms,
+ * neither root nor the arming VMM's; -ECANCELED, early, once conn_fd (the
+ * requester's connection, or -1) hangs up. */
+int gm_record_run(struct gm_fs *fs, uint64_t ino, uid_t uid, int conn_fd, uint32_t interval_ms,
 		  uint32_t duration_ms, uint64_t *units, char *why, size_t whylen);
 
 /* If file ino has a recording, store it as the working set of the
