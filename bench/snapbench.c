@@ -94,7 +94,10 @@ static const struct ws_row {
 	{ SB_T_HUGETLB, false, SB_WS_LAZY }, { SB_T_HUGETLB, false, SB_WS_PREFETCH },
 };
 #define NWS	((int)(sizeof(ws_rows) / sizeof(ws_rows[0])))
-#define S_N	(S_WS0 + NWS)
+/* The recording rows (snapbench_record.c) follow the working-set rows. */
+#define S_REC_OFF	(S_WS0 + NWS)
+#define S_REC_ON	(S_REC_OFF + 1)
+#define S_N	(S_REC_ON + 1)
 /* More of the page cache than this left after a drop: the row is not cold. */
 #define COLD_MAX_PCT	2.0
 
@@ -228,6 +231,8 @@ static void name_series(void)
 		{ S_FAULT_BARE99, "a bare handler thread in the VMM, same unit, no crc, p99", "us" },
 		{ S_FAULT_FILE50, "File backend (private mmap of the image), p50", "us" },
 		{ S_FAULT_FILE99, "File backend (private mmap of the image), p99", "us" },
+		{ S_REC_OFF, "a booted guest reads its working set, no recording", "ms" },
+		{ S_REC_ON, "the same while gmemctl record-ws records it", "ms" },
 	};
 	static char wsnames[NWS][80];
 
@@ -585,9 +590,48 @@ static void round_ws(struct sb_run *run)
 	}
 }
 
+/* The recording rows' guest, or NULL with both rows n/a or failed. */
+static struct sb_rec *rec_setup(struct sb_run *run)
+{
+	struct sb_rec *r = NULL;
+	char why[SB_WHY];
+	bool unsupported;
+
+	if (run->no_kvm || series[S_REC_OFF].na[0])
+		return NULL;
+	if (!sb_rec_setup(run, &r, why, &unsupported))
+		return r;
+	if (unsupported) {
+		na(&series[S_REC_OFF], "%s", why);
+		na(&series[S_REC_ON], "%s", why);
+	} else {
+		fail(&series[S_REC_OFF], "%s", why);
+		fail(&series[S_REC_ON], "%s", why);
+		run->errors++;
+	}
+	return NULL;
+}
+
+static void round_rec(struct sb_run *run, struct sb_rec *r, unsigned int round)
+{
+	double off, on;
+	char why[SB_WHY];
+
+	if (!r)
+		return;
+	if (sb_rec_round(r, round, &off, &on, why)) {
+		fail(&series[S_REC_ON], "%s", why);
+		run->errors++;
+		return;
+	}
+	add(&series[S_REC_OFF], off, (long long)run->ws_pages);
+	add(&series[S_REC_ON], on, (long long)run->ws_pages);
+}
+
 static void run_rounds(struct sb_run *run)
 {
 	int lazy_err = provs[0].na[0] ? -ENODEV : lazy_setup(run);
+	struct sb_rec *rec = rec_setup(run);
 
 	if (lazy_err) {
 		for (int s = S_FAULT_UFFD50; s < S_N; s++)
@@ -611,7 +655,9 @@ static void run_rounds(struct sb_run *run)
 		child_row(run, SB_FAULTS_FILE, SB_T_4K, S_FAULT_FILE50, S_FAULT_FILE99);
 		if (!run->no_kvm)
 			round_ws(run);
+		round_rec(run, rec, r);
 	}
+	sb_rec_fini(rec);
 }
 
 static double median(const struct sb_series *s, double *min, double *max)
@@ -667,6 +713,12 @@ static void print_table(const struct sb_run *run)
 	       (unsigned long long)(run->ws_pages * GM_VMM_PAGE >> 20), run->size / 1048576.0);
 	for (int i = 0; i < NWS; i++)
 		print_row(S_WS0 + i, ws_base(i));
+	printf("recording a working set without faults (userfaultfd RWP, a scan every 100 ms): "
+	       "ms for a booted KVM guest to read the same %llu MiB, the two alternating; "
+	       "ratio to the first line (lower is better)\n",
+	       (unsigned long long)(run->ws_pages * GM_VMM_PAGE >> 20));
+	print_row(S_REC_OFF, -1);
+	print_row(S_REC_ON, S_REC_OFF);
 }
 
 /* "n/a": cannot be measured here (na says why); "failed": the run counted

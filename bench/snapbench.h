@@ -91,4 +91,15 @@ int sb_cache_set(const struct sb_run *run, bool cold, double *pct);
 /* Wait (bounded) until the snapshot's index holds a working set. */
 int sb_wait_ws(const struct sb_run *run, unsigned int timeout_ms);
 
+/* The recording rows (snapbench_record.c): a guest booted on a file of
+ * run->mount, its recording armed.  0, or -errno with why; *unsupported
+ * when the kernel lacks userfaultfd RWP (the rows are then n/a). */
+struct sb_rec;
+int sb_rec_setup(const struct sb_run *run, struct sb_rec **out, char *why, bool *unsupported);
+/* One round: the guest's ms to read the working set without and with a
+ * recording running, in an order that alternates with round. */
+int sb_rec_round(struct sb_rec *r, unsigned int round, double *off_ms, double *on_ms,
+		 char *why);
+void sb_rec_fini(struct sb_rec *r);
+
 #endif

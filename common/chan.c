@@ -60,6 +60,9 @@ const struct nla_policy gm_chan_policy[GMEMFS_CTL_A_MAX + 1] = {
 	U64(GMEMFS_CTL_A_SESS_LAT_P99),
 	U64(GMEMFS_CTL_A_SESS_UNIT),
 	STR(GMEMFS_CTL_A_TEXT, GMEMFS_CTL_TEXT_MAX),
+	U32(GMEMFS_CTL_A_RECORD_INTERVAL),
+	U32(GMEMFS_CTL_A_RECORD_DURATION),
+	U64(GMEMFS_CTL_A_RECORD_UNITS),
 };
 
 const struct nla_policy gm_chan_region_policy[GMEMFS_CTL_REGION_A_MAX + 1] = {
@@ -100,6 +103,9 @@ static const char *const gm_chan_attr_names[GMEMFS_CTL_A_MAX + 1] = {
 	[GMEMFS_CTL_A_SESS_REMOVED] = "SESS_REMOVED", [GMEMFS_CTL_A_SESS_WS] = "SESS_WS",
 	[GMEMFS_CTL_A_SESS_LAT_P50] = "SESS_LAT_P50", [GMEMFS_CTL_A_SESS_LAT_P99] = "SESS_LAT_P99",
 	[GMEMFS_CTL_A_SESS_UNIT] = "SESS_UNIT", [GMEMFS_CTL_A_TEXT] = "TEXT",
+	[GMEMFS_CTL_A_RECORD_INTERVAL] = "RECORD_INTERVAL",
+	[GMEMFS_CTL_A_RECORD_DURATION] = "RECORD_DURATION",
+	[GMEMFS_CTL_A_RECORD_UNITS] = "RECORD_UNITS",
 };
 
 /* Attributes a request may carry more than once. */
@@ -125,6 +131,9 @@ static const struct gm_chan_cmd_spec gm_chan_cmds[] = {
 			     2, GM_CHAN_CHAIN_FDS, false },
 	CMD(SESSIONS) = { "sessions", 0, 0, 0, 0, true },
 	CMD(METRICS) = { "metrics", 0, 0, 0, 0, true },
+	/* REGION and the uffd (arm), or neither (record). */
+	CMD(RECORD_WS) = { "record-ws", A(PATH), A(PATH) | A(REGION) | A(RECORD_INTERVAL) |
+			   A(RECORD_DURATION), 0, 1, false },
 };
 _Static_assert(GMEMFS_CTL_A_MAX < 64, "attribute masks are 64 bits");
 

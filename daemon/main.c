@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl/sock.h"
+#include "uffd/record.h"
 #include "uffd/session.h"
 #include "fuse/fsops.h"
 #include "mem/mapped.h"
@@ -350,6 +351,7 @@ out_ctl:
 	gm_ctlsock_close(&ctl);
 	/* After the connections: a UFFD_LISTEN listener runs in one of them. */
 	gm_uffd_sessions_stop_all();
+	gm_record_forget_fs(fs);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:

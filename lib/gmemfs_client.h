@@ -143,6 +143,19 @@ int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int uffd
 int gmemfs_ctl_uffd_listen(struct gmemfs_ctl *c, const char *snapfile, const char *socket,
 			   uint32_t flags);
 
+/* Recording a working set without faults (docs/lazy-restore.md): arm
+ * path (relative to the mount's root), which this process maps shared
+ * from offset at addr for size bytes, with a userfaultfd made here in RWP
+ * mode (Linux 7.2+) and handed to the daemon.  0, or -errno:
+ * -EOPNOTSUPP where the kernel lacks userfaultfd RWP or PAGE_IS_ACCESSED. */
+int gmemfs_ctl_record_ws_arm(struct gmemfs_ctl *c, const char *path, void *addr,
+			     uint64_t size, uint64_t offset);
+/* Record the armed path's working set for duration_ms, a scan every
+ * interval_ms; *pages the 4 KiB pages seen.  The file's next snapshot
+ * stores their order as its working set. */
+int gmemfs_ctl_record_ws(struct gmemfs_ctl *c, const char *path, uint32_t interval_ms,
+			 uint32_t duration_ms, uint64_t *pages);
+
 /* A lazy-restore session, as SESSIONS tells it. */
 struct gmemfs_session {
 	__u64 id;

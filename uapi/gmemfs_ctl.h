@@ -84,6 +84,15 @@ enum gmemfs_ctl_cmd {
 	 * daemon's figures in the Prometheus text format (docs/metrics.md),
 	 * then NLMSG_DONE.  Sessions as SESSIONS shows them to the caller. */
 	GMEMFS_CTL_CMD_METRICS = 76,
+	/* Recording a working set without faults (docs/lazy-restore.md):
+	 * PATH REGION + a userfaultfd registered UFFDIO_REGISTER_MODE_RWP
+	 * with UFFD_FEATURE_RWP_ASYNC over REGION (which maps PATH shared
+	 * from its OFFSET): the VMM arms the recording.  PATH
+	 * [RECORD_INTERVAL] [RECORD_DURATION], no fd -> RECORD_UNITS: record
+	 * for the duration; the file's next SNAPSHOT stores the order as its
+	 * working set.  EOPNOTSUPP where the kernel lacks RWP or
+	 * PAGE_IS_ACCESSED.  Needs read; recording: root or the VMM's uid. */
+	GMEMFS_CTL_CMD_RECORD_WS = 77,
 	__GMEMFS_CTL_CMD_END,
 };
 #define GMEMFS_CTL_CMD_MAX (__GMEMFS_CTL_CMD_END - 1)
@@ -141,6 +150,11 @@ enum gmemfs_ctl_attr {
 	/* Text answers: 50.. */
 	GMEMFS_CTL_A_TEXT = 50,		/* string: a piece of a text answer, at most
 					 * GMEMFS_CTL_TEXT_MAX bytes with its NUL */
+
+	/* Recording a working set: 51.. */
+	GMEMFS_CTL_A_RECORD_INTERVAL = 51, /* u32: ms between scans (default 100) */
+	GMEMFS_CTL_A_RECORD_DURATION = 52, /* u32: ms to record (default 10000) */
+	GMEMFS_CTL_A_RECORD_UNITS = 53,	/* u64: 4 KiB pages recorded */
 	__GMEMFS_CTL_A_END,
 };
 #define GMEMFS_CTL_A_MAX (__GMEMFS_CTL_A_END - 1)

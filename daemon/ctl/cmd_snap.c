@@ -23,6 +23,7 @@
 #include "ctl/snap_figures.h"
 #include "snap/restore.h"
 #include "snap/write.h"
+#include "uffd/record.h"
 
 struct snap_progress {
 	struct gm_ctl_req *r;
@@ -150,8 +151,17 @@ static int snap_work_snapshot(struct gm_ctl_req *r, struct gm_inode *inode,
 		.parent_path = parent ? nla_get_string(parent) : NULL,
 		.progress = progress, .arg = arg,
 	};
+	size_t nws;
+	int err;
 
-	return gm_snap_write(&req, st, why);
+	err = gm_snap_write(&req, st, why);
+	/* a working set recorded from the running guest goes with it */
+	if (!err)
+		err = gm_record_store(r->fs, inode->ino, r->fds_in, r->nfds_in, &nws, why);
+	if (!err && nws)
+		gm_info("ctl: pid %d: snapshot '%s': stored the recorded working set, %zu chunks",
+			(int)r->cred->pid, r->path, nws);
+	return err;
 }
 
 static int snap_work_restore(struct gm_ctl_req *r, struct gm_inode *inode,

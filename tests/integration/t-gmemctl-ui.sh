@@ -113,7 +113,7 @@ completes() {
 }
 check_eq "completion: commands" "policy pool" "$(completes po)"
 check_eq "completion: every command" \
-	"discard exec ls metrics open-exec policy pool restore serve-uffd sessions snapshot stat top" "$(completes '')"
+	"discard exec ls metrics open-exec policy pool record-ws restore serve-uffd sessions snapshot stat top" "$(completes '')"
 check_eq "completion: global options" "--bytes" "$(completes --by)"
 check_eq "completion: after global options" "serve-uffd sessions snapshot stat" "$(completes --json s)"
 check_eq "completion: policy's verbs" "get set" "$(completes policy '')"

@@ -32,11 +32,12 @@ sed 's/^/#   stderr: /' "$GM_TMP/snapbench.err"
 check "stdout names the command that reproduces it" \
 	grep -q "^reproduce: gm-snapbench --mount .* --size 4194304 --rounds 2" <<<"$out"
 
-# Rows that need a VM: kvm-gmem's (a guest_memfd is made on a VM) and the
-# working set's (unit ms: a guest checks the pages).
+# Rows that need a VM: kvm-gmem's (a guest_memfd is made on a VM), the
+# working set's and the recording's (unit ms: a guest checks the pages);
+# the recording's need a kernel with userfaultfd RWP too (else n/a).
 judge() {
 	python3 - "$J" "$kvm" "$NO_KVM" <<'PY'
-import json, sys
+import json, platform, re, sys
 
 size, page = 4 << 20, 4096
 kvm, no_kvm = sys.argv[2] == "1", sys.argv[3]
@@ -51,15 +52,26 @@ if chunk < page or size % chunk:
 kvm_rows = [s for s in d["series"] if s["name"].endswith(", kvm-gmem") or s["unit"] == "ms"]
 # kvm-gmem's two, and the working set's: 4k cold and warm (no prefetch,
 # prefetch, File; warm also the floor), thp and hugetlb-2m cold and warm
-# (no prefetch, prefetch).
-if len(kvm_rows) != 17:
-    bad.append("%d rows that need KVM, want 17" % len(kvm_rows))
+# (no prefetch, prefetch); the recording's two (without and with).
+if len(kvm_rows) != 19:
+    bad.append("%d rows that need KVM, want 19" % len(kvm_rows))
+# Recording without faults needs userfaultfd RWP: Linux 7.2+.
+rel = re.match(r"(\d+)\.(\d+)", platform.release())
+rwp = rel and (int(rel[1]), int(rel[2])) >= (7, 2)
+rec_rows = [s for s in d["series"] if "record" in s["name"]]
+if len(rec_rows) != 2:
+    bad.append("%d recording rows, want 2" % len(rec_rows))
 for s in d["series"]:
     name, checks = s["name"], s["check"]
     if not kvm and s in kvm_rows:
         if (s["status"], s["na"], s["samples"]) != ("n/a", no_kvm, []):
             bad.append("%s: %s (%s), %d samples, want n/a (%s)" %
                        (name, s["status"], s["na"], len(s["samples"]), no_kvm))
+        continue
+    if not rwp and s in rec_rows:
+        if s["status"] != "n/a" or "userfaultfd RWP" not in s["na"]:
+            bad.append("%s: %s (%s), want n/a for want of userfaultfd RWP" %
+                       (name, s["status"], s["na"]))
         continue
     if s["na"] or s["status"] != "measured":
         bad.append("%s: %s: %s" % (name, s["status"], s["na"]))
@@ -84,7 +96,7 @@ verdict=$(judge 2>&1)
 check_eq "every row it can measure here measured, each sample did its work" "" "$verdict"
 na_lines=$(grep -c "n/a: $NO_KVM\$" <<<"$out")
 check_eq "the table says n/a for want of KVM on exactly the rows that need it" \
-	"$((kvm ? 0 : 17))" "$na_lines"
+	"$((kvm ? 0 : 19))" "$na_lines"
 
 "$B" --mount "$GM_MNT" --size 3M >/dev/null 2>&1
 check_eq "a size that is not whole 2 MiB pages is refused" 2 "$?"

@@ -22,6 +22,7 @@
 #include "cmd_discard.h"
 #include "cmd_lazy.h"
 #include "cmd_metrics.h"
+#include "cmd_record.h"
 #include "cmd_snap.h"
 #include "gmemfs_client.h"
 #include "common/json.h"
@@ -40,6 +41,9 @@ static void usage(FILE *f)
 		"  pool [PATH]                    the mount's pool and its providers\n"
 		"  snapshot [--parent PARENT] FILE SNAPFILE\n"
 		"                                 FILE's memory into SNAPFILE and SNAPFILE.idx\n"
+		"  record-ws [--interval MS] [--duration S] FILE\n"
+		"                                 record the running guest's working set for\n"
+		"                                 FILE's next snapshot (its VMM arms it)\n"
 		"  restore [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE\n"
 		"                                 fill FILE (made if absent) from a snapshot;\n"
 		"                                 --lazy: a shim file, on demand (ask mode)\n"
@@ -482,6 +486,8 @@ int main(int argc, char **argv)
 		return cmd_discard(argc, argv);
 	if (argc > 0 && !strcmp(argv[0], "metrics"))
 		return cmd_metrics(argc, argv, sock_path);
+	if (argc > 0 && !strcmp(argv[0], "record-ws"))
+		return cmd_record_ws(argc, argv, sock_path, json);
 	if (argc > 0 && !strcmp(argv[0], "snapshot"))
 		return cmd_snapshot(argc - 1, argv + 1, json, sock_path);
 	if (argc > 0 && !strcmp(argv[0], "restore"))

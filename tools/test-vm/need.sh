@@ -6,8 +6,10 @@
 # (skipped) where its needs are met is turned into a failure: no machine of
 # ours may skip it.
 #
-# usage: need.sh [--kvm] [--hugetlb-1g] [--timeout SECONDS] [--mem SIZE] -- CMD [ARG...]
+# usage: need.sh [--kvm] [--hugetlb-1g] [--rwp] [--timeout SECONDS] [--mem SIZE] -- CMD [ARG...]
 #   --kvm         /dev/kvm that opens read-write
+#   --rwp         a kernel with userfaultfd RWP and PAGEMAP_SCAN's
+#                 PAGE_IS_ACCESSED (Linux 7.2+): recording a working set
 #   --hugetlb-1g  the kernel gives a 1 GiB huge page now (see can_add_1g)
 #   --timeout, --mem: passed to run.sh for a guest run
 # GM_TEST_VM=always runs the test in the guest even where the machine has
@@ -21,7 +23,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 needs=() vm_args=()
 while (($#)); do
 	case $1 in
-	--kvm | --hugetlb-1g) needs+=("${1#--}"); shift ;;
+	--kvm | --hugetlb-1g | --rwp) needs+=("${1#--}"); shift ;;
 	--timeout | --mem) vm_args+=("$1" "$2"); shift 2 ;;
 	--) shift; break ;;
 	*) echo "need.sh: unknown option '$1'" >&2; exit 2 ;;
@@ -41,7 +43,17 @@ missing() {
 		can_add_1g || echo "the kernel offers 1 GiB huge pages but cannot give one now" \
 			"(memory too fragmented)"
 		;;
+	rwp)
+		kernel_at_least 7 2 || echo "the kernel ($(uname -r)) has no userfaultfd RWP (7.2+)"
+		;;
 	esac
+}
+
+# kernel_at_least MAJOR MINOR: the running kernel is that release or newer.
+kernel_at_least() {
+	local major minor
+	IFS=. read -r major minor _ <<<"$(uname -r)"
+	((major > $1 || (major == $1 && ${minor%%[^0-9]*} >= $2)))
 }
 
 # can_add_1g: the tests add the 1 GiB pages they use to the kernel's pool
