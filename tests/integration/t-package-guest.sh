@@ -109,7 +109,7 @@ check "README: $fstab" bash -c "$fstab"
 check_eq "mount(8) mounted gmemfs at /mnt/gmemfs through the helper" 65735546 \
 	"$(stat -f -c %t /mnt/gmemfs)"
 check_eq "with the fstab line's pool_size=8G" $((8 << 30)) \
-	"$(stat -f -c '%b %S' /mnt/gmemfs | awk '{ printf "%d", $1 * $2 }')"
+	"$(stat -f -c '%b %S' /mnt/gmemfs | awk '{ printf "%.0f", $1 * $2 }')"
 check_eq "and its pagesize=2m-thp" 2m-thp \
 	"$(getfattr --absolute-names --only-values -n user.gmemfs.pagesize /mnt/gmemfs 2>&1)"
 # shellcheck disable=SC2317 # called through gm_poll

@@ -139,9 +139,21 @@ fi
 # Gone if anything emptied the machine's /tmp (systemd-tmpfiles' boot pass).
 touch "$GM_TMP/tmp-canary"
 
+# What systemd must still see in its private /tmp besides the test's
+# directory: the tree and the build, when they are under /tmp (a clone
+# there, as CI may make).
+keep_dirs() {
+	local d
+	for d in "$(cd "$GM_SRC/../.." && pwd)" "${GM_BUILD_ROOT:-}"; do
+		[[ -n $d && $d == /tmp/* ]] && realpath -- "$d"
+	done
+	return 0
+}
+
 # Named after the test's private directory: unique on the machine.
 knobs() { cat /proc/sys/fs/file-max /proc/sys/fs/nr_open; }
 KNOBS=$(knobs)
+mapfile -t KEEP < <(keep_dirs)
 CG=gmemfs-t-systemd.${GM_TMP##*.}
 (
 	for d in $(cgroup_roots); do
@@ -155,12 +167,20 @@ CG=gmemfs-t-systemd.${GM_TMP##*.}
 	exec unshare --pid --fork --kill-child --uts --mount-proc -- \
 		env -i container=gmemfs-test PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		sh -c 'mount --bind /proc/sys /proc/sys &&
-			mount -o remount,bind,ro /proc/sys /proc/sys &&
-			mkdir -p /run/gm-keep && mount --bind "$1" /run/gm-keep &&
-			mount -t tmpfs gm-sd-tmp /tmp && mkdir -p "$1" &&
-			mount --bind /run/gm-keep "$1" &&
+			mount -o remount,bind,ro /proc/sys /proc/sys || exit 1
+			n=0
+			for d in "$@"; do
+				n=$((n + 1))
+				mkdir -p "/run/gm-keep/$n" && mount --bind "$d" "/run/gm-keep/$n" || exit 1
+			done
+			mount -t tmpfs gm-sd-tmp /tmp || exit 1
+			n=0
+			for d in "$@"; do
+				n=$((n + 1))
+				mkdir -p "$d" && mount --bind "/run/gm-keep/$n" "$d" || exit 1
+			done
 			exec /lib/systemd/systemd --system --unit=gm-test.target --log-target=null' \
-		_ "$GM_TMP"
+		_ "$GM_TMP" "${KEEP[@]}"
 ) >>"$GM_LOG" 2>&1 &
 UNSHARE_PID=$!
 for d in $(cgroup_roots); do
