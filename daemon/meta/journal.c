@@ -30,6 +30,7 @@
 
 #include "meta/journal.h"
 #include "core/log.h"
+#include "core/pread.h"
 #include "common/crc32c.h"
 
 #define GM_J_MAGIC		"GMEMFSJ1"
@@ -395,25 +396,6 @@ static int gm_write_once(int fd, const void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EIO;
-}
-
-static int gm_pread_full(int fd, void *buf, size_t len, off_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pread(fd, buf, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf = (char *)buf + n;
-		len -= n;
-		off += n;
-	}
-	return 0;
 }
 
 /* ---- Open and close ---- */

@@ -39,6 +39,7 @@
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "core/log.h"
+#include "core/pread.h"
 #include "core/thread.h"
 #include "uffd/session.h"
 
@@ -131,22 +132,6 @@ static int gm_prefetch_unit(struct gm_prefetch *p, uint64_t u)
 	return err == -EIO ? 0 : err;
 }
 
-static int gm_prefetch_pread(int fd, uint8_t *buf, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Run r's bytes from the index's working-set slots (a chunk each,
  * consecutive from r->slot), each checked; a bad one turns the reader to
  * the image for good. */
@@ -159,7 +144,7 @@ static int gm_prefetch_read_section(struct gm_prefetch *p, const struct gm_prefe
 	uint64_t len = gm_prefetch_len(s, r->u0, r->k), t0 = gm_mono_ns(), t1;
 	int err;
 
-	err = gm_prefetch_pread(l->idx_fd, buf, (len + chunk - 1) / chunk * chunk,
+	err = gm_pread_full(l->idx_fd, buf, (len + chunk - 1) / chunk * chunk,
 				l->hdr.ws_data_offset + r->slot * chunk);
 	t1 = gm_mono_ns();
 	p->read_ns += t1 - t0;
