@@ -237,6 +237,20 @@ gm_readme_cmd() {
 		"$GM_SRC/../../README.md"
 }
 
+# gm_run_vmm NAME CMD...: run a VMM helper (gm-lazy, gm-guest) for at
+# most 120 s, relay its result lines, and check its exit status.
+gm_run_vmm() {
+	local name=$1 out=$GM_TMP/$1.out rc
+	shift
+	timeout 120 "$@" >"$out" 2>&1
+	rc=$?
+	gm_relay "$name" "$out"
+	check_eq "$name: the VMM's exit status" 0 "$rc"
+}
+
+# gm_vmm_fig NAME FIGURE: a figure of the session line VMM NAME printed.
+gm_vmm_fig() { sed -n "s/^# session .*\b$2=\([0-9]*\).*/\1/p" "$GM_TMP/$1.out"; }
+
 # Remember global kernel knob $1's value now; cleanup writes it back.
 # Integration tests run one at a time (meson: is_parallel false), so the
 # value read here is nobody else's change.

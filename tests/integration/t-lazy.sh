@@ -45,46 +45,33 @@ M=$GM_MNT
 SNAP=$GM_TMP/vm.snap
 LAZY=$GM_BIN/gm-lazy
 
-# run_vmm NAME CMD...: run a gm-lazy VMM, turn its lines into results.
-run_vmm() {
-	local name=$1 out=$GM_TMP/$1.out rc
-	shift
-	timeout 120 "$@" >"$out" 2>&1
-	rc=$?
-	gm_relay "$name" "$out"
-	check_eq "$name: the VMM's exit status" 0 "$rc"
-}
-
-# fig NAME FIGURE: a figure of the session line a VMM printed.
-fig() { sed -n "s/^# session .*\b$2=\([0-9]*\).*/\1/p" "$GM_TMP/$1.out"; }
-
 daemon_fds() { find "/proc/$GM_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 sessions_json() { "$GMEMCTL" --json sessions "$M"; }
 # shellcheck disable=SC2317 # called through check and gm_poll
 no_sessions() { [[ $(sessions_json) == "[]" ]]; }
 
 # --- the source VM and its snapshot ---
-run_vmm source "$LAZY" source "$M" src.ram $MIB $SEED
+gm_run_vmm source "$LAZY" source "$M" src.ram $MIB $SEED
 check "gmemctl snapshot of the source file" "$GMEMCTL" snapshot "$M/src.ram" "$SNAP"
 FDS0=$(daemon_fds)
 
 # --- (a) own handshake, anonymous memory ---
 gm_log_mark
-run_vmm anon "$LAZY" restore "$M" "$SNAP" $MIB $SEED
-check_cond "anon: the daemon served faults (unit-sized)" "$(fig anon faults) > 0"
+gm_run_vmm anon "$LAZY" restore "$M" "$SNAP" $MIB $SEED
+check_cond "anon: the daemon served faults (unit-sized)" "$(gm_vmm_fig anon faults) > 0"
 check_cond "anon: fewer faults than pages: a fault places a whole unit" \
-	"$(fig anon faults) < $MIB * 256"
+	"$(gm_vmm_fig anon faults) < $MIB * 256"
 check_log "anon: the session's last line has the fault service figures" "fault service p50"
-gm_say "anon: fault service p50 $(fig anon p50_ns) ns, p99 $(fig anon p99_ns) ns," \
-	"$(fig anon faults) faults of $(fig anon unit) bytes"
+gm_say "anon: fault service p50 $(gm_vmm_fig anon p50_ns) ns, p99 $(gm_vmm_fig anon p99_ns) ns," \
+	"$(gm_vmm_fig anon faults) faults of $(gm_vmm_fig anon unit) bytes"
 grep '^# restore' "$GM_TMP/anon.out" | sed 's/^# /# anon: /'
 check "anon: the session is gone once the VMM exited" gm_poll 10 no_sessions
 
 # --- a hugetlb-2m file: 2 MiB pages, so 2 MiB units ---
 if ((${#HUGE[@]})); then
-	run_vmm hugetlb "$LAZY" restore --no-prefetch --hugetlb huge.ram "$M" "$SNAP" $MIB $SEED
-	check_eq "hugetlb: a fault places a whole 2 MiB page" $((2 << 20)) "$(fig hugetlb unit)"
-	check_eq "hugetlb: one fault per 2 MiB page" $((MIB / 2)) "$(fig hugetlb faults)"
+	gm_run_vmm hugetlb "$LAZY" restore --no-prefetch --hugetlb huge.ram "$M" "$SNAP" $MIB $SEED
+	check_eq "hugetlb: a fault places a whole 2 MiB page" $((2 << 20)) "$(gm_vmm_fig hugetlb unit)"
+	check_eq "hugetlb: one fault per 2 MiB page" $((MIB / 2)) "$(gm_vmm_fig hugetlb faults)"
 	rm -f "$M/huge.ram"
 else
 	gm_say "no 2 MiB hugetlb pages on this kernel: the hugetlb part is left out"
@@ -92,22 +79,22 @@ fi
 
 # --- (d) working set: record a quarter, then prefetch it ---
 cp "$SNAP.idx" "$GM_TMP/idx.orig"
-run_vmm ws-record "$LAZY" restore --record-ws --first $((MIB * 64)) "$M" "$SNAP" $MIB $SEED
+gm_run_vmm ws-record "$LAZY" restore --record-ws --first $((MIB * 64)) "$M" "$SNAP" $MIB $SEED
 check "ws: the session ended" gm_poll 10 no_sessions
 check_log "ws: the faulted order was stored in the index" "stored a working set of"
 gm_log_mark
-run_vmm ws-prefetch "$LAZY" restore --wait 300 "$M" "$SNAP" $MIB $SEED
-check_cond "ws: the prefetcher placed the working set" "$(fig ws-prefetch prefetched) > 0"
+gm_run_vmm ws-prefetch "$LAZY" restore --wait 300 "$M" "$SNAP" $MIB $SEED
+check_cond "ws: the prefetcher placed the working set" "$(gm_vmm_fig ws-prefetch prefetched) > 0"
 check_cond "ws: faults were fewer than without a working set" \
-	"$(fig ws-prefetch faults) < $(fig anon faults)"
-gm_say "ws: prefetched $(fig ws-prefetch prefetched) bytes;" \
-	"faults $(fig ws-prefetch faults) (vs $(fig anon faults) without)"
-run_vmm ws-noprefetch "$LAZY" restore --no-prefetch "$M" "$SNAP" $MIB $SEED
-check_eq "ws: --no-prefetch prefetches nothing" 0 "$(fig ws-noprefetch prefetched)"
+	"$(gm_vmm_fig ws-prefetch faults) < $(gm_vmm_fig anon faults)"
+gm_say "ws: prefetched $(gm_vmm_fig ws-prefetch prefetched) bytes;" \
+	"faults $(gm_vmm_fig ws-prefetch faults) (vs $(gm_vmm_fig anon faults) without)"
+gm_run_vmm ws-noprefetch "$LAZY" restore --no-prefetch "$M" "$SNAP" $MIB $SEED
+check_eq "ws: --no-prefetch prefetches nothing" 0 "$(gm_vmm_fig ws-noprefetch prefetched)"
 
 # --- (b) own handshake, shmem MINOR with PATH ---
-run_vmm minor "$LAZY" restore --shm dst.ram --wait 300 "$M" "$SNAP" $MIB $SEED
-check_cond "minor: prefetched pages were mapped with UFFDIO_CONTINUE" "$(fig minor minor) > 0"
+gm_run_vmm minor "$LAZY" restore --shm dst.ram --wait 300 "$M" "$SNAP" $MIB $SEED
+check_cond "minor: prefetched pages were mapped with UFFDIO_CONTINUE" "$(gm_vmm_fig minor minor) > 0"
 check "minor: the file's bytes through the mount equal the source's" \
 	cmp "$M/src.ram" "$M/dst.ram"
 rm -f "$M/dst.ram"
@@ -134,10 +121,10 @@ check_fails "a second listener on a live socket is refused" "Address already in 
 : >"$GM_TMP/not-a-socket"
 check_fails "a listener on a path that is no socket is refused" "File exists" \
 	"$GMEMCTL" serve-uffd --mount="$M" "$SNAP" "$GM_TMP/not-a-socket"
-run_vmm fc "$LAZY" fc "$FCSOCK" $MIB $SEED 32
+gm_run_vmm fc "$LAZY" fc "$FCSOCK" $MIB $SEED 32
 for kind in json two-fds no-fd size; do
 	gm_log_mark
-	run_vmm "fc-bad-$kind" "$LAZY" fc-bad "$kind" "$FCSOCK"
+	gm_run_vmm "fc-bad-$kind" "$LAZY" fc-bad "$kind" "$FCSOCK"
 	check_log "fc-bad-$kind: the daemon logs why" "Firecracker handshake at $FCSOCK"
 done
 check "fc: the listener still takes VMMs after refusals" \
@@ -147,8 +134,8 @@ check "serve-uffd ends on SIGTERM" gm_poll 10 gm_dead "$SERVE"
 check "the listener's socket is removed" gm_poll 10 test ! -e "$FCSOCK"
 
 # --- (e) the VMM discards memory mid-restore ---
-run_vmm remove "$LAZY" restore --remove "$M" "$SNAP" $MIB $SEED
-check_cond "remove: the daemon saw the discarded bytes" "$(fig remove removed) > 0"
+gm_run_vmm remove "$LAZY" restore --remove "$M" "$SNAP" $MIB $SEED
+check_cond "remove: the daemon saw the discarded bytes" "$(gm_vmm_fig remove removed) > 0"
 
 # --- (f) the VMM dies mid-restore ---
 fds_back() { [[ $(daemon_fds) == "$FDS0" ]]; }
@@ -165,10 +152,10 @@ gm_log_mark
 check "kill: the session is gone within 10 s" gm_poll 10 no_sessions
 check_log "kill: the daemon logs the VMM's exit" "the VMM exited"
 check "kill: the daemon's fd count is back to $FDS0" gm_poll 10 fds_back
-run_vmm after-kill "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
+gm_run_vmm after-kill "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
 
 # --- (g) refusals ---
-run_vmm beyond "$LAZY" restore --extra 16 "$M" "$SNAP" $MIB $SEED
+gm_run_vmm beyond "$LAZY" restore --extra 16 "$M" "$SNAP" $MIB $SEED
 cp "$SNAP" "$GM_TMP/bad.snap"
 cp "$SNAP.idx" "$GM_TMP/bad.snap.idx"
 # A byte of the first DATA page, past the guest's word.
@@ -176,7 +163,7 @@ printf '\xff' | dd of="$GM_TMP/bad.snap" bs=1 seek=$((16 * 4096 + 100)) conv=not
 # No prefetch: the snapshot's index holds a checked copy of its working
 # set (the bad page among it), which the prefetcher would place instead.
 gm_log_mark
-run_vmm corrupt "$LAZY" restore --no-prefetch --expect-corrupt "$M" "$GM_TMP/bad.snap" \
+gm_run_vmm corrupt "$LAZY" restore --no-prefetch --expect-corrupt "$M" "$GM_TMP/bad.snap" \
 	$MIB $SEED
 check_log "corrupt: the daemon names the checksum failure" "checksum"
 check_log "corrupt: and poisons the page" "the page is poisoned"
@@ -185,10 +172,10 @@ check_log "corrupt: and poisons the page" "the page is poisoned"
 # done: the working set comes from the index's copy, checked against its
 # own crcs, so the guest reads the right bytes where the image is bad.
 gm_log_mark
-run_vmm corrupt-ws-copy "$LAZY" restore --wait 300 "$M" "$GM_TMP/bad.snap" $MIB $SEED
+gm_run_vmm corrupt-ws-copy "$LAZY" restore --wait 300 "$M" "$GM_TMP/bad.snap" $MIB $SEED
 check_log "corrupt-ws-copy: the prefetcher read the index's working-set bytes" \
 	"from the index's working-set bytes"
-check_cond "corrupt-ws-copy: it placed the working set" "$(fig corrupt-ws-copy prefetched) > 0"
+check_cond "corrupt-ws-copy: it placed the working set" "$(gm_vmm_fig corrupt-ws-copy prefetched) > 0"
 
 # The index's copy bad instead (a byte of its first slot; the offset is the
 # header's ws_data_offset, at byte 360): that slot fails its crc and the
@@ -200,7 +187,7 @@ check_cond "badws: the index stores the working set's bytes" "${wsoff:-0} > 0"
 printf '\xff' | dd of="$GM_TMP/badws.snap.idx" bs=1 seek=$((wsoff + 100)) conv=notrunc \
 	status=none
 gm_log_mark
-run_vmm badws "$LAZY" restore --wait 300 "$M" "$GM_TMP/badws.snap" $MIB $SEED
+gm_run_vmm badws "$LAZY" restore --wait 300 "$M" "$GM_TMP/badws.snap" $MIB $SEED
 check_log "badws: the bad copy is named and the image read instead" \
 	"fails its checksum: reading the image"
 
@@ -213,11 +200,11 @@ check "v1: the index rewritten as version 1" python3 "$GM_SRC/gm-snap.py" v1 "$G
 check_eq "v1: its version field says 1" 1 \
 	"$(od -An -t u4 -j 8 -N 4 "$GM_TMP/v1.snap.idx" | tr -d ' ')"
 gm_log_mark
-run_vmm v1 "$LAZY" restore --wait 300 "$M" "$GM_TMP/v1.snap" $MIB $SEED
+gm_run_vmm v1 "$LAZY" restore --wait 300 "$M" "$GM_TMP/v1.snap" $MIB $SEED
 check_log "v1: the prefetcher read its working set from the image" "ms from the image: reading"
-check_cond "v1: and placed it" "$(fig v1 prefetched) > 0"
+check_cond "v1: and placed it" "$(gm_vmm_fig v1 prefetched) > 0"
 check "the daemon still serves after all that" gm_poll 10 no_sessions
-run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
+gm_run_vmm last "$LAZY" restore --first 64 "$M" "$SNAP" $MIB $SEED
 
 # stop_mid_restore NAME OUT ARGS...: a gm-lazy VMM restores with --stall
 # and ARGS, writing to OUT; once it stalls, gmemfsd is stopped with SIGTERM

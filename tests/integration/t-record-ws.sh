@@ -23,15 +23,6 @@ gm_start --pool-size=$((4 * MIB))M || gm_bail "gmemfsd mounts"
 M=$GM_MNT
 SNAP=$GM_TMP/rec.snap
 
-run_vmm() {
-	local name=$1 out=$GM_TMP/$1.out rc
-	shift
-	timeout 120 "$@" >"$out" 2>&1
-	rc=$?
-	gm_relay "$name" "$out"
-	check_eq "$name: the VMM's exit status" 0 "$rc"
-}
-fig() { sed -n "s/^# session .*\b$2=\([0-9]*\).*/\1/p" "$GM_TMP/$1.out"; }
 
 # the working set's chunk offsets in an index, space-separated
 index_ws() {
@@ -45,7 +36,7 @@ print(version, *(struct.unpack_from("<Q", d, base + 8 * i)[0] for i in range(nr_
 PY
 }
 
-run_vmm source "$GM_BIN/gm-lazy" source "$M" src.ram $MIB $SEED
+gm_run_vmm source "$GM_BIN/gm-lazy" source "$M" src.ram $MIB $SEED
 
 if "$GMEMCTL" record-ws --duration 1 "$M/src.ram" >"$GM_TMP/unarmed.out" 2>&1; then
 	gm_fail "record-ws of a file no VMM armed is refused"
@@ -55,7 +46,7 @@ else
 fi
 
 gm_log_mark
-run_vmm record "$GM_BIN/gm-record" "$M" src.ram $MIB $SEED "$GMEMCTL"
+gm_run_vmm record "$GM_BIN/gm-record" "$M" src.ram $MIB $SEED "$GMEMCTL"
 check_log "record: the daemon logged the recording" "record-ws 'src.ram':"
 read -r -a EXPECT <<<"$(sed -n 's/^# expect-ws //p' "$GM_TMP/record.out")"
 check_eq "record: the VMM said which chunks its guest read" 16 "${#EXPECT[@]}"
@@ -68,10 +59,10 @@ check_eq "snapshot: the index is format version 2 (with the working set's bytes)
 check_eq "snapshot: its working set is set A's chunks then set B's, in that order" \
 	"${EXPECT[*]}" "${GOT[*]:1}"
 
-run_vmm restore "$GM_BIN/gm-lazy" restore --wait 300 "$M" "$SNAP" $MIB $SEED
+gm_run_vmm restore "$GM_BIN/gm-lazy" restore --wait 300 "$M" "$SNAP" $MIB $SEED
 check_cond "restore: the prefetcher placed the recorded working set" \
-	"$(fig restore prefetched) >= 16 * 65536"
-gm_say "restore: prefetched $(fig restore prefetched) bytes," \
-	"$(fig restore faults) faults; guest read A, B in $(sed -n 's/^# guest-ns //p' "$GM_TMP/record.out") ns"
+	"$(gm_vmm_fig restore prefetched) >= 16 * 65536"
+gm_say "restore: prefetched $(gm_vmm_fig restore prefetched) bytes," \
+	"$(gm_vmm_fig restore faults) faults; guest read A, B in $(sed -n 's/^# guest-ns //p' "$GM_TMP/record.out") ns"
 
 gm_done
