@@ -134,6 +134,15 @@ static int clear_refs(void)
 	return err;
 }
 
+/* The reads of one window: the guest's (timed into ns) or the host's. */
+static int window_read(struct probe *p, bool guest, uint64_t *ns)
+{
+	if (guest)
+		return guest_read(p, ns);
+	host_read(p);
+	return 0;
+}
+
 static int probe_accessed(struct probe *p, bool guest)
 {
 	uint64_t pages = p->size / PROBE_PAGE, ns = 0;
@@ -145,10 +154,7 @@ static int probe_accessed(struct probe *p, bool guest)
 	err = clear_refs();
 	if (err)
 		goto out;
-	if (guest)
-		err = guest_read(p, &ns);
-	else
-		host_read(p);
+	err = window_read(p, guest, &ns);
 	if (err)
 		goto out;
 	err = pm_scan_accessed((uintptr_t)p->host, (uintptr_t)p->host + p->size, seen);
@@ -171,17 +177,20 @@ static int rwp_open(struct probe *p)
 	struct uffdio_register reg = {
 		.range = { (uintptr_t)p->host, p->size }, .mode = UFFDIO_REGISTER_MODE_RWP,
 	};
+	int err;
 
 	p->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (p->uffd < 0)
 		return -errno;
 	if (ioctl(p->uffd, UFFDIO_API, &api) < 0) {
-		printf("rwp: UFFDIO_API features RWP|RWP_ASYNC: %s\n", strerror(errno));
-		return -errno;
+		err = -errno;	/* before printf, which may change errno */
+		printf("rwp: UFFDIO_API features RWP|RWP_ASYNC: %s\n", strerror(-err));
+		return err;
 	}
 	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		printf("rwp: UFFDIO_REGISTER MODE_RWP: %s\n", strerror(errno));
-		return -errno;
+		err = -errno;
+		printf("rwp: UFFDIO_REGISTER MODE_RWP: %s\n", strerror(-err));
+		return err;
 	}
 	printf("rwp: registered, ioctls 0x%llx\n", (unsigned long long)reg.ioctls);
 	return 0;
@@ -194,8 +203,10 @@ static int rwp_protect(struct probe *p)
 	};
 
 	if (ioctl(p->uffd, UFFDIO_RWPROTECT, &rw) < 0) {
-		printf("rwp: UFFDIO_RWPROTECT: %s\n", strerror(errno));
-		return -errno;
+		int err = -errno;
+
+		printf("rwp: UFFDIO_RWPROTECT: %s\n", strerror(-err));
+		return err;
 	}
 	return 0;
 }
@@ -219,10 +230,7 @@ static int probe_rwp(struct probe *p, bool guest)
 	}
 	report(p, "rwp-before", guest ? "guest" : "host", seen, 0);
 	memset(seen, 0, pages);
-	if (guest)
-		err = guest_read(p, &ns);
-	else
-		host_read(p);
+	err = window_read(p, guest, &ns);
 	if (err)
 		goto out;
 	err = pm_scan_accessed((uintptr_t)p->host, (uintptr_t)p->host + p->size, seen);
