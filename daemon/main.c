@@ -228,13 +228,15 @@ static int gm_mount_strictatime(const char *mnt, const char *mnt_opts)
 		{ "noexec", MS_NOEXEC }, { "nodiratime", MS_NODIRATIME },
 	};
 	unsigned long flags = MS_REMOUNT | MS_BIND | MS_STRICTATIME;
+	int err;
 
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 		flags |= gm_opts_has(mnt_opts, keep[i].opt) ? keep[i].flag : 0;
 	if (mount(NULL, mnt, NULL, flags, NULL) == 0)
 		return 0;
-	gm_err("%s: cannot set strictatime: %s", mnt, strerror(errno));
-	return -errno;
+	err = -errno;	/* before gm_err, whose write may change errno */
+	gm_err("%s: cannot set strictatime: %s", mnt, strerror(-err));
+	return err;
 }
 
 static void gm_banner(struct gm_fs *fs)

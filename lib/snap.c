@@ -248,8 +248,10 @@ static int snap_parent_name(struct gmemfs_ctl *c, const char *snapfile, const ch
 	int n;
 
 	if (!realpath(snapfile, child_abs) || !realpath(parent, parent_abs)) {
-		snprintf(c->reason, sizeof(c->reason), "resolving %.100s: %s", parent, strerror(errno));
-		return -errno;
+		int err = -errno;
+
+		snprintf(c->reason, sizeof(c->reason), "resolving %.100s: %s", parent, strerror(-err));
+		return err;
 	}
 	cs = strrchr(child_abs, '/');
 	ps = strrchr(parent_abs, '/');
