@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "core/log.h"
 #include "uffd/record.h"
 #include "ws_compat.h"
@@ -230,14 +231,6 @@ static int rec_scan(struct gm_record *rec)
 	return err;
 }
 
-static uint64_t rec_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep ms, or less if the requester's connection hangs up (it went away,
  * or the daemon stops and shut it down): true then. */
 static bool rec_nap(int conn_fd, uint64_t ms)
@@ -254,7 +247,7 @@ static bool rec_nap(int conn_fd, uint64_t ms)
 static int rec_rounds(struct gm_record *rec, int conn_fd, uint32_t interval_ms,
 		      uint32_t duration_ms, char *why, size_t whylen)
 {
-	uint64_t end = rec_now_ms() + duration_ms, now;
+	uint64_t end = gm_mono_ns() + duration_ms * 1000000ULL, now;
 	int err;
 
 	do {
@@ -263,8 +256,8 @@ static int rec_rounds(struct gm_record *rec, int conn_fd, uint32_t interval_ms,
 			snprintf(why, whylen, "UFFDIO_RWPROTECT: %s", strerror(-err));
 			return err;
 		}
-		now = rec_now_ms();
-		uint64_t nap = now < end ? end - now : 0;
+		now = gm_mono_ns();
+		uint64_t nap = now < end ? (end - now) / 1000000 : 0;
 
 		nap = nap < interval_ms ? nap : interval_ms;
 		if (rec_nap(conn_fd, nap)) {
@@ -277,7 +270,7 @@ static int rec_rounds(struct gm_record *rec, int conn_fd, uint32_t interval_ms,
 			snprintf(why, whylen, "PAGEMAP_SCAN: %s", strerror(-err));
 			return err;
 		}
-	} while (rec_now_ms() < end);
+	} while (gm_mono_ns() < end);
 	/* leave the VMM's memory as the arm found it */
 	rec_protect(rec, false);
 	return 0;
