@@ -46,10 +46,11 @@ done
 
 fail() { printf 'test-vm: FAIL: %s\n' "$*"; exit 1; }
 
-qemu_pid=""
+qemu_pid="" scratch=""
 # shellcheck disable=SC2317 # the EXIT trap calls it
 cleanup() {
 	[[ -z $qemu_pid ]] || kill -TERM "$qemu_pid" 2>/dev/null || true
+	[[ -z $scratch ]] || rm -f -- "$scratch"
 	[[ -z $own_work ]] || rm -rf -- "$own_work"
 }
 trap cleanup EXIT
@@ -80,6 +81,14 @@ fi
 mkdir -p -- "$work"
 work=$(realpath -- "$work")
 
+# A scratch disk, mounted in the guest at $TVM_SCRATCH (stage2.sh): ext4
+# on a sparse image.  The guest's root is a tmpfs overlay, whose pages no
+# fadvise can drop; a job that must read a file cold (gm-snapbench's cold
+# rows) needs a block device's page cache.
+scratch=$work/scratch.img
+truncate -s 16G -- "$scratch" || fail "cannot make the scratch image $scratch"
+mkfs.ext4 -q -F -O ^has_journal -L tvm-scratch -- "$scratch" || fail "mkfs.ext4 of the scratch image failed"
+
 # The job: the caller's directory, exported environment and command.  The
 # guest's bash runs it as root, as the caller is.
 write_job() {
@@ -87,7 +96,7 @@ write_job() {
 	echo "# written by tools/test-vm/run.sh"
 	for v in $(compgen -e); do
 		case $v in
-		BASH* | SHLVL | PWD | OLDPWD | _ | HOSTNAME | TERM | SHELLOPTS) continue ;;
+		BASH* | SHLVL | PWD | OLDPWD | _ | HOSTNAME | TERM | SHELLOPTS | TVM_SCRATCH) continue ;;
 		esac
 		printf 'export %s=%q\n' "$v" "${!v}"
 	done
@@ -123,6 +132,7 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu EPYC-Rome
 	-m "$mem" -smp "$smp" -nodefaults -display none -no-reboot \
 	-serial "file:$work/console.log" 2>"$work/qemu.log" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-drive "file=$scratch,if=virtio,format=raw,cache=unsafe" \
 	-kernel "$TVM_VMLINUZ" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 loglevel=4 quiet nokaslr hugetlb_cma=1G
 		tvm.stage2=$here/stage2.sh tvm.job=$work/job.sh tvm.moddir=$TVM_MODDIR

@@ -2,7 +2,8 @@
 # Stage 2 of the test guest, PID 1 after init's switch_root: the host's own
 # userspace (its root over 9p, read-only, under a tmpfs overlay), the
 # guest's kernel.  Sets up what jobs expect of a machine (devpts, /dev/shm,
-# a tmpfs /tmp, the kernel's module tree with the shim beside it, KVM),
+# a tmpfs /tmp, the kernel's module tree with the shim beside it, KVM,
+# the scratch disk at $TVM_SCRATCH),
 # runs the job run.sh wrote, reports, and powers off.  /tmp stays the
 # overlay's (the host's /tmp, writable in the guest only): job files, and
 # a build tree under /tmp, must be seen there.  The host reads the
@@ -35,6 +36,21 @@ for w in $(</proc/cmdline); do
 done
 rel=$(uname -r)
 
+# run.sh's scratch disk (the only virtio disk: vda), for files that must
+# live in a real page cache; the driver probes it asynchronously.
+scratch_mount() {
+	local i
+	modprobe virtio_blk && modprobe ext4 || return 1
+	for ((i = 0; i < 100; i++)); do
+		[[ -b /dev/vda ]] && break
+		sleep 0.05
+	done
+	mkdir -p /run/test-vm/scratch
+	mount -t ext4 /dev/vda /run/test-vm/scratch || return 1
+	chmod 1777 /run/test-vm/scratch
+	export TVM_SCRATCH=/run/test-vm/scratch
+}
+
 setup() {
 	# What udev would make: devtmpfs has none of these links.
 	ln -sfn /proc/self/fd /dev/fd
@@ -59,6 +75,7 @@ setup() {
 	# needs it fails on its own if it did not.
 	modprobe fuse || return 1
 	modprobe kvm_amd 2>&1 || say "kvm_amd did not load"
+	scratch_mount || return 1
 	hostname test-vm
 }
 
