@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/notify.h"
 #include "meta/recover.h"
+#include "uffd/resume.h"
 #include "common/statedir.h"
 
 static void gm_usage(const char *prog)
@@ -334,6 +335,8 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 		err = gm_pool_start(&fs->pool);
 	if (!err)
 		err = gm_rebalancer_start(&fs->rebalancer, fs);
+	if (!err)	/* after the fork: a resumed session runs threads */
+		gm_resume_startup(fs->opts->state_dir);
 	if (!err)
 		err = gm_ctlsock_start(&ctl);
 	if (!err)
