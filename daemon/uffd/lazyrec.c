@@ -26,6 +26,8 @@
 #define GM_LAZYREC_FILE_MAX	(GM_LAZYREC_FIXED + 2 * GMEMFS_SNAP_MAX_DEPTH * \
 				 GM_LAZYREC_PATH_MAX + 4)
 
+_Static_assert(GM_LAZYREC_FIXED == 1728, "the record's layout is docs/state-dir.md's");
+
 static int gm_lazyrec_dirfd = -1;	/* STATE/lazy; set once at start-up */
 
 int gm_lazyrec_init(const char *state_dir, uint64_t *max_id)
