@@ -220,7 +220,7 @@ static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
 		if (!folio && mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
 			folio = __shim_folio_alloc(sf, index, NULL, 0, SHIM_FIT_MISS);
 			if (!IS_ERR(folio))
-				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
+				shim_report(sf, GMEMFS_SHIM_EV_ALLOC,
 					    folio_pos(folio), folio_size(folio),
 					    folio_nr_pages(folio), 0);
 		}

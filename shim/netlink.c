@@ -13,7 +13,7 @@
 #include "netlink.h"
 
 /* The daemon's commands: the sender must be it, and these attributes set. */
-static int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
+int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
 {
 	int err;
 
@@ -28,12 +28,19 @@ static int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
 
 int shim_nl_register_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *token = info->attrs[GMEMFS_SHIM_A_TOKEN];
+
 	/* The sender's socket and task both need it, as for other admin ops. */
 	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
 		GENL_SET_ERR_MSG(info, "registering needs CAP_SYS_ADMIN");
 		return -EPERM;
 	}
-	return shim_daemon_register(info);
+	if (token && nla_len(token) < GMEMFS_SHIM_TOKEN_MIN) {
+		NL_SET_ERR_MSG_ATTR(info->extack, token, "a token has 16 to 32 bytes");
+		return -EINVAL;
+	}
+	return shim_daemon_register(info, token ? nla_data(token) : NULL,
+				    token ? nla_len(token) : 0);
 }
 
 int shim_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
@@ -41,7 +48,7 @@ int shim_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
 	return shim_daemon_unregister(info);
 }
 
-static int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
+int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -68,18 +75,24 @@ static u32 shim_nl_get_u32(struct genl_info *info, int attr, u32 dflt)
 /* Like handshake's accept: the new fd goes into the sender's table. */
 int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	u32 flags, order, mode, id;
+	struct nlattr *cookie = info->attrs[GMEMFS_SHIM_A_COOKIE];
+	struct shim_file_args args;
 	struct file *file;
 	int fd, err;
+	u32 id;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_SIZE, 0);
 	if (err)
 		return err;
-	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
-	order = shim_nl_get_u32(info, GMEMFS_SHIM_A_PAGE_ORDER, 0);
-	mode = shim_nl_get_u32(info, GMEMFS_SHIM_A_FAULT_MODE,
-			       GMEMFS_SHIM_FAULT_AUTO);
-	if (flags & ~GMEMFS_SHIM_F_ALL) {
+	args = (struct shim_file_args){
+		.size = nla_get_u64(info->attrs[GMEMFS_SHIM_A_SIZE]),
+		.flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0),
+		.order = shim_nl_get_u32(info, GMEMFS_SHIM_A_PAGE_ORDER, 0),
+		.mode = shim_nl_get_u32(info, GMEMFS_SHIM_A_FAULT_MODE,
+					GMEMFS_SHIM_FAULT_AUTO),
+		.cookie = cookie ? nla_get_u64(cookie) : 0,
+	};
+	if (args.flags & ~GMEMFS_SHIM_F_ALL) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FLAGS],
 				    "unknown flags");
 		return -EINVAL;
@@ -88,8 +101,9 @@ int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
 		return fd;
-	file = shim_file_create(nla_get_u64(info->attrs[GMEMFS_SHIM_A_SIZE]),
-				flags, order, mode, &id);
+	args.owner = shim_daemon_owner();
+	file = shim_file_create(&args, &id);
+	shim_owner_put(args.owner);
 	err = PTR_ERR(file);
 	if (IS_ERR(file)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_SIZE],
@@ -109,15 +123,22 @@ err_fd:
 	return err;
 }
 
-/* The shim file FILE_ID names, referenced; NULL (extack set) if none. */
-static struct shim_file *shim_nl_file(struct genl_info *info)
+/*
+ * The shim file FILE_ID names, referenced, if it is the sender's state
+ * directory's; ERR_PTR -ENOENT or -EPERM (extack set) if not.
+ */
+struct shim_file *shim_nl_file(struct genl_info *info)
 {
 	struct nlattr *attr = info->attrs[GMEMFS_SHIM_A_FILE_ID];
 	struct shim_file *sf = shim_file_get(nla_get_u32(attr));
+	int err;
 
-	if (!sf)
+	if (!sf) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no such shim file");
-	return sf;
+		return ERR_PTR(-ENOENT);
+	}
+	err = shim_daemon_check_file(info, sf);
+	return err ? ERR_PTR(err) : sf;
 }
 
 int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
@@ -280,8 +301,8 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		goto out_data;
 	sf = shim_nl_file(info);
-	err = -ENOENT;
-	if (!sf)
+	err = PTR_ERR(sf);
+	if (IS_ERR(sf))
 		goto out_data;
 	err = shim_nl_populate(info, sf, data, len);
 	if (err == -EEXIST && req_id)
@@ -330,8 +351,8 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	sf = shim_nl_file(info);
-	if (!sf)
-		return -ENOENT;
+	if (IS_ERR(sf))
+		return PTR_ERR(sf);
 	err = shim_set_order(sf, offset, len,
 			     nla_get_u32(info->attrs[GMEMFS_SHIM_A_PAGE_ORDER]));
 	shim_file_put(sf);
@@ -370,8 +391,8 @@ int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	sf = shim_nl_file(info);
-	if (!sf)
-		return -ENOENT;
+	if (IS_ERR(sf))
+		return PTR_ERR(sf);
 	WRITE_ONCE(sf->mode, mode);
 	shim_file_put(sf);
 	return 0;

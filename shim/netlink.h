@@ -14,5 +14,15 @@ int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info);
+/* persist.c */
+int shim_nl_open_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_list_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_delete_doit(struct sk_buff *skb, struct genl_info *info);
+
+/* netlink.c's, for persist.c */
+struct shim_file;
+int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2);
+struct shim_file *shim_nl_file(struct genl_info *info);
+int shim_nl_reply_created(struct genl_info *info, u32 id, int fd);
 
 #endif
