@@ -331,12 +331,15 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_mount_settle(fs);
 	gm_banner(fs);
 	err = gm_daemonize(fs->opts->foreground);
+	/* After the fork (a resumed session runs threads), before the shim's
+	 * event thread accepts the faults its module sends again
+	 * (prov/shim.h's restart order, step 3). */
+	if (!err)
+		gm_resume_startup(fs->opts->state_dir);
 	if (!err)
 		err = gm_pool_start(&fs->pool);
 	if (!err)
 		err = gm_rebalancer_start(&fs->rebalancer, fs);
-	if (!err)	/* after the fork: a resumed session runs threads */
-		gm_resume_startup(fs->opts->state_dir);
 	if (!err)
 		err = gm_ctlsock_start(&ctl);
 	if (!err)

@@ -29,6 +29,8 @@
 #include "common/crc32c.h"
 #include "core/fd_path.h"
 #include "core/log.h"
+#include "gmemfs_shim.h"
+#include "prov/shim.h"
 #include "uffd/lazyrec.h"
 #include "uffd/resume.h"
 #include "uffd/session.h"
@@ -139,6 +141,7 @@ int gm_resume_session(const struct gm_lazyrec *rec, int uffd, int pidfd,
 		.regions = (const struct gm_uffd_region *)rec->regions, .nregions = rec->nregions,
 		.flags = rec->flags, .pid = rec->pid, .uid = rec->uid, .kind = rec->kind,
 		.file_ino = rec->file_ino, .resume_id = rec->id,
+		.ask_ino = rec->kind == GM_LAZYREC_ASK ? rec->file_ino : 0,
 	};
 	int fds[GM_CHAN_CHAIN_FDS];
 	struct gm_uffd_sess *s;
@@ -149,8 +152,10 @@ int gm_resume_session(const struct gm_lazyrec *rec, int uffd, int pidfd,
 		       "a recorded region is a session's region");
 	n = gm_resume_open_chain(rec, fds, why);
 	if (n < 0) {
-		close(uffd);
-		close(pidfd);
+		if (uffd >= 0)
+			close(uffd);
+		if (pidfd >= 0)
+			close(pidfd);
 		return n;
 	}
 	a.snap_fds = fds;
@@ -244,6 +249,52 @@ static int gm_resume_vmm_pidfd(const struct gm_lazyrec *rec, char why[GM_CHAN_WH
 	return pidfd;
 }
 
+static void gm_resume_no_route(void *ctx, const struct gm_shimc_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+}
+
+/* A restore that cannot resume leaves its file in ask mode, stuck: the
+ * provider fails its faults (SIGBUS) instead of retrying them for ever;
+ * auto mode would give zero pages where the snapshot holds data. */
+static void gm_resume_ask_stuck(uint32_t kid, uint64_t ino)
+{
+	if (gm_shim_route(kid, gm_resume_no_route, NULL))
+		return;		/* routed already: someone serves it */
+	gm_shim_unroute(kid, true);
+	gm_err("file %" PRIu64 " stays in ask mode with units missing: its faults there get "
+	       "SIGBUS", ino);
+}
+
+/*
+ * A shim file's ask-mode restore: the module kept the file in ask mode and
+ * holds its pending faults for us (prov/shim.h, the restart order); the
+ * session and its route are back before the event thread accepts them.
+ * -EALREADY: the file is in auto mode, the restore had ended.
+ */
+static int gm_resume_ask(const struct gm_lazyrec *rec, char why[GM_CHAN_WHY_MAX])
+{
+	uint32_t kid, mode;
+	int err;
+
+	err = gm_shim_file_id(rec->file_ino, &kid);
+	if (err) {
+		WHY("file %" PRIu64 " has no shim file any more: %s", rec->file_ino,
+		    strerror(-err));
+		return err;
+	}
+	err = gm_shim_file_mode(kid, &mode);
+	if (!err && mode != GMEMFS_SHIM_FAULT_ASK) {
+		WHY("file %" PRIu64 " is in auto mode: its restore had ended", rec->file_ino);
+		return -EALREADY;
+	}
+	err = gm_resume_session(rec, -1, -1, why);
+	if (err)
+		gm_resume_ask_stuck(kid, rec->file_ino);
+	return err;
+}
+
 /* One record at start-up. */
 static void gm_resume_startup_one(uint64_t id, void *ctx)
 {
@@ -258,9 +309,17 @@ static void gm_resume_startup_one(uint64_t id, void *ctx)
 		gm_lazyrec_drop(id);
 		return;
 	}
-	pidfd = rec->kind == GM_LAZYREC_ASK ? -ENOTSUP : gm_resume_vmm_pidfd(rec, why);
-	if (pidfd == -ENOTSUP)
-		snprintf(why, sizeof(why), "a shim file's ask-mode restore is not resumed yet");
+	if (rec->kind == GM_LAZYREC_ASK) {
+		err = gm_resume_ask(rec, why);
+		if (err) {
+			gm_warn("lazy session %" PRIu64 " (file %" PRIu64 ") not resumed: %s; its "
+				"record is removed", id, rec->file_ino, why);
+			gm_lazyrec_drop(id);
+		}
+		gm_lazyrec_free(rec);
+		return;
+	}
+	pidfd = gm_resume_vmm_pidfd(rec, why);
 	if (pidfd < 0) {
 		gm_warn("lazy session %" PRIu64 " not resumed: %s; its record is removed", id, why);
 		gm_lazyrec_drop(id);

@@ -2300,6 +2300,8 @@ static const struct {
 	{ "persist: ask-mode faults across a daemon kill -9 and restart (figure)", t_persist_stall },
 	{ "persist: gmemfsd kill -9 under a KVM guest on a shim file; restart re-adopts", t_persist_gmemfsd },
 	{ "persist: stopped daemons' files stay kept until their token deletes them", t_persist_forget },
+	{ "resume: gmemfsd kill -9 mid ask-mode lazy restore; the restart resumes it (figure)", t_resume_ask },
+	{ "resume: the snapshot changed while gmemfsd was dead: not resumed, SIGBUS", t_resume_stale },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 

@@ -1,5 +1,6 @@
 /*
- * What shim-test.c shares with the other files of shim-test (t-persist.c):
+ * What shim-test.c shares with the other files of shim-test (t-persist.c,
+ * t-resume.c):
  * its checks, its test daemon, child processes, gmemfsd at GM_MNT and
  * guests on shim memory.  The definitions are in shim-test.c.
  *
@@ -109,5 +110,10 @@ void t_persist_grace(void);
 void t_persist_stall(void);
 void t_persist_gmemfsd(void);
 void t_persist_forget(void);
+
+/* ---- t-resume.c ---- */
+
+void t_resume_ask(void);
+void t_resume_stale(void);
 
 #endif
