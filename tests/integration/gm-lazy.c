@@ -205,6 +205,18 @@ static void on_sigbus(int sig)
 	_exit(gm_test_failures ? 1 : 0);	/* the checks before it count too */
 }
 
+/* SIGUSR1 blocked (before "stalled", so one sent right after it waits for
+ * sigwait): the set to wait on. */
+static sigset_t block_usr1(void)
+{
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	return usr1;
+}
+
 /* The guest checks [from, to) pages, skipping the holes; host-side checks
  * of DATA and HOLE pages. */
 static void guest_check_range(struct gm_vmm *vm, uint32_t seed, uint64_t from, uint64_t to,
@@ -346,10 +358,7 @@ static void restore_run(const char *mnt, const struct restore_opts *o, struct gm
 		sigset_t usr1;
 		int sig;
 
-		/* Blocked before "stalled", so a SIGUSR1 right after it waits. */
-		sigemptyset(&usr1);
-		sigaddset(&usr1, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &usr1, NULL);
+		usr1 = block_usr1();
 		guest_check_range(vm, seed, 0, npages / 4, &ns);
 		printf("stalled\n");
 		fflush(stdout);
@@ -402,9 +411,7 @@ static void corrupt_stall(const char *mnt, struct gm_vmm *vm, uint64_t npages,
 	gm_test_report(upg && DATA_FIRST + 1 < npages, "the session's unit is known", NULL);
 	lo = DATA_FIRST / (upg ? upg : 1) * upg;
 	hi = lo + upg;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	usr1 = block_usr1();
 	printf("stalled\n");
 	fflush(stdout);
 	sigwait(&usr1, &sig);
@@ -431,9 +438,7 @@ static int crash_run(const char *mnt, const struct restore_opts *o, struct gm_vm
 	sigset_t usr1;
 	int sig;
 
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	usr1 = block_usr1();
 	guest_check_range(vm, seed, 0, npages / 4, &ns);
 	if (o->crash_unserved)
 		signal(SIGBUS, on_sigbus_unserved);
@@ -582,9 +587,7 @@ static void fc_stall(struct gm_vmm *vm, uint32_t seed, uint64_t first)
 	sigset_t usr1;
 	int sig, err;
 
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	usr1 = block_usr1();
 	err = gm_vmm_check_at(vm, seed, 0, first, 1, 48, &ns, NULL);
 	gm_test_report(!err, "the guest reads the pattern on its first 48 pages", err ? vm->err : NULL);
 	printf("stalled\n");

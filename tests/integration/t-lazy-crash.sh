@@ -17,6 +17,8 @@
 #   (e) the snapshot changes while the daemon is dead: the restarted
 #       daemon refuses to resume (ESTALE, a log line naming the file), and
 #       the VMM gets SIGBUS.
+# Also: a torn record in the state dir is refused with its reason and
+# removed, and new session ids stay above every recorded one.
 # Not for: lazy restore without a crash (t-lazy.sh).
 
 # shellcheck source=lib.sh
@@ -117,8 +119,12 @@ crash_start unserved env GMEMFS_LAZY_GRACE_MS=1000 \
 crash_end unserved
 check "unserved: the guard says why" \
 	grep -q "no daemon took it back within the grace period" "$GM_TMP/unserved.out"
+# A torn record beside it: refused with a reason, removed, its id not reused.
+head -c 100 /dev/urandom >"$GM_STATE/lazy/99.rec"
+gm_log_mark
 gm_start "$POOL" || gm_bail "gmemfsd mounts again after kill -9"
 check "unserved: the restarted daemon drops the record of the dead VMM" gm_poll 10 no_records
+check_log "a torn record is refused with its reason" "lazy session 99: its record is unreadable"
 
 # --- (e) the snapshot changed while the daemon was dead ---
 cp "$SNAP" "$GM_TMP/moved.snap"
@@ -129,6 +135,7 @@ touch -d '2001-01-01' "$GM_TMP/moved.snap"
 gm_log_mark
 gm_start "$POOL" || gm_bail "gmemfsd mounts again after kill -9"
 crash_end stale
+check_log "stale: new sessions get ids above every recorded one" "resuming session 100:"
 check_log "stale: the daemon names the changed snapshot file" "moved.snap changed since"
 check "stale: the guard says the daemon refused" \
 	grep -q "the daemon refused to resume it" "$GM_TMP/stale.out"
