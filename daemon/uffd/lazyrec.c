@@ -327,7 +327,12 @@ int gm_lazyrec_load(uint64_t id, struct gm_lazyrec **out, char why[GM_CHAN_WHY_M
 	}
 	/* The record, then its paths' bytes, in one block: one free. */
 	buf = malloc(sizeof(*r) + GM_LAZYREC_FILE_MAX);
-	n = buf ? read(fd, buf + sizeof(*r), GM_LAZYREC_FILE_MAX) : -1;
+	if (!buf) {
+		close(fd);
+		WHY("no memory to read it");
+		return -ENOMEM;
+	}
+	n = read(fd, buf + sizeof(*r), GM_LAZYREC_FILE_MAX);
 	err = n < 0 ? -errno : 0;
 	close(fd);
 	if (!err) {

@@ -304,9 +304,13 @@ static void gm_resume_startup_one(uint64_t id, void *ctx)
 
 	(void)ctx;
 	err = gm_lazyrec_load(id, &rec, why);
-	if (err) {
+	if (err == -EINVAL) {
 		gm_err("lazy session %" PRIu64 ": its record is unreadable: %s; removed", id, why);
 		gm_lazyrec_drop(id);
+	}
+	if (err) {
+		if (err != -EINVAL)
+			gm_err("lazy session %" PRIu64 ": reading its record: %s", id, why);
 		return;
 	}
 	if (rec->kind == GM_LAZYREC_ASK) {
