@@ -362,12 +362,15 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 /* Cheap on purpose: the pool's rebalancer may call it every 10-100 ms. */
 int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct shim_owner *o;
 	int err;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_PAGES, 0);
 	if (err)
 		return err;
-	shim_pages_set_limit(nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	o = shim_daemon_owner();	/* its budget: this daemon's files */
+	shim_pages_set_limit(o, nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	shim_owner_put(o);
 	return 0;
 }
 

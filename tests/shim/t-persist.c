@@ -578,7 +578,13 @@ void t_persist_forget(void)
 
 	if (glob("/run/gmemfs-*", GLOB_ONLYDIR, NULL, &dirs) == 0) {
 		for (size_t i = 0; i < dirs.gl_pathc; i++) {
-			CHECK_ERR(gm_shim_forget(dirs.gl_pathv[i], &n, why), 0);
+			int err, tries = 0;
+
+			/* A gmemfsd killed with a failed test may still be exiting. */
+			while ((err = gm_shim_forget(dirs.gl_pathv[i], &n, why)) == -EBUSY &&
+			       ++tries < 100)
+				usleep(20000);
+			CHECK(err == 0, "%s: %s (%s)", dirs.gl_pathv[i], strerror(-err), why);
 			total += n;
 		}
 		globfree(&dirs);
