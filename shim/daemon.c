@@ -449,7 +449,7 @@ static bool __shim_reqs_resend(struct shim_owner *o, struct list_head *resend)
 	struct shim_event *ev;
 	struct shim_req *req;
 	unsigned long id;
-	bool notify = false;
+	bool notify = false, done;
 
 	xa_lock(&shim_reqs);
 	xa_for_each(&shim_reqs, id, req)
@@ -465,12 +465,16 @@ static bool __shim_reqs_resend(struct shim_owner *o, struct list_head *resend)
 		if (!ev)
 			continue;
 		xa_lock(&shim_reqs);
+		done = req->done;	/* timed out or killed meanwhile */
 		req->orphan = false;
 		WRITE_ONCE(req->deadline, jiffies +
 			   msecs_to_jiffies(READ_ONCE(ask_timeout_ms)));
 		wake_up_all(&req->wq);
 		xa_unlock(&shim_reqs);
-		notify |= __shim_queue(ev, o, false);
+		if (done)
+			kfree(ev);
+		else
+			notify |= __shim_queue(ev, o, false);
 	}
 	return notify;
 }

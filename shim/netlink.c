@@ -48,7 +48,7 @@ int shim_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
 	return shim_daemon_unregister(info);
 }
 
-int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
+static int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -65,6 +65,21 @@ int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
 	}
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
+}
+
+/* The reply, then @file at @fd in the sender's table; both undone on failure. */
+int shim_nl_reply_install(struct genl_info *info, u32 id, struct file *file,
+			  int fd)
+{
+	int err = shim_nl_reply_created(info, id, fd);
+
+	if (err) {
+		fput(file);
+		put_unused_fd(fd);
+		return err;
+	}
+	fd_install(fd, file);
+	return 0;
 }
 
 static u32 shim_nl_get_u32(struct genl_info *info, int attr, u32 dflt)
@@ -110,14 +125,8 @@ int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 				    "size is not a multiple of the page size, or no memory");
 		goto err_fd;
 	}
-	err = shim_nl_reply_created(info, id, fd);
-	if (err)
-		goto err_file;
-	fd_install(fd, file);
-	return 0;
+	return shim_nl_reply_install(info, id, file, fd);
 
-err_file:
-	fput(file);
 err_fd:
 	put_unused_fd(fd);
 	return err;
@@ -141,23 +150,38 @@ struct shim_file *shim_nl_file(struct genl_info *info)
 	return err ? ERR_PTR(err) : sf;
 }
 
+/*
+ * A reply of @cmd to the registered daemon, as large as a reply goes, its
+ * header at *@hdr; ERR_PTR if the sender is not the daemon, or no memory.
+ */
+struct sk_buff *shim_nl_reply_new(struct genl_info *info, u8 cmd, void **hdr)
+{
+	struct sk_buff *msg;
+	int err;
+
+	err = shim_daemon_check(info);
+	if (err)
+		return ERR_PTR(err);
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return ERR_PTR(-ENOMEM);
+	*hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0, cmd);
+	if (!*hdr) {
+		nlmsg_free(msg);
+		return ERR_PTR(-EMSGSIZE);
+	}
+	return msg;
+}
+
 int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
 	void *hdr;
 	int err;
 
-	err = shim_daemon_check(info);
-	if (err)
-		return err;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0,
-				GMEMFS_SHIM_CMD_ACCEPT);
-	err = -EMSGSIZE;
-	if (!hdr)
-		goto err_free;
+	msg = shim_nl_reply_new(info, GMEMFS_SHIM_CMD_ACCEPT, &hdr);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
 	err = shim_events_fill(msg);
 	if (err)
 		goto err_free;
@@ -362,12 +386,15 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 /* Cheap on purpose: the pool's rebalancer may call it every 10-100 ms. */
 int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct shim_owner *o;
 	int err;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_PAGES, 0);
 	if (err)
 		return err;
-	shim_pages_set_limit(nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	o = shim_daemon_owner();	/* its budget: this daemon's files */
+	shim_pages_set_limit(o, nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	shim_owner_put(o);
 	return 0;
 }
 

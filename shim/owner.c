@@ -35,6 +35,8 @@ struct shim_owner *shim_owner_find(const u8 *token, u32 len)
 	if (!o)
 		return NULL;
 	kref_init(&o->ref);
+	atomic_long_set(&o->budget.held, 0);
+	o->budget.limit = ULONG_MAX;
 	memcpy(o->token, token, len);
 	o->len = len;
 	list_add(&o->node, &shim_owners);

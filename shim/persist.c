@@ -13,16 +13,20 @@
 #include "shim.h"
 #include "netlink.h"
 
+/* The daemon's file FILE_ID, referenced; ERR_PTR (extack set) if not. */
+static struct shim_file *shim_nl_own_file(struct genl_info *info)
+{
+	int err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, 0);
+
+	return err ? ERR_PTR(err) : shim_nl_file(info);
+}
+
 int shim_nl_open_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct shim_file *sf;
+	struct shim_file *sf = shim_nl_own_file(info);
 	struct file *file;
 	int fd, err;
 
-	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, 0);
-	if (err)
-		return err;
-	sf = shim_nl_file(info);
 	if (IS_ERR(sf))
 		return PTR_ERR(sf);
 	fd = get_unused_fd_flags(O_CLOEXEC);
@@ -33,18 +37,10 @@ int shim_nl_open_doit(struct sk_buff *skb, struct genl_info *info)
 	err = PTR_ERR(file);
 	if (IS_ERR(file)) {
 		GENL_SET_ERR_MSG(info, "the module keeps the file no more (deleted, or created without a token)");
-		goto err_fd;
+		put_unused_fd(fd);
+		goto out_put;
 	}
-	err = shim_nl_reply_created(info, sf->id, fd);
-	if (err)
-		goto err_file;
-	fd_install(fd, file);
-	goto out_put;
-
-err_file:
-	fput(file);
-err_fd:
-	put_unused_fd(fd);
+	err = shim_nl_reply_install(info, sf->id, file, fd);
 out_put:
 	shim_file_put(sf);
 	return err;
@@ -52,13 +48,9 @@ out_put:
 
 int shim_nl_delete_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct shim_file *sf;
+	struct shim_file *sf = shim_nl_own_file(info);
 	int err;
 
-	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_FILE_ID, 0);
-	if (err)
-		return err;
-	sf = shim_nl_file(info);
 	if (IS_ERR(sf))
 		return PTR_ERR(sf);
 	err = shim_file_delete(sf);
@@ -111,20 +103,10 @@ int shim_nl_list_doit(struct sk_buff *skb, struct genl_info *info)
 	struct shim_owner *o;
 	struct sk_buff *msg;
 	void *hdr;
-	int err;
 
-	err = shim_daemon_check(info);
-	if (err)
-		return err;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0,
-				GMEMFS_SHIM_CMD_LIST);
-	if (!hdr) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
+	msg = shim_nl_reply_new(info, GMEMFS_SHIM_CMD_LIST, &hdr);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
 	/* A daemon without a token keeps no files: an empty reply. */
 	o = shim_daemon_owner();
 	if (o)

@@ -44,8 +44,15 @@
  * registered with the same token reaches them.  In the owner list (under
  * shim_daemon.lock) while referenced.
  */
+/* Base pages held, and the most its daemon allows (SET_LIMIT); limit.c. */
+struct shim_budget {
+	atomic_long_t held;		/* charged by compare-and-swap */
+	unsigned long limit;		/* READ_ONCE/WRITE_ONCE; ULONG_MAX: none */
+};
+
 struct shim_owner {
 	struct kref ref;
+	struct shim_budget budget;	/* its files' pages */
 	struct list_head node;		/* under shim_daemon.lock */
 	u8 token[GMEMFS_SHIM_TOKEN_MAX];
 	u32 len;
@@ -217,10 +224,13 @@ long shim_fallocate(struct file *file, int mode, loff_t offset, loff_t len);
 int shim_setattr(shim_idmap_t *idmap, struct dentry *dentry,
 		 struct iattr *attr);
 
-/* limit.c: the daemon's limit on the pages all shim files hold */
-int shim_pages_charge(unsigned long nr);
-void shim_pages_uncharge(unsigned long nr);
-void shim_pages_set_limit(u64 pages);
+/*
+ * limit.c: each owner's limit on the pages its files hold (NULL: the files
+ * of daemons without a token, together), set by its daemon
+ */
+int shim_pages_charge(struct shim_owner *o, unsigned long nr);
+void shim_pages_uncharge(struct shim_owner *o, unsigned long nr);
+void shim_pages_set_limit(struct shim_owner *o, u64 pages);
 void shim_pages_exit(void);
 
 /* pfncache.c */

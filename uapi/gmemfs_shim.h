@@ -62,8 +62,9 @@ enum gmemfs_shim_cmd {
 	 */
 	GMEMFS_SHIM_CMD_SET_ORDER = 8,
 	/*
-	 * daemon -> kernel: PAGES, the most base pages all shim files together
-	 * may hold (GMEMFS_SHIM_NO_LIMIT: none, the default).  Past it an
+	 * daemon -> kernel: PAGES, the most base pages this daemon's files
+	 * together may hold: its TOKEN's, or without one, all files made
+	 * without one (GMEMFS_SHIM_NO_LIMIT: none, the default).  Past it an
 	 * allocation fails: write and fallocate with ENOSPC, a fault with
 	 * SIGBUS, POPULATE with ENOSPC; pages already held stay, whatever the
 	 * limit becomes.  The limit outlives the daemon that set it.

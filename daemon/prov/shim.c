@@ -550,35 +550,40 @@ static int prov_shim_for_each_backing(struct gm_prov_inst *pi,
 	return err;
 }
 
-int gm_shim_file_id(uint64_t ino, uint32_t *kid)
+/* A copy of the entry of ino (by_kid: of kid): 0, -ENOENT, -ENODEV. */
+static int shim_ent_copy(uint64_t key, bool by_kid, struct shim_ent *out)
 {
 	struct shim_ent *e;
 	int err = -ENODEV;
 
 	pthread_mutex_lock(&shim.lock);
 	if (shim.nl) {
-		e = shim_find(ino);
+		e = by_kid ? shim_find_kid((uint32_t)key) : shim_find(key);
 		err = e ? 0 : -ENOENT;
 		if (e)
-			*kid = e->kid;
+			*out = *e;
 	}
 	pthread_mutex_unlock(&shim.lock);
 	return err;
 }
 
+int gm_shim_file_id(uint64_t ino, uint32_t *kid)
+{
+	struct shim_ent e;
+	int err = shim_ent_copy(ino, false, &e);
+
+	if (!err)
+		*kid = e.kid;
+	return err;
+}
+
 int gm_shim_file_mode(uint32_t kid, uint32_t *mode)
 {
-	struct shim_ent *e;
-	int err = -ENODEV;
+	struct shim_ent e;
+	int err = shim_ent_copy(kid, true, &e);
 
-	pthread_mutex_lock(&shim.lock);
-	if (shim.nl) {
-		e = shim_find_kid(kid);
-		err = e ? 0 : -ENOENT;
-		if (e)
-			*mode = e->mode;
-	}
-	pthread_mutex_unlock(&shim.lock);
+	if (!err)
+		*mode = e.mode;
 	return err;
 }
 
