@@ -134,6 +134,7 @@ static const struct gm_chan_cmd_spec gm_chan_cmds[] = {
 	/* REGION and the uffd (arm), or neither (record). */
 	CMD(RECORD_WS) = { "record-ws", A(PATH), A(PATH) | A(REGION) | A(RECORD_INTERVAL) |
 			   A(RECORD_DURATION), 0, 1, false },
+	CMD(RESUME_LAZY) = { "resume-lazy", A(SESSION), A(SESSION), 1, 1, false },
 };
 _Static_assert(GMEMFS_CTL_A_MAX < 64, "attribute masks are 64 bits");
 

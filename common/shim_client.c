@@ -236,6 +236,17 @@ int gm_shimc_register(struct gm_shimc *nl)
 	return gm_shimc_simple(nl, GMEMFS_SHIM_CMD_REGISTER);
 }
 
+int gm_shimc_register_token(struct gm_shimc *nl, const void *token, size_t len)
+{
+	struct nl_msg *msg = gm_shimc_msg(nl, GMEMFS_SHIM_CMD_REGISTER);
+
+	if (msg && nla_put(msg, GMEMFS_SHIM_A_TOKEN, (int)len, token)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
+}
+
 int gm_shimc_unregister(struct gm_shimc *nl)
 {
 	return gm_shimc_simple(nl, GMEMFS_SHIM_CMD_UNREGISTER);
@@ -254,21 +265,17 @@ static int gm_shimc_parse_created(struct gm_shimc_call *call, struct nlattr **tb
 	return 0;
 }
 
-int gm_shimc_create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
-		    uint32_t order, uint32_t mode, uint32_t *id, int *fd)
+/* CREATE or OPEN: a request whose reply is a file id and a new fd. */
+static int gm_shimc_call_fd(struct gm_shimc *nl, uint8_t cmd,
+			    const struct gm_shimc_put *a, size_t n,
+			    uint32_t *id, int *fd)
 {
-	const struct gm_shimc_put a[] = {
-		{ GMEMFS_SHIM_A_SIZE, true, size },
-		{ GMEMFS_SHIM_A_FLAGS, false, flags },
-		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
-		{ GMEMFS_SHIM_A_FAULT_MODE, false, mode },
-	};
 	uint32_t out[2] = { 0, (uint32_t)-1 };
 	struct gm_shimc_call call = { .parse = gm_shimc_parse_created, .arg = out };
 	struct nl_msg *msg;
 	int err;
 
-	msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_CREATE, a, 4);
+	msg = gm_shimc_build(nl, cmd, a, n);
 	if (!msg)
 		return -ENOMEM;
 	err = gm_shimc_call(nl, msg, &call);
@@ -277,6 +284,99 @@ int gm_shimc_create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
 	*id = out[0];
 	*fd = (int)out[1];
 	return 0;
+}
+
+int gm_shimc_create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
+		    uint32_t order, uint32_t mode, uint32_t *id, int *fd)
+{
+	return gm_shimc_create_named(nl, size, flags, order, mode, 0, id, fd);
+}
+
+int gm_shimc_create_named(struct gm_shimc *nl, uint64_t size, uint32_t flags,
+			  uint32_t order, uint32_t mode, uint64_t cookie,
+			  uint32_t *id, int *fd)
+{
+	const struct gm_shimc_put a[] = {
+		{ GMEMFS_SHIM_A_SIZE, true, size },
+		{ GMEMFS_SHIM_A_FLAGS, false, flags },
+		{ GMEMFS_SHIM_A_PAGE_ORDER, false, order },
+		{ GMEMFS_SHIM_A_FAULT_MODE, false, mode },
+		{ GMEMFS_SHIM_A_COOKIE, true, cookie },
+	};
+
+	return gm_shimc_call_fd(nl, GMEMFS_SHIM_CMD_CREATE, a, 5, id, fd);
+}
+
+int gm_shimc_reopen(struct gm_shimc *nl, uint32_t file_id, int *fd)
+{
+	const struct gm_shimc_put a[] = { { GMEMFS_SHIM_A_FILE_ID, false, file_id } };
+	uint32_t id;
+
+	return gm_shimc_call_fd(nl, GMEMFS_SHIM_CMD_OPEN, a, 1, &id, fd);
+}
+
+int gm_shimc_delete(struct gm_shimc *nl, uint32_t file_id)
+{
+	const struct gm_shimc_put a[] = { { GMEMFS_SHIM_A_FILE_ID, false, file_id } };
+	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_DELETE, a, 1);
+
+	return msg ? gm_shimc_send(nl, msg) : -ENOMEM;
+}
+
+static struct nla_policy gm_shimc_file_policy[GMEMFS_SHIM_A_MAX + 1] = {
+	[GMEMFS_SHIM_A_FILE_ID] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_SIZE] = { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_PAGE_ORDER] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_FAULT_MODE] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_PAGES] = { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_COOKIE] = { .type = NLA_U64 },
+};
+
+static int gm_shimc_parse_files(struct gm_shimc_call *call, struct nlattr **tb,
+				struct nlmsghdr *nlh)
+{
+	struct nlattr *tbf[GMEMFS_SHIM_A_MAX + 1];
+	struct gm_shimc_file *out = call->arg;
+	struct nlattr *a;
+	int rem;
+
+	(void)tb;
+	nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
+			  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
+		if (nla_type(a) != GMEMFS_SHIM_A_FILE)
+			continue;
+		if (call->n >= call->max)
+			return -EPROTO;	/* a reply never holds more (shim_client.h) */
+		if (nla_parse_nested(tbf, GMEMFS_SHIM_A_MAX, a, gm_shimc_file_policy) < 0 ||
+		    !tbf[GMEMFS_SHIM_A_FILE_ID] || !tbf[GMEMFS_SHIM_A_SIZE] ||
+		    !tbf[GMEMFS_SHIM_A_PAGE_ORDER] || !tbf[GMEMFS_SHIM_A_FAULT_MODE] ||
+		    !tbf[GMEMFS_SHIM_A_PAGES] || !tbf[GMEMFS_SHIM_A_COOKIE])
+			return -EPROTO;
+		out[call->n++] = (struct gm_shimc_file){
+			.id = nla_get_u32(tbf[GMEMFS_SHIM_A_FILE_ID]),
+			.order = nla_get_u32(tbf[GMEMFS_SHIM_A_PAGE_ORDER]),
+			.mode = nla_get_u32(tbf[GMEMFS_SHIM_A_FAULT_MODE]),
+			.size = nla_get_u64(tbf[GMEMFS_SHIM_A_SIZE]),
+			.pages = nla_get_u64(tbf[GMEMFS_SHIM_A_PAGES]),
+			.cookie = nla_get_u64(tbf[GMEMFS_SHIM_A_COOKIE]),
+		};
+	}
+	return 0;
+}
+
+int gm_shimc_list(struct gm_shimc *nl, uint32_t first, struct gm_shimc_file *files,
+		  int max)
+{
+	const struct gm_shimc_put a[] = { { GMEMFS_SHIM_A_FILE_ID, false, first } };
+	struct gm_shimc_call call = { .parse = gm_shimc_parse_files, .arg = files,
+				     .max = max };
+	struct nl_msg *msg = gm_shimc_build(nl, GMEMFS_SHIM_CMD_LIST, a, 1);
+	int err;
+
+	if (!msg)
+		return -ENOMEM;
+	err = gm_shimc_call(nl, msg, &call);
+	return err ? err : call.n;
 }
 
 static int gm_shimc_parse_events(struct gm_shimc_call *call, struct nlattr **tb,

@@ -30,11 +30,37 @@ int gm_shimc_open(struct gm_shimc **out);
 void gm_shimc_close(struct gm_shimc *nl);
 const char *gm_shimc_errmsg(const struct gm_shimc *nl);
 
+/* Without a token: files live only while an fd or mapping refers to them. */
 int gm_shimc_register(struct gm_shimc *nl);
+/* With the state directory's token (GMEMFS_SHIM_TOKEN_MIN..MAX bytes): the
+ * module keeps the files this daemon creates until gm_shimc_delete(). */
+int gm_shimc_register_token(struct gm_shimc *nl, const void *token, size_t len);
 int gm_shimc_unregister(struct gm_shimc *nl);
 /* A new shim file; *fd is an O_RDWR|O_CLOEXEC fd now in this process. */
 int gm_shimc_create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
 		    uint32_t order, uint32_t mode, uint32_t *id, int *fd);
+/* The same, with the daemon's own name for the file, which LIST gives back. */
+int gm_shimc_create_named(struct gm_shimc *nl, uint64_t size, uint32_t flags,
+			  uint32_t order, uint32_t mode, uint64_t cookie,
+			  uint32_t *id, int *fd);
+/* A new fd of a file the module keeps for this daemon's token (OPEN). */
+int gm_shimc_reopen(struct gm_shimc *nl, uint32_t file_id, int *fd);
+/* The module keeps the file no more: it goes with its last fd and mapping. */
+int gm_shimc_delete(struct gm_shimc *nl, uint32_t file_id);
+
+/* A file the module keeps for this daemon's token (LIST). */
+struct gm_shimc_file {
+	uint32_t id, order, mode;
+	uint64_t size, pages, cookie;
+};
+/*
+ * Files with ids from first on, by increasing id: their count (0: no
+ * more).  files must have room for GM_SHIMC_FILES_MAX (one reply holds
+ * fewer); list again from the last id + 1.
+ */
+#define GM_SHIMC_FILES_MAX	256
+int gm_shimc_list(struct gm_shimc *nl, uint32_t first, struct gm_shimc_file *files,
+		  int max);
 /*
  * Events, oldest first: their count.  ev must have room for
  * GM_SHIMC_EVENTS_MAX (one reply, NLMSG_GOODSIZE, holds fewer); ACCEPT

@@ -9,6 +9,8 @@
  *   STATE/lock           flock()ed by the running daemon
  *   STATE/hugepages-<kB>kB.owed  huge pages added to the kernel's pool and
  *                        not given back yet (common/hugepages.h)
+ *   STATE/shim.token     the shim module's key to this directory's shim
+ *                        files (common/shim_keep.h)
  * Shared by gmemfsd and gmemctl discard, so both name a mountpoint's state
  * directory by the one rule here.
  */

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/notify.h"
 #include "meta/recover.h"
+#include "uffd/resume.h"
 #include "common/statedir.h"
 
 static void gm_usage(const char *prog)
@@ -330,6 +331,11 @@ static int gm_serve(struct gm_fs *fs, struct fuse_args *args, bool single)
 	gm_mount_settle(fs);
 	gm_banner(fs);
 	err = gm_daemonize(fs->opts->foreground);
+	/* After the fork (a resumed session runs threads), before the shim's
+	 * event thread accepts the faults its module sends again
+	 * (prov/shim.h's restart order, step 3). */
+	if (!err)
+		gm_resume_startup(fs->opts->state_dir);
 	if (!err)
 		err = gm_pool_start(&fs->pool);
 	if (!err)

@@ -43,6 +43,7 @@ API int gmemfs_ctl_connect(const char *socket_path, struct gmemfs_ctl **out)
 		close(dirfd);
 	if (err)
 		goto err_close;
+	snprintf(c->path, sizeof(c->path), "%s", socket_path);
 	*out = c;
 	return 0;
 err_close:

@@ -135,6 +135,33 @@ struct gmemfs_region {
 int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int uffd,
 			    const struct gmemfs_region *r, unsigned n, const char *path,
 			    uint32_t flags, uint64_t *session);
+/*
+ * Surviving the daemon's death (docs/lazy-restore.md "Daemon death and
+ * resume").  Unless flags has GMEMFS_LAZY_NO_RESUME (the library's own
+ * bit, never sent), gmemfs_ctl_restore_lazy keeps a copy of uffd and starts
+ * a thread (every signal blocked) that holds an idle connection to the
+ * daemon.  When that connection closes it reconnects to the same socket
+ * every 50 ms for a grace period (GMEMFS_LAZY_GRACE_MS in the environment,
+ * default 150000: longer than a stopping daemon's 2 minutes of placing
+ * what is missing) and hands the uffd back with gmemfs_ctl_resume_lazy;
+ * meanwhile the VMM's faults wait.  If no daemon takes it within the
+ * grace period, or the daemon refuses (the snapshot changed or is gone),
+ * the thread answers every later fault with UFFDIO_POISON (the access
+ * gets SIGBUS) or, on a uffd without UFFD_FEATURE_POISON, sends the
+ * process SIGBUS: memory the snapshot holds is never read as zeros.  It
+ * ends when the daemon says the session is over (ENOENT after a clean
+ * stop, which placed everything and unregistered the regions).
+ * A VMM that closes its own copy of the uffd is still protected by this
+ * one; with GMEMFS_LAZY_NO_RESUME and its own copy closed, the daemon's
+ * death releases the uffd and the kernel fills the missing pages with
+ * zeros.
+ */
+#define GMEMFS_LAZY_NO_RESUME	(1u << 31)
+/* Hand uffd (a session's, made by this process) back to a restarted
+ * daemon: RESUME_LAZY.  uffd stays the caller's.  0, or -errno: -ENOENT
+ * (the session is over), -ESTALE (its snapshot changed or is gone),
+ * -EPERM (not this process's session). */
+int gmemfs_ctl_resume_lazy(struct gmemfs_ctl *c, uint64_t session, int uffd);
 
 /* Make the daemon listen at socket for Firecracker VMMs (its page-fault
  * handler protocol) and restore each from SNAPFILE.  0 once it listens;

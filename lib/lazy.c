@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -76,16 +77,31 @@ static int lazy_put_region(struct nl_msg *msg, const struct gmemfs_region *r)
 	return 0;
 }
 
+API int gmemfs_ctl_resume_lazy(struct gmemfs_ctl *c, uint64_t session, int uffd)
+{
+	struct nl_msg *msg = ctl_new(c, GMEMFS_CTL_CMD_RESUME_LAZY, NULL, NULL);
+	struct gm_chan_msg m;
+
+	if (msg && nla_put_u64(msg, GMEMFS_CTL_A_SESSION, session) < 0) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return lazy_call(c, msg, &uffd, 1, &m);
+}
+
 API int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int uffd,
 				const struct gmemfs_region *r, unsigned n, const char *path,
 				uint32_t flags, uint64_t *session)
 {
+	bool guard = !(flags & GMEMFS_LAZY_NO_RESUME);
+
 	int fds[1 + GM_CHAN_CHAIN_FDS];
 	struct gm_chan_msg m;
 	struct nl_msg *msg;
 	unsigned nfds;
 	int err;
 
+	flags &= ~GMEMFS_LAZY_NO_RESUME;
 	err = lazy_chain(c, snapfile, flags, uffd, fds, &nfds);
 	if (err)
 		return err;
@@ -107,6 +123,9 @@ API int gmemfs_ctl_restore_lazy(struct gmemfs_ctl *c, const char *snapfile, int 
 	if (!m.tb[GMEMFS_CTL_A_SESSION])
 		return -EBADMSG;
 	*session = nla_get_u64(m.tb[GMEMFS_CTL_A_SESSION]);
+	/* Ask mode has no uffd: the daemon alone serves the file. */
+	if (guard && uffd >= 0)
+		lazy_guard_start(c, *session, uffd, r, n);
 	return 0;
 }
 

@@ -5,7 +5,10 @@
  * found again by id when the daemon answers for them.  A file lives as long
  * as its inode: every struct file holds it, and every fd and mapping holds
  * a struct file, so eviction runs once nothing can touch the pages any
- * more.  The inode opens with shim_fops, so reopening /proc/PID/fd/N gives
+ * more.  A file created by a daemon with a token (an owner) is also kept
+ * by the module itself, an inode and a module reference, until the
+ * daemon DELETEs it: it outlives every fd and the daemon, and a later
+ * daemon of the same token OPENs it again by id.  The inode opens with shim_fops, so reopening /proc/PID/fd/N gives
  * a new open file description of the same shim file, as for a memfd: that
  * is how gmemfsd hands a file to a VMM (daemon/mem/handout.c).
  *
@@ -85,7 +88,7 @@ static void shim_evict_inode(struct inode *inode)
 	if (sf && sf->id) {
 		xa_erase(&shim_files, sf->id);
 		shim_gpc_destroy(sf);
-		shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, 0,
+		shim_report(sf, GMEMFS_SHIM_EV_INVALIDATE, 0,
 			    i_size_read(inode), inode->i_mapping->nrpages,
 			    GMEMFS_SHIM_INVAL_RELEASE);
 	}
@@ -95,6 +98,7 @@ static void shim_evict_inode(struct inode *inode)
 		xa_destroy(&sf->private);
 		xa_destroy(&sf->ask_failed);
 		xa_destroy(&sf->orders);
+		shim_owner_put(sf->owner);
 		kfree(sf);
 	}
 }
@@ -157,8 +161,33 @@ static void shim_inode_init(struct inode *inode, loff_t size)
 	mapping_set_large_folios(mapping);
 }
 
-struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
-			      u32 *id)
+/* A new open file of @inode, consuming the caller's inode reference. */
+static struct file *shim_file_alloc_file(struct inode *inode)
+{
+	struct file *file;
+
+	file = alloc_file_pseudo(inode, shim_mnt, "[gmemfs-shim]",
+				 O_RDWR | O_LARGEFILE, &shim_fops);
+	if (IS_ERR(file))
+		return file;
+	file->f_flags |= O_LARGEFILE;
+	/* alloc_file_pseudo() leaves these to do_dentry_open(), unused here. */
+	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
+	file->f_mapping = inode->i_mapping;
+	return file;
+}
+
+/* An owned file is kept by the module: its own inode and module reference. */
+static void shim_file_keep(struct shim_file *sf)
+{
+	if (!sf->owner)
+		return;
+	ihold(sf->inode);
+	__module_get(THIS_MODULE);
+	set_bit(0, &sf->kept);
+}
+
+struct file *shim_file_create(const struct shim_file_args *args, u32 *id)
 {
 	struct shim_file *sf;
 	struct inode *inode;
@@ -166,8 +195,8 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	int err;
 
 	err = -EINVAL;
-	if (size < 0 || size & ((PAGE_SIZE << order) - 1) ||
-	    size > MAX_LFS_FILESIZE)
+	if (args->size < 0 || args->size & ((PAGE_SIZE << args->order) - 1) ||
+	    args->size > MAX_LFS_FILESIZE)
 		goto err;
 	err = -ENOENT;
 	if (!try_module_get(THIS_MODULE))
@@ -177,24 +206,21 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 	if (IS_ERR(inode))
 		goto err_module;
 	err = -ENOMEM;
-	sf = shim_file_alloc(inode, order, mode);
+	sf = shim_file_alloc(inode, args->order, args->mode);
 	if (!sf)
 		goto err_inode;
+	sf->owner = shim_owner_get(args->owner);
+	sf->cookie = args->cookie;
 	inode->i_private = sf;
-	shim_inode_init(inode, size);
-	err = shim_attr_init(sf, size >> PAGE_SHIFT,
-			     flags & GMEMFS_SHIM_F_INIT_PRIVATE);
+	shim_inode_init(inode, args->size);
+	err = shim_attr_init(sf, args->size >> PAGE_SHIFT,
+			     args->flags & GMEMFS_SHIM_F_INIT_PRIVATE);
 	if (err)
 		goto err_inode;	/* evict frees sf */
-	file = alloc_file_pseudo(inode, shim_mnt, "[gmemfs-shim]",
-				 O_RDWR | O_LARGEFILE, &shim_fops);
+	file = shim_file_alloc_file(inode);
 	err = PTR_ERR(file);
 	if (IS_ERR(file))
 		goto err_inode;
-	file->f_flags |= O_LARGEFILE;
-	/* alloc_file_pseudo() leaves these to do_dentry_open(), unused here. */
-	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
-	file->f_mapping = inode->i_mapping;
 	err = xa_alloc_cyclic(&shim_files, &sf->id, sf, xa_limit_31b,
 			      &shim_file_next, GFP_KERNEL);
 	if (err < 0) {
@@ -202,6 +228,7 @@ struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
 		fput(file);	/* eviction and the module ref go with it */
 		return ERR_PTR(err);
 	}
+	shim_file_keep(sf);
 	*id = sf->id;
 	return file;
 
@@ -211,6 +238,74 @@ err_module:
 	module_put(THIS_MODULE);
 err:
 	return ERR_PTR(err);
+}
+
+/*
+ * A new open file of a file the module keeps (-ENOENT if it keeps it no
+ * more); the caller holds a reference to @sf.
+ */
+struct file *shim_file_open(struct shim_file *sf)
+{
+	struct file *file;
+
+	if (!test_bit(0, &sf->kept))
+		return ERR_PTR(-ENOENT);
+	__module_get(THIS_MODULE);	/* the file's, as create's */
+	ihold(sf->inode);
+	file = shim_file_alloc_file(sf->inode);
+	if (IS_ERR(file)) {
+		iput(sf->inode);
+		module_put(THIS_MODULE);
+	}
+	return file;
+}
+
+/*
+ * The module keeps @sf no more: its pages go with the last fd and mapping.
+ * -ENOENT if it did not keep it.  The caller holds a reference to @sf, so
+ * nothing is evicted here.
+ */
+int shim_file_delete(struct shim_file *sf)
+{
+	if (!test_and_clear_bit(0, &sf->kept))
+		return -ENOENT;
+	iput(sf->inode);
+	module_put(THIS_MODULE);
+	return 0;
+}
+
+/*
+ * The first file from *@id on that the module keeps for @owner,
+ * referenced (shim_file_put()), its id in *@id; NULL if none.
+ */
+struct shim_file *shim_file_kept_next(struct shim_owner *owner, u32 *id)
+{
+	unsigned long index = *id;
+	struct shim_file *sf;
+
+	xa_lock(&shim_files);
+	xa_for_each_start(&shim_files, index, sf, *id)
+		if (sf->owner == owner && test_bit(0, &sf->kept) &&
+		    igrab(sf->inode))
+			break;
+	xa_unlock(&shim_files);
+	if (sf)
+		*id = index;
+	return sf;
+}
+
+/* The owner of the file @id, referenced; NULL if none (or no such file). */
+struct shim_owner *shim_file_owner(u32 id)
+{
+	struct shim_owner *o = NULL;
+	struct shim_file *sf;
+
+	xa_lock(&shim_files);
+	sf = xa_load(&shim_files, id);
+	if (sf)
+		o = shim_owner_get(sf->owner);
+	xa_unlock(&shim_files);
+	return o;
 }
 
 /*

@@ -73,9 +73,9 @@ u32 shim_alloc_order(struct shim_file *sf, pgoff_t index)
 static int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
 			     bool small_ok)
 {
-	if (!shim_pages_charge(1UL << order))
+	if (!shim_pages_charge(sf->owner, 1UL << order))
 		return order;
-	if (order && small_ok && !shim_pages_charge(1))
+	if (order && small_ok && !shim_pages_charge(sf->owner, 1))
 		return 0;
 	pr_info_ratelimited("gmemfs: file %u: page %lu refused: the daemon's page limit is reached\n",
 			    sf->id, index);
@@ -156,9 +156,10 @@ again:
 	order = err;
 	folio = folio_alloc(gfp | (data ? 0 : __GFP_ZERO), order);
 	if (!folio) {
-		shim_pages_uncharge(1UL << order);
+		shim_pages_uncharge(sf->owner, 1UL << order);
 		return ERR_PTR(-ENOMEM);
 	}
+	folio->private = sf->owner;	/* for ->free_folio's uncharge */
 	if (data)
 		shim_folio_fill(folio, data, len);
 	__folio_mark_uptodate(folio);
@@ -166,8 +167,9 @@ again:
 				gfp);
 	if (err) {
 		/* Never in the page cache: ->free_folio will not uncharge it. */
+		folio->private = NULL;
 		folio_put(folio);
-		shim_pages_uncharge(1UL << order);
+		shim_pages_uncharge(sf->owner, 1UL << order);
 		/* A page raced into the block: base pages, unless data is bigger. */
 		if (err == -EEXIST && order && small_ok) {
 			order = 0;
@@ -220,7 +222,7 @@ static struct folio *shim_folio_try(struct shim_file *sf, pgoff_t index,
 		if (!folio && mode == GMEMFS_SHIM_FAULT_AUTO && alloc) {
 			folio = __shim_folio_alloc(sf, index, NULL, 0, SHIM_FIT_MISS);
 			if (!IS_ERR(folio))
-				shim_report(GMEMFS_SHIM_EV_ALLOC, sf->id,
+				shim_report(sf, GMEMFS_SHIM_EV_ALLOC,
 					    folio_pos(folio), folio_size(folio),
 					    folio_nr_pages(folio), 0);
 		}
@@ -461,10 +463,16 @@ static int shim_migrate_folio(struct address_space *mapping,
 	return -EBUSY;
 }
 
-/* Every way out of the page cache passes here: the one uncharge. */
+/*
+ * Every way out of the page cache passes here: the one uncharge, to the
+ * budget the allocation named (the owner outlives its file's pages).
+ */
 static void shim_free_folio(struct folio *folio)
 {
-	shim_pages_uncharge(folio_nr_pages(folio));
+	struct shim_owner *o = folio->private;
+
+	folio->private = NULL;
+	shim_pages_uncharge(o, folio_nr_pages(folio));
 }
 
 const struct address_space_operations shim_aops = {

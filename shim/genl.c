@@ -27,6 +27,8 @@ static const struct nla_policy shim_genl_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_REQ_ID]		= NLA_POLICY_MIN(NLA_U32, 1),
 	[GMEMFS_SHIM_A_STATUS]		= NLA_POLICY_MAX(NLA_U32, MAX_ERRNO),
 	[GMEMFS_SHIM_A_PAGES]		= { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_TOKEN]		= { .type = NLA_BINARY, .len = GMEMFS_SHIM_TOKEN_MAX },
+	[GMEMFS_SHIM_A_COOKIE]		= { .type = NLA_U64 },
 };
 
 /*
@@ -84,6 +86,21 @@ static const struct genl_ops shim_genl_ops[] = {
 		.doit	= shim_nl_set_mode_doit,
 		.policy	= shim_genl_set_mode_policy,
 		.maxattr = GMEMFS_SHIM_A_MAX,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_OPEN,
+		.doit	= shim_nl_open_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_LIST,
+		.doit	= shim_nl_list_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_DELETE,
+		.doit	= shim_nl_delete_doit,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };

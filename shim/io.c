@@ -88,7 +88,7 @@ static long shim_punch(struct shim_file *sf, loff_t offset, loff_t len)
 	filemap_invalidate_lock(mapping);
 	pages = shim_range_drop(sf, offset, offset + len);
 	filemap_invalidate_unlock(mapping);
-	shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, offset, len, pages, 0);
+	shim_report(sf, GMEMFS_SHIM_EV_INVALIDATE, offset, len, pages, 0);
 	return 0;
 }
 
@@ -149,7 +149,7 @@ static int shim_resize(struct shim_file *sf, loff_t size)
 	}
 	filemap_invalidate_unlock(mapping);
 	if (size < old)
-		shim_report(GMEMFS_SHIM_EV_INVALIDATE, sf->id, size, old - size,
+		shim_report(sf, GMEMFS_SHIM_EV_INVALIDATE, size, old - size,
 			    pages, 0);
 	return 0;
 }

@@ -13,7 +13,7 @@
 #include "netlink.h"
 
 /* The daemon's commands: the sender must be it, and these attributes set. */
-static int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
+int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
 {
 	int err;
 
@@ -28,12 +28,19 @@ static int shim_nl_daemon_req(struct genl_info *info, int attr1, int attr2)
 
 int shim_nl_register_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *token = info->attrs[GMEMFS_SHIM_A_TOKEN];
+
 	/* The sender's socket and task both need it, as for other admin ops. */
 	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
 		GENL_SET_ERR_MSG(info, "registering needs CAP_SYS_ADMIN");
 		return -EPERM;
 	}
-	return shim_daemon_register(info);
+	if (token && nla_len(token) < GMEMFS_SHIM_TOKEN_MIN) {
+		NL_SET_ERR_MSG_ATTR(info->extack, token, "a token has 16 to 32 bytes");
+		return -EINVAL;
+	}
+	return shim_daemon_register(info, token ? nla_data(token) : NULL,
+				    token ? nla_len(token) : 0);
 }
 
 int shim_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
@@ -60,6 +67,21 @@ static int shim_nl_reply_created(struct genl_info *info, u32 id, int fd)
 	return genlmsg_reply(msg, info);
 }
 
+/* The reply, then @file at @fd in the sender's table; both undone on failure. */
+int shim_nl_reply_install(struct genl_info *info, u32 id, struct file *file,
+			  int fd)
+{
+	int err = shim_nl_reply_created(info, id, fd);
+
+	if (err) {
+		fput(file);
+		put_unused_fd(fd);
+		return err;
+	}
+	fd_install(fd, file);
+	return 0;
+}
+
 static u32 shim_nl_get_u32(struct genl_info *info, int attr, u32 dflt)
 {
 	return info->attrs[attr] ? nla_get_u32(info->attrs[attr]) : dflt;
@@ -68,18 +90,24 @@ static u32 shim_nl_get_u32(struct genl_info *info, int attr, u32 dflt)
 /* Like handshake's accept: the new fd goes into the sender's table. */
 int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	u32 flags, order, mode, id;
+	struct nlattr *cookie = info->attrs[GMEMFS_SHIM_A_COOKIE];
+	struct shim_file_args args;
 	struct file *file;
 	int fd, err;
+	u32 id;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_SIZE, 0);
 	if (err)
 		return err;
-	flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0);
-	order = shim_nl_get_u32(info, GMEMFS_SHIM_A_PAGE_ORDER, 0);
-	mode = shim_nl_get_u32(info, GMEMFS_SHIM_A_FAULT_MODE,
-			       GMEMFS_SHIM_FAULT_AUTO);
-	if (flags & ~GMEMFS_SHIM_F_ALL) {
+	args = (struct shim_file_args){
+		.size = nla_get_u64(info->attrs[GMEMFS_SHIM_A_SIZE]),
+		.flags = shim_nl_get_u32(info, GMEMFS_SHIM_A_FLAGS, 0),
+		.order = shim_nl_get_u32(info, GMEMFS_SHIM_A_PAGE_ORDER, 0),
+		.mode = shim_nl_get_u32(info, GMEMFS_SHIM_A_FAULT_MODE,
+					GMEMFS_SHIM_FAULT_AUTO),
+		.cookie = cookie ? nla_get_u64(cookie) : 0,
+	};
+	if (args.flags & ~GMEMFS_SHIM_F_ALL) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FLAGS],
 				    "unknown flags");
 		return -EINVAL;
@@ -88,36 +116,61 @@ int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
 		return fd;
-	file = shim_file_create(nla_get_u64(info->attrs[GMEMFS_SHIM_A_SIZE]),
-				flags, order, mode, &id);
+	args.owner = shim_daemon_owner();
+	file = shim_file_create(&args, &id);
+	shim_owner_put(args.owner);
 	err = PTR_ERR(file);
 	if (IS_ERR(file)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_SIZE],
 				    "size is not a multiple of the page size, or no memory");
 		goto err_fd;
 	}
-	err = shim_nl_reply_created(info, id, fd);
-	if (err)
-		goto err_file;
-	fd_install(fd, file);
-	return 0;
+	return shim_nl_reply_install(info, id, file, fd);
 
-err_file:
-	fput(file);
 err_fd:
 	put_unused_fd(fd);
 	return err;
 }
 
-/* The shim file FILE_ID names, referenced; NULL (extack set) if none. */
-static struct shim_file *shim_nl_file(struct genl_info *info)
+/*
+ * The shim file FILE_ID names, referenced, if it is the sender's state
+ * directory's; ERR_PTR -ENOENT or -EPERM (extack set) if not.
+ */
+struct shim_file *shim_nl_file(struct genl_info *info)
 {
 	struct nlattr *attr = info->attrs[GMEMFS_SHIM_A_FILE_ID];
 	struct shim_file *sf = shim_file_get(nla_get_u32(attr));
+	int err;
 
-	if (!sf)
+	if (!sf) {
 		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no such shim file");
-	return sf;
+		return ERR_PTR(-ENOENT);
+	}
+	err = shim_daemon_check_file(info, sf);
+	return err ? ERR_PTR(err) : sf;
+}
+
+/*
+ * A reply of @cmd to the registered daemon, as large as a reply goes, its
+ * header at *@hdr; ERR_PTR if the sender is not the daemon, or no memory.
+ */
+struct sk_buff *shim_nl_reply_new(struct genl_info *info, u8 cmd, void **hdr)
+{
+	struct sk_buff *msg;
+	int err;
+
+	err = shim_daemon_check(info);
+	if (err)
+		return ERR_PTR(err);
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return ERR_PTR(-ENOMEM);
+	*hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0, cmd);
+	if (!*hdr) {
+		nlmsg_free(msg);
+		return ERR_PTR(-EMSGSIZE);
+	}
+	return msg;
 }
 
 int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
@@ -126,17 +179,9 @@ int shim_nl_accept_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int err;
 
-	err = shim_daemon_check(info);
-	if (err)
-		return err;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &shim_genl_family, 0,
-				GMEMFS_SHIM_CMD_ACCEPT);
-	err = -EMSGSIZE;
-	if (!hdr)
-		goto err_free;
+	msg = shim_nl_reply_new(info, GMEMFS_SHIM_CMD_ACCEPT, &hdr);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
 	err = shim_events_fill(msg);
 	if (err)
 		goto err_free;
@@ -280,8 +325,8 @@ int shim_nl_populate_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		goto out_data;
 	sf = shim_nl_file(info);
-	err = -ENOENT;
-	if (!sf)
+	err = PTR_ERR(sf);
+	if (IS_ERR(sf))
 		goto out_data;
 	err = shim_nl_populate(info, sf, data, len);
 	if (err == -EEXIST && req_id)
@@ -330,8 +375,8 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	sf = shim_nl_file(info);
-	if (!sf)
-		return -ENOENT;
+	if (IS_ERR(sf))
+		return PTR_ERR(sf);
 	err = shim_set_order(sf, offset, len,
 			     nla_get_u32(info->attrs[GMEMFS_SHIM_A_PAGE_ORDER]));
 	shim_file_put(sf);
@@ -341,12 +386,15 @@ int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info)
 /* Cheap on purpose: the pool's rebalancer may call it every 10-100 ms. */
 int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct shim_owner *o;
 	int err;
 
 	err = shim_nl_daemon_req(info, GMEMFS_SHIM_A_PAGES, 0);
 	if (err)
 		return err;
-	shim_pages_set_limit(nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	o = shim_daemon_owner();	/* its budget: this daemon's files */
+	shim_pages_set_limit(o, nla_get_u64(info->attrs[GMEMFS_SHIM_A_PAGES]));
+	shim_owner_put(o);
 	return 0;
 }
 
@@ -370,8 +418,8 @@ int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	sf = shim_nl_file(info);
-	if (!sf)
-		return -ENOENT;
+	if (IS_ERR(sf))
+		return PTR_ERR(sf);
 	WRITE_ONCE(sf->mode, mode);
 	shim_file_put(sf);
 	return 0;

@@ -5,7 +5,8 @@
  * Lock order (outermost first):
  *   mapping->invalidate_lock (rw_semaphore, per file)
  *   folio lock
- *   shim_daemon.lock (mutex; taken under the two above to send a NOTIFY)
+ *   shim_daemon.lock (mutex; taken under the two above to send a NOTIFY
+ *   or a request; also guards the owner list)
  *   shim_file.gpc_lock (rwlock)
  *   shim_daemon.queue_lock (spinlock), xarray locks
  * Nothing sleeps under the spinlocks or the rwlock.
@@ -37,10 +38,45 @@
 #define SHIM_MAX_ORDER		(PMD_SHIFT - PAGE_SHIFT)
 #define SHIM_GPC_MAX		16	/* cache entries per file */
 
+/*
+ * A daemon's state directory, as its REGISTER TOKEN names it: the files
+ * it created and their pending requests point here, and only a daemon
+ * registered with the same token reaches them.  In the owner list (under
+ * shim_daemon.lock) while referenced.
+ */
+/* Base pages held, and the most its daemon allows (SET_LIMIT); limit.c. */
+struct shim_budget {
+	atomic_long_t held;		/* charged by compare-and-swap */
+	unsigned long limit;		/* READ_ONCE/WRITE_ONCE; ULONG_MAX: none */
+};
+
+struct shim_owner {
+	struct kref ref;
+	struct shim_budget budget;	/* its files' pages */
+	struct list_head node;		/* under shim_daemon.lock */
+	u8 token[GMEMFS_SHIM_TOKEN_MAX];
+	u32 len;
+	/* Under shim_daemon.lock: its daemon went away at gone_at (jiffies). */
+	bool gone;
+	unsigned long gone_at;
+};
+
 /* One shim file: the inode's private data, alive as long as its inode. */
 struct shim_file {
 	struct inode *inode;
 	u32 id;			/* immutable; key in shim_files */
+	/*
+	 * Immutable: the owner (NULL: created without a token, kept by no
+	 * one but its fds), and the daemon's COOKIE for it.
+	 */
+	struct shim_owner *owner;
+	u64 cookie;
+	/*
+	 * The module's own inode and module reference, taken at creation
+	 * for an owned file; bit 0 cleared once by DELETE (or creation's
+	 * unwind), which drops both.
+	 */
+	unsigned long kept;
 	u32 order;		/* immutable: the default folio order, and the
 				 * alignment of punch, truncate, conversion */
 	/*
@@ -102,6 +138,15 @@ struct shim_req {
 	u32 file_id;
 	u64 offset, length;
 	u32 flags;
+	struct shim_owner *owner;	/* the file's, referenced; or NULL */
+	/*
+	 * When the wait ends (jiffies): ask_timeout_ms from the send, or the
+	 * grace's end while no daemon of the owner is there.  Under the
+	 * table's lock, wq woken when it moves.
+	 */
+	unsigned long deadline;
+	bool orphan;			/* kept for a daemon that went */
+	struct list_head resend;	/* shim_daemon_register()'s, under its lock */
 	/* written once, under the request table's lock, then wq woken */
 	bool done;
 	int status;		/* 0 or negative errno */
@@ -111,17 +156,26 @@ struct shim_req {
 /* daemon.c: the registered daemon, the event queue, pending requests */
 int shim_daemon_init(void);
 void shim_daemon_exit(void);
-int shim_daemon_register(struct genl_info *info);
+struct mutex *shim_daemon_lock(void);
+int shim_daemon_register(struct genl_info *info, const u8 *token, u32 len);
 int shim_daemon_unregister(struct genl_info *info);
 int shim_daemon_check(struct genl_info *info);
-void shim_report(u32 type, u32 file_id, u64 offset, u64 length, u64 pages,
-		 u32 flags);
+int shim_daemon_check_file(struct genl_info *info, struct shim_file *sf);
+struct shim_owner *shim_daemon_owner(void);
+void shim_report(struct shim_file *sf, u32 type, u64 offset, u64 length,
+		 u64 pages, u32 flags);
 struct shim_req *shim_req_submit(u32 type, u32 file_id, u64 offset,
 				 u64 length, u32 flags);
 int shim_req_wait(struct shim_req *req);
 void shim_req_put(struct shim_req *req);
 int shim_req_complete(u32 id, int status);
 int shim_events_fill(struct sk_buff *msg);
+
+/* owner.c: tokens, and how long requests wait for their daemon */
+extern unsigned int shim_daemon_grace_ms;
+struct shim_owner *shim_owner_find(const u8 *token, u32 len);
+struct shim_owner *shim_owner_get(struct shim_owner *o);
+void shim_owner_put(struct shim_owner *o);
 
 /* genl.c: the family */
 extern struct genl_family shim_genl_family;
@@ -130,9 +184,18 @@ int shim_genl_notify(struct net *net);
 /* file.c: creation, lookup by id, fops */
 int shim_fs_init(void);
 void shim_fs_exit(void);
-struct file *shim_file_create(loff_t size, u32 flags, u32 order, u32 mode,
-			      u32 *id);
+struct shim_file_args {
+	loff_t size;
+	u32 flags, order, mode;
+	u64 cookie;
+	struct shim_owner *owner;	/* the creator's; the file takes a ref */
+};
+struct file *shim_file_create(const struct shim_file_args *args, u32 *id);
+struct file *shim_file_open(struct shim_file *sf);
+int shim_file_delete(struct shim_file *sf);
 struct shim_file *shim_file_get(u32 id);
+struct shim_file *shim_file_kept_next(struct shim_owner *owner, u32 *id);
+struct shim_owner *shim_file_owner(u32 id);
 void shim_file_put(struct shim_file *sf);
 
 /* folio.c: the one way to a page of a file */
@@ -161,10 +224,13 @@ long shim_fallocate(struct file *file, int mode, loff_t offset, loff_t len);
 int shim_setattr(shim_idmap_t *idmap, struct dentry *dentry,
 		 struct iattr *attr);
 
-/* limit.c: the daemon's limit on the pages all shim files hold */
-int shim_pages_charge(unsigned long nr);
-void shim_pages_uncharge(unsigned long nr);
-void shim_pages_set_limit(u64 pages);
+/*
+ * limit.c: each owner's limit on the pages its files hold (NULL: the files
+ * of daemons without a token, together), set by its daemon
+ */
+int shim_pages_charge(struct shim_owner *o, unsigned long nr);
+void shim_pages_uncharge(struct shim_owner *o, unsigned long nr);
+void shim_pages_set_limit(struct shim_owner *o, u64 pages);
 void shim_pages_exit(void);
 
 /* pfncache.c */

@@ -93,6 +93,14 @@ enum gmemfs_ctl_cmd {
 	 * working set.  EOPNOTSUPP where the kernel lacks RWP or
 	 * PAGE_IS_ACCESSED.  Needs read; recording: root or the VMM's uid. */
 	GMEMFS_CTL_CMD_RECORD_WS = 77,
+	/* SESSION + the VMM's userfaultfd -> SESSION.  After the daemon
+	 * died, the VMM of a RESTORE_LAZY session (the same process: pid and
+	 * start time) hands its uffd back to the restarted daemon, which
+	 * serves what its record says is missing (docs/lazy-restore.md).
+	 * libgmemfs sends it on its own.  ENOENT: no record (the session
+	 * ended); ESTALE: the snapshot changed or is gone; EPERM: another
+	 * process's session. */
+	GMEMFS_CTL_CMD_RESUME_LAZY = 78,
 	__GMEMFS_CTL_CMD_END,
 };
 #define GMEMFS_CTL_CMD_MAX (__GMEMFS_CTL_CMD_END - 1)

@@ -21,11 +21,20 @@
 
 enum gmemfs_shim_cmd {
 	GMEMFS_SHIM_CMD_UNSPEC = 0,
-	/* daemon -> kernel; CAP_SYS_ADMIN; one daemon at a time (EBUSY) */
+	/*
+	 * daemon -> kernel: [TOKEN].  CAP_SYS_ADMIN; one daemon at a time
+	 * (EBUSY).  TOKEN (16..32 bytes) names the daemon's state directory:
+	 * files it creates are kept by the module with no fd and no daemon
+	 * (until DELETE), and only a daemon registered with the same TOKEN
+	 * reaches them (EPERM otherwise).  Without TOKEN, files live only
+	 * while an fd or mapping refers to them, and their pending requests
+	 * fail as soon as the daemon's socket closes.
+	 */
 	GMEMFS_SHIM_CMD_REGISTER = 1,
 	GMEMFS_SHIM_CMD_UNREGISTER = 2,
 	/*
-	 * daemon -> kernel: SIZE, [FLAGS], [PAGE_ORDER], [FAULT_MODE].
+	 * daemon -> kernel: SIZE, [FLAGS], [PAGE_ORDER], [FAULT_MODE],
+	 * [COOKIE] (kept with the file, given back by LIST).
 	 * Reply: FILE_ID and FD, a new O_RDWR|O_CLOEXEC fd in the sender.
 	 */
 	GMEMFS_SHIM_CMD_CREATE = 3,
@@ -53,8 +62,9 @@ enum gmemfs_shim_cmd {
 	 */
 	GMEMFS_SHIM_CMD_SET_ORDER = 8,
 	/*
-	 * daemon -> kernel: PAGES, the most base pages all shim files together
-	 * may hold (GMEMFS_SHIM_NO_LIMIT: none, the default).  Past it an
+	 * daemon -> kernel: PAGES, the most base pages this daemon's files
+	 * together may hold: its TOKEN's, or without one, all files made
+	 * without one (GMEMFS_SHIM_NO_LIMIT: none, the default).  Past it an
 	 * allocation fails: write and fallocate with ENOSPC, a fault with
 	 * SIGBUS, POPULATE with ENOSPC; pages already held stay, whatever the
 	 * limit becomes.  The limit outlives the daemon that set it.
@@ -67,6 +77,27 @@ enum gmemfs_shim_cmd {
 	 * already asked still wait for their answer.
 	 */
 	GMEMFS_SHIM_CMD_SET_MODE = 10,
+	/*
+	 * daemon -> kernel: FILE_ID of a file the module keeps for this
+	 * daemon's TOKEN.  Reply as CREATE's: FILE_ID and FD, a new
+	 * O_RDWR|O_CLOEXEC fd in the sender.  ENOENT: no such file, or it was
+	 * DELETEd or created without TOKEN; EPERM: another TOKEN's file.
+	 */
+	GMEMFS_SHIM_CMD_OPEN = 11,
+	/*
+	 * daemon -> kernel: [FILE_ID], the first id to list (default 1).
+	 * Reply: a FILE nest per file the module keeps for this daemon's
+	 * TOKEN, by increasing id, as many as fit (FILE_ID, SIZE, PAGE_ORDER,
+	 * FAULT_MODE, PAGES held, COOKIE); LIST again from the last id + 1
+	 * until a reply holds none.  A daemon without TOKEN gets none.
+	 */
+	GMEMFS_SHIM_CMD_LIST = 12,
+	/*
+	 * daemon -> kernel: FILE_ID.  The module drops the file it keeps:
+	 * its pages go with the last fd and mapping (INVALIDATE with
+	 * INVAL_RELEASE then).  ENOENT and EPERM as OPEN's.
+	 */
+	GMEMFS_SHIM_CMD_DELETE = 13,
 	__GMEMFS_SHIM_CMD_END,
 };
 #define GMEMFS_SHIM_CMD_MAX (__GMEMFS_SHIM_CMD_END - 1)
@@ -92,10 +123,19 @@ enum gmemfs_shim_attr {
 					 * SET_LIMIT: the limit */
 	GMEMFS_SHIM_A_LOST = 15,	/* u32, reports dropped since last ACCEPT */
 	GMEMFS_SHIM_A_PAD = 16,
+	GMEMFS_SHIM_A_TOKEN = 17,	/* binary, 16..32 bytes (REGISTER) */
+	GMEMFS_SHIM_A_FILE = 18,	/* nest: one file in LIST's reply */
+	GMEMFS_SHIM_A_COOKIE = 19,	/* u64, the daemon's own name for a
+					 * file (CREATE), given back by LIST */
 	__GMEMFS_SHIM_A_END,
 };
 #define GMEMFS_SHIM_A_MAX (__GMEMFS_SHIM_A_END - 1)
 
+/*
+ * A FAULT or CONVERT pending when a TOKEN's daemon goes away waits for the
+ * next daemon of the same TOKEN (module parameter daemon_grace_ms), which
+ * gets it again, with the same REQ_ID, right after its REGISTER.
+ */
 enum gmemfs_shim_event {
 	/* pages allocated by the kernel (auto mode); OFFSET, LENGTH, PAGES */
 	GMEMFS_SHIM_EV_ALLOC = 1,
@@ -111,6 +151,10 @@ enum gmemfs_shim_fault_mode {
 	GMEMFS_SHIM_FAULT_AUTO = 0,	/* kernel allocates zeroed pages */
 	GMEMFS_SHIM_FAULT_ASK = 1,	/* daemon populates each missing page */
 };
+
+/* REGISTER TOKEN length in bytes */
+#define GMEMFS_SHIM_TOKEN_MIN		16
+#define GMEMFS_SHIM_TOKEN_MAX		32
 
 /* SET_LIMIT PAGES: no limit */
 #define GMEMFS_SHIM_NO_LIMIT		(~(__u64)0)

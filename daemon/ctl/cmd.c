@@ -30,6 +30,7 @@ static const gm_ctl_handler gm_ctl_ops[] = {
 	OP(RESTORE) = gm_ctl_cmd_restore,
 	OP(METRICS) = gm_ctl_cmd_metrics,
 	OP(RECORD_WS) = gm_ctl_cmd_record_ws,
+	OP(RESUME_LAZY) = gm_ctl_cmd_resume_lazy,
 };
 
 int gm_ctl_fail(struct gm_ctl_req *r, int err, const char *fmt, ...)

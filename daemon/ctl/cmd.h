@@ -78,6 +78,7 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r);
 int gm_ctl_cmd_sessions(struct gm_ctl_req *r);
 /* cmd_record.c */
 int gm_ctl_cmd_record_ws(struct gm_ctl_req *r);
+int gm_ctl_cmd_resume_lazy(struct gm_ctl_req *r);
 /* cmd_metrics.c */
 int gm_ctl_cmd_metrics(struct gm_ctl_req *r);
 /* fc.c */

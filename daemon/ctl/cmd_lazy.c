@@ -24,6 +24,8 @@
 #include "mem/file_info.h"
 #include "mem/handout.h"
 #include "uffd_compat.h"
+#include "uffd/lazyrec.h"
+#include "uffd/resume.h"
 #include "uffd/session.h"
 
 #define GM_LAZY_FLAGS	(GMEMFS_CTL_F_RECORD_WS | GMEMFS_CTL_F_NO_PREFETCH)
@@ -124,6 +126,7 @@ static int gm_lazy_backing(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 	}
 	a->backing_fd = err;
 	a->backing_size = info.size;
+	a->file_ino = inode->ino;
 	err = 0;
 out:
 	gm_fs_put(r->fs, inode);
@@ -195,6 +198,7 @@ static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 	uint64_t id;
 	int err;
 
+	a->kind = GM_LAZYREC_ASK;
 	if (!r->m.tb[GMEMFS_CTL_A_PATH])
 		return gm_ctl_fail(r, -EBADF, "%u fds: the uffd, then an image and an index per "
 				   "layer (without a uffd, PATH names a shim file)", r->nfds_in);
@@ -231,7 +235,7 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 	struct gm_uffd_region reg[GM_UFFD_MAX_REGIONS];
 	struct gm_uffd_sess_args a = {
 		.uffd = -1, .pidfd = -1, .backing_fd = -1, .regions = reg,
-		.pid = r->cred->pid, .uid = r->cred->uid,
+		.pid = r->cred->pid, .uid = r->cred->uid, .kind = GM_LAZYREC_CTL,
 	};
 	char why[GM_CHAN_WHY_MAX];
 	uint64_t id;
@@ -271,6 +275,54 @@ int gm_ctl_cmd_restore_lazy(struct gm_ctl_req *r)
 	if (nla_put_u64(r->reply, GMEMFS_CTL_A_SESSION, id) < 0)
 		return gm_ctl_fail(r, -EMSGSIZE, "no room for the answer");
 	return 0;
+}
+
+/* The record's VMM is the requester, who may resume it. */
+static int gm_lazy_resume_may(struct gm_ctl_req *r, const struct gm_lazyrec *rec)
+{
+	char why[GM_CHAN_WHY_MAX];
+	int err;
+
+	if (rec->kind != GM_LAZYREC_CTL)
+		return gm_ctl_fail(r, -EINVAL, "session %llu was not started with RESTORE_LAZY",
+				   (unsigned long long)rec->id);
+	if (r->cred->uid && r->cred->uid != rec->uid)
+		return gm_ctl_fail(r, -EPERM, "session %llu is uid %u's",
+				   (unsigned long long)rec->id, rec->uid);
+	err = gm_resume_check_vmm(rec, r->cred->pid, why);
+	return err ? gm_ctl_fail(r, err, "%s", why) : 0;
+}
+
+/* RESUME_LAZY: the VMM of a session the daemon served before it died
+ * hands its uffd back (uffd/resume.c). */
+int gm_ctl_cmd_resume_lazy(struct gm_ctl_req *r)
+{
+	uint64_t id = nla_get_u64(r->m.tb[GMEMFS_CTL_A_SESSION]);
+	char why[GM_CHAN_WHY_MAX];
+	struct gm_lazyrec *rec;
+	int err, pidfd, uffd;
+
+	err = gm_lazy_check_uffd(r->fds_in[0], why, sizeof(why));
+	if (err)
+		return gm_ctl_fail(r, err, "%s", why);
+	err = gm_lazyrec_load(id, &rec, why);
+	if (err)
+		return gm_ctl_fail(r, err, "%s", why);
+	err = gm_lazy_resume_may(r, rec);
+	pidfd = err ? err : gm_lazy_peer_pidfd(gm_ctl_conn_fd(r->conn), r->cred->pid);
+	if (!err && pidfd < 0)
+		err = gm_ctl_fail(r, pidfd, "no pidfd for the VMM, pid %d", (int)r->cred->pid);
+	if (!err) {
+		uffd = r->fds_in[0];
+		r->fds_in[0] = r->fd_in = -1;
+		err = gm_resume_session(rec, uffd, pidfd, why);
+		if (err)
+			gm_ctl_fail(r, err, "resuming session %llu: %s", (unsigned long long)id, why);
+	}
+	gm_lazyrec_free(rec);
+	if (!err && nla_put_u64(r->reply, GMEMFS_CTL_A_SESSION, id) < 0)
+		return gm_ctl_fail(r, -EMSGSIZE, "no room for the answer");
+	return err;
 }
 
 static int gm_lazy_put_figures(struct nl_msg *msg, const struct gm_uffd_figures *f)

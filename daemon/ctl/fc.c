@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ctl/cmd_lazy.h"
+#include "uffd/lazyrec.h"
 #include "ctl/sock.h"
 #include "core/log.h"
 #include "ctl/fcjson.h"
@@ -207,7 +208,8 @@ static int gm_fc_handshake(struct gm_fc_listener *l, int sock, struct gm_uffd_se
 
 static void gm_fc_accept(struct gm_fc_listener *l, uint32_t flags)
 {
-	struct gm_uffd_sess_args a = { .uffd = -1, .pidfd = -1, .backing_fd = -1, .flags = flags };
+	struct gm_uffd_sess_args a = { .uffd = -1, .pidfd = -1, .backing_fd = -1, .flags = flags,
+				       .kind = GM_LAZYREC_FC };
 	uint64_t id;
 	int sock;
 

@@ -23,7 +23,8 @@
 struct gm_ctl_conn {
 	struct cds_list_head node;	/* cs->conns; under cs->lock */
 	struct gm_ctlsock *cs;
-	int fd;				/* closed by the reaper, after the join */
+	int fd;				/* closed by the thread at its end, -1
+					 * after; under cs->lock */
 	pthread_t thread;
 	bool done;			/* the thread is about to return; cs->lock */
 	struct gm_cred cred;	/* immutable after accept */
@@ -81,9 +82,13 @@ static void *gm_ctl_conn_main(void *arg)
 		;
 	/* Counted out here, not when reaped: a client that reconnects at
 	 * once after closing many must find room. */
+	/* The fd goes now, not at the next accept's reap: a client (a
+	 * VMM's libgmemfs guard) that hangs up leaves nothing open here. */
 	pthread_mutex_lock(&cs->lock);
 	cs->nconns--;
 	c->done = true;
+	close(c->fd);
+	c->fd = -1;
 	pthread_mutex_unlock(&cs->lock);
 	return NULL;
 }
@@ -113,7 +118,8 @@ static int gm_ctl_conn_cred(struct gm_ctl_conn *c)
 
 static void gm_ctl_conn_free(struct gm_ctl_conn *c)
 {
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	free(c->cred.groups);
 	free(c);
 }
@@ -128,7 +134,7 @@ static void gm_ctlsock_reap(struct gm_ctlsock *cs, bool all)
 	cds_list_for_each_entry_safe(c, tmp, &cs->conns, node) {
 		if (!all && !c->done)
 			continue;
-		if (all)
+		if (all && c->fd >= 0)
 			shutdown(c->fd, SHUT_RDWR);	/* wakes a blocked recv or send */
 		cds_list_del(&c->node);
 		cds_list_add(&c->node, &dead);

@@ -9,9 +9,16 @@
  * to its restore instead (prov/shim.h, uffd/ask.c), which populates pages
  * through this file's calls.
  *
- * A shim file exists only as long as an fd refers to it, so the backing
- * objects live in a table here (gmemfs file id -> shim fd) and do not
- * survive a daemon restart: a replayed file gets an empty one.  The
+ * The daemon registers with its state directory's token
+ * (common/shim_keep.h), so the module keeps every shim file it creates
+ * with no fd and no daemon, each named by its gmemfs file id (CREATE's
+ * COOKIE).  The table here (gmemfs file id -> module id, shim fd) is
+ * rebuilt at attach from the module's LIST: a restarted daemon re-adopts
+ * each file with OPEN, same bytes and same module id, and the pool counts
+ * the pages they hold.  The journal's replay then claims them; the orphan
+ * sweep deletes those no file names (logged), and a file whose shim file
+ * is gone (module reloaded, machine rebooted) comes back empty with
+ * recover.c's warning.  Unlinking a file DELETEs its shim file.  The
  * module allows one daemon per machine, so there is one instance, and its
  * state is this file's.  The pool's share for the shim is the module's page
  * limit (SET_LIMIT): the module refuses allocations past it (ENOSPC, or
@@ -35,6 +42,7 @@
 
 #include "gmemfs.h"
 #include "gmemfs_nl.h"
+#include "common/shim_keep.h"
 #include "core/log.h"
 #include "core/thread.h"
 #include "prov/prov.h"
@@ -46,7 +54,9 @@
 struct shim_ent {
 	uint64_t ino;		/* gmemfs file id */
 	uint32_t kid;		/* the module's file id */
+	uint32_t mode;		/* at re-adoption: the module's fault mode */
 	int fd;			/* the shim file; the table's own fd */
+	bool adopted;		/* re-adopted and no file claimed it yet */
 };
 
 struct shim_route {
@@ -210,6 +220,7 @@ static void *shim_events(void *arg)
 	}
 }
 
+/* The module keeps the files: only the daemon's fds go. */
 static void shim_close_all(void)
 {
 	for (size_t i = 0; i < shim.n; i++)
@@ -266,6 +277,89 @@ static int shim_send_limit(uint64_t bytes)
 	return 0;
 }
 
+/* Room in the table for one more entry; shim.lock held or not yet shared. */
+static int shim_grow(void)
+{
+	struct shim_ent *grown;
+	size_t cap;
+
+	if (shim.n < shim.cap)
+		return 0;
+	cap = shim.cap ? 2 * shim.cap : 16;
+	grown = realloc(shim.ents, cap * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	shim.ents = grown;
+	shim.cap = cap;
+	return 0;
+}
+
+/* One file the module kept for this state directory, back in the table;
+ * one of no file (COOKIE 0) or a second of one file is deleted. */
+static int shim_adopt(const struct gm_shimc_file *f)
+{
+	int fd, err;
+
+	if (!f->cookie || shim_find(f->cookie)) {
+		gm_warn("shim: shim file %u names %s file %016llx: deleted", f->id,
+			f->cookie ? "the same" : "no", (unsigned long long)f->cookie);
+		return gm_shimc_delete(shim.nl, f->id);
+	}
+	err = shim_grow();
+	if (!err)
+		err = gm_shimc_reopen(shim.nl, f->id, &fd);
+	if (err) {
+		gm_err("shim: re-adopting shim file %u of file %016llx: %s", f->id,
+		       (unsigned long long)f->cookie, shim_reason(err));
+		return err;
+	}
+	shim.ents[shim.n++] = (struct shim_ent){ .ino = f->cookie, .kid = f->id,
+		.mode = f->mode, .fd = fd, .adopted = true };
+	shim.pages += f->pages;
+	if (f->mode == GMEMFS_SHIM_FAULT_ASK)
+		gm_warn("shim: file %016llx (shim file %u) was left in ask mode by a lazy "
+			"restore: its faults wait for that restore to resume",
+			(unsigned long long)f->cookie, f->id);
+	return 0;
+}
+
+/* Every file the module keeps for this state directory, by id. */
+static int shim_adopt_all(void)
+{
+	struct gm_shimc_file files[GM_SHIMC_FILES_MAX];
+	uint32_t next = 1;
+	int n = 0, err = 0;
+
+	while (!err && (n = gm_shimc_list(shim.nl, next, files, GM_SHIMC_FILES_MAX)) > 0)
+		for (int i = 0; i < n && !err; i++) {
+			err = shim_adopt(&files[i]);
+			next = files[i].id + 1;
+		}
+	if (!err && n < 0)
+		gm_err("shim: listing the module's files: %s", shim_reason(err = n));
+	if (!err && shim.n)
+		gm_info("shim: re-adopted %zu shim files holding %llu pages", shim.n,
+			(unsigned long long)shim.pages);
+	return err;
+}
+
+/* Register with the state directory's token (pi->dir is STATE/shim). */
+static int shim_register(struct gm_prov_inst *pi)
+{
+	uint8_t token[GMEMFS_SHIM_TOKEN_MAX];
+	char *state = strdup(pi->dir), *slash = state ? strrchr(state, '/') : NULL;
+	int err = -ENOMEM;
+
+	if (slash) {
+		*slash = '\0';
+		err = gm_shim_token_load(state, true, token);
+		if (err)
+			gm_err("shim: %s/" GM_SHIM_TOKEN_FILE ": %s", state, strerror(-err));
+	}
+	free(state);
+	return err ? err : gm_shimc_register_token(shim.nl, token, sizeof(token));
+}
+
 static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused)
 {
 	int err;
@@ -277,7 +371,7 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 			"the shim provider is absent", GMEMFS_GENL_NAME);
 		return -ENODEV;
 	}
-	err = gm_shimc_register(shim.nl);
+	err = shim_register(pi);
 	if (err == -EBUSY || err == -EPERM) {
 		/* The module steers for one daemon per machine, and only for
 		 * CAP_SYS_ADMIN: this mount goes on without shim files. */
@@ -290,6 +384,13 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 		gm_err("shim: registering with the module: %s", shim_reason(err));
 		goto err_close;
 	}
+	err = shim_adopt_all();
+	if (err)
+		goto err_close;
+	/* A reused store keeps at least what it holds (mem/pool.c). */
+	*reused = shim.n > 0;
+	if (limit < shim.pages * SHIM_PAGE)
+		limit = shim.pages * SHIM_PAGE;
 	err = shim_send_limit(limit);
 	if (err)
 		goto err_close;
@@ -322,10 +423,30 @@ static int prov_shim_start(struct gm_prov_inst *pi)
 	return 0;
 }
 
+/* A new shim file for file id, named by it in the module; shim.lock held. */
+static struct shim_ent *shim_create(uint64_t id)
+{
+	uint32_t kid;
+	int fd, err;
+
+	err = shim_grow();
+	if (!err)
+		err = gm_shimc_create_named(shim.nl, 0, 0, 0, GMEMFS_SHIM_FAULT_AUTO, id,
+					    &kid, &fd);
+	if (err) {
+		gm_err("shim: file %016llx: creating its shim file: %s",
+		       (unsigned long long)id, shim_reason(err));
+		errno = -err;
+		return NULL;
+	}
+	gm_dbg("shim: file %016llx is shim file %u", (unsigned long long)id, kid);
+	shim.ents[shim.n] = (struct shim_ent){ .ino = id, .kid = kid, .fd = fd };
+	return &shim.ents[shim.n++];
+}
+
 static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
 {
-	struct shim_ent *e, *grown;
-	uint32_t kid;
+	struct shim_ent *e;
 	int fd, err;
 
 	(void)pi;
@@ -334,27 +455,14 @@ static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool cre
 	err = -ENOENT;
 	if (!e && !create)
 		goto out;
-	if (!e) {
-		err = -ENOMEM;
-		if (shim.n == shim.cap) {
-			size_t cap = shim.cap ? 2 * shim.cap : 16;
-
-			grown = realloc(shim.ents, cap * sizeof(*grown));
-			if (!grown)
-				goto out;
-			shim.ents = grown;
-			shim.cap = cap;
-		}
-		err = gm_shimc_create(shim.nl, 0, 0, 0, GMEMFS_SHIM_FAULT_AUTO, &kid, &fd);
-		if (err) {
-			gm_err("shim: file %016llx: creating its shim file: %s",
-			       (unsigned long long)id, shim_reason(err));
-			goto out;
-		}
-		e = &shim.ents[shim.n++];
-		*e = (struct shim_ent){ .ino = id, .kid = kid, .fd = fd };
-		gm_dbg("shim: file %016llx is shim file %u", (unsigned long long)id, kid);
+	err = -EEXIST;
+	if (e && create && e->adopted)
+		goto out;	/* a leftover no file named (mem/backing.c unlinks it) */
+	if (!e && !(e = shim_create(id))) {
+		err = -errno;
+		goto out;
 	}
+	e->adopted = false;	/* a file of the journal claims it */
 	fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
 	err = fd < 0 ? -errno : fd;
 out:
@@ -375,7 +483,15 @@ static int prov_shim_backing_unlink(struct gm_prov_inst *pi, uint64_t id)
 
 		if (rt && !rt->fn)
 			*rt = (struct shim_route){ 0 };	/* stuck no more */
+		if (e->adopted)
+			gm_warn("shim: shim file %u of file %016llx, which no file of the journal "
+				"names: deleted", e->kid, (unsigned long long)id);
 		/* The memory goes with the last fd and mapping (an INVALIDATE). */
+		err = gm_shimc_delete(shim.nl, e->kid);
+		if (err && err != -ENOENT)
+			gm_err("shim: file %016llx: deleting shim file %u: %s; its memory "
+			       "stays until the module is reloaded", (unsigned long long)id,
+			       e->kid, shim_reason(err));
 		close(e->fd);
 		*e = shim.ents[--shim.n];
 		err = 0;
@@ -434,19 +550,40 @@ static int prov_shim_for_each_backing(struct gm_prov_inst *pi,
 	return err;
 }
 
-int gm_shim_file_id(uint64_t ino, uint32_t *kid)
+/* A copy of the entry of ino (by_kid: of kid): 0, -ENOENT, -ENODEV. */
+static int shim_ent_copy(uint64_t key, bool by_kid, struct shim_ent *out)
 {
 	struct shim_ent *e;
 	int err = -ENODEV;
 
 	pthread_mutex_lock(&shim.lock);
 	if (shim.nl) {
-		e = shim_find(ino);
+		e = by_kid ? shim_find_kid((uint32_t)key) : shim_find(key);
 		err = e ? 0 : -ENOENT;
 		if (e)
-			*kid = e->kid;
+			*out = *e;
 	}
 	pthread_mutex_unlock(&shim.lock);
+	return err;
+}
+
+int gm_shim_file_id(uint64_t ino, uint32_t *kid)
+{
+	struct shim_ent e;
+	int err = shim_ent_copy(ino, false, &e);
+
+	if (!err)
+		*kid = e.kid;
+	return err;
+}
+
+int gm_shim_file_mode(uint32_t kid, uint32_t *mode)
+{
+	struct shim_ent e;
+	int err = shim_ent_copy(kid, true, &e);
+
+	if (!err)
+		*mode = e.mode;
 	return err;
 }
 
@@ -485,6 +622,8 @@ int gm_shim_set_mode(uint32_t kid, uint32_t mode)
 	pthread_mutex_lock(&shim.lock);
 	if (shim.nl)
 		err = gm_shimc_set_mode(shim.nl, kid, mode);
+	if (!err && shim_find_kid(kid))
+		shim_find_kid(kid)->mode = mode;
 	/* ENOENT: the file was released meanwhile; the caller knows. */
 	if (err && err != -ENODEV && err != -ENOENT)
 		gm_err("shim: file %u: turning it to %s mode: %s", kid,

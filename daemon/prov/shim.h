@@ -5,6 +5,23 @@
  * to ask mode, answers each fault by populating pages from the snapshot,
  * and turns the file back to auto mode when every unit is in.
  *
+ * Across a daemon restart (docs/shim.md, "Shim files across a restart"),
+ * the order is:
+ *   1. attach (gm_pool_init): REGISTER with the state directory's token,
+ *      which makes the module queue again every FAULT and CONVERT still
+ *      pending for this token's files (same REQ_IDs); then every file the
+ *      module kept is re-adopted: gm_shim_file_id() and gm_shim_file_mode()
+ *      answer for it from here on.
+ *   2. the journal's replay claims the files (gm_fs_setup).
+ *   3. the hook for resuming lazy restores: whatever re-creates a restore's
+ *      route calls gm_shim_route() here, before step 4, so the re-sent
+ *      FAULTs of its file reach it and are not answered by default.
+ *   4. start (gm_pool_start, after the daemon's fork): the event thread
+ *      ACCEPTs the queued events.
+ * A FAULT of a file in ask mode with no route by step 4 is answered as
+ * after its restore (retried, so SIGBUS after the module's tries): never
+ * a zero page.
+ *
  * Not for: the provider's own operations (shim.c's gm_prov_shim table).
  */
 #ifndef GM_PROV_SHIM_H
@@ -26,6 +43,9 @@ typedef void (*gm_shim_event_fn)(void *ctx, const struct gm_shimc_event *ev);
 /* The module's id of file ino's shim file: 0, -ENOENT (no shim file),
  * -ENODEV (no shim provider). */
 int gm_shim_file_id(uint64_t ino, uint32_t *kid);
+/* The fault mode of kid as last set (at re-adoption: the module's, so
+ * GMEMFS_SHIM_FAULT_ASK for a file a lazy restore left unfinished). */
+int gm_shim_file_mode(uint32_t kid, uint32_t *mode);
 /* Route kid's FAULT and INVALIDATE events to fn(ctx) instead of the
  * default answers: -EBUSY if another route has it. */
 int gm_shim_route(uint32_t kid, gm_shim_event_fn fn, void *ctx);

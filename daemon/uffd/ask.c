@@ -368,6 +368,10 @@ static void gm_ask_release_file(struct gm_ask_ctx *c)
 
 static void gm_ask_finish(struct gm_ask_ctx *c)
 {
+	/* A stop that left units out: the module keeps the file in ask mode
+	 * and its faults waiting; the record lets the next daemon resume. */
+	if (c->stopping && !gm_ask_complete(c->s))
+		c->s->keep_record = c->s->map != NULL;
 	gm_uffd_stop_prefetch(c->s);
 	gm_ask_release_file(c);
 	if (c->rd.s)

@@ -23,6 +23,7 @@
 #include "gmemfs_ctl.h"
 #include "core/log.h"
 #include "uffd_compat.h"
+#include "uffd/lazyrec.h"
 #include "uffd/session.h"
 
 static uint64_t gm_min(uint64_t a, uint64_t b)
@@ -84,6 +85,12 @@ static void gm_uffd_remove_range(struct gm_uffd_sess *s, uint64_t off, uint64_t 
 	gm_uffd_add_removed_locked(s, off, len);
 	pthread_mutex_unlock(&s->lock);
 	atomic_fetch_add(&s->removed_bytes, len);
+	gm_lazyrec_discarded(s, off, len);
+}
+
+void gm_uffd_note_removed_off(struct gm_uffd_sess *s, uint64_t off, uint64_t len)
+{
+	gm_uffd_remove_range(s, off, len);
 }
 
 void gm_uffd_note_removed(struct gm_uffd_sess *s, uint64_t addr, uint64_t len)

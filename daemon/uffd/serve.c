@@ -501,8 +501,42 @@ void gm_uffd_sess_end(struct gm_uffd_sess *s, const char *end)
 	atomic_store(&s->done, true);
 }
 
+/* Every region of s, to the uffd ioctl req (UFFDIO_WAKE, UNREGISTER). */
+static void gm_uffd_regions_ioctl(struct gm_uffd_sess *s, unsigned long req, const char *what)
+{
+	for (unsigned i = 0; i < s->nregions; i++) {
+		struct uffdio_range r = { .start = s->regions[i].addr, .len = s->regions[i].size };
+
+		if (ioctl(s->uffd, req, &r) && errno != ESRCH && errno != ENOENT)
+			gm_warn("%s: %s region %u: %s", s->name, what, i, strerror(errno));
+	}
+}
+
+/*
+ * The daemon stops.  With every unit in, the VMM's registration is undone
+ * (the uffd acts on the VMM's mm, whoever holds it), so the copy of the
+ * uffd libgmemfs keeps makes no later fault wait for a daemon: the kernel
+ * serves them as without userfaultfd.  With units missing, the record
+ * stays, and the next daemon resumes the session.
+ */
+static void gm_uffd_stop_end(struct gm_uffd_sess *s)
+{
+	if (atomic_load(&s->units_done) >= s->units_covered) {
+		if (s->uffd >= 0)
+			gm_uffd_regions_ioctl(s, UFFDIO_UNREGISTER, "unregistering");
+		return;
+	}
+	s->keep_record = s->map != NULL;
+	gm_warn("%s: %llu of %llu units still missing at the stop; its record stays for the "
+		"next daemon to resume", s->name,
+		(unsigned long long)(s->units_covered - atomic_load(&s->units_done)),
+		(unsigned long long)s->units_covered);
+}
+
 static void gm_uffd_finish(struct gm_fault_ctx *c)
 {
+	if (c->stopping)
+		gm_uffd_stop_end(c->s);
 	if (c->rd.s)
 		gm_snap_reader_fini(&c->rd);
 	c->rd.s = NULL;
@@ -527,6 +561,10 @@ void *gm_uffd_fault_main(void *arg)
 		c->placer = (struct gm_uffd_placer){ .rd = &c->rd, .buf = c->buf };
 		/* The VMM shares this file description; it never reads it. */
 		fcntl(s->uffd, F_SETFL, fcntl(s->uffd, F_GETFL) | O_NONBLOCK);
+		/* Faults the dead daemon read and never answered wait in the
+		 * kernel unseen: woken, they fault again, and we read them. */
+		if (s->resumed)
+			gm_uffd_regions_ioctl(s, UFFDIO_WAKE, "waking");
 		gm_uffd_start_prefetch(s);
 		gm_uffd_loop(c);
 		if (c->stopping)

@@ -17,6 +17,7 @@
 #include "gmemfs_ctl.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "uffd/lazyrec.h"
 #include "uffd/session.h"
 
 #define WHY(...) snprintf(why, GM_CHAN_WHY_MAX, __VA_ARGS__)
@@ -147,6 +148,7 @@ void gm_uffd_sess_release(struct gm_uffd_sess *s)
 	gm_uffd_close_fd(&s->uffd);
 	gm_uffd_close_fd(&s->pidfd);
 	gm_uffd_close_fd(&s->backing_fd);
+	gm_lazyrec_close(s, s->map && !s->keep_record);
 	for (unsigned i = 0; i < s->nsnap_fds; i++)
 		gm_uffd_close_fd(&s->snap_fds[i]);
 	s->nsnap_fds = 0;
@@ -189,6 +191,12 @@ static int gm_uffd_sess_init(struct gm_uffd_sess *s, struct gm_uffd_sess_args *a
 	s->pid = a->pid;
 	s->uid = a->uid;
 	s->flags = a->flags;
+	s->kind = a->kind;
+	s->file_ino = a->ask_ino ? a->ask_ino : a->file_ino;
+	s->id = a->resume_id;
+	s->resumed = a->resume_id != 0;
+	if (a->pid && gm_lazyrec_pid_start(a->pid, &s->pid_start))
+		s->pid_start = 0;
 	atomic_init(&s->state, GMEMFS_SESS_SERVING);
 	if (a->nregions > GM_UFFD_MAX_REGIONS)
 		return -EINVAL;
@@ -312,6 +320,40 @@ static void gm_uffd_sess_name(struct gm_uffd_sess *s)
 			 (unsigned long long)s->id, (int)s->pid);
 }
 
+/* A resumed session keeps its id, if no live session has it. */
+static int gm_uffd_sess_take_id(struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
+{
+	struct gm_uffd_sess *o;
+
+	if (!s->resumed) {
+		s->id = gm_uffd_reg.next_id++;
+		return 0;
+	}
+	cds_list_for_each_entry(o, &gm_uffd_reg.list, node) {
+		if (o->id == s->id && !atomic_load(&o->done)) {
+			WHY("session %llu is being served already", (unsigned long long)s->id);
+			return -EBUSY;
+		}
+	}
+	if (s->id >= gm_uffd_reg.next_id)
+		gm_uffd_reg.next_id = s->id + 1;
+	return 0;
+}
+
+/* The record a restarted daemon resumes the session from (lazyrec.h);
+ * without one the session still runs, and the log says it is not
+ * protected. */
+static void gm_uffd_sess_record(struct gm_uffd_sess *s)
+{
+	int err = s->resumed ? gm_lazyrec_attach(s) : gm_lazyrec_create(s);
+
+	if (err)
+		gm_warn("%s: no record in the state directory (%s): a kill -9 of the daemon "
+			"would end it for good", s->name, strerror(-err));
+	if (err && s->resumed)
+		gm_lazyrec_drop(s->id);
+}
+
 /* Register s and start its fault thread; -errno with why. */
 static int gm_uffd_sess_launch(struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
 {
@@ -322,11 +364,21 @@ static int gm_uffd_sess_launch(struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX]
 		WHY("%d lazy-restore sessions run already", GM_UFFD_MAX_SESSIONS);
 		goto out;
 	}
-	s->id = gm_uffd_reg.next_id++;
+	err = gm_uffd_sess_take_id(s, why);
+	if (err)
+		goto out;
 	gm_uffd_sess_name(s);
+	gm_uffd_sess_record(s);
+	if (s->resumed && s->map) {
+		gm_lazyrec_apply(s);
+		gm_info("%s: %llu of %llu units were in before the restart", s->name,
+			(unsigned long long)atomic_load(&s->units_done),
+			(unsigned long long)s->units_covered);
+	}
 	err = gm_thread_start(&s->fault_thread, s->ask ? gm_ask_main : gm_uffd_fault_main, s);
 	if (err) {
 		WHY("cannot start the fault thread: %s", strerror(-err));
+		s->keep_record = s->resumed;
 		goto out;
 	}
 	cds_list_add_tail(&s->node, &gm_uffd_reg.list);
@@ -351,8 +403,8 @@ int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WH
 		gm_uffd_sess_free(s);
 		return err;
 	}
-	gm_info("%s: serving %llu bytes in %u region(s) from a %u-layer snapshot, unit %llu, "
-		"%s mode%s", s->name, (unsigned long long)s->snap.mem_size, s->nregions,
+	gm_info("%s: %s %llu bytes in %u region(s) from a %u-layer snapshot, unit %llu, "
+		"%s mode%s", s->name, s->resumed ? "resumed, serving" : "serving", (unsigned long long)s->snap.mem_size, s->nregions,
 		s->snap.nlayers, (unsigned long long)s->unit,
 		s->ask ? "shim ask" : s->backing_fd >= 0 ? "shmem MINOR" : "MISSING",
 		s->flags & GMEMFS_CTL_F_RECORD_WS ? ", recording the working set" : "");
@@ -437,6 +489,14 @@ int gm_uffd_sessions_each(uid_t uid, int (*fn)(void *ctx, const struct gm_uffd_f
 		err = fn(ctx, &figs[i]);
 	free(figs);
 	return err;
+}
+
+void gm_uffd_sessions_reserve(uint64_t max_id)
+{
+	pthread_mutex_lock(&gm_uffd_reg.lock);
+	if (max_id >= gm_uffd_reg.next_id)
+		gm_uffd_reg.next_id = max_id + 1;
+	pthread_mutex_unlock(&gm_uffd_reg.lock);
 }
 
 void gm_uffd_sessions_stop_all(void)

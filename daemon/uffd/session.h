@@ -68,6 +68,15 @@ struct gm_uffd_sess {
 	uid_t uid;
 	char name[48];			/* "session 3 (pid 1234)", for logs */
 	uint32_t flags;			/* GMEMFS_CTL_F_*; immutable */
+	uint32_t kind;			/* enum gm_lazyrec_kind; immutable */
+	uint64_t pid_start;		/* the VMM's start time (lazyrec.h) */
+	uint64_t file_ino;		/* ask or MINOR mode: the file; else 0 */
+	bool resumed;			/* from a record, after a restart */
+	bool keep_record;		/* ends with units missing at a stop:
+					 * the record stays for the next daemon */
+	uint64_t *map;			/* STATE/lazy/<id>.map (lazyrec.h), or NULL
+					 * (unrecorded); bits set atomically */
+	size_t map_len;
 
 	/* Owned fds, immutable until the fault thread closes them at its end. */
 	int uffd;
@@ -132,6 +141,9 @@ struct gm_uffd_sess_args {
 	uint64_t backing_size;		/* MINOR mode: the file's size */
 	uint64_t ask_ino;		/* ask mode: the shim file restored (the
 					 * one region maps its offsets); else 0 */
+	uint32_t kind;			/* enum gm_lazyrec_kind */
+	uint64_t file_ino;		/* MINOR mode: PATH's file */
+	uint64_t resume_id;		/* resuming this recorded session; else 0 */
 };
 int gm_uffd_sess_new(struct gm_uffd_sess_args *a, struct gm_uffd_sess **out,
 		     char why[GM_CHAN_WHY_MAX]);
@@ -182,6 +194,9 @@ int gm_uffd_poison_unit(struct gm_uffd_sess *s, uint64_t u);
 /* Note that the VMM discarded [addr, addr + len) (UFFD_EVENT_REMOVE or
  * UNMAP): later faults there get zero pages, the prefetcher skips it. */
 void gm_uffd_note_removed(struct gm_uffd_sess *s, uint64_t addr, uint64_t len);
+/* The same for [off, off + len) of the snapshot's memory (a resumed
+ * session's recorded discards). */
+void gm_uffd_note_removed_off(struct gm_uffd_sess *s, uint64_t off, uint64_t len);
 
 /* A session's figures now. */
 void gm_uffd_sess_figures(struct gm_uffd_sess *s, struct gm_uffd_figures *f);
@@ -189,6 +204,9 @@ void gm_uffd_sess_figures(struct gm_uffd_sess *s, struct gm_uffd_figures *f);
  * finished sessions are joined and freed first. */
 int gm_uffd_sessions_each(uid_t uid, int (*fn)(void *ctx, const struct gm_uffd_figures *f),
 			  void *ctx);
+/* Session ids up to max_id are recorded in the state dir: new sessions
+ * get larger ones. */
+void gm_uffd_sessions_reserve(uint64_t max_id);
 /* At unmount: end every session, join and free it. */
 void gm_uffd_sessions_stop_all(void);
 

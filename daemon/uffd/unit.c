@@ -9,6 +9,7 @@
 
 #include "gmemfs_ctl.h"
 #include "core/log.h"
+#include "uffd/lazyrec.h"
 #include "uffd/session.h"
 
 /* One more unit PLACED or REMOVED: COMPLETE once all are. */
@@ -57,8 +58,21 @@ static void gm_uffd_unit_release(struct gm_uffd_sess *s, uint64_t u, enum gm_uff
 {
 	uint8_t expect = GM_UNIT_CLAIMED;
 
-	if (atomic_compare_exchange_strong(&s->units[u], &expect, to) &&
-	    gm_uffd_unit_final_done(to))
+	if (!atomic_compare_exchange_strong(&s->units[u], &expect, to))
+		return;
+	/* The bit after the placement: a unit placed without it is placed
+	 * again after a restart, and the kernel keeps its pages (EEXIST). */
+	if (to == GM_UNIT_PLACED)
+		gm_lazyrec_placed(s, u);
+	if (gm_uffd_unit_final_done(to))
+		gm_uffd_unit_done(s);
+}
+
+void gm_uffd_unit_mark_placed(struct gm_uffd_sess *s, uint64_t u)
+{
+	uint8_t expect = GM_UNIT_ABSENT;
+
+	if (atomic_compare_exchange_strong(&s->units[u], &expect, GM_UNIT_PLACED))
 		gm_uffd_unit_done(s);
 }
 

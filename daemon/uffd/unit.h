@@ -75,6 +75,8 @@ typedef int (*gm_uffd_place_run_fn)(struct gm_uffd_sess *s, uint64_t u0, uint64_
  * gets k; -EALREADY when u0 was not ABSENT (nothing done). */
 int gm_uffd_units_place(struct gm_uffd_sess *s, uint64_t u0, uint64_t n, uint64_t *claimed,
 			gm_uffd_place_run_fn place, void *ctx);
+/* A resumed session's unit u was placed before the restart: PLACED. */
+void gm_uffd_unit_mark_placed(struct gm_uffd_sess *s, uint64_t u);
 /* The VMM discarded all of unit u: REMOVED, whatever it was. */
 void gm_uffd_unit_discard(struct gm_uffd_sess *s, uint64_t u);
 

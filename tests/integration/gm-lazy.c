@@ -25,7 +25,16 @@
  *	anonymous memory (for the refusals of PATH).  --hugetlb REL: a new
  *	hugetlb-2m file REL, its backing fd from the control socket mapped
  *	shared, registered MISSING in 2 MiB pages.
- *   fc SOCKET MIB SEED OFFSET_PAGES
+ *	--crash: check a quarter, start host threads faulting the rest
+ *	(gm-lazy-crash.c), print "stalled" (the test kills gmemfsd and starts
+ *	it again: libgmemfs's guard resumes the session), wait for SIGUSR1,
+ *	print the stall the faults saw, check everything.  --crash-unserved:
+ *	the same, but no daemon comes back: an access must get SIGBUS (the
+ *	guard poisons the faults after GMEMFS_LAZY_GRACE_MS).
+ *   fc SOCKET MIB SEED OFFSET_PAGES [stall]
+ *	with stall: check 48 pages, print "stalled", wait for SIGUSR1 (the
+ *	test kills gmemfsd and starts it again, which takes the uffd back),
+ *	then check everything.
  *	VMM 2 the way Firecracker does it: a non-blocking uffd with
  *	EVENT_REMOVE, two regions registered MISSING, one connect and one
  *	sendmsg of the JSON array with the uffd in SCM_RIGHTS; the regions
@@ -63,6 +72,7 @@
 
 #include "common/chan.h"
 #include "common/clock.h"
+#include "gm-lazy-crash.h"
 #include "gm-test-util.h"
 #include "uffd_compat.h"
 #include "vmm.h"
@@ -182,7 +192,7 @@ struct restore_opts {
 	uint32_t flags;
 	uint64_t first, extra;
 	unsigned wait_ms;
-	bool remove, stall, expect_corrupt;
+	bool remove, stall, expect_corrupt, crash, crash_unserved;
 };
 
 static void on_sigbus(int sig)
@@ -193,6 +203,18 @@ static void on_sigbus(int sig)
 	if (write(1, msg, sizeof(msg) - 1) < 0)
 		_exit(3);
 	_exit(gm_test_failures ? 1 : 0);	/* the checks before it count too */
+}
+
+/* SIGUSR1 blocked (before "stalled", so one sent right after it waits for
+ * sigwait): the set to wait on. */
+static sigset_t block_usr1(void)
+{
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	return usr1;
 }
 
 /* The guest checks [from, to) pages, skipping the holes; host-side checks
@@ -336,10 +358,7 @@ static void restore_run(const char *mnt, const struct restore_opts *o, struct gm
 		sigset_t usr1;
 		int sig;
 
-		/* Blocked before "stalled", so a SIGUSR1 right after it waits. */
-		sigemptyset(&usr1);
-		sigaddset(&usr1, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &usr1, NULL);
+		usr1 = block_usr1();
 		guest_check_range(vm, seed, 0, npages / 4, &ns);
 		printf("stalled\n");
 		fflush(stdout);
@@ -392,14 +411,53 @@ static void corrupt_stall(const char *mnt, struct gm_vmm *vm, uint64_t npages,
 	gm_test_report(upg && DATA_FIRST + 1 < npages, "the session's unit is known", NULL);
 	lo = DATA_FIRST / (upg ? upg : 1) * upg;
 	hi = lo + upg;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	usr1 = block_usr1();
 	printf("stalled\n");
 	fflush(stdout);
 	sigwait(&usr1, &sig);
 	guest_check_range(vm, seed, 0, lo, &ns);
 	guest_check_range(vm, seed, hi, npages, &ns);
+}
+
+static void on_sigbus_unserved(int sig)
+{
+	static const char msg[] = "ok - an access to memory nobody restored got SIGBUS\n";
+
+	(void)sig;
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(gm_test_failures ? 1 : 0);
+}
+
+/* --crash, --crash-unserved: see the top of the file. */
+static int crash_run(const char *mnt, const struct restore_opts *o, struct gm_vmm *vm,
+		     uint8_t *host, uint64_t npages, uint32_t seed, uint64_t id)
+{
+	struct timespec limit = { .tv_sec = 60 };
+	uint64_t ns = 0, upg = session_unit_pages(mnt, id);
+	sigset_t usr1;
+	int sig;
+
+	usr1 = block_usr1();
+	guest_check_range(vm, seed, 0, npages / 4, &ns);
+	if (o->crash_unserved)
+		signal(SIGBUS, on_sigbus_unserved);
+	gm_test_report(upg && !gm_crash_touch_start(host, npages / 4, npages, upg, 5000),
+		       "host threads fault the rest of the memory, a unit at a time", NULL);
+	printf("stalled\n");
+	fflush(stdout);
+	if (o->crash_unserved) {
+		sigtimedwait(&usr1, NULL, &limit);
+		gm_test_report(false, "an access to memory nobody restored got SIGBUS",
+			       "no SIGBUS within 60 s");
+		return 1;
+	}
+	sigwait(&usr1, &sig);
+	gm_crash_touch_stop();
+	guest_check_range(vm, seed, 0, npages, &ns);
+	host_check(host, seed, npages);
+	session_figures(mnt, id);
+	return gm_test_failures ? 1 : 0;
 }
 
 /* The first DATA page is corrupt in the snapshot: the guest must not read
@@ -428,7 +486,8 @@ static int cmd_restore(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' }, { "remove", no_argument, NULL, 'R' },
 		{ "stall", no_argument, NULL, 'S' }, { "expect-corrupt", no_argument, NULL, 'c' },
 		{ "extra", required_argument, NULL, 'x' }, { "path", required_argument, NULL, 'p' },
-		{ "hugetlb", required_argument, NULL, 'H' }, { 0 }
+		{ "hugetlb", required_argument, NULL, 'H' }, { "crash", no_argument, NULL, 'K' },
+		{ "crash-unserved", no_argument, NULL, 'U' }, { 0 }
 	};
 	struct restore_opts o = { 0 };
 	struct gm_vmm vm;
@@ -449,6 +508,8 @@ static int cmd_restore(int argc, char **argv)
 		case 'x': o.extra = strtoull(optarg, NULL, 0); break;
 		case 'p': o.path = optarg; break;
 		case 'H': o.hugetlb = optarg; break;
+		case 'K': o.crash = true; break;
+		case 'U': o.crash = o.crash_unserved = true; break;
 		default: return 2;
 		}
 	}
@@ -473,6 +534,8 @@ static int cmd_restore(int argc, char **argv)
 	if (o.expect_corrupt)
 		return corrupt_run(argv[0], &o, &vm, host, size / PG,
 				   strtoul(argv[3], NULL, 0), id);
+	if (o.crash)
+		return crash_run(argv[0], &o, &vm, host, size / PG, strtoul(argv[3], NULL, 0), id);
 	restore_run(argv[0], &o, &vm, host, size / PG, strtoul(argv[3], NULL, 0), id);
 	gm_vmm_clear_ram(&vm);
 	gm_vmm_close(&vm);
@@ -516,7 +579,23 @@ static void fc_json(char *buf, size_t len, const uint64_t *addr, const uint64_t 
 	snprintf(buf + at, len - at, "]");
 }
 
-static int cmd_fc(char **argv)
+/* 48 pages checked (before DATA's end, no hole), then "stalled" and wait
+ * for SIGUSR1: the daemon dies and comes back meanwhile. */
+static void fc_stall(struct gm_vmm *vm, uint32_t seed, uint64_t first)
+{
+	uint64_t ns = 0;
+	sigset_t usr1;
+	int sig, err;
+
+	usr1 = block_usr1();
+	err = gm_vmm_check_at(vm, seed, 0, first, 1, 48, &ns, NULL);
+	gm_test_report(!err, "the guest reads the pattern on its first 48 pages", err ? vm->err : NULL);
+	printf("stalled\n");
+	fflush(stdout);
+	sigwait(&usr1, &sig);
+}
+
+static int cmd_fc(char **argv, bool stall)
 {
 	uint64_t size = strtoull(argv[1], NULL, 0) * MiB;
 	uint32_t seed = strtoul(argv[2], NULL, 0);
@@ -550,6 +629,8 @@ static int cmd_fc(char **argv)
 	if (err)
 		return 1;
 	close(sock);
+	if (stall)
+		fc_stall(&vm, seed, off / PG);
 	/* The guest's page i is the snapshot's page off/PG + i; holes skipped. */
 	for (uint64_t p = off / PG, end = size / PG, b; p < end; p = b) {
 		if (in_hole(p)) {
@@ -603,8 +684,8 @@ int main(int argc, char **argv)
 		return cmd_source(argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return cmd_restore(argc - 1, argv + 1);
-	if (argc == 6 && !strcmp(argv[1], "fc"))
-		return cmd_fc(argv + 2);
+	if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "stall"))) && !strcmp(argv[1], "fc"))
+		return cmd_fc(argv + 2, argc == 7);
 	if (argc == 4 && !strcmp(argv[1], "fc-bad"))
 		return cmd_fc_bad(argv + 2);
 	fprintf(stderr, "usage: see the top of gm-lazy.c\n");

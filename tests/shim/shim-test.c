@@ -48,32 +48,9 @@
 #include "common/clock.h"
 #include "common/shim_client.h"
 #include "gm-test-util.h"
+#include "shim-test.h"
 #include "vmm.h"
 
-#define PG		4096UL
-#define TEST_SECONDS	60
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		printf("  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		fflush(stdout);						\
-		_exit(1);						\
-	}								\
-} while (0)
-
-#define CHECK_ERR(call, want) do {					\
-	int got_ = (call);						\
-	CHECK(got_ == (want), "got %d (%s), want %d (%s)", got_,	\
-	      strerror(got_ < 0 ? -got_ : got_), (want),		\
-	      strerror((want) < 0 ? -(want) : (want)));			\
-} while (0)
-
-/* Timings are the median of ROUNDS figures: TCG timings are noisy. */
-#define ROUNDS	5
-
-static void touch_byte(void *p);
 
 /* ns per page to read one byte of each page of a fresh mapping of fd. */
 static double refault_ns(int fd, size_t npages)
@@ -90,7 +67,7 @@ static double refault_ns(int fd, size_t npages)
 	return t0;
 }
 
-static void set_param(const char *name, unsigned int v)
+void set_param(const char *name, unsigned int v)
 {
 	char path[128];
 	FILE *f;
@@ -102,7 +79,7 @@ static void set_param(const char *name, unsigned int v)
 	CHECK(fclose(f) == 0, "%s: %s", path, strerror(errno));
 }
 
-static struct gm_shimc *daemon_up(void)
+struct gm_shimc *daemon_up(void)
 {
 	struct gm_shimc *nl;
 
@@ -114,7 +91,7 @@ static struct gm_shimc *daemon_up(void)
 }
 
 /* A module parameter (a number, or -1 for "none"). */
-static long long param(const char *name)
+long long param(const char *name)
 {
 	char path[128], buf[32] = "";
 	FILE *f;
@@ -143,7 +120,7 @@ static int create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
 	return fd;
 }
 
-static char *map(int fd, size_t size)
+char *map(int fd, size_t size)
 {
 	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
@@ -152,13 +129,13 @@ static char *map(int fd, size_t size)
 }
 
 /* The byte the test daemon puts in page @index of every file. */
-static unsigned char pattern(uint64_t index)
+unsigned char pattern(uint64_t index)
 {
 	return (unsigned char)(0x5a ^ index);
 }
 
 /* Wait up to ms for a NOTIFY; the number drained. */
-static int notices(struct gm_shimc *nl, int ms)
+int notices(struct gm_shimc *nl, int ms)
 {
 	struct pollfd p = { .fd = gm_shimc_notify_fd(nl), .events = POLLIN };
 
@@ -168,7 +145,7 @@ static int notices(struct gm_shimc *nl, int ms)
 }
 
 /* All queued events; n returned, totals of one type in *pages. */
-static int accept_all(struct gm_shimc *nl, struct gm_shimc_event *out, int max)
+int accept_all(struct gm_shimc *nl, struct gm_shimc_event *out, int max)
 {
 	struct gm_shimc_event ev[GM_SHIMC_EVENTS_MAX];
 	int n, total = 0, i;
@@ -182,17 +159,6 @@ static int accept_all(struct gm_shimc *nl, struct gm_shimc_event *out, int max)
 }
 
 /* ---- a test daemon thread: answers FAULT and CONVERT --------------- */
-
-enum serve_fault { SERVE_DATA, SERVE_ZERO, SERVE_FAIL, SERVE_IGNORE, SERVE_DIE };
-
-struct server {
-	struct gm_shimc *nl;
-	enum serve_fault fault;
-	int convert_status;
-	atomic_int faults, converts, allocs, invalidates;
-	atomic_bool stop;
-	pthread_t thread;
-};
 
 static void serve_event(struct server *s, const struct gm_shimc_event *ev)
 {
@@ -232,7 +198,7 @@ static void serve_event(struct server *s, const struct gm_shimc_event *ev)
 	}
 }
 
-static void *serve(void *arg)
+void *serve(void *arg)
 {
 	struct gm_shimc_event ev[GM_SHIMC_EVENTS_MAX];
 	struct server *s = arg;
@@ -250,7 +216,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void server_start(struct server *s, struct gm_shimc *nl,
+void server_start(struct server *s, struct gm_shimc *nl,
 			 enum serve_fault fault)
 {
 	s->nl = nl;
@@ -258,7 +224,7 @@ static void server_start(struct server *s, struct gm_shimc *nl,
 	CHECK(pthread_create(&s->thread, NULL, serve, s) == 0, "thread");
 }
 
-static void server_stop(struct server *s)
+void server_stop(struct server *s)
 {
 	s->stop = true;
 	pthread_join(s->thread, NULL);
@@ -275,7 +241,7 @@ static int pidfd_of(pid_t pid)
 }
 
 /* The wait status of pid once it exits, within limit_ms, else killed. */
-static int wait_exit(pid_t pid, int limit_ms)
+int wait_exit(pid_t pid, int limit_ms)
 {
 	struct pollfd p = { .fd = pidfd_of(pid), .events = POLLIN };
 	int status, n;
@@ -292,7 +258,7 @@ static int wait_exit(pid_t pid, int limit_ms)
 }
 
 /* Run fn(arg) in a child; its wait status, within limit_ms or killed. */
-static int in_child(void (*fn)(void *), void *arg, int limit_ms)
+int in_child(void (*fn)(void *), void *arg, int limit_ms)
 {
 	pid_t pid;
 
@@ -305,7 +271,7 @@ static int in_child(void (*fn)(void *), void *arg, int limit_ms)
 	return wait_exit(pid, limit_ms);
 }
 
-static void touch_byte(void *p)
+void touch_byte(void *p)
 {
 	*(volatile char *)p;
 }
@@ -316,12 +282,6 @@ static void touch_before(void *p)
 	touch_byte((char *)p - 2 * PG);
 	touch_byte(p);
 }
-
-#define CHECK_SIGBUS(status) do {					\
-	int st_ = (status);						\
-	CHECK(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGBUS,		\
-	      "child status %#x, want SIGBUS", st_);			\
-} while (0)
 
 /* ---- the tests ----------------------------------------------------- */
 
@@ -1106,7 +1066,6 @@ static void t_daemon_death(void)
 
 /* ---- gmemfsd's shim provider ---------------------------------------- */
 
-#define GM_MNT		"/mnt/gmemfs"
 #define FUSE_MAGIC	0x65735546
 
 /*
@@ -1115,7 +1074,7 @@ static void t_daemon_death(void)
  * asynchronously, and one still queued when gmemfsd unmounts leaks that
  * open's snapshot (LeakSanitizer fails the ASan build's run).
  */
-static long long shim_used(void)
+long long shim_used(void)
 {
 	struct gmemfs_ctl_pool pool;
 	struct gmemfs_ctl *c;
@@ -1132,7 +1091,7 @@ static long long shim_used(void)
 }
 
 /* Poll the figure until cond(used, want) or ms pass. */
-static long long shim_used_wait(long long want, bool at_least, int ms)
+long long shim_used_wait(long long want, bool at_least, int ms)
 {
 	double deadline = (double)gm_mono_ns() + ms * 1e6;
 	long long used;
@@ -1197,13 +1156,14 @@ static pid_t gmemfsd_spawn(const char *pool_opt, const char *test, bool daemoniz
 	close(mounts[1].fd);
 	if (daemonize)
 		CHECK(wait_exit(d, 10000) == 0, "gmemfsd's parent did not exit 0");
-	CHECK(mkdir(GM_MNT "/vm", 0755) == 0, "mkdir: %s", strerror(errno));
+	/* A restart on the same state dir finds it there. */
+	CHECK(mkdir(GM_MNT "/vm", 0755) == 0 || errno == EEXIST, "mkdir: %s", strerror(errno));
 	CHECK(setxattr(GM_MNT "/vm", "user.gmemfs.pagesize", "shim", 4, 0) == 0,
 	      "setxattr shim: %s", strerror(errno));
 	return d;
 }
 
-static pid_t gmemfsd_start(const char *pool_opt, const char *test)
+pid_t gmemfsd_start(const char *pool_opt, const char *test)
 {
 	return gmemfsd_spawn(pool_opt, test, false);
 }
@@ -1226,7 +1186,7 @@ static void gmemfsd_stop_daemonized(const char *test)
 }
 
 /* SIGTERM unmounts; gmemfsd must exit 0 (the state dir is its to clean). */
-static void gmemfsd_stop(pid_t d)
+void gmemfsd_stop(pid_t d)
 {
 	int st;
 
@@ -1647,11 +1607,10 @@ static void t_lazy_ask(void)
 }
 
 
-#define KVM_SEED	0xc0ffee
 #define KVM_SNAP	"/run/shim-kvm.snap"
 
 /* A guest on GM_MNT/vm/NAME (its shim fd mapped): its VMM, mapping. */
-static char *kvm_on(struct gm_vmm *vm, const char *name, size_t size)
+char *kvm_on(struct gm_vmm *vm, const char *name, size_t size)
 {
 	char *host = lazy_map(name, size);
 
@@ -1661,7 +1620,7 @@ static char *kvm_on(struct gm_vmm *vm, const char *name, size_t size)
 	return host;
 }
 
-static void kvm_off(struct gm_vmm *vm, char *host, size_t size)
+void kvm_off(struct gm_vmm *vm, char *host, size_t size)
 {
 	gm_vmm_clear_ram(vm);
 	gm_vmm_close(vm);
@@ -1950,7 +1909,7 @@ static int unload(void)
 }
 
 /* Unevictable memory (shim pages live there), in KiB. */
-static long long unevictable_kib(void)
+long long unevictable_kib(void)
 {
 	char line[256];
 	long long kib = -1;
@@ -2335,6 +2294,14 @@ static const struct {
 	{ "gmemfsd: lazy restore in ask mode: faults, read, prefetch, corrupt unit", t_lazy_ask },
 	{ "gmemfsd: a KVM guest on shim memory, restored lazily; punch and conversion", t_lazy_kvm },
 	{ "gmemfsd: figures of lazy restore, ask mode and uffd: a fault, the working set", t_lazy_figure },
+	{ "persist: a token's files outlive the daemon; OPEN, LIST, DELETE; another token refused", t_persist_files },
+	{ "persist: pending and new faults wait for the token's next daemon, which answers them", t_persist_fault },
+	{ "persist: with no daemon back, faults end in SIGBUS after the grace", t_persist_grace },
+	{ "persist: ask-mode faults across a daemon kill -9 and restart (figure)", t_persist_stall },
+	{ "persist: gmemfsd kill -9 under a KVM guest on a shim file; restart re-adopts", t_persist_gmemfsd },
+	{ "persist: stopped daemons' files stay kept until their token deletes them", t_persist_forget },
+	{ "resume: gmemfsd kill -9 mid ask-mode lazy restore; the restart resumes it (figure)", t_resume_ask },
+	{ "resume: the snapshot changed while gmemfsd was dead: not resumed, SIGBUS", t_resume_stale },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 

@@ -59,6 +59,7 @@ int main(void)
 	srunner_add_suite(sr, make_acl_suite());
 	srunner_add_suite(sr, make_uffd_unit_suite());
 	srunner_add_suite(sr, make_backing_suite());
+	srunner_add_suite(sr, make_shim_keep_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -19,5 +19,6 @@ Suite *make_acl_suite(void);
 Suite *make_uffd_unit_suite(void);
 Suite *make_backing_suite(void);
 Suite *make_log_suite(void);
+Suite *make_shim_keep_suite(void);
 
 #endif

@@ -4,7 +4,9 @@
  * memory back for good.  It proves no daemon runs by taking the lock the
  * daemon takes (and keeps it, so none starts meanwhile), detaches the dead
  * FUSE mount a crashed daemon left, asks for confirmation unless --force,
- * unmounts every mount below the state directory, gives the kernel's pool
+ * deletes the shim files the shim module keeps for the state directory
+ * (common/shim_keep.h), unmounts every mount below the state directory,
+ * gives the kernel's pool
  * back the huge pages gmemfsd added and could not give back itself (the
  * state directory's record, common/hugepages.h), and removes it.
  * Not for: a served mount (refused).
@@ -26,6 +28,7 @@
 #include "cli.h"
 #include "common/hugepages.h"
 #include "common/mountinfo.h"
+#include "common/shim_keep.h"
 #include "common/statedir.h"
 
 #define DISCARD_USE "usage: gmemctl discard [--force] MOUNTPOINT|--state-dir=DIR\n"
@@ -335,6 +338,27 @@ static int discard_stale_socket(const struct discard *d)
 	return err;
 }
 
+/* The shim module keeps this directory's shim files, not a store: delete
+ * them first, so that a refusal leaves everything (token included) as it was. */
+static int discard_shim(const struct discard *d)
+{
+	char why[128];
+	unsigned n;
+	int err;
+
+	err = gm_shim_forget(d->state_dir, &n, why);
+	if (err) {
+		fprintf(stderr, "gmemctl: discard: %s: cannot delete its shim files: %s%s "
+			"(state dir kept)\n", d->state_dir, why,
+			err == -EBUSY ? "; another gmemfsd steers the shim module now, stop it "
+			"first" : "");
+		return -1;
+	}
+	if (n)
+		printf("deleted %u shim files\n", n);
+	return 0;
+}
+
 static int discard_run(struct discard *d, bool force)
 {
 	uint64_t used = 0, files = 0;
@@ -350,6 +374,8 @@ static int discard_run(struct discard *d, bool force)
 	if (discard_read_owed(d))
 		return 1;
 	if (!force && !discard_confirmed(d))
+		return 1;
+	if (discard_shim(d))
 		return 1;
 	if (discard_unmount(d) || discard_stale_socket(d))
 		return 1;
