@@ -11,6 +11,7 @@
 #include <linux/module.h>
 #include <linux/netlink.h>
 #include <linux/notifier.h>
+#include <linux/cred.h>
 #include <linux/slab.h>
 #include <net/net_namespace.h>
 
@@ -28,6 +29,7 @@ struct shim_event {
 	struct list_head node;
 	u32 type, file_id, req_id, flags;
 	u64 offset, length, pages;
+	u32 uid, pid;		/* CONVERT: who asked (attr.c) */
 };
 
 static struct {
@@ -104,7 +106,8 @@ static int shim_queue(u32 type, u32 file_id, u64 offset, u64 length,
 		      u64 pages, u32 flags, u32 req_id)
 {
 	struct shim_event *ev;
-	bool report = req_id == 0;
+	/* A conversion's outcome is never dropped: the daemon journals it. */
+	bool report = req_id == 0 && type != GMEMFS_SHIM_EV_CONVERT;
 
 	ev = kzalloc(sizeof(*ev), GFP_KERNEL);
 	if (!ev)
@@ -112,6 +115,11 @@ static int shim_queue(u32 type, u32 file_id, u64 offset, u64 length,
 	*ev = (struct shim_event){ .type = type, .file_id = file_id,
 		.req_id = req_id, .flags = flags, .offset = offset,
 		.length = length, .pages = pages };
+	if (type == GMEMFS_SHIM_EV_CONVERT) {
+		/* Queued in the converting task's context. */
+		ev->uid = from_kuid_munged(&init_user_ns, current_fsuid());
+		ev->pid = task_tgid_nr(current);
+	}
 	if (__shim_queue(ev, report))
 		shim_notify();
 	return 0;
@@ -261,7 +269,10 @@ int shim_events_fill(struct sk_buff *msg)
 		    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_LENGTH, ev->length, GMEMFS_SHIM_A_PAD) ||
 		    (ev->pages && nla_put_u64_64bit(msg, GMEMFS_SHIM_A_PAGES, ev->pages, GMEMFS_SHIM_A_PAD)) ||
 		    (ev->flags && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, ev->flags)) ||
-		    (ev->req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, ev->req_id))) {
+		    (ev->req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, ev->req_id)) ||
+		    (ev->type == GMEMFS_SHIM_EV_CONVERT &&
+		     (nla_put_u32(msg, GMEMFS_SHIM_A_UID, ev->uid) ||
+		      nla_put_u32(msg, GMEMFS_SHIM_A_PID, ev->pid)))) {
 			if (nest)
 				nla_nest_cancel(msg, nest);
 			err = -EMSGSIZE;

@@ -92,6 +92,11 @@ enum gmemfs_shim_attr {
 					 * SET_LIMIT: the limit */
 	GMEMFS_SHIM_A_LOST = 15,	/* u32, reports dropped since last ACCEPT */
 	GMEMFS_SHIM_A_PAD = 16,
+	/* 17..20: daemon-death handling */
+	GMEMFS_SHIM_A_UID = 21,		/* u32, CONVERT: the converting task's
+					 * fsuid, in the initial user namespace */
+	GMEMFS_SHIM_A_PID = 22,		/* u32, CONVERT: its thread-group id, in
+					 * the initial pid namespace */
 	__GMEMFS_SHIM_A_END,
 };
 #define GMEMFS_SHIM_A_MAX (__GMEMFS_SHIM_A_END - 1)
@@ -101,7 +106,12 @@ enum gmemfs_shim_event {
 	GMEMFS_SHIM_EV_ALLOC = 1,
 	/* a missing page in an ask-mode file; OFFSET, LENGTH, REQ_ID */
 	GMEMFS_SHIM_EV_FAULT = 2,
-	/* conversion asked for; OFFSET, LENGTH, FLAGS (CONVERT_*), REQ_ID */
+	/*
+	 * conversion asked for: OFFSET, LENGTH, FLAGS (CONVERT_*), REQ_ID,
+	 * UID, PID.  After an approval the module reports the outcome as a
+	 * second CONVERT with no REQ_ID and CONVERT_APPLIED or CONVERT_FAILED
+	 * in FLAGS; these outcome reports are never dropped.
+	 */
 	GMEMFS_SHIM_EV_CONVERT = 3,
 	/* pages gone (punch, truncate, release); OFFSET, LENGTH, PAGES, FLAGS */
 	GMEMFS_SHIM_EV_INVALIDATE = 4,
@@ -127,6 +137,9 @@ enum gmemfs_shim_fault_mode {
 
 /* CONVERT event FLAGS and struct gmemfs_shim_convert.flags */
 #define GMEMFS_SHIM_CONVERT_PRIVATE	(1u << 0)	/* else to shared */
+/* CONVERT event FLAGS only: an outcome report (no REQ_ID) */
+#define GMEMFS_SHIM_CONVERT_APPLIED	(1u << 1)	/* the range is converted */
+#define GMEMFS_SHIM_CONVERT_FAILED	(1u << 2)	/* approved, not applied */
 
 /*
  * ioctls on a shim file.  Reserved fields must be zero; unknown flags are

@@ -19,13 +19,17 @@
 #include "common/crc32c.h"
 #include "common/clock.h"
 #include "core/log.h"
+#include "meta/private.h"
 #include "snap/source.h"
 #include "snap/write.h"
 
 #define SNAP_CHUNK_MIN		(64u << 10)
 #define SNAP_WINDOW		(4u << 20)
 
-enum page_kind { PAGE_SKIP = 0, PAGE_DATA = GMEMFS_SNAP_EXT_DATA, PAGE_ZERO = GMEMFS_SNAP_EXT_ZERO };
+enum page_kind {
+	PAGE_SKIP = 0, PAGE_DATA = GMEMFS_SNAP_EXT_DATA, PAGE_ZERO = GMEMFS_SNAP_EXT_ZERO,
+	PAGE_PRIVATE = GMEMFS_SNAP_EXT_PRIVATE,
+};
 
 struct snap_w {
 	const struct gm_snap_write_req *req;
@@ -45,6 +49,8 @@ struct snap_w {
 	uint8_t *buf, *pbuf;			/* a window: the file's, the parent's */
 	bool *present;
 	size_t win;
+	struct gm_snap_range *priv;		/* the file's private ranges, sorted */
+	size_t npriv;
 };
 
 int gm_snap_check_out_fd(int fd, const char *what, char why[GM_SNAP_WHY_MAX])
@@ -175,13 +181,66 @@ static enum page_kind page_kind(const struct snap_w *w, const uint8_t *cur, cons
 	return !par_zero && !memcmp(cur, par, n) ? PAGE_SKIP : PAGE_DATA;
 }
 
+/* The private range at or after pos, or NULL. */
+static const struct gm_snap_range *priv_from(const struct snap_w *w, uint64_t pos)
+{
+	for (size_t i = 0; i < w->npriv; i++)
+		if (w->priv[i].off + w->priv[i].len > pos)
+			return &w->priv[i];
+	return NULL;
+}
+
+/* The window's memory, private ranges left unread (zero, absent): a
+ * private page faults SIGBUS and reads EACCES. */
+static int window_read(struct snap_w *w, uint64_t off, size_t len)
+{
+	uint32_t page = w->h.page_size;
+	uint64_t pos = off, end = off + len;
+
+	while (pos < end) {
+		const struct gm_snap_range *p = priv_from(w, pos);
+		uint64_t to = p && p->off < end ? p->off : end;
+		int err;
+
+		if (to > pos) {
+			err = gm_snap_src_read(&w->src, pos, w->buf + (pos - off), to - pos,
+					       w->present + (pos - off) / page, w->why);
+			if (err)
+				return err;
+			pos = to;
+		}
+		if (pos < end && p && p->off <= pos) {
+			to = p->off + p->len < end ? p->off + p->len : end;
+			memset(w->buf + (pos - off), 0, to - pos);
+			memset(w->present + (pos - off) / page, 0, (to - pos + page - 1) / page);
+			pos = to;
+		}
+	}
+	return 0;
+}
+
+/* A private page is PRIVATE unless the parent has it private already; a
+ * shared one over the parent's private page is written whatever it holds. */
+static enum page_kind page_kind_priv(const struct snap_w *w, uint64_t off, size_t n,
+				     const uint8_t *cur, bool present, enum page_kind k)
+{
+	bool par_priv = w->has_parent && gm_snap_private_in(&w->parent, off, n);
+	const struct gm_snap_range *p = priv_from(w, off);
+
+	if (p && p->off < off + n)
+		return par_priv ? PAGE_SKIP : PAGE_PRIVATE;
+	if (!par_priv || k != PAGE_SKIP)
+		return k;
+	return !present || gm_snap_zero(cur, n) ? PAGE_ZERO : PAGE_DATA;
+}
+
 static int window_walk(struct snap_w *w, uint64_t off, size_t len)
 {
 	uint32_t page = w->h.page_size;
 	bool par_zero = true;
 	int err;
 
-	err = gm_snap_src_read(&w->src, off, w->buf, len, w->present, w->why);
+	err = window_read(w, off, len);
 	if (!err && w->has_parent)
 		err = gm_snap_read(&w->prd, off, w->pbuf, len, &par_zero, w->why);
 	if (err)
@@ -190,6 +249,8 @@ static int window_walk(struct snap_w *w, uint64_t off, size_t len)
 		size_t n = len - i * page < page ? len - i * page : page;
 		enum page_kind k = page_kind(w, w->buf + i * page, w->pbuf + i * page, n,
 					     w->present[i], par_zero);
+
+		k = page_kind_priv(w, off + i * page, n, w->buf + i * page, w->present[i], k);
 
 		if (k == PAGE_DATA) {
 			w->st->pages++;
@@ -278,10 +339,26 @@ static void snap_w_free(struct snap_w *w)
 		gm_snap_close(&w->parent);
 	}
 	gm_snap_src_close(&w->src);
+	free(w->priv);
 	free(w->buf);
 	free(w->pbuf);
 	free(w->present);
 	free(w->ext);
+}
+
+/* The file is busy (no conversion to private from now on), then its
+ * private ranges, the approved ones included, are never read. */
+static int snap_private(struct snap_w *w)
+{
+	uint64_t ino = w->req->inode->ino;
+	int err;
+
+	err = gm_busy_add(ino, 0, UINT64_MAX, "a snapshot", w);
+	if (!err)
+		err = gm_private_ranges(ino, w->src.size, &w->priv, &w->npriv);
+	if (err)
+		return gm_snap_why(w->why, "out of memory for the private ranges"), err;
+	return 0;
 }
 
 /* ---- The whole walk ---- */
@@ -333,7 +410,9 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 	err = gm_snap_src_open(&w.src, req->fs, req->inode, why);
 	if (err)
 		return err;
-	err = parent_open(&w);
+	err = snap_private(&w);
+	if (!err)
+		err = parent_open(&w);
 	if (!err)
 		err = header_init(&w);
 	if (!err)
@@ -350,6 +429,7 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 		st->size = w.h.mem_size;
 	}
 	st->ns = gm_mono_ns() - t0;
+	gm_busy_del(&w);
 	snap_w_free(&w);
 	return err;
 }
