@@ -48,32 +48,14 @@
 #include "common/clock.h"
 #include "common/shim_client.h"
 #include "gm-test-util.h"
+#include "shim-test.h"
 #include "vmm.h"
 
-#define PG		4096UL
 #define TEST_SECONDS	60
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		printf("  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		fflush(stdout);						\
-		_exit(1);						\
-	}								\
-} while (0)
-
-#define CHECK_ERR(call, want) do {					\
-	int got_ = (call);						\
-	CHECK(got_ == (want), "got %d (%s), want %d (%s)", got_,	\
-	      strerror(got_ < 0 ? -got_ : got_), (want),		\
-	      strerror((want) < 0 ? -(want) : (want)));			\
-} while (0)
 
 /* Timings are the median of ROUNDS figures: TCG timings are noisy. */
 #define ROUNDS	5
 
-static void touch_byte(void *p);
 
 /* ns per page to read one byte of each page of a fresh mapping of fd. */
 static double refault_ns(int fd, size_t npages)
@@ -143,7 +125,7 @@ static int create(struct gm_shimc *nl, uint64_t size, uint32_t flags,
 	return fd;
 }
 
-static char *map(int fd, size_t size)
+char *map(int fd, size_t size)
 {
 	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
@@ -152,7 +134,7 @@ static char *map(int fd, size_t size)
 }
 
 /* The byte the test daemon puts in page @index of every file. */
-static unsigned char pattern(uint64_t index)
+unsigned char pattern(uint64_t index)
 {
 	return (unsigned char)(0x5a ^ index);
 }
@@ -220,6 +202,8 @@ static void serve_event(struct server *s, const struct gm_shimc_event *ev)
 					   ev->length, ev->req_id), 0);
 		break;
 	case GMEMFS_SHIM_EV_CONVERT:
+		if (!ev->req_id)
+			break;	/* an approved conversion's outcome: a report */
 		s->converts++;
 		CHECK_ERR(gm_shimc_done(s->nl, ev->req_id, s->convert_status), 0);
 		break;
@@ -275,7 +259,7 @@ static int pidfd_of(pid_t pid)
 }
 
 /* The wait status of pid once it exits, within limit_ms, else killed. */
-static int wait_exit(pid_t pid, int limit_ms)
+int wait_exit(pid_t pid, int limit_ms)
 {
 	struct pollfd p = { .fd = pidfd_of(pid), .events = POLLIN };
 	int status, n;
@@ -292,7 +276,7 @@ static int wait_exit(pid_t pid, int limit_ms)
 }
 
 /* Run fn(arg) in a child; its wait status, within limit_ms or killed. */
-static int in_child(void (*fn)(void *), void *arg, int limit_ms)
+int in_child(void (*fn)(void *), void *arg, int limit_ms)
 {
 	pid_t pid;
 
@@ -305,7 +289,7 @@ static int in_child(void (*fn)(void *), void *arg, int limit_ms)
 	return wait_exit(pid, limit_ms);
 }
 
-static void touch_byte(void *p)
+void touch_byte(void *p)
 {
 	*(volatile char *)p;
 }
@@ -316,12 +300,6 @@ static void touch_before(void *p)
 	touch_byte((char *)p - 2 * PG);
 	touch_byte(p);
 }
-
-#define CHECK_SIGBUS(status) do {					\
-	int st_ = (status);						\
-	CHECK(WIFSIGNALED(st_) && WTERMSIG(st_) == SIGBUS,		\
-	      "child status %#x, want SIGBUS", st_);			\
-} while (0)
 
 /* ---- the tests ----------------------------------------------------- */
 
@@ -641,7 +619,7 @@ static void t_ask_refused(void)
 	gm_shimc_close(nl);
 }
 
-static int convert(int fd, uint64_t off, uint64_t size, uint32_t flags)
+int convert(int fd, uint64_t off, uint64_t size, uint32_t flags)
 {
 	struct gmemfs_shim_convert c = { .offset = off, .size = size, .flags = flags };
 
@@ -1106,7 +1084,6 @@ static void t_daemon_death(void)
 
 /* ---- gmemfsd's shim provider ---------------------------------------- */
 
-#define GM_MNT		"/mnt/gmemfs"
 #define FUSE_MAGIC	0x65735546
 
 /*
@@ -1197,13 +1174,14 @@ static pid_t gmemfsd_spawn(const char *pool_opt, const char *test, bool daemoniz
 	close(mounts[1].fd);
 	if (daemonize)
 		CHECK(wait_exit(d, 10000) == 0, "gmemfsd's parent did not exit 0");
-	CHECK(mkdir(GM_MNT "/vm", 0755) == 0, "mkdir: %s", strerror(errno));
+	/* A restart finds it in its journal. */
+	CHECK(mkdir(GM_MNT "/vm", 0755) == 0 || errno == EEXIST, "mkdir: %s", strerror(errno));
 	CHECK(setxattr(GM_MNT "/vm", "user.gmemfs.pagesize", "shim", 4, 0) == 0,
 	      "setxattr shim: %s", strerror(errno));
 	return d;
 }
 
-static pid_t gmemfsd_start(const char *pool_opt, const char *test)
+pid_t gmemfsd_start(const char *pool_opt, const char *test)
 {
 	return gmemfsd_spawn(pool_opt, test, false);
 }
@@ -1226,7 +1204,7 @@ static void gmemfsd_stop_daemonized(const char *test)
 }
 
 /* SIGTERM unmounts; gmemfsd must exit 0 (the state dir is its to clean). */
-static void gmemfsd_stop(pid_t d)
+void gmemfsd_stop(pid_t d)
 {
 	int st;
 
@@ -1395,7 +1373,7 @@ static void t_handout(void)
 #define LAZY_SEED	0x5eed
 
 /* A shim file at GM_MNT/vm/NAME of size bytes (0: left empty); its fd. */
-static int lazy_file(const char *name, size_t size)
+int lazy_file(const char *name, size_t size)
 {
 	char path[128];
 	int fd;
@@ -1425,7 +1403,7 @@ static char *lazy_map(const char *name, size_t size)
 }
 
 /* A new snapshot of file rel (mount-relative) at snap, as gmemctl takes one. */
-static void snap_to(const char *rel, const char *snap)
+void snap_to(const char *rel, const char *snap)
 {
 	struct gmemfs_snap_stats st;
 	struct gmemfs_ctl *c;
@@ -2335,6 +2313,9 @@ static const struct {
 	{ "gmemfsd: lazy restore in ask mode: faults, read, prefetch, corrupt unit", t_lazy_ask },
 	{ "gmemfsd: a KVM guest on shim memory, restored lazily; punch and conversion", t_lazy_kvm },
 	{ "gmemfsd: figures of lazy restore, ask mode and uffd: a fault, the working set", t_lazy_figure },
+	{ "gmemfsd, private memory: conversion refused to a non-owner (EPERM) and under a snapshot or restore (EBUSY)", t_private_refusals },
+	{ "gmemfsd, private memory: a snapshot skips private ranges, a restore makes them private again", t_private_snapshot },
+	{ "gmemfsd, private memory: ranges in the journal survive a restart", t_private_journal },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 
