@@ -134,6 +134,8 @@ enum gmemfs_shim_fault_mode {
 
 /* INVALIDATE FLAGS: the file was released; every page of it is gone. */
 #define GMEMFS_SHIM_INVAL_RELEASE	(1u << 0)
+/* A truncate: the range is past the new end, and shared again. */
+#define GMEMFS_SHIM_INVAL_TRUNCATE	(1u << 1)
 
 /* CONVERT event FLAGS and struct gmemfs_shim_convert.flags */
 #define GMEMFS_SHIM_CONVERT_PRIVATE	(1u << 0)	/* else to shared */

@@ -68,6 +68,22 @@ struct gm_fs *gm_private_fs(void)
 	return fs;
 }
 
+/* Room for one more element of size sz in *arr; priv.lock held. */
+static int grow(void **arr, size_t *cap, size_t n, size_t sz)
+{
+	size_t c = *cap ? 2 * *cap : 16;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	p = realloc(*arr, c * sz);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
@@ -141,12 +157,28 @@ static int private_journal(struct gm_fs *fs, struct gm_inode *inode, uint64_t of
 	return err;
 }
 
+/* Would making [off, off + len) of ino shared change anything? */
+static bool private_touches(uint64_t ino, uint64_t off, uint64_t len)
+{
+	bool touches = false;
+
+	pthread_mutex_lock(&priv.lock);
+	for (size_t i = 0; i < priv.n && !touches; i++)
+		touches = priv.r[i].ino == ino && overlaps(priv.r[i].off, priv.r[i].len, off, len);
+	pthread_mutex_unlock(&priv.lock);
+	return touches;
+}
+
 int gm_private_applied(uint64_t ino, uint64_t off, uint64_t len, bool private)
 {
 	struct gm_fs *fs = gm_private_fs();
-	struct gm_inode *inode = fs ? gm_inode_find(&fs->it, ino) : NULL;
+	struct gm_inode *inode;
 	int err = 0;
 
+	/* Shared where nothing was private (a truncate of most files): no record. */
+	if (!private && !private_touches(ino, off, len))
+		return 0;
+	inode = fs ? gm_inode_find(&fs->it, ino) : NULL;
 	if (inode) {
 		pthread_mutex_lock(&fs->it.tree_lock);
 		err = private_journal(fs, inode, off, len, private);
@@ -254,18 +286,9 @@ int gm_private_approve(uint64_t ino, uint64_t off, uint64_t len, bool to_private
 			goto out;
 		}
 	}
-	if (priv.np == priv.pcap) {
-		size_t cap = priv.pcap ? 2 * priv.pcap : 16;
-		struct pending *p = realloc(priv.p, cap * sizeof(*p));
-
-		err = -ENOMEM;
-		if (!p)
-			goto out;
-		priv.p = p;
-		priv.pcap = cap;
-		err = 0;
-	}
-	priv.p[priv.np++] = (struct pending){ ino, off, len, to_private };
+	err = grow((void **)&priv.p, &priv.pcap, priv.np, sizeof(*priv.p));
+	if (!err)
+		priv.p[priv.np++] = (struct pending){ ino, off, len, to_private };
 out:
 	pthread_mutex_unlock(&priv.lock);
 	return err;
@@ -287,22 +310,12 @@ void gm_private_settled(uint64_t ino, uint64_t off, uint64_t len, bool to_privat
 
 int gm_busy_add(uint64_t ino, uint64_t off, uint64_t len, const char *what, const void *owner)
 {
-	int err = 0;
+	int err;
 
 	pthread_mutex_lock(&priv.lock);
-	if (priv.nb == priv.bcap) {
-		size_t cap = priv.bcap ? 2 * priv.bcap : 16;
-		struct busy *b = realloc(priv.b, cap * sizeof(*b));
-
-		if (!b) {
-			err = -ENOMEM;
-			goto out;
-		}
-		priv.b = b;
-		priv.bcap = cap;
-	}
-	priv.b[priv.nb++] = (struct busy){ ino, off, len, what, owner };
-out:
+	err = grow((void **)&priv.b, &priv.bcap, priv.nb, sizeof(*priv.b));
+	if (!err)
+		priv.b[priv.nb++] = (struct busy){ ino, off, len, what, owner };
 	pthread_mutex_unlock(&priv.lock);
 	return err;
 }

@@ -132,6 +132,23 @@ static int shim_answer_unrouted(const struct gm_shimc_event *ev, const struct sh
 	return gm_shimc_done(shim.nl, ev->req_id, -EIO);
 }
 
+/* A truncate left the range past the end shared: journaled as a
+ * conversion the module applied (shim_convert.c). */
+static void shim_truncated(const struct gm_shimc_event *ev)
+{
+	struct shim_ent *e = shim_find_kid(ev->file_id);
+	struct gm_shimc_event shared = {
+		.type = GMEMFS_SHIM_EV_CONVERT, .file_id = ev->file_id,
+		.offset = ev->offset, .length = ev->length,
+		.flags = GMEMFS_SHIM_CONVERT_APPLIED,
+	};
+
+	if (e && !gm_shim_convert_queue(&shared, e->ino))
+		gm_warn("shim: file %u: no memory to record its truncate: its private ranges "
+			"past offset %llu stay in the journal", ev->file_id,
+			(unsigned long long)ev->offset);
+}
+
 static void shim_answer(const struct gm_shimc_event *ev)
 {
 	struct shim_route *rt = shim_route_of(ev->file_id);
@@ -148,6 +165,8 @@ static void shim_answer(const struct gm_shimc_event *ev)
 		return;
 	case GMEMFS_SHIM_EV_INVALIDATE:
 		shim.pages -= ev->pages < shim.pages ? ev->pages : shim.pages;
+		if (ev->flags & GMEMFS_SHIM_INVAL_TRUNCATE)
+			shim_truncated(ev);
 		return;
 	case GMEMFS_SHIM_EV_FAULT:
 		err = shim_answer_unrouted(ev, rt);

@@ -51,6 +51,9 @@ struct snap_w {
 	size_t win;
 	struct gm_snap_range *priv;		/* the file's private ranges, sorted */
 	size_t npriv;
+	bool *late;				/* per window page: private, found by
+						 * the read (EACCES), not the table */
+	uint64_t nlate;
 };
 
 int gm_snap_check_out_fd(int fd, const char *what, char why[GM_SNAP_WHY_MAX])
@@ -190,6 +193,37 @@ static const struct gm_snap_range *priv_from(const struct snap_w *w, uint64_t po
 	return NULL;
 }
 
+/* [pos, to) of the window at off, which the daemon holds shared.  A read
+ * refused with EACCES has met a page the module holds private (a
+ * truncate report lost, a conversion the daemon never saw): read page by
+ * page then, and each refused one is private. */
+static int shared_read(struct snap_w *w, uint64_t off, uint64_t pos, uint64_t to)
+{
+	uint32_t page = w->h.page_size;
+	int err;
+
+	err = gm_snap_src_read(&w->src, pos, w->buf + (pos - off), to - pos,
+			       w->present + (pos - off) / page, w->why);
+	for (uint64_t p = pos; err == -EACCES && p < to; p += page) {
+		size_t n = to - p < page ? to - p : page, i = (p - off) / page;
+		int e = gm_snap_src_read(&w->src, p, w->buf + (p - off), n, w->present + i,
+					 w->why);
+
+		if (e && e != -EACCES)
+			return e;
+		if (e && !w->nlate++)
+			gm_warn("snapshot of file %llu: page at %#" PRIx64 " is private though the "
+				"daemon held it shared: recorded as private",
+				(unsigned long long)w->req->inode->ino, p);
+		if (e) {
+			memset(w->buf + (p - off), 0, n);
+			w->present[i] = false;
+			w->late[i] = true;
+		}
+	}
+	return err == -EACCES ? 0 : err;
+}
+
 /* The window's memory, private ranges left unread (zero, absent): a
  * private page faults SIGBUS and reads EACCES. */
 static int window_read(struct snap_w *w, uint64_t off, size_t len)
@@ -197,14 +231,14 @@ static int window_read(struct snap_w *w, uint64_t off, size_t len)
 	uint32_t page = w->h.page_size;
 	uint64_t pos = off, end = off + len;
 
+	memset(w->late, 0, (len + page - 1) / page);
 	while (pos < end) {
 		const struct gm_snap_range *p = priv_from(w, pos);
 		uint64_t to = p && p->off < end ? p->off : end;
 		int err;
 
 		if (to > pos) {
-			err = gm_snap_src_read(&w->src, pos, w->buf + (pos - off), to - pos,
-					       w->present + (pos - off) / page, w->why);
+			err = shared_read(w, off, pos, to);
 			if (err)
 				return err;
 			pos = to;
@@ -222,12 +256,12 @@ static int window_read(struct snap_w *w, uint64_t off, size_t len)
 /* A private page is PRIVATE unless the parent has it private already; a
  * shared one over the parent's private page is written whatever it holds. */
 static enum page_kind page_kind_priv(const struct snap_w *w, uint64_t off, size_t n,
-				     const uint8_t *cur, bool present, enum page_kind k)
+				     const uint8_t *cur, bool present, bool late, enum page_kind k)
 {
 	bool par_priv = w->has_parent && gm_snap_private_in(&w->parent, off, n);
 	const struct gm_snap_range *p = priv_from(w, off);
 
-	if (p && p->off < off + n)
+	if (late || (p && p->off < off + n))
 		return par_priv ? PAGE_SKIP : PAGE_PRIVATE;
 	if (!par_priv || k != PAGE_SKIP)
 		return k;
@@ -250,7 +284,8 @@ static int window_walk(struct snap_w *w, uint64_t off, size_t len)
 		enum page_kind k = page_kind(w, w->buf + i * page, w->pbuf + i * page, n,
 					     w->present[i], par_zero);
 
-		k = page_kind_priv(w, off + i * page, n, w->buf + i * page, w->present[i], k);
+		k = page_kind_priv(w, off + i * page, n, w->buf + i * page, w->present[i],
+				   w->late[i], k);
 
 		if (k == PAGE_DATA) {
 			w->st->pages++;
@@ -327,7 +362,8 @@ static int buffers_alloc(struct snap_w *w)
 	w->buf = malloc(w->win);
 	w->pbuf = w->has_parent ? malloc(w->win) : NULL;
 	w->present = calloc(w->win / w->h.page_size, sizeof(bool));
-	if (!w->buf || !w->present || (w->has_parent && !w->pbuf))
+	w->late = calloc(w->win / w->h.page_size, sizeof(bool));
+	if (!w->buf || !w->present || !w->late || (w->has_parent && !w->pbuf))
 		return gm_snap_why(w->why, "out of memory for a %zu-byte window", w->win), -ENOMEM;
 	return 0;
 }
@@ -343,6 +379,7 @@ static void snap_w_free(struct snap_w *w)
 	free(w->buf);
 	free(w->pbuf);
 	free(w->present);
+	free(w->late);
 	free(w->ext);
 }
 
