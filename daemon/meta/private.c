@@ -198,11 +198,9 @@ void gm_private_forget(uint64_t ino)
 	size_t n = 0;
 
 	pthread_mutex_lock(&priv.lock);
-	for (size_t i = 0; i < priv.n; i++)
-		if (priv.r[i].ino != ino)
-			priv.r[n++] = priv.r[i];
-	priv.n = n;
-	n = 0;
+	if (prange_set(ino, 0, UINT64_MAX, false))
+		gm_warn("file %llu: no memory to forget its private ranges",
+			(unsigned long long)ino);
 	for (size_t i = 0; i < priv.np; i++)
 		if (priv.p[i].ino != ino)
 			priv.p[n++] = priv.p[i];

@@ -42,10 +42,12 @@ static void log_to(const char *name, char *path, size_t len)
 	close(fd);
 }
 
-/* The test's guest time, for the closing note (TCG). */
-static void took(uint64_t t0)
+static uint64_t t_start;
+
+/* The test's guest time since private_start, for the closing note (TCG). */
+static void took(void)
 {
-	printf("  took %.1f s\n", (double)(gm_mono_ns() - t0) / 1e9);
+	printf("  took %.1f s\n", (double)(gm_mono_ns() - t_start) / 1e9);
 }
 
 /* gmemfsd with state "private-NAME", logging to the file named in log. */
@@ -53,6 +55,7 @@ static pid_t private_start(const char *name, const char *pool, char log[64])
 {
 	char state[64];
 
+	t_start = gm_mono_ns();
 	log_to(name, log, 64);
 	snprintf(state, sizeof(state), "private-%s", name);
 	return gmemfsd_start(pool, state);
@@ -219,12 +222,10 @@ static void refuse_under_restore(const char *log)
 
 void t_private_refusals(void)
 {
-	uint64_t t0;
 	char log[64];
 	pid_t d;
 	int fd;
 
-	t0 = gm_mono_ns();
 	d = private_start("refusals", "--pool-size=128M", log);
 	close(private_file("f", 1 << 20, 1));
 	fd = private_file("big", 32 << 20, 2);
@@ -243,7 +244,7 @@ void t_private_refusals(void)
 	CHECK_ERR(convert(fd, 0, PG, 0), 0);
 	close(fd);
 	gmemfsd_stop(d);
-	took(t0);
+	took();
 }
 
 /* ---- snapshot and restore ------------------------------------------ */
@@ -346,11 +347,9 @@ void t_private_snapshot(void)
 	struct gmemfs_snap_stats st;
 	struct gmemfs_ctl *c;
 	char page[PG], log[64];
-	uint64_t t0;
 	pid_t d;
 	int fd, sfd, err;
 
-	t0 = gm_mono_ns();
 	d = private_start("snapshot", "--pool-size=64M", log);
 	fd = private_file("p", PSIZE, 5);
 	secret_page(page);
@@ -374,7 +373,7 @@ void t_private_snapshot(void)
 	check_restored("q");
 	restore_refusals();
 	gmemfsd_stop(d);
-	took(t0);
+	took();
 }
 
 /* ---- the journal ----------------------------------------------------- */
@@ -396,12 +395,10 @@ static void journal_check(const char *when)
 
 void t_private_journal(void)
 {
-	uint64_t t0;
 	char log[64];
 	pid_t d;
 	int fd;
 
-	t0 = gm_mono_ns();
 	d = private_start("journal", "--pool-size=64M", log);
 	close(private_file("j", PSIZE, 9));
 	fd = shim_fd("j");
@@ -422,5 +419,5 @@ void t_private_journal(void)
 	d = gmemfsd_start("--pool-size=64M", "private-journal");
 	journal_check("after a second restart (the compacted journal)");
 	gmemfsd_stop(d);
-	took(t0);
+	took();
 }
