@@ -126,6 +126,10 @@ long shim_ioctl_convert(struct shim_file *sf, void __user *argp)
 		pr_info_ratelimited("gmemfs: file %u: conversion of [%llu, +%llu) to %s not done: %d\n",
 				    sf->id, args.offset, args.size,
 				    private ? "private" : "shared", err);
+		/* The daemon may approve after the wait gave up (a timeout,
+		 * a fatal signal): it must not count on the conversion. */
+		shim_report(GMEMFS_SHIM_EV_CONVERT, sf->id, args.offset, args.size,
+			    0, args.flags | GMEMFS_SHIM_CONVERT_FAILED);
 		return err;
 	}
 	err = shim_attr_convert(sf, args.offset, args.size, private);

@@ -108,9 +108,10 @@ enum gmemfs_shim_event {
 	GMEMFS_SHIM_EV_FAULT = 2,
 	/*
 	 * conversion asked for: OFFSET, LENGTH, FLAGS (CONVERT_*), REQ_ID,
-	 * UID, PID.  After an approval the module reports the outcome as a
-	 * second CONVERT with no REQ_ID and CONVERT_APPLIED or CONVERT_FAILED
-	 * in FLAGS; these outcome reports are never dropped.
+	 * UID, PID.  The module then reports the outcome as a second CONVERT
+	 * with no REQ_ID and CONVERT_APPLIED or CONVERT_FAILED in FLAGS
+	 * (FAILED also when refused, or when the wait for the answer ended);
+	 * these outcome reports are never dropped.
 	 */
 	GMEMFS_SHIM_EV_CONVERT = 3,
 	/* pages gone (punch, truncate, release); OFFSET, LENGTH, PAGES, FLAGS */

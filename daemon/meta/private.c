@@ -292,18 +292,21 @@ out:
 	return err;
 }
 
-void gm_private_settled(uint64_t ino, uint64_t off, uint64_t len, bool to_private)
+bool gm_private_settled(uint64_t ino, uint64_t off, uint64_t len, bool to_private)
 {
+	bool found = false;
+
 	pthread_mutex_lock(&priv.lock);
-	for (size_t i = 0; i < priv.np; i++) {
+	for (size_t i = 0; i < priv.np && !found; i++) {
 		struct pending *p = &priv.p[i];
 
-		if (p->ino == ino && p->off == off && p->len == len && p->to_private == to_private) {
+		found = p->ino == ino && p->off == off && p->len == len &&
+			p->to_private == to_private;
+		if (found)
 			*p = priv.p[--priv.np];
-			break;
-		}
 	}
 	pthread_mutex_unlock(&priv.lock);
+	return found;
 }
 
 int gm_busy_add(uint64_t ino, uint64_t off, uint64_t len, const char *what, const void *owner)

@@ -55,8 +55,9 @@ int gm_private_ranges(uint64_t ino, uint64_t size, struct gm_snap_range **out, s
  * check_busy and a busy range of ino overlaps; else it is pending. */
 int gm_private_approve(uint64_t ino, uint64_t off, uint64_t len, bool to_private,
 		       bool check_busy, const char **what);
-/* The module reported the outcome of a pending conversion. */
-void gm_private_settled(uint64_t ino, uint64_t off, uint64_t len, bool to_private);
+/* The module reported the outcome of a conversion: false if none was
+ * pending (the daemon refused it). */
+bool gm_private_settled(uint64_t ino, uint64_t off, uint64_t len, bool to_private);
 
 /* Work on [off, off + len) of file ino begins; what names it in refusals
  * ("a snapshot"), owner identifies the registration.  0 or -ENOMEM. */

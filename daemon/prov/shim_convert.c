@@ -135,11 +135,11 @@ static void convert_outcome(const struct conv_ev *c)
 		return;
 	if (ev->flags & GMEMFS_SHIM_CONVERT_APPLIED)
 		gm_private_applied(c->ino, ev->offset, ev->length, private);
-	else
+	if (gm_private_settled(c->ino, ev->offset, ev->length, private) &&
+	    !(ev->flags & GMEMFS_SHIM_CONVERT_APPLIED))
 		gm_warn("shim: file %llu: the module did not apply the approved conversion of [%"
 			PRIu64 ", +%" PRIu64 ") to %s", (unsigned long long)c->ino, ev->offset,
 			ev->length, dir_name(ev->flags));
-	gm_private_settled(c->ino, ev->offset, ev->length, private);
 }
 
 void gm_shim_convert_run(void)
