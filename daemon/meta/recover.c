@@ -416,6 +416,9 @@ static void gm_fs_count_recreated(struct gm_inode *inode, void *ctx)
 	if (!inode->backing_recreated)
 		return;
 	inode->backing_recreated = false;
+	/* A fresh backing is shared throughout: its old private ranges are
+	 * gone with its contents (compaction drops their records). */
+	gm_private_forget(inode->ino);
 	if ((*n)++ < 16)
 		gm_warn("file %llu: its backing object was missing; it came back empty",
 			(unsigned long long)inode->ino);

@@ -2315,7 +2315,7 @@ static const struct {
 	{ "gmemfsd: figures of lazy restore, ask mode and uffd: a fault, the working set", t_lazy_figure },
 	{ "gmemfsd, private memory: conversion refused to a non-owner (EPERM) and under a snapshot or restore (EBUSY)", t_private_refusals },
 	{ "gmemfsd, private memory: a snapshot skips private ranges, a restore makes them private again", t_private_snapshot },
-	{ "gmemfsd, private memory: ranges in the journal survive a restart", t_private_journal },
+	{ "gmemfsd, private memory: the journal's ranges match the file after a restart", t_private_journal },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 
