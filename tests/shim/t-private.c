@@ -342,6 +342,44 @@ static void restore_refusals(void)
 	gmemfs_ctl_close(c);
 }
 
+/* An incremental snapshot of q over p's: the first half of the private
+ * range is shared again and written, the second shared and zero, so
+ * neither may inherit the parent's PRIVATE; restored into r, the chain
+ * has no private range left and every page reads back. */
+static void incremental_over_private(void)
+{
+	struct gmemfs_snap_stats st;
+	char page[PG], want[PG];
+	struct gmemfs_ctl *c;
+	int fd = shim_fd("q"), err;
+
+	CHECK_ERR(convert(fd, PRIV_OFF, PRIV_LEN, 0), 0);
+	memset(page, 0x6b, PG);
+	for (uint64_t off = PRIV_OFF; off < PRIV_OFF + PRIV_LEN / 2; off += PG)
+		CHECK(pwrite(fd, page, PG, off) == PG, "pwrite: %s", strerror(errno));
+	close(fd);
+	unlink("/run/private-q.snap");
+	unlink("/run/private-q.snap.idx");
+	c = ctl();
+	err = gmemfs_ctl_snapshot(c, "vm/q", "/run/private-q.snap", "/run/private-p.snap",
+				  NULL, NULL, &st);
+	CHECK(err == 0, "incremental snapshot: %s (%s)", strerror(-err), gmemfs_ctl_reason(c));
+	close(lazy_file("r", 0));
+	err = gmemfs_ctl_restore(c, "/run/private-q.snap", "vm/r", NULL, NULL, &st);
+	CHECK(err == 0, "restore of the chain: %s (%s)", strerror(-err), gmemfs_ctl_reason(c));
+	gmemfs_ctl_close(c);
+	fd = shim_fd("r");
+	for (size_t i = 0; i < PSIZE / PG; i++) {
+		bool priv = i * PG >= PRIV_OFF && i * PG < PRIV_OFF + PRIV_LEN;
+
+		memset(want, !priv ? pattern(i + 5) : i * PG < PRIV_OFF + PRIV_LEN / 2 ? 0x6b : 0,
+		       PG);
+		CHECK(pread(fd, page, PG, i * PG) == PG && !memcmp(page, want, PG),
+		      "page %zu of the chain's restore: %s", i, strerror(errno));
+	}
+	close(fd);
+}
+
 void t_private_snapshot(void)
 {
 	struct gmemfs_snap_stats st;
@@ -371,6 +409,7 @@ void t_private_snapshot(void)
 	CHECK(err == 0, "restore: %s (%s)", strerror(-err), gmemfs_ctl_reason(c));
 	gmemfs_ctl_close(c);
 	check_restored("q");
+	incremental_over_private();
 	restore_refusals();
 	gmemfsd_stop(d);
 	took();
