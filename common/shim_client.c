@@ -51,6 +51,8 @@ static struct nla_policy gm_shimc_event_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_PAGES] = { .type = NLA_U64 },
 	[GMEMFS_SHIM_A_FLAGS] = { .type = NLA_U32 },
 	[GMEMFS_SHIM_A_REQ_ID] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_UID] = { .type = NLA_U32 },
+	[GMEMFS_SHIM_A_PID] = { .type = NLA_U32 },
 };
 
 const char *gm_shimc_errmsg(const struct gm_shimc *nl)
@@ -414,6 +416,10 @@ static int gm_shimc_parse_events(struct gm_shimc_call *call, struct nlattr **tb,
 			ev->flags = nla_get_u32(tbe[GMEMFS_SHIM_A_FLAGS]);
 		if (tbe[GMEMFS_SHIM_A_REQ_ID])
 			ev->req_id = nla_get_u32(tbe[GMEMFS_SHIM_A_REQ_ID]);
+		if (tbe[GMEMFS_SHIM_A_UID])
+			ev->uid = nla_get_u32(tbe[GMEMFS_SHIM_A_UID]);
+		if (tbe[GMEMFS_SHIM_A_PID])
+			ev->pid = nla_get_u32(tbe[GMEMFS_SHIM_A_PID]);
 	}
 	return 0;
 }

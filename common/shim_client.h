@@ -23,6 +23,7 @@ struct gm_shimc_event {
 	uint32_t file_id;
 	uint64_t offset, length, pages;
 	uint32_t flags, req_id;
+	uint32_t uid, pid;	/* CONVERT: the converting task */
 };
 
 /* Resolve the family (which autoloads the module) and open the sockets. */

@@ -3,7 +3,9 @@
  * Private/shared state of a shim file's ranges, and conversion between
  * them.  Userspace may fault, read and write only shared ranges.  A
  * conversion is asked for with an ioctl on the file, forwarded to the
- * daemon as a CONVERT event, and applied only if the daemon approves.
+ * daemon as a CONVERT event (with the asking task's uid and pid), and
+ * applied only if the daemon approves; the outcome goes back to the daemon
+ * as a CONVERT report, so its journal holds what was applied.
  * Pages stay in the page cache across a conversion (in-place conversion);
  * going private takes them out of every user mapping and the pfncache first.
  *
@@ -124,7 +126,16 @@ long shim_ioctl_convert(struct shim_file *sf, void __user *argp)
 		pr_info_ratelimited("gmemfs: file %u: conversion of [%llu, +%llu) to %s not done: %d\n",
 				    sf->id, args.offset, args.size,
 				    private ? "private" : "shared", err);
+		/* The daemon may approve after the wait gave up (a timeout,
+		 * a fatal signal): it must not count on the conversion. */
+		shim_report(sf, GMEMFS_SHIM_EV_CONVERT, args.offset, args.size,
+			    0, args.flags | GMEMFS_SHIM_CONVERT_FAILED);
 		return err;
 	}
-	return shim_attr_convert(sf, args.offset, args.size, private);
+	err = shim_attr_convert(sf, args.offset, args.size, private);
+	/* The daemon journals what was applied, not what it approved. */
+	shim_report(sf, GMEMFS_SHIM_EV_CONVERT, args.offset, args.size, 0,
+		    args.flags | (err ? GMEMFS_SHIM_CONVERT_FAILED :
+				  GMEMFS_SHIM_CONVERT_APPLIED));
+	return err;
 }

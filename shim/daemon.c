@@ -18,6 +18,7 @@
 #include <linux/module.h>
 #include <linux/netlink.h>
 #include <linux/notifier.h>
+#include <linux/cred.h>
 #include <linux/slab.h>
 #include <net/net_namespace.h>
 
@@ -35,6 +36,7 @@ struct shim_event {
 	struct list_head node;
 	u32 type, file_id, req_id, flags;
 	u64 offset, length, pages;
+	u32 uid, pid;		/* CONVERT: who asked (attr.c) */
 };
 
 static struct {
@@ -130,6 +132,11 @@ static struct shim_event *shim_event_new(u32 type, u32 file_id, u64 offset,
 		*ev = (struct shim_event){ .type = type, .file_id = file_id,
 			.req_id = req_id, .flags = flags, .offset = offset,
 			.length = length, .pages = pages };
+	if (ev && type == GMEMFS_SHIM_EV_CONVERT) {
+		/* Made in the converting task's context (attr.c). */
+		ev->uid = from_kuid_munged(&init_user_ns, current_fsuid());
+		ev->pid = task_tgid_nr(current);
+	}
 	return ev;
 }
 
@@ -145,7 +152,8 @@ void shim_report(struct shim_file *sf, u32 type, u64 offset, u64 length,
 	if (!READ_ONCE(shim_daemon.portid))
 		return;
 	ev = shim_event_new(type, sf->id, offset, length, pages, flags, 0);
-	if (ev && __shim_queue(ev, sf->owner, true))
+	/* A conversion's outcome is never dropped: the daemon journals it. */
+	if (ev && __shim_queue(ev, sf->owner, type != GMEMFS_SHIM_EV_CONVERT))
 		shim_notify();
 }
 
@@ -243,6 +251,8 @@ struct shim_req *shim_req_submit(u32 type, u32 file_id, u64 offset,
 	req->type = type;
 	req->file_id = file_id;
 	req->offset = offset;
+	req->uid = ev->uid;
+	req->pid = ev->pid;
 	req->length = length;
 	req->flags = flags;
 	req->owner = shim_file_owner(file_id);
@@ -358,7 +368,10 @@ int shim_events_fill(struct sk_buff *msg)
 		    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_LENGTH, ev->length, GMEMFS_SHIM_A_PAD) ||
 		    (ev->pages && nla_put_u64_64bit(msg, GMEMFS_SHIM_A_PAGES, ev->pages, GMEMFS_SHIM_A_PAD)) ||
 		    (ev->flags && nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, ev->flags)) ||
-		    (ev->req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, ev->req_id))) {
+		    (ev->req_id && nla_put_u32(msg, GMEMFS_SHIM_A_REQ_ID, ev->req_id)) ||
+		    (ev->type == GMEMFS_SHIM_EV_CONVERT &&
+		     (nla_put_u32(msg, GMEMFS_SHIM_A_UID, ev->uid) ||
+		      nla_put_u32(msg, GMEMFS_SHIM_A_PID, ev->pid)))) {
 			if (nest)
 				nla_nest_cancel(msg, nest);
 			err = -EMSGSIZE;
@@ -464,6 +477,8 @@ static bool __shim_reqs_resend(struct shim_owner *o, struct list_head *resend)
 				    req->length, 0, req->flags, req->id);
 		if (!ev)
 			continue;
+		ev->uid = req->uid;	/* the asker's, not ours */
+		ev->pid = req->pid;
 		xa_lock(&shim_reqs);
 		done = req->done;	/* timed out or killed meanwhile */
 		req->orphan = false;

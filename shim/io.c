@@ -150,7 +150,7 @@ static int shim_resize(struct shim_file *sf, loff_t size)
 	filemap_invalidate_unlock(mapping);
 	if (size < old)
 		shim_report(sf, GMEMFS_SHIM_EV_INVALIDATE, size, old - size,
-			    pages, 0);
+			    pages, GMEMFS_SHIM_INVAL_TRUNCATE);
 	return 0;
 }
 

@@ -138,6 +138,7 @@ struct shim_req {
 	u32 file_id;
 	u64 offset, length;
 	u32 flags;
+	u32 uid, pid;		/* CONVERT: who asked, sent again on resend */
 	struct shim_owner *owner;	/* the file's, referenced; or NULL */
 	/*
 	 * When the wait ends (jiffies): ask_timeout_ms from the send, or the

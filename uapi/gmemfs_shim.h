@@ -127,6 +127,10 @@ enum gmemfs_shim_attr {
 	GMEMFS_SHIM_A_FILE = 18,	/* nest: one file in LIST's reply */
 	GMEMFS_SHIM_A_COOKIE = 19,	/* u64, the daemon's own name for a
 					 * file (CREATE), given back by LIST */
+	GMEMFS_SHIM_A_UID = 21,		/* u32, CONVERT: the converting task's
+					 * fsuid, in the initial user namespace */
+	GMEMFS_SHIM_A_PID = 22,		/* u32, CONVERT: its thread-group id, in
+					 * the initial pid namespace */
 	__GMEMFS_SHIM_A_END,
 };
 #define GMEMFS_SHIM_A_MAX (__GMEMFS_SHIM_A_END - 1)
@@ -141,7 +145,13 @@ enum gmemfs_shim_event {
 	GMEMFS_SHIM_EV_ALLOC = 1,
 	/* a missing page in an ask-mode file; OFFSET, LENGTH, REQ_ID */
 	GMEMFS_SHIM_EV_FAULT = 2,
-	/* conversion asked for; OFFSET, LENGTH, FLAGS (CONVERT_*), REQ_ID */
+	/*
+	 * conversion asked for: OFFSET, LENGTH, FLAGS (CONVERT_*), REQ_ID,
+	 * UID, PID.  The module then reports the outcome as a second CONVERT
+	 * with no REQ_ID and CONVERT_APPLIED or CONVERT_FAILED in FLAGS
+	 * (FAILED also when refused, or when the wait for the answer ended);
+	 * these outcome reports are never dropped.
+	 */
 	GMEMFS_SHIM_EV_CONVERT = 3,
 	/* pages gone (punch, truncate, release); OFFSET, LENGTH, PAGES, FLAGS */
 	GMEMFS_SHIM_EV_INVALIDATE = 4,
@@ -168,9 +178,14 @@ enum gmemfs_shim_fault_mode {
 
 /* INVALIDATE FLAGS: the file was released; every page of it is gone. */
 #define GMEMFS_SHIM_INVAL_RELEASE	(1u << 0)
+/* A truncate: the range is past the new end, and shared again. */
+#define GMEMFS_SHIM_INVAL_TRUNCATE	(1u << 1)
 
 /* CONVERT event FLAGS and struct gmemfs_shim_convert.flags */
 #define GMEMFS_SHIM_CONVERT_PRIVATE	(1u << 0)	/* else to shared */
+/* CONVERT event FLAGS only: an outcome report (no REQ_ID) */
+#define GMEMFS_SHIM_CONVERT_APPLIED	(1u << 1)	/* the range is converted */
+#define GMEMFS_SHIM_CONVERT_FAILED	(1u << 2)	/* approved, not applied */
 
 /*
  * ioctls on a shim file.  Reserved fields must be zero; unknown flags are

@@ -32,7 +32,7 @@
 #include <linux/types.h>
 
 #define GMEMFS_SNAP_MAGIC	"GMSNAPIX"	/* 8 bytes, no NUL */
-#define GMEMFS_SNAP_VERSION	2	/* the newest */
+#define GMEMFS_SNAP_VERSION	3	/* the newest; 3: PRIVATE extents */
 #define GMEMFS_SNAP_VERSION_MIN	1	/* the oldest a reader takes */
 #define GMEMFS_SNAP_IDX_SUFFIX	".idx"
 /* Layers of a chain a reader follows: the snapshot and its ancestors. */
@@ -73,6 +73,9 @@ struct gmemfs_snap_header {
 enum gmemfs_snap_extent_type {
 	GMEMFS_SNAP_EXT_DATA = 1,	/* bytes in this image */
 	GMEMFS_SNAP_EXT_ZERO = 2,	/* zero here, whatever the parent had */
+	GMEMFS_SNAP_EXT_PRIVATE = 3,	/* private in the source: no bytes in the
+					 * image, crc 0; a restore makes the range
+					 * private again (version 3 only) */
 };
 
 struct gmemfs_snap_extent {

@@ -58,6 +58,9 @@ int gm_ctl_resolve(struct gm_ctl_req *r, struct gm_inode **out);
 int gm_ctl_resolve_may(struct gm_ctl_req *r, int mask, struct gm_inode **out);
 /* gm_may (meta/access.h), or fail with EACCES naming the file and the permission. */
 int gm_ctl_require(struct gm_ctl_req *r, struct gm_inode *inode, int mask);
+/* A shim file's memory is its owner's (or root's) to snapshot or restore:
+ * 0, or fail with EPERM naming both uids.  Other files: 0. */
+int gm_ctl_require_shim_owner(struct gm_ctl_req *r, struct gm_inode *inode);
 
 /* cmd_file.c */
 /* An inode's attributes (mode, owner, id, policy; for files, what

@@ -133,15 +133,30 @@ out:
 	return err;
 }
 
+/* Private ranges are recreated by an eager restore only: a lazy one's
+ * placement (uffd/) would fill them as shared memory. */
+static int gm_lazy_no_private(struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
+{
+	if (!s->snap.npriv)
+		return 0;
+	snprintf(why, GM_CHAN_WHY_MAX, "the snapshot holds %zu private ranges, which a lazy "
+		 "restore cannot recreate; restore it eagerly into a shim file", s->snap.npriv);
+	return -EOPNOTSUPP;
+}
+
 int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_args *a,
 		  uint64_t *id)
 {
 	char why[GM_CHAN_WHY_MAX];
-	struct gm_uffd_sess *s;
+	struct gm_uffd_sess *s = NULL;
 	int err;
 
 	err = gm_uffd_sess_new(a, &s, why);
 	if (!err)
+		err = gm_lazy_no_private(s, why);
+	if (err && s)
+		gm_uffd_sess_free(s);
+	else if (!err)
 		err = gm_uffd_sess_start(s, id, why);
 	if (err)
 		return gm_ctl_fail(r, err, "%s%s", what, why);
@@ -206,8 +221,13 @@ static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 		return gm_ctl_fail(r, -EINVAL, "ask mode serves the file itself, not a VMM's "
 				   "regions: send no REGION without a uffd");
 	err = gm_ctl_resolve_may(r, R_OK | W_OK, &inode);
-	if (err)
+	if (!err)
+		err = gm_ctl_require_shim_owner(r, inode);
+	if (err) {
+		if (inode)
+			gm_fs_put(r->fs, inode);
 		return err;
+	}
 	err = gm_lazy_ask_target(r, inode, &info, why);
 	if (!err) {
 		a->ask_ino = inode->ino;
@@ -216,6 +236,8 @@ static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 		r->fd_in = -1;
 		err = gm_uffd_sess_new(a, &s, why);
 	}
+	if (!err)
+		err = gm_lazy_no_private(s, why);
 	if (!err)
 		err = gm_lazy_ask_size(r, inode, info.size, s->snap.mem_size, why);
 	if (err)

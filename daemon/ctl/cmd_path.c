@@ -38,6 +38,22 @@ int gm_ctl_require(struct gm_ctl_req *r, struct gm_inode *inode, int mask)
 			   gm_ctl_mask_name(mask), (unsigned long long)inode->ino);
 }
 
+int gm_ctl_require_shim_owner(struct gm_ctl_req *r, struct gm_inode *inode)
+{
+	bool shim;
+	uid_t owner;
+
+	pthread_mutex_lock(&inode->lock);
+	shim = inode->pi && inode->pi->prov->id == GMEMFS_PROV_SHIM;
+	owner = inode->uid;
+	pthread_mutex_unlock(&inode->lock);
+	if (!shim || !r->cred->uid || r->cred->uid == owner)
+		return 0;
+	return gm_ctl_fail(r, -EPERM, "uid %u is not the owner (uid %u) of shim file %llu: "
+			   "its memory may hold private ranges", (unsigned)r->cred->uid,
+			   (unsigned)owner, (unsigned long long)inode->ino);
+}
+
 /* The next component of *p (advanced past it) into name; 0 at the end,
  * 1 for a component, -errno for one that may not be walked. */
 static int gm_ctl_next_name(struct gm_ctl_req *r, const char **p, char name[NAME_MAX + 1])

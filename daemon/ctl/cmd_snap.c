@@ -78,6 +78,11 @@ static int snap_file(struct gm_ctl_req *r, int mask, struct gm_inode **out)
 		return gm_ctl_fail(r, inode->type == S_IFREG ? -EINVAL : -EISDIR,
 				   "not a guest-memory file");
 	}
+	err = gm_ctl_require_shim_owner(r, inode);
+	if (err) {
+		gm_fs_put(r->fs, inode);
+		return err;
+	}
 	*out = inode;
 	return 0;
 }

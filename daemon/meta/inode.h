@@ -32,12 +32,16 @@
  *   kgp->lock           prov/kvm_gmem.c: the attached guest_memfds.
  *   shim.lock           prov/shim.c: the shim's netlink handle and table;
  *                       also taken alone, by the shim's event thread.
+ *   conv.lock           prov/shim_convert.c: CONVERT events to decide;
+ *                       taken under shim.lock, nothing under it.
+ *   priv.lock           meta/private.c: private and busy ranges; taken
+ *                       under tree_lock or alone, nothing under it.
  *   rb->lock            mem/rebalancer.h: the stop and kick flags (a kick
  *                       comes from eviction).
  *   pi->idle_lock       prov/prov.h: a store's idle backing fds, taken
  *                       under inode->lock (mem/backing.c).
  * The last four are leaves: nothing is taken under them, nor one of them
- * under another.  One exception to "one inode lock at a time": the idle
+ * under another, except conv.lock under shim.lock.  One exception to "one inode lock at a time": the idle
  * fd trim (backing.c) may try, never wait for, a second inode's lock.
  *
  * Apart from these, taken with none of them held and taking none of them:

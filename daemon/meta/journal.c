@@ -57,6 +57,7 @@ enum gm_jfield {
 	GM_JF_NAME, GM_JF_NAME2,	/* directory entry names */
 	GM_JF_XNAME,			/* xattr name, kept in r->name */
 	GM_JF_VALUE,			/* r->value and r->value_len */
+	GM_JF_OFFSET, GM_JF_LENGTH,
 	GM_JF_COUNT,
 };
 
@@ -82,6 +83,8 @@ static const struct {
 	[GM_JF_NAME2]	= { GM_JK_DNAME, 1, offsetof(struct gm_jrec, name2) },
 	[GM_JF_XNAME]	= { GM_JK_XNAME, 0, offsetof(struct gm_jrec, name) },
 	[GM_JF_VALUE]	= { GM_JK_VALUE, 0, 0 },
+	[GM_JF_OFFSET]	= { GM_JK_U64, 0, offsetof(struct gm_jrec, offset) },
+	[GM_JF_LENGTH]	= { GM_JK_U64, 0, offsetof(struct gm_jrec, length) },
 };
 
 #define GM_JF_PER_TYPE	9
@@ -104,6 +107,7 @@ static const uint8_t gm_jrec_layout[GM_J_TYPE_MAX + 1][GM_JF_PER_TYPE] = {
 	[GM_J_IFLAGS]	= { GM_JF_INO, GM_JF_FLAGS, GM_JF_TIME },
 	[GM_J_TIMES]	= { GM_JF_INO, GM_JF_ATIME, GM_JF_MTIME, GM_JF_TIME },
 	[GM_J_INO_MARK]	= { GM_JF_INO },
+	[GM_J_PRIVATE]	= { GM_JF_INO, GM_JF_OFFSET, GM_JF_LENGTH, GM_JF_FLAGS },
 };
 
 static bool gm_jtype_ok(unsigned type)

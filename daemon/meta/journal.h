@@ -35,7 +35,10 @@ enum gm_jrec_type {
 	GM_J_IFLAGS = 10,	/* ino, flags (chattr flags, iflags.h), time_ns */
 	GM_J_TIMES = 11,	/* ino, atime_ns, mtime_ns, time_ns (the ctime) */
 	GM_J_INO_MARK = 12,	/* ino: no inode number below it is given out again */
-	GM_J_TYPE_MAX = GM_J_INO_MARK,
+	GM_J_PRIVATE = 13,	/* ino, offset, length, flags (GM_J_PRIVATE_*): a
+				 * shim file's range became private or shared
+				 * (meta/private.c) */
+	GM_J_TYPE_MAX = GM_J_PRIVATE,
 };
 
 /* One record, decoded.  Strings point into the replay buffer (valid only
@@ -54,11 +57,15 @@ struct gm_jrec {
 	uint64_t time_ns;	/* all times: ns since the epoch, as int64_t */
 	uint64_t atime_ns, mtime_ns;
 	uint64_t rdev;
+	uint64_t offset, length;	/* GM_J_PRIVATE: bytes */
 	const char *name;	/* NUL-terminated, at most 255 bytes */
 	const char *name2;	/* NUL-terminated, at most 255 bytes */
 	const void *value;
 	uint32_t value_len;	/* at most GM_J_VALUE_MAX */
 };
+
+/* GM_J_PRIVATE flags: the range is private (else shared). */
+#define GM_J_PRIVATE_ON	(1u << 0)
 
 #define GM_J_NAME_MAX	255
 #define GM_J_VALUE_MAX	65536

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "core/log.h"
 #include "meta/namespace.h"
+#include "meta/private.h"
 #include "meta/recover.h"
 
 static struct gm_inode *gm_fs_fixed(struct gm_fs *fs, uint64_t ino, mode_t mode,
@@ -183,6 +184,9 @@ static int gm_replay_one(void *ctx, const struct gm_jrec *r)
 	case GM_J_UNLINK:
 		err = gm_replay_unlink(fs, r);
 		break;
+	case GM_J_PRIVATE:
+		err = gm_private_replay(fs, r);
+		break;
 	case GM_J_INO_MARK:
 		if (r->ino > fs->next_ino)
 			fs->next_ino = r->ino;
@@ -273,6 +277,8 @@ static int gm_emit_entry(struct gm_emit *e, struct gm_inode *dir, struct gm_dent
 	err = gm_journal_append(e->j, &r);
 	if (!err)
 		err = gm_emit_xattrs(e, inode);
+	if (!err && inode->type == S_IFREG)
+		err = gm_private_emit(e->j, inode->ino);
 	if (!err && inode->type == S_IFDIR)
 		err = gm_emit_push(e, inode);
 	else if (!err && inode->type != S_IFREG)
@@ -410,6 +416,9 @@ static void gm_fs_count_recreated(struct gm_inode *inode, void *ctx)
 	if (!inode->backing_recreated)
 		return;
 	inode->backing_recreated = false;
+	/* A fresh backing is shared throughout: its old private ranges are
+	 * gone with its contents (compaction drops their records). */
+	gm_private_forget(inode->ino);
 	if ((*n)++ < 16)
 		gm_warn("file %llu: its backing object was missing; it came back empty",
 			(unsigned long long)inode->ino);
@@ -431,6 +440,7 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 
 	fs->opts = opts;
 	fs->next_ino = GM_INO_FIRST;
+	gm_private_attach(fs);
 	err = gm_itable_init(&fs->it, gm_backing_evict, fs);
 	if (err)
 		return err;
@@ -469,11 +479,13 @@ err_pool:
 	gm_pool_fini(&fs->pool);
 err_itable:
 	gm_itable_fini(&fs->it);
+	gm_private_detach();
 	return err;
 }
 
 void gm_fs_teardown(struct gm_fs *fs)
 {
+	gm_private_detach();	/* the shim's event thread decides no more */
 	gm_backing_idle_close_all(&fs->pool);	/* its list holds inodes */
 	/* Files unlinked while still looked up (an unmount does not wait for
 	 * their FORGETs) would be swept at the next start; sweeping them now

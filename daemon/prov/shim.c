@@ -4,7 +4,8 @@
  * attach the daemon resolves the "gmemfs" generic netlink family (which
  * loads the module) and registers as its daemon; a thread then answers the
  * module's events: ALLOC and INVALIDATE move the pool's figure for this
- * provider, CONVERT is approved, FAULT (ask mode) is refused.  A file being
+ * provider, CONVERT is decided by policy (shim_convert.c), FAULT (ask
+ * mode) is refused.  A file being
  * restored lazily in ask mode has its FAULT and INVALIDATE events routed
  * to its restore instead (prov/shim.h, uffd/ask.c), which populates pages
  * through this file's calls.
@@ -45,6 +46,7 @@
 #include "common/shim_keep.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "meta/private.h"
 #include "prov/prov.h"
 #include "prov/shim.h"
 
@@ -140,6 +142,23 @@ static int shim_answer_unrouted(const struct gm_shimc_event *ev, const struct sh
 	return gm_shimc_done(shim.nl, ev->req_id, -EIO);
 }
 
+/* A truncate left the range past the end shared: journaled as a
+ * conversion the module applied (shim_convert.c). */
+static void shim_truncated(const struct gm_shimc_event *ev)
+{
+	struct shim_ent *e = shim_find_kid(ev->file_id);
+	struct gm_shimc_event shared = {
+		.type = GMEMFS_SHIM_EV_CONVERT, .file_id = ev->file_id,
+		.offset = ev->offset, .length = ev->length,
+		.flags = GMEMFS_SHIM_CONVERT_APPLIED,
+	};
+
+	if (e && !gm_shim_convert_queue(&shared, e->ino))
+		gm_warn("shim: file %u: no memory to record its truncate: its private ranges "
+			"past offset %llu stay in the journal", ev->file_id,
+			(unsigned long long)ev->offset);
+}
+
 static void shim_answer(const struct gm_shimc_event *ev)
 {
 	struct shim_route *rt = shim_route_of(ev->file_id);
@@ -156,17 +175,21 @@ static void shim_answer(const struct gm_shimc_event *ev)
 		return;
 	case GMEMFS_SHIM_EV_INVALIDATE:
 		shim.pages -= ev->pages < shim.pages ? ev->pages : shim.pages;
+		if (ev->flags & GMEMFS_SHIM_INVAL_TRUNCATE)
+			shim_truncated(ev);
 		return;
 	case GMEMFS_SHIM_EV_FAULT:
 		err = shim_answer_unrouted(ev, rt);
 		break;
-	case GMEMFS_SHIM_EV_CONVERT:
-		gm_info("shim: file %u: converting [%llu, +%llu) to %s",
-			ev->file_id, (unsigned long long)ev->offset,
-			(unsigned long long)ev->length,
-			ev->flags & GMEMFS_SHIM_CONVERT_PRIVATE ? "private" : "shared");
-		err = gm_shimc_done(shim.nl, ev->req_id, 0);
+	case GMEMFS_SHIM_EV_CONVERT: {
+		/* Decided by policy once shim.lock is let go (shim_convert.c). */
+		struct shim_ent *e = shim_find_kid(ev->file_id);
+
+		if (gm_shim_convert_queue(ev, e ? e->ino : 0))
+			return;
+		err = ev->req_id ? gm_shimc_done(shim.nl, ev->req_id, -ENOMEM) : 0;
 		break;
+	}
 	default:
 		gm_warn("shim: event of unknown type %u ignored", ev->type);
 		return;
@@ -217,6 +240,7 @@ static void *shim_events(void *arg)
 		pthread_mutex_lock(&shim.lock);
 		shim_drain();
 		pthread_mutex_unlock(&shim.lock);
+		gm_shim_convert_run();
 	}
 }
 
@@ -497,6 +521,8 @@ static int prov_shim_backing_unlink(struct gm_prov_inst *pi, uint64_t id)
 		err = 0;
 	}
 	pthread_mutex_unlock(&shim.lock);
+	if (!err)
+		gm_private_forget(id);
 	return err;
 }
 

@@ -62,4 +62,15 @@ int gm_shim_populate(uint32_t kid, uint64_t offset, const void *data, size_t len
 /* Complete fault req_id: 0 (retry the lookup) or -errno (SIGBUS). */
 int gm_shim_done(uint32_t req_id, int err);
 
+/* shim_convert.c: the conversion policy.  Queue a CONVERT event of gmemfs
+ * file ino (0: none of ours), with the provider's lock held: false if out
+ * of memory.  Decide the queued ones, with no lock held. */
+struct gm_snap_range;
+bool gm_shim_convert_queue(const struct gm_shimc_event *ev, uint64_t ino);
+void gm_shim_convert_run(void);
+/* Convert each of the n ranges of the shim file fd (the daemon's own
+ * conversions: no owner or busy check).  0 or -errno with why. */
+int gm_shim_convert_fd(int fd, const struct gm_snap_range *r, size_t n, bool private,
+		       char *why, size_t len);
+
 #endif

@@ -147,10 +147,13 @@ static int extent_check(const struct gmemfs_snap_header *h, const struct gmemfs_
 {
 	uint64_t end = e->offset + e->length;
 
-	if (e->type != GMEMFS_SNAP_EXT_DATA && e->type != GMEMFS_SNAP_EXT_ZERO)
-		return gm_snap_why(why, "extent %" PRIu64 ": unknown type %u", i, e->type), -EINVAL;
-	if (e->type == GMEMFS_SNAP_EXT_ZERO && e->crc)
-		return gm_snap_why(why, "extent %" PRIu64 ": zero extent with a crc", i), -EINVAL;
+	if (e->type != GMEMFS_SNAP_EXT_DATA && e->type != GMEMFS_SNAP_EXT_ZERO &&
+	    (e->type != GMEMFS_SNAP_EXT_PRIVATE || h->version < 3))
+		return gm_snap_why(why, "extent %" PRIu64 ": unknown type %u in a version %u index",
+			       i, e->type, h->version), -EINVAL;
+	if (e->type != GMEMFS_SNAP_EXT_DATA && e->crc)
+		return gm_snap_why(why, "extent %" PRIu64 ": zero or private extent with a crc", i),
+		       -EINVAL;
 	if (!e->length || e->length > h->chunk_size || end < e->offset || end > h->mem_size)
 		return gm_snap_why(why, "extent %" PRIu64 " [%#" PRIx64 ", +%#" PRIx64 "): outside the %" PRIu64 "-byte memory or longer than a chunk",
 			       i, (uint64_t)e->offset, (uint64_t)e->length, (uint64_t)h->mem_size), -EINVAL;
@@ -429,8 +432,46 @@ static int overlay(const struct gm_snap *s, unsigned layer, const struct piece_l
 	return err;
 }
 
+/* The resolved PRIVATE pieces into s->priv, adjacent ones merged. */
+static int private_collect(struct gm_snap *s, const struct piece_list *all)
+{
+	struct gm_snap_range *r;
+	size_t n = 0;
+
+	for (size_t j = 0; j < all->n; j++)
+		n += all->p[j].type == GMEMFS_SNAP_EXT_PRIVATE;
+	if (!n)
+		return 0;
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	n = 0;
+	for (size_t j = 0; j < all->n; j++) {
+		const struct gm_snap_piece *p = &all->p[j];
+
+		if (p->type != GMEMFS_SNAP_EXT_PRIVATE)
+			continue;
+		if (n && r[n - 1].off + r[n - 1].len == p->off)
+			r[n - 1].len += p->len;
+		else
+			r[n++] = (struct gm_snap_range){ .off = p->off, .len = p->len };
+	}
+	s->priv = r;
+	s->npriv = n;
+	return 0;
+}
+
+bool gm_snap_private_in(const struct gm_snap *s, uint64_t off, uint64_t len)
+{
+	for (size_t i = 0; i < s->npriv; i++)
+		if (s->priv[i].off < off + len && off < s->priv[i].off + s->priv[i].len)
+			return true;
+	return false;
+}
+
 /* Pieces of the whole chain, oldest layer first, each newer one laid over;
- * ZERO pieces then drop out, since gaps read as zero anyway. */
+ * ZERO pieces then drop out, since gaps read as zero anyway, and PRIVATE
+ * ones go to s->priv (they read as zero too: their bytes are nowhere). */
 static int pieces_resolve(struct gm_snap *s)
 {
 	struct piece_list cur = { 0 }, next;
@@ -447,12 +488,13 @@ static int pieces_resolve(struct gm_snap *s)
 		free(cur.p);
 		return err;
 	}
-	for (size_t j = 0; j < cur.n; j++)
+	err = private_collect(s, &cur);
+	for (size_t j = 0; j < cur.n && !err; j++)
 		if (cur.p[j].type == GMEMFS_SNAP_EXT_DATA)
 			cur.p[n++] = cur.p[j];
 	s->pieces = cur.p;
 	s->npieces = n;
-	return 0;
+	return err;
 }
 
 static void uuid_str(const uint8_t u[16], char out[33])
@@ -530,8 +572,10 @@ void gm_snap_close(struct gm_snap *s)
 	for (unsigned i = 0; i < s->nlayers; i++)
 		gm_snap_layer_free(&s->layers[i]);
 	free(s->pieces);
+	free(s->priv);
 	s->pieces = NULL;
-	s->npieces = 0;
+	s->priv = NULL;
+	s->npieces = s->npriv = 0;
 	s->nlayers = 0;
 }
 
@@ -648,6 +692,15 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 
 /* ---- Writing an index ---- */
 
+unsigned gm_snap_index_version(const struct gmemfs_snap_header *h,
+			       const struct gmemfs_snap_extent *ext)
+{
+	for (uint64_t i = 0; i < h->nr_extents; i++)
+		if (ext[i].type == GMEMFS_SNAP_EXT_PRIVATE)
+			return 3;
+	return h->flags & GMEMFS_SNAP_F_WS_DATA ? 2 : 1;
+}
+
 /* h (host order, nr_extents and nr_ws set), the extents and the working
  * set as the format lays them out, with the crc at the end. */
 static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmemfs_snap_extent *ext,
@@ -661,8 +714,8 @@ static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmem
 	if (!buf)
 		return NULL;
 	/* The oldest version that describes it, so older readers still take
-	 * an index without the working set's bytes. */
-	h.version = h.flags & GMEMFS_SNAP_F_WS_DATA ? 2 : 1;
+	 * an index without the working set's bytes or private ranges. */
+	h.version = gm_snap_index_version(&h, ext);
 	header_to_le(&h);
 	memcpy(buf, &h, HDR_SIZE);
 	p = buf + HDR_SIZE;
@@ -811,6 +864,6 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 	l->ws = ws;
 	l->ws_crc = crcs;
 	l->hdr = h;
-	l->hdr.version = n ? 2 : 1;
+	l->hdr.version = gm_snap_index_version(&l->hdr, l->ext);
 	return 0;
 }

@@ -44,6 +44,11 @@ struct gm_snap_piece {
 	uint32_t ext;				/* DATA: index into that layer's ext */
 };
 
+/* A range of the memory, in bytes. */
+struct gm_snap_range {
+	uint64_t off, len;
+};
+
 /* A snapshot ready to be read: layers[0] is the snapshot named by the
  * user, layers[i + 1] the parent of layers[i]. */
 struct gm_snap {
@@ -52,9 +57,20 @@ struct gm_snap {
 	uint64_t mem_size;			/* layers[0]'s */
 	uint32_t page_size;
 	uint32_t chunk_size;
-	struct gm_snap_piece *pieces;		/* sorted; gaps are zero */
+	struct gm_snap_piece *pieces;		/* DATA, sorted; gaps are zero */
 	size_t npieces;
+	struct gm_snap_range *priv;		/* the PRIVATE ranges after the chain
+						 * is resolved, sorted, merged; they
+						 * read as zero */
+	size_t npriv;
 };
+
+/* Does [off, off + len) touch a PRIVATE range of s? */
+bool gm_snap_private_in(const struct gm_snap *s, uint64_t off, uint64_t len);
+/* The lowest version describing an index (3: PRIVATE extents; 2: the
+ * working set's bytes; else 1). */
+unsigned gm_snap_index_version(const struct gmemfs_snap_header *h,
+			       const struct gmemfs_snap_extent *ext);
 
 /* Load one index from idx_fd and check it against its image: magic,
  * version, sizes, flags, reserved bits, the index crc, extents sorted,

@@ -12,13 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fuse/fsops.h"
 #include "mem/backing.h"
 #include "common/clock.h"
 #include "core/log.h"
 #include "snap/restore.h"
-#include "fuse/fsops.h"
+#include "meta/private.h"
+#include "mem/handout.h"
+#include "prov/shim.h"
+#include "prov/prov.h"
 
 #define RESTORE_WINDOW		(4u << 20)
 
@@ -33,19 +37,27 @@ struct snap_r {
 	uint64_t old_size;
 };
 
-/* The file must hold nothing and have no other size than the snapshot's. */
+/* The file must hold nothing and have no other size than the snapshot's;
+ * private ranges need a shim file. */
 static int target_check(struct snap_r *r)
 {
 	struct gm_inode *inode = r->req->inode;
+	bool shim = false;
 	struct stat st;
 	int err;
 
 	pthread_mutex_lock(&inode->lock);
 	err = inode->pi ? gm_backing_stat(inode, &st) : -ENOENT;
+	if (!err)
+		shim = inode->pi->prov->id == GMEMFS_PROV_SHIM;
 	pthread_mutex_unlock(&inode->lock);
 	if (err)
 		return gm_snap_why(r->why, "file %llu has no backing: %s",
 			       (unsigned long long)inode->ino, strerror(-err)), err;
+	if (r->s.npriv && !shim)
+		return gm_snap_why(r->why, "the snapshot holds %zu private ranges and file %llu is "
+			       "no shim file: only a shim file keeps memory private",
+			       r->s.npriv, (unsigned long long)inode->ino), -EOPNOTSUPP;
 	if (st.st_blocks)
 		return gm_snap_why(r->why, "file %llu holds %" PRIu64 " bytes of memory; a restore needs one that holds none",
 			       (unsigned long long)inode->ino, (uint64_t)st.st_blocks * 512), -EBUSY;
@@ -130,6 +142,29 @@ static int restore_fill(struct snap_r *r)
 	return 0;
 }
 
+/* The snapshot's private ranges made private again, once the shared
+ * parts are in (private pages take no writes), or shared again after a
+ * failure (best effort: its reason is kept).  Their bytes are not in the
+ * snapshot: the pages stay absent, zero once shared again. */
+static int restore_private(struct snap_r *r, bool private)
+{
+	const struct gm_snap_restore_req *req = r->req;
+	char why[GM_SNAP_WHY_MAX];
+	int fd, err;
+
+	if (!r->s.npriv)
+		return 0;
+	fd = gm_handout_open(req->fs, req->inode);
+	if (fd < 0)
+		return private ? gm_snap_why(r->why, "no fd on the file's shim file: %s",
+					     strerror(-fd)), fd : fd;
+	err = gm_shim_convert_fd(fd, r->s.priv, r->s.npriv, private, why, sizeof(why));
+	close(fd);
+	if (err && private)
+		gm_snap_why(r->why, "%s", why);
+	return err;
+}
+
 /* After a failure: no memory left in the file, nor a size it did not have.
  * The reason gets what happened appended. */
 static void restore_undo(struct snap_r *r)
@@ -157,6 +192,7 @@ int gm_snap_restore(const struct gm_snap_restore_req *req, struct gm_snap_stats 
 {
 	struct snap_r r = { .req = req, .st = st, .why = why };
 	uint64_t t0 = gm_mono_ns();
+	bool converting = false;
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -174,9 +210,19 @@ int gm_snap_restore(const struct gm_snap_restore_req *req, struct gm_snap_stats 
 		gm_snap_why(why, "out of memory for a %zu-byte window", r.win);
 		goto out_fini;
 	}
-	err = restore_fill(&r);
-	if (err)
+	err = gm_busy_add(req->inode->ino, 0, UINT64_MAX, "a restore", &r);
+	if (!err)
+		err = restore_fill(&r);
+	if (!err) {
+		converting = true;
+		err = restore_private(&r, true);
+	}
+	if (err) {
+		if (converting)
+			restore_private(&r, false);
 		restore_undo(&r);
+	}
+	gm_busy_del(&r);
 	gm_fs_attr_changed(req->fs, req->inode);	/* size, blocks, times: behind FUSE */
 	st->size = r.s.mem_size;
 	st->extents = r.s.npieces;

@@ -19,13 +19,17 @@
 #include "common/crc32c.h"
 #include "common/clock.h"
 #include "core/log.h"
+#include "meta/private.h"
 #include "snap/source.h"
 #include "snap/write.h"
 
 #define SNAP_CHUNK_MIN		(64u << 10)
 #define SNAP_WINDOW		(4u << 20)
 
-enum page_kind { PAGE_SKIP = 0, PAGE_DATA = GMEMFS_SNAP_EXT_DATA, PAGE_ZERO = GMEMFS_SNAP_EXT_ZERO };
+enum page_kind {
+	PAGE_SKIP = 0, PAGE_DATA = GMEMFS_SNAP_EXT_DATA, PAGE_ZERO = GMEMFS_SNAP_EXT_ZERO,
+	PAGE_PRIVATE = GMEMFS_SNAP_EXT_PRIVATE,
+};
 
 struct snap_w {
 	const struct gm_snap_write_req *req;
@@ -45,6 +49,11 @@ struct snap_w {
 	uint8_t *buf, *pbuf;			/* a window: the file's, the parent's */
 	bool *present;
 	size_t win;
+	struct gm_snap_range *priv;		/* the file's private ranges, sorted */
+	size_t npriv;
+	bool *late;				/* per window page: private, found by
+						 * the read (EACCES), not the table */
+	uint64_t nlate;
 };
 
 int gm_snap_check_out_fd(int fd, const char *what, char why[GM_SNAP_WHY_MAX])
@@ -175,13 +184,97 @@ static enum page_kind page_kind(const struct snap_w *w, const uint8_t *cur, cons
 	return !par_zero && !memcmp(cur, par, n) ? PAGE_SKIP : PAGE_DATA;
 }
 
+/* The private range at or after pos, or NULL. */
+static const struct gm_snap_range *priv_from(const struct snap_w *w, uint64_t pos)
+{
+	for (size_t i = 0; i < w->npriv; i++)
+		if (w->priv[i].off + w->priv[i].len > pos)
+			return &w->priv[i];
+	return NULL;
+}
+
+/* [pos, to) of the window at off, which the daemon holds shared.  A read
+ * refused with EACCES has met a page the module holds private (a
+ * truncate report lost, a conversion the daemon never saw): read page by
+ * page then, and each refused one is private. */
+static int shared_read(struct snap_w *w, uint64_t off, uint64_t pos, uint64_t to)
+{
+	uint32_t page = w->h.page_size;
+	int err;
+
+	err = gm_snap_src_read(&w->src, pos, w->buf + (pos - off), to - pos,
+			       w->present + (pos - off) / page, w->why);
+	for (uint64_t p = pos; err == -EACCES && p < to; p += page) {
+		size_t n = to - p < page ? to - p : page, i = (p - off) / page;
+		int e = gm_snap_src_read(&w->src, p, w->buf + (p - off), n, w->present + i,
+					 w->why);
+
+		if (e && e != -EACCES)
+			return e;
+		if (e && !w->nlate++)
+			gm_warn("snapshot of file %llu: page at %#" PRIx64 " is private though the "
+				"daemon held it shared: recorded as private",
+				(unsigned long long)w->req->inode->ino, p);
+		if (e) {
+			memset(w->buf + (p - off), 0, n);
+			w->present[i] = false;
+			w->late[i] = true;
+		}
+	}
+	return err == -EACCES ? 0 : err;
+}
+
+/* The window's memory, private ranges left unread (zero, absent): a
+ * private page faults SIGBUS and reads EACCES. */
+static int window_read(struct snap_w *w, uint64_t off, size_t len)
+{
+	uint32_t page = w->h.page_size;
+	uint64_t pos = off, end = off + len;
+
+	memset(w->late, 0, (len + page - 1) / page);
+	while (pos < end) {
+		const struct gm_snap_range *p = priv_from(w, pos);
+		uint64_t to = p && p->off < end ? p->off : end;
+		int err;
+
+		if (to > pos) {
+			err = shared_read(w, off, pos, to);
+			if (err)
+				return err;
+			pos = to;
+		}
+		if (pos < end && p && p->off <= pos) {
+			to = p->off + p->len < end ? p->off + p->len : end;
+			memset(w->buf + (pos - off), 0, to - pos);
+			memset(w->present + (pos - off) / page, 0, (to - pos + page - 1) / page);
+			pos = to;
+		}
+	}
+	return 0;
+}
+
+/* A private page is PRIVATE unless the parent has it private already; a
+ * shared one over the parent's private page is written whatever it holds. */
+static enum page_kind page_kind_priv(const struct snap_w *w, uint64_t off, size_t n,
+				     const uint8_t *cur, bool present, bool late, enum page_kind k)
+{
+	bool par_priv = w->has_parent && gm_snap_private_in(&w->parent, off, n);
+	const struct gm_snap_range *p = priv_from(w, off);
+
+	if (late || (p && p->off < off + n))
+		return par_priv ? PAGE_SKIP : PAGE_PRIVATE;
+	if (!par_priv || k != PAGE_SKIP)
+		return k;
+	return !present || gm_snap_zero(cur, n) ? PAGE_ZERO : PAGE_DATA;
+}
+
 static int window_walk(struct snap_w *w, uint64_t off, size_t len)
 {
 	uint32_t page = w->h.page_size;
 	bool par_zero = true;
 	int err;
 
-	err = gm_snap_src_read(&w->src, off, w->buf, len, w->present, w->why);
+	err = window_read(w, off, len);
 	if (!err && w->has_parent)
 		err = gm_snap_read(&w->prd, off, w->pbuf, len, &par_zero, w->why);
 	if (err)
@@ -190,6 +283,9 @@ static int window_walk(struct snap_w *w, uint64_t off, size_t len)
 		size_t n = len - i * page < page ? len - i * page : page;
 		enum page_kind k = page_kind(w, w->buf + i * page, w->pbuf + i * page, n,
 					     w->present[i], par_zero);
+
+		k = page_kind_priv(w, off + i * page, n, w->buf + i * page, w->present[i],
+				   w->late[i], k);
 
 		if (k == PAGE_DATA) {
 			w->st->pages++;
@@ -266,7 +362,8 @@ static int buffers_alloc(struct snap_w *w)
 	w->buf = malloc(w->win);
 	w->pbuf = w->has_parent ? malloc(w->win) : NULL;
 	w->present = calloc(w->win / w->h.page_size, sizeof(bool));
-	if (!w->buf || !w->present || (w->has_parent && !w->pbuf))
+	w->late = calloc(w->win / w->h.page_size, sizeof(bool));
+	if (!w->buf || !w->present || !w->late || (w->has_parent && !w->pbuf))
 		return gm_snap_why(w->why, "out of memory for a %zu-byte window", w->win), -ENOMEM;
 	return 0;
 }
@@ -278,10 +375,27 @@ static void snap_w_free(struct snap_w *w)
 		gm_snap_close(&w->parent);
 	}
 	gm_snap_src_close(&w->src);
+	free(w->priv);
 	free(w->buf);
 	free(w->pbuf);
 	free(w->present);
+	free(w->late);
 	free(w->ext);
+}
+
+/* The file is busy (no conversion to private from now on), then its
+ * private ranges, the approved ones included, are never read. */
+static int snap_private(struct snap_w *w)
+{
+	uint64_t ino = w->req->inode->ino;
+	int err;
+
+	err = gm_busy_add(ino, 0, UINT64_MAX, "a snapshot", w);
+	if (!err)
+		err = gm_private_ranges(ino, w->src.size, &w->priv, &w->npriv);
+	if (err)
+		return gm_snap_why(w->why, "out of memory for the private ranges"), err;
+	return 0;
 }
 
 /* ---- The whole walk ---- */
@@ -333,7 +447,9 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 	err = gm_snap_src_open(&w.src, req->fs, req->inode, why);
 	if (err)
 		return err;
-	err = parent_open(&w);
+	err = snap_private(&w);
+	if (!err)
+		err = parent_open(&w);
 	if (!err)
 		err = header_init(&w);
 	if (!err)
@@ -350,6 +466,7 @@ int gm_snap_write(const struct gm_snap_write_req *req, struct gm_snap_stats *st,
 		st->size = w.h.mem_size;
 	}
 	st->ns = gm_mono_ns() - t0;
+	gm_busy_del(&w);
 	snap_w_free(&w);
 	return err;
 }

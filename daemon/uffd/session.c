@@ -17,6 +17,7 @@
 #include "gmemfs_ctl.h"
 #include "core/log.h"
 #include "core/thread.h"
+#include "meta/private.h"
 #include "uffd/lazyrec.h"
 #include "uffd/session.h"
 
@@ -142,6 +143,7 @@ static void gm_uffd_close_fd(int *fd)
 /* Everything the fault thread lets go of when the session ends. */
 void gm_uffd_sess_release(struct gm_uffd_sess *s)
 {
+	gm_busy_del(s);
 	if (s->snap_open)
 		gm_snap_close(&s->snap);
 	s->snap_open = false;
@@ -393,8 +395,13 @@ int gm_uffd_sess_start(struct gm_uffd_sess *s, uint64_t *id, char why[GM_CHAN_WH
 	int err;
 
 	gm_uffd_reap(false);
+	/* No conversion to private under the restore (meta/private.h). */
+	err = s->ask ? gm_busy_add(s->ask->ino, 0, UINT64_MAX, "a lazy restore", s) : 0;
+	if (err)
+		WHY("no memory to mark the file busy");
 	/* Ask mode is on before the reply: no miss in the file escapes us. */
-	err = s->ask ? gm_ask_begin(s, why) : 0;
+	if (!err && s->ask)
+		err = gm_ask_begin(s, why);
 	if (!err)
 		err = gm_uffd_sess_launch(s, why);
 	if (err) {

@@ -186,6 +186,8 @@ static void serve_event(struct server *s, const struct gm_shimc_event *ev)
 					   ev->length, ev->req_id), 0);
 		break;
 	case GMEMFS_SHIM_EV_CONVERT:
+		if (!ev->req_id)
+			break;	/* an approved conversion's outcome: a report */
 		s->converts++;
 		CHECK_ERR(gm_shimc_done(s->nl, ev->req_id, s->convert_status), 0);
 		break;
@@ -601,7 +603,7 @@ static void t_ask_refused(void)
 	gm_shimc_close(nl);
 }
 
-static int convert(int fd, uint64_t off, uint64_t size, uint32_t flags)
+int convert(int fd, uint64_t off, uint64_t size, uint32_t flags)
 {
 	struct gmemfs_shim_convert c = { .offset = off, .size = size, .flags = flags };
 
@@ -1355,7 +1357,7 @@ static void t_handout(void)
 #define LAZY_SEED	0x5eed
 
 /* A shim file at GM_MNT/vm/NAME of size bytes (0: left empty); its fd. */
-static int lazy_file(const char *name, size_t size)
+int lazy_file(const char *name, size_t size)
 {
 	char path[128];
 	int fd;
@@ -1385,7 +1387,7 @@ static char *lazy_map(const char *name, size_t size)
 }
 
 /* A new snapshot of file rel (mount-relative) at snap, as gmemctl takes one. */
-static void snap_to(const char *rel, const char *snap)
+void snap_to(const char *rel, const char *snap)
 {
 	struct gmemfs_snap_stats st;
 	struct gmemfs_ctl *c;
@@ -2294,6 +2296,9 @@ static const struct {
 	{ "gmemfsd: lazy restore in ask mode: faults, read, prefetch, corrupt unit", t_lazy_ask },
 	{ "gmemfsd: a KVM guest on shim memory, restored lazily; punch and conversion", t_lazy_kvm },
 	{ "gmemfsd: figures of lazy restore, ask mode and uffd: a fault, the working set", t_lazy_figure },
+	{ "gmemfsd, private memory: conversion refused to a non-owner (EPERM) and under a snapshot or restore (EBUSY)", t_private_refusals },
+	{ "gmemfsd, private memory: a snapshot skips private ranges, a restore makes them private again", t_private_snapshot },
+	{ "gmemfsd, private memory: the journal's ranges match the file after a restart", t_private_journal },
 	{ "persist: a token's files outlive the daemon; OPEN, LIST, DELETE; another token refused", t_persist_files },
 	{ "persist: pending and new faults wait for the token's next daemon, which answers them", t_persist_fault },
 	{ "persist: with no daemon back, faults end in SIGBUS after the grace", t_persist_grace },

@@ -1,6 +1,6 @@
 /*
  * What shim-test.c shares with the other files of shim-test (t-persist.c,
- * t-resume.c):
+ * t-resume.c, t-private.c):
  * its checks, its test daemon, child processes, gmemfsd at GM_MNT and
  * guests on shim memory.  The definitions are in shim-test.c.
  *
@@ -9,8 +9,10 @@
 #ifndef GM_SHIM_TEST_H
 #define GM_SHIM_TEST_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,5 +117,17 @@ void t_persist_forget(void);
 
 void t_resume_ask(void);
 void t_resume_stale(void);
+
+/* ---- shared with t-private.c ---- */
+
+int convert(int fd, uint64_t off, uint64_t size, uint32_t flags);
+int lazy_file(const char *name, size_t size);
+void snap_to(const char *rel, const char *snap);
+
+/* ---- t-private.c ---- */
+
+void t_private_refusals(void);
+void t_private_snapshot(void);
+void t_private_journal(void);
 
 #endif

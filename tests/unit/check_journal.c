@@ -69,6 +69,8 @@ static struct gm_jrec full_rec(uint8_t type, unsigned i)
 		.rdev = 0x0000010300000007ull + i,
 		.atime_ns = (uint64_t)-1234567890123ll - i,	/* before 1970 */
 		.mtime_ns = 981173106000000000ull + i,
+		.offset = 0x200000ull * (i + 1),
+		.length = 0x1000ull << (i % 9),
 		.name = i % 2 ? "file name \xc3\xa9" : "...",
 		.name2 = "renamed-to",
 		.value = sample_value,
@@ -82,17 +84,18 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 	uint8_t t = want->type;
 	bool ino = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_ATTR ||
 		   t == GM_J_POLICY || t == GM_J_XATTR_SET || t == GM_J_XATTR_DEL ||
-		   t == GM_J_NODE || t == GM_J_IFLAGS || t == GM_J_TIMES || t == GM_J_INO_MARK;
+		   t == GM_J_NODE || t == GM_J_IFLAGS || t == GM_J_TIMES || t == GM_J_INO_MARK ||
+		   t == GM_J_PRIVATE;
 	bool parent = t == GM_J_NEW || t == GM_J_LINK || t == GM_J_UNLINK ||
 		      t == GM_J_RENAME || t == GM_J_NODE;
 	bool owner = t == GM_J_NEW || t == GM_J_ATTR || t == GM_J_NODE;
 	bool value = t == GM_J_XATTR_SET || t == GM_J_NODE;
 	bool policy = t == GM_J_NEW || t == GM_J_POLICY;
 	bool time = t != GM_J_POLICY && t != GM_J_XATTR_SET && t != GM_J_XATTR_DEL &&
-		    t != GM_J_INO_MARK;
+		    t != GM_J_INO_MARK && t != GM_J_PRIVATE;
 	bool name = t != GM_J_ATTR && t != GM_J_POLICY && t != GM_J_IFLAGS &&
-		    t != GM_J_TIMES && t != GM_J_INO_MARK;
-	bool flags = t == GM_J_RENAME || t == GM_J_IFLAGS;
+		    t != GM_J_TIMES && t != GM_J_INO_MARK && t != GM_J_PRIVATE;
+	bool flags = t == GM_J_RENAME || t == GM_J_IFLAGS || t == GM_J_PRIVATE;
 
 	ck_assert_uint_eq(got->type, t);
 	ck_assert_uint_eq(got->ino, ino ? want->ino : 0);
@@ -107,6 +110,8 @@ static void assert_rec_eq(const struct gm_jrec *want, const struct gm_jrec *got)
 	ck_assert_uint_eq(got->rdev, t == GM_J_NODE ? want->rdev : 0);
 	ck_assert_uint_eq(got->atime_ns, t == GM_J_TIMES ? want->atime_ns : 0);
 	ck_assert_uint_eq(got->mtime_ns, t == GM_J_TIMES ? want->mtime_ns : 0);
+	ck_assert_uint_eq(got->offset, t == GM_J_PRIVATE ? want->offset : 0);
+	ck_assert_uint_eq(got->length, t == GM_J_PRIVATE ? want->length : 0);
 	if (name)
 		ck_assert_str_eq(got->name, want->name);
 	else

@@ -19,6 +19,8 @@
 #include "fixture.h"
 #include "mem/backing.h"
 #include "meta/namespace.h"
+#include "meta/private.h"
+#include "prov/prov.h"
 #include "meta/recover.h"
 #include "suites.h"
 
@@ -249,6 +251,49 @@ START_TEST(test_policy_change_needs_empty_file)
 }
 END_TEST
 
+/* The file's private ranges after a restart are want[0..n). */
+static void private_eq(uint64_t ino, const struct gm_snap_range *want, size_t n)
+{
+	struct gm_snap_range *r;
+	size_t got;
+
+	ck_assert_int_eq(gm_private_ranges(ino, 1ULL << 30, &r, &got), 0);
+	ck_assert_uint_eq(got, n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(r[i].off, want[i].off);
+		ck_assert_uint_eq(r[i].len, want[i].len);
+	}
+	free(r);
+}
+
+/* Private ranges (meta/private.c) come back from the journal, appended
+ * and compacted; a backing that came back empty has none. */
+START_TEST(test_private_ranges_replayed)
+{
+	const struct gm_snap_range want[] = { { 12 * 4096, 4 * 4096 }, { 64 * 4096, 4096 } };
+	struct gm_inode *f = mk(fs.root, "vm.ram", S_IFREG | 0600);
+	uint64_t ino = f->ino;
+	char path[256];
+
+	ck_assert_int_eq(gm_backing_set_size(&fs, f, 1 << 20), 0);
+	ck_assert_ptr_nonnull(f->pi);
+	snprintf(path, sizeof(path), "%s/%016llx", f->pi->dir, (unsigned long long)ino);
+	ck_assert_int_eq(gm_private_applied(ino, 8 * 4096, 8 * 4096, true), 0);
+	ck_assert_int_eq(gm_private_applied(ino, 8 * 4096, 4 * 4096, false), 0);
+	ck_assert_int_eq(gm_private_applied(ino, 64 * 4096, 4096, true), 0);
+	private_eq(ino, want, 2);
+	restart();			/* the appended records */
+	private_eq(ino, want, 2);
+	restart();			/* the compacted ones */
+	private_eq(ino, want, 2);
+	ck_assert_int_eq(unlink(path), 0);
+	restart();
+	private_eq(ino, NULL, 0);
+	restart();
+	private_eq(ino, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_orphan_backing_swept)
 {
 	char path[256];
@@ -275,6 +320,7 @@ Suite *make_namespace_suite(void)
 	tcase_add_test(tc, test_rename_rules);
 	tcase_add_test(tc, test_policy_change_needs_empty_file);
 	tcase_add_test(tc, test_orphan_backing_swept);
+	tcase_add_test(tc, test_private_ranges_replayed);
 	suite_add_tcase(s, tc);
 	return s;
 }

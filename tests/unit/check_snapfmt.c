@@ -240,7 +240,7 @@ struct corruption {
 };
 
 static void c_magic(struct tlayer *t) { t->h.magic[0] = 'X'; }
-static void c_version(struct tlayer *t) { t->h.version = 3; }
+static void c_version(struct tlayer *t) { t->h.version = 4; }
 static void c_v1_ws_data(struct tlayer *t) { t->h.flags |= GMEMFS_SNAP_F_WS_DATA; }
 static void c_ws_data_offset(struct tlayer *t) { t->h.version = 2; t->h.ws_data_offset = 4096; }
 static void c_hsize(struct tlayer *t) { t->h.header_size = 100; }
@@ -262,6 +262,7 @@ static void c_unaligned(struct tlayer *t) { t->ext[3].offset += 512; }
 static void c_beyond(struct tlayer *t) { t->ext[4].offset = MEM; }
 static void c_type(struct tlayer *t) { t->ext[3].type = 9; }
 static void c_zero_crc(struct tlayer *t) { t->ext[3].type = GMEMFS_SNAP_EXT_ZERO; t->h.data_bytes -= PG; }
+static void c_v1_private(struct tlayer *t) { t->ext[3].type = GMEMFS_SNAP_EXT_PRIVATE; t->ext[3].crc = 0; t->h.data_bytes -= PG; }
 static void c_data_bytes(struct tlayer *t) { t->h.data_bytes += PG; }
 static void c_ws(struct tlayer *t) { t->ws[t->nws++] = PG; }
 
@@ -292,7 +293,7 @@ static void raw_truncate_image(struct tlayer *t) { ck_assert_int_eq(ftruncate(t-
 
 static const struct corruption corruptions[] = {
 	{ "magic", c_magic, false, "bad magic" },
-	{ "version", c_version, false, "version 3" },
+	{ "version", c_version, false, "version 4" },
 	{ "version 1 with the working set's bytes", c_v1_ws_data, false, "version 1 index with" },
 	{ "working-set bytes without the flag", c_ws_data_offset, false, "disagree" },
 	{ "header size", c_hsize, false, "header size 100" },
@@ -307,7 +308,8 @@ static const struct corruption corruptions[] = {
 	{ "unaligned", c_unaligned, false, "not whole pages" },
 	{ "beyond", c_beyond, false, "outside" },
 	{ "type", c_type, false, "unknown type" },
-	{ "zero with crc", c_zero_crc, false, "zero extent with a crc" },
+	{ "zero with crc", c_zero_crc, false, "private extent with a crc" },
+	{ "private in version 1", c_v1_private, false, "unknown type 3 in a version 1" },
 	{ "data bytes", c_data_bytes, false, "data_bytes" },
 	{ "ws entry", c_ws, false, "working-set entry" },
 	{ "too many extents", raw_too_many, true, "too many" },
@@ -475,6 +477,51 @@ START_TEST(test_chain_override)
 }
 END_TEST
 
+/* A PRIVATE extent (version 3) over the parent's data: the chain lists it
+ * in priv, merged across chunks, and reads it as zero; the parent's data
+ * around it shows through. */
+START_TEST(test_private_extents)
+{
+	uint8_t *want = calloc(1, MEM);
+	char why[GM_SNAP_WHY_MAX];
+	struct tlayer t[2];
+	struct gm_snap s;
+	int fds[4];
+
+	tl_full(&t[1], 0x22);
+	tl_init(&t[0], 0x11);
+	tl_parent(&t[0], &t[1]);
+	t[0].h.version = 3;
+	tl_extent(&t[0], CHUNK - 2 * PG, 2 * PG, GMEMFS_SNAP_EXT_PRIVATE, 0);
+	tl_extent(&t[0], CHUNK, 2 * PG, GMEMFS_SNAP_EXT_PRIVATE, 0);
+	for (int i = 0; i < 2; i++) {
+		tl_write(&t[i]);
+		fds[2 * i] = t[i].img_fd;
+		fds[2 * i + 1] = t[i].idx_fd;
+	}
+	for (unsigned e = 0; e < t[1].n; e++)
+		memcpy(want + t[1].ext[e].offset, t[1].img + t[1].ext[e].offset,
+		       t[1].ext[e].length);
+	memset(want + CHUNK - 2 * PG, 0, 4 * PG);
+	ck_assert_msg(gm_snap_open(&s, fds, 4, why) == 0, "%s", why);
+	ck_assert_uint_eq(s.npriv, 1);
+	ck_assert_uint_eq(s.priv[0].off, CHUNK - 2 * PG);
+	ck_assert_uint_eq(s.priv[0].len, 4 * PG);
+	ck_assert(gm_snap_private_in(&s, CHUNK + PG, PG));
+	ck_assert(!gm_snap_private_in(&s, CHUNK + 2 * PG, PG));
+	read_all_eq(&s, want);
+	gm_snap_close(&s);
+	/* The same extents in a version 2 index: refused. */
+	t[0].h.version = 2;
+	tl_write(&t[0]);
+	ck_assert_int_eq(gm_snap_open(&s, fds, 4, why), -EINVAL);
+	ck_assert_msg(strstr(why, "unknown type 3"), "%s", why);
+	for (int i = 0; i < 2; i++)
+		tl_free(&t[i]);
+	free(want);
+}
+END_TEST
+
 START_TEST(test_chain_refused)
 {
 	uint8_t *want = calloc(1, MEM);
@@ -605,6 +652,7 @@ Suite *make_snapfmt_suite(void)
 	tcase_add_test(layer, test_store_ws);
 	suite_add_tcase(s, layer);
 	tcase_add_test(chain, test_chain_override);
+	tcase_add_test(chain, test_private_extents);
 	tcase_add_test(chain, test_chain_refused);
 	suite_add_tcase(s, chain);
 	return s;
