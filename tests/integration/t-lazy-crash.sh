@@ -36,9 +36,8 @@ M=$GM_MNT
 SNAP=$GM_TMP/vm.snap
 LAZY=$GM_BIN/gm-lazy
 
-sessions_json() { "$GMEMCTL" --json sessions "$M"; }
 # shellcheck disable=SC2317 # called through check and gm_poll
-no_sessions() { [[ $(sessions_json) == "[]" ]]; }
+no_sessions() { [[ $("$GMEMCTL" --json sessions "$M") == "[]" ]]; }
 records() { find "$GM_STATE/lazy" -name '*.rec' 2>/dev/null | wc -l; }
 # shellcheck disable=SC2317
 no_records() { [[ $(records) == 0 ]]; }
