@@ -98,6 +98,12 @@ enum gmemfs_shim_cmd {
 	 * INVAL_RELEASE then).  ENOENT and EPERM as OPEN's.
 	 */
 	GMEMFS_SHIM_CMD_DELETE = 13,
+	/*
+	 * daemon -> kernel: no attributes.  Reply: CARVE_PAGES, the base
+	 * pages of the module's carve-out (module parameter carveout=, 0
+	 * without one), and CARVE_FREE, how many of them no file holds.
+	 */
+	GMEMFS_SHIM_CMD_INFO = 14,
 	__GMEMFS_SHIM_CMD_END,
 };
 #define GMEMFS_SHIM_CMD_MAX (__GMEMFS_SHIM_CMD_END - 1)
@@ -131,6 +137,8 @@ enum gmemfs_shim_attr {
 					 * fsuid, in the initial user namespace */
 	GMEMFS_SHIM_A_PID = 22,		/* u32, CONVERT: its thread-group id, in
 					 * the initial pid namespace */
+	GMEMFS_SHIM_A_CARVE_PAGES = 23,	/* u64, INFO: carve-out size in base pages */
+	GMEMFS_SHIM_A_CARVE_FREE = 24,	/* u64, INFO: carve-out pages free */
 	__GMEMFS_SHIM_A_END,
 };
 #define GMEMFS_SHIM_A_MAX (__GMEMFS_SHIM_A_END - 1)
@@ -169,9 +177,17 @@ enum gmemfs_shim_fault_mode {
 /* SET_LIMIT PAGES: no limit */
 #define GMEMFS_SHIM_NO_LIMIT		(~(__u64)0)
 
-/* CREATE FLAGS */
+/*
+ * CREATE FLAGS, also given back in LIST's FILE nests.
+ * SECRET: every page of the file comes from the module's carve-out, a
+ * physical range kept out of the kernel's direct map at boot (memmap=),
+ * and is mapped to userspace as PFNs; the module reads or writes such a
+ * page only through a temporary mapping of its own.  EOPNOTSUPP without a
+ * carve-out; ENOSPC when it is full.
+ */
 #define GMEMFS_SHIM_F_INIT_PRIVATE	(1u << 0)
-#define GMEMFS_SHIM_F_ALL		GMEMFS_SHIM_F_INIT_PRIVATE
+#define GMEMFS_SHIM_F_SECRET		(1u << 1)
+#define GMEMFS_SHIM_F_ALL		(GMEMFS_SHIM_F_INIT_PRIVATE | GMEMFS_SHIM_F_SECRET)
 
 /* POPULATE FLAGS */
 #define GMEMFS_SHIM_POPULATE_ZERO	(1u << 0)
@@ -208,9 +224,25 @@ struct gmemfs_shim_cache_read {
 };
 #define GMEMFS_SHIM_CACHE_HIT		(1u << 0)	/* no refresh was needed */
 
+/*
+ * Which pages of a range the kernel's direct map covers (CAP_SYS_ADMIN):
+ * one byte per base page from OFFSET, GMEMFS_SHIM_DM_*, written to BUF.
+ * The proof that a SECRET file's memory is outside it.
+ */
+struct gmemfs_shim_direct_map {
+	__u64 offset;		/* bytes, page aligned */
+	__u64 pages;		/* base pages to report, at most 1 << 20 */
+	__u64 buf;		/* user pointer to PAGES bytes */
+	__u64 reserved;
+};
+#define GMEMFS_SHIM_DM_ABSENT		0	/* the file holds no page there */
+#define GMEMFS_SHIM_DM_HIDDEN		1	/* held; not in the direct map */
+#define GMEMFS_SHIM_DM_MAPPED		2	/* held; the direct map covers it */
+
 /* GMEMFS_IOC_MAGIC of gmemfs.h; numbers from 0x40 are the shim's. */
 #define GMEMFS_SHIM_IOC_MAGIC		0xb7
 #define GMEMFS_SHIM_IOC_CONVERT		_IOW(GMEMFS_SHIM_IOC_MAGIC, 0x40, struct gmemfs_shim_convert)
 #define GMEMFS_SHIM_IOC_CACHE_READ	_IOWR(GMEMFS_SHIM_IOC_MAGIC, 0x41, struct gmemfs_shim_cache_read)
+#define GMEMFS_SHIM_IOC_DIRECT_MAP	_IOW(GMEMFS_SHIM_IOC_MAGIC, 0x42, struct gmemfs_shim_direct_map)
 
 #endif /* _UAPI_GMEMFS_SHIM_H */
