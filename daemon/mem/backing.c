@@ -40,6 +40,7 @@
 #include <linux/fs.h>
 
 #include "mem/backing.h"
+#include "prov/shim.h"
 #include "core/log.h"
 
 /*
@@ -320,21 +321,22 @@ static struct gm_prov_inst *gm_backing_choose(struct gm_fs *fs, struct gm_inode 
  * object is the file's contents; a missing one means they are gone, or
  * that a later record deletes the file (meta/recover.c warns of survivors). */
 static int gm_backing_open(struct gm_prov_inst *pi, uint64_t id, bool replay,
-			   bool *recreated)
+			   bool *recreated, enum gm_pagesize ps)
 {
+	unsigned create = GM_BACKING_CREATE | (gm_policy_secret(ps) ? GM_BACKING_SECRET : 0);
 	int fd;
 
 	if (replay) {
-		fd = pi->prov->backing_open(pi, id, false);
+		fd = pi->prov->backing_open(pi, id, 0);
 		if (fd != -ENOENT)
 			return fd;
 		*recreated = true;
 	}
-	fd = pi->prov->backing_open(pi, id, true);
+	fd = pi->prov->backing_open(pi, id, create);
 	if (fd == -EEXIST) {
 		/* A leftover of a crash before the journal named it. */
 		pi->prov->backing_unlink(pi, id);
-		fd = pi->prov->backing_open(pi, id, true);
+		fd = pi->prov->backing_open(pi, id, create);
 	}
 	return fd;
 }
@@ -374,7 +376,8 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
 		pi = gm_backing_choose(fs, inode, inode->policy, 0);
 		if (!pi)
 			return -ENOSPC;
-		fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
+		fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated,
+				     inode->policy);
 	}
 	if (fd < 0) {
 		gm_err("file %llu: creating its backing in %s failed: %s",
@@ -391,15 +394,47 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay)
 	return 0;
 }
 
-/* Move an empty file's backing to pi.  inode->lock held. */
-static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi, bool replay)
+/* A shim file to or from shim-secret stays in the shim's store but needs
+ * a shim file of the other kind: the empty one is replaced.  Replay keeps
+ * what it found, which is the file's last state; one it had to recreate
+ * is empty and takes the policy's kind.  inode->lock held. */
+static int gm_backing_rekind(struct gm_inode *inode, enum gm_pagesize ps, bool replay)
+{
+	struct gm_prov_inst *pi = inode->pi;
+	int fd, err;
+
+	if (gm_policy_secret(ps) == gm_policy_secret(inode->policy) ||
+	    (replay && !inode->backing_recreated))
+		return 0;
+	if (inode->backing_fd >= 0) {
+		gm_idle_del(inode);
+		close(inode->backing_fd);
+		inode->backing_fd = -1;
+	}
+	err = pi->prov->backing_unlink(pi, inode->ino);
+	if (err && err != -ENOENT)
+		gm_warn("file %llu: removing its %s backing in %s: %s",
+			(unsigned long long)inode->ino, gm_policy_text(inode->policy), pi->dir,
+			strerror(-err));
+	gm_backing_unaccount(inode);
+	fd = gm_backing_open(pi, inode->ino, false, &inode->backing_recreated, ps);
+	if (fd < 0)
+		return fd;
+	inode->backing_fd = fd;
+	gm_backing_settle(inode, true);
+	return 0;
+}
+
+/* Move an empty file's backing to pi, for policy ps.  inode->lock held. */
+static int gm_backing_move_to(struct gm_inode *inode, struct gm_prov_inst *pi,
+			      enum gm_pagesize ps, bool replay)
 {
 	int fd, err;
 
 	if (pi == inode->pi)
-		return 0;
+		return gm_backing_rekind(inode, ps, replay);
 	inode->backing_recreated = false;	/* the old store's answer no longer counts */
-	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated);
+	fd = gm_backing_open(pi, inode->ino, replay, &inode->backing_recreated, ps);
 	if (fd < 0)
 		return fd;
 	if (inode->backing_fd >= 0) {
@@ -436,6 +471,12 @@ static struct gm_prov_inst *gm_backing_target(struct gm_fs *fs, struct gm_inode 
 
 int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps)
 {
+	/* The move itself would fail, after the journal has the change. */
+	if (gm_policy_secret(ps) && !gm_shim_secret_ready()) {
+		gm_info("file %llu: policy %s refused: the shim module has no carve-out",
+			(unsigned long long)inode->ino, gm_policy_text(ps));
+		return -EOPNOTSUPP;
+	}
 	return gm_backing_target(fs, inode, ps) ? 0 : -ENOSPC;
 }
 
@@ -446,7 +487,7 @@ int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize p
 
 	if (!pi)
 		return -ENOSPC;
-	return gm_backing_move_to(inode, pi, replay);
+	return gm_backing_move_to(inode, pi, ps, replay);
 }
 
 /* A provider's accounting of a file changes under pool->lock. */
@@ -625,7 +666,7 @@ static int gm_backing_resolve(struct gm_fs *fs, struct gm_inode *inode, uint64_t
 	err = -EBUSY;
 	pthread_mutex_lock(&inode->lock);
 	if (inode->pi == cur && gm_backing_movable(inode))
-		err = gm_backing_move_to(inode, pi, false);
+		err = gm_backing_move_to(inode, pi, inode->policy, false);
 	pthread_mutex_unlock(&inode->lock);
 	if (!err)
 		gm_info("file %llu: policy %s: served by %s for a size of %" PRIu64,

@@ -24,7 +24,8 @@ int gm_backing_attach(struct gm_fs *fs, struct gm_inode *inode, bool replay);
 int gm_backing_move(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps,
 		    bool replay);
 /* Could the file take policy ps now (a provider it allows is available)?
- * 0 or -ENOSPC (logged); checked before a policy change is journaled.
+ * 0, -ENOSPC or -EOPNOTSUPP (shim-secret without a carve-out), logged;
+ * checked before a policy change is journaled.
  * inode->lock held. */
 int gm_backing_policy_check(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
 /* The evict hook of the inode table: closes and removes the backing. */

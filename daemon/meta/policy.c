@@ -20,6 +20,7 @@ static const char *const gm_policy_names[GM_PS_COUNT] = {
 	[GM_PS_1G] = "1g",
 	[GM_PS_KVM_GMEM] = "kvm-gmem",
 	[GM_PS_SHIM] = "shim",
+	[GM_PS_SHIM_SECRET] = "shim-secret",
 };
 
 /* Page sizes in bytes, for ordering a fallback below its primary. */
@@ -56,7 +57,8 @@ static const char *gm_policy_check_fallback(enum gm_pagesize ps, enum gm_pagesiz
 {
 	if (!gm_policy_is_hugetlb(ps))
 		return "only 2m and 1g take a fallback";
-	if (fb == GM_PS_AUTO || fb == GM_PS_KVM_GMEM || fb == GM_PS_SHIM || fb == ps)
+	if (fb == GM_PS_AUTO || fb == GM_PS_KVM_GMEM || fb == GM_PS_SHIM ||
+	    fb == GM_PS_SHIM_SECRET || fb == ps)
 		return "the fallback must be 4k, 2m-thp or 2m, and not the page size itself";
 	if (gm_policy_bytes[fb] > gm_policy_bytes[ps])
 		return "the fallback must not have larger pages than the page size";
@@ -74,7 +76,8 @@ int gm_policy_parse_why(const char *val, size_t len, enum gm_pagesize *out,
 		why = &dummy;
 	if (len > 0 && (val[len - 1] == '\0' || val[len - 1] == '\n'))
 		len--;
-	*why = "use 4k, 2m-thp, 2m, 1g, auto, kvm-gmem or shim, or 2m/1g with ,fallback=SIZE";
+	*why = "use 4k, 2m-thp, 2m, 1g, auto, kvm-gmem, shim or shim-secret, "
+		"or 2m/1g with ,fallback=SIZE";
 	if (memchr(val, '\0', len))
 		return -EINVAL;
 	comma = memchr(val, ',', len);
@@ -169,6 +172,7 @@ static uint32_t gm_policy_size_provider(enum gm_pagesize ps)
 	case GM_PS_KVM_GMEM:
 		return GMEMFS_PROV_KVM_GMEM;
 	case GM_PS_SHIM:
+	case GM_PS_SHIM_SECRET:
 		return GMEMFS_PROV_SHIM;
 	default:
 		return GMEMFS_PROV_NONE;

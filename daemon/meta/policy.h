@@ -11,13 +11,18 @@
  *
  *   policy   := size | hugetlb ",fallback=" smaller
  *   size     := "4k" | "2m-thp" | "2m" | "1g" | "auto" | "kvm-gmem" | "shim"
+ *              | "shim-secret"
  *   hugetlb  := "2m" | "1g"
  *   smaller  := a size with smaller pages than hugetlb's, not auto, kvm-gmem or shim
  *
  * kvm-gmem is a value of the same xattr because it answers the same
  * question (where the file's memory comes from) and excludes every other
  * answer: a second xattr would allow combinations that mean nothing
- * ("1g" and "kvm-gmem") and need a journal record of its own.
+ * ("1g" and "kvm-gmem") and need a journal record of its own.  The same
+ * goes for shim-secret: a shim file whose pages come from the module's
+ * carve-out, outside the kernel's direct map (docs/providers.md).  Being
+ * a policy value, secrecy is journaled with the file, so a file whose
+ * shim file is gone comes back secret, or not at all.
  */
 #ifndef GM_POLICY_H
 #define GM_POLICY_H
@@ -34,6 +39,7 @@ enum gm_pagesize {
 	GM_PS_1G,		/* hugetlb 1 GiB pages */
 	GM_PS_KVM_GMEM,		/* KVM guest_memfd, bound to a client's VM */
 	GM_PS_SHIM,		/* a shim file (kernel module gmemfs), 4K */
+	GM_PS_SHIM_SECRET,	/* a shim file out of the carve-out, 4K */
 	GM_PS_COUNT,
 	/* Not a page size: keeps the enum wide enough for a fallback. */
 	GM_PS_FALLBACK_MASK = 0xff00,
@@ -51,6 +57,12 @@ static inline enum gm_pagesize gm_policy_primary(enum gm_pagesize ps)
 static inline enum gm_pagesize gm_policy_fallback(enum gm_pagesize ps)
 {
 	return (enum gm_pagesize)((ps & GM_PS_FALLBACK_MASK) >> GM_PS_FALLBACK_SHIFT);
+}
+
+/* Does ps keep the file's memory out of the kernel's direct map? */
+static inline int gm_policy_secret(enum gm_pagesize ps)
+{
+	return gm_policy_primary(ps) == GM_PS_SHIM_SECRET;
 }
 
 /* Parse an xattr value (grammar above; one trailing NUL or newline

@@ -15,6 +15,7 @@
 #include "meta/namespace.h"
 #include "meta/private.h"
 #include "meta/recover.h"
+#include "prov/shim.h"
 
 static struct gm_inode *gm_fs_fixed(struct gm_fs *fs, uint64_t ino, mode_t mode,
 				    bool is_virtual)
@@ -434,6 +435,35 @@ static void gm_fs_warn_recreated(struct gm_fs *fs)
 			n, fs->opts->state_dir);
 }
 
+/* A file of policy shim-secret whose shim file is not secret would hand
+ * out ordinary memory under a secret name: replay keeps the object it
+ * finds, so say so loudly where a journal and the module disagree. */
+static void gm_fs_check_secret_one(struct gm_inode *inode, void *ctx)
+{
+	unsigned *n = ctx;
+	bool secret = false;
+	int err;
+
+	if (inode->type != S_IFREG || inode->is_virtual || !gm_policy_secret(inode->policy))
+		return;
+	err = gm_shim_file_secret(inode->ino, &secret);
+	if (!err && secret)
+		return;
+	(*n)++;
+	gm_err("file %llu: policy shim-secret, but %s: its memory is not secret",
+	       (unsigned long long)inode->ino,
+	       err ? "it has no shim file" : "its shim file is an ordinary one");
+}
+
+static void gm_fs_check_secret(struct gm_fs *fs)
+{
+	unsigned n = 0;
+
+	gm_itable_for_each(&fs->it, gm_fs_check_secret_one, &n);
+	if (n)
+		gm_err("%u files of policy shim-secret do not have secret memory", n);
+}
+
 int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 {
 	int err;
@@ -457,6 +487,7 @@ int gm_fs_setup(struct gm_fs *fs, struct gm_opts *opts)
 	if (err)
 		goto err_pool;
 	gm_fs_warn_recreated(fs);
+	gm_fs_check_secret(fs);
 	if (fs->replay_failures) {
 		/* A file that did not come back still has its backing object:
 		 * sweeping it, or compacting its name away, would make the

@@ -25,6 +25,10 @@
 
 struct gm_prov_inst;
 
+/* backing_open flags.  CREATE is 1, so `true` still reads as create. */
+#define GM_BACKING_CREATE	(1u << 0)
+#define GM_BACKING_SECRET	(1u << 1)
+
 struct gm_provider {
 	const char *name;		/* "shmem-4k": also the mount dir name */
 	uint32_t id;			/* enum gmemfs_provider */
@@ -52,9 +56,11 @@ struct gm_provider {
 	 * stays (after fuse_daemonize's fork, which threads do not survive).
 	 * Optional; detach stops them. */
 	int (*start)(struct gm_prov_inst *pi);
-	/* Open the backing object for a file id, O_RDWR|O_CLOEXEC; create
-	 * it (empty) when create is set.  fd or -errno. */
-	int (*backing_open)(struct gm_prov_inst *pi, uint64_t id, bool create);
+	/* Open the backing object for a file id, O_RDWR|O_CLOEXEC; flags
+	 * GM_BACKING_*: create it (empty), secret (memory outside the
+	 * kernel's direct map: the shim only, -EOPNOTSUPP elsewhere).
+	 * fd or -errno. */
+	int (*backing_open)(struct gm_prov_inst *pi, uint64_t id, unsigned flags);
 	/* Optional (required with reopen): fstat of the backing object by
 	 * id, without an fd.  0 or -errno. */
 	int (*backing_stat)(struct gm_prov_inst *pi, uint64_t id, struct stat *st);
@@ -131,7 +137,7 @@ int prov_store_set_atime(struct gm_prov_inst *pi, unsigned long ms_atime);
 /* Shared tmpfs mechanics of the shmem providers (tmpfs.c). */
 int prov_tmpfs_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reused);
 void prov_tmpfs_detach(struct gm_prov_inst *pi);
-int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create);
+int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, unsigned flags);
 int prov_tmpfs_backing_unlink(struct gm_prov_inst *pi, uint64_t id);
 int prov_tmpfs_backing_stat(struct gm_prov_inst *pi, uint64_t id, struct stat *st);
 int prov_tmpfs_set_limit(struct gm_prov_inst *pi, uint64_t bytes);

@@ -59,6 +59,7 @@ struct shim_ent {
 	uint32_t mode;		/* at re-adoption: the module's fault mode */
 	int fd;			/* the shim file; the table's own fd */
 	bool adopted;		/* re-adopted and no file claimed it yet */
+	bool secret;		/* GMEMFS_SHIM_F_SECRET: out of the carve-out */
 };
 
 struct shim_route {
@@ -74,6 +75,7 @@ static struct {
 	size_t n, cap;
 	uint64_t pages;			/* base pages in shim files; under lock */
 	uint64_t limit_sent;		/* the module's page limit; under lock */
+	uint64_t carve_pages;		/* the module's carve-out at attach; under lock */
 	struct shim_route routes[SHIM_ROUTES];	/* under lock */
 	int stop_fd;			/* eventfd: the event thread exits */
 	pthread_t thread;
@@ -338,7 +340,8 @@ static int shim_adopt(const struct gm_shimc_file *f)
 		return err;
 	}
 	shim.ents[shim.n++] = (struct shim_ent){ .ino = f->cookie, .kid = f->id,
-		.mode = f->mode, .fd = fd, .adopted = true };
+		.mode = f->mode, .fd = fd, .adopted = true,
+		.secret = f->flags & GMEMFS_SHIM_F_SECRET };
 	shim.pages += f->pages;
 	if (f->mode == GMEMFS_SHIM_FAULT_ASK)
 		gm_warn("shim: file %016llx (shim file %u) was left in ask mode by a lazy "
@@ -365,6 +368,24 @@ static int shim_adopt_all(void)
 		gm_info("shim: re-adopted %zu shim files holding %llu pages", shim.n,
 			(unsigned long long)shim.pages);
 	return err;
+}
+
+/* The carve-out secret files come from, as the log tells it once.  A
+ * module without INFO has none. */
+static void shim_carve_info(void)
+{
+	uint64_t pages = 0, free_pages = 0;
+	int err = gm_shimc_info(shim.nl, &pages, &free_pages);
+
+	if (err && err != -EOPNOTSUPP)
+		gm_warn("shim: asking the module for its carve-out: %s", shim_reason(err));
+	shim.carve_pages = err ? 0 : pages;
+	if (shim.carve_pages)
+		gm_info("shim: carve-out of %llu pages (%llu free): policy shim-secret is served",
+			(unsigned long long)pages, (unsigned long long)free_pages);
+	else
+		gm_info("shim: the module has no carve-out (parameter carveout=): files of "
+			"policy shim-secret cannot be created");
 }
 
 /* Register with the state directory's token (pi->dir is STATE/shim). */
@@ -411,6 +432,7 @@ static int prov_shim_attach(struct gm_prov_inst *pi, uint64_t limit, bool *reuse
 	err = shim_adopt_all();
 	if (err)
 		goto err_close;
+	shim_carve_info();
 	/* A reused store keeps at least what it holds (mem/pool.c). */
 	*reused = shim.n > 0;
 	if (limit < shim.pages * SHIM_PAGE)
@@ -447,29 +469,41 @@ static int prov_shim_start(struct gm_prov_inst *pi)
 	return 0;
 }
 
-/* A new shim file for file id, named by it in the module; shim.lock held. */
-static struct shim_ent *shim_create(uint64_t id)
+/* A new shim file for file id, named by it in the module; shim.lock held.
+ * A secret one needs the module's carve-out: without one the module would
+ * refuse it (EOPNOTSUPP) with a reason the log should name here. */
+static struct shim_ent *shim_create(uint64_t id, bool secret)
 {
 	uint32_t kid;
 	int fd, err;
 
+	if (secret && !shim.carve_pages) {
+		gm_err("shim: file %016llx: policy shim-secret refused: the module has no "
+		       "carve-out (load it with carveout=SIZE@ADDR over a memmap= range)",
+		       (unsigned long long)id);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 	err = shim_grow();
 	if (!err)
-		err = gm_shimc_create_named(shim.nl, 0, 0, 0, GMEMFS_SHIM_FAULT_AUTO, id,
-					    &kid, &fd);
+		err = gm_shimc_create_named(shim.nl, 0, secret ? GMEMFS_SHIM_F_SECRET : 0, 0,
+					    GMEMFS_SHIM_FAULT_AUTO, id, &kid, &fd);
 	if (err) {
-		gm_err("shim: file %016llx: creating its shim file: %s",
-		       (unsigned long long)id, shim_reason(err));
+		gm_err("shim: file %016llx: creating its %sshim file: %s", (unsigned long long)id,
+		       secret ? "secret " : "", shim_reason(err));
 		errno = -err;
 		return NULL;
 	}
-	gm_dbg("shim: file %016llx is shim file %u", (unsigned long long)id, kid);
-	shim.ents[shim.n] = (struct shim_ent){ .ino = id, .kid = kid, .fd = fd };
+	gm_dbg("shim: file %016llx is %sshim file %u", (unsigned long long)id,
+	       secret ? "secret " : "", kid);
+	shim.ents[shim.n] = (struct shim_ent){ .ino = id, .kid = kid, .fd = fd,
+					       .secret = secret };
 	return &shim.ents[shim.n++];
 }
 
-static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
+static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, unsigned flags)
 {
+	bool create = flags & GM_BACKING_CREATE, secret = flags & GM_BACKING_SECRET;
 	struct shim_ent *e;
 	int fd, err;
 
@@ -482,7 +516,7 @@ static int prov_shim_backing_open(struct gm_prov_inst *pi, uint64_t id, bool cre
 	err = -EEXIST;
 	if (e && create && e->adopted)
 		goto out;	/* a leftover no file named (mem/backing.c unlinks it) */
-	if (!e && !(e = shim_create(id))) {
+	if (!e && !(e = shim_create(id, secret))) {
 		err = -errno;
 		goto out;
 	}
@@ -600,6 +634,52 @@ int gm_shim_file_id(uint64_t ino, uint32_t *kid)
 
 	if (!err)
 		*kid = e.kid;
+	return err;
+}
+
+int gm_shim_file_secret(uint64_t ino, bool *secret)
+{
+	struct shim_ent e;
+	int err = shim_ent_copy(ino, false, &e);
+
+	if (!err)
+		*secret = e.secret;
+	return err;
+}
+
+bool gm_shim_fd_secret(int fd)
+{
+	struct stat a, b;
+	bool secret = false;
+
+	if (fstat(fd, &a))
+		return false;
+	pthread_mutex_lock(&shim.lock);
+	for (size_t i = 0; i < shim.n && !secret; i++)
+		secret = shim.ents[i].secret && !fstat(shim.ents[i].fd, &b) &&
+			 a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	pthread_mutex_unlock(&shim.lock);
+	return secret;
+}
+
+bool gm_shim_secret_ready(void)
+{
+	bool ready;
+
+	pthread_mutex_lock(&shim.lock);
+	ready = shim.nl && shim.carve_pages;
+	pthread_mutex_unlock(&shim.lock);
+	return ready;
+}
+
+int gm_shim_carveout(uint64_t *pages, uint64_t *free_pages)
+{
+	int err = -ENODEV;
+
+	pthread_mutex_lock(&shim.lock);
+	if (shim.nl)
+		err = gm_shimc_info(shim.nl, pages, free_pages);
+	pthread_mutex_unlock(&shim.lock);
 	return err;
 }
 

@@ -43,6 +43,16 @@ typedef void (*gm_shim_event_fn)(void *ctx, const struct gm_shimc_event *ev);
 /* The module's id of file ino's shim file: 0, -ENOENT (no shim file),
  * -ENODEV (no shim provider). */
 int gm_shim_file_id(uint64_t ino, uint32_t *kid);
+/* Is file ino's shim file secret (GMEMFS_SHIM_F_SECRET)?  0, -ENOENT,
+ * -ENODEV, as gm_shim_file_id. */
+int gm_shim_file_secret(uint64_t ino, bool *secret);
+/* Is fd (any fd of it) one of the daemon's secret shim files? */
+bool gm_shim_fd_secret(int fd);
+/* Can secret shim files be created (the module has a carve-out)? */
+bool gm_shim_secret_ready(void);
+/* The module's carve-out now (INFO): base pages, and those no file holds.
+ * 0, -ENODEV (no shim provider), or the module's -errno. */
+int gm_shim_carveout(uint64_t *pages, uint64_t *free_pages);
 /* The fault mode of kid as last set (at re-adoption: the module's, so
  * GMEMFS_SHIM_FAULT_ASK for a file a lazy restore left unfinished). */
 int gm_shim_file_mode(uint32_t kid, uint32_t *mode);

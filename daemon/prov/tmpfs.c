@@ -415,13 +415,15 @@ void prov_tmpfs_detach(struct gm_prov_inst *pi)
 	pi->dirfd = -1;
 }
 
-int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, bool create)
+int prov_tmpfs_backing_open(struct gm_prov_inst *pi, uint64_t id, unsigned how)
 {
 	char name[BACKING_NAME_LEN + 1];
 	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
 	int fd;
 
-	if (create)
+	if (how & GM_BACKING_SECRET)
+		return -EOPNOTSUPP;	/* tmpfs and hugetlbfs pages are in the direct map */
+	if (how & GM_BACKING_CREATE)
 		flags |= O_CREAT | O_EXCL;
 	backing_name(name, id);
 	fd = openat(pi->dirfd, name, flags, 0600);
