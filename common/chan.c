@@ -63,6 +63,8 @@ const struct nla_policy gm_chan_policy[GMEMFS_CTL_A_MAX + 1] = {
 	U32(GMEMFS_CTL_A_RECORD_INTERVAL),
 	U32(GMEMFS_CTL_A_RECORD_DURATION),
 	U64(GMEMFS_CTL_A_RECORD_UNITS),
+	U64(GMEMFS_CTL_A_POOL_SECRET_SIZE),
+	U64(GMEMFS_CTL_A_POOL_SECRET_FREE),
 };
 
 const struct nla_policy gm_chan_region_policy[GMEMFS_CTL_REGION_A_MAX + 1] = {
@@ -106,6 +108,8 @@ static const char *const gm_chan_attr_names[GMEMFS_CTL_A_MAX + 1] = {
 	[GMEMFS_CTL_A_RECORD_INTERVAL] = "RECORD_INTERVAL",
 	[GMEMFS_CTL_A_RECORD_DURATION] = "RECORD_DURATION",
 	[GMEMFS_CTL_A_RECORD_UNITS] = "RECORD_UNITS",
+	[GMEMFS_CTL_A_POOL_SECRET_SIZE] = "POOL_SECRET_SIZE",
+	[GMEMFS_CTL_A_POOL_SECRET_FREE] = "POOL_SECRET_FREE",
 };
 
 /* Attributes a request may carry more than once. */

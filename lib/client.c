@@ -321,6 +321,8 @@ API int gmemfs_ctl_pool(struct gmemfs_ctl *c, struct gmemfs_ctl_pool *pool)
 	pool->budget = ctl_u64(m.tb[GMEMFS_CTL_A_POOL_BUDGET]);
 	pool->used = ctl_u64(m.tb[GMEMFS_CTL_A_POOL_USED]);
 	pool->free = ctl_u64(m.tb[GMEMFS_CTL_A_POOL_FREE]);
+	pool->secret_size = ctl_u64(m.tb[GMEMFS_CTL_A_POOL_SECRET_SIZE]);
+	pool->secret_free = ctl_u64(m.tb[GMEMFS_CTL_A_POOL_SECRET_FREE]);
 	/* POOL_PROV repeats: tb holds only the last, so walk them all. */
 	nlmsg_for_each_attr(nla, m.nlh, GENL_HDRLEN, rem) {
 		if (nla_type(nla) == GMEMFS_CTL_A_POOL_PROV && !err)

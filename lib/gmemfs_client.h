@@ -51,6 +51,10 @@ struct gmemfs_ctl_pool {
 		char name[32];
 		__u64 page_size, used, limit;
 	} prov[GMEMFS_CTL_POOL_MAX_PROV];
+	/* The shim's carve-out for files of policy shim-secret (bytes; 0 and
+	 * 0 without one or without the shim).  Its pages in use count in
+	 * the shim provider's used. */
+	__u64 secret_size, secret_free;
 };
 
 /* Connect to the control socket at socket_path: 0 and *out, or -errno. */

@@ -163,6 +163,12 @@ enum gmemfs_ctl_attr {
 	GMEMFS_CTL_A_RECORD_INTERVAL = 51, /* u32: ms between scans (default 100) */
 	GMEMFS_CTL_A_RECORD_DURATION = 52, /* u32: ms to record (default 10000) */
 	GMEMFS_CTL_A_RECORD_UNITS = 53,	/* u64: 4 KiB pages recorded */
+
+	/* Secret memory (docs/providers.md, shim-secret): 54.. */
+	GMEMFS_CTL_A_POOL_SECRET_SIZE = 54, /* u64: bytes of the shim's carve-out;
+					 * POOL replies carry it when the shim
+					 * is attached (0: no carve-out) */
+	GMEMFS_CTL_A_POOL_SECRET_FREE = 55, /* u64: bytes of it no file holds */
 	__GMEMFS_CTL_A_END,
 };
 #define GMEMFS_CTL_A_MAX (__GMEMFS_CTL_A_END - 1)

@@ -72,6 +72,20 @@ static void gm_metrics_prov_family(FILE *f, struct gm_fs *fs, const struct gm_po
 	}
 }
 
+/* The shim's carve-out, only where the shim is attached. */
+static void gm_metrics_secret(FILE *f, struct gm_fs *fs)
+{
+	uint64_t size, free_bytes;
+
+	if (gm_pool_secret(&fs->pool, &size, &free_bytes))
+		return;
+	gm_metrics_one(f, "gmemfs_secret_carveout_bytes", "gauge",
+		       "The shim module's carve-out, outside the kernel's direct map, that "
+		       "files of policy shim-secret take pages from (0: none).", size);
+	gm_metrics_one(f, "gmemfs_secret_free_bytes", "gauge",
+		       "The part of the carve-out no file holds.", free_bytes);
+}
+
 static void gm_metrics_pool(FILE *f, struct gm_fs *fs)
 {
 	struct gm_pool_usage u = { 0 };
@@ -104,6 +118,7 @@ static void gm_metrics_pool(FILE *f, struct gm_fs *fs)
 	gm_metrics_prov_family(f, fs, &u, "gmemfs_provider_hugepages_added",
 			       "Huge pages the daemon added to the kernel's pool for the provider.",
 			       GM_MP_ADDED);
+	gm_metrics_secret(f, fs);
 }
 
 static void gm_metrics_requests(FILE *f, struct gm_fs *fs)

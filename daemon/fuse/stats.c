@@ -29,6 +29,7 @@ static void gm_stats_absent(FILE *f, struct gm_fs *fs, uint32_t id, bool *first)
 static void gm_stats_pool(FILE *f, struct gm_fs *fs)
 {
 	struct gm_pool_usage u = { 0 };
+	uint64_t secret, secret_free;
 	bool first = true;
 
 	gm_pool_usage(&fs->pool, &u);
@@ -50,7 +51,11 @@ static void gm_stats_pool(FILE *f, struct gm_fs *fs)
 			p->fixed_limit ? "true" : "false", fs->pool.pages_added[i]);
 		first = false;
 	}
-	fputs("]}", f);
+	fputc(']', f);
+	if (!gm_pool_secret(&fs->pool, &secret, &secret_free))
+		fprintf(f, ",\"secret\":{\"size\":%llu,\"free\":%llu}",
+			(unsigned long long)secret, (unsigned long long)secret_free);
+	fputc('}', f);
 }
 
 static void gm_stats_requests(FILE *f, struct gm_fs *fs)

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "mem/pool.h"
+#include "prov/shim.h"
 #include "gmemfs.h"
 
 _Static_assert(GMEMFS_PROV_SHMEM_ADVISE < GM_NPROV, "inst[] is indexed by provider id");
@@ -628,6 +629,22 @@ int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u)
 	u->budget = pool->budget;
 	u->used = used_total;
 	u->free = used_total < pool->budget ? pool->budget - used_total : 0;
+	return 0;
+}
+
+int gm_pool_secret(struct gm_pool *pool, uint64_t *bytes, uint64_t *free_bytes)
+{
+	uint64_t pages, free_pages;
+	int err;
+
+	*bytes = *free_bytes = 0;
+	if (!gm_pool_inst(pool, GMEMFS_PROV_SHIM))
+		return -ENODEV;
+	err = gm_shim_carveout(&pages, &free_pages);
+	if (err)
+		return err;
+	*bytes = pages * POOL_PAGE;
+	*free_bytes = free_pages * POOL_PAGE;
 	return 0;
 }
 

@@ -104,6 +104,14 @@ void gm_pool_split(uint64_t budget, uint32_t default_prov, const bool present[GM
 
 int gm_pool_usage(struct gm_pool *pool, struct gm_pool_usage *u);
 
+/* The shim module's carve-out, where files of policy shim-secret take
+ * their pages (bytes), and how much of it no file holds.  Its pages count
+ * in the shim provider's use like any shim page; these figures say how
+ * many more secret ones there can be.  0 with both 0 when the shim is
+ * attached without a carve-out; -ENODEV without the shim.  A netlink
+ * round trip: not for statfs. */
+int gm_pool_secret(struct gm_pool *pool, uint64_t *bytes, uint64_t *free_bytes);
+
 /* Mirror the atime rule of the FUSE mount, given by its per-mount options
  * (mountinfo's "rw,nosuid,nodev,noatime"; a read-only mount counts as
  * noatime), on every store.  Before the first request; a failure is logged

@@ -252,7 +252,11 @@ static void show_pool(const struct gmemfs_ctl_pool *p)
 		}
 	}
 	if (json)
-		printf("]}");
+		printf("],\"secret_size\":%llu,\"secret_free\":%llu}",
+		       (unsigned long long)p->secret_size, (unsigned long long)p->secret_free);
+	else if (p->secret_size)
+		printf("secret carve-out %s free %s (in shim's use)\n",
+		       gmctl_size(b, p->secret_size), gmctl_size(f, p->secret_free));
 }
 
 static int cmd_pool(struct gmemfs_ctl *c, const char *path, char **argv)
