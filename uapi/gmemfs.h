@@ -62,6 +62,8 @@ static inline int gmemfs_prov_is_shmem(__u32 provider)
 /* Flags reported in gmemfs_info.flags (output only). */
 #define GMEMFS_INFO_PASSTHROUGH	(1U << 0)	/* opens are served by FUSE passthrough */
 #define GMEMFS_INFO_UNLINKED	(1U << 1)	/* no name left; freed on last close */
+#define GMEMFS_INFO_SECRET	(1U << 2)	/* policy shim-secret: the memory is
+						 * outside the kernel's direct map */
 
 /*
  * GMEMFS_IOC_INFO: what backs an open gmemfs file.

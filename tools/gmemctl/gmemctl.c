@@ -44,9 +44,10 @@ static void usage(FILE *f)
 		"  record-ws [--interval MS] [--duration S] FILE\n"
 		"                                 record the running guest's working set for\n"
 		"                                 FILE's next snapshot (its VMM arms it)\n"
-		"  restore [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE\n"
+		"  restore [--force] [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE\n"
 		"                                 fill FILE (made if absent) from a snapshot;\n"
-		"                                 --lazy: a shim file, on demand (ask mode)\n"
+		"                                 --lazy: a shim file, on demand (ask mode);\n"
+		"                                 --force: a secret snapshot into ordinary memory\n"
 		"  exec --fd N=PATH [--fd N=PATH ...] -- CMD [ARG...]\n"
 		"                                 run CMD with PATH's backing fd at number N\n"
 		"                                 (open-exec is the same)\n"
@@ -104,12 +105,13 @@ static void print_stat_json(const char *name, const struct gmemfs_ctl_stat *st)
 	gm_json_str(stdout, st->policy);
 	if (S_ISREG(st->mode))
 		printf(",\"provider\":\"%s\",\"size\":%llu,\"populated\":%llu,\"page_size\":%llu,"
-		       "\"passthrough\":%s,\"unlinked\":%s",
+		       "\"passthrough\":%s,\"unlinked\":%s,\"secret\":%s",
 		       gmemfs_prov_name(st->info.provider), (unsigned long long)st->info.size,
 		       (unsigned long long)st->info.populated,
 		       (unsigned long long)st->info.page_size,
 		       st->info.flags & GMEMFS_INFO_PASSTHROUGH ? "true" : "false",
-		       st->info.flags & GMEMFS_INFO_UNLINKED ? "true" : "false");
+		       st->info.flags & GMEMFS_INFO_UNLINKED ? "true" : "false",
+		       st->info.flags & GMEMFS_INFO_SECRET ? "true" : "false");
 	putchar('}');
 }
 
@@ -190,10 +192,11 @@ static int cmd_stat(struct gmemfs_ctl *c, const char *path, char **argv)
 	       st.uid, st.gid, (unsigned long long)st.id, st.policy);
 	if (S_ISREG(st.mode))
 		printf("provider:   %s\nsize:       %s\npopulated:  %s\npage size:  %s\n"
-		       "passthrough: %s\n", gmemfs_prov_name(st.info.provider),
+		       "passthrough: %s\nsecret:     %s\n", gmemfs_prov_name(st.info.provider),
 		       gmctl_size(size, st.info.size), gmctl_size(populated, st.info.populated),
 		       gmctl_size(page, st.info.page_size),
-		       st.info.flags & GMEMFS_INFO_PASSTHROUGH ? "yes" : "no");
+		       st.info.flags & GMEMFS_INFO_PASSTHROUGH ? "yes" : "no",
+		       st.info.flags & GMEMFS_INFO_SECRET ? "yes" : "no");
 	return 0;
 }
 
