@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
- * gmemfs snapshot format, versions 1 and 2 (docs/snapshot.md tells it in
+ * gmemfs snapshot format, versions 1 to 4 (docs/snapshot.md tells it in
  * prose).  Version 2 adds one thing: the working set's bytes stored in the
- * index file (GMEMFS_SNAP_F_WS_DATA); an index without them is written as
- * version 1, and a reader takes both.
+ * index file (GMEMFS_SNAP_F_WS_DATA); version 3 PRIVATE extents; version 4
+ * the SECRET mark (GMEMFS_SNAP_F_SECRET).  An index is written with the
+ * lowest version that describes it, and a reader takes all four.
  *
  * A snapshot is two files:
  *  - the image (SNAPFILE): a sparse raw file of exactly mem_size bytes in
@@ -32,7 +33,8 @@
 #include <linux/types.h>
 
 #define GMEMFS_SNAP_MAGIC	"GMSNAPIX"	/* 8 bytes, no NUL */
-#define GMEMFS_SNAP_VERSION	3	/* the newest; 3: PRIVATE extents */
+#define GMEMFS_SNAP_VERSION	4	/* the newest; 3: PRIVATE extents;
+					 * 4: F_SECRET */
 #define GMEMFS_SNAP_VERSION_MIN	1	/* the oldest a reader takes */
 #define GMEMFS_SNAP_IDX_SUFFIX	".idx"
 /* Layers of a chain a reader follows: the snapshot and its ancestors. */
@@ -42,7 +44,15 @@
 /* header.flags */
 #define GMEMFS_SNAP_F_PARENT	(1u << 0)	/* incremental: parent_uuid set */
 #define GMEMFS_SNAP_F_WS_DATA	(1u << 1)	/* version 2: the working set's bytes follow */
-#define GMEMFS_SNAP_F_ALL	(GMEMFS_SNAP_F_PARENT | GMEMFS_SNAP_F_WS_DATA)
+/*
+ * Version 4: the memory was secret (a shim-secret file, outside the
+ * kernel's direct map), or a layer below it was.  A restore puts it only
+ * into secret memory unless forced; a daemon that knows only versions 1
+ * to 3 refuses the index instead of restoring it into ordinary memory.
+ */
+#define GMEMFS_SNAP_F_SECRET	(1u << 2)
+#define GMEMFS_SNAP_F_ALL	(GMEMFS_SNAP_F_PARENT | GMEMFS_SNAP_F_WS_DATA | \
+				 GMEMFS_SNAP_F_SECRET)
 /* The working set's bytes start at a multiple of this in the index file. */
 #define GMEMFS_SNAP_WS_ALIGN	4096
 

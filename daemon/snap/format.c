@@ -121,6 +121,9 @@ static int header_check(const struct gmemfs_snap_header *h, char *why)
 		return gm_snap_why(why, "unknown flags %#x", h->flags & ~GMEMFS_SNAP_F_ALL), -EINVAL;
 	if (!gm_snap_zero(h->reserved, sizeof(h->reserved)))
 		return gm_snap_why(why, "reserved header bytes are not zero"), -EINVAL;
+	if (h->version < 4 && h->flags & GMEMFS_SNAP_F_SECRET)
+		return gm_snap_why(why, "a version %u index with version 4's secret mark",
+			       h->version), -EINVAL;
 	if (h->version < 2 && (h->flags & GMEMFS_SNAP_F_WS_DATA || h->ws_data_offset))
 		return gm_snap_why(why, "a version 1 index with version 2's working-set bytes"), -EINVAL;
 	if (!(h->flags & GMEMFS_SNAP_F_WS_DATA) != !h->ws_data_offset ||
@@ -695,6 +698,8 @@ int gm_snap_read(struct gm_snap_reader *rd, uint64_t off, void *buf, size_t len,
 unsigned gm_snap_index_version(const struct gmemfs_snap_header *h,
 			       const struct gmemfs_snap_extent *ext)
 {
+	if (h->flags & GMEMFS_SNAP_F_SECRET)
+		return 4;
 	for (uint64_t i = 0; i < h->nr_extents; i++)
 		if (ext[i].type == GMEMFS_SNAP_EXT_PRIVATE)
 			return 3;
@@ -714,7 +719,8 @@ static void *index_build(const struct gmemfs_snap_header *hdr, const struct gmem
 	if (!buf)
 		return NULL;
 	/* The oldest version that describes it, so older readers still take
-	 * an index without the working set's bytes or private ranges. */
+	 * an index without the working set's bytes, private ranges or the
+	 * secret mark, and refuse one with them. */
 	h.version = gm_snap_index_version(&h, ext);
 	header_to_le(&h);
 	memcpy(buf, &h, HDR_SIZE);

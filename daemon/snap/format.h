@@ -67,8 +67,8 @@ struct gm_snap {
 
 /* Does [off, off + len) touch a PRIVATE range of s? */
 bool gm_snap_private_in(const struct gm_snap *s, uint64_t off, uint64_t len);
-/* The lowest version describing an index (3: PRIVATE extents; 2: the
- * working set's bytes; else 1). */
+/* The lowest version describing an index (4: the secret mark; 3: PRIVATE
+ * extents; 2: the working set's bytes; else 1). */
 unsigned gm_snap_index_version(const struct gmemfs_snap_header *h,
 			       const struct gmemfs_snap_extent *ext);
 
@@ -129,6 +129,16 @@ int gm_snap_store_ws(struct gm_snap *s, const uint64_t *chunk_offs, size_t n,
 int gm_snap_index_write(int idx_fd, const struct gmemfs_snap_header *h,
 			const struct gmemfs_snap_extent *ext, const uint64_t *ws,
 			const uint32_t *ws_crc, char why[GM_SNAP_WHY_MAX]);
+
+/* Was the memory secret: is any layer of the chain marked so?  A child
+ * of a secret parent resolves to the parent's bytes, so it counts too. */
+static inline bool gm_snap_secret(const struct gm_snap *s)
+{
+	for (unsigned i = 0; i < s->nlayers; i++)
+		if (s->layers[i].hdr.flags & GMEMFS_SNAP_F_SECRET)
+			return true;
+	return false;
+}
 
 /* Layer 0's working set has its bytes stored in its index file. */
 static inline bool gm_snap_has_ws_data(const struct gm_snap *s)

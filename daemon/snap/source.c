@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mem/backing.h"
+#include "mem/file_info.h"
 #include "mem/handout.h"
 #include "prov/prov.h"
 #include "prov/kvm_gmem.h"
@@ -50,7 +51,7 @@ int gm_snap_src_open(struct gm_snap_src *src, struct gm_fs *fs, struct gm_inode 
 	int err;
 
 	memset(src, 0, sizeof(*src));
-	src->fd = -1;
+	src->fd = src->scratch_fd = -1;
 	pthread_mutex_lock(&inode->lock);
 	prov = inode->pi ? inode->pi->prov : NULL;
 	err = prov ? gm_backing_stat_size(inode, &st) : -ENOENT;
@@ -67,9 +68,15 @@ int gm_snap_src_open(struct gm_snap_src *src, struct gm_fs *fs, struct gm_inode 
 	if (src->fd < 0)
 		return gm_snap_why(why, "file %llu: no fd on its memory: %s",
 			       (unsigned long long)inode->ino, strerror(-src->fd)), src->fd;
+	src->secret = prov->id == GMEMFS_PROV_SHIM && gm_file_secret(inode);
 	if (prov_kvm_gmem_is_gmem(src->fd)) {
 		src->mode = GM_SNAP_SRC_MINCORE;
 		err = src_map(src, why);
+	} else if (src->secret) {
+		src->mode = GM_SNAP_SRC_SECRET;
+		src->scratch_fd = memfd_create("gmemfs-snapshot", MFD_CLOEXEC);
+		if (src->scratch_fd < 0)
+			err = -errno, gm_snap_why(why, "a scratch memfd: %s", strerror(errno));
 	} else {
 		src->mode = prov->fixed_limit ? GM_SNAP_SRC_PREAD : GM_SNAP_SRC_SEEK;
 	}
@@ -84,6 +91,9 @@ void gm_snap_src_close(struct gm_snap_src *src)
 		munmap(src->map, src->map_len);
 	if (src->fd >= 0)
 		close(src->fd);
+	if (src->scratch_fd >= 0)
+		close(src->scratch_fd);
+	src->scratch_fd = -1;
 	free(src->vec);
 	src->map = NULL;
 	src->vec = NULL;
@@ -126,6 +136,68 @@ static int src_pread(struct gm_snap_src *src, uint8_t *buf, size_t len, uint64_t
 	return 0;
 }
 
+/* The kernel copies from the mapping into the scratch memfd: a fault it
+ * cannot serve (SIGBUS to a user access) is EFAULT here.  All or -errno. */
+static int src_copy_via_kernel(struct gm_snap_src *src, uint8_t *buf, const uint8_t *from,
+			       size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(src->scratch_fd, from + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += n;
+	}
+	for (done = 0; done < len;) {
+		ssize_t n = pread(src->scratch_fd, buf + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += n;
+	}
+	return 0;
+}
+
+/* A secret file's [off, off + len) through a mapping of the daemon's own.
+ * A page the module refuses (private, or gone with a truncate) is EACCES,
+ * as the module's read() would answer for a private one. */
+static int src_mapped(struct gm_snap_src *src, uint8_t *buf, size_t len, uint64_t off, char *why)
+{
+	uint64_t base = off & ~(uint64_t)(SMALL_PAGE - 1);
+	size_t maplen = (size_t)(off + len - base);
+	uint8_t *map;
+	int err;
+
+	if (!len)
+		return 0;
+	map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, src->fd, (off_t)base);
+	if (map == MAP_FAILED)
+		return gm_snap_why(why, "mapping the secret memory at %#" PRIx64 ": %s", off,
+			       strerror(errno)), -errno;
+	err = src_copy_via_kernel(src, buf, map + (off - base), len);
+	munmap(map, maplen);
+	if (err == -EFAULT)
+		return gm_snap_why(why, "the secret memory at %#" PRIx64 " cannot be read", off),
+		       -EACCES;
+	if (err)
+		return gm_snap_why(why, "copying the secret memory at %#" PRIx64 ": %s", off,
+			       strerror(-err)), err;
+	return 0;
+}
+
+static int src_data(struct gm_snap_src *src, uint8_t *buf, size_t len, uint64_t off, char *why)
+{
+	if (src->mode == GM_SNAP_SRC_SECRET)
+		return src_mapped(src, buf, len, off, why);
+	return src_pread(src, buf, len, off, why);
+}
+
 static void mark(bool *present, uint64_t off, uint32_t page, uint64_t from, uint64_t to, bool v)
 {
 	for (uint64_t p = (from - off) / page; p < (to - off + page - 1) / page; p++)
@@ -156,7 +228,8 @@ static int src_seek_data(struct gm_snap_src *src, uint64_t pos, off_t *d, off_t 
 	return 0;
 }
 
-/* tmpfs: only the data ranges SEEK_DATA/SEEK_HOLE report are read. */
+/* tmpfs, shim files: only the data ranges SEEK_DATA/SEEK_HOLE report are
+ * read. */
 static int src_read_seek(struct gm_snap_src *src, uint64_t off, uint8_t *buf, size_t len,
 			 bool *present, char *why)
 {
@@ -175,7 +248,7 @@ static int src_read_seek(struct gm_snap_src *src, uint64_t off, uint8_t *buf, si
 		if ((uint64_t)h > end)
 			h = (off_t)end;
 		memset(buf + (pos - off), 0, (uint64_t)d - pos);
-		err = src_pread(src, buf + ((uint64_t)d - off), (uint64_t)h - (uint64_t)d, d, why);
+		err = src_data(src, buf + ((uint64_t)d - off), (uint64_t)h - (uint64_t)d, d, why);
 		if (err)
 			return err;
 		mark(present, off, src->page_size, d, h, true);
@@ -222,6 +295,7 @@ int gm_snap_src_read(struct gm_snap_src *src, uint64_t off, void *buf, size_t le
 {
 	switch (src->mode) {
 	case GM_SNAP_SRC_SEEK:
+	case GM_SNAP_SRC_SECRET:
 		return src_read_seek(src, off, buf, len, present, why);
 	case GM_SNAP_SRC_MINCORE:
 		return src_read_mincore(src, off, buf, len, present, why);

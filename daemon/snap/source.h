@@ -10,14 +10,21 @@
  *
  * Reads use an fd of the source's own, taken at open: a concurrent unlink
  * leaves it valid (the caller also holds an inode reference), and pread
- * past a concurrent truncate reads short instead of faulting.  Only an
+ * past a concurrent truncate reads short instead of faulting.  An
  * attached guest_memfd is read through a mapping, and its size is fixed.
+ * A secret shim file is read through the daemon's own mapping of each
+ * window (the module's PFN mapping of carve-out pages), its data ranges
+ * found with SEEK_DATA/SEEK_HOLE as on tmpfs.  The bytes are copied by
+ * the kernel (a write into a scratch memfd, read back), so a page gone
+ * meanwhile (truncate, a conversion to private the daemon never saw)
+ * fails the copy with EFAULT instead of killing the daemon with SIGBUS.
  *
  * Not for: deciding what to write (write.c).
  */
 #ifndef GM_SNAP_SRC_H
 #define GM_SNAP_SRC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fs.h"
@@ -27,6 +34,7 @@ enum gm_snap_src_mode {
 	GM_SNAP_SRC_SEEK = 1,		/* SEEK_DATA/SEEK_HOLE, then pread */
 	GM_SNAP_SRC_MINCORE,		/* mincore and memcpy from a mapping */
 	GM_SNAP_SRC_PREAD,		/* pread everything */
+	GM_SNAP_SRC_SECRET,		/* SEEK_DATA/SEEK_HOLE, then the mapping */
 };
 
 struct gm_snap_src {
@@ -40,6 +48,8 @@ struct gm_snap_src {
 	unsigned char *vec;		/* MINCORE: one window's mincore */
 	size_t vec_len;
 	uint64_t data_from, data_to;	/* SEEK: the last data range found */
+	int scratch_fd;			/* SECRET: a memfd the copies go through */
+	bool secret;			/* a secret shim file: the snapshot is marked */
 };
 
 /* Open inode's memory for reading (inode referenced by the caller).

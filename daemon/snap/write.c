@@ -348,6 +348,10 @@ static int header_init(struct snap_w *w)
 	h->created_ns = gm_clock_ns(CLOCK_REALTIME);
 	if (getrandom(h->uuid, sizeof(h->uuid), 0) != sizeof(h->uuid))
 		return gm_snap_why(w->why, "no random bytes for the uuid: %s", strerror(errno)), -EIO;
+	/* Marked for what it resolves to: a child of a secret parent holds
+	 * the parent's secret bytes for every page it does not list. */
+	if (w->src.secret || (w->has_parent && gm_snap_secret(&w->parent)))
+		h->flags |= GMEMFS_SNAP_F_SECRET;
 	if (w->has_parent) {
 		h->flags |= GMEMFS_SNAP_F_PARENT;
 		memcpy(h->parent_uuid, w->parent.layers[0].hdr.uuid, sizeof(h->parent_uuid));

@@ -240,7 +240,8 @@ struct corruption {
 };
 
 static void c_magic(struct tlayer *t) { t->h.magic[0] = 'X'; }
-static void c_version(struct tlayer *t) { t->h.version = 4; }
+static void c_version(struct tlayer *t) { t->h.version = 5; }
+static void c_v3_secret(struct tlayer *t) { t->h.version = 3; t->h.flags |= GMEMFS_SNAP_F_SECRET; }
 static void c_v1_ws_data(struct tlayer *t) { t->h.flags |= GMEMFS_SNAP_F_WS_DATA; }
 static void c_ws_data_offset(struct tlayer *t) { t->h.version = 2; t->h.ws_data_offset = 4096; }
 static void c_hsize(struct tlayer *t) { t->h.header_size = 100; }
@@ -293,7 +294,8 @@ static void raw_truncate_image(struct tlayer *t) { ck_assert_int_eq(ftruncate(t-
 
 static const struct corruption corruptions[] = {
 	{ "magic", c_magic, false, "bad magic" },
-	{ "version", c_version, false, "version 4" },
+	{ "version", c_version, false, "version 5" },
+	{ "secret in version 3", c_v3_secret, false, "version 3 index with version 4's secret" },
 	{ "version 1 with the working set's bytes", c_v1_ws_data, false, "version 1 index with" },
 	{ "working-set bytes without the flag", c_ws_data_offset, false, "disagree" },
 	{ "header size", c_hsize, false, "header size 100" },
@@ -522,6 +524,66 @@ START_TEST(test_private_extents)
 }
 END_TEST
 
+/* The secret mark (version 4): an index with it is version 4 whatever
+ * else it holds, a chain is secret if any layer is (a child of a secret
+ * parent resolves to its bytes), and the mark loads back as written. */
+START_TEST(test_secret_mark)
+{
+	char why[GM_SNAP_WHY_MAX];
+	struct gmemfs_snap_header h = { .flags = GMEMFS_SNAP_F_SECRET };
+	struct gmemfs_snap_extent priv = { .type = GMEMFS_SNAP_EXT_PRIVATE };
+	struct tlayer t[2];
+	struct gm_snap s;
+	int fds[4];
+
+	ck_assert_uint_eq(gm_snap_index_version(&h, NULL), 4);
+	h.nr_extents = 1;
+	ck_assert_uint_eq(gm_snap_index_version(&h, &priv), 4);
+	h.flags = 0;
+	ck_assert_uint_eq(gm_snap_index_version(&h, &priv), 3);
+	tl_full(&t[1], 0x22);
+	t[1].h.version = 4;
+	t[1].h.flags |= GMEMFS_SNAP_F_SECRET;
+	tl_init(&t[0], 0x11);
+	tl_parent(&t[0], &t[1]);
+	tl_extent(&t[0], 2 * CHUNK, PG, GMEMFS_SNAP_EXT_DATA, 9);
+	for (int i = 0; i < 2; i++) {
+		tl_write(&t[i]);
+		fds[2 * i] = t[i].img_fd;
+		fds[2 * i + 1] = t[i].idx_fd;
+	}
+	ck_assert_msg(gm_snap_open(&s, fds, 4, why) == 0, "%s", why);
+	ck_assert(gm_snap_secret(&s));
+	ck_assert(!(s.layers[0].hdr.flags & GMEMFS_SNAP_F_SECRET));
+	ck_assert_uint_eq(s.layers[1].hdr.version, 4);
+	gm_snap_close(&s);
+	/* The parent alone: secret; a plain full snapshot: not. */
+	ck_assert_msg(gm_snap_open(&s, fds + 2, 2, why) == 0, "%s", why);
+	ck_assert(gm_snap_secret(&s));
+	gm_snap_close(&s);
+	t[1].h.version = 1;
+	t[1].h.flags &= ~GMEMFS_SNAP_F_SECRET;
+	tl_write(&t[1]);
+	ck_assert_msg(gm_snap_open(&s, fds + 2, 2, why) == 0, "%s", why);
+	ck_assert(!gm_snap_secret(&s));
+	gm_snap_close(&s);
+	/* Written by the daemon's encoder: version 4, the mark kept. */
+	h = t[1].h;
+	h.flags |= GMEMFS_SNAP_F_SECRET;
+	h.nr_extents = t[1].n;
+	h.nr_ws = 0;
+	ck_assert_msg(gm_snap_index_write(t[1].idx_fd, &h, t[1].ext, NULL, NULL, why) == 0,
+		      "%s", why);
+	ck_assert_msg(gm_snap_open(&s, fds + 2, 2, why) == 0, "%s", why);
+	ck_assert_uint_eq(s.layers[0].hdr.version, 4);
+	ck_assert(s.layers[0].hdr.flags & GMEMFS_SNAP_F_SECRET);
+	ck_assert(gm_snap_secret(&s));
+	gm_snap_close(&s);
+	for (int i = 0; i < 2; i++)
+		tl_free(&t[i]);
+}
+END_TEST
+
 START_TEST(test_chain_refused)
 {
 	uint8_t *want = calloc(1, MEM);
@@ -653,6 +715,7 @@ Suite *make_snapfmt_suite(void)
 	suite_add_tcase(s, layer);
 	tcase_add_test(chain, test_chain_override);
 	tcase_add_test(chain, test_private_extents);
+	tcase_add_test(chain, test_secret_mark);
 	tcase_add_test(chain, test_chain_refused);
 	suite_add_tcase(s, chain);
 	return s;
