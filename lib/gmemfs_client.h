@@ -132,7 +132,8 @@ struct gmemfs_region {
  * process exits.  path: "" or NULL, or a shmem file on the mount (relative
  * to its root) the regions map shared, of the snapshot's size.  flags:
  * GMEMFS_CTL_F_RECORD_WS (store the faulted order in SNAPFILE.idx, which
- * is then opened O_RDWR), GMEMFS_CTL_F_NO_PREFETCH.  uffd stays the
+ * is then opened O_RDWR), GMEMFS_CTL_F_NO_PREFETCH, GMEMFS_CTL_F_FORCE
+ * (a secret snapshot through a uffd, else -EOPNOTSUPP).  uffd stays the
  * caller's.  Ask UFFDIO_API for UFFD_FEATURE_POISON if the kernel has it: a
  * corrupt snapshot page is then poisoned (SIGBUS where the VMM touches it)
  * instead of the VMM being killed.  0 and *session, or -errno. */
@@ -237,6 +238,12 @@ int gmemfs_ctl_snapshot(struct gmemfs_ctl *c, const char *path, const char *snap
  * Needs write permission.  0 and *st, or -errno with the reason. */
 int gmemfs_ctl_restore(struct gmemfs_ctl *c, const char *snapfile, const char *path,
 		       gmemfs_progress_fn fn, void *arg, struct gmemfs_snap_stats *st);
+/* The same with flags: GMEMFS_CTL_F_FORCE restores a secret snapshot
+ * (GMEMFS_SNAP_F_SECRET) into a file that is not secret, which is
+ * refused with -EPERM without it (docs/snapshot.md). */
+int gmemfs_ctl_restore_flags(struct gmemfs_ctl *c, const char *snapfile, const char *path,
+			     uint32_t flags, gmemfs_progress_fn fn, void *arg,
+			     struct gmemfs_snap_stats *st);
 
 /* All in one: connect through path's mount, open, close: fd or -errno. */
 int gmemfs_open_backing(const char *path, struct gmemfs_ctl_stat *st);

@@ -194,15 +194,18 @@ static int snap_wait(struct gmemfs_ctl *c, gmemfs_progress_fn fn, void *arg,
 	return 0;
 }
 
-/* Send msg (freed) with nfds fds and wait for the figures. */
+/* Send msg (freed) with nfds fds and flags (progress added) and wait for
+ * the figures. */
 static int snap_call(struct gmemfs_ctl *c, struct nl_msg *msg, const int *fds, unsigned nfds,
-		     gmemfs_progress_fn fn, void *arg, struct gmemfs_snap_stats *st)
+		     uint32_t flags, gmemfs_progress_fn fn, void *arg,
+		     struct gmemfs_snap_stats *st)
 {
 	int err;
 
 	if (!msg)
 		return c->reason[0] ? -ENAMETOOLONG : -ENOMEM;
-	err = nla_put_u32(msg, GMEMFS_CTL_A_FLAGS, GMEMFS_CTL_F_PROGRESS) < 0 ? -EMSGSIZE : 0;
+	flags |= GMEMFS_CTL_F_PROGRESS;
+	err = nla_put_u32(msg, GMEMFS_CTL_A_FLAGS, flags) < 0 ? -EMSGSIZE : 0;
 	if (!err)
 		err = gm_chan_send(c->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, fds, nfds);
 	nlmsg_free(msg);
@@ -301,7 +304,7 @@ API int gmemfs_ctl_snapshot(struct gmemfs_ctl *c, const char *path, const char *
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	err = snap_call(c, msg, fds, 2 + n, fn, arg, st);
+	err = snap_call(c, msg, fds, 2 + n, 0, fn, arg, st);
 	gmemfs_close_fds(fds + 2, n);
 	if (err)
 		goto err_remove;
@@ -324,14 +327,26 @@ err_remove:
 API int gmemfs_ctl_restore(struct gmemfs_ctl *c, const char *snapfile, const char *path,
 			   gmemfs_progress_fn fn, void *arg, struct gmemfs_snap_stats *st)
 {
+	return gmemfs_ctl_restore_flags(c, snapfile, path, 0, fn, arg, st);
+}
+
+API int gmemfs_ctl_restore_flags(struct gmemfs_ctl *c, const char *snapfile, const char *path,
+				 uint32_t flags, gmemfs_progress_fn fn, void *arg,
+				 struct gmemfs_snap_stats *st)
+{
 	int fds[GM_CHAN_CHAIN_FDS], n, err;
 
 	c->reason[0] = '\0';
+	if (flags & ~GMEMFS_CTL_F_FORCE) {
+		snprintf(c->reason, sizeof(c->reason), "unknown restore flags %#x",
+			 flags & ~GMEMFS_CTL_F_FORCE);
+		return -EINVAL;
+	}
 	n = gmemfs_snap_open_chain(snapfile, O_RDONLY, fds, GM_CHAN_CHAIN_FDS, c->reason,
 				   sizeof(c->reason));
 	if (n < 0)
 		return n;
-	err = snap_call(c, ctl_new(c, GMEMFS_CTL_CMD_RESTORE, path, NULL), fds, n, fn, arg, st);
+	err = snap_call(c, ctl_new(c, GMEMFS_CTL_CMD_RESTORE, path, NULL), fds, n, flags, fn, arg, st);
 	gmemfs_close_fds(fds, n);
 	return err;
 }

@@ -60,10 +60,11 @@ enum gmemfs_ctl_cmd {
 	 * SNAP_* figures.  With PROGRESS, NLM_F_MULTI messages carrying
 	 * PROGRESS_DONE/PROGRESS_TOTAL come before the reply.  Needs read. */
 	GMEMFS_CTL_CMD_SNAPSHOT = 71,
-	/* PATH [FLAGS: PROGRESS] + the chain -> SNAP_* figures.  Fills the
-	 * file (which must hold no memory yet; its size is set to the
+	/* PATH [FLAGS: PROGRESS|FORCE] + the chain -> SNAP_* figures.  Fills
+	 * the file (which must hold no memory yet; its size is set to the
 	 * snapshot's) eagerly; on any error the file holds no memory again.
-	 * Needs write. */
+	 * A secret snapshot (GMEMFS_SNAP_F_SECRET) goes only into a secret
+	 * file (EPERM) unless FORCE.  Needs write. */
 	GMEMFS_CTL_CMD_RESTORE = 72,
 	/* REGION... [PATH] [FLAGS: GMEMFS_CTL_F_RECORD_WS|F_NO_PREFETCH] +
 	 * userfaultfd, then the chain -> SESSION.  Lazy restore: the daemon
@@ -204,6 +205,13 @@ enum gmemfs_ctl_region_attr {
 							 * in the snapshot's index */
 #define GMEMFS_CTL_F_NO_PREFETCH	(1u << 2)	/* RESTORE_LAZY, UFFD_LISTEN:
 							 * ignore a stored working set */
+#define GMEMFS_CTL_F_FORCE		(1u << 3)	/* RESTORE, RESTORE_LAZY,
+							 * UFFD_LISTEN: restore a
+							 * secret snapshot into
+							 * memory that is not secret
+							 * (refused with EPERM, or
+							 * EOPNOTSUPP for a uffd,
+							 * without it) */
 
 enum gmemfs_sess_state {
 	GMEMFS_SESS_SERVING = 1,	/* faults still possible */

@@ -28,7 +28,7 @@
 #include "uffd/resume.h"
 #include "uffd/session.h"
 
-#define GM_LAZY_FLAGS	(GMEMFS_CTL_F_RECORD_WS | GMEMFS_CTL_F_NO_PREFETCH)
+#define GM_LAZY_FLAGS	(GMEMFS_CTL_F_RECORD_WS | GMEMFS_CTL_F_NO_PREFETCH | GMEMFS_CTL_F_FORCE)
 
 int gm_lazy_check_uffd(int fd, char *why, size_t len)
 {
@@ -109,6 +109,11 @@ static int gm_lazy_backing(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 		gm_ctl_fail(r, err, "not a regular file with a backing");
 		goto out;
 	}
+	if (info.flags & GMEMFS_INFO_SECRET) {
+		err = gm_ctl_fail(r, -EOPNOTSUPP, "a shim-secret file: userfaultfd does not "
+				  "apply to its PFN mappings; restore eagerly or in ask mode");
+		goto out;
+	}
 	if (info.provider == GMEMFS_PROV_KVM_GMEM) {
 		err = gm_ctl_fail(r, -EOPNOTSUPP, "a kvm-gmem file cannot be restored lazily: "
 				  "guest_memfd has no userfaultfd support; restore it eagerly");
@@ -144,6 +149,24 @@ static int gm_lazy_no_private(struct gm_uffd_sess *s, char why[GM_CHAN_WHY_MAX])
 	return -EOPNOTSUPP;
 }
 
+/* A uffd places pages in the VMM's mappings, which a uffd can serve only
+ * when they are not secret: userfaultfd does not apply to the PFN mappings
+ * of secret memory.  A secret snapshot goes there only when forced. */
+static int gm_lazy_uffd_secret(struct gm_uffd_sess *s, uint32_t flags,
+			       char why[GM_CHAN_WHY_MAX])
+{
+	if (!gm_snap_secret(&s->snap))
+		return 0;
+	if (!(flags & GMEMFS_CTL_F_FORCE)) {
+		snprintf(why, GM_CHAN_WHY_MAX, "a secret snapshot: userfaultfd does not apply to "
+			 "PFN mappings; restore eagerly or in ask mode into a shim-secret file");
+		return -EOPNOTSUPP;
+	}
+	gm_warn("lazy restore: a secret snapshot forced through a userfaultfd into memory "
+		"that is not secret");
+	return 0;
+}
+
 int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_args *a,
 		  uint64_t *id)
 {
@@ -152,6 +175,8 @@ int gm_lazy_start(struct gm_ctl_req *r, const char *what, struct gm_uffd_sess_ar
 	int err;
 
 	err = gm_uffd_sess_new(a, &s, why);
+	if (!err)
+		err = gm_lazy_uffd_secret(s, a->flags, why);
 	if (!err)
 		err = gm_lazy_no_private(s, why);
 	if (err && s)
@@ -181,6 +206,22 @@ static int gm_lazy_ask_target(struct gm_ctl_req *r, struct gm_inode *inode,
 		return snprintf(why, GM_CHAN_WHY_MAX, "the file holds %llu bytes of memory; a "
 				"lazy restore needs one that holds none",
 				(unsigned long long)info->populated), -EBUSY;
+	return 0;
+}
+
+/* Ask mode: a secret snapshot into a shim file that is not secret only
+ * when forced, as an eager restore. */
+static int gm_lazy_ask_secret(const struct gm_uffd_sess *s, const struct gmemfs_info *info,
+			      uint32_t flags, char why[GM_CHAN_WHY_MAX])
+{
+	if (!gm_snap_secret(&s->snap) || info->flags & GMEMFS_INFO_SECRET)
+		return 0;
+	if (!(flags & GMEMFS_CTL_F_FORCE))
+		return snprintf(why, GM_CHAN_WHY_MAX, "the snapshot is secret and file %llu is "
+				"not: restore it into a shim-secret file, or force it",
+				(unsigned long long)info->id), -EPERM;
+	gm_warn("lazy restore into file %llu: a secret snapshot forced into memory that is "
+		"not secret", (unsigned long long)info->id);
 	return 0;
 }
 
@@ -238,6 +279,8 @@ static int gm_lazy_ask(struct gm_ctl_req *r, struct gm_uffd_sess_args *a)
 	}
 	if (!err)
 		err = gm_lazy_no_private(s, why);
+	if (!err)
+		err = gm_lazy_ask_secret(s, &info, a->flags, why);
 	if (!err)
 		err = gm_lazy_ask_size(r, inode, info.size, s->snap.mem_size, why);
 	if (err)

@@ -48,15 +48,23 @@ static void snap_progress_send(uint64_t done, uint64_t total, void *arg)
 	nlmsg_free(msg);
 }
 
-/* FLAGS may ask for progress and nothing else. */
-static int snap_flags(struct gm_ctl_req *r, bool *progress)
+/* FLAGS may ask for progress, and a restore may force a secret snapshot
+ * into memory that is not secret. */
+static uint32_t snap_flags_of(struct gm_ctl_req *r)
 {
 	struct nlattr *a = r->m.tb[GMEMFS_CTL_A_FLAGS];
-	uint32_t flags = a ? nla_get_u32(a) : 0;
 
-	if (flags & ~GMEMFS_CTL_F_PROGRESS)
-		return gm_ctl_fail(r, -EINVAL, "unknown flags 0x%x",
-				   flags & ~GMEMFS_CTL_F_PROGRESS);
+	return a ? nla_get_u32(a) : 0;
+}
+
+static int snap_flags(struct gm_ctl_req *r, enum gm_snapfig_op op, bool *progress)
+{
+	uint32_t flags = snap_flags_of(r), known = GMEMFS_CTL_F_PROGRESS;
+
+	if (op == GM_SNAPFIG_RESTORE)
+		known |= GMEMFS_CTL_F_FORCE;
+	if (flags & ~known)
+		return gm_ctl_fail(r, -EINVAL, "unknown flags 0x%x", flags & ~known);
 	*progress = flags & GMEMFS_CTL_F_PROGRESS;
 	return 0;
 }
@@ -127,7 +135,7 @@ static int snap_serve(struct gm_ctl_req *r, int mask, enum gm_snapfig_op op,
 	bool progress = false;
 	int err;
 
-	err = snap_flags(r, &progress);
+	err = snap_flags(r, op, &progress);
 	if (!err)
 		err = snap_file(r, mask, &inode);
 	if (err)
@@ -176,6 +184,7 @@ static int snap_work_restore(struct gm_ctl_req *r, struct gm_inode *inode,
 	struct gm_snap_restore_req req = {
 		.fs = r->fs, .inode = inode, .fds = r->fds_in, .nfds = r->nfds_in,
 		.progress = progress, .arg = arg,
+		.force = snap_flags_of(r) & GMEMFS_CTL_F_FORCE,
 	};
 
 	return gm_snap_restore(&req, st, why);

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "snap/restore.h"
 #include "meta/private.h"
+#include "mem/file_info.h"
 #include "mem/handout.h"
 #include "prov/shim.h"
 #include "prov/prov.h"
@@ -36,6 +37,25 @@ struct snap_r {
 	size_t win;
 	uint64_t old_size;
 };
+
+/* A secret snapshot's bytes go into secret memory only, unless the
+ * request forces them out (logged either way, with the file). */
+static int target_secret_check(struct snap_r *r)
+{
+	struct gm_inode *inode = r->req->inode;
+
+	if (!gm_snap_secret(&r->s) || gm_file_secret(inode))
+		return 0;
+	if (!r->req->force)
+		return gm_snap_why(r->why, "the snapshot is secret and file %llu is not (policy %s): "
+			       "restore it into a shim-secret file, or force it",
+			       (unsigned long long)inode->ino, gm_policy_text(inode->policy)),
+		       -EPERM;
+	gm_warn("restore into file %llu (policy %s): a secret snapshot forced into memory "
+		"that is not secret", (unsigned long long)inode->ino,
+		gm_policy_text(inode->policy));
+	return 0;
+}
 
 /* The file must hold nothing and have no other size than the snapshot's;
  * private ranges need a shim file. */
@@ -66,7 +86,7 @@ static int target_check(struct snap_r *r)
 			       (unsigned long long)inode->ino, (intmax_t)st.st_size, r->s.mem_size),
 		       -EINVAL;
 	r->old_size = st.st_size;
-	return 0;
+	return target_secret_check(r);
 }
 
 static int restore_run(struct snap_r *r, uint64_t off, const uint8_t *bytes, size_t len)

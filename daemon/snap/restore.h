@@ -11,6 +11,8 @@
 #ifndef GM_SNAP_RESTORE_H
 #define GM_SNAP_RESTORE_H
 
+#include <stdbool.h>
+
 #include "fs.h"
 #include "snap/write.h"		/* struct gm_snap_stats, gm_snap_progress_fn */
 
@@ -21,10 +23,12 @@ struct gm_snap_restore_req {
 	unsigned nfds;
 	gm_snap_progress_fn progress;	/* or NULL */
 	void *arg;
+	bool force;			/* a secret snapshot into a file that is not */
 };
 
 /* Restore into req->inode, which must hold no memory (else -EBUSY) and
- * have size 0 or the snapshot's (else -EINVAL).  0 with the figures in
+ * have size 0 or the snapshot's (else -EINVAL), and be secret if the
+ * snapshot is, unless forced (else -EPERM).  0 with the figures in
  * *st, or -errno with why: the chain's refusals (-EINVAL), -EIO (a
  * checksum or a short image, naming the layer and extent), the backing's
  * errors (-ENOSPC ...). */

@@ -1,10 +1,12 @@
 /*
  * gmemctl snapshot [--parent PARENT] FILE SNAPFILE
- * gmemctl restore [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE
+ * gmemctl restore [--force] [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE
  *
  * restore --lazy starts a lazy restore of a shim file in ask mode
  * (docs/lazy-restore.md) and prints its session; the daemon fills the file
  * on demand and in the background, and SESSIONS shows how far it got.
+ * --force lets a secret snapshot into a file that is not secret
+ * (docs/snapshot.md, "Secret snapshots").
  *
  * A progress bar on stderr when it is a terminal, and always one closing
  * line with the figures (sizes as gmctl_size() prints them, or a JSON
@@ -149,38 +151,41 @@ static int restore_target(const struct snap_cli *s, const char *sock_path)
 	return errno == EEXIST ? 0 : -errno;
 }
 
-#define RESTORE_USE "restore [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE"
+#define RESTORE_USE "restore [--force] [--lazy [--record-ws] [--no-prefetch]] SNAPFILE FILE"
 
-/* restore's options: GMEMFS_CTL_F_* for --lazy, or -1 for eager; -2 on a
- * usage error.  argc/argv are left at the operands. */
-static int64_t restore_opts(int *argc, char ***argv)
+/* restore's options: *lazy, and GMEMFS_CTL_F_* in *flags; -2 on a usage
+ * error.  argc/argv are left at the operands. */
+static int restore_opts(int *argc, char ***argv, bool *lazy, uint32_t *flags)
 {
 	static const struct option opts[] = {
 		{ "lazy", no_argument, NULL, 'l' },
 		{ "record-ws", no_argument, NULL, 'r' },
 		{ "no-prefetch", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' },
 		{ 0 }
 	};
-	uint32_t flags = 0;
-	bool lazy = false;
 	int o;
 
+	*lazy = false;
+	*flags = 0;
 	optind = 0;
 	while ((o = getopt_long(*argc + 1, *argv - 1, "+", opts, NULL)) != -1) {
 		if (o == 'l')
-			lazy = true;
+			*lazy = true;
 		else if (o == 'r')
-			flags |= GMEMFS_CTL_F_RECORD_WS;
+			*flags |= GMEMFS_CTL_F_RECORD_WS;
 		else if (o == 'n')
-			flags |= GMEMFS_CTL_F_NO_PREFETCH;
+			*flags |= GMEMFS_CTL_F_NO_PREFETCH;
+		else if (o == 'f')
+			*flags |= GMEMFS_CTL_F_FORCE;
 		else
 			return -2;
 	}
 	*argc -= optind - 1;
 	*argv += optind - 1;
-	if (*argc != 2 || (flags && !lazy))
+	if (*argc != 2 || (*flags & ~GMEMFS_CTL_F_FORCE && !*lazy))
 		return -2;
-	return lazy ? (int64_t)flags : -1;
+	return 0;
 }
 
 static void report_lazy(const struct snap_cli *s, uint64_t session)
@@ -197,25 +202,26 @@ static void report_lazy(const struct snap_cli *s, uint64_t session)
 	       s->snapfile, s->file, (unsigned long long)session);
 }
 
-/* The request itself: eager (flags < 0) with figures, or lazy. */
-static int restore_call(struct snap_cli *s, int64_t flags, struct gmemfs_snap_stats *st,
-			uint64_t *session)
+/* The request itself: eager with figures, or lazy. */
+static int restore_call(struct snap_cli *s, bool lazy, uint32_t flags,
+			struct gmemfs_snap_stats *st, uint64_t *session)
 {
-	if (flags < 0)
-		return gmemfs_ctl_restore(s->c, s->snapfile, s->rel, progress_bar, s, st);
-	return gmemfs_ctl_restore_lazy(s->c, s->snapfile, -1, NULL, 0, s->rel, (uint32_t)flags,
-				       session);
+	if (!lazy)
+		return gmemfs_ctl_restore_flags(s->c, s->snapfile, s->rel, flags, progress_bar, s,
+						st);
+	return gmemfs_ctl_restore_lazy(s->c, s->snapfile, -1, NULL, 0, s->rel, flags, session);
 }
 
 int cmd_restore(int argc, char **argv, bool json, const char *sock_path)
 {
 	struct snap_cli s = { .op = "restore", .json = json, .bar = isatty(2) };
-	int64_t flags = restore_opts(&argc, &argv);
 	struct gmemfs_snap_stats st;
 	uint64_t session = 0;
+	uint32_t flags;
+	bool lazy;
 	int made, err;
 
-	if (flags == -2)
+	if (restore_opts(&argc, &argv, &lazy, &flags))
 		return usage_err(RESTORE_USE);
 	s.snapfile = argv[0];
 	s.file = argv[1];
@@ -224,14 +230,14 @@ int cmd_restore(int argc, char **argv, bool json, const char *sock_path)
 		return snap_fail(&s, s.file, made);
 	err = gmctl_connect(sock_path, s.file, &s.c, &s.rel);
 	if (!err)
-		err = restore_call(&s, flags, &st, &session);
+		err = restore_call(&s, lazy, flags, &st, &session);
 	if (err) {
 		snap_fail(&s, s.file, err);
 		if (made == 1 && unlink(s.file))
 			fprintf(stderr, "gmemctl: restore: removing %s again: %s\n", s.file,
 				strerror(errno));
 		err = 1;
-	} else if (flags >= 0) {
+	} else if (lazy) {
 		report_lazy(&s, session);
 	} else {
 		report(&s, s.snapfile, s.file, &st);
