@@ -1,6 +1,6 @@
 /*
  * What shim-test.c shares with the other files of shim-test (t-persist.c,
- * t-resume.c, t-private.c):
+ * t-resume.c, t-private.c, t-secret-fs.c):
  * its checks, its test daemon, child processes, gmemfsd at GM_MNT and
  * guests on shim memory.  The definitions are in shim-test.c.
  *
@@ -123,6 +123,14 @@ void t_resume_stale(void);
 int convert(int fd, uint64_t off, uint64_t size, uint32_t flags);
 int lazy_file(const char *name, size_t size);
 void snap_to(const char *rel, const char *snap);
+
+/* ---- t-secret-fs.c ---- */
+
+void t_secret_mount(void);
+void t_secret_kvm(void);
+void t_secret_lazy(void);
+void t_secret_refusals(void);
+void t_secret_restart(void);
 
 /* ---- t-private.c ---- */
 
