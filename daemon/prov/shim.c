@@ -647,21 +647,6 @@ int gm_shim_file_secret(uint64_t ino, bool *secret)
 	return err;
 }
 
-bool gm_shim_fd_secret(int fd)
-{
-	struct stat a, b;
-	bool secret = false;
-
-	if (fstat(fd, &a))
-		return false;
-	pthread_mutex_lock(&shim.lock);
-	for (size_t i = 0; i < shim.n && !secret; i++)
-		secret = shim.ents[i].secret && !fstat(shim.ents[i].fd, &b) &&
-			 a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-	pthread_mutex_unlock(&shim.lock);
-	return secret;
-}
-
 bool gm_shim_secret_ready(void)
 {
 	bool ready;

@@ -46,8 +46,6 @@ int gm_shim_file_id(uint64_t ino, uint32_t *kid);
 /* Is file ino's shim file secret (GMEMFS_SHIM_F_SECRET)?  0, -ENOENT,
  * -ENODEV, as gm_shim_file_id. */
 int gm_shim_file_secret(uint64_t ino, bool *secret);
-/* Is fd (any fd of it) one of the daemon's secret shim files? */
-bool gm_shim_fd_secret(int fd);
 /* Can secret shim files be created (the module has a carve-out)? */
 bool gm_shim_secret_ready(void);
 /* The module's carve-out now (INFO): base pages, and those no file holds.
