@@ -2304,15 +2304,16 @@ static const struct {
 	{ "persist: with no daemon back, faults end in SIGBUS after the grace", t_persist_grace },
 	{ "persist: ask-mode faults across a daemon kill -9 and restart (figure)", t_persist_stall },
 	{ "persist: gmemfsd kill -9 under a KVM guest on a shim file; restart re-adopts", t_persist_gmemfsd },
-	{ "secret: shim-secret files through the mount: write, read, mmap; pool counts them; pages hidden", t_secret_mount },
-	{ "secret: a KVM guest on a shim-secret file; snapshot marked secret; eager restore hidden", t_secret_kvm },
-	{ "secret: lazy restore in ask mode into a shim-secret file, checked by a guest", t_secret_lazy },
-	{ "secret: restore into a non-secret file refused (EPERM) unless forced; uffd refused", t_secret_refusals },
-	{ "secret: gmemfsd kill -9 keeps a file secret with its bytes; a lost one comes back secret", t_secret_restart },
+	{ "gmemfsd, secret memory: shim-secret files through the mount: write, read, mmap; pool counts them; pages hidden", t_secretfs_mount },
+	{ "gmemfsd, secret memory: a KVM guest on a shim-secret file; snapshot marked secret; eager restore hidden", t_secretfs_kvm },
+	{ "gmemfsd, secret memory: lazy restore in ask mode into a shim-secret file, checked by a guest", t_secretfs_lazy },
+	{ "gmemfsd, secret memory: restore into a non-secret file refused (EPERM) unless forced; uffd refused", t_secretfs_refusals },
+	{ "gmemfsd, secret memory: gmemfsd kill -9 keeps a file secret with its bytes; a lost one comes back secret", t_secretfs_restart },
 	{ "persist: stopped daemons' files stay kept until their token deletes them", t_persist_forget },
 	{ "resume: gmemfsd kill -9 mid ask-mode lazy restore; the restart resumes it (figure)", t_resume_ask },
 	{ "resume: the snapshot changed while gmemfsd was dead: not resumed, SIGBUS", t_resume_stale },
 	{ "module unload waits for open and mapped files", t_unload },
+	{ "gmemfsd, secret memory: without a carve-out a shim-secret file is refused (EOPNOTSUPP), logged", t_secretfs_no_carveout },
 };
 
 int main(int argc, char **argv)

@@ -126,11 +126,12 @@ void snap_to(const char *rel, const char *snap);
 
 /* ---- t-secret-fs.c ---- */
 
-void t_secret_mount(void);
-void t_secret_kvm(void);
-void t_secret_lazy(void);
-void t_secret_refusals(void);
-void t_secret_restart(void);
+void t_secretfs_mount(void);
+void t_secretfs_kvm(void);
+void t_secretfs_lazy(void);
+void t_secretfs_refusals(void);
+void t_secretfs_restart(void);
+void t_secretfs_no_carveout(void);
 
 /* ---- t-private.c ---- */
 

@@ -13,6 +13,7 @@
  */
 #include <endian.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <linux/userfaultfd.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -271,7 +272,7 @@ static void carve_freed(uint64_t before, uint64_t want)
 	      (unsigned long long)before);
 }
 
-void t_secret_mount(void)
+void t_secretfs_mount(void)
 {
 	struct gmemfs_ctl_stat st;
 	struct gmemfs_info info;
@@ -385,7 +386,7 @@ static void restore_eager(const char *snap, const char *rel, uint32_t flags, int
  * Its snapshot is marked secret, and an eager restore into another
  * shim-secret file is checked by a guest, its pages hidden.
  */
-void t_secret_kvm(void)
+void t_secretfs_kvm(void)
 {
 	uint64_t ns, bad = 0;
 	struct gm_vmm vm;
@@ -476,7 +477,7 @@ static void secret_source(const char *snap)
 
 /* Ask mode into a shim-secret file, no prefetch: every page a guest
  * touches is a fault the daemon populates from the snapshot. */
-void t_secret_lazy(void)
+void t_secretfs_lazy(void)
 {
 	uint64_t id = 0;
 	char log[64];
@@ -561,7 +562,7 @@ static void refuse_uffd(void)
  * and in ask mode, done when forced (the bytes right, the log says so);
  * through a uffd refused (EOPNOTSUPP).
  */
-void t_secret_refusals(void)
+void t_secretfs_refusals(void)
 {
 	char log[64], page[PG];
 	uint64_t id = 0;
@@ -616,7 +617,7 @@ static struct gm_shimc_file kept(struct gm_shimc **out)
  * loses the file (DELETE while gmemfsd is down): the restart recreates it
  * empty, and secret, as the journal's policy says.
  */
-void t_secret_restart(void)
+void t_secretfs_restart(void)
 {
 	struct gmemfs_info info;
 	struct gm_shimc_file f;
@@ -663,4 +664,75 @@ void t_secret_restart(void)
 	hidden("vm/keep", "recreated after its shim file was lost");
 	CHECK(log_has(log, "came back empty", "", 5000), "no warning for the lost file");
 	gmemfsd_stop(d);
+}
+
+/* ---- no carve-out ------------------------------------------------------ */
+
+/* Delete the files kept for the secret tests' state dirs (so the module
+ * can go), as gmemctl discard would. */
+static void forget_secret_dirs(void)
+{
+	glob_t dirs;
+
+	if (glob("/run/gmemfs-secret-*", GLOB_ONLYDIR, NULL, &dirs))
+		return;
+	for (size_t i = 0; i < dirs.gl_pathc; i++) {
+		char why[128];
+		unsigned n;
+		int err, tries = 0;
+
+		/* A gmemfsd just stopped may still be exiting. */
+		while ((err = gm_shim_forget(dirs.gl_pathv[i], &n, why)) == -EBUSY && ++tries < 100)
+			usleep(20000);
+		CHECK(err == 0, "%s: %s (%s)", dirs.gl_pathv[i], strerror(-err), why);
+	}
+	globfree(&dirs);
+}
+
+/* The module reloaded with these parameters (bounded wait for its users
+ * to go). */
+static void module_reload(const char *params)
+{
+	char cmd[128];
+	int tries = 0, err;
+
+	while ((err = syscall(SYS_delete_module, "gmemfs", O_NONBLOCK) ? -errno : 0) ==
+	       -EWOULDBLOCK && ++tries < 250)
+		usleep(20000);
+	CHECK(err == 0 || err == -ENOENT, "unloading gmemfs: %s", strerror(-err));
+	snprintf(cmd, sizeof(cmd), "modprobe gmemfs %s", params);
+	CHECK(system(cmd) == 0, "%s failed", cmd);
+}
+
+/*
+ * The module loaded without a carve-out: creating a file of policy
+ * shim-secret, or giving an empty file that policy, fails with EOPNOTSUPP
+ * and a log line naming the file; the pool says 0 bytes of carve-out.
+ * The module is loaded again as the guest's command line has it.
+ */
+void t_secretfs_no_carveout(void)
+{
+	uint64_t size = 1, free_bytes = 1;
+	char log[64];
+	pid_t d;
+	int fd;
+
+	forget_secret_dirs();
+	module_reload("carveout=");
+	d = secret_start("nocarve", log, true);
+	fd = open(GM_MNT "/vm/x", O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd < 0 && errno == EOPNOTSUPP, "create in a shim-secret directory: fd %d, %s", fd,
+	      strerror(errno));
+	CHECK(log_has(log, "policy shim-secret refused", "no carve-out", 5000),
+	      "no log line for the refused create");
+	fd = make_file("plain/p", 0);
+	CHECK(setxattr(GM_MNT "/plain/p", "user.gmemfs.pagesize", "shim-secret", 11, 0) == -1 &&
+	      errno == EOPNOTSUPP, "shim-secret on an empty file: %s", strerror(errno));
+	close(fd);
+	carve(&size, &free_bytes);
+	CHECK(size == 0 && free_bytes == 0, "no carve-out, but the pool says %llu bytes, %llu free",
+	      (unsigned long long)size, (unsigned long long)free_bytes);
+	gmemfsd_stop(d);
+	forget_secret_dirs();
+	module_reload("");
 }
