@@ -332,6 +332,7 @@ static struct nla_policy gm_shimc_file_policy[GMEMFS_SHIM_A_MAX + 1] = {
 	[GMEMFS_SHIM_A_FAULT_MODE] = { .type = NLA_U32 },
 	[GMEMFS_SHIM_A_PAGES] = { .type = NLA_U64 },
 	[GMEMFS_SHIM_A_COOKIE] = { .type = NLA_U64 },
+	[GMEMFS_SHIM_A_FLAGS] = { .type = NLA_U32 },
 };
 
 static int gm_shimc_parse_files(struct gm_shimc_call *call, struct nlattr **tb,
@@ -361,6 +362,9 @@ static int gm_shimc_parse_files(struct gm_shimc_call *call, struct nlattr **tb,
 			.size = nla_get_u64(tbf[GMEMFS_SHIM_A_SIZE]),
 			.pages = nla_get_u64(tbf[GMEMFS_SHIM_A_PAGES]),
 			.cookie = nla_get_u64(tbf[GMEMFS_SHIM_A_COOKIE]),
+			/* A module older than SECRET sends none: no flag set. */
+			.flags = tbf[GMEMFS_SHIM_A_FLAGS] ?
+				 nla_get_u32(tbf[GMEMFS_SHIM_A_FLAGS]) : 0,
 		};
 	}
 	return 0;
@@ -379,6 +383,41 @@ int gm_shimc_list(struct gm_shimc *nl, uint32_t first, struct gm_shimc_file *fil
 		return -ENOMEM;
 	err = gm_shimc_call(nl, msg, &call);
 	return err ? err : call.n;
+}
+
+static int gm_shimc_parse_info(struct gm_shimc_call *call, struct nlattr **tb,
+			       struct nlmsghdr *nlh)
+{
+	uint64_t *out = call->arg;
+
+	(void)nlh;
+	if (!tb[GMEMFS_SHIM_A_CARVE_PAGES] || !tb[GMEMFS_SHIM_A_CARVE_FREE] ||
+	    nla_len(tb[GMEMFS_SHIM_A_CARVE_PAGES]) != 8 ||
+	    nla_len(tb[GMEMFS_SHIM_A_CARVE_FREE]) != 8)
+		return -EPROTO;
+	out[0] = nla_get_u64(tb[GMEMFS_SHIM_A_CARVE_PAGES]);
+	out[1] = nla_get_u64(tb[GMEMFS_SHIM_A_CARVE_FREE]);
+	call->n = 1;
+	return 0;
+}
+
+int gm_shimc_info(struct gm_shimc *nl, uint64_t *carve_pages, uint64_t *carve_free)
+{
+	uint64_t out[2] = { 0, 0 };
+	struct gm_shimc_call call = { .parse = gm_shimc_parse_info, .arg = out };
+	struct nl_msg *msg = gm_shimc_msg(nl, GMEMFS_SHIM_CMD_INFO);
+	int err;
+
+	if (!msg)
+		return -ENOMEM;
+	err = gm_shimc_call(nl, msg, &call);
+	if (!err && !call.n)
+		err = -EPROTO;	/* acked without the figures */
+	if (err)
+		return err;
+	*carve_pages = out[0];
+	*carve_free = out[1];
+	return 0;
 }
 
 static int gm_shimc_parse_events(struct gm_shimc_call *call, struct nlattr **tb,

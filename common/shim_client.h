@@ -52,6 +52,7 @@ int gm_shimc_delete(struct gm_shimc *nl, uint32_t file_id);
 /* A file the module keeps for this daemon's token (LIST). */
 struct gm_shimc_file {
 	uint32_t id, order, mode;
+	uint32_t flags;		/* GMEMFS_SHIM_F_* given at CREATE */
 	uint64_t size, pages, cookie;
 };
 /*
@@ -83,6 +84,10 @@ int gm_shimc_set_order(struct gm_shimc *nl, uint32_t file_id, uint64_t offset,
 
 /* How misses in the file are served from now on: GMEMFS_SHIM_FAULT_*. */
 int gm_shimc_set_mode(struct gm_shimc *nl, uint32_t file_id, uint32_t mode);
+
+/* The module's carve-out (INFO): its base pages and how many no file
+ * holds; both 0 without one.  -EOPNOTSUPP from a module without INFO. */
+int gm_shimc_info(struct gm_shimc *nl, uint64_t *carve_pages, uint64_t *carve_free);
 
 /* The most base pages all shim files may hold; GMEMFS_SHIM_NO_LIMIT: none. */
 int gm_shimc_set_limit(struct gm_shimc *nl, uint64_t pages);
