@@ -2307,6 +2307,15 @@ static const struct {
 	{ "persist: stopped daemons' files stay kept until their token deletes them", t_persist_forget },
 	{ "resume: gmemfsd kill -9 mid ask-mode lazy restore; the restart resumes it (figure)", t_resume_ask },
 	{ "resume: the snapshot changed while gmemfsd was dead: not resumed, SIGBUS", t_resume_stale },
+	{ "secret: a KVM guest's RAM on a secret file, every page written and checked", t_secret_kvm },
+	{ "secret: direct-map report: secret pages hidden, ordinary ones mapped", t_secret_directmap },
+	{ "secret: mmap, read/write, punch and truncate; zeroed pages back", t_secret_rw },
+	{ "secret: the carve-out full: ENOSPC, SIGBUS, nothing lost; the page limit", t_secret_enospc },
+	{ "secret: ask mode, SET_ORDER 2M, multi-page and ZERO POPULATE", t_secret_ask },
+	{ "secret: conversion to private is SIGBUS; the pfncache hits, refreshes, invalidates", t_secret_convert_cache },
+	{ "secret: a file kept across a daemon restart, LIST says SECRET", t_secret_persist },
+	{ "secret: figures: first touch, guest first touch, populate against shim and guest_memfd", t_secret_figures },
+	{ "secret: a carve-out on System RAM refuses the module load", t_secret_bad_carveout },
 	{ "module unload waits for open and mapped files", t_unload },
 };
 
