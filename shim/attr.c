@@ -65,6 +65,12 @@ static void __shim_attr_unmap(struct shim_file *sf, pgoff_t first, pgoff_t nr)
 	pgoff_t i;
 
 	unmap_mapping_pages(mapping, first, nr, false);
+	/*
+	 * A secret file's fault inserts its PTE under invalidate_lock held
+	 * shared, which the conversion holds exclusive: nothing in flight.
+	 */
+	if (shim_is_secret(sf))
+		return;
 	for (i = first; i < first + nr; i += shim_folio_pages(sf)) {
 		folio = filemap_lock_folio(mapping, i);
 		if (IS_ERR_OR_NULL(folio))

@@ -12,7 +12,10 @@
  * a new open file description of the same shim file, as for a memfd: that
  * is how gmemfsd hands a file to a VMM (daemon/mem/handout.c).
  *
- * Not for: page lookup and faults (folio.c), I/O (io.c).
+ * A secret file (GMEMFS_SHIM_F_SECRET) is the same inode with its pages
+ * from the carve-out instead of the page cache (secret.c).
+ *
+ * Not for: page lookup and faults (folio.c, secret.c), I/O (io.c).
  */
 #include <linux/file.h>
 #include <linux/magic.h>
@@ -38,6 +41,10 @@ static int shim_mmap(struct file *file, struct vm_area_struct *vma)
 	    (VM_SHARED | VM_MAYSHARE))
 		return -EINVAL;
 	file_accessed(file);
+	if (shim_is_secret(shim_file_of(file_inode(file)))) {
+		shim_secret_mmap(vma);
+		return 0;
+	}
 	shim_vm_flags_set(vma, VM_DONTEXPAND);
 	vma->vm_ops = &shim_vm_ops;
 	return 0;
@@ -52,6 +59,8 @@ static long shim_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return shim_ioctl_convert(sf, (void __user *)arg);
 	case GMEMFS_SHIM_IOC_CACHE_READ:
 		return shim_ioctl_cache_read(sf, (void __user *)arg);
+	case GMEMFS_SHIM_IOC_DIRECT_MAP:
+		return shim_ioctl_direct_map(sf, (void __user *)arg);
 	}
 	return -ENOTTY;
 }
@@ -89,12 +98,16 @@ static void shim_evict_inode(struct inode *inode)
 		xa_erase(&shim_files, sf->id);
 		shim_gpc_destroy(sf);
 		shim_report(sf, GMEMFS_SHIM_EV_INVALIDATE, 0,
-			    i_size_read(inode), inode->i_mapping->nrpages,
+			    i_size_read(inode), shim_file_pages(sf),
 			    GMEMFS_SHIM_INVAL_RELEASE);
 	}
+	/* No mapping, fd or pfncache entry is left to reach them. */
+	if (sf && shim_is_secret(sf))
+		shim_secret_drop(sf, 0, ULONG_MAX);
 	truncate_inode_pages_final(&inode->i_data);
 	clear_inode(inode);
 	if (sf) {
+		xa_destroy(&sf->pfns);
 		xa_destroy(&sf->private);
 		xa_destroy(&sf->ask_failed);
 		xa_destroy(&sf->orders);
@@ -125,8 +138,8 @@ static struct file_system_type shim_fs_type = {
 	.kill_sb	= kill_anon_super,
 };
 
-static struct shim_file *shim_file_alloc(struct inode *inode, u32 order,
-					 u32 mode)
+static struct shim_file *shim_file_alloc(struct inode *inode,
+					 const struct shim_file_args *args)
 {
 	struct shim_file *sf;
 
@@ -134,8 +147,12 @@ static struct shim_file *shim_file_alloc(struct inode *inode, u32 order,
 	if (!sf)
 		return NULL;
 	sf->inode = inode;
-	sf->order = order;
-	sf->mode = mode;
+	sf->order = args->order;
+	sf->mode = args->mode;
+	sf->flags = args->flags;
+	xa_init(&sf->pfns);
+	mutex_init(&sf->secret_lock);
+	atomic_long_set(&sf->secret_pages, 0);
 	xa_init(&sf->private);
 	xa_init(&sf->ask_failed);
 	xa_init(&sf->orders);
@@ -206,7 +223,7 @@ struct file *shim_file_create(const struct shim_file_args *args, u32 *id)
 	if (IS_ERR(inode))
 		goto err_module;
 	err = -ENOMEM;
-	sf = shim_file_alloc(inode, args->order, args->mode);
+	sf = shim_file_alloc(inode, args);
 	if (!sf)
 		goto err_inode;
 	sf->owner = shim_owner_get(args->owner);
@@ -238,6 +255,14 @@ err_module:
 	module_put(THIS_MODULE);
 err:
 	return ERR_PTR(err);
+}
+
+/* The base pages @sf holds: its page cache's, or its carve-out pages. */
+unsigned long shim_file_pages(struct shim_file *sf)
+{
+	if (shim_is_secret(sf))
+		return atomic_long_read(&sf->secret_pages);
+	return sf->inode->i_mapping->nrpages;
 }
 
 /*

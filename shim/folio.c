@@ -53,13 +53,17 @@ static struct folio *__shim_folio_lookup(struct shim_file *sf, pgoff_t index)
 u32 shim_alloc_order(struct shim_file *sf, pgoff_t index)
 {
 	u32 order = shim_order_at(sf, index);
-	loff_t start;
+	pgoff_t first = round_down(index, 1UL << order);
+	loff_t start = (loff_t)first << PAGE_SHIFT;
 
 	if (!order)
 		return 0;
-	start = (loff_t)round_down(index, 1UL << order) << PAGE_SHIFT;
-	if (start + (PAGE_SIZE << order) > i_size_read(sf->inode) ||
-	    filemap_range_has_page(sf->inode->i_mapping, start,
+	if (start + (PAGE_SIZE << order) > i_size_read(sf->inode))
+		return 0;
+	if (shim_is_secret(sf))
+		return shim_secret_has_page(sf, first, first + (1UL << order) - 1) ?
+		       0 : order;
+	if (filemap_range_has_page(sf->inode->i_mapping, start,
 				   start + (PAGE_SIZE << order) - 1))
 		return 0;
 	return order;
@@ -70,8 +74,8 @@ u32 shim_alloc_order(struct shim_file *sf, pgoff_t index)
  * base page when the large one does not fit and @small_ok, as tmpfs falls
  * back from a huge page.  The order charged, or -ENOSPC.
  */
-static int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
-			     bool small_ok)
+int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
+		      bool small_ok)
 {
 	if (!shim_pages_charge(sf->owner, 1UL << order))
 		return order;
@@ -81,17 +85,6 @@ static int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
 			    sf->id, index);
 	return -ENOSPC;
 }
-
-/* Where __shim_folio_alloc() may place a large folio around @index. */
-enum shim_fit {
-	SHIM_FIT_MISS,	/* a miss: the aligned folio that holds @index */
-	SHIM_FIT_PAGE,	/* POPULATE of the page at @index: one starting there */
-	/*
-	 * Multi-page POPULATE: one starting there that @len covers whole, so
-	 * no page of the data is left zero and none past it is placed.
-	 */
-	SHIM_FIT_RANGE,
-};
 
 /* Whether a page of [@index, @index + @nr) is private.  invalidate_lock held. */
 static bool shim_private_in(struct shim_file *sf, pgoff_t index,
@@ -103,8 +96,8 @@ static bool shim_private_in(struct shim_file *sf, pgoff_t index,
 }
 
 /* The order to place at @index; -EEXIST if its block filled meanwhile. */
-static int shim_fit_order(struct shim_file *sf, pgoff_t index, size_t len,
-			  enum shim_fit fit)
+int shim_fit_order(struct shim_file *sf, pgoff_t index, size_t len,
+		   enum shim_fit fit)
 {
 	u32 order = shim_alloc_order(sf, index);
 
@@ -186,7 +179,7 @@ again:
 	return folio;
 }
 
-static int shim_folio_ask(struct shim_file *sf, pgoff_t index)
+int shim_folio_ask(struct shim_file *sf, pgoff_t index)
 {
 	u32 order = shim_alloc_order(sf, index);
 	pgoff_t first = round_down(index, 1UL << order);
@@ -262,6 +255,9 @@ int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 	struct address_space *mapping = sf->inode->i_mapping;
 	struct folio *folio;
 
+	if (shim_is_secret(sf))
+		return shim_secret_populate(sf, index, data, len);
+
 	filemap_invalidate_lock_shared(mapping);
 	folio = __shim_folio_lookup(sf, index);
 	if (folio && !IS_ERR(folio)) {
@@ -322,6 +318,8 @@ int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
 	bool placed = false;
 	long n;
 
+	if (shim_is_secret(sf))
+		return shim_secret_populate_range(sf, index, data, nr);
 	while (done < nr) {
 		filemap_invalidate_lock_shared(mapping);
 		n = __shim_populate_step(sf, index + done, nr - done,
@@ -339,8 +337,8 @@ int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
 }
 
 /*
- * Drop [start, end) from the page cache and from every user mapping, the
- * pfncache first.  invalidate_lock held exclusive, so nothing refills the
+ * Drop [start, end) from the page cache (a secret file: its pages) and
+ * from every user mapping, the pfncache first.  invalidate_lock held exclusive, so nothing refills the
  * range meanwhile.  Returns the base pages freed.
  */
 long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
@@ -351,6 +349,9 @@ long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end)
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 	shim_gpc_invalidate(sf, start, end);
 	unmap_mapping_range(mapping, start, end - start, 0);
+	if (shim_is_secret(sf))
+		return shim_secret_drop(sf, start >> PAGE_SHIFT,
+					(end - 1) >> PAGE_SHIFT);
 	truncate_inode_pages_range(mapping, start, end - 1);
 	gone = before - mapping->nrpages;
 	inode_sub_bytes(sf->inode, (loff_t)gone << PAGE_SHIFT);

@@ -103,6 +103,11 @@ static const struct genl_ops shim_genl_ops[] = {
 		.doit	= shim_nl_delete_doit,
 		.flags	= GENL_ADMIN_PERM,
 	},
+	{
+		.cmd	= GMEMFS_SHIM_CMD_INFO,
+		.doit	= shim_nl_info_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
 };
 
 enum { SHIM_MCGRP_EVENTS };

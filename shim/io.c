@@ -11,7 +11,45 @@
 #include "shim.h"
 
 #include <linux/falloc.h>
+#include <linux/slab.h>
 #include <linux/uio.h>
+
+/* An ordinary file's page: @n bytes at @pos; the bytes copied, or -errno. */
+static ssize_t shim_rw_folio(struct shim_file *sf, loff_t pos, size_t n,
+			     struct iov_iter *iter, bool write)
+{
+	struct folio *folio = shim_folio_get(sf, pos >> PAGE_SHIFT, write);
+	size_t offset = offset_in_page(pos), copied;
+	struct page *page;
+
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	if (!folio)
+		return iov_iter_zero(n, iter);	/* auto-mode hole */
+	page = folio_file_page(folio, pos >> PAGE_SHIFT);
+	/*
+	 * Unlocked for the copy: the user buffer may be a mapping of this
+	 * very file, whose fault takes the lock.
+	 */
+	folio_unlock(folio);
+	copied = write ? copy_page_from_iter(page, offset, n, iter) :
+			 copy_page_to_iter(page, offset, n, iter);
+	folio_put(folio);
+	return copied;
+}
+
+/* One page's part of a read or write: bytes copied, or -errno if none. */
+static ssize_t shim_rw_page(struct shim_file *sf, loff_t pos, size_t n,
+			    struct iov_iter *iter, bool write, void *bounce)
+{
+	size_t copied;
+	int err = 0;
+
+	if (!shim_is_secret(sf))
+		return shim_rw_folio(sf, pos, n, iter, write);
+	copied = shim_secret_copy(sf, pos, n, iter, write, bounce, &err);
+	return copied || !err ? copied : err;
+}
 
 /* Copy between @iter and the pages at ki_pos; alloc: a write fills holes. */
 static ssize_t shim_rw_iter(struct kiocb *iocb, struct iov_iter *iter,
@@ -19,38 +57,29 @@ static ssize_t shim_rw_iter(struct kiocb *iocb, struct iov_iter *iter,
 {
 	struct shim_file *sf = shim_file_of(file_inode(iocb->ki_filp));
 	loff_t pos = iocb->ki_pos, size;
-	size_t n, copied, offset;
-	struct folio *folio;
-	ssize_t done = 0;
+	void *bounce = NULL;
+	ssize_t done = 0, copied;
 	int err = 0;
+	size_t n;
 
+	/* A secret page's bytes pass through here, never the direct map. */
+	if (shim_is_secret(sf)) {
+		bounce = kmalloc(PAGE_SIZE, GFP_KERNEL);
+		if (!bounce)
+			return -ENOMEM;
+	}
 	while (iov_iter_count(iter)) {
 		size = i_size_read(sf->inode);
 		if (pos >= size) {
 			err = write ? -ENOSPC : 0;
 			break;
 		}
-		offset = offset_in_page(pos);
-		n = min3((size_t)(PAGE_SIZE - offset), iov_iter_count(iter),
-			 (size_t)(size - pos));
-		folio = shim_folio_get(sf, pos >> PAGE_SHIFT, write);
-		if (IS_ERR(folio)) {
-			err = PTR_ERR(folio);
+		n = min3((size_t)(PAGE_SIZE - offset_in_page(pos)),
+			 iov_iter_count(iter), (size_t)(size - pos));
+		copied = shim_rw_page(sf, pos, n, iter, write, bounce);
+		if (copied < 0) {
+			err = copied;
 			break;
-		}
-		if (!folio) {
-			copied = iov_iter_zero(n, iter);	/* auto-mode hole */
-		} else {
-			struct page *page = folio_file_page(folio, pos >> PAGE_SHIFT);
-
-			/*
-			 * Unlocked for the copy: the user buffer may be a
-			 * mapping of this very file, whose fault takes the lock.
-			 */
-			folio_unlock(folio);
-			copied = write ? copy_page_from_iter(page, offset, n, iter) :
-					 copy_page_to_iter(page, offset, n, iter);
-			folio_put(folio);
 		}
 		pos += copied;
 		done += copied;
@@ -64,6 +93,7 @@ static ssize_t shim_rw_iter(struct kiocb *iocb, struct iov_iter *iter,
 		}
 		cond_resched();
 	}
+	kfree_sensitive(bounce);
 	iocb->ki_pos = pos;
 	return done ? done : err;
 }
@@ -92,11 +122,31 @@ static long shim_punch(struct shim_file *sf, loff_t offset, loff_t len)
 	return 0;
 }
 
+/* A secret file's pages, allocated (or asked for) one by one. */
+static long shim_populate_secret(struct shim_file *sf, pgoff_t index,
+				 pgoff_t end)
+{
+	long pfn;
+
+	for (; index < end; index++) {
+		pfn = shim_secret_get(sf, index, true);
+		if (pfn < 0)
+			return pfn;
+		filemap_invalidate_unlock_shared(sf->inode->i_mapping);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	return 0;
+}
+
 static long shim_populate(struct shim_file *sf, loff_t offset, loff_t len)
 {
 	pgoff_t index, end = (offset + len) >> PAGE_SHIFT;
 	struct folio *folio;
 
+	if (shim_is_secret(sf))
+		return shim_populate_secret(sf, offset >> PAGE_SHIFT, end);
 	for (index = offset >> PAGE_SHIFT; index < end; ) {
 		folio = shim_folio_get(sf, index, true);
 		if (IS_ERR(folio))

@@ -16,9 +16,12 @@ static int __init shim_init(void)
 {
 	int err;
 
-	err = shim_fs_init();
+	err = shim_carve_init();
 	if (err)
 		goto err;
+	err = shim_fs_init();
+	if (err)
+		goto err_carve;
 	err = shim_daemon_init();
 	if (err)
 		goto err_fs;
@@ -31,6 +34,8 @@ err_daemon:
 	shim_daemon_exit();
 err_fs:
 	shim_fs_exit();
+err_carve:
+	shim_carve_exit();
 err:
 	return err;
 }
@@ -42,6 +47,7 @@ static void __exit shim_exit(void)
 	shim_daemon_exit();
 	shim_fs_exit();
 	shim_pages_exit();
+	shim_carve_exit();
 }
 
 module_init(shim_init);

@@ -112,6 +112,11 @@ int shim_nl_create_doit(struct sk_buff *skb, struct genl_info *info)
 				    "unknown flags");
 		return -EINVAL;
 	}
+	if ((args.flags & GMEMFS_SHIM_F_SECRET) && !shim_carve_pages()) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[GMEMFS_SHIM_A_FLAGS],
+				    "no carve-out for secret files (module parameter carveout=)");
+		return -EOPNOTSUPP;
+	}
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
@@ -423,4 +428,24 @@ int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info)
 	WRITE_ONCE(sf->mode, mode);
 	shim_file_put(sf);
 	return 0;
+}
+
+/* The carve-out's figures; any registered daemon may ask. */
+int shim_nl_info_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = shim_nl_reply_new(info, GMEMFS_SHIM_CMD_INFO, &hdr);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	if (nla_put_u64_64bit(msg, GMEMFS_SHIM_A_CARVE_PAGES, shim_carve_pages(),
+			      GMEMFS_SHIM_A_PAD) ||
+	    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_CARVE_FREE,
+			      shim_carve_free_pages(), GMEMFS_SHIM_A_PAD)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
 }

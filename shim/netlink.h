@@ -14,6 +14,7 @@ int shim_nl_done_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_order_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_limit_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_set_mode_doit(struct sk_buff *skb, struct genl_info *info);
+int shim_nl_info_doit(struct sk_buff *skb, struct genl_info *info);
 /* persist.c */
 int shim_nl_open_doit(struct sk_buff *skb, struct genl_info *info);
 int shim_nl_list_doit(struct sk_buff *skb, struct genl_info *info);

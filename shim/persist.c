@@ -73,7 +73,8 @@ static int shim_nl_put_file(struct sk_buff *msg, struct shim_file *sf)
 	    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_SIZE, i_size_read(sf->inode), GMEMFS_SHIM_A_PAD) ||
 	    nla_put_u32(msg, GMEMFS_SHIM_A_PAGE_ORDER, sf->order) ||
 	    nla_put_u32(msg, GMEMFS_SHIM_A_FAULT_MODE, READ_ONCE(sf->mode)) ||
-	    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_PAGES, sf->inode->i_mapping->nrpages, GMEMFS_SHIM_A_PAD) ||
+	    nla_put_u32(msg, GMEMFS_SHIM_A_FLAGS, sf->flags) ||
+	    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_PAGES, shim_file_pages(sf), GMEMFS_SHIM_A_PAD) ||
 	    nla_put_u64_64bit(msg, GMEMFS_SHIM_A_COOKIE, sf->cookie, GMEMFS_SHIM_A_PAD)) {
 		if (nest)
 			nla_nest_cancel(msg, nest);

@@ -8,11 +8,18 @@
  * private invalidate overlapping entries, under invalidate_lock held
  * exclusive, before the pages go, so a reader never sees a freed page.
  *
+ * A secret file's page has no folio and no direct-map address: its entry
+ * holds a mapping of its own of that one page (memremap), made under
+ * invalidate_lock held shared (so the page stays the file's meanwhile)
+ * and unmapped once the entry is cleared, outside gpc_lock (unmapping
+ * sleeps), before the invalidation returns and so before the page goes.
+ *
  * The only reader here is GMEMFS_SHIM_IOC_CACHE_READ, which exists to
  * exercise the cache from userspace.
  *
  * Not for: user mappings (folio.c does those).
  */
+#include <linux/io.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -25,10 +32,20 @@ struct shim_gpc {
 	bool valid;
 	struct folio *folio;	/* a reference while valid */
 	void *khva;		/* kernel address of the base page */
+	bool own_map;		/* khva is a secret page's own mapping */
 };
 
-static void __shim_gpc_clear(struct shim_gpc *gpc)
+/* Mappings of secret pages taken out of entries, to unmap unlocked. */
+struct shim_gpc_unmaps {
+	void *kaddr[SHIM_GPC_MAX];
+	unsigned int nr;
+};
+
+static void __shim_gpc_clear(struct shim_gpc *gpc, struct shim_gpc_unmaps *u)
 {
+	if (gpc->own_map && !WARN_ON(u->nr >= SHIM_GPC_MAX))
+		u->kaddr[u->nr++] = gpc->khva;
+	gpc->own_map = false;
 	gpc->valid = false;
 	gpc->khva = NULL;
 	if (gpc->folio)
@@ -36,31 +53,41 @@ static void __shim_gpc_clear(struct shim_gpc *gpc)
 	gpc->folio = NULL;
 }
 
+static void shim_gpc_unmap(struct shim_gpc_unmaps *u)
+{
+	while (u->nr)
+		memunmap(u->kaddr[--u->nr]);
+}
+
 void shim_gpc_invalidate(struct shim_file *sf, loff_t start, loff_t end)
 {
 	pgoff_t first = start >> PAGE_SHIFT;
 	pgoff_t last = (end - 1) >> PAGE_SHIFT;
+	struct shim_gpc_unmaps u = { .nr = 0 };
 	struct shim_gpc *gpc;
 
 	write_lock(&sf->gpc_lock);
 	list_for_each_entry(gpc, &sf->gpcs, node)
 		if (gpc->index >= first && gpc->index <= last)
-			__shim_gpc_clear(gpc);
+			__shim_gpc_clear(gpc, &u);
 	write_unlock(&sf->gpc_lock);
+	shim_gpc_unmap(&u);
 }
 
 void shim_gpc_destroy(struct shim_file *sf)
 {
+	struct shim_gpc_unmaps u = { .nr = 0 };
 	struct shim_gpc *gpc, *tmp;
 
 	write_lock(&sf->gpc_lock);
 	list_for_each_entry_safe(gpc, tmp, &sf->gpcs, node) {
-		__shim_gpc_clear(gpc);
+		__shim_gpc_clear(gpc, &u);
 		list_del(&gpc->node);
 		kfree(gpc);
 	}
 	sf->nr_gpcs = 0;
 	write_unlock(&sf->gpc_lock);
+	shim_gpc_unmap(&u);
 }
 
 static struct shim_gpc *__shim_gpc_find(struct shim_file *sf, pgoff_t index)
@@ -105,12 +132,38 @@ static struct shim_gpc *shim_gpc_lookup(struct shim_file *sf, pgoff_t index)
  * Map the page again.  The invalidate lock keeps punch and conversion out
  * between finding the folio and publishing it in the entry.
  */
+static int shim_gpc_refresh_secret(struct shim_file *sf, struct shim_gpc *gpc)
+{
+	struct shim_gpc_unmaps u = { .nr = 0 };
+	long pfn = shim_secret_get(sf, gpc->index, true);
+	void *kaddr;
+
+	if (pfn <= 0)
+		return pfn ?: -EIO;	/* 0: a hole, which alloc rules out */
+	/* invalidate_lock held shared: the page stays the file's meanwhile. */
+	kaddr = memremap(PFN_PHYS(pfn), PAGE_SIZE, MEMREMAP_WB);
+	if (kaddr) {
+		write_lock(&sf->gpc_lock);
+		__shim_gpc_clear(gpc, &u);
+		gpc->khva = kaddr;
+		gpc->own_map = true;
+		gpc->valid = true;
+		write_unlock(&sf->gpc_lock);
+	}
+	filemap_invalidate_unlock_shared(sf->inode->i_mapping);
+	shim_gpc_unmap(&u);
+	return kaddr ? 0 : -ENOMEM;
+}
+
 static int shim_gpc_refresh(struct shim_file *sf, struct shim_gpc *gpc)
 {
 	struct address_space *mapping = sf->inode->i_mapping;
+	struct shim_gpc_unmaps u = { .nr = 0 };
 	struct folio *folio;
 	int err = 0;
 
+	if (shim_is_secret(sf))
+		return shim_gpc_refresh_secret(sf, gpc);
 	folio = shim_folio_get(sf, gpc->index, true);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
@@ -126,7 +179,7 @@ static int shim_gpc_refresh(struct shim_file *sf, struct shim_gpc *gpc)
 		err = -EAGAIN;
 	} else {
 		write_lock(&sf->gpc_lock);
-		__shim_gpc_clear(gpc);
+		__shim_gpc_clear(gpc, &u);	/* an ordinary file's: no mapping */
 		folio_get(folio);
 		gpc->folio = folio;
 		gpc->khva = page_address(folio_file_page(folio, gpc->index));

@@ -4,12 +4,14 @@
  *
  * Lock order (outermost first):
  *   mapping->invalidate_lock (rw_semaphore, per file)
- *   folio lock
+ *   folio lock; or for a secret file, shim_file.secret_lock (mutex)
  *   shim_daemon.lock (mutex; taken under the two above to send a NOTIFY
  *   or a request; also guards the owner list)
  *   shim_file.gpc_lock (rwlock)
- *   shim_daemon.queue_lock (spinlock), xarray locks
- * Nothing sleeps under the spinlocks or the rwlock.
+ *   shim_daemon.queue_lock (spinlock), the carve-out's lock (spinlock),
+ *   xarray locks
+ * Nothing sleeps under the spinlocks or the rwlock: a secret page's
+ * temporary mapping (memremap/memunmap) is made and dropped outside them.
  *
  * Not for: anything userspace sees; that is uapi/gmemfs_shim.h.
  */
@@ -19,6 +21,7 @@
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/pagemap.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
@@ -26,6 +29,8 @@
 
 #include "gmemfs_nl.h"
 #include "compat.h"
+
+struct iov_iter;
 
 /*
  * The pfncache hands out page_address() of file pages; a kernel with
@@ -71,6 +76,7 @@ struct shim_file {
 	 */
 	struct shim_owner *owner;
 	u64 cookie;
+	u32 flags;		/* immutable: GMEMFS_SHIM_F_* of its CREATE */
 	/*
 	 * The module's own inode and module reference, taken at creation
 	 * for an owned file; bit 0 cleared once by DELETE (or creation's
@@ -105,7 +111,22 @@ struct shim_file {
 	rwlock_t gpc_lock;
 	struct list_head gpcs;
 	unsigned int nr_gpcs;
+	/*
+	 * A secret file's pages (secret.c): page index -> pfn in the
+	 * carve-out, a value entry per base page.  Stored under
+	 * invalidate_lock held shared and secret_lock, erased under
+	 * invalidate_lock held exclusive; read under either, or RCU.
+	 * secret_pages counts them (st_blocks, LIST, INVALIDATE).
+	 */
+	struct xarray pfns;
+	struct mutex secret_lock;
+	atomic_long_t secret_pages;
 };
+
+static inline bool shim_is_secret(const struct shim_file *sf)
+{
+	return sf->flags & GMEMFS_SHIM_F_SECRET;
+}
 
 static inline struct shim_file *shim_file_of(struct inode *inode)
 {
@@ -192,6 +213,7 @@ struct shim_file_args {
 	struct shim_owner *owner;	/* the creator's; the file takes a ref */
 };
 struct file *shim_file_create(const struct shim_file_args *args, u32 *id);
+unsigned long shim_file_pages(struct shim_file *sf);
 struct file *shim_file_open(struct shim_file *sf);
 int shim_file_delete(struct shim_file *sf);
 struct shim_file *shim_file_get(u32 id);
@@ -199,7 +221,7 @@ struct shim_file *shim_file_kept_next(struct shim_owner *owner, u32 *id);
 struct shim_owner *shim_file_owner(u32 id);
 void shim_file_put(struct shim_file *sf);
 
-/* folio.c: the one way to a page of a file */
+/* folio.c: the one way to a page of an ordinary file */
 struct folio *shim_folio_get(struct shim_file *sf, pgoff_t index,
 			     bool alloc);
 int shim_folio_populate(struct shim_file *sf, pgoff_t index,
@@ -207,10 +229,54 @@ int shim_folio_populate(struct shim_file *sf, pgoff_t index,
 int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
 			      const void *data, unsigned long nr);
 u32 shim_alloc_order(struct shim_file *sf, pgoff_t index);
+int shim_folio_ask(struct shim_file *sf, pgoff_t index);
+int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
+		      bool small_ok);
+/* Where an allocation may place a large folio (or run) around @index. */
+enum shim_fit {
+	SHIM_FIT_MISS,	/* a miss: the aligned folio that holds @index */
+	SHIM_FIT_PAGE,	/* POPULATE of the page at @index: one starting there */
+	/*
+	 * Multi-page POPULATE: one starting there that @len covers whole, so
+	 * no page of the data is left zero and none past it is placed.
+	 */
+	SHIM_FIT_RANGE,
+};
+int shim_fit_order(struct shim_file *sf, pgoff_t index, size_t len,
+		   enum shim_fit fit);
 int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order);
 long shim_range_drop(struct shim_file *sf, loff_t start, loff_t end);
 extern const struct vm_operations_struct shim_vm_ops;
 extern const struct address_space_operations shim_aops;
+
+/*
+ * secret.c: a secret file's pages, from the carve-out, kept by index;
+ * its faults (PFN mappings), read/write and POPULATE
+ */
+long shim_secret_get(struct shim_file *sf, pgoff_t index, bool alloc);
+bool shim_secret_has_page(struct shim_file *sf, pgoff_t first, pgoff_t last);
+int shim_secret_populate(struct shim_file *sf, pgoff_t index,
+			 const void *data, size_t len);
+int shim_secret_populate_range(struct shim_file *sf, pgoff_t index,
+			       const void *data, unsigned long nr);
+size_t shim_secret_copy(struct shim_file *sf, loff_t pos, size_t n,
+			struct iov_iter *iter, bool write, void *bounce,
+			int *err);
+long shim_secret_drop(struct shim_file *sf, pgoff_t first, pgoff_t last);
+void shim_secret_mmap(struct vm_area_struct *vma);
+
+/* carve.c: the carve-out and its page allocator */
+int shim_carve_init(void);
+void shim_carve_exit(void);
+unsigned long shim_carve_pages(void);
+unsigned long shim_carve_free_pages(void);
+unsigned long shim_carve_alloc(u32 order);
+void shim_carve_free(unsigned long pfn, unsigned long nr);
+void *shim_carve_wb_get(unsigned long pfn, unsigned long nr);
+void shim_carve_wb_put(void *kaddr);
+
+/* directmap.c: GMEMFS_SHIM_IOC_DIRECT_MAP */
+long shim_ioctl_direct_map(struct shim_file *sf, void __user *argp);
 
 /* attr.c: private/shared state and conversion */
 bool shim_range_private(struct shim_file *sf, pgoff_t index);

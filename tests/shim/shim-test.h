@@ -1,6 +1,6 @@
 /*
  * What shim-test.c shares with the other files of shim-test (t-persist.c,
- * t-resume.c, t-private.c, t-secret-fs.c):
+ * t-resume.c, t-private.c, t-secret.c, t-secret-fs.c):
  * its checks, its test daemon, child processes, gmemfsd at GM_MNT and
  * guests on shim memory.  The definitions are in shim-test.c.
  *
@@ -138,5 +138,17 @@ void t_secretfs_no_carveout(void);
 void t_private_refusals(void);
 void t_private_snapshot(void);
 void t_private_journal(void);
+
+/* ---- t-secret.c ---- */
+
+void t_secret_kvm(void);
+void t_secret_directmap(void);
+void t_secret_rw(void);
+void t_secret_enospc(void);
+void t_secret_ask(void);
+void t_secret_convert_cache(void);
+void t_secret_persist(void);
+void t_secret_figures(void);
+void t_secret_bad_carveout(void);
 
 #endif

@@ -16,6 +16,13 @@
 #   --timeout  boot, command and power-off, in seconds (default 900)
 #   --workdir  where the job file and the console log go (default: a new
 #              directory under /tmp, removed at exit)
+#   --no-carveout  boot without the shim's carve-out (below)
+#
+# Every boot keeps 256 MiB at 2 GiB out of System RAM and out of the
+# kernel's direct map (memmap=256M$0x80000000) and names that range to the
+# shim (gmemfs.carveout=256M@0x80000000, which modprobe takes from
+# /proc/cmdline): the carve-out secret shim files come from.  It sits below
+# qemu's 3 GiB PCI hole, apart from the gigabyte hugetlb_cma= takes.
 #
 # The guest's kernel panics on an oops or a warning, and any BUG/WARNING
 # line in its log fails the run (exit 1), whatever the command said.  A
@@ -29,7 +36,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd -- "$here/../.." && pwd)
 cache=$repo/.cache/test-vm
 
-kernel=7.3 module="" mem=4G smp=2 limit=900 work="" own_work=""
+kernel=7.3 module="" mem=4G smp=2 limit=900 work="" own_work="" carve=1
 while (($#)); do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -38,6 +45,7 @@ while (($#)); do
 	--smp) smp=$2; shift 2 ;;
 	--timeout) limit=$2; shift 2 ;;
 	--workdir) work=$2; shift 2 ;;
+	--no-carveout) carve=0; shift ;;
 	--) shift; break ;;
 	*) echo "run.sh: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
 	esac
@@ -127,6 +135,10 @@ start=$(date +%s)
 # per vCPU (MTTCG), qemu 7.2 let a vCPU run code the other was patching
 # (a jump label's int3 seen after text_poke_bp had finished: an Oops in
 # __schedule during t-lazy on 7.3).
+# The carve-out: the header says why.  qemu hands -append to the kernel
+# as it is, so the '$' of memmap= only needs escaping from this shell.
+carveout=""
+((carve)) && carveout="memmap=256M\$0x80000000 gmemfs.carveout=256M@0x80000000"
 # qemu_pid is timeout's: TERM reaches qemu through it.
 timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu EPYC-Rome,+svm,+npt \
 	-m "$mem" -smp "$smp" -nodefaults -display none -no-reboot \
@@ -135,6 +147,7 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu EPYC-Rome
 	-drive "file=$scratch,if=virtio,format=raw,cache=unsafe" \
 	-kernel "$TVM_VMLINUZ" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 loglevel=4 quiet nokaslr hugetlb_cma=1G
+		$carveout
 		tvm.stage2=$here/stage2.sh tvm.job=$work/job.sh tvm.moddir=$TVM_MODDIR
 		${module:+tvm.module=$module}" &
 qemu_pid=$!
