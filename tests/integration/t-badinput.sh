@@ -42,7 +42,7 @@ refused_cli() {
 # --- bad command lines: refused before mounting ---
 S=--state-dir=$GM_STATE
 POOL_MSG="want bytes with a K/M/G/T suffix or a percentage of RAM, at least 16 MiB"
-PS_MSG="use 4k, 2m-thp, 2m, 1g, auto, kvm-gmem or shim, or 2m/1g with ,fallback=SIZE"
+PS_MSG="use 4k, 2m-thp, 2m, 1g, auto, kvm-gmem, shim or shim-secret, or 2m/1g with ,fallback=SIZE"
 refused_cli "--pagesize=1gb is refused" "--pagesize=1gb: $PS_MSG" "$M" "$S" --pagesize=1gb
 refused_cli "--pagesize=auto,fallback=4k is refused" \
 	"--pagesize=auto,fallback=4k: only 2m and 1g take a fallback" \
