@@ -370,6 +370,10 @@ START_TEST(test_pool_kernel_enforces_budget)
 	ck_assert_uint_eq(u.prov[GMEMFS_PROV_SHMEM_ADVISE].limit, PAGE);
 	ck_assert_uint_eq(u.prov[P4K].limit, 64 * MiB - 3 * PAGE);
 
+	/* tmpfs pages are in the direct map: no secret backing from it. */
+	ck_assert_int_eq(gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 0x1234,
+						       GM_BACKING_CREATE | GM_BACKING_SECRET),
+			 -EOPNOTSUPP);
 	fd = gm_prov_shmem_4k.backing_open(gm_pool_inst(&pool, P4K), 0x1234, true);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_uint_eq(write_pattern(fd, 8 * MiB, 1, &err), 8 * MiB);
