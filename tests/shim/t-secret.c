@@ -197,11 +197,12 @@ void t_secret_directmap(void)
 /* Mappings, read/write, punch and truncate; zeroed pages back. */
 void t_secret_rw(void)
 {
+	struct gm_shimc_event ev[64];
 	struct gm_shimc *nl = daemon_up();
 	const size_t pages = 256, size = pages * PG;
 	long long free0 = carve_free(nl, NULL);
 	char page[PG], *p;
-	int fd, fd2;
+	int fd, fd2, n;
 
 	fd = sfile(nl, size, SECRET, GMEMFS_SHIM_FAULT_AUTO, NULL);
 	p = map(fd, size);
@@ -218,10 +219,15 @@ void t_secret_rw(void)
 	      "pread into the file's own mapping");
 	CHECK(carve_free(nl, NULL) == free0 - (long long)pages, "free %lld", carve_free(nl, NULL));
 
+	accept_all(nl, ev, 64);
 	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 16 * PG, 16 * PG) == 0,
 	      "punch: %s", strerror(errno));
 	CHECK(carve_free(nl, NULL) == free0 - (long long)pages + 16, "free after punch %lld",
 	      carve_free(nl, NULL));
+	n = accept_all(nl, ev, 64);
+	CHECK(n == 1 && ev[0].type == GMEMFS_SHIM_EV_INVALIDATE && ev[0].offset == 16 * PG &&
+	      ev[0].length == 16 * PG && ev[0].pages == 16, "punch: %d events, type %u pages %llu",
+	      n, ev[0].type, (unsigned long long)ev[0].pages);
 	CHECK(p[20 * PG] == 0 && p[32 * PG] == (char)pattern(32), "punched page %d",
 	      p[20 * PG]);
 	CHECK(ftruncate(fd, 128 * PG) == 0, "truncate: %s", strerror(errno));
@@ -229,9 +235,15 @@ void t_secret_rw(void)
 	      carve_free(nl, NULL));	/* page 20 came back when read */
 	CHECK(ftruncate(fd, size) == 0 && pread(fd, page, PG, 200 * PG) == PG && page[0] == 0,
 	      "a page past the old end after growing again");
+	accept_all(nl, ev, 64);
 	munmap(p, size);
 	close(fd);
 	CHECK(carve_free_wait(nl, free0) == free0, "free %lld after close", carve_free(nl, NULL));
+	n = accept_all(nl, ev, 64);
+	CHECK(n == 1 && ev[0].type == GMEMFS_SHIM_EV_INVALIDATE &&
+	      ev[0].flags == GMEMFS_SHIM_INVAL_RELEASE && ev[0].pages == 128 - 16 + 1,
+	      "release: %d events, flags %#x pages %llu", n, ev[0].flags,
+	      (unsigned long long)ev[0].pages);
 
 	/* The pages written above, handed out again: zero. */
 	fd2 = sfile(nl, size, SECRET, GMEMFS_SHIM_FAULT_AUTO, NULL);
