@@ -1612,6 +1612,27 @@ static void t_lazy_ask(void)
 #define KVM_SNAP	"/run/shim-kvm.snap"
 
 /* A guest on GM_MNT/vm/NAME (its shim fd mapped): its VMM, mapping. */
+/* Does the log hold a line with both needles, within ms? */
+bool log_has(const char *path, const char *a, const char *b, int ms)
+{
+	uint64_t deadline = gm_mono_ns() + (uint64_t)ms * 1000000;
+	char line[1024];
+
+	do {
+		FILE *f = fopen(path, "r");
+		bool found = false;
+
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, a) && strstr(line, b);
+		if (f)
+			fclose(f);
+		if (found)
+			return true;
+		usleep(10000);	/* a log file: nothing to poll() on */
+	} while (gm_mono_ns() < deadline);
+	return false;
+}
+
 char *kvm_on(struct gm_vmm *vm, const char *name, size_t size)
 {
 	char *host = lazy_map(name, size);

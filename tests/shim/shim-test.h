@@ -88,6 +88,7 @@ void server_stop(struct server *s);
 
 /* ---- child processes ---- */
 
+bool log_has(const char *path, const char *a, const char *b, int ms);
 int wait_exit(pid_t pid, int limit_ms);
 int in_child(void (*fn)(void *), void *arg, int limit_ms);
 void touch_byte(void *p);

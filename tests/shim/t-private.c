@@ -61,27 +61,6 @@ static pid_t private_start(const char *name, const char *pool, char log[64])
 	return gmemfsd_start(pool, state);
 }
 
-/* Does the log hold a line with both needles, within ms? */
-static bool log_has(const char *path, const char *a, const char *b, int ms)
-{
-	uint64_t deadline = gm_mono_ns() + (uint64_t)ms * 1000000;
-	char line[1024];
-
-	do {
-		FILE *f = fopen(path, "r");
-		bool found = false;
-
-		while (f && !found && fgets(line, sizeof(line), f))
-			found = strstr(line, a) && strstr(line, b);
-		if (f)
-			fclose(f);
-		if (found)
-			return true;
-		usleep(10000);	/* a log file: nothing to poll() on */
-	} while (gm_mono_ns() < deadline);
-	return false;
-}
-
 /* GM_MNT/vm/NAME, size bytes, page i holding pattern(i + salt); mode 0666
  * so that another user may open it (and be refused by ownership). */
 static int private_file(const char *name, size_t size, unsigned salt)

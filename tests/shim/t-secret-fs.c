@@ -46,27 +46,6 @@ static void log_to(const char *name, char *path, size_t len)
 	close(fd);
 }
 
-/* Does the log hold a line with both needles, within ms? */
-static bool log_has(const char *path, const char *a, const char *b, int ms)
-{
-	uint64_t deadline = gm_mono_ns() + (uint64_t)ms * 1000000;
-	char line[1024];
-
-	do {
-		FILE *f = fopen(path, "r");
-		bool found = false;
-
-		while (f && !found && fgets(line, sizeof(line), f))
-			found = strstr(line, a) && strstr(line, b);
-		if (f)
-			fclose(f);
-		if (found)
-			return true;
-		usleep(10000);	/* a log file: nothing to poll() on */
-	} while (gm_mono_ns() < deadline);
-	return false;
-}
-
 static void policy_set(const char *path, const char *value)
 {
 	CHECK(setxattr(path, "user.gmemfs.pagesize", value, strlen(value), 0) == 0,
