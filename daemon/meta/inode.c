@@ -63,6 +63,7 @@ struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid)
 	inode->backing_id = -1;
 	inode->parent = inode;
 	pthread_mutex_init(&inode->lock, NULL);
+	pthread_cond_init(&inode->released, NULL);
 	cds_lfht_node_init(&inode->hnode);
 	CDS_INIT_LIST_HEAD(&inode->children);
 	CDS_INIT_LIST_HEAD(&inode->dir_cursors);
@@ -310,6 +311,7 @@ static void gm_inode_free_rcu(struct rcu_head *head)
 
 	gm_xattrs_free_all(inode);
 	free(inode->link);
+	pthread_cond_destroy(&inode->released);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
 }

@@ -123,6 +123,7 @@ struct gm_inode {
 	bool idle;				/* on pi->idle; pi->idle_lock */
 	int backing_id;				/* passthrough id while nopen > 0 */
 	unsigned nopen;				/* open file handles */
+	pthread_cond_t released;		/* broadcast when nopen drops to 0 */
 	struct gm_xattr *xattrs;		/* user.*, trusted.* xattrs but ours */
 	uint32_t iflags;			/* chattr flags (iflags.h); written under
 						 * tree_lock and lock, read under either */

@@ -198,6 +198,7 @@ static void gm_ns_free_unhashed(struct gm_inode *inode)
 {
 	gm_xattrs_free_all(inode);
 	free(inode->link);
+	pthread_cond_destroy(&inode->released);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
 }
@@ -815,11 +816,37 @@ static int gm_ns_check_file_empty(struct gm_fs *fs, struct gm_inode *inode)
 	return 0;
 }
 
+/*
+ * close() returns before its FUSE_RELEASE reaches the daemon (the kernel
+ * sends it in the background), so a policy change of an empty file just
+ * after its last close could still find it open.  Give releases in flight
+ * up to GM_NS_RELEASE_WAIT_S; a file that is really open stays EBUSY.
+ * Takes inode->lock; before tree_lock, which a release does not need.
+ */
+static void gm_ns_wait_released(struct gm_fs *fs, struct gm_inode *inode,
+				enum gm_pagesize ps)
+{
+	struct timespec until;
+	struct stat st;
+	int err = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += GM_NS_RELEASE_WAIT_S;
+	pthread_mutex_lock(&inode->lock);
+	if (fs->journaling && inode->type == S_IFREG && ps != inode->policy &&
+	    !gm_backing_stat_size(inode, &st) && !st.st_size && !st.st_blocks)
+		while (inode->nopen && err != ETIMEDOUT)
+			err = pthread_cond_clockwait(&inode->released, &inode->lock,
+						     CLOCK_MONOTONIC, &until);
+	pthread_mutex_unlock(&inode->lock);
+}
+
 int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps)
 {
 	struct gm_jrec r = { .type = GM_J_POLICY, .ino = inode->ino, .policy = ps };
 	int err;
 
+	gm_ns_wait_released(fs, inode, ps);
 	pthread_mutex_lock(&fs->it.tree_lock);
 	pthread_mutex_lock(&inode->lock);
 	err = -EPERM;

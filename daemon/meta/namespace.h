@@ -66,7 +66,10 @@ int gm_ns_set_attr(struct gm_fs *fs, struct gm_inode *inode, unsigned mask,
 		   mode_t perm, uid_t uid, gid_t gid, uint64_t time_ns);
 
 /* Page-size policy of a directory (INHERIT clears it) or an empty,
- * unopened file (moves it to the policy's provider; -EBUSY otherwise). */
+ * unopened file (moves it to the policy's provider; -EBUSY otherwise).
+ * An empty file still open waits up to GM_NS_RELEASE_WAIT_S for releases
+ * in flight, as close() does not wait for them. */
+#define GM_NS_RELEASE_WAIT_S	2
 int gm_ns_set_policy(struct gm_fs *fs, struct gm_inode *inode, enum gm_pagesize ps);
 /* chattr flags (iflags.h; -EOPNOTSUPP for others); ctime moves (time_ns,
  * 0 for now).  Who may is the kernel's check. */

@@ -23,8 +23,9 @@ int gm_policy_set_text(struct gm_fs *fs, struct gm_inode *inode, const char *val
 	}
 	err = gm_ns_set_policy(fs, inode, ps);
 	if (err == -EBUSY)
-		gm_info("file %llu: policy change to %s refused: the file holds data "
-			"or is open", (unsigned long long)inode->ino, gm_policy_text(ps));
+		gm_info("file %llu: policy change to %s refused: the file holds data, "
+			"or is still open after %d s", (unsigned long long)inode->ino,
+			gm_policy_text(ps), GM_NS_RELEASE_WAIT_S);
 	return err;
 }
 

@@ -632,17 +632,23 @@ gm_hold_cmd() {
 # gm_hold_stop NAME: ask the holder to unmap and exit; wait (bounded).  A
 # holder that does not quit within 10 s is a failure (and is killed).
 gm_hold_stop() {
-	local pid=${GM_HOLD_PID[$1]} fd=${GM_HOLD_FD[$1]} i
+	local pid=${GM_HOLD_PID[$1]} fd=${GM_HOLD_FD[$1]}
 	echo quit >&"$fd"
 	if ! gm_poll 10 gm_dead "$pid"; then
 		gm_fail "hold $1 quits when asked (it had to be killed with SIGKILL)"
 		kill -KILL "$pid"
 	fi
-	wait "$pid" 2>/dev/null
 	exec {fd}>&-
-	# Forget the PID so cleanup never signals a recycled one.
-	for i in "${!GM_KIDS[@]}"; do
-		[[ ${GM_KIDS[i]} == "$pid" ]] && unset 'GM_KIDS[i]'
-	done
+	gm_kid_done "$pid"
 	return 0
+}
+
+# Stop a helper in GM_KIDS (gm_reap: it may have ended by itself), and
+# forget its PID so cleanup never signals a recycled one.
+gm_kid_done() {
+	local i
+	gm_reap "$1"
+	for i in "${!GM_KIDS[@]}"; do
+		[[ ${GM_KIDS[i]} == "$1" ]] && unset 'GM_KIDS[i]'
+	done
 }

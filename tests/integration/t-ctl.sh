@@ -88,11 +88,8 @@ GM_KIDS+=("$churner")
 check "names come and go" gm_poll 20 test -e "$M/d/churn/ready"
 "${CTL[@]}" list d/churn >"$GM_TMP/churn.list"
 : >"$M/d/churn/stop"
-gm_poll 10 gm_dead "$churner" || kill "$churner"
-wait "$churner"
-for i in "${!GM_KIDS[@]}"; do	# never signal a recycled PID
-	[[ ${GM_KIDS[i]} == "$churner" ]] && unset 'GM_KIDS[i]'
-done
+gm_poll 10 gm_dead "$churner"
+gm_kid_done "$churner"
 check_eq "listed while others change: each lasting name once" "3000 3000" \
 	"$(awk '$1 ~ /^keep/ { print $1 }' "$GM_TMP/churn.list" | sort | uniq -c |
 		awk '{ n++ } $1 == 1 { once++ } END { print n, once }')"

@@ -100,7 +100,18 @@ exec 3<"$M/held"
 check_errno "policy change of an empty file open elsewhere: EBUSY" EBUSY \
 	setxattr "$M/held" "$X" 2m-thp
 exec 3<&-
-check "after close it can change" gm_poll 5 setfattr -n "$X" -v 2m-thp "$M/held"
+check "after close it can change" setfattr -n "$X" -v 2m-thp "$M/held"
+# The daemon waits for a release in flight: a holder that closes 0.5 s
+# into the setfattr does not make it EBUSY (close() does not wait for
+# FUSE's release, so ': >f; setfattr f' would race without this).
+exec 3<"$M/held"
+sleep 0.5 <&3 &
+HOLDER=$!
+GM_KIDS+=("$HOLDER")
+exec 3<&-
+check "a change waits for a holder that closes (up to 2 s)" setfattr -n "$X" -v 4k "$M/held"
+gm_kid_done "$HOLDER"
+check "and back to 2m-thp" setfattr -n "$X" -v 2m-thp "$M/held"
 check_eq "and the provider follows" 2 "$(gm_info "$M/held" provider)"
 check "and back to 4k" setfattr -n "$X" -v 4k "$M/held"
 check_eq "the provider follows again" 1 "$(gm_info "$M/held" provider)"
