@@ -246,6 +246,15 @@ static void *shim_events(void *arg)
 	}
 }
 
+void gm_shim_sync(void)
+{
+	pthread_mutex_lock(&shim.lock);
+	if (shim.nl)
+		shim_drain();
+	pthread_mutex_unlock(&shim.lock);
+	gm_shim_convert_run();
+}
+
 /* The module keeps the files: only the daemon's fds go. */
 static void shim_close_all(void)
 {

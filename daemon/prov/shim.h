@@ -70,6 +70,12 @@ int gm_shim_populate(uint32_t kid, uint64_t offset, const void *data, size_t len
 /* Complete fault req_id: 0 (retry the lookup) or -errno (SIGBUS). */
 int gm_shim_done(uint32_t req_id, int err);
 
+/* Take in every event the module queued before this call and decide its
+ * conversions, so that what a caller's ioctl did before it asked the
+ * daemon (a conversion, then a snapshot) is known, not pending.  With no
+ * lock held; nothing when the shim is not attached. */
+void gm_shim_sync(void);
+
 /* shim_convert.c: the conversion policy.  Queue a CONVERT event of gmemfs
  * file ino (0: none of ours), with the provider's lock held: false if out
  * of memory.  Decide the queued ones, with no lock held. */

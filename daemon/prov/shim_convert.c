@@ -14,6 +14,9 @@
  * CONVERT_APPLIED or _FAILED) journals what the module applied.
  *
  * Locking: conv.lock guards the queue; a leaf, taken under shim.lock.
+ * conv.run keeps the decisions in the module's order when the event
+ * thread and gm_shim_sync's caller both run the queue: taken with no
+ * lock held, above shim.lock, inode->lock and meta/private.c's.
  *
  * Not for: the ranges and busy table (meta/private.c).
  */
@@ -38,10 +41,11 @@ struct conv_ev {
 };
 
 static struct {
+	pthread_mutex_t run;
 	pthread_mutex_t lock;
 	struct conv_ev *q;
 	size_t n, cap;
-} conv = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} conv = { .run = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 bool gm_shim_convert_queue(const struct gm_shimc_event *ev, uint64_t ino)
 {
@@ -147,6 +151,7 @@ void gm_shim_convert_run(void)
 	struct conv_ev *q;
 	size_t n;
 
+	pthread_mutex_lock(&conv.run);
 	pthread_mutex_lock(&conv.lock);
 	q = conv.q;
 	n = conv.n;
@@ -159,6 +164,7 @@ void gm_shim_convert_run(void)
 		else
 			convert_outcome(&q[i]);
 	}
+	pthread_mutex_unlock(&conv.run);
 	free(q);
 }
 

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "core/log.h"
 #include "meta/private.h"
+#include "prov/shim.h"
 #include "snap/source.h"
 #include "snap/write.h"
 
@@ -388,13 +389,17 @@ static void snap_w_free(struct snap_w *w)
 }
 
 /* The file is busy (no conversion to private from now on), then its
- * private ranges, the approved ones included, are never read. */
+ * private ranges, the approved ones included, are never read.  A shim
+ * file's conversions the module applied before now are taken in first:
+ * one back to shared whose report is still queued would be skipped. */
 static int snap_private(struct snap_w *w)
 {
 	uint64_t ino = w->req->inode->ino;
 	int err;
 
 	err = gm_busy_add(ino, 0, UINT64_MAX, "a snapshot", w);
+	if (!err && w->src.provider == GMEMFS_PROV_SHIM)
+		gm_shim_sync();
 	if (!err)
 		err = gm_private_ranges(ino, w->src.size, &w->priv, &w->npriv);
 	if (err)
