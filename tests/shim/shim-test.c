@@ -1612,6 +1612,18 @@ static void t_lazy_ask(void)
 #define KVM_SNAP	"/run/shim-kvm.snap"
 
 /* A guest on GM_MNT/vm/NAME (its shim fd mapped): its VMM, mapping. */
+/* gmemfsd's stderr (it inherits ours) into /run/PREFIX-NAME.log. */
+void log_to(const char *prefix, const char *name, char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "/run/%s-%s.log", prefix, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO, "%s: %s", path,
+	      strerror(errno));
+	close(fd);
+}
+
 /* Does the log hold a line with both needles, within ms? */
 bool log_has(const char *path, const char *a, const char *b, int ms)
 {

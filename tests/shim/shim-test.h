@@ -88,6 +88,7 @@ void server_stop(struct server *s);
 
 /* ---- child processes ---- */
 
+void log_to(const char *prefix, const char *name, char *path, size_t len);
 bool log_has(const char *path, const char *a, const char *b, int ms);
 int wait_exit(pid_t pid, int limit_ms);
 int in_child(void (*fn)(void *), void *arg, int limit_ms);

@@ -30,18 +30,6 @@
 #define SECRET		"PRIVATE-MEMORY-SECRET"
 #define USER_DIR	"/run/private-user"
 
-/* gmemfsd's stderr (it inherits ours) into /run/private-NAME.log. */
-static void log_to(const char *name, char *path, size_t len)
-{
-	int fd;
-
-	snprintf(path, len, "/run/private-%s.log", name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	CHECK(fd >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO, "%s: %s", path,
-	      strerror(errno));
-	close(fd);
-}
-
 static uint64_t t_start;
 
 /* The test's guest time since private_start, for the closing note (TCG). */
@@ -56,7 +44,7 @@ static pid_t private_start(const char *name, const char *pool, char log[64])
 	char state[64];
 
 	t_start = gm_mono_ns();
-	log_to(name, log, 64);
+	log_to("private", name, log, 64);
 	snprintf(state, sizeof(state), "private-%s", name);
 	return gmemfsd_start(pool, state);
 }

@@ -34,18 +34,6 @@
 #define SEC_PAGES	(SEC_SIZE / PG)
 #define SEC_SEED	0x5ec12e7
 
-/* gmemfsd's stderr (it inherits ours) into /run/secret-NAME.log. */
-static void log_to(const char *name, char *path, size_t len)
-{
-	int fd;
-
-	snprintf(path, len, "/run/secret-%s.log", name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	CHECK(fd >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO, "%s: %s", path,
-	      strerror(errno));
-	close(fd);
-}
-
 static void policy_set(const char *path, const char *value)
 {
 	CHECK(setxattr(path, "user.gmemfs.pagesize", value, strlen(value), 0) == 0,
@@ -60,7 +48,7 @@ static pid_t secret_start(const char *name, char log[64], bool new_log)
 	pid_t d;
 
 	if (new_log)
-		log_to(name, log, 64);
+		log_to("secret", name, log, 64);
 	snprintf(state, sizeof(state), "secret-%s", name);
 	d = gmemfsd_start("--pool-size=64M", state);
 	policy_set(GM_MNT "/vm", "shim-secret");
