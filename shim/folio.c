@@ -378,38 +378,46 @@ int shim_set_order(struct shim_file *sf, loff_t offset, loff_t len, u32 order)
 }
 
 /*
- * An ask-mode miss.  Whoever answers may need this mm (a thread of the
- * faulting process serving its faults, or only malloc()ing), so the first
- * try waits with mmap_lock dropped and has the fault retried, as
- * userfaultfd does.  A failure is remembered for the retry, which then
- * ends in SIGBUS instead of asking again.  Faults that may not drop the
- * lock wait holding it, still bounded.
+ * An ask-mode miss (ordinary and secret files).  Whoever answers may need
+ * this mm (a thread of the faulting process serving its faults, or only
+ * malloc()ing), so the first try waits with mmap_lock dropped and has the
+ * fault retried, as userfaultfd does: VM_FAULT_RETRY.  A failure is
+ * remembered for the retry, which then ends in SIGBUS instead of asking
+ * again.  0: the fault may not drop the lock, so the caller waits holding
+ * it (its lookup with alloc), still bounded.
  */
-static vm_fault_t shim_fault_ask(struct vm_fault *vmf, struct shim_file *sf)
+vm_fault_t shim_fault_ask_retry(struct vm_fault *vmf, struct shim_file *sf)
 {
 	pgoff_t index = vmf->pgoff;
-	struct folio *folio;
 	struct file *file;
 	int err;
 
 	if ((vmf->flags & FAULT_FLAG_TRIED) && xa_erase(&sf->ask_failed, index))
 		return VM_FAULT_SIGBUS;
-	if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-	    !(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
-		file = get_file(vmf->vma->vm_file);	/* the VMA may go */
-		shim_fault_unlock(vmf);
-		err = shim_folio_ask(sf, index);
-		/* Without memory to remember it, the retry asks again. */
-		if (err)
-			xa_store(&sf->ask_failed, index, xa_mk_value(-err),
-				 GFP_KERNEL);
-		fput(file);
-		return VM_FAULT_RETRY;
-	}
-	folio = shim_folio_get(sf, index, true);
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
+	    (vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+		return 0;
+	file = get_file(vmf->vma->vm_file);	/* the VMA may go */
+	shim_fault_unlock(vmf);
+	err = shim_folio_ask(sf, index);
+	/* Without memory to remember it, the retry asks again. */
+	if (err)
+		xa_store(&sf->ask_failed, index, xa_mk_value(-err), GFP_KERNEL);
+	fput(file);
+	return VM_FAULT_RETRY;
+}
+
+static vm_fault_t shim_fault_ask(struct vm_fault *vmf, struct shim_file *sf)
+{
+	vm_fault_t ret = shim_fault_ask_retry(vmf, sf);
+	struct folio *folio;
+
+	if (ret)
+		return ret;
+	folio = shim_folio_get(sf, vmf->pgoff, true);
 	if (IS_ERR(folio))
 		return VM_FAULT_SIGBUS;
-	vmf->page = folio_file_page(folio, index);
+	vmf->page = folio_file_page(folio, vmf->pgoff);
 	return VM_FAULT_LOCKED;
 }
 

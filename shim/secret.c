@@ -371,30 +371,16 @@ static vm_fault_t shim_secret_insert(struct vm_fault *vmf, unsigned long pfn)
 	return ret;
 }
 
-/* An ask-mode miss, as folio.c's shim_fault_ask(). */
+/* An ask-mode miss: folio.c's shim_fault_ask_retry(), then the lookup. */
 static vm_fault_t shim_secret_fault_ask(struct vm_fault *vmf,
 					struct shim_file *sf)
 {
-	pgoff_t index = vmf->pgoff;
-	struct file *file;
-	vm_fault_t ret;
+	vm_fault_t ret = shim_fault_ask_retry(vmf, sf);
 	long pfn;
-	int err;
 
-	if ((vmf->flags & FAULT_FLAG_TRIED) && xa_erase(&sf->ask_failed, index))
-		return VM_FAULT_SIGBUS;
-	if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-	    !(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
-		file = get_file(vmf->vma->vm_file);	/* the VMA may go */
-		shim_fault_unlock(vmf);
-		err = shim_folio_ask(sf, index);
-		if (err)
-			xa_store(&sf->ask_failed, index, xa_mk_value(-err),
-				 GFP_KERNEL);
-		fput(file);
-		return VM_FAULT_RETRY;
-	}
-	pfn = shim_secret_get(sf, index, true);
+	if (ret)
+		return ret;
+	pfn = shim_secret_get(sf, vmf->pgoff, true);
 	if (pfn <= 0)
 		return VM_FAULT_SIGBUS;
 	ret = shim_secret_insert(vmf, pfn);

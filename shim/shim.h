@@ -230,6 +230,7 @@ int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
 			      const void *data, unsigned long nr);
 u32 shim_alloc_order(struct shim_file *sf, pgoff_t index);
 int shim_folio_ask(struct shim_file *sf, pgoff_t index);
+vm_fault_t shim_fault_ask_retry(struct vm_fault *vmf, struct shim_file *sf);
 int shim_folio_charge(struct shim_file *sf, pgoff_t index, u32 order,
 		      bool small_ok);
 /* Where an allocation may place a large folio (or run) around @index. */
