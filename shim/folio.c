@@ -318,13 +318,16 @@ int shim_folio_populate_range(struct shim_file *sf, pgoff_t index,
 	bool placed = false;
 	long n;
 
-	if (shim_is_secret(sf))
-		return shim_secret_populate_range(sf, index, data, nr);
 	while (done < nr) {
+		const void *from = data ? data + (done << PAGE_SHIFT) : NULL;
+
 		filemap_invalidate_lock_shared(mapping);
-		n = __shim_populate_step(sf, index + done, nr - done,
-					 data ? data + (done << PAGE_SHIFT) : NULL,
-					 &placed);
+		if (shim_is_secret(sf))
+			n = shim_secret_populate_step(sf, index + done,
+						      nr - done, from, &placed);
+		else
+			n = __shim_populate_step(sf, index + done, nr - done,
+						 from, &placed);
 		filemap_invalidate_unlock_shared(mapping);
 		if (n == -EEXIST)
 			continue;	/* a fault placed it meanwhile: look again */

@@ -241,10 +241,10 @@ int shim_secret_populate(struct shim_file *sf, pgoff_t index,
 	return err < 0 ? err : 0;
 }
 
-/* One step of a multi-page POPULATE, as __shim_populate_step()'s. */
-static long __shim_secret_populate_step(struct shim_file *sf, pgoff_t index,
-					unsigned long nr, const void *data,
-					bool *placed)
+/* One step of a multi-page POPULATE (folio.c's loop), as
+ * __shim_populate_step()'s; invalidate_lock held shared. */
+long shim_secret_populate_step(struct shim_file *sf, pgoff_t index,
+			       unsigned long nr, const void *data, bool *placed)
 {
 	long err = shim_secret_check(sf, index);
 	u32 order;
@@ -259,31 +259,6 @@ static long __shim_secret_populate_step(struct shim_file *sf, pgoff_t index,
 		return err;
 	*placed = true;
 	return 1UL << order;	/* SHIM_FIT_RANGE: a run starting at @index */
-}
-
-/* The daemon's POPULATE of @nr pages, as shim_folio_populate_range(). */
-int shim_secret_populate_range(struct shim_file *sf, pgoff_t index,
-			       const void *data, unsigned long nr)
-{
-	struct address_space *mapping = sf->inode->i_mapping;
-	unsigned long done = 0;
-	bool placed = false;
-	long n;
-
-	while (done < nr) {
-		filemap_invalidate_lock_shared(mapping);
-		n = __shim_secret_populate_step(sf, index + done, nr - done,
-						data ? data + (done << PAGE_SHIFT) : NULL,
-						&placed);
-		filemap_invalidate_unlock_shared(mapping);
-		if (n == -EEXIST)
-			continue;	/* a fault placed it meanwhile: look again */
-		if (n < 0)
-			return n;
-		done += n;
-		cond_resched();
-	}
-	return placed ? 0 : -EEXIST;
 }
 
 /*

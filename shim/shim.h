@@ -258,8 +258,8 @@ long shim_secret_get(struct shim_file *sf, pgoff_t index, bool alloc);
 bool shim_secret_has_page(struct shim_file *sf, pgoff_t first, pgoff_t last);
 int shim_secret_populate(struct shim_file *sf, pgoff_t index,
 			 const void *data, size_t len);
-int shim_secret_populate_range(struct shim_file *sf, pgoff_t index,
-			       const void *data, unsigned long nr);
+long shim_secret_populate_step(struct shim_file *sf, pgoff_t index,
+			       unsigned long nr, const void *data, bool *placed);
 size_t shim_secret_copy(struct shim_file *sf, loff_t pos, size_t n,
 			struct iov_iter *iter, bool write, void *bounce,
 			int *err);
