@@ -259,11 +259,11 @@ void gm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		gm_view_release(fi);
 	} else {
 		pthread_mutex_lock(&inode->lock);
-		if (--inode->nopen == 0)
+		if (--inode->nopen == 0) {
 			pthread_cond_broadcast(&inode->released);
-		if (inode->nopen == 0 && inode->backing_id > 0) {
-			if (atomic_fetch_add(&kept, 1) >= GM_KEPT_MAX ||
-			    gm_file_backing_empty(inode))
+			if (inode->backing_id > 0 &&
+			    (atomic_fetch_add(&kept, 1) >= GM_KEPT_MAX ||
+			     gm_file_backing_empty(inode)))
 				gm_file_backing_close(fs, inode);
 		}
 		gm_backing_fd_put(inode);

@@ -305,15 +305,18 @@ void gm_xattrs_free_all(struct gm_inode *inode)
 	inode->xindex = NULL;
 }
 
-static void gm_inode_free_rcu(struct rcu_head *head)
+void gm_inode_free(struct gm_inode *inode)
 {
-	struct gm_inode *inode = caa_container_of(head, struct gm_inode, rcu);
-
 	gm_xattrs_free_all(inode);
 	free(inode->link);
 	pthread_cond_destroy(&inode->released);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
+}
+
+static void gm_inode_free_rcu(struct rcu_head *head)
+{
+	gm_inode_free(caa_container_of(head, struct gm_inode, rcu));
 }
 
 void gm_inode_put(struct gm_itable *it, struct gm_inode *inode, long n)

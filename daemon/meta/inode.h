@@ -187,6 +187,9 @@ void gm_itable_fini(struct gm_itable *it);
 
 /* New inode with refs == 0, not yet in the table. */
 struct gm_inode *gm_inode_alloc(uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
+/* Free one that never reached the table (the table's own go after an RCU
+ * grace period, through the same function). */
+void gm_inode_free(struct gm_inode *inode);
 /* Insert into the inode table (tree_lock held, or no other thread yet);
  * -EEXIST if the ino is taken. */
 int gm_inode_hash_add(struct gm_itable *it, struct gm_inode *inode);

@@ -193,16 +193,6 @@ static int gm_xattr_prepare(struct gm_xattr_prep *p, bool is_new, const char *na
 static void gm_xattr_commit(struct gm_inode *inode, struct gm_xattr *x,
 			    struct gm_xattr_prep *p, size_t len);
 
-/* An inode that never reached the table. */
-static void gm_ns_free_unhashed(struct gm_inode *inode)
-{
-	gm_xattrs_free_all(inode);
-	free(inode->link);
-	pthread_cond_destroy(&inode->released);
-	pthread_mutex_destroy(&inode->lock);
-	free(inode);
-}
-
 /* Types without memory: symlinks, fifos, sockets and device nodes. */
 static bool gm_ns_is_node(mode_t mode)
 {
@@ -273,7 +263,7 @@ static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *
 	if (S_ISLNK(a->mode)) {
 		inode->link = strdup(a->link);
 		if (!inode->link) {
-			gm_ns_free_unhashed(inode);
+			gm_inode_free(inode);
 			return NULL;
 		}
 	}
@@ -287,7 +277,7 @@ static struct gm_inode *gm_ns_alloc(struct gm_fs *fs, const struct gm_new_args *
 	if (a->time_ns)
 		inode->atime = inode->mtime = inode->ctime = gm_ns_to_ts(a->time_ns);
 	if (gm_ns_alloc_acls(inode, a)) {
-		gm_ns_free_unhashed(inode);
+		gm_inode_free(inode);
 		return NULL;
 	}
 	return inode;
@@ -379,7 +369,7 @@ int gm_ns_new(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_args *
 		goto out_unlock;
 	err = __gm_ns_new(fs, dir, &args, inode);
 	if (err) {
-		gm_ns_free_unhashed(inode);
+		gm_inode_free(inode);
 		goto out_unlock;
 	}
 	*out = inode;
@@ -409,7 +399,7 @@ int gm_ns_tmpfile(struct gm_fs *fs, struct gm_inode *dir, const struct gm_new_ar
 		goto out_unlock;
 	err = gm_backing_attach(fs, inode, false);
 	if (err) {
-		gm_ns_free_unhashed(inode);
+		gm_inode_free(inode);
 		goto out_unlock;
 	}
 	if (gm_inode_hash_add(&fs->it, inode))
@@ -722,7 +712,7 @@ int gm_ns_rename_as(struct gm_fs *fs, struct gm_inode *odir, const char *oname,
 	pthread_mutex_unlock(&fs->it.tree_lock);
 out_free:
 	if (rn.wo)
-		gm_ns_free_unhashed(rn.wo);
+		gm_inode_free(rn.wo);
 	free(rn.to_new);
 	free(rn.to_old);
 	return err;
@@ -799,21 +789,29 @@ out_unlock:
 	return err;
 }
 
-/* A file's memory stays where it is: its policy may change only while it
- * holds nothing and nobody has it open.  inode->lock held. */
-static int gm_ns_check_file_empty(struct gm_fs *fs, struct gm_inode *inode)
+/* 0 if the file holds nothing, -EBUSY if it holds data, or -errno.
+ * inode->lock held. */
+static int gm_ns_check_file_data(struct gm_inode *inode)
 {
 	struct stat st;
 	int err;
 
-	if (!fs->journaling)
-		return 0;	/* replay: it was checked when it happened */
 	err = gm_backing_stat_size(inode, &st);	/* st_size decides for a fixup's files */
 	if (err)
 		return err;
-	if (st.st_size || st.st_blocks || inode->nopen)
-		return -EBUSY;
-	return 0;
+	return st.st_size || st.st_blocks ? -EBUSY : 0;
+}
+
+/* A file's memory stays where it is: its policy may change only while it
+ * holds nothing and nobody has it open.  inode->lock held. */
+static int gm_ns_check_file_empty(struct gm_fs *fs, struct gm_inode *inode)
+{
+	int err;
+
+	if (!fs->journaling)
+		return 0;	/* replay: it was checked when it happened */
+	err = gm_ns_check_file_data(inode);
+	return err ? err : inode->nopen ? -EBUSY : 0;
 }
 
 /*
@@ -827,14 +825,13 @@ static void gm_ns_wait_released(struct gm_fs *fs, struct gm_inode *inode,
 				enum gm_pagesize ps)
 {
 	struct timespec until;
-	struct stat st;
 	int err = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += GM_NS_RELEASE_WAIT_S;
 	pthread_mutex_lock(&inode->lock);
-	if (fs->journaling && inode->type == S_IFREG && ps != inode->policy &&
-	    !gm_backing_stat_size(inode, &st) && !st.st_size && !st.st_blocks)
+	if (inode->nopen && fs->journaling && inode->type == S_IFREG &&
+	    ps != inode->policy && !gm_ns_check_file_data(inode))
 		while (inode->nopen && err != ETIMEDOUT)
 			err = pthread_cond_clockwait(&inode->released, &inode->lock,
 						     CLOCK_MONOTONIC, &until);
