@@ -1611,7 +1611,6 @@ static void t_lazy_ask(void)
 
 #define KVM_SNAP	"/run/shim-kvm.snap"
 
-/* A guest on GM_MNT/vm/NAME (its shim fd mapped): its VMM, mapping. */
 /* gmemfsd's stderr (it inherits ours) into /run/PREFIX-NAME.log. */
 void log_to(const char *prefix, const char *name, char *path, size_t len)
 {
@@ -1645,6 +1644,7 @@ bool log_has(const char *path, const char *a, const char *b, int ms)
 	return false;
 }
 
+/* A guest on GM_MNT/vm/NAME (its shim fd mapped): its VMM, mapping. */
 char *kvm_on(struct gm_vmm *vm, const char *name, size_t size)
 {
 	char *host = lazy_map(name, size);
